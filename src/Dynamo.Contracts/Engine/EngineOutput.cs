@@ -1,0 +1,7 @@
+namespace Dynamo.Contracts.Engine;
+
+/// <summary>
+/// One generated token of one sequence. <see cref="Finish"/> is set on the last one.
+/// <see cref="CachedTokens"/> is the number of prompt tokens served from the prefix cache (same on every output).
+/// </summary>
+public readonly record struct EngineOutput(int TokenId, FinishReason? Finish, int CachedTokens);

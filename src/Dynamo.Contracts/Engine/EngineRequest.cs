@@ -1,0 +1,20 @@
+namespace Dynamo.Contracts.Engine;
+
+/// <summary>One sequence to generate. The worker splits an OpenAI request with <c>n</c> > 1 into n of these.</summary>
+public sealed record EngineRequest
+{
+    public required string RequestId { get; init; }
+
+    public required int[] PromptTokens { get; init; }
+
+    /// <summary>Tokens to generate at most.</summary>
+    public required int MaxTokens { get; init; }
+
+    public SamplingOptions Sampling { get; init; } = new();
+
+    /// <summary>Keep generating past the model's end-of-sequence tokens.</summary>
+    public bool IgnoreEos { get; init; }
+
+    /// <summary>Extra token ids that end the sequence (the token itself is emitted, finish reason stop).</summary>
+    public IReadOnlyList<int> StopTokenIds { get; init; } = [];
+}

@@ -1,0 +1,4 @@
+namespace Dynamo.Contracts.Routing;
+
+/// <summary>What the router sees of a request: its id, model and prompt tokens.</summary>
+public sealed record RoutingRequest(string RequestId, string Model, ReadOnlyMemory<int> PromptTokens, int MaxTokens);
