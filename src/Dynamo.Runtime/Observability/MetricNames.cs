@@ -1,0 +1,33 @@
+namespace Dynamo.Runtime.Observability;
+
+/// <summary>
+/// Every Prometheus metric name the project exports, in one place. Names follow NVIDIA Dynamo's so dashboards
+/// carry over: <c>dynamo_frontend_*</c> for the gateway, <c>dynamo_component_*</c> for workers and the router.
+/// </summary>
+public static class MetricNames
+{
+    // Gateway (frontend)
+    public const string FrontendRequestsTotal = "dynamo_frontend_requests_total";
+    public const string FrontendInflightRequests = "dynamo_frontend_inflight_requests";
+    public const string FrontendQueuedRequests = "dynamo_frontend_queued_requests";
+    public const string FrontendTimeToFirstToken = "dynamo_frontend_time_to_first_token_seconds";
+    public const string FrontendInterTokenLatency = "dynamo_frontend_inter_token_latency_seconds";
+    public const string FrontendRequestDuration = "dynamo_frontend_request_duration_seconds";
+    public const string FrontendInputSequenceTokens = "dynamo_frontend_input_sequence_tokens";
+    public const string FrontendOutputSequenceTokens = "dynamo_frontend_output_sequence_tokens";
+    public const string FrontendCachedTokens = "dynamo_frontend_cached_tokens";
+
+    // Router
+    public const string RouterDecisionsTotal = "dynamo_component_router_decisions_total";
+    public const string RouterKvHitRate = "dynamo_component_router_kv_hit_rate";
+
+    // Worker
+    public const string WorkerRequestsTotal = "dynamo_component_requests_total";
+    public const string WorkerKvBlocksUsed = "dynamo_component_kv_blocks_used";
+    public const string WorkerKvBlocksTotal = "dynamo_component_kv_blocks_total";
+    public const string WorkerKvUsage = "dynamo_component_kv_cache_usage_ratio";
+    public const string WorkerRunningRequests = "dynamo_component_running_requests";
+    public const string WorkerQueueDepth = "dynamo_component_queue_depth";
+    public const string WorkerPrefixCacheHitRate = "dynamo_component_prefix_cache_hit_rate";
+    public const string WorkerGeneratedTokensTotal = "dynamo_component_generated_tokens_total";
+}
