@@ -1,0 +1,14 @@
+using Dynamo.Contracts.Discovery;
+using Dynamo.Router.Load;
+
+namespace Dynamo.Router.Policies;
+
+public sealed class RoundRobinRouter(ActiveLoadTracker load) : LoadTrackingRouter(load)
+{
+    private uint _next = uint.MaxValue;
+
+    public override string Name => "round-robin";
+
+    protected override int Pick(IReadOnlyList<WorkerInstance> candidates) =>
+        (int)(Interlocked.Increment(ref _next) % (uint)candidates.Count);
+}
