@@ -1,0 +1,911 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Unicode;
+using Dynamo.Contracts.Engine;
+using Dynamo.Contracts.OpenAi;
+
+namespace Dynamo.Llm.Protocol;
+
+/// <summary>
+/// Parses and validates an OpenAI <c>/v1/chat/completions</c> or <c>/v1/completions</c> body in one forward pass
+/// over the UTF-8 bytes (no reflection serializer, no intermediate DOM): the gateway runs it on every request.
+/// Every rejection is an <see cref="OpenAiException"/> with status 400, type <c>invalid_request_error</c> and
+/// <c>param</c> naming the offending field (<c>messages[1].role</c>, <c>stop[2]</c>, ...; null for body-level errors).
+/// </summary>
+/// <remarks>
+/// Choices where OpenAI is silent or lenient: a JSON <c>null</c> on an optional field means "not given"; a
+/// duplicated key is validated each time and the last one wins; integers may be written as integral decimals
+/// (<c>5.0</c>, <c>1e3</c>) but not as fractions; multi-part chat content is joined with "\n" as vLLM does;
+/// <c>max_completion_tokens</c> wins over <c>max_tokens</c>; unknown fields are skipped.
+/// </remarks>
+public static class OpenAiRequestParser
+{
+    private const int MaxEchoedValueChars = 40;
+
+    public static ParsedRequest Parse(RequestKind kind, ReadOnlySpan<byte> utf8Json, RequestLimits limits)
+    {
+        ArgumentNullException.ThrowIfNull(limits);
+        if (!Utf8.IsValid(utf8Json))
+        {
+            throw OpenAiException.BadRequest("The request body is not valid UTF-8.");
+        }
+
+        var reader = new Utf8JsonReader(utf8Json, new JsonReaderOptions { MaxDepth = limits.MaxJsonDepth });
+        var state = new State(kind, limits);
+        try
+        {
+            ReadBody(ref reader, state);
+        }
+        catch (JsonException ex)
+        {
+            if (IsDepthExceeded(ref reader, utf8Json, limits.MaxJsonDepth))
+            {
+                throw OpenAiException.BadRequest($"The request body nests deeper than {limits.MaxJsonDepth} levels.", state.Field);
+            }
+
+            throw OpenAiException.BadRequest($"The request body is not valid JSON: {ex.Message}", state.Field);
+        }
+
+        return state.Build();
+    }
+
+    private static void ReadBody(ref Utf8JsonReader reader, State state)
+    {
+        reader.Read();
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            throw OpenAiException.BadRequest($"The request body must be a JSON object, got {Describe(ref reader)}.");
+        }
+
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            ReadProperty(ref reader, state);
+            state.Field = null;
+        }
+
+        // Anything after the closing brace other than whitespace makes Read throw.
+        reader.Read();
+    }
+
+    private static void ReadProperty(ref Utf8JsonReader reader, State state)
+    {
+        var limits = state.Limits;
+        if (reader.ValueTextEquals("model"u8))
+        {
+            state.Field = "model";
+            reader.Read();
+            var model = ReadString(ref reader, "model");
+            if (model.Length == 0)
+            {
+                throw OpenAiException.BadRequest("'model' must not be empty.", "model");
+            }
+
+            state.Model = model;
+        }
+        else if (reader.ValueTextEquals("messages"u8) && state.Kind == RequestKind.Chat)
+        {
+            state.Field = "messages";
+            reader.Read();
+            state.Messages = ReadMessages(ref reader);
+        }
+        else if (reader.ValueTextEquals("prompt"u8) && state.Kind == RequestKind.Completion)
+        {
+            state.Field = "prompt";
+            reader.Read();
+            state.Prompts = ReadPrompts(ref reader, limits);
+        }
+        else if (reader.ValueTextEquals("max_tokens"u8))
+        {
+            state.Field = "max_tokens";
+            reader.Read();
+            state.MaxTokens = ReadOptionalInt32(ref reader, "max_tokens", 1, limits.MaxTokensCap ?? int.MaxValue);
+        }
+        else if (reader.ValueTextEquals("max_completion_tokens"u8))
+        {
+            state.Field = "max_completion_tokens";
+            reader.Read();
+            state.MaxCompletionTokens = ReadOptionalInt32(ref reader, "max_completion_tokens", 1, limits.MaxTokensCap ?? int.MaxValue);
+        }
+        else if (reader.ValueTextEquals("temperature"u8))
+        {
+            state.Field = "temperature";
+            reader.Read();
+            state.Temperature = ReadOptionalNumber(ref reader, "temperature", 0, 2, minExclusive: false);
+        }
+        else if (reader.ValueTextEquals("top_p"u8))
+        {
+            state.Field = "top_p";
+            reader.Read();
+            state.TopP = ReadOptionalNumber(ref reader, "top_p", 0, 1, minExclusive: true);
+        }
+        else if (reader.ValueTextEquals("top_k"u8))
+        {
+            state.Field = "top_k";
+            reader.Read();
+            state.TopK = ReadOptionalInt32(ref reader, "top_k", -1, int.MaxValue);
+        }
+        else if (reader.ValueTextEquals("presence_penalty"u8))
+        {
+            state.Field = "presence_penalty";
+            reader.Read();
+            state.PresencePenalty = ReadOptionalNumber(ref reader, "presence_penalty", -2, 2, minExclusive: false);
+        }
+        else if (reader.ValueTextEquals("frequency_penalty"u8))
+        {
+            state.Field = "frequency_penalty";
+            reader.Read();
+            state.FrequencyPenalty = ReadOptionalNumber(ref reader, "frequency_penalty", -2, 2, minExclusive: false);
+        }
+        else if (reader.ValueTextEquals("n"u8))
+        {
+            state.Field = "n";
+            reader.Read();
+            state.N = ReadOptionalInt32(ref reader, "n", 1, limits.MaxN);
+        }
+        else if (reader.ValueTextEquals("seed"u8))
+        {
+            state.Field = "seed";
+            reader.Read();
+            state.Seed = ReadSeed(ref reader);
+        }
+        else if (reader.ValueTextEquals("stop"u8))
+        {
+            state.Field = "stop";
+            reader.Read();
+            state.Stop = ReadStop(ref reader, limits.MaxStopSequences);
+        }
+        else if (reader.ValueTextEquals("stop_token_ids"u8))
+        {
+            state.Field = "stop_token_ids";
+            reader.Read();
+            state.StopTokenIds = reader.TokenType == JsonTokenType.Null ? null : ReadTokenIdArray(ref reader, "stop_token_ids", limits.VocabSize, allowEmpty: true);
+        }
+        else if (reader.ValueTextEquals("stream"u8))
+        {
+            state.Field = "stream";
+            reader.Read();
+            state.Stream = ReadOptionalBool(ref reader, "stream") ?? false;
+        }
+        else if (reader.ValueTextEquals("stream_options"u8))
+        {
+            state.Field = "stream_options";
+            reader.Read();
+            ReadStreamOptions(ref reader, state);
+        }
+        else if (reader.ValueTextEquals("ignore_eos"u8))
+        {
+            state.Field = "ignore_eos";
+            reader.Read();
+            state.IgnoreEos = ReadOptionalBool(ref reader, "ignore_eos") ?? false;
+        }
+        else if (reader.ValueTextEquals("user"u8))
+        {
+            state.Field = "user";
+            reader.Read();
+            state.User = reader.TokenType == JsonTokenType.Null ? null : ReadString(ref reader, "user");
+        }
+        else if (reader.ValueTextEquals("kv_transfer_params"u8))
+        {
+            state.Field = "kv_transfer_params";
+            reader.Read();
+            if (reader.TokenType == JsonTokenType.Null)
+            {
+                state.KvTransferParams = null;
+            }
+            else if (reader.TokenType == JsonTokenType.StartObject)
+            {
+                // ParseValue copies the value into its own document: safe to keep after the body buffer is gone.
+                state.KvTransferParams = JsonElement.ParseValue(ref reader);
+            }
+            else
+            {
+                throw TypeError(ref reader, "kv_transfer_params", "an object");
+            }
+        }
+        else
+        {
+            // Unknown field: skipped. Its name is only materialised if its value turns out malformed.
+            var name = reader;
+            try
+            {
+                reader.Read();
+                reader.Skip();
+            }
+            catch (JsonException)
+            {
+                state.Field = ReadPropertyNameForError(ref name);
+                throw;
+            }
+        }
+    }
+
+    private static string ReadPropertyNameForError(ref Utf8JsonReader reader)
+    {
+        try
+        {
+            var name = reader.GetString()!;
+            return name.Length <= MaxEchoedValueChars ? name : name[..MaxEchoedValueChars];
+        }
+        catch (InvalidOperationException)
+        {
+            return "?";
+        }
+    }
+
+    private static List<ChatMessage> ReadMessages(ref Utf8JsonReader reader)
+    {
+        if (reader.TokenType != JsonTokenType.StartArray)
+        {
+            throw TypeError(ref reader, "messages", "an array of messages");
+        }
+
+        var messages = new List<ChatMessage>();
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+        {
+            messages.Add(ReadMessage(ref reader, messages.Count));
+        }
+
+        if (messages.Count == 0)
+        {
+            throw OpenAiException.BadRequest("'messages' must contain at least one message.", "messages");
+        }
+
+        return messages;
+    }
+
+    private static ChatMessage ReadMessage(ref Utf8JsonReader reader, int index)
+    {
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            throw TypeError(ref reader, $"messages[{index}]", "an object");
+        }
+
+        string? role = null;
+        string? content = null;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            if (reader.ValueTextEquals("role"u8))
+            {
+                reader.Read();
+                role = ReadRole(ref reader, index);
+            }
+            else if (reader.ValueTextEquals("content"u8))
+            {
+                reader.Read();
+                content = reader.TokenType switch
+                {
+                    JsonTokenType.Null => null,
+                    JsonTokenType.String => ReadString(ref reader, $"messages[{index}].content"),
+                    JsonTokenType.StartArray => ReadContentParts(ref reader, index),
+                    _ => throw TypeError(ref reader, $"messages[{index}].content", "a string or an array of content parts"),
+                };
+            }
+            else
+            {
+                reader.Read();
+                reader.Skip();
+            }
+        }
+
+        if (role is null)
+        {
+            throw OpenAiException.BadRequest($"Missing required parameter: 'messages[{index}].role'.", $"messages[{index}].role");
+        }
+
+        if (content is null && role != "assistant")
+        {
+            throw OpenAiException.BadRequest(
+                $"'messages[{index}].content' is required for role '{role}'; only assistant messages may omit it or set it to null.",
+                $"messages[{index}].content");
+        }
+
+        return new ChatMessage(role, content ?? "");
+    }
+
+    private static string ReadRole(ref Utf8JsonReader reader, int index)
+    {
+        if (reader.TokenType != JsonTokenType.String)
+        {
+            throw TypeError(ref reader, $"messages[{index}].role", "a string");
+        }
+
+        if (reader.ValueTextEquals("user"u8))
+        {
+            return "user";
+        }
+
+        if (reader.ValueTextEquals("assistant"u8))
+        {
+            return "assistant";
+        }
+
+        // OpenAI's o-series renamed system to developer; templates only know system.
+        if (reader.ValueTextEquals("system"u8) || reader.ValueTextEquals("developer"u8))
+        {
+            return "system";
+        }
+
+        throw OpenAiException.BadRequest(
+            $"Invalid value for 'messages[{index}].role': {Echo(ref reader)} is not supported; expected one of 'system', 'user', 'assistant', 'developer'.",
+            $"messages[{index}].role");
+    }
+
+    private static string ReadContentParts(ref Utf8JsonReader reader, int index)
+    {
+        string? single = null;
+        StringBuilder? joined = null;
+        var part = 0;
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+        {
+            var text = ReadContentPart(ref reader, index, part);
+            if (part == 0)
+            {
+                single = text;
+            }
+            else
+            {
+                joined ??= new StringBuilder(single);
+                joined.Append('\n').Append(text);
+            }
+
+            part++;
+        }
+
+        if (part == 0)
+        {
+            throw OpenAiException.BadRequest($"'messages[{index}].content' must not be an empty array.", $"messages[{index}].content");
+        }
+
+        return joined?.ToString() ?? single!;
+    }
+
+    private static string ReadContentPart(ref Utf8JsonReader reader, int index, int part)
+    {
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            throw TypeError(ref reader, $"messages[{index}].content[{part}]", "a content part object");
+        }
+
+        var sawType = false;
+        string? text = null;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            if (reader.ValueTextEquals("type"u8))
+            {
+                reader.Read();
+                if (reader.TokenType != JsonTokenType.String)
+                {
+                    throw TypeError(ref reader, $"messages[{index}].content[{part}].type", "a string");
+                }
+
+                if (!reader.ValueTextEquals("text"u8))
+                {
+                    throw OpenAiException.BadRequest(
+                        $"Content part type {Echo(ref reader)} in 'messages[{index}].content[{part}]' is not supported; only 'text' parts are.",
+                        $"messages[{index}].content[{part}].type");
+                }
+
+                sawType = true;
+            }
+            else if (reader.ValueTextEquals("text"u8))
+            {
+                reader.Read();
+                text = ReadString(ref reader, $"messages[{index}].content[{part}].text");
+            }
+            else
+            {
+                reader.Read();
+                reader.Skip();
+            }
+        }
+
+        if (!sawType)
+        {
+            throw OpenAiException.BadRequest(
+                $"Missing required parameter: 'messages[{index}].content[{part}].type'.", $"messages[{index}].content[{part}].type");
+        }
+
+        return text ?? throw OpenAiException.BadRequest(
+            $"Missing required parameter: 'messages[{index}].content[{part}].text'.", $"messages[{index}].content[{part}].text");
+    }
+
+    private static List<PromptInput> ReadPrompts(ref Utf8JsonReader reader, RequestLimits limits)
+    {
+        if (reader.TokenType == JsonTokenType.String)
+        {
+            return [PromptInput.FromText(ReadNonEmptyPromptText(ref reader, "prompt"))];
+        }
+
+        if (reader.TokenType != JsonTokenType.StartArray)
+        {
+            throw TypeError(ref reader, "prompt", "a string, an array of strings, an array of token ids or an array of token-id arrays");
+        }
+
+        reader.Read();
+        var prompts = new List<PromptInput>();
+        switch (reader.TokenType)
+        {
+            case JsonTokenType.EndArray:
+                throw OpenAiException.BadRequest("'prompt' must not be empty.", "prompt");
+            case JsonTokenType.Number:
+                prompts.Add(PromptInput.FromTokens(ReadTokenIdsFromCurrent(ref reader, "prompt", limits.VocabSize)));
+                return prompts;
+            case JsonTokenType.String:
+                do
+                {
+                    var param = $"prompt[{prompts.Count}]";
+                    if (reader.TokenType != JsonTokenType.String)
+                    {
+                        throw TypeError(ref reader, param, "a string (an array of prompts must hold only strings)");
+                    }
+
+                    CheckPromptCount(prompts.Count, limits);
+                    prompts.Add(PromptInput.FromText(ReadNonEmptyPromptText(ref reader, param)));
+                }
+                while (reader.Read() && reader.TokenType != JsonTokenType.EndArray);
+                return prompts;
+            case JsonTokenType.StartArray:
+                do
+                {
+                    var param = $"prompt[{prompts.Count}]";
+                    if (reader.TokenType != JsonTokenType.StartArray)
+                    {
+                        throw TypeError(ref reader, param, "an array of token ids (an array of token-id prompts must hold only arrays)");
+                    }
+
+                    CheckPromptCount(prompts.Count, limits);
+                    prompts.Add(PromptInput.FromTokens(ReadTokenIdArray(ref reader, param, limits.VocabSize, allowEmpty: false)));
+                }
+                while (reader.Read() && reader.TokenType != JsonTokenType.EndArray);
+                return prompts;
+            default:
+                throw TypeError(ref reader, "prompt[0]", "a string, a token id or an array of token ids");
+        }
+    }
+
+    private static void CheckPromptCount(int count, RequestLimits limits)
+    {
+        if (count >= limits.MaxPrompts)
+        {
+            throw OpenAiException.BadRequest($"'prompt' holds more than {limits.MaxPrompts} prompts.", "prompt");
+        }
+    }
+
+    private static string ReadNonEmptyPromptText(ref Utf8JsonReader reader, string param)
+    {
+        var text = ReadString(ref reader, param);
+        if (text.Length == 0)
+        {
+            throw OpenAiException.BadRequest($"'{param}' must not be empty.", param);
+        }
+
+        return text;
+    }
+
+    /// <summary>Reader on a StartArray of token ids; leaves it on the matching EndArray.</summary>
+    private static int[] ReadTokenIdArray(ref Utf8JsonReader reader, string param, int? vocabSize, bool allowEmpty)
+    {
+        if (reader.TokenType != JsonTokenType.StartArray)
+        {
+            throw TypeError(ref reader, param, "an array of token ids");
+        }
+
+        reader.Read();
+        if (reader.TokenType == JsonTokenType.EndArray)
+        {
+            return allowEmpty ? [] : throw OpenAiException.BadRequest($"'{param}' must not be empty.", param);
+        }
+
+        return ReadTokenIdsFromCurrent(ref reader, param, vocabSize);
+    }
+
+    /// <summary>Reader on the first element of a token-id array; leaves it on the array's EndArray.</summary>
+    private static int[] ReadTokenIdsFromCurrent(ref Utf8JsonReader reader, string param, int? vocabSize)
+    {
+        var max = (vocabSize ?? int.MaxValue) - 1L;
+        var buffer = ArrayPool<int>.Shared.Rent(256);
+        var count = 0;
+        try
+        {
+            do
+            {
+                if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt64(out var id) || id < 0 || id > max)
+                {
+                    throw BadTokenId(ref reader, $"{param}[{count}]", vocabSize);
+                }
+
+                if (count == buffer.Length)
+                {
+                    var bigger = ArrayPool<int>.Shared.Rent(buffer.Length * 2);
+                    buffer.AsSpan(0, count).CopyTo(bigger);
+                    ArrayPool<int>.Shared.Return(buffer);
+                    buffer = bigger;
+                }
+
+                buffer[count++] = (int)id;
+            }
+            while (reader.Read() && reader.TokenType != JsonTokenType.EndArray);
+
+            return buffer.AsSpan(0, count).ToArray();
+        }
+        finally
+        {
+            ArrayPool<int>.Shared.Return(buffer);
+        }
+    }
+
+    private static OpenAiException BadTokenId(ref Utf8JsonReader reader, string param, int? vocabSize)
+    {
+        if (reader.TokenType != JsonTokenType.Number)
+        {
+            return TypeError(ref reader, param, "an integer token id");
+        }
+
+        var range = vocabSize is { } v ? $"between 0 and {v - 1}" : "a non-negative integer";
+        return OpenAiException.BadRequest($"Invalid token id in '{param}': expected {range}, got {Echo(ref reader)}.", param);
+    }
+
+    private static List<string>? ReadStop(ref Utf8JsonReader reader, int maxStop)
+    {
+        switch (reader.TokenType)
+        {
+            case JsonTokenType.Null:
+                return null;
+            case JsonTokenType.String:
+                return [ReadNonEmptyStop(ref reader, "stop")];
+            case JsonTokenType.StartArray:
+                var stops = new List<string>();
+                while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+                {
+                    var param = $"stop[{stops.Count}]";
+                    if (reader.TokenType != JsonTokenType.String)
+                    {
+                        throw TypeError(ref reader, param, "a string");
+                    }
+
+                    if (stops.Count >= maxStop)
+                    {
+                        throw OpenAiException.BadRequest($"'stop' may hold at most {maxStop} sequences.", "stop");
+                    }
+
+                    stops.Add(ReadNonEmptyStop(ref reader, param));
+                }
+
+                return stops;
+            default:
+                throw TypeError(ref reader, "stop", "a string or an array of strings");
+        }
+    }
+
+    private static string ReadNonEmptyStop(ref Utf8JsonReader reader, string param)
+    {
+        var stop = ReadString(ref reader, param);
+        if (stop.Length == 0)
+        {
+            throw OpenAiException.BadRequest($"'{param}' must not be an empty string.", param);
+        }
+
+        return stop;
+    }
+
+    private static void ReadStreamOptions(ref Utf8JsonReader reader, State state)
+    {
+        if (reader.TokenType == JsonTokenType.Null)
+        {
+            state.HasStreamOptions = false;
+            state.IncludeUsage = false;
+            return;
+        }
+
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            throw TypeError(ref reader, "stream_options", "an object");
+        }
+
+        state.HasStreamOptions = true;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            if (reader.ValueTextEquals("include_usage"u8))
+            {
+                reader.Read();
+                state.IncludeUsage = ReadOptionalBool(ref reader, "stream_options.include_usage") ?? false;
+            }
+            else
+            {
+                reader.Read();
+                reader.Skip();
+            }
+        }
+    }
+
+    private static ulong? ReadSeed(ref Utf8JsonReader reader)
+    {
+        if (reader.TokenType == JsonTokenType.Null)
+        {
+            return null;
+        }
+
+        if (reader.TokenType != JsonTokenType.Number)
+        {
+            throw TypeError(ref reader, "seed", "an integer");
+        }
+
+        // Negative seeds are accepted (OpenAI takes any int64) and reinterpreted as their two's complement.
+        if (reader.TryGetInt64(out var signed))
+        {
+            return unchecked((ulong)signed);
+        }
+
+        if (reader.TryGetUInt64(out var unsigned))
+        {
+            return unsigned;
+        }
+
+        if (IsFraction(ref reader))
+        {
+            throw TypeError(ref reader, "seed", "an integer");
+        }
+
+        throw OpenAiException.BadRequest(
+            $"Invalid value for 'seed': expected an integer that fits in 64 bits, got {Echo(ref reader)}.", "seed");
+    }
+
+    private static int? ReadOptionalInt32(ref Utf8JsonReader reader, string param, int min, int max)
+    {
+        if (reader.TokenType == JsonTokenType.Null)
+        {
+            return null;
+        }
+
+        if (reader.TokenType != JsonTokenType.Number)
+        {
+            throw TypeError(ref reader, param, "an integer");
+        }
+
+        if (reader.TryGetInt64(out var value))
+        {
+            if (value >= min && value <= max)
+            {
+                return (int)value;
+            }
+        }
+        else if (reader.TryGetDouble(out var d) && double.IsFinite(d) && Math.Abs(d) < 1e15)
+        {
+            // 5.0 or 1e3: an integer written as a decimal.
+            if (Math.Floor(d) != d)
+            {
+                throw TypeError(ref reader, param, "an integer");
+            }
+
+            if (d >= min && d <= max)
+            {
+                return (int)d;
+            }
+        }
+
+        var range = max == int.MaxValue ? $"at least {min}" : $"between {min} and {max}";
+        throw OpenAiException.BadRequest($"Invalid value for '{param}': expected an integer {range}, got {Echo(ref reader)}.", param);
+    }
+
+    private static double? ReadOptionalNumber(ref Utf8JsonReader reader, string param, double min, double max, bool minExclusive)
+    {
+        if (reader.TokenType == JsonTokenType.Null)
+        {
+            return null;
+        }
+
+        if (reader.TokenType != JsonTokenType.Number)
+        {
+            throw TypeError(ref reader, param, "a number");
+        }
+
+        if (reader.TryGetDouble(out var value) && double.IsFinite(value) && value <= max && (minExclusive ? value > min : value >= min))
+        {
+            return value;
+        }
+
+        var low = minExclusive ? $"greater than {min.ToString(CultureInfo.InvariantCulture)}" : $"at least {min.ToString(CultureInfo.InvariantCulture)}";
+        throw OpenAiException.BadRequest(
+            $"Invalid value for '{param}': expected a number {low} and at most {max.ToString(CultureInfo.InvariantCulture)}, got {Echo(ref reader)}.",
+            param);
+    }
+
+    private static bool? ReadOptionalBool(ref Utf8JsonReader reader, string param) => reader.TokenType switch
+    {
+        JsonTokenType.Null => null,
+        JsonTokenType.True => true,
+        JsonTokenType.False => false,
+        _ => throw TypeError(ref reader, param, "a boolean"),
+    };
+
+    private static string ReadString(ref Utf8JsonReader reader, string param)
+    {
+        if (reader.TokenType != JsonTokenType.String)
+        {
+            throw TypeError(ref reader, param, "a string");
+        }
+
+        try
+        {
+            return reader.GetString()!;
+        }
+        catch (InvalidOperationException)
+        {
+            // The bytes are valid UTF-8 (checked up front), so this is an escape such as a lone "\ud800".
+            throw OpenAiException.BadRequest($"Invalid value for '{param}': the string contains an unpaired surrogate escape.", param);
+        }
+    }
+
+    private static bool IsFraction(ref Utf8JsonReader reader) =>
+        reader.TryGetDouble(out var d) && double.IsFinite(d) && Math.Floor(d) != d;
+
+    private static OpenAiException TypeError(ref Utf8JsonReader reader, string param, string expected) =>
+        OpenAiException.BadRequest($"Invalid type for '{param}': expected {expected}, but got {Describe(ref reader)}.", param);
+
+    private static string Describe(ref Utf8JsonReader reader) => reader.TokenType switch
+    {
+        JsonTokenType.String => $"a string ({Echo(ref reader)})",
+        JsonTokenType.Number => $"a number ({Echo(ref reader)})",
+        JsonTokenType.True => "a boolean (true)",
+        JsonTokenType.False => "a boolean (false)",
+        JsonTokenType.Null => "null",
+        JsonTokenType.StartObject => "an object",
+        JsonTokenType.StartArray => "an array",
+        _ => "nothing",
+    };
+
+    /// <summary>The value as written in the body, shortened: enough to recognise it, never a 50 MB echo.</summary>
+    private static string Echo(ref Utf8JsonReader reader)
+    {
+        var raw = reader.ValueSpan;
+        var shortened = raw.Length > MaxEchoedValueChars;
+        if (shortened)
+        {
+            raw = raw[..MaxEchoedValueChars];
+            while (raw.Length > 0 && (raw[^1] & 0xC0) == 0x80)
+            {
+                raw = raw[..^1];
+            }
+
+            if (raw.Length > 0 && raw[^1] >= 0xC0)
+            {
+                raw = raw[..^1];
+            }
+        }
+
+        var text = Encoding.UTF8.GetString(raw) + (shortened ? "..." : "");
+        return reader.TokenType == JsonTokenType.String ? $"'{text}'" : text;
+    }
+
+    /// <summary>
+    /// Utf8JsonReader reports nesting beyond MaxDepth as a plain JsonException; tell it apart from a syntax
+    /// error by where the reader stopped: at the depth limit, just before another opening bracket.
+    /// </summary>
+    private static bool IsDepthExceeded(ref Utf8JsonReader reader, ReadOnlySpan<byte> json, int maxDepth)
+    {
+        if (reader.CurrentDepth < maxDepth - 1)
+        {
+            return false;
+        }
+
+        var i = SkipWhitespace(json, (int)reader.BytesConsumed);
+        if (i < json.Length && json[i] is (byte)',' or (byte)':')
+        {
+            i = SkipWhitespace(json, i + 1);
+        }
+
+        return i < json.Length && json[i] is (byte)'[' or (byte)'{';
+    }
+
+    private static int SkipWhitespace(ReadOnlySpan<byte> json, int i)
+    {
+        while (i < json.Length && json[i] is (byte)' ' or (byte)'\t' or (byte)'\r' or (byte)'\n')
+        {
+            i++;
+        }
+
+        return i;
+    }
+
+    /// <summary>Fields seen so far; <see cref="Build"/> applies the checks that need the whole body.</summary>
+    private sealed class State(RequestKind kind, RequestLimits limits)
+    {
+        public RequestKind Kind { get; } = kind;
+
+        public RequestLimits Limits { get; } = limits;
+
+        /// <summary>Top-level field being read, reported as <c>param</c> when its JSON turns out malformed.</summary>
+        public string? Field { get; set; }
+
+        public string? Model { get; set; }
+
+        public List<ChatMessage>? Messages { get; set; }
+
+        public List<PromptInput>? Prompts { get; set; }
+
+        public int? MaxTokens { get; set; }
+
+        public int? MaxCompletionTokens { get; set; }
+
+        public double? Temperature { get; set; }
+
+        public double? TopP { get; set; }
+
+        public int? TopK { get; set; }
+
+        public double? PresencePenalty { get; set; }
+
+        public double? FrequencyPenalty { get; set; }
+
+        public int? N { get; set; }
+
+        public ulong? Seed { get; set; }
+
+        public List<string>? Stop { get; set; }
+
+        public int[]? StopTokenIds { get; set; }
+
+        public bool Stream { get; set; }
+
+        public bool HasStreamOptions { get; set; }
+
+        public bool IncludeUsage { get; set; }
+
+        public bool IgnoreEos { get; set; }
+
+        public string? User { get; set; }
+
+        public JsonElement? KvTransferParams { get; set; }
+
+        public ParsedRequest Build()
+        {
+            if (Model is null)
+            {
+                throw OpenAiException.BadRequest("Missing required parameter: 'model'.", "model");
+            }
+
+            if (Kind == RequestKind.Chat && Messages is null)
+            {
+                throw OpenAiException.BadRequest("Missing required parameter: 'messages'.", "messages");
+            }
+
+            if (Kind == RequestKind.Completion && Prompts is null)
+            {
+                throw OpenAiException.BadRequest("Missing required parameter: 'prompt'.", "prompt");
+            }
+
+            if (HasStreamOptions && !Stream)
+            {
+                throw OpenAiException.BadRequest("The 'stream_options' parameter is only allowed when 'stream' is enabled.", "stream_options");
+            }
+
+            return new ParsedRequest
+            {
+                Kind = Kind,
+                Model = Model,
+                Messages = (IReadOnlyList<ChatMessage>?)Messages ?? [],
+                Prompts = (IReadOnlyList<PromptInput>?)Prompts ?? [],
+                MaxTokens = MaxCompletionTokens ?? MaxTokens,
+                Sampling = new SamplingOptions
+                {
+                    Temperature = (float)(Temperature ?? 1.0),
+                    TopP = (float)(TopP ?? 1.0),
+                    TopK = TopK is > 0 ? TopK.Value : 0,
+                    Seed = Seed,
+                    PresencePenalty = (float)(PresencePenalty ?? 0),
+                    FrequencyPenalty = (float)(FrequencyPenalty ?? 0),
+                },
+                Stop = (IReadOnlyList<string>?)Stop ?? [],
+                StopTokenIds = (IReadOnlyList<int>?)StopTokenIds ?? [],
+                N = N ?? 1,
+                Stream = Stream,
+                IncludeUsage = Stream && IncludeUsage,
+                IgnoreEos = IgnoreEos,
+                User = User,
+                KvTransferParams = KvTransferParams,
+            };
+        }
+    }
+}

@@ -1,0 +1,77 @@
+namespace Dynamo.Llm.Protocol;
+
+/// <summary>
+/// Bounds applied while parsing an OpenAI request body, shared by the gateway and the workers. The defaults are
+/// OpenAI's where OpenAI has one; the rest are picked to reject hostile bodies long before they cost memory.
+/// </summary>
+public sealed record RequestLimits
+{
+    /// <summary>The defaults below.</summary>
+    public static RequestLimits Default { get; } = new();
+
+    /// <summary>Deepest JSON nesting accepted. Default 32: real requests nest at most 4-5 deep.</summary>
+    public int MaxJsonDepth { get; init; } = 32;
+
+    /// <summary>Largest <c>n</c> (choices per prompt). Default 16.</summary>
+    public int MaxN { get; init; } = 16;
+
+    /// <summary>Largest <c>max_tokens</c> accepted; null (the default) means only the model's context bounds it.</summary>
+    public int? MaxTokensCap { get; init; }
+
+    /// <summary>Most stop strings in <c>stop</c>. Default 4, as OpenAI.</summary>
+    public int MaxStopSequences { get; init; } = 4;
+
+    /// <summary>Most prompts in one completions request (OpenAI's prompt batch). Default 128.</summary>
+    public int MaxPrompts { get; init; } = 128;
+
+    /// <summary>
+    /// Size of the model's vocabulary: token ids in <c>prompt</c> and <c>stop_token_ids</c> must be below it.
+    /// Null (the default) checks only that ids are not negative.
+    /// </summary>
+    public int? VocabSize { get; init; }
+
+    /// <summary>Largest request body in bytes; hosts answer 413 above it. Default 8 MiB.</summary>
+    public long MaxBodyBytes { get; init; } = 8L * 1024 * 1024;
+
+    /// <summary>Every invalid setting as a message naming the key (under <paramref name="section"/>) and its value.</summary>
+    public IReadOnlyList<string> Validate(string section = "RequestLimits")
+    {
+        var errors = new List<string>();
+        if (MaxJsonDepth is < 4 or > 1024)
+        {
+            errors.Add($"{section}:MaxJsonDepth must be between 4 and 1024, got {MaxJsonDepth}.");
+        }
+
+        if (MaxN < 1)
+        {
+            errors.Add($"{section}:MaxN must be at least 1, got {MaxN}.");
+        }
+
+        if (MaxTokensCap is < 1)
+        {
+            errors.Add($"{section}:MaxTokensCap must be at least 1 when set, got {MaxTokensCap}.");
+        }
+
+        if (MaxStopSequences < 0)
+        {
+            errors.Add($"{section}:MaxStopSequences must not be negative, got {MaxStopSequences}.");
+        }
+
+        if (MaxPrompts < 1)
+        {
+            errors.Add($"{section}:MaxPrompts must be at least 1, got {MaxPrompts}.");
+        }
+
+        if (VocabSize is < 1)
+        {
+            errors.Add($"{section}:VocabSize must be at least 1 when set, got {VocabSize}.");
+        }
+
+        if (MaxBodyBytes < 1)
+        {
+            errors.Add($"{section}:MaxBodyBytes must be at least 1, got {MaxBodyBytes}.");
+        }
+
+        return errors;
+    }
+}
