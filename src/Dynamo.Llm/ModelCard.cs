@@ -1,0 +1,405 @@
+using System.Text.Json;
+using Dynamo.Llm.Templates;
+using Dynamo.Llm.Tokenization;
+using Microsoft.ML.Tokenizers;
+
+namespace Dynamo.Llm;
+
+/// <summary>
+/// What the gateway and workers need to know about a Hugging Face model folder: name, context length, vocabulary size,
+/// end-of-sequence ids, BOS/EOS text, chat template, and (loaded on first use) the tokenizer and compiled template.
+/// Read from <c>config.json</c>, <c>tokenizer_config.json</c> and, when present, <c>generation_config.json</c>.
+/// </summary>
+public sealed class ModelCard
+{
+    /// <summary>Used when neither config.json nor tokenizer_config.json states a context length (vLLM does the same).</summary>
+    public const int DefaultMaxContextLength = 2048;
+
+    // Hugging Face writes 1e30 (VERY_LARGE_INTEGER) for "no limit"; anything this large is not a real limit.
+    private const long UnboundedModelMaxLength = 1L << 40;
+
+    private static readonly string[] s_contextLengthKeys =
+        ["max_position_embeddings", "n_positions", "max_seq_len", "seq_length", "max_sequence_length"];
+
+    private readonly Lazy<Tokenizer> _tokenizer;
+    private readonly Lazy<ChatTemplate> _chatTemplate;
+
+    private ModelCard(
+        string name,
+        string directory,
+        string? modelType,
+        int maxContextLength,
+        int vocabSize,
+        IReadOnlyList<int> eosTokenIds,
+        int? bosTokenId,
+        string? bosToken,
+        string? eosToken,
+        bool addBosToken,
+        string? chatTemplateSource)
+    {
+        Name = name;
+        Directory = directory;
+        ModelType = modelType;
+        MaxContextLength = maxContextLength;
+        VocabSize = vocabSize;
+        EosTokenIds = eosTokenIds;
+        BosTokenId = bosTokenId;
+        BosToken = bosToken;
+        EosToken = eosToken;
+        AddBosToken = addBosToken;
+        ChatTemplateSource = chatTemplateSource;
+        _tokenizer = new Lazy<Tokenizer>(() => TokenizerLoader.Load(directory));
+        _chatTemplate = new Lazy<ChatTemplate>(() => ChatTemplate.Create(chatTemplateSource, bosToken, eosToken));
+    }
+
+    /// <summary>The served model name: the one given to <see cref="Load"/>, else the folder name.</summary>
+    public string Name { get; }
+
+    /// <summary>The model folder, as a full path.</summary>
+    public string Directory { get; }
+
+    /// <summary><c>model_type</c> from config.json (<c>llama</c>, <c>qwen2</c>, <c>gpt2</c>, ...), or null.</summary>
+    public string? ModelType { get; }
+
+    /// <summary>Prompt plus completion tokens the model accepts: config.json <c>max_position_embeddings</c> (or an
+    /// equivalent key), else tokenizer_config.json <c>model_max_length</c>, else <see cref="DefaultMaxContextLength"/>.</summary>
+    public int MaxContextLength { get; }
+
+    /// <summary><c>vocab_size</c> from config.json: the size of the model's output layer (may exceed the tokenizer's).</summary>
+    public int VocabSize { get; }
+
+    /// <summary>Token ids that end generation: generation_config.json's <c>eos_token_id</c> then config.json's (int or
+    /// list each), without duplicates. Empty only when neither file names one.</summary>
+    public IReadOnlyList<int> EosTokenIds { get; }
+
+    /// <summary><c>bos_token_id</c> from config.json (or generation_config.json), or null.</summary>
+    public int? BosTokenId { get; }
+
+    /// <summary>BOS text from tokenizer_config.json (<c>bos_token</c>, a string or <c>{content: ...}</c>), or null.</summary>
+    public string? BosToken { get; }
+
+    /// <summary>EOS text from tokenizer_config.json (<c>eos_token</c>, a string or <c>{content: ...}</c>), or null.</summary>
+    public string? EosToken { get; }
+
+    /// <summary>tokenizer_config.json <c>add_bos_token</c> (default false): whether a plain-text prompt (completions)
+    /// must start with BOS. Chat templates write BOS themselves.</summary>
+    public bool AddBosToken { get; }
+
+    /// <summary>The Jinja chat template: tokenizer_config.json <c>chat_template</c> (a string, or the one named
+    /// "default" in the list form), else <c>chat_template.jinja</c> or <c>chat_template.json</c> in the folder; null when
+    /// the model has none (<see cref="ChatTemplate"/> then uses a ChatML-style default).</summary>
+    public string? ChatTemplateSource { get; }
+
+    /// <summary>The tokenizer, loaded on first use (and shared per folder, see <see cref="TokenizerLoader"/>).</summary>
+    public Tokenizer Tokenizer => _tokenizer.Value;
+
+    /// <summary>The compiled chat template, built on first use.</summary>
+    public ChatTemplate ChatTemplate => _chatTemplate.Value;
+
+    /// <summary>Reads the card of the model in <paramref name="modelDir"/>.</summary>
+    /// <param name="modelDir">Hugging Face model folder.</param>
+    /// <param name="servedName">Name to serve the model under; the folder name when null.</param>
+    /// <exception cref="ModelFileException">A file is missing, malformed or has a value of the wrong type; the message
+    /// names the file and the key.</exception>
+    public static ModelCard Load(string modelDir, string? servedName = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(modelDir);
+        var directory = Path.GetFullPath(modelDir);
+        if (!System.IO.Directory.Exists(directory))
+        {
+            throw new ModelFileException(directory, "model folder not found");
+        }
+
+        var name = string.IsNullOrWhiteSpace(servedName)
+            ? Path.GetFileName(Path.TrimEndingDirectorySeparator(directory))
+            : servedName;
+
+        var configPath = Path.Combine(directory, "config.json");
+        using var config = ReadJson(configPath, required: true)!;
+        var configRoot = config.RootElement;
+        var tokenizerConfigPath = Path.Combine(directory, "tokenizer_config.json");
+        using var tokenizerConfig = ReadJson(tokenizerConfigPath, required: false);
+        var tokenizerRoot = tokenizerConfig?.RootElement;
+        var generationConfigPath = Path.Combine(directory, "generation_config.json");
+        using var generationConfig = ReadJson(generationConfigPath, required: false);
+        var generationRoot = generationConfig?.RootElement;
+
+        var modelType = GetString(configPath, configRoot, "model_type");
+        var vocabSize = GetInt(configPath, configRoot, "vocab_size")
+            ?? throw new ModelFileException(configPath, "missing integer 'vocab_size'");
+        if (vocabSize <= 0)
+        {
+            throw new ModelFileException(configPath, $"'vocab_size' must be positive, got {vocabSize}");
+        }
+
+        var maxContextLength = ContextLength(configPath, configRoot, tokenizerConfigPath, tokenizerRoot);
+
+        var eosIds = new List<int>();
+        if (generationRoot is { } generation)
+        {
+            AddIds(eosIds, generationConfigPath, generation, "eos_token_id");
+        }
+
+        AddIds(eosIds, configPath, configRoot, "eos_token_id");
+        var bosTokenId = GetIdOrFirst(configPath, configRoot, "bos_token_id")
+            ?? (generationRoot is { } g ? GetIdOrFirst(generationConfigPath, g, "bos_token_id") : null);
+
+        string? bosToken = null, eosToken = null, template = null;
+        var addBos = false;
+        if (tokenizerRoot is { } tokenizer)
+        {
+            bosToken = GetTokenText(tokenizerConfigPath, tokenizer, "bos_token");
+            eosToken = GetTokenText(tokenizerConfigPath, tokenizer, "eos_token");
+            addBos = GetBool(tokenizerConfigPath, tokenizer, "add_bos_token") ?? false;
+            template = GetChatTemplate(tokenizerConfigPath, tokenizer);
+        }
+
+        template ??= ReadTemplateFile(directory);
+
+        return new ModelCard(name, directory, modelType, maxContextLength, vocabSize, eosIds, bosTokenId, bosToken,
+            eosToken, addBos, template);
+    }
+
+    private static int ContextLength(string configPath, JsonElement config, string tokenizerConfigPath, JsonElement? tokenizerConfig)
+    {
+        foreach (var key in s_contextLengthKeys)
+        {
+            if (GetInt(configPath, config, key) is { } length)
+            {
+                return length > 0 ? length : throw new ModelFileException(configPath, $"'{key}' must be positive, got {length}");
+            }
+        }
+
+        if (tokenizerConfig is { } tc && tc.TryGetProperty("model_max_length", out var max) && max.ValueKind == JsonValueKind.Number)
+        {
+            if (!max.TryGetDouble(out var value) || value <= 0)
+            {
+                throw new ModelFileException(tokenizerConfigPath, $"'model_max_length' must be a positive number, got {max.GetRawText()}");
+            }
+
+            if (value < UnboundedModelMaxLength && value <= int.MaxValue)
+            {
+                return (int)value;
+            }
+        }
+
+        return DefaultMaxContextLength;
+    }
+
+    private static string? GetChatTemplate(string path, JsonElement tokenizerConfig)
+    {
+        if (!tokenizerConfig.TryGetProperty("chat_template", out var value) || value.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        if (value.ValueKind == JsonValueKind.String)
+        {
+            return value.GetString();
+        }
+
+        if (value.ValueKind != JsonValueKind.Array)
+        {
+            throw new ModelFileException(path, $"'chat_template' must be a string or a list of {{name, template}}, got {value.ValueKind}");
+        }
+
+        // Named templates ([{name: "default", template: ...}, {name: "tool_use", ...}]): Hugging Face uses "default".
+        var names = new List<string>();
+        foreach (var entry in value.EnumerateArray())
+        {
+            if (entry.ValueKind != JsonValueKind.Object
+                || !entry.TryGetProperty("name", out var name) || name.ValueKind != JsonValueKind.String
+                || !entry.TryGetProperty("template", out var text) || text.ValueKind != JsonValueKind.String)
+            {
+                throw new ModelFileException(path, "'chat_template' list entries must be {\"name\": string, \"template\": string}");
+            }
+
+            if (name.GetString() == "default")
+            {
+                return text.GetString();
+            }
+
+            names.Add(name.GetString()!);
+        }
+
+        throw new ModelFileException(path, $"'chat_template' names templates ({string.Join(", ", names)}) but none is named 'default'");
+    }
+
+    private static string? ReadTemplateFile(string directory)
+    {
+        // Newer transformers save the template beside tokenizer_config.json instead of inside it.
+        var jinjaPath = Path.Combine(directory, "chat_template.jinja");
+        if (File.Exists(jinjaPath))
+        {
+            return ReadText(jinjaPath);
+        }
+
+        var jsonPath = Path.Combine(directory, "chat_template.json");
+        using var json = ReadJson(jsonPath, required: false);
+        if (json is null)
+        {
+            return null;
+        }
+
+        return GetString(jsonPath, json.RootElement, "chat_template")
+            ?? throw new ModelFileException(jsonPath, "missing string 'chat_template'");
+    }
+
+    private static JsonDocument? ReadJson(string path, bool required)
+    {
+        if (!File.Exists(path))
+        {
+            return required ? throw new ModelFileException(path, "file not found") : null;
+        }
+
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(ReadText(path), new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip });
+        }
+        catch (JsonException ex)
+        {
+            throw new ModelFileException(path, $"is not valid JSON: {ex.Message}", ex);
+        }
+
+        if (document.RootElement.ValueKind != JsonValueKind.Object)
+        {
+            document.Dispose();
+            throw new ModelFileException(path, "the top level must be a JSON object");
+        }
+
+        return document;
+    }
+
+    private static string ReadText(string path)
+    {
+        try
+        {
+            return File.ReadAllText(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new ModelFileException(path, $"cannot be read: {ex.Message}", ex);
+        }
+    }
+
+    private static string? GetString(string path, JsonElement obj, string key)
+    {
+        if (!obj.TryGetProperty(key, out var value) || value.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        return value.ValueKind == JsonValueKind.String
+            ? value.GetString()
+            : throw new ModelFileException(path, $"'{key}' must be a string, got {Describe(value)}");
+    }
+
+    private static bool? GetBool(string path, JsonElement obj, string key)
+    {
+        if (!obj.TryGetProperty(key, out var value) || value.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        return value.ValueKind switch
+        {
+            JsonValueKind.True => true,
+            JsonValueKind.False => false,
+            _ => throw new ModelFileException(path, $"'{key}' must be true or false, got {Describe(value)}"),
+        };
+    }
+
+    private static int? GetInt(string path, JsonElement obj, string key)
+    {
+        if (!obj.TryGetProperty(key, out var value) || value.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        return value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out var result)
+            ? result
+            : throw new ModelFileException(path, $"'{key}' must be an integer, got {Describe(value)}");
+    }
+
+    /// <summary>Adds an id field that may be an integer or a list of integers.</summary>
+    private static void AddIds(List<int> ids, string path, JsonElement obj, string key)
+    {
+        if (!obj.TryGetProperty(key, out var value) || value.ValueKind == JsonValueKind.Null)
+        {
+            return;
+        }
+
+        if (value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out var single))
+        {
+            AddId(ids, path, key, single);
+            return;
+        }
+
+        if (value.ValueKind == JsonValueKind.Array)
+        {
+            foreach (var item in value.EnumerateArray())
+            {
+                if (item.ValueKind != JsonValueKind.Number || !item.TryGetInt32(out var id))
+                {
+                    throw new ModelFileException(path, $"'{key}' must be an integer or a list of integers, got a list holding {Describe(item)}");
+                }
+
+                AddId(ids, path, key, id);
+            }
+
+            return;
+        }
+
+        throw new ModelFileException(path, $"'{key}' must be an integer or a list of integers, got {Describe(value)}");
+    }
+
+    private static void AddId(List<int> ids, string path, string key, int id)
+    {
+        if (id < 0)
+        {
+            throw new ModelFileException(path, $"'{key}' must not be negative, got {id}");
+        }
+
+        if (!ids.Contains(id))
+        {
+            ids.Add(id);
+        }
+    }
+
+    private static int? GetIdOrFirst(string path, JsonElement obj, string key)
+    {
+        var ids = new List<int>(1);
+        AddIds(ids, path, obj, key);
+        return ids.Count > 0 ? ids[0] : null;
+    }
+
+    /// <summary>A special-token field: a string, or an AddedToken object <c>{"content": ..., ...}</c>.</summary>
+    private static string? GetTokenText(string path, JsonElement obj, string key)
+    {
+        if (!obj.TryGetProperty(key, out var value) || value.ValueKind == JsonValueKind.Null)
+        {
+            return null;
+        }
+
+        if (value.ValueKind == JsonValueKind.String)
+        {
+            return value.GetString();
+        }
+
+        if (value.ValueKind == JsonValueKind.Object && value.TryGetProperty("content", out var content) && content.ValueKind == JsonValueKind.String)
+        {
+            return content.GetString();
+        }
+
+        throw new ModelFileException(path, $"'{key}' must be a string or an object with a string 'content', got {Describe(value)}");
+    }
+
+    private static string Describe(JsonElement value) => value.ValueKind switch
+    {
+        JsonValueKind.String => $"\"{value.GetString()}\"",
+        JsonValueKind.Object => "an object",
+        JsonValueKind.Array => "a list",
+        _ => value.GetRawText(),
+    };
+}
