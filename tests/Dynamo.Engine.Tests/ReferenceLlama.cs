@@ -5,7 +5,7 @@ namespace Dynamo.Engine.Tests;
 
 /// <summary>
 /// A naive Llama forward pass straight from the checkpoint's Hugging Face tensors: no cache, no batching,
-/// no fused weights, scalar loops in double. Recomputes the whole sequence for every token.
+/// no fused weights; scalar loops (double) except the projections' dot products. Recomputes the whole sequence for every token.
 /// </summary>
 internal sealed class ReferenceLlama
 {
@@ -158,19 +158,14 @@ internal sealed class ReferenceLlama
         return x.Select((e, i) => e * scale * weight[i]).ToArray();
     }
 
+    /// <summary>x @ W.T (+ b), dot products in float with SIMD: the slow part of a cacheless reference is the vocabulary projection.</summary>
     private static double[] Linear(double[] x, float[] weight, int outputs, float[]? bias)
     {
+        var input = x.Select(e => (float)e).ToArray();
         var result = new double[outputs];
         for (var o = 0; o < outputs; o++)
         {
-            double sum = bias?[o] ?? 0;
-            var offset = o * x.Length;
-            for (var i = 0; i < x.Length; i++)
-            {
-                sum += x[i] * weight[offset + i];
-            }
-
-            result[o] = sum;
+            result[o] = System.Numerics.Tensors.TensorPrimitives.Dot(input, weight.AsSpan(o * x.Length, x.Length)) + (bias?[o] ?? 0);
         }
 
         return result;

@@ -1,0 +1,497 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Dynamo.Contracts.Engine;
+using Dynamo.Contracts.KvEvents;
+using Dynamo.Engine.Compute;
+using Dynamo.Engine.Model;
+using Dynamo.Engine.Sampling;
+using Dynamo.Engine.Scheduling;
+using Dynamo.KvCache;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Dynamo.Engine;
+
+/// <summary>
+/// The .NET inference engine (<c>--engine dotnet</c>): a Llama-family model over a paged KV cache whose blocks
+/// the shared <see cref="KvCache.BlockPool"/> manages (prefix caching, KV events). One dedicated thread runs
+/// the loop: admit requests, schedule a step (decodes first, then prefill chunks, within
+/// <see cref="DotnetEngineOptions.MaxNumBatchedTokens"/> and <see cref="DotnetEngineOptions.MaxNumSeqs"/>),
+/// run the forward pass, sample, stream. When a running sequence needs a block and none is free, the most
+/// recently admitted sequence is preempted: its blocks are released and it is recomputed later.
+/// </summary>
+public sealed class DotnetEngine : IEngine
+{
+    private static readonly TimeSpan IdleWait = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan ThrottledWait = TimeSpan.FromMilliseconds(20);
+
+    private readonly DotnetEngineOptions _options;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly IComputeBackend _backend;
+    private readonly LlamaModel _model;
+    private readonly PagedKvCache _cache;
+    private readonly BlockPool _pool;
+    private readonly Sampler _sampler;
+    private readonly HashSet<int> _eos;
+    private readonly ConcurrentQueue<EngineSequence> _incoming = new();
+    private readonly SemaphoreSlim _wake = new(0);
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Thread _thread;
+    private readonly List<EngineSequence> _running = [];
+    private readonly LinkedList<EngineSequence> _waiting = new();
+    private readonly ForwardBatch _batch = new();
+    private readonly List<ScheduledChunk> _scheduled = [];
+    private readonly float[] _logits;
+    private long _arrivals;
+    private int _runningCount;
+    private int _waitingCount;
+    private long _preemptions;
+    private long _steps;
+    private long _stepTicks;
+    private int _disposed;
+
+    public DotnetEngine(string modelDirectory, DotnetEngineOptions options, IKvEventSink? kvEventSink = null, TimeProvider? timeProvider = null,
+        ILogger<DotnetEngine>? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _options = options;
+        _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _time = timeProvider ?? TimeProvider.System;
+        _backend = ComputeBackends.Create(options.Backend, options.Threads, _logger);
+        try
+        {
+            _model = LlamaModel.Load(modelDirectory, _backend, _logger);
+            var c = _model.Config;
+            var blocks = options.NumKvBlocks
+                ?? PagedKvCache.BlocksFor(options.KvCacheBytes ?? (long)(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes * options.KvCacheMemoryFraction),
+                    options.BlockSize, c.NumHiddenLayers, c.NumKeyValueHeads, c.HeadDim);
+            if (blocks < 1)
+            {
+                throw new ArgumentException($"Dynamo:Engine:KvCacheBytes leaves no room for one KV block of {options.BlockSize} tokens ({c.KvBytesPerToken * options.BlockSize} bytes)");
+            }
+
+            _cache = new PagedKvCache(blocks, options.BlockSize, c.NumHiddenLayers, c.NumKeyValueHeads, c.HeadDim);
+            _pool = new BlockPool(new BlockPoolOptions
+            {
+                BlockSize = options.BlockSize,
+                TotalBlocks = blocks,
+                WorkerId = options.WorkerId,
+                ReplayBufferSize = options.KvEventReplayBufferSize,
+            }, kvEventSink);
+            _sampler = new Sampler(c.VocabSize);
+            _logits = GC.AllocateUninitializedArray<float>(options.MaxNumSeqs * c.VocabSize, pinned: true);
+            _eos = [.. c.EosTokenIds];
+            Info = new EngineInfo
+            {
+                ModelName = options.ServedModelName ?? Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(modelDirectory))),
+                EngineKind = "dotnet",
+                BlockSize = options.BlockSize,
+                TotalKvBlocks = blocks,
+                MaxContextLength = (int)Math.Min(c.MaxPositionEmbeddings, (long)blocks * options.BlockSize),
+                VocabSize = c.VocabSize,
+                EosTokenIds = c.EosTokenIds,
+            };
+            EngineLog.KvCacheAllocated(_logger, blocks, options.BlockSize, _cache.BytesPerToken, _cache.ByteLength >> 20, _cache.BaseAddress);
+            EngineLog.EngineOptions(_logger, options.BlockSize, options.MaxNumSeqs, options.MaxNumBatchedTokens, _backend.Threads, _backend.Name);
+        }
+        catch
+        {
+            _cache?.Dispose();
+            _backend.Dispose();
+            throw;
+        }
+
+        _thread = new Thread(Run) { IsBackground = true, Name = "dynamo-engine-loop" };
+        _thread.Start();
+    }
+
+    public EngineInfo Info { get; }
+
+    public LlamaModel Model => _model;
+
+    /// <summary>The KV memory the block ids index: the region a transfer agent registers.</summary>
+    public PagedKvCache KvCache => _cache;
+
+    /// <summary>The block manager: prefix cache, KV events, replay and dump.</summary>
+    public BlockPool BlockPool => _pool;
+
+    /// <summary>Sequences preempted (and later recomputed) since start.</summary>
+    public long Preemptions => Interlocked.Read(ref _preemptions);
+
+    /// <summary>Forward steps run since start.</summary>
+    public long Steps => Interlocked.Read(ref _steps);
+
+    /// <summary>Time spent in forward steps since start.</summary>
+    public TimeSpan StepTime => TimeSpan.FromTicks(Interlocked.Read(ref _stepTicks));
+
+    public async IAsyncEnumerable<EngineOutput> GenerateAsync(EngineRequest request, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        Validate(request);
+        cancellationToken.ThrowIfCancellationRequested();
+        var sequence = new EngineSequence(request, Interlocked.Increment(ref _arrivals), _options.OutputBufferTokens);
+        _incoming.Enqueue(sequence);
+        _wake.Release();
+        var finished = false;
+        try
+        {
+            var reader = sequence.Output.Reader;
+            while (await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                while (reader.TryRead(out var output))
+                {
+                    if (sequence.Throttled)
+                    {
+                        sequence.Throttled = false;
+                        _wake.Release();
+                    }
+
+                    finished = output.Finish is not null;
+                    yield return output;
+                }
+            }
+        }
+        finally
+        {
+            if (!finished)
+            {
+                // Cancelled, abandoned or failed: the loop drops the sequence and frees its blocks at its next step.
+                sequence.Abandoned = true;
+                _wake.Release();
+            }
+        }
+    }
+
+    public EngineLoad GetLoad()
+    {
+        var stats = _pool.GetStats();
+        return new EngineLoad
+        {
+            RunningRequests = Volatile.Read(ref _runningCount),
+            WaitingRequests = Volatile.Read(ref _waitingCount) + _incoming.Count,
+            KvBlocksUsed = stats.UsedBlocks,
+            KvBlocksTotal = stats.TotalBlocks,
+            PrefixCacheHitRate = stats.HitRate,
+        };
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        await _stopped.Task.ConfigureAwait(false);
+        _cache.Dispose();
+        _backend.Dispose();
+        _stopping.Dispose();
+        _wake.Dispose();
+    }
+
+    private void Validate(EngineRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (request.PromptTokens is not { Length: > 0 })
+        {
+            throw new ArgumentException($"request {request.RequestId}: the prompt is empty", nameof(request));
+        }
+
+        if (request.MaxTokens < 1)
+        {
+            throw new ArgumentException($"request {request.RequestId}: max_tokens {request.MaxTokens} must be at least 1", nameof(request));
+        }
+
+        if (request.PromptTokens.Length >= Info.MaxContextLength)
+        {
+            throw new ArgumentException($"request {request.RequestId}: the prompt has {request.PromptTokens.Length} tokens; this engine's context holds {Info.MaxContextLength} (prompt plus at least one generated token)", nameof(request));
+        }
+
+        foreach (var token in request.PromptTokens)
+        {
+            if ((uint)token >= (uint)Info.VocabSize)
+            {
+                throw new ArgumentException($"request {request.RequestId}: token id {token} is outside the vocabulary 0..{Info.VocabSize - 1}", nameof(request));
+            }
+        }
+    }
+
+    private void Run()
+    {
+        var stopping = _stopping.Token;
+        try
+        {
+            while (!stopping.IsCancellationRequested)
+            {
+                Admit();
+                DropAbandoned();
+                var throttled = false;
+                if (!Schedule(ref throttled))
+                {
+                    PublishCounts();
+                    _wake.Wait(throttled ? ThrottledWait : IdleWait, stopping);
+                    continue;
+                }
+
+                PublishCounts();
+                var started = _time.GetTimestamp();
+                try
+                {
+                    _model.Forward(_batch, _cache, _logits);
+                }
+                catch (Exception ex)
+                {
+                    EngineLog.StepFailed(_logger, ex, _scheduled.Count);
+                    foreach (var chunk in _scheduled)
+                    {
+                        End(chunk.Sequence, ex);
+                    }
+
+                    continue;
+                }
+
+                Interlocked.Add(ref _stepTicks, _time.GetElapsedTime(started).Ticks);
+                Interlocked.Increment(ref _steps);
+                Complete();
+            }
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            var shutdown = new OperationCanceledException("The engine shut down.");
+            foreach (var sequence in _running.Concat(_waiting).Concat(_incoming).ToList())
+            {
+                End(sequence, shutdown);
+            }
+
+            _stopped.TrySetResult();
+        }
+    }
+
+    private void Admit()
+    {
+        while (_incoming.TryDequeue(out var sequence))
+        {
+            _waiting.AddLast(sequence);
+        }
+    }
+
+    private void DropAbandoned()
+    {
+        for (var i = _running.Count - 1; i >= 0; i--)
+        {
+            if (_running[i].Abandoned)
+            {
+                End(_running[i], null);
+            }
+        }
+
+        for (var node = _waiting.First; node is not null;)
+        {
+            var next = node.Next;
+            if (node.Value.Abandoned)
+            {
+                End(node.Value, null);
+            }
+
+            node = next;
+        }
+    }
+
+    /// <summary>Fills the batch; false when there is nothing to run.</summary>
+    private bool Schedule(ref bool throttled)
+    {
+        _batch.Clear();
+        _scheduled.Clear();
+        var budget = _options.MaxNumBatchedTokens;
+
+        // Running sequences first, oldest first: decodes and unfinished prefills.
+        for (var i = 0; i < _running.Count && budget > 0; i++)
+        {
+            var sequence = _running[i];
+            if (sequence.Output.Reader.Count >= sequence.OutputCapacity)
+            {
+                sequence.Throttled = true;
+                throttled = true;
+                continue;
+            }
+
+            if (sequence.NeedsAppend && !AppendOrPreempt(i))
+            {
+                i--;
+                continue;
+            }
+
+            budget -= AddChunk(sequence, budget);
+        }
+
+        // Then waiting ones (preempted first), while blocks, slots and budget last.
+        while (budget > 0 && _running.Count < _options.MaxNumSeqs && _waiting.First is { } node)
+        {
+            var sequence = node.Value;
+            sequence.Kv ??= _pool.CreateSequence(CollectionsMarshal.AsSpan(sequence.Tokens));
+            var reserve = _running.Count == 0 ? 0 : Math.Max(1, _pool.TotalBlocks / 100);
+            if (!_pool.TryAllocate(sequence.Kv, reserve))
+            {
+                break;
+            }
+
+            _waiting.RemoveFirst();
+            sequence.CachedTokens ??= sequence.Kv.CachedTokens;
+            _running.Add(sequence);
+            budget -= AddChunk(sequence, budget);
+        }
+
+        return _batch.TokenCount > 0;
+    }
+
+    private int AddChunk(EngineSequence sequence, int budget)
+    {
+        var kv = sequence.Kv!;
+        var start = kv.ComputedTokens;
+        var count = Math.Min(kv.TokenCount - start, budget);
+        if (count <= 0)
+        {
+            return 0;
+        }
+
+        var wantLogits = start + count == kv.TokenCount;
+        var row = _batch.Add(CollectionsMarshal.AsSpan(sequence.Tokens).Slice(start, count), start, kv.Blocks.ToArray(), wantLogits);
+        _scheduled.Add(new ScheduledChunk(sequence, start + count, row));
+        return count;
+    }
+
+    /// <summary>
+    /// Appends the sequence's last sampled token to its blocks, preempting the most recently admitted
+    /// running sequences while no block is free. False when the sequence itself had to be preempted.
+    /// </summary>
+    private bool AppendOrPreempt(int index)
+    {
+        var sequence = _running[index];
+        while (!_pool.TryAppendToken(sequence.Kv!, sequence.Tokens[^1]))
+        {
+            var victimIndex = _running.Count - 1;
+            if (victimIndex <= index)
+            {
+                Preempt(index);
+                return false;
+            }
+
+            Preempt(victimIndex);
+        }
+
+        sequence.NeedsAppend = false;
+        return true;
+    }
+
+    private void Preempt(int index)
+    {
+        var sequence = _running[index];
+        _running.RemoveAt(index);
+        _pool.Release(sequence.Kv!);
+        EngineLog.Preempted(_logger, sequence.Request.RequestId, sequence.Tokens.Count);
+
+        // Recompute from prompt plus generated tokens; the prefix cache usually gives most of it back.
+        sequence.Kv = null;
+        sequence.NeedsAppend = false;
+        sequence.Preemptions++;
+        Interlocked.Increment(ref _preemptions);
+        _waiting.AddFirst(sequence);
+    }
+
+    private void Complete()
+    {
+        var vocab = _model.Config.VocabSize;
+        foreach (var chunk in _scheduled)
+        {
+            var sequence = chunk.Sequence;
+            if (sequence.Finished || sequence.Kv is null)
+            {
+                continue;
+            }
+
+            _pool.MarkComputed(sequence.Kv, chunk.ComputedAfter);
+            if (chunk.LogitsRow < 0)
+            {
+                continue;
+            }
+
+            var token = _sampler.Sample(_logits.AsSpan(chunk.LogitsRow * vocab, vocab), sequence.Sampling);
+            sequence.Sampling.Record(token);
+            sequence.Tokens.Add(token);
+            sequence.Generated++;
+            var request = sequence.Request;
+            FinishReason? finish = null;
+            if (ContainsToken(request.StopTokenIds, token) || (!request.IgnoreEos && _eos.Contains(token)))
+            {
+                finish = FinishReason.Stop;
+            }
+            else if (sequence.Generated >= request.MaxTokens || sequence.Tokens.Count >= Info.MaxContextLength)
+            {
+                finish = FinishReason.Length;
+            }
+
+            var written = sequence.Output.Writer.TryWrite(new EngineOutput(token, finish, sequence.CachedTokens ?? 0));
+            Debug.Assert(written, "The scheduler only runs sequences with room in their output channel.");
+            if (finish is not null)
+            {
+                End(sequence, null);
+            }
+            else
+            {
+                sequence.NeedsAppend = true;
+            }
+        }
+    }
+
+    /// <summary>Takes the sequence out of the engine, frees its blocks and closes its output (with an error if given).</summary>
+    private void End(EngineSequence sequence, Exception? error)
+    {
+        if (sequence.Finished)
+        {
+            return;
+        }
+
+        sequence.Finished = true;
+        if (sequence.Kv is { IsAllocated: true } kv)
+        {
+            _pool.Release(kv);
+        }
+
+        if (!_running.Remove(sequence))
+        {
+            _waiting.Remove(sequence);
+        }
+
+        sequence.Output.Writer.TryComplete(error);
+    }
+
+    private void PublishCounts()
+    {
+        Volatile.Write(ref _runningCount, _running.Count);
+        Volatile.Write(ref _waitingCount, _waiting.Count);
+    }
+
+    private static bool ContainsToken(IReadOnlyList<int> tokens, int token)
+    {
+        for (var i = 0; i < tokens.Count; i++)
+        {
+            if (tokens[i] == token)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private readonly record struct ScheduledChunk(EngineSequence Sequence, int ComputedAfter, int LogitsRow);
+}
