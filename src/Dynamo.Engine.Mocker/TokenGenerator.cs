@@ -1,0 +1,81 @@
+using System.IO.Hashing;
+using System.Text;
+
+namespace Dynamo.Engine.Mocker;
+
+/// <summary>
+/// The mocker's "model": the next token is a pure function of the model name, the whole token context and
+/// (when sampling) the seed. So runs compare exactly, preemption changes nothing, and a request re-issued with
+/// its prompt plus the tokens generated so far continues exactly as the original would have. The context hash
+/// is extended one token at a time.
+/// </summary>
+internal sealed class TokenGenerator
+{
+    private const ulong Golden = 0x9E3779B97F4A7C15;
+    private const ulong GreedyKey = 0x6A09E667F3BCC909;
+    private const ulong EosKey = 0xBB67AE8584CAA73B;
+
+    private readonly int _vocabSize;
+    private readonly int[] _eosSorted;
+    private readonly double _eosProbability;
+
+    public TokenGenerator(string modelName, int vocabSize, IReadOnlyList<int> eosTokenIds, double eosProbability)
+    {
+        _vocabSize = vocabSize;
+        _eosSorted = [.. eosTokenIds.Order()];
+        _eosProbability = eosProbability;
+        InitialHash = Mix(XxHash3.HashToUInt64(Encoding.UTF8.GetBytes(modelName)));
+    }
+
+    /// <summary>Hash of the empty context.</summary>
+    public ulong InitialHash { get; }
+
+    public static ulong Extend(ulong contextHash, int token) => Mix(contextHash ^ Mix((uint)token + Golden));
+
+    public ulong Hash(ReadOnlySpan<int> tokens)
+    {
+        ulong hash = InitialHash;
+        foreach (int token in tokens)
+        {
+            hash = Extend(hash, token);
+        }
+
+        return hash;
+    }
+
+    /// <summary>The token after the context hashed to <paramref name="contextHash"/>; greedy when <paramref name="seed"/> is null.</summary>
+    public int Next(ulong contextHash, ulong? seed)
+    {
+        ulong r = Mix(contextHash ^ (seed is ulong s ? Mix(s ^ Golden) : GreedyKey));
+        if (_eosProbability > 0)
+        {
+            double u = (Mix(r ^ EosKey) >> 11) * (1.0 / (1UL << 53));
+            if (u < _eosProbability)
+            {
+                return _eosSorted[(int)(r % (ulong)_eosSorted.Length)];
+            }
+        }
+
+        // Uniform over the ids that are not EOS: take the rank, then step over each EOS id at or below it.
+        int token = (int)(r % (ulong)(_vocabSize - _eosSorted.Length));
+        foreach (int eos in _eosSorted)
+        {
+            if (token >= eos)
+            {
+                token++;
+            }
+        }
+
+        return token;
+    }
+
+    public bool IsEos(int token) => Array.BinarySearch(_eosSorted, token) >= 0;
+
+    private static ulong Mix(ulong z)
+    {
+        // splitmix64's finalizer: a bijection that spreads every input bit over the output.
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EB;
+        return z ^ (z >> 31);
+    }
+}
