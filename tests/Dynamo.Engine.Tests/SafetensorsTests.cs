@@ -53,6 +53,20 @@ public sealed class SafetensorsTests
     }
 
     [Fact]
+    public async Task ModelWriter_TinyPreset_WritesCompleteFolderWhoseTokenizerLoads()
+    {
+        var folder = await TestModels.Tiny();
+
+        var tokenizer = Dynamo.Llm.Tokenization.TokenizerLoader.Load(folder);
+
+        Assert.True(File.Exists(Path.Combine(folder, "tokenizer_config.json")));
+        Assert.True(File.Exists(Path.Combine(folder, "generation_config.json")));
+        var ids = tokenizer.EncodeToIds("Hello world");
+        Assert.NotEmpty(ids);
+        Assert.All(ids, id => Assert.InRange(id, 0, ModelPresets.Gpt2VocabSize - 1));
+    }
+
+    [Fact]
     public async Task Open_TruncatedFile_RefusedNamingTheTensor()
     {
         var folder = TestModels.NewTempFolder("truncated");

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Dynamo.Engine.Safetensors;
 using Dynamo.Engine.Sampling;
+using Dynamo.Llm.Tokenization;
 
 namespace Dynamo.Engine.Model;
 
@@ -65,8 +66,12 @@ public static class ModelWriter
             File.Delete(Path.Combine(directory, SafetensorsCheckpoint.SingleFileName));
         }
 
-        // TODO(P6): call Dynamo.Llm.Tokenization.TokenizerFiles.WriteGpt2(directory) once Dynamo.Llm has it, so the
-        // folder carries tokenizer.json and tokenizer_config.json.
+        // The presets use GPT-2's vocabulary, so GPT-2's tokenizer makes the folder complete; a custom vocabulary
+        // size gets no tokenizer (token-id prompts only).
+        if (config.VocabSize == ModelPresets.Gpt2VocabSize)
+        {
+            TokenizerFiles.WriteGpt2(directory, config.MaxPositionEmbeddings);
+        }
     }
 
     private static int SizeOf(SafetensorsDType dtype) => dtype == SafetensorsDType.F32 ? 4 : 2;
