@@ -237,8 +237,9 @@ public sealed class MockerEngine : IEngine, IKvEventSource
                     continue;
                 }
 
-                if (_options.ZeroDelay)
+                if (duration <= TimeSpan.Zero)
                 {
+                    // ZeroDelay (or a model that says zero): no timer, but let readers and submitters run.
                     StepStarted?.Invoke(step);
                     await Task.Yield();
                 }

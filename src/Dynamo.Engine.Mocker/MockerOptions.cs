@@ -39,7 +39,10 @@ public sealed class MockerOptions
     /// </summary>
     public double KvWatermark { get; set; } = 0.01;
 
-    /// <summary>Divides every simulated time. Default 1 (real time).</summary>
+    /// <summary>
+    /// Divides every simulated time. Default 1 (real time). On the system clock, timers resolve to about a
+    /// millisecond, so very large factors stop helping; a virtual <see cref="TimeProvider"/> does not have that limit.
+    /// </summary>
     public double SpeedupFactor { get; set; } = 1.0;
 
     /// <summary>Take no simulated time at all (proxy and router benchmarks). Default false.</summary>

@@ -69,7 +69,8 @@ public sealed class BlockPool : IKvEventSource
         }
 
         _freeCount = TotalBlocks;
-        _index = new Dictionary<ulong, int>(TotalBlocks);
+        // Grows with the cache rather than up front: hundreds of simulated workers mostly hold few blocks.
+        _index = new Dictionary<ulong, int>(Math.Min(TotalBlocks, 1024));
         _replay = new KvEvent[options.ReplayBufferSize];
     }
 
