@@ -1,0 +1,727 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.IO.Pipelines;
+using System.Runtime.ExceptionServices;
+using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using Dynamo.Contracts.Engine;
+using Dynamo.Contracts.OpenAi;
+using Dynamo.Llm;
+using Dynamo.Llm.Protocol;
+using Dynamo.Llm.Templates;
+using Dynamo.Llm.Tokenization;
+using Dynamo.Runtime.Observability;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace Dynamo.Worker;
+
+/// <summary>
+/// <c>POST /v1/completions</c> and <c>POST /v1/chat/completions</c>: parse, tokenize when the prompt is text, split
+/// into one engine sequence per prompt × n, and stream the tokens back as SSE (or gather them into one response).
+/// </summary>
+/// <remarks>
+/// This is the proxy benchmark's hot path (token-id prompt, <c>max_tokens</c> 1, zero-delay engine): JSON goes
+/// straight into the response pipe, a single-sequence request runs without tasks, locks or channels, and nothing
+/// is logged per request unless <see cref="WorkerOptions.LogRequests"/> is set.
+/// </remarks>
+internal sealed class GenerationHandler
+{
+    private const int MaxRequestIdLength = 128;
+
+    private static readonly JsonWriterOptions s_jsonOptions = new()
+    {
+        // The output is JSON inside SSE, never HTML: no need to escape '<' or non-ASCII text.
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        SkipValidation = true,
+    };
+
+    private readonly IEngine _engine;
+    private readonly ModelCard _card;
+    private readonly DrainGate _gate;
+    private readonly WorkerMetrics _metrics;
+    private readonly ILogger _logger;
+    private readonly RequestLimits _limits;
+    private readonly string _model;
+    private readonly JsonEncodedText _modelJson;
+    private readonly int _maxContext;
+    private readonly IReadOnlyList<int> _eosTokenIds;
+    private readonly bool _logRequests;
+    private readonly TimeProvider _time;
+    private readonly string _idPrefix = Guid.NewGuid().ToString("N")[..8] + "-";
+    private long _requestCounter;
+
+    public GenerationHandler(
+        IEngine engine, ModelCard card, string servedModel, int maxContextLength, RequestLimits limits, DrainGate gate,
+        WorkerMetrics metrics, bool logRequests, TimeProvider time, ILogger logger)
+    {
+        _engine = engine;
+        _card = card;
+        _model = servedModel;
+        _modelJson = JsonEncodedText.Encode(servedModel, JavaScriptEncoder.UnsafeRelaxedJsonEscaping);
+        _maxContext = maxContextLength;
+        _eosTokenIds = engine.Info.EosTokenIds.Count > 0 ? engine.Info.EosTokenIds : card.EosTokenIds;
+        _limits = limits;
+        _gate = gate;
+        _metrics = metrics;
+        _logRequests = logRequests;
+        _time = time;
+        _logger = logger;
+    }
+
+    public Task CompletionsAsync(HttpContext context) => HandleAsync(context, RequestKind.Completion);
+
+    public Task ChatAsync(HttpContext context) => HandleAsync(context, RequestKind.Chat);
+
+    private async Task HandleAsync(HttpContext context, RequestKind kind)
+    {
+        var endpoint = kind == RequestKind.Completion ? "completions" : "chat_completions";
+        if (!_gate.TryEnter())
+        {
+            await HttpErrors.WriteAsync(context, HttpErrors.Draining()).ConfigureAwait(false);
+            _metrics.RequestDone(endpoint, 503);
+            return;
+        }
+
+        var requestId = RequestIdFor(context);
+        var status = 200;
+        using var activity = StartActivity(context, kind, requestId);
+        using var cancellation = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, _gate.InflightCancelled);
+        try
+        {
+            await GenerateAsync(context, kind, requestId, activity, cancellation).ConfigureAwait(false);
+        }
+        catch (OpenAiException ex)
+        {
+            status = ex.StatusCode;
+            if (_logRequests)
+            {
+                WorkerLog.RequestRejected(_logger, requestId, ex.StatusCode, ex.Message);
+            }
+
+            await WriteErrorOrAbortAsync(context, ex).ConfigureAwait(false);
+        }
+        catch (Exception) when (context.RequestAborted.IsCancellationRequested)
+        {
+            // The client went away (cancelled, reset mid-body, ...): its sequences are already cancelled.
+            status = 499;
+        }
+        catch (OperationCanceledException) when (_gate.InflightCancelled.IsCancellationRequested)
+        {
+            // Drain timed out. A cut stream (no [DONE]) tells the gateway to migrate the request.
+            status = 503;
+            await WriteErrorOrAbortAsync(context, HttpErrors.Draining()).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            status = 500;
+            WorkerLog.RequestFailed(_logger, ex, requestId);
+            activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
+            await WriteErrorOrAbortAsync(context, new OpenAiException(500, "The engine failed while generating.", "internal_server_error")).ConfigureAwait(false);
+        }
+        finally
+        {
+            _gate.Exit();
+            _metrics.RequestDone(endpoint, status);
+        }
+    }
+
+    private static async Task WriteErrorOrAbortAsync(HttpContext context, OpenAiException error)
+    {
+        if (context.Response.HasStarted)
+        {
+            context.Abort();
+        }
+        else
+        {
+            await HttpErrors.WriteAsync(context, error).ConfigureAwait(false);
+        }
+    }
+
+    private async Task GenerateAsync(HttpContext context, RequestKind kind, string requestId, Activity? activity, CancellationTokenSource cancellation)
+    {
+        var request = await ParseAsync(context.Request, kind, cancellation.Token).ConfigureAwait(false);
+        if (!string.Equals(request.Model, _model, StringComparison.Ordinal))
+        {
+            throw new OpenAiException(404, $"The model '{Shorten(request.Model)}' does not exist; this worker serves '{_model}'.", "invalid_request_error", "model", "model_not_found");
+        }
+
+        var prompts = PromptTokens(request);
+        var sequences = BuildSequences(request, prompts, requestId);
+        var header = new ResponseHeader(
+            (kind == RequestKind.Chat ? "chatcmpl-" : "cmpl-") + requestId, _time.GetUtcNow().ToUnixTimeSeconds(), _modelJson, KvTransferParams: null);
+        var run = new Run(kind, request, header, sequences, cancellation, context.Response.BodyWriter);
+        context.Response.Headers["x-request-id"] = requestId;
+
+        if (request.Stream)
+        {
+            await StreamAsync(context.Response, run).ConfigureAwait(false);
+        }
+        else
+        {
+            await RunSequencesAsync(run).ConfigureAwait(false);
+            var usage = Usage(prompts, sequences);
+            var response = context.Response;
+            response.StatusCode = 200;
+            response.ContentType = "application/json";
+            using var json = new Utf8JsonWriter(response.BodyWriter, s_jsonOptions);
+            if (kind == RequestKind.Chat)
+            {
+                OpenAiWriter.ChatResponse(json, header, sequences, usage);
+            }
+            else
+            {
+                OpenAiWriter.CompletionResponse(json, header, sequences, usage);
+            }
+
+            json.Flush();
+            await response.BodyWriter.FlushAsync(cancellation.Token).ConfigureAwait(false);
+        }
+
+        Completed(requestId, prompts, sequences, activity);
+    }
+
+    private async Task StreamAsync(HttpResponse response, Run run)
+    {
+        response.StatusCode = 200;
+        response.ContentType = "text/event-stream";
+        response.Headers.CacheControl = "no-cache";
+        // Not disposed: writing into the pipe it holds nothing, and disposing would flush into a pipe that may be gone.
+        var json = run.Json = new Utf8JsonWriter(run.Output, s_jsonOptions);
+        await RunSequencesAsync(run).ConfigureAwait(false);
+        if (run.Request.IncludeUsage)
+        {
+            run.Output.Write("data: "u8);
+            OpenAiWriter.UsageChunk(json, run.Header, run.Kind == RequestKind.Chat ? OpenAiWriter.ChatCompletionChunk : OpenAiWriter.TextCompletion, Usage(run));
+            json.Flush();
+            run.Output.Write("\n\n"u8);
+        }
+
+        run.Output.Write("data: [DONE]\n\n"u8);
+        await run.Output.FlushAsync(run.Token).ConfigureAwait(false);
+    }
+
+    private async Task RunSequencesAsync(Run run)
+    {
+        var sequences = run.Sequences;
+        if (sequences.Length == 1)
+        {
+            await RunSequenceAsync(run, sequences[0]).ConfigureAwait(false);
+            return;
+        }
+
+        run.WriteLock = new SemaphoreSlim(1, 1);
+        var tasks = new Task[sequences.Length];
+        for (var i = 0; i < sequences.Length; i++)
+        {
+            tasks[i] = RunOneOfManyAsync(run, sequences[i]);
+        }
+
+        try
+        {
+            await Task.WhenAll(tasks).ConfigureAwait(false);
+        }
+        catch when (run.Failure is { } failure)
+        {
+            // Report the choice that failed, not the siblings cancelled because of it.
+            ExceptionDispatchInfo.Throw(failure);
+        }
+        finally
+        {
+            run.WriteLock.Dispose();
+        }
+    }
+
+    private async Task RunOneOfManyAsync(Run run, Sequence sequence)
+    {
+        try
+        {
+            await RunSequenceAsync(run, sequence).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            Interlocked.CompareExchange(ref run.Failure, ex, null);
+            await run.Cancellation.CancelAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private async Task RunSequenceAsync(Run run, Sequence sequence)
+    {
+        var request = sequence.Request;
+        var detokenizer = new IncrementalDetokenizer(_card.Tokenizer, request.PromptTokens, skipSpecialTokens: true);
+        var stops = run.Request.Stop.Count > 0 ? new StopStringMatcher(run.Request.Stop) : null;
+
+        // Only a stop string ends a sequence from this side; it needs its own switch for the engine request.
+        using var own = stops is null ? null : CancellationTokenSource.CreateLinkedTokenSource(run.Token);
+        var token = own?.Token ?? run.Token;
+        if (!run.Streaming)
+        {
+            sequence.Text = new StringBuilder();
+            sequence.TokenIds = new List<int>(Math.Min(request.MaxTokens, 1024));
+        }
+
+        try
+        {
+            await foreach (var output in _engine.GenerateAsync(request, token).ConfigureAwait(false))
+            {
+                sequence.CompletionTokens++;
+                sequence.CachedTokens = output.CachedTokens;
+                var last = output.Finish is not null;
+                var text = last && IsStopToken(output.TokenId, request) ? "" : detokenizer.Push(output.TokenId);
+                if (last)
+                {
+                    text = Join(text, detokenizer.Flush());
+                }
+
+                string? finish = null;
+                if (stops is not null)
+                {
+                    var match = stops.Push(text);
+                    text = match.Emit;
+                    if (match.Stopped)
+                    {
+                        finish = "stop";
+                    }
+                    else if (last)
+                    {
+                        text = Join(text, stops.Flush());
+                    }
+                }
+
+                finish ??= output.Finish switch
+                {
+                    null => null,
+                    FinishReason.Length => "length",
+                    FinishReason.Stop => "stop",
+                    _ => throw new OperationCanceledException("The engine cancelled the sequence.", token),
+                };
+
+                sequence.FinishReason = finish;
+                await EmitAsync(run, sequence, text, output.TokenId, finish).ConfigureAwait(false);
+                if (finish is not null)
+                {
+                    if (!last)
+                    {
+                        // Stop string: end the engine's sequence now rather than when the enumerator is disposed.
+                        await own!.CancelAsync().ConfigureAwait(false);
+                    }
+
+                    break;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (sequence.FinishReason is not null && !run.Token.IsCancellationRequested)
+        {
+            // Our own cancellation after a stop string, surfacing from the enumerator's disposal.
+        }
+
+        if (sequence.FinishReason is null)
+        {
+            // The engine ended the sequence without a finish reason: close the choice anyway.
+            run.Token.ThrowIfCancellationRequested();
+            var rest = detokenizer.Flush();
+            if (stops is not null)
+            {
+                rest = Join(stops.Push(rest).Emit, stops.IsStopped ? "" : stops.Flush());
+            }
+
+            sequence.FinishReason = "stop";
+            await EmitAsync(run, sequence, rest, -1, "stop").ConfigureAwait(false);
+        }
+    }
+
+    private bool IsStopToken(int tokenId, EngineRequest request)
+    {
+        for (var i = 0; i < _eosTokenIds.Count; i++)
+        {
+            if (_eosTokenIds[i] == tokenId)
+            {
+                return !request.IgnoreEos;
+            }
+        }
+
+        for (var i = 0; i < request.StopTokenIds.Count; i++)
+        {
+            if (request.StopTokenIds[i] == tokenId)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private static string Join(string a, string b) => b.Length == 0 ? a : a.Length == 0 ? b : string.Concat(a, b);
+
+    private static async ValueTask EmitAsync(Run run, Sequence sequence, string text, int tokenId, string? finish)
+    {
+        if (!run.Streaming)
+        {
+            sequence.Text!.Append(text);
+            if (tokenId >= 0)
+            {
+                sequence.TokenIds!.Add(tokenId);
+            }
+
+            return;
+        }
+
+        // Chat chunks carry no token ids: one with nothing to say (a character or a stop string held back) is skipped.
+        if (run.Kind == RequestKind.Chat && text.Length == 0 && finish is null && sequence.RoleSent)
+        {
+            return;
+        }
+
+        var writeLock = run.WriteLock;
+        if (writeLock is not null)
+        {
+            await writeLock.WaitAsync(run.Token).ConfigureAwait(false);
+        }
+
+        try
+        {
+            var json = run.Json!;
+            run.Output.Write("data: "u8);
+            if (run.Kind == RequestKind.Chat)
+            {
+                OpenAiWriter.ChatChunk(json, run.Header, sequence.Index, !sequence.RoleSent, text, finish);
+                sequence.RoleSent = true;
+            }
+            else
+            {
+                OpenAiWriter.CompletionChunk(json, run.Header, sequence.Index, text, tokenId, finish);
+            }
+
+            json.Flush();
+            json.Reset();
+            run.Output.Write("\n\n"u8);
+            await run.Output.FlushAsync(run.Token).ConfigureAwait(false);
+        }
+        finally
+        {
+            writeLock?.Release();
+        }
+    }
+
+    private async ValueTask<ParsedRequest> ParseAsync(HttpRequest httpRequest, RequestKind kind, CancellationToken cancellationToken)
+    {
+        var max = Math.Min(_limits.MaxBodyBytes, Array.MaxLength);
+        var reader = httpRequest.BodyReader;
+        var tooLarge = httpRequest.ContentLength > max;
+        if (tooLarge && httpRequest.ContentLength > DrainLimit(_limits))
+        {
+            throw HttpErrors.TooLarge(max);
+        }
+
+        while (true)
+        {
+            ReadResult result;
+            try
+            {
+                result = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (BadHttpRequestException ex)
+            {
+                // Kestrel's hard limit (413, the connection then closes) or a malformed chunked body (400).
+                throw ex.StatusCode == 413 ? HttpErrors.TooLarge(max) : new OpenAiException(ex.StatusCode, ex.Message);
+            }
+
+            var buffer = result.Buffer;
+            if (tooLarge || buffer.Length > max)
+            {
+                // Read the rest and drop it: a client (HttpClient among them) sends the whole body before it reads the
+                // answer, and would see a broken pipe instead of the 413 if the connection closed under it.
+                tooLarge = true;
+                reader.AdvanceTo(buffer.End);
+                if (result.IsCompleted || result.IsCanceled)
+                {
+                    throw HttpErrors.TooLarge(max);
+                }
+
+                continue;
+            }
+
+            if (result.IsCompleted || result.IsCanceled)
+            {
+                try
+                {
+                    if (buffer.IsSingleSegment)
+                    {
+                        return OpenAiRequestParser.Parse(kind, buffer.FirstSpan, _limits);
+                    }
+
+                    var length = (int)buffer.Length;
+                    var copy = ArrayPool<byte>.Shared.Rent(length);
+                    try
+                    {
+                        buffer.CopyTo(copy);
+                        return OpenAiRequestParser.Parse(kind, copy.AsSpan(0, length), _limits);
+                    }
+                    finally
+                    {
+                        ArrayPool<byte>.Shared.Return(copy);
+                    }
+                }
+                finally
+                {
+                    reader.AdvanceTo(buffer.End);
+                }
+            }
+
+            reader.AdvanceTo(buffer.Start, buffer.End);
+        }
+    }
+
+    /// <summary>
+    /// Bodies over the limit are still read (and dropped) up to this size so the client gets its 413; beyond it Kestrel
+    /// cuts the connection.
+    /// </summary>
+    internal static long DrainLimit(RequestLimits limits) => Math.Max(limits.MaxBodyBytes, 64L * 1024 * 1024);
+
+    private int[][] PromptTokens(ParsedRequest request)
+    {
+        if (request.Kind == RequestKind.Chat)
+        {
+            string text;
+            try
+            {
+                text = _card.ChatTemplate.Render(request.Messages);
+            }
+            catch (TemplateRaisedException ex)
+            {
+                // The template's own raise_exception ("roles must alternate", ...): the messages are at fault.
+                throw OpenAiException.BadRequest(ex.Message, "messages");
+            }
+
+            return [Encode(text, "messages")];
+        }
+
+        var prompts = new int[request.Prompts.Count][];
+        for (var i = 0; i < prompts.Length; i++)
+        {
+            var prompt = request.Prompts[i];
+            prompts[i] = prompt.TokenIds ?? Encode(prompt.Text!, prompts.Length == 1 ? "prompt" : $"prompt[{i}]");
+        }
+
+        return prompts;
+    }
+
+    private int[] Encode(string text, string param)
+    {
+        var ids = _card.Tokenizer.EncodeToIds(text);
+        if (ids.Count == 0)
+        {
+            throw OpenAiException.BadRequest($"'{param}' encodes to no tokens.", param);
+        }
+
+        return ids as int[] ?? [.. ids];
+    }
+
+    private Sequence[] BuildSequences(ParsedRequest request, int[][] prompts, string requestId)
+    {
+        var n = request.N;
+        var sequences = new Sequence[prompts.Length * n];
+        var promptParam = request.Kind == RequestKind.Chat ? "messages" : "prompt";
+        for (var p = 0; p < prompts.Length; p++)
+        {
+            var length = prompts[p].Length;
+            if (length >= _maxContext)
+            {
+                throw OpenAiException.BadRequest(
+                    $"This model's maximum context length is {_maxContext} tokens. However, your {promptParam} has {length} tokens, " +
+                    "leaving no room for the completion. Please reduce the length of the prompt.",
+                    promptParam,
+                    "context_length_exceeded");
+            }
+
+            var maxTokens = request.MaxTokens ?? _maxContext - length;
+            if ((long)length + maxTokens > _maxContext)
+            {
+                throw OpenAiException.BadRequest(
+                    $"This model's maximum context length is {_maxContext} tokens. However, you requested {(long)length + maxTokens} tokens " +
+                    $"({length} in the {promptParam}, {maxTokens} for the completion). Please reduce the length of the prompt or the completion.",
+                    "max_tokens",
+                    "context_length_exceeded");
+            }
+
+            for (var j = 0; j < n; j++)
+            {
+                var index = p * n + j;
+                var sampling = request.Sampling;
+                if (index > 0 && sampling.Seed is { } seed)
+                {
+                    // Same seed for every choice would give n identical samples.
+                    sampling = sampling with { Seed = unchecked(seed + (ulong)index) };
+                }
+
+                sequences[index] = new Sequence(index, p, new EngineRequest
+                {
+                    RequestId = requestId + "-" + index.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    PromptTokens = prompts[p],
+                    MaxTokens = maxTokens,
+                    Sampling = sampling,
+                    IgnoreEos = request.IgnoreEos,
+                    StopTokenIds = request.StopTokenIds,
+                });
+            }
+        }
+
+        return sequences;
+    }
+
+    private static UsageCounts Usage(Run run)
+    {
+        var prompts = run.Sequences.Length / run.Request.N;
+        var promptTokens = 0;
+        for (var i = 0; i < run.Sequences.Length; i += run.Request.N)
+        {
+            promptTokens += run.Sequences[i].Request.PromptTokens.Length;
+        }
+
+        return Usage(promptTokens, prompts, run.Sequences);
+    }
+
+    private static UsageCounts Usage(int[][] prompts, Sequence[] sequences)
+    {
+        var promptTokens = 0;
+        foreach (var prompt in prompts)
+        {
+            promptTokens += prompt.Length;
+        }
+
+        return Usage(promptTokens, prompts.Length, sequences);
+    }
+
+    /// <summary>
+    /// Prompt tokens count once per prompt, however many samples it has (as OpenAI counts them); so do cached
+    /// tokens, taking the best hit among a prompt's samples.
+    /// </summary>
+    private static UsageCounts Usage(int promptTokens, int promptCount, Sequence[] sequences)
+    {
+        var completion = 0;
+        var cached = 0;
+        var n = sequences.Length / promptCount;
+        for (var p = 0; p < promptCount; p++)
+        {
+            var best = 0;
+            for (var j = 0; j < n; j++)
+            {
+                var s = sequences[p * n + j];
+                completion += s.CompletionTokens;
+                best = Math.Max(best, s.CachedTokens);
+            }
+
+            cached += best;
+        }
+
+        return new UsageCounts(promptTokens, completion, cached);
+    }
+
+    private void Completed(string requestId, int[][] prompts, Sequence[] sequences, Activity? activity)
+    {
+        var usage = Usage(prompts, sequences);
+        _metrics.TokensGenerated(usage.CompletionTokens);
+        if (activity is not null)
+        {
+            activity.SetTag("gen_ai.usage.input_tokens", usage.PromptTokens);
+            activity.SetTag("gen_ai.usage.output_tokens", usage.CompletionTokens);
+            activity.SetTag("dynamo.cached_tokens", usage.CachedTokens);
+            activity.SetTag("dynamo.sequences", sequences.Length);
+        }
+
+        if (_logRequests)
+        {
+            WorkerLog.RequestCompleted(_logger, requestId, sequences.Length, usage.PromptTokens, usage.CachedTokens, usage.CompletionTokens);
+        }
+    }
+
+    private string RequestIdFor(HttpContext context)
+    {
+        // The gateway's id, when it sends one, so a request can be followed from the gateway into the engine.
+        if (context.Request.Headers.TryGetValue("x-request-id", out var values) && values.Count == 1 && values[0] is { Length: > 0 and <= MaxRequestIdLength } given && IsPrintableAscii(given))
+        {
+            return given;
+        }
+
+        return _idPrefix + Interlocked.Increment(ref _requestCounter).ToString("x", System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    private static bool IsPrintableAscii(string s)
+    {
+        foreach (var c in s)
+        {
+            if (c is < '!' or > '~')
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static Activity? StartActivity(HttpContext context, RequestKind kind, string requestId)
+    {
+        var source = Telemetry.Worker;
+        if (!source.HasListeners())
+        {
+            return null;
+        }
+
+        var name = kind == RequestKind.Chat ? "worker chat_completions" : "worker completions";
+        Activity? activity;
+        if (Activity.Current is not null)
+        {
+            // ASP.NET Core's request activity already carries the caller's W3C context.
+            activity = source.StartActivity(name, ActivityKind.Internal);
+        }
+        else
+        {
+            // ASP.NET Core's instrumentation is off: read the caller's context from the headers ourselves.
+            DistributedContextPropagator.Current.ExtractTraceIdAndState(
+                context.Request.Headers,
+                static (carrier, field, out value, out values) =>
+                {
+                    values = null;
+                    value = ((IHeaderDictionary)carrier!)[field];
+                },
+                out var traceParent,
+                out var traceState);
+            ActivityContext.TryParse(traceParent, traceState, isRemote: true, out var parent);
+            activity = source.StartActivity(name, ActivityKind.Server, parent);
+        }
+
+        activity?.SetTag("dynamo.request_id", requestId);
+        return activity;
+    }
+
+    private static string Shorten(string s) => s.Length <= 64 ? s : s[..64] + "...";
+
+    /// <summary>Everything one request's sequences share.</summary>
+    private sealed class Run(RequestKind kind, ParsedRequest request, ResponseHeader header, Sequence[] sequences, CancellationTokenSource cancellation, PipeWriter output)
+    {
+        public RequestKind Kind { get; } = kind;
+
+        public ParsedRequest Request { get; } = request;
+
+        public ResponseHeader Header { get; } = header;
+
+        public Sequence[] Sequences { get; } = sequences;
+
+        public CancellationTokenSource Cancellation { get; } = cancellation;
+
+        public CancellationToken Token { get; } = cancellation.Token;
+
+        public PipeWriter Output { get; } = output;
+
+        public bool Streaming => Request.Stream;
+
+        public Utf8JsonWriter? Json { get; set; }
+
+        /// <summary>Serialises chunk writes when several sequences stream into one response.</summary>
+        public SemaphoreSlim? WriteLock { get; set; }
+
+        public Exception? Failure;
+    }
+}

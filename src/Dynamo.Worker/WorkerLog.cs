@@ -1,0 +1,31 @@
+using Dynamo.Contracts;
+using Microsoft.Extensions.Logging;
+
+namespace Dynamo.Worker;
+
+internal static partial class WorkerLog
+{
+    [LoggerMessage(1, LogLevel.Information, "Worker {InstanceId} ({Role}) serving '{Model}' on {Address} (engine {EngineKind}, {TotalKvBlocks} KV blocks of {BlockSize} tokens, context {MaxContextLength})")]
+    public static partial void Started(ILogger logger, string instanceId, WorkerRole role, string model, Uri address, string engineKind, int totalKvBlocks, int blockSize, int maxContextLength);
+
+    [LoggerMessage(2, LogLevel.Information, "Worker {InstanceId} draining: unregistered, waiting up to {DrainTimeout} for {Inflight} in-flight requests")]
+    public static partial void Draining(ILogger logger, string instanceId, TimeSpan drainTimeout, int inflight);
+
+    [LoggerMessage(3, LogLevel.Warning, "Worker {InstanceId} drain timed out after {DrainTimeout}; cancelling {Inflight} in-flight requests")]
+    public static partial void DrainTimedOut(ILogger logger, string instanceId, TimeSpan drainTimeout, int inflight);
+
+    [LoggerMessage(4, LogLevel.Information, "Worker {InstanceId} stopped")]
+    public static partial void Stopped(ILogger logger, string instanceId);
+
+    [LoggerMessage(5, LogLevel.Error, "Request {RequestId} failed")]
+    public static partial void RequestFailed(ILogger logger, Exception exception, string requestId);
+
+    [LoggerMessage(6, LogLevel.Information, "Request {RequestId}: {Sequences} sequences, {PromptTokens} prompt tokens ({CachedTokens} cached), {CompletionTokens} completion tokens")]
+    public static partial void RequestCompleted(ILogger logger, string requestId, int sequences, int promptTokens, int cachedTokens, int completionTokens);
+
+    [LoggerMessage(7, LogLevel.Information, "Request {RequestId} rejected with {StatusCode}: {Message}")]
+    public static partial void RequestRejected(ILogger logger, string requestId, int statusCode, string message);
+
+    [LoggerMessage(8, LogLevel.Information, "Worker options: Host={Host} Port={Port} AdvertisedHost={AdvertisedHost} Role={Role} InstanceId={InstanceId} ServedModelName={ServedModelName} DrainTimeout={DrainTimeout} RequestLimits={RequestLimits}")]
+    public static partial void Options(ILogger logger, string host, int port, string? advertisedHost, WorkerRole role, string instanceId, string servedModelName, TimeSpan drainTimeout, object requestLimits);
+}

@@ -1,0 +1,72 @@
+using Dynamo.Contracts.Engine;
+using Dynamo.Runtime.Observability;
+using Prometheus;
+
+namespace Dynamo.Worker;
+
+/// <summary>
+/// One worker's Prometheus metrics in its own registry: the embedded cluster runs several workers in one
+/// process, and each must export only its own series at its own <c>/metrics</c>.
+/// </summary>
+internal sealed class WorkerMetrics
+{
+    private readonly IEngine _engine;
+    private readonly Counter _requests;
+    private readonly Counter _generatedTokens;
+    private readonly Gauge _kvBlocksUsed;
+    private readonly Gauge _kvBlocksTotal;
+    private readonly Gauge _kvUsage;
+    private readonly Gauge _running;
+    private readonly Gauge _queueDepth;
+    private readonly Gauge _prefixHitRate;
+
+    public WorkerMetrics(IEngine engine, string instanceId, string model, string role)
+    {
+        _engine = engine;
+        Registry = Metrics.NewCustomRegistry();
+        Registry.SetStaticLabels(new Dictionary<string, string>
+        {
+            ["worker_id"] = instanceId,
+            ["model"] = model,
+            ["role"] = role,
+        });
+        var factory = Metrics.WithCustomRegistry(Registry);
+        _requests = factory.CreateCounter(MetricNames.WorkerRequestsTotal, "Generation requests handled, by endpoint and HTTP status.", "endpoint", "status");
+        _generatedTokens = factory.CreateCounter(MetricNames.WorkerGeneratedTokensTotal, "Tokens generated.");
+        _kvBlocksUsed = factory.CreateGauge(MetricNames.WorkerKvBlocksUsed, "KV blocks held by live sequences.");
+        _kvBlocksTotal = factory.CreateGauge(MetricNames.WorkerKvBlocksTotal, "KV blocks in the pool.");
+        _kvUsage = factory.CreateGauge(MetricNames.WorkerKvUsage, "Fraction of the KV pool held by live sequences, 0..1.");
+        _running = factory.CreateGauge(MetricNames.WorkerRunningRequests, "Sequences in the running batch.");
+        _queueDepth = factory.CreateGauge(MetricNames.WorkerQueueDepth, "Sequences waiting for KV blocks or a batch slot.");
+        _prefixHitRate = factory.CreateGauge(MetricNames.WorkerPrefixCacheHitRate, "Prefix-cache hit rate since start, 0..1.");
+        Registry.AddBeforeCollectCallback(Refresh);
+    }
+
+    public CollectorRegistry Registry { get; }
+
+    public void RequestDone(string endpoint, int status) => _requests.WithLabels(endpoint, StatusLabel(status)).Inc();
+
+    public void TokensGenerated(int count) => _generatedTokens.Inc(count);
+
+    private void Refresh()
+    {
+        var load = _engine.GetLoad();
+        _kvBlocksUsed.Set(load.KvBlocksUsed);
+        _kvBlocksTotal.Set(load.KvBlocksTotal);
+        _kvUsage.Set(load.KvUsage);
+        _running.Set(load.RunningRequests);
+        _queueDepth.Set(load.WaitingRequests);
+        _prefixHitRate.Set(load.PrefixCacheHitRate);
+    }
+
+    private static string StatusLabel(int status) => status switch
+    {
+        200 => "200",
+        400 => "400",
+        404 => "404",
+        413 => "413",
+        499 => "499",
+        503 => "503",
+        _ => status.ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
+}
