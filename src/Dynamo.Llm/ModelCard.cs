@@ -69,10 +69,12 @@ public sealed class ModelCard
     public int VocabSize { get; }
 
     /// <summary>Token ids that end generation: generation_config.json's <c>eos_token_id</c> then config.json's (int or
-    /// list each), without duplicates. Empty only when neither file names one.</summary>
+    /// list each), without duplicates; when neither names one, the id of <see cref="EosToken"/> from tokenizer_config.json
+    /// <c>added_tokens_decoder</c>. Empty only when none of these is present.</summary>
     public IReadOnlyList<int> EosTokenIds { get; }
 
-    /// <summary><c>bos_token_id</c> from config.json (or generation_config.json), or null.</summary>
+    /// <summary><c>bos_token_id</c> from config.json (or generation_config.json, or the id of <see cref="BosToken"/> in
+    /// tokenizer_config.json <c>added_tokens_decoder</c>), or null.</summary>
     public int? BosTokenId { get; }
 
     /// <summary>BOS text from tokenizer_config.json (<c>bos_token</c>, a string or <c>{content: ...}</c>), or null.</summary>
@@ -156,7 +158,21 @@ public sealed class ModelCard
 
         template ??= ReadTemplateFile(directory);
 
-        return new ModelCard(name, directory, modelType, maxContextLength, vocabSize, eosIds, bosTokenId, bosToken,
+        // Models whose configs omit the ids still name the tokens; tokenizer_config.json maps them to ids.
+        if (tokenizerRoot is { } added)
+        {
+            if (eosIds.Count == 0 && eosToken is not null && FindAddedTokenId(tokenizerConfigPath, added, eosToken) is { } eosId)
+            {
+                eosIds.Add(eosId);
+            }
+
+            if (bosTokenId is null && bosToken is not null)
+            {
+                bosTokenId = FindAddedTokenId(tokenizerConfigPath, added, bosToken);
+            }
+        }
+
+        return new ModelCard(name, directory, modelType, maxContextLength, vocabSize, eosIds.AsReadOnly(), bosTokenId, bosToken,
             eosToken, addBos, template);
     }
 
@@ -372,6 +388,29 @@ public sealed class ModelCard
         var ids = new List<int>(1);
         AddIds(ids, path, obj, key);
         return ids.Count > 0 ? ids[0] : null;
+    }
+
+    /// <summary>The id of an added token by its text, from <c>added_tokens_decoder</c> (<c>{"id": {"content": ...}}</c>).</summary>
+    private static int? FindAddedTokenId(string path, JsonElement tokenizerConfig, string content)
+    {
+        if (!tokenizerConfig.TryGetProperty("added_tokens_decoder", out var decoder) || decoder.ValueKind != JsonValueKind.Object)
+        {
+            return null;
+        }
+
+        foreach (var entry in decoder.EnumerateObject())
+        {
+            if (entry.Value.ValueKind == JsonValueKind.Object
+                && entry.Value.TryGetProperty("content", out var text) && text.ValueKind == JsonValueKind.String
+                && text.GetString() == content)
+            {
+                return int.TryParse(entry.Name, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id)
+                    ? id
+                    : throw new ModelFileException(path, $"'added_tokens_decoder' key '{entry.Name}' must be a token id");
+            }
+        }
+
+        return null;
     }
 
     /// <summary>A special-token field: a string, or an AddedToken object <c>{"content": ..., ...}</c>.</summary>

@@ -1,3 +1,5 @@
+using System.Buffers;
+
 namespace Dynamo.Llm;
 
 /// <summary>
@@ -9,6 +11,7 @@ public sealed class StopStringMatcher
 {
     private readonly string[] _stops;
     private readonly int _maxStopLength;
+    private readonly SearchValues<char> _firstChars;
     private char[] _held = [];
     private int _heldLength;
 
@@ -18,6 +21,7 @@ public sealed class StopStringMatcher
         ArgumentNullException.ThrowIfNull(stops);
         _stops = stops.Where(s => !string.IsNullOrEmpty(s)).Distinct(StringComparer.Ordinal).ToArray();
         _maxStopLength = _stops.Length == 0 ? 0 : _stops.Max(s => s.Length);
+        _firstChars = SearchValues.Create(_stops.Select(s => s[0]).Distinct().ToArray());
     }
 
     /// <summary>True once a stop string has matched; later pushes return nothing.</summary>
@@ -57,6 +61,11 @@ public sealed class StopStringMatcher
         var matchAt = -1;
         foreach (var stop in _stops)
         {
+            if (stop.Length > text.Length)
+            {
+                continue;
+            }
+
             var searchFrom = Math.Max(0, _heldLength - stop.Length + 1);
             var index = text[searchFrom..].IndexOf(stop, StringComparison.Ordinal);
             if (index >= 0 && (matchAt < 0 || searchFrom + index < matchAt))
@@ -101,16 +110,23 @@ public sealed class StopStringMatcher
     /// <summary>The length of the longest suffix of <paramref name="text"/> that is a proper prefix of a stop string.</summary>
     private int LongestStopPrefixSuffix(ReadOnlySpan<char> text)
     {
-        for (var length = Math.Min(text.Length, _maxStopLength - 1); length > 0; length--)
+        // A held suffix starts with the first character of some stop: only those positions are candidates, and in
+        // most text there are none near the end.
+        var windowStart = Math.Max(0, text.Length - (_maxStopLength - 1));
+        var window = text[windowStart..];
+        for (var offset = window.IndexOfAny(_firstChars); offset >= 0;)
         {
-            var suffix = text[^length..];
+            var suffix = window[offset..];
             foreach (var stop in _stops)
             {
-                if (stop.Length > length && stop.AsSpan().StartsWith(suffix, StringComparison.Ordinal))
+                if (stop.Length > suffix.Length && stop.AsSpan().StartsWith(suffix, StringComparison.Ordinal))
                 {
-                    return length;
+                    return suffix.Length;
                 }
             }
+
+            var next = window[(offset + 1)..].IndexOfAny(_firstChars);
+            offset = next < 0 ? -1 : offset + 1 + next;
         }
 
         return 0;

@@ -53,6 +53,22 @@ public sealed class ModelCardTests
     }
 
     [Fact]
+    public void Load_IdsMissingFromConfig_ResolvedFromAddedTokensDecoder()
+    {
+        using var dir = new TempDirectory();
+        dir.Write("config.json", """{"vocab_size": 100}""");
+        dir.Write("tokenizer_config.json", """
+            {"bos_token": "<s>", "eos_token": "</s>",
+             "added_tokens_decoder": {"1": {"content": "<s>", "special": true}, "2": {"content": "</s>", "special": true}}}
+            """);
+
+        var card = ModelCard.Load(dir.Path);
+
+        Assert.Equal([2], card.EosTokenIds);
+        Assert.Equal(1, card.BosTokenId);
+    }
+
+    [Fact]
     public void Load_NoContextLengthInConfig_UsesTokenizerModelMaxLength()
     {
         using var dir = new TempDirectory();

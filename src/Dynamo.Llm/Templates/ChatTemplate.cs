@@ -73,10 +73,13 @@ public sealed class ChatTemplate
             length += message.Content.Length + 32;
         }
 
+        // Hugging Face always passes tools and documents (None when absent); templates test "tools is not none".
         var context = new Dictionary<string, object?>(StringComparer.Ordinal)
         {
             ["bos_token"] = _bosToken,
             ["eos_token"] = _eosToken,
+            ["tools"] = null,
+            ["documents"] = null,
         };
         if (variables is not null)
         {

@@ -31,6 +31,7 @@ public sealed class IncrementalDetokenizer
     // Byte path.
     private readonly Decoder? _utf8;
     private char[] _chars = [];
+    private bool _pendingBytes;
 
     // Window path.
     private readonly List<int>? _window;
@@ -85,6 +86,7 @@ public sealed class IncrementalDetokenizer
         if (_table is not null)
         {
             EnsureChars(8);
+            _pendingBytes = false;
             var count = _utf8!.GetChars([], _chars, flush: true);
             return count == 0 ? string.Empty : new string(_chars, 0, count);
         }
@@ -103,7 +105,14 @@ public sealed class IncrementalDetokenizer
 
     private string PushBytes(int tokenId)
     {
-        if (!_table!.TryGetBytes(tokenId, out var bytes, out var special) || (special && _skipSpecialTokens) || bytes.IsEmpty)
+        var table = _table!;
+        if (!_pendingBytes && table.TryGetText(tokenId, out var text))
+        {
+            // A whole-character token with nothing held back: its cached text, no decoding and no allocation.
+            return _skipSpecialTokens && table.IsSpecial(tokenId) ? string.Empty : text;
+        }
+
+        if (!table.TryGetBytes(tokenId, out var bytes, out var special) || (special && _skipSpecialTokens) || bytes.IsEmpty)
         {
             return string.Empty;
         }
@@ -111,7 +120,29 @@ public sealed class IncrementalDetokenizer
         // Each byte yields at most one char, plus up to 3 held-back bytes turning into replacement characters.
         EnsureChars(bytes.Length + 4);
         var count = _utf8!.GetChars(bytes, _chars, flush: false);
+        _pendingBytes = HasIncompleteTail(bytes);
         return count == 0 ? string.Empty : new string(_chars, 0, count);
+    }
+
+    /// <summary>Whether the bytes end inside a UTF-8 sequence, so that the decoder now holds them back.</summary>
+    private static bool HasIncompleteTail(ReadOnlySpan<byte> bytes)
+    {
+        // Walk back over up to 3 continuation bytes to the lead byte and compare the sequence length it announces.
+        for (var back = 1; back <= Math.Min(4, bytes.Length); back++)
+        {
+            var b = bytes[^back];
+            if ((b & 0xC0) == 0x80)
+            {
+                continue;
+            }
+
+            var length = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1;
+            return length > back;
+        }
+
+        // Only continuation bytes: whether they complete a sequence depends on earlier bytes; assume they do not,
+        // which only costs a trip through the decoder for the next token.
+        return true;
     }
 
     private string PushWindow(int tokenId)

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Text;
+using System.Text.Unicode;
 using Microsoft.ML.Tokenizers;
 
 namespace Dynamo.Llm.Tokenization;
@@ -16,15 +17,23 @@ internal sealed class TokenByteTable
 
     private static readonly ConditionalWeakTable<Tokenizer, TokenByteTable> s_tables = new();
 
+    // Marks a token whose bytes are not complete UTF-8 on their own (part of a split character).
+    private static readonly string s_partial = new('\uFFFD', 1);
+
     private readonly byte[] _blob;
     private readonly int[] _starts;
     private readonly byte[] _kinds;
+
+    // Text of each token decoded on its own, filled on first use: most tokens are whole characters, so streaming
+    // them is an array read. Races only write the same value twice.
+    private readonly string?[] _texts;
 
     private TokenByteTable(byte[] blob, int[] starts, byte[] kinds)
     {
         _blob = blob;
         _starts = starts;
         _kinds = kinds;
+        _texts = new string?[kinds.Length];
     }
 
     /// <summary>The table for a tokenizer: one registered by <see cref="TokenizerLoader"/>, or one derived from a
@@ -122,7 +131,36 @@ internal sealed class TokenByteTable
         return new TokenByteTable(packed, starts, kinds);
     }
 
+    /// <summary>The token's text when its bytes are complete UTF-8 by themselves; false for a token that holds part of
+    /// a character (or an unknown id).</summary>
+    public bool TryGetText(int id, out string text)
+    {
+        text = string.Empty;
+        if ((uint)id >= (uint)_texts.Length)
+        {
+            return false;
+        }
+
+        var cached = _texts[id];
+        if (cached is null)
+        {
+            var bytes = _blob.AsSpan(_starts[id], _starts[id + 1] - _starts[id]);
+            cached = _kinds[id] != Missing && Utf8.IsValid(bytes) ? Encoding.UTF8.GetString(bytes) : s_partial;
+            _texts[id] = cached;
+        }
+
+        if (ReferenceEquals(cached, s_partial))
+        {
+            return false;
+        }
+
+        text = cached;
+        return true;
+    }
+
     /// <summary>The bytes of a token; false for ids the tokenizer does not know (decoders skip those).</summary>
+    public bool IsSpecial(int id) => (uint)id < (uint)_kinds.Length && _kinds[id] == Special;
+
     public bool TryGetBytes(int id, out ReadOnlySpan<byte> bytes, out bool special)
     {
         if ((uint)id >= (uint)_kinds.Length || _kinds[id] == Missing)

@@ -86,6 +86,62 @@ public sealed class PublishedTemplateTests
 
         """;
 
+    // The system-prompt part of Llama 3.1-Instruct's template: defined-checks, reassigning messages, tools tested
+    // against none (Hugging Face passes tools=None), tojson(indent=4).
+    private const string Llama31Style = """
+        {{- bos_token }}
+        {%- if custom_tools is defined %}
+            {%- set tools = custom_tools %}
+        {%- endif %}
+        {%- if not tools_in_user_message is defined %}
+            {%- set tools_in_user_message = true %}
+        {%- endif %}
+        {%- if not date_string is defined %}
+            {%- set date_string = "26 Jul 2024" %}
+        {%- endif %}
+        {%- if not tools is defined %}
+            {%- set tools = none %}
+        {%- endif %}
+
+        {#- This block extracts the system message, so we can slot it into the right place. #}
+        {%- if messages[0]['role'] == 'system' %}
+            {%- set system_message = messages[0]['content']|trim %}
+            {%- set messages = messages[1:] %}
+        {%- else %}
+            {%- set system_message = "" %}
+        {%- endif %}
+
+        {#- System message + builtin tools #}
+        {{- "<|start_header_id|>system<|end_header_id|>\n\n" }}
+        {%- if builtin_tools is defined or tools is not none %}
+            {{- "Environment: ipython\n" }}
+        {%- endif %}
+        {%- if builtin_tools is defined %}
+            {{- "Tools: " + builtin_tools | reject('equalto', 'code_interpreter') | join(", ") + "\n\n"}}
+        {%- endif %}
+        {{- "Cutting Knowledge Date: December 2023\n" }}
+        {{- "Today Date: " + date_string + "\n\n" }}
+        {%- if tools is not none and not tools_in_user_message %}
+            {{- "You have access to the following functions." }}
+            {%- for t in tools %}
+                {{- t | tojson(indent=4) }}
+                {{- "\n\n" }}
+            {%- endfor %}
+        {%- endif %}
+        {{- system_message }}
+        {{- "<|eot_id|>" }}
+
+        {%- for message in messages %}
+            {%- if not (message.role == 'ipython' or message.role == 'tool' or 'tool_calls' in message) %}
+                {{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' }}
+            {%- endif %}
+        {%- endfor %}
+        {%- if add_generation_prompt %}
+            {{- '<|start_header_id|>assistant<|end_header_id|>\n\n' }}
+        {%- endif %}
+
+        """;
+
     private static readonly ChatMessage[] s_chat =
     [
         new("user", "Hello, how are you?"),
@@ -122,6 +178,37 @@ public sealed class PublishedTemplateTests
             "<|start_header_id|>assistant<|end_header_id|>\n\nI'm doing great. How can I help you today?<|eot_id|>" +
             "<|start_header_id|>user<|end_header_id|>\n\nI'd like to show off how chat templating works!<|eot_id|>",
             prompt);
+    }
+
+    [Fact]
+    public void Llama31Style_SystemAndUser_RendersDatedSystemBlock()
+    {
+        var template = ChatTemplate.Create(Llama31Style, "<|begin_of_text|>", "<|eot_id|>");
+
+        var prompt = template.Render([new("system", "You are helpful. "), new("user", "Hi")]);
+
+        Assert.Equal(
+            "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n" +
+            "You are helpful.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
+            prompt);
+    }
+
+    [Fact]
+    public void Llama31Style_ChatTemplateKwargs_OverrideDefaults()
+    {
+        var template = ChatTemplate.Create(Llama31Style, "<|begin_of_text|>", "<|eot_id|>");
+
+        var prompt = template.Render([new("user", "Hi")], true, new Dictionary<string, object?>
+        {
+            ["date_string"] = "01 Jan 2025",
+            ["builtin_tools"] = new[] { "brave_search", "code_interpreter", "wolfram_alpha" },
+        });
+
+        Assert.StartsWith(
+            "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nEnvironment: ipython\nTools: brave_search, wolfram_alpha\n\n" +
+            "Cutting Knowledge Date: December 2023\nToday Date: 01 Jan 2025\n\n<|eot_id|>",
+            prompt,
+            StringComparison.Ordinal);
     }
 
     [Fact]

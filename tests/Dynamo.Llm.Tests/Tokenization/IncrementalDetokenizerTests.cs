@@ -26,6 +26,24 @@ public sealed class IncrementalDetokenizerTests(Gpt2ModelFixture gpt2) : IClassF
     }
 
     [Fact]
+    public void Push_RandomTokenIds_DeltasConcatenateToDecode()
+    {
+        // Random ids include lone pieces of multi-byte characters, i.e. invalid UTF-8: the stream must still equal
+        // the one-shot decode, replacement characters included.
+        var tokenizer = TokenizerLoader.Load(gpt2.Directory);
+        var random = new Random(42);
+        for (var trial = 0; trial < 50; trial++)
+        {
+            var ids = Enumerable.Range(0, 64).Select(_ => random.Next(0, TokenizerFiles.Gpt2VocabSize)).ToArray();
+            var detokenizer = new IncrementalDetokenizer(tokenizer);
+
+            var text = string.Concat(ids.Select(detokenizer.Push)) + detokenizer.Flush();
+
+            Assert.Equal(tokenizer.Decode(ids), text);
+        }
+    }
+
+    [Fact]
     public void Push_EmojiSplitAcrossTokens_HoldsBytesUntilComplete()
     {
         var tokenizer = TokenizerLoader.Load(gpt2.Directory);
