@@ -35,7 +35,8 @@ public sealed class BlockPool : IKvEventSource
     private readonly Block[] _blocks;
     private readonly int[] _freeStack;
     private readonly Dictionary<ulong, int> _index;
-    private readonly KvEvent[] _replay;
+    private readonly int _replayCapacity;
+    private KvEvent[] _replay;
     private readonly List<ulong> _removedScratch = [];
     private readonly List<StoredBlock> _storedScratch = [];
 
@@ -71,7 +72,8 @@ public sealed class BlockPool : IKvEventSource
         _freeCount = TotalBlocks;
         // Grows with the cache rather than up front: hundreds of simulated workers mostly hold few blocks.
         _index = new Dictionary<ulong, int>(Math.Min(TotalBlocks, 1024));
-        _replay = new KvEvent[options.ReplayBufferSize];
+        _replayCapacity = options.ReplayBufferSize;
+        _replay = new KvEvent[Math.Min(_replayCapacity, 64)];
     }
 
     public int BlockSize { get; }
@@ -416,7 +418,7 @@ public sealed class BlockPool : IKvEventSource
         lock (_lock)
         {
             long last = _lastEventId;
-            long oldest = last - Math.Min(last, _replay.Length) + 1;
+            long oldest = last - Math.Min(last, _replayCapacity) + 1;
             long from = Math.Max(fromEventId, 1);
             long to = Math.Min(toEventId, last);
             if (from > to)
@@ -432,7 +434,7 @@ public sealed class BlockPool : IKvEventSource
             var events = new KvEvent[to - from + 1];
             for (long id = from; id <= to; id++)
             {
-                events[id - from] = _replay[(id - 1) % _replay.Length];
+                events[id - from] = _replay[(id - 1) % _replayCapacity];
             }
 
             return new ReplayResult(true, events, oldest, last);
@@ -593,9 +595,16 @@ public sealed class BlockPool : IKvEventSource
     private void Emit(KvEventData data)
     {
         var kvEvent = new KvEvent(WorkerId, ++_lastEventId, Tier, data);
-        if (_replay.Length > 0)
+        if (_replayCapacity > 0)
         {
-            _replay[(_lastEventId - 1) % _replay.Length] = kvEvent;
+            // The ring grows to its capacity as events come (idle simulated workers stay small); it only wraps once full.
+            long slot = (_lastEventId - 1) % _replayCapacity;
+            if (slot >= _replay.Length)
+            {
+                Array.Resize(ref _replay, (int)Math.Min(_replayCapacity, _replay.Length * 2L));
+            }
+
+            _replay[slot] = kvEvent;
         }
 
         _sink?.Publish(kvEvent);

@@ -324,6 +324,29 @@ public sealed class MockerEngineTests
     }
 
     [Fact]
+    public async Task HundredsOfEngines_RunInOneProcess()
+    {
+        MockerEngine[] engines = Enumerable.Range(0, 300)
+            .Select(i => new MockerEngine(Options(o => o.WorkerId = $"w{i}")))
+            .ToArray();
+        try
+        {
+            List<EngineOutput>[] results = await Within(
+                Task.WhenAll(engines.SelectMany((e, i) => new[] { CollectAsync(e, Request(Prompt(64, start: i), 8)), CollectAsync(e, Request(Prompt(64, start: i), 8)) })),
+                "600 requests on 300 engines");
+
+            Assert.All(results, r => Assert.Equal(8, r.Count));
+        }
+        finally
+        {
+            foreach (MockerEngine engine in engines)
+            {
+                await engine.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
     public async Task Info_DescribesTheEngine()
     {
         await using var engine = new MockerEngine(Options());

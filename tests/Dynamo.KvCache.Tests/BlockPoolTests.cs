@@ -375,6 +375,23 @@ public sealed class BlockPoolTests
     }
 
     [Fact]
+    public void GetEvents_BufferGrowsThenWraps_KeepingTheNewestEventsInOrder()
+    {
+        BlockPool pool = NewPool(totalBlocks: 512, replay: 100);
+        for (int i = 0; i < 150; i++)
+        {
+            AllocateComputed(pool, Tokens(16, start: i * 20));
+        }
+
+        Assert.Equal(150, pool.LastEventId);
+        Assert.False(pool.GetEvents(50, 150).IsAvailable);
+        ReplayResult kept = pool.GetEvents(51, 150);
+        Assert.True(kept.IsAvailable);
+        Assert.Equal(Enumerable.Range(51, 100).Select(i => (long)i), kept.Events.Select(e => e.EventId));
+        Assert.Equal(_sink.Events.Skip(50), kept.Events);
+    }
+
+    [Fact]
     public void GetEvents_NoReplayBuffer_AnyPastRangeIsGone()
     {
         BlockPool pool = NewPool(replay: 0);
