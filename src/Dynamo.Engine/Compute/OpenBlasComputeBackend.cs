@@ -15,11 +15,13 @@ public sealed unsafe class OpenBlasComputeBackend : CpuComputeBackend
     private const int Trans = 112;
 
     private readonly delegate* unmanaged<int, int, int, int, int, int, float, float*, int, float*, int, float, float*, int, void> _sgemm;
+    private readonly delegate* unmanaged<int, int, int, int, float, float*, int, float*, int, float, float*, int, void> _sgemv;
 
     private OpenBlasComputeBackend(nint library, int threads)
         : base(threads)
     {
         _sgemm = (delegate* unmanaged<int, int, int, int, int, int, float, float*, int, float*, int, float, float*, int, void>)NativeLibrary.GetExport(library, "cblas_sgemm");
+        _sgemv = (delegate* unmanaged<int, int, int, int, float, float*, int, float*, int, float, float*, int, void>)NativeLibrary.GetExport(library, "cblas_sgemv");
         if (NativeLibrary.TryGetExport(library, "openblas_set_num_threads", out var setThreads))
         {
             ((delegate* unmanaged<int, void>)setThreads)(Threads);
@@ -45,7 +47,7 @@ public sealed unsafe class OpenBlasComputeBackend : CpuComputeBackend
             return false;
         }
 
-        if (!NativeLibrary.TryGetExport(library, "cblas_sgemm", out _))
+        if (!NativeLibrary.TryGetExport(library, "cblas_sgemm", out _) || !NativeLibrary.TryGetExport(library, "cblas_sgemv", out _))
         {
             NativeLibrary.Free(library);
             return false;
@@ -66,6 +68,13 @@ public sealed unsafe class OpenBlasComputeBackend : CpuComputeBackend
         fixed (float* pb = b)
         fixed (float* pc = c)
         {
+            if (m == 1)
+            {
+                // One row (batch-1 decode): sgemv streams the weight matrix once, where sgemm would pack it first.
+                _sgemv(RowMajor, NoTrans, n, k, 1f, pb, k, pa, 1, accumulate ? 1f : 0f, pc, 1);
+                return;
+            }
+
             _sgemm(RowMajor, NoTrans, Trans, m, n, k, 1f, pa, k, pb, k, accumulate ? 1f : 0f, pc, n);
         }
     }
