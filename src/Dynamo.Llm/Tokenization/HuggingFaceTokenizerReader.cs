@@ -226,14 +226,12 @@ internal static class HuggingFaceTokenizerReader
 
         if (step.TryGetProperty("pattern", out var pattern) && pattern.ValueKind == JsonValueKind.Object)
         {
-            if (GetString(pattern, "Regex") is { } regex)
+            var regex = GetString(pattern, "Regex") ?? (GetString(pattern, "String") is { } literal ? Regex.Escape(literal) : null);
+            if (regex is not null)
             {
-                return regex;
-            }
-
-            if (GetString(pattern, "String") is { } literal)
-            {
-                return Regex.Escape(literal);
+                // Isolated keeps the text between matches as pieces too, while a regex pre-tokenizer yields only
+                // matches: add an alternative that takes a run of characters where the pattern does not match.
+                return $"(?:{regex})|(?:(?!(?:{regex}))[\\s\\S])+";
             }
         }
 

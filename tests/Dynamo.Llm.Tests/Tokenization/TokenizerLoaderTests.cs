@@ -85,6 +85,42 @@ public sealed class TokenizerLoaderTests(Gpt2ModelFixture gpt2) : IClassFixture<
     }
 
     [Fact]
+    public void Load_DigitsThenByteLevelSequence_SplitsEachDigitFirst()
+    {
+        using var dir = WriteVariant(json => json["pre_tokenizer"] = JsonNode.Parse("""
+            {"type": "Sequence", "pretokenizers": [
+              {"type": "Digits", "individual_digits": true},
+              {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true}
+            ]}
+            """));
+        var tokenizer = TokenizerLoader.Load(dir.Path);
+
+        // Digits cuts "abc 2024 x" into "abc ", "2", "0", "2", "4", " x"; the GPT-2 regex then splits inside each piece.
+        string[] pieces = ["abc", " ", "2", "0", "2", "4", " x"];
+        var expected = pieces.SelectMany(p => gpt2.Tiktoken.EncodeToIds(p)).ToArray();
+
+        Assert.Equal(expected, tokenizer.EncodeToIds("abc 2024 x"));
+    }
+
+    [Fact]
+    public void Load_SplitPatternNotCoveringText_KeepsTheGapsAsPieces()
+    {
+        // Split (Isolated) on single digits: the text between digits must still be tokenized, not dropped.
+        using var dir = WriteVariant(json => json["pre_tokenizer"] = JsonNode.Parse("""
+            {"type": "Sequence", "pretokenizers": [
+              {"type": "Split", "pattern": {"Regex": "\\d"}, "behavior": "Isolated", "invert": false},
+              {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false}
+            ]}
+            """));
+        var tokenizer = TokenizerLoader.Load(dir.Path);
+
+        var ids = tokenizer.EncodeToIds("ab 1 cd");
+
+        Assert.Equal("ab 1 cd", tokenizer.Decode(ids));
+        Assert.Equal(new[] { "ab ", "1", " cd" }.SelectMany(p => BpeWhole(tokenizer, p)).ToArray(), ids);
+    }
+
+    [Fact]
     public void Load_IgnoreMerges_LoadsTiktokenSemanticsAndEncodesLikeTiktoken()
     {
         // Llama 3 sets ignore_merges: a whole pre-token in the vocabulary wins, pairs merge by rank.
@@ -152,6 +188,10 @@ public sealed class TokenizerLoaderTests(Gpt2ModelFixture gpt2) : IClassFixture<
 
         Assert.Equal(gpt2.Tiktoken.EncodeToIds("fixed"), TokenizerLoader.Load(dir.Path).EncodeToIds("fixed"));
     }
+
+    /// <summary>Ids of one pre-token encoded without further splitting (the piece is given whole to BPE).</summary>
+    private static IReadOnlyList<int> BpeWhole(Tokenizer tokenizer, string piece) =>
+        tokenizer.EncodeToIds(piece, considerPreTokenization: false, considerNormalization: false);
 
     private void AssertEncodesLikeTiktoken(Tokenizer tokenizer)
     {
