@@ -67,6 +67,19 @@ public sealed class SafetensorsTests
     }
 
     [Fact]
+    public async Task EnsureAsync_WritesOnceThenReuses()
+    {
+        var folder = Path.Combine(TestModels.NewTempFolder("ensure"), "cache", "tiny");
+
+        await ModelWriter.EnsureAsync(folder, ModelPreset.Tiny, seed: 5);
+        var written = File.GetLastWriteTimeUtc(Path.Combine(folder, "model.safetensors"));
+        await ModelWriter.EnsureAsync(folder, ModelPreset.Tiny, seed: 5);
+
+        Assert.Equal(written, File.GetLastWriteTimeUtc(Path.Combine(folder, "model.safetensors")));
+        Assert.Empty(Directory.GetDirectories(Path.GetDirectoryName(folder)!, "*.tmp"));
+    }
+
+    [Fact]
     public async Task Open_TruncatedFile_RefusedNamingTheTensor()
     {
         var folder = TestModels.NewTempFolder("truncated");

@@ -17,6 +17,44 @@ public static class ModelWriter
         WriteAsync(directory, ModelPresets.Get(preset), seed, dtype, maxShardBytes: 0, cancellationToken);
 
     /// <summary>
+    /// Writes the preset into <paramref name="directory"/> unless a model is already there (for <c>dynamo serve</c>'s
+    /// cached default model). The folder is written beside the target and renamed into place, so a reader never
+    /// sees half a model and two processes racing both end up with a complete one.
+    /// </summary>
+    public static async Task<string> EnsureAsync(string directory, ModelPreset preset, int seed, CancellationToken cancellationToken = default)
+    {
+        if (File.Exists(Path.Combine(directory, LlamaConfig.FileName)))
+        {
+            return directory;
+        }
+
+        var full = Path.GetFullPath(directory);
+        var staging = $"{Path.TrimEndingDirectorySeparator(full)}.{Guid.NewGuid():N}.tmp";
+        try
+        {
+            await WriteAsync(staging, preset, seed, SafetensorsDType.F32, cancellationToken);
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(full))!);
+            try
+            {
+                Directory.Move(staging, full);
+            }
+            catch (IOException) when (File.Exists(Path.Combine(full, LlamaConfig.FileName)))
+            {
+                // Another process won the race; its model is as good as ours.
+            }
+        }
+        finally
+        {
+            if (Directory.Exists(staging))
+            {
+                Directory.Delete(staging, recursive: true);
+            }
+        }
+
+        return directory;
+    }
+
+    /// <summary>
     /// Writes any config. With <paramref name="maxShardBytes"/> &gt; 0 the weights are split into
     /// <c>model-0000i-of-0000n.safetensors</c> shards with a <c>model.safetensors.index.json</c>.
     /// </summary>
