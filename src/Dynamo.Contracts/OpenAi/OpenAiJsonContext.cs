@@ -1,3 +1,5 @@
+using System.Text.Encodings.Web;
+using System.Text.Json;
 using System.Text.Json.Serialization;
 
 namespace Dynamo.Contracts.OpenAi;
@@ -9,4 +11,8 @@ namespace Dynamo.Contracts.OpenAi;
 [JsonSerializable(typeof(ModelList))]
 [JsonSerializable(typeof(ErrorResponse))]
 [JsonSerializable(typeof(Usage))]
-public sealed partial class OpenAiJsonContext : JsonSerializerContext;
+public sealed partial class OpenAiJsonContext : JsonSerializerContext
+{
+    /// <summary>Writes non-ASCII text as UTF-8 rather than \u escapes, as OpenAI does; the bodies are never embedded in HTML.</summary>
+    public static OpenAiJsonContext Relaxed { get; } = new(new JsonSerializerOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+}

@@ -1,0 +1,48 @@
+using System.Text.Json;
+using Dynamo.Contracts.OpenAi;
+using Microsoft.AspNetCore.Http;
+
+namespace Dynamo.Gateway.Errors;
+
+/// <summary>Writes OpenAI-shaped errors: <c>{"error":{"message","type","param","code"}}</c>.</summary>
+internal static class ErrorWriter
+{
+    public static Task WriteAsync(HttpContext context, OpenAiException error)
+    {
+        var response = context.Response;
+        if (response.HasStarted)
+        {
+            return WriteStreamErrorAsync(context, error);
+        }
+
+        response.StatusCode = error.StatusCode;
+        response.ContentType = "application/json";
+        if (error.StatusCode == StatusCodes.Status429TooManyRequests)
+        {
+            response.Headers.RetryAfter = "1";
+        }
+
+        return JsonSerializer.SerializeAsync(response.Body, error.ToResponse(), OpenAiJsonContext.Relaxed.ErrorResponse, context.RequestAborted);
+    }
+
+    public static Task WriteAsync(HttpContext context, int status, string message, string type, string? param = null, string? code = null) =>
+        WriteAsync(context, new OpenAiException(status, message, type, param, code));
+
+    /// <summary>Once an SSE stream has begun the status is sent; an error event is all that is left to say.</summary>
+    private static async Task WriteStreamErrorAsync(HttpContext context, OpenAiException error)
+    {
+        var body = context.Response.Body;
+        await body.WriteAsync("data: "u8.ToArray(), context.RequestAborted);
+        await JsonSerializer.SerializeAsync(body, error.ToResponse(), OpenAiJsonContext.Relaxed.ErrorResponse, context.RequestAborted);
+        await body.WriteAsync("\n\ndata: [DONE]\n\n"u8.ToArray(), context.RequestAborted);
+    }
+
+    public static OpenAiException NotFound(string message, string? param = null, string? code = null) =>
+        new(StatusCodes.Status404NotFound, message, "invalid_request_error", param, code);
+
+    public static OpenAiException ServiceUnavailable(string message) =>
+        new(StatusCodes.Status503ServiceUnavailable, message, "service_unavailable", null, "no_worker_available");
+
+    public static OpenAiException TooManyRequests(string message) =>
+        new(StatusCodes.Status429TooManyRequests, message, "rate_limit_exceeded", null, "too_many_requests");
+}

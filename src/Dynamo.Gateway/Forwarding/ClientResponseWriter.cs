@@ -1,0 +1,282 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Text;
+using System.Text.Json;
+using Dynamo.Contracts.OpenAi;
+using Microsoft.AspNetCore.Http;
+
+namespace Dynamo.Gateway.Forwarding;
+
+/// <summary>
+/// Turns the worker's completion chunks into what the client asked for: chat or completions, streamed as SSE
+/// or gathered into one JSON response. Ids, <c>created</c> and <c>model</c> are the gateway's, so a migrated
+/// request keeps one identity; worker-only fields (<c>token_ids</c>, <c>kv_transfer_params</c>) stay inside.
+/// </summary>
+internal sealed class ClientResponseWriter : IDisposable
+{
+    private static readonly JsonWriterOptions WriterOptions = new() { SkipValidation = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    private readonly HttpResponse _response;
+    private readonly PipeWriter _body;
+    private readonly RequestKind _kind;
+    private readonly bool _stream;
+    private readonly bool _includeUsage;
+    private readonly string _id;
+    private readonly string _model;
+    private readonly long _created;
+    private readonly Choice[] _choices;
+    private Utf8JsonWriter? _json;
+    private bool _started;
+
+    public ClientResponseWriter(HttpResponse response, ParsedRequest request, int choiceCount, string id, long created)
+    {
+        _response = response;
+        _body = response.BodyWriter;
+        _kind = request.Kind;
+        _stream = request.Stream;
+        _includeUsage = request.IncludeUsage;
+        _model = request.Model;
+        _id = id;
+        _created = created;
+        _choices = new Choice[choiceCount];
+        for (var i = 0; i < _choices.Length; i++)
+        {
+            _choices[i] = new Choice();
+        }
+    }
+
+    public bool HasStarted => _started;
+
+    public void Dispose() => _json?.Dispose();
+
+    /// <summary>Sends the headers and, for chat streams, the role chunk of each choice.</summary>
+    public async ValueTask StartAsync(CancellationToken cancellationToken)
+    {
+        _started = true;
+        _response.StatusCode = StatusCodes.Status200OK;
+        _response.Headers.ContentLength = null;
+        if (!_stream)
+        {
+            _response.ContentType = "application/json";
+            return;
+        }
+
+        _response.ContentType = "text/event-stream";
+        _response.Headers.CacheControl = "no-cache";
+        if (_kind == RequestKind.Chat)
+        {
+            for (var i = 0; i < _choices.Length; i++)
+            {
+                WriteChatChunk(i, content: null, role: true, finishReason: null);
+            }
+        }
+
+        await _body.FlushAsync(cancellationToken);
+    }
+
+    /// <summary>One worker chunk: new text for a choice, maybe its finish reason.</summary>
+    public ValueTask<FlushResult> OnChoiceAsync(int index, string? text, string? finishReason, CancellationToken cancellationToken)
+    {
+        if ((uint)index >= (uint)_choices.Length)
+        {
+            throw new InvalidDataException($"The worker sent choice index {index}; the request has {_choices.Length} choices.");
+        }
+
+        var choice = _choices[index];
+        choice.FinishReason ??= finishReason;
+        if (!_stream)
+        {
+            choice.Text.Append(text);
+            return ValueTask.FromResult(default(FlushResult));
+        }
+
+        if (_kind == RequestKind.Chat)
+        {
+            if (!string.IsNullOrEmpty(text))
+            {
+                WriteChatChunk(index, text, role: false, finishReason: null);
+            }
+
+            if (finishReason is not null)
+            {
+                WriteChatChunk(index, content: null, role: false, finishReason);
+            }
+        }
+        else
+        {
+            WriteCompletionChunk(index, text ?? "", finishReason);
+        }
+
+        return _body.FlushAsync(cancellationToken);
+    }
+
+    /// <summary>The end: usage chunk and [DONE] for streams, the whole body otherwise.</summary>
+    public async ValueTask CompleteAsync(Usage usage, CancellationToken cancellationToken)
+    {
+        if (_stream)
+        {
+            if (_includeUsage)
+            {
+                WriteUsageChunk(usage);
+            }
+
+            _body.Write("data: [DONE]\n\n"u8);
+        }
+        else
+        {
+            WriteFullResponse(usage);
+        }
+
+        await _body.FlushAsync(cancellationToken);
+    }
+
+    private Utf8JsonWriter Json()
+    {
+        if (_json is null)
+        {
+            _json = new Utf8JsonWriter(_body, WriterOptions);
+        }
+        else
+        {
+            _json.Reset(_body);
+        }
+
+        return _json;
+    }
+
+    private void WriteHeader(Utf8JsonWriter json, string objectName)
+    {
+        json.WriteStartObject();
+        json.WriteString("id"u8, _id);
+        json.WriteString("object"u8, objectName);
+        json.WriteNumber("created"u8, _created);
+        json.WriteString("model"u8, _model);
+        json.WriteNull("system_fingerprint"u8);
+    }
+
+    private void WriteCompletionChunk(int index, string text, string? finishReason)
+    {
+        _body.Write("data: "u8);
+        var json = Json();
+        WriteHeader(json, "text_completion");
+        json.WriteStartArray("choices"u8);
+        json.WriteStartObject();
+        json.WriteNumber("index"u8, index);
+        json.WriteString("text"u8, text);
+        json.WriteNull("logprobs"u8);
+        WriteFinish(json, finishReason);
+        json.WriteEndObject();
+        json.WriteEndArray();
+        json.WriteEndObject();
+        json.Flush();
+        _body.Write("\n\n"u8);
+    }
+
+    private void WriteChatChunk(int index, string? content, bool role, string? finishReason)
+    {
+        _body.Write("data: "u8);
+        var json = Json();
+        WriteHeader(json, "chat.completion.chunk");
+        json.WriteStartArray("choices"u8);
+        json.WriteStartObject();
+        json.WriteNumber("index"u8, index);
+        json.WriteStartObject("delta"u8);
+        if (role)
+        {
+            json.WriteString("role"u8, "assistant"u8);
+            json.WriteString("content"u8, ""u8);
+        }
+        else if (content is not null)
+        {
+            json.WriteString("content"u8, content);
+        }
+
+        json.WriteEndObject();
+        json.WriteNull("logprobs"u8);
+        WriteFinish(json, finishReason);
+        json.WriteEndObject();
+        json.WriteEndArray();
+        json.WriteEndObject();
+        json.Flush();
+        _body.Write("\n\n"u8);
+    }
+
+    private void WriteUsageChunk(Usage usage)
+    {
+        _body.Write("data: "u8);
+        var json = Json();
+        WriteHeader(json, _kind == RequestKind.Chat ? "chat.completion.chunk" : "text_completion");
+        json.WriteStartArray("choices"u8);
+        json.WriteEndArray();
+        WriteUsage(json, usage);
+        json.WriteEndObject();
+        json.Flush();
+        _body.Write("\n\n"u8);
+    }
+
+    private void WriteFullResponse(Usage usage)
+    {
+        var json = Json();
+        var chat = _kind == RequestKind.Chat;
+        WriteHeader(json, chat ? "chat.completion" : "text_completion");
+        json.WriteStartArray("choices"u8);
+        for (var i = 0; i < _choices.Length; i++)
+        {
+            var choice = _choices[i];
+            json.WriteStartObject();
+            json.WriteNumber("index"u8, i);
+            if (chat)
+            {
+                json.WriteStartObject("message"u8);
+                json.WriteString("role"u8, "assistant"u8);
+                json.WriteString("content"u8, choice.Text.ToString());
+                json.WriteNull("refusal"u8);
+                json.WriteEndObject();
+            }
+            else
+            {
+                json.WriteString("text"u8, choice.Text.ToString());
+            }
+
+            json.WriteNull("logprobs"u8);
+            WriteFinish(json, choice.FinishReason ?? "stop");
+            json.WriteEndObject();
+        }
+
+        json.WriteEndArray();
+        WriteUsage(json, usage);
+        json.WriteEndObject();
+        json.Flush();
+    }
+
+    private static void WriteFinish(Utf8JsonWriter json, string? finishReason)
+    {
+        if (finishReason is null)
+        {
+            json.WriteNull("finish_reason"u8);
+        }
+        else
+        {
+            json.WriteString("finish_reason"u8, finishReason);
+        }
+    }
+
+    private static void WriteUsage(Utf8JsonWriter json, Usage usage)
+    {
+        json.WriteStartObject("usage"u8);
+        json.WriteNumber("prompt_tokens"u8, usage.PromptTokens);
+        json.WriteNumber("completion_tokens"u8, usage.CompletionTokens);
+        json.WriteNumber("total_tokens"u8, usage.TotalTokens);
+        json.WriteStartObject("prompt_tokens_details"u8);
+        json.WriteNumber("cached_tokens"u8, usage.PromptTokensDetails.CachedTokens);
+        json.WriteEndObject();
+        json.WriteEndObject();
+    }
+
+    private sealed class Choice
+    {
+        public StringBuilder Text { get; } = new();
+
+        public string? FinishReason { get; set; }
+    }
+}

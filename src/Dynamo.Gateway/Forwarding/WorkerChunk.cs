@@ -1,0 +1,212 @@
+using System.Buffers;
+using System.Text.Json;
+
+namespace Dynamo.Gateway.Forwarding;
+
+/// <summary>
+/// What the gateway reads from one worker SSE event: the choice it advances (text, new token ids, finish
+/// reason), the usage of the final event, or an error. Parsed with <see cref="Utf8JsonReader"/>; unknown
+/// fields are skipped, so any engine speaking the worker contract (vLLM's OpenAI server too) can be relayed.
+/// </summary>
+internal sealed class WorkerChunk
+{
+    public List<int> TokenIds { get; } = new(8);
+
+    public int ChoiceIndex { get; private set; }
+
+    public bool HasChoice { get; private set; }
+
+    public string? Text { get; private set; }
+
+    public string? FinishReason { get; private set; }
+
+    public bool HasUsage { get; private set; }
+
+    public int PromptTokens { get; private set; }
+
+    public int CompletionTokens { get; private set; }
+
+    public int CachedTokens { get; private set; }
+
+    /// <summary>Message of an <c>{"error":{...}}</c> event, if that is what came.</summary>
+    public string? Error { get; private set; }
+
+    public void Parse(ReadOnlySequence<byte> json)
+    {
+        Reset();
+        var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = 16 });
+        Expect(ref reader, JsonTokenType.StartObject);
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            if (reader.ValueTextEquals("choices"u8))
+            {
+                ReadChoices(ref reader);
+            }
+            else if (reader.ValueTextEquals("usage"u8))
+            {
+                ReadUsage(ref reader);
+            }
+            else if (reader.ValueTextEquals("error"u8))
+            {
+                ReadError(ref reader);
+            }
+            else
+            {
+                reader.Read();
+                reader.Skip();
+            }
+        }
+    }
+
+    private void Reset()
+    {
+        TokenIds.Clear();
+        HasChoice = false;
+        ChoiceIndex = 0;
+        Text = null;
+        FinishReason = null;
+        HasUsage = false;
+        Error = null;
+    }
+
+    private void ReadChoices(ref Utf8JsonReader reader)
+    {
+        reader.Read();
+        if (reader.TokenType != JsonTokenType.StartArray)
+        {
+            reader.Skip();
+            return;
+        }
+
+        while (reader.Read() && reader.TokenType == JsonTokenType.StartObject)
+        {
+            if (HasChoice)
+            {
+                throw new JsonException("Worker chunks carry one choice each.");
+            }
+
+            HasChoice = true;
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                if (reader.ValueTextEquals("index"u8))
+                {
+                    reader.Read();
+                    ChoiceIndex = reader.GetInt32();
+                }
+                else if (reader.ValueTextEquals("text"u8))
+                {
+                    reader.Read();
+                    Text = reader.GetString();
+                }
+                else if (reader.ValueTextEquals("token_ids"u8))
+                {
+                    reader.Read();
+                    if (reader.TokenType == JsonTokenType.StartArray)
+                    {
+                        while (reader.Read() && reader.TokenType == JsonTokenType.Number)
+                        {
+                            TokenIds.Add(reader.GetInt32());
+                        }
+                    }
+                }
+                else if (reader.ValueTextEquals("finish_reason"u8))
+                {
+                    reader.Read();
+                    FinishReason = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+                }
+                else
+                {
+                    reader.Read();
+                    reader.Skip();
+                }
+            }
+        }
+    }
+
+    private void ReadUsage(ref Utf8JsonReader reader)
+    {
+        reader.Read();
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            reader.Skip();
+            return;
+        }
+
+        HasUsage = true;
+        PromptTokens = CompletionTokens = CachedTokens = 0;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            if (reader.ValueTextEquals("prompt_tokens"u8))
+            {
+                reader.Read();
+                PromptTokens = reader.GetInt32();
+            }
+            else if (reader.ValueTextEquals("completion_tokens"u8))
+            {
+                reader.Read();
+                CompletionTokens = reader.GetInt32();
+            }
+            else if (reader.ValueTextEquals("prompt_tokens_details"u8))
+            {
+                reader.Read();
+                if (reader.TokenType != JsonTokenType.StartObject)
+                {
+                    reader.Skip();
+                    continue;
+                }
+
+                while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+                {
+                    var isCached = reader.ValueTextEquals("cached_tokens"u8);
+                    reader.Read();
+                    if (isCached && reader.TokenType == JsonTokenType.Number)
+                    {
+                        CachedTokens = reader.GetInt32();
+                    }
+                    else
+                    {
+                        reader.Skip();
+                    }
+                }
+            }
+            else
+            {
+                reader.Read();
+                reader.Skip();
+            }
+        }
+    }
+
+    private void ReadError(ref Utf8JsonReader reader)
+    {
+        reader.Read();
+        Error = "The worker reported an error.";
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            reader.Skip();
+            return;
+        }
+
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var isMessage = reader.ValueTextEquals("message"u8);
+            reader.Read();
+            if (isMessage && reader.TokenType == JsonTokenType.String)
+            {
+                Error = reader.GetString();
+            }
+            else
+            {
+                reader.Skip();
+            }
+        }
+    }
+
+    private static void Expect(ref Utf8JsonReader reader, JsonTokenType type)
+    {
+        if (!reader.Read() || reader.TokenType != type)
+        {
+            throw new JsonException($"Expected {type} in a worker chunk.");
+        }
+    }
+}

@@ -1,0 +1,118 @@
+using System.Buffers;
+using System.Text.Json;
+using Dynamo.Contracts.OpenAi;
+
+namespace Dynamo.Gateway.Forwarding;
+
+/// <summary>
+/// The body the gateway sends to a worker: the worker contract is OpenAI completions with token-id prompts,
+/// always streamed with usage so the gateway sees every token.
+/// </summary>
+internal static class WorkerRequestWriter
+{
+    public static byte[] Write(ParsedRequest request, int[][] prompts, int? maxTokens)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256 + (prompts.Length == 1 ? prompts[0].Length * 6 : 1024));
+        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { SkipValidation = true }))
+        {
+            json.WriteStartObject();
+            json.WriteString("model"u8, request.Model);
+            json.WritePropertyName("prompt"u8);
+            if (prompts.Length == 1)
+            {
+                WriteIds(json, prompts[0]);
+            }
+            else
+            {
+                json.WriteStartArray();
+                foreach (var prompt in prompts)
+                {
+                    WriteIds(json, prompt);
+                }
+
+                json.WriteEndArray();
+            }
+
+            if (maxTokens is { } max)
+            {
+                json.WriteNumber("max_tokens"u8, max);
+            }
+
+            var sampling = request.Sampling;
+            json.WriteNumber("temperature"u8, sampling.Temperature);
+            json.WriteNumber("top_p"u8, sampling.TopP);
+            if (sampling.TopK > 0)
+            {
+                json.WriteNumber("top_k"u8, sampling.TopK);
+            }
+
+            if (sampling.Seed is { } seed)
+            {
+                json.WriteNumber("seed"u8, seed);
+            }
+
+            if (sampling.PresencePenalty != 0)
+            {
+                json.WriteNumber("presence_penalty"u8, sampling.PresencePenalty);
+            }
+
+            if (sampling.FrequencyPenalty != 0)
+            {
+                json.WriteNumber("frequency_penalty"u8, sampling.FrequencyPenalty);
+            }
+
+            if (request.Stop.Count > 0)
+            {
+                json.WriteStartArray("stop"u8);
+                foreach (var stop in request.Stop)
+                {
+                    json.WriteStringValue(stop);
+                }
+
+                json.WriteEndArray();
+            }
+
+            if (request.StopTokenIds.Count > 0)
+            {
+                json.WriteStartArray("stop_token_ids"u8);
+                foreach (var id in request.StopTokenIds)
+                {
+                    json.WriteNumberValue(id);
+                }
+
+                json.WriteEndArray();
+            }
+
+            json.WriteNumber("n"u8, request.N);
+            if (request.IgnoreEos)
+            {
+                json.WriteBoolean("ignore_eos"u8, true);
+            }
+
+            json.WriteBoolean("stream"u8, true);
+            json.WriteStartObject("stream_options"u8);
+            json.WriteBoolean("include_usage"u8, true);
+            json.WriteEndObject();
+            if (request.KvTransferParams is { } kv)
+            {
+                json.WritePropertyName("kv_transfer_params"u8);
+                kv.WriteTo(json);
+            }
+
+            json.WriteEndObject();
+        }
+
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    private static void WriteIds(Utf8JsonWriter json, int[] ids)
+    {
+        json.WriteStartArray();
+        foreach (var id in ids)
+        {
+            json.WriteNumberValue(id);
+        }
+
+        json.WriteEndArray();
+    }
+}

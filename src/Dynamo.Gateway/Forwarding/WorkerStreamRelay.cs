@@ -1,0 +1,167 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using Dynamo.Contracts.OpenAi;
+
+namespace Dynamo.Gateway.Forwarding;
+
+/// <summary>
+/// Reads a worker's SSE stream event by event and hands each chunk to the client writer, watching the tokens
+/// go by for time to first token, inter-token latency and usage.
+/// </summary>
+internal sealed class WorkerStreamRelay
+{
+    private readonly ClientResponseWriter _writer;
+    private readonly TimeProvider _time;
+    private readonly WorkerChunk _chunk = new();
+
+    private readonly int _promptTokens;
+
+    public WorkerStreamRelay(ClientResponseWriter writer, TimeProvider time, long startTimestamp, int promptTokens)
+    {
+        _writer = writer;
+        _time = time;
+        StartTimestamp = startTimestamp;
+        _promptTokens = promptTokens;
+    }
+
+    /// <summary>Raised once, when the first token arrives (the router then stops counting the prompt as prefill load).</summary>
+    public event Action? FirstToken;
+
+    public long StartTimestamp { get; }
+
+    public TimeSpan? TimeToFirstToken { get; private set; }
+
+    /// <summary>Seconds between successive token-bearing chunks, divided by the tokens each brought.</summary>
+    public List<double> InterTokenSeconds { get; } = [];
+
+    public int GeneratedTokens { get; private set; }
+
+    public Usage? WorkerUsage { get; private set; }
+
+    public async Task RelayAsync(Stream workerStream, CancellationToken cancellationToken)
+    {
+        var reader = PipeReader.Create(workerStream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, leaveOpen: true));
+        var lastTokenAt = 0L;
+        var done = false;
+        try
+        {
+            await _writer.StartAsync(cancellationToken);
+            while (!done)
+            {
+                var result = await reader.ReadAsync(cancellationToken);
+                var buffer = result.Buffer;
+                while (!done && TryReadData(ref buffer, out var payload))
+                {
+                    if (payload.Length == 6 && payload.FirstSpan.Length >= 6 && payload.FirstSpan.StartsWith("[DONE]"u8))
+                    {
+                        done = true;
+                        break;
+                    }
+
+                    _chunk.Parse(payload);
+                    if (_chunk.Error is not null)
+                    {
+                        throw new WorkerStreamException($"The worker failed mid-stream: {_chunk.Error}");
+                    }
+
+                    if (_chunk.HasUsage)
+                    {
+                        WorkerUsage = new Usage
+                        {
+                            PromptTokens = _chunk.PromptTokens,
+                            CompletionTokens = _chunk.CompletionTokens,
+                            PromptTokensDetails = new PromptTokensDetails { CachedTokens = _chunk.CachedTokens },
+                        };
+                    }
+
+                    if (!_chunk.HasChoice)
+                    {
+                        continue;
+                    }
+
+                    var tokens = _chunk.TokenIds.Count;
+                    if (tokens > 0)
+                    {
+                        var now = _time.GetTimestamp();
+                        if (GeneratedTokens == 0)
+                        {
+                            TimeToFirstToken = _time.GetElapsedTime(StartTimestamp, now);
+                            FirstToken?.Invoke();
+                        }
+                        else
+                        {
+                            var perToken = _time.GetElapsedTime(lastTokenAt, now).TotalSeconds / tokens;
+                            for (var i = 0; i < tokens; i++)
+                            {
+                                InterTokenSeconds.Add(perToken);
+                            }
+                        }
+
+                        lastTokenAt = now;
+                        GeneratedTokens += tokens;
+                    }
+
+                    await _writer.OnChoiceAsync(_chunk.ChoiceIndex, _chunk.Text, _chunk.FinishReason, cancellationToken);
+                }
+
+                reader.AdvanceTo(buffer.Start, buffer.End);
+                if (result.IsCompleted && !done)
+                {
+                    throw new WorkerStreamException("The worker closed its stream before [DONE].");
+                }
+            }
+
+            // Workers that do not report usage (or report none) are counted from what went by.
+            WorkerUsage ??= new Usage { PromptTokens = _promptTokens, CompletionTokens = GeneratedTokens };
+            await _writer.CompleteAsync(WorkerUsage, cancellationToken);
+        }
+        finally
+        {
+            await reader.CompleteAsync();
+        }
+    }
+
+    /// <summary>Takes the next complete SSE event off <paramref name="buffer"/> and returns its data field.</summary>
+    private static bool TryReadData(ref ReadOnlySequence<byte> buffer, out ReadOnlySequence<byte> data)
+    {
+        while (true)
+        {
+            var reader = new SequenceReader<byte>(buffer);
+            if (!reader.TryReadTo(out ReadOnlySequence<byte> line, (byte)'\n'))
+            {
+                data = default;
+                return false;
+            }
+
+            buffer = buffer.Slice(reader.Position);
+            if (line.Length > 0 && line.Slice(line.Length - 1).FirstSpan[0] == (byte)'\r')
+            {
+                line = line.Slice(0, line.Length - 1);
+            }
+
+            // Blank lines end events and comment/event/id lines carry nothing the relay needs.
+            if (line.Length < 5 || !StartsWithData(line))
+            {
+                continue;
+            }
+
+            data = line.Slice(5);
+            if (data.Length > 0 && data.FirstSpan[0] == (byte)' ')
+            {
+                data = data.Slice(1);
+            }
+
+            return true;
+        }
+    }
+
+    private static bool StartsWithData(ReadOnlySequence<byte> line)
+    {
+        Span<byte> head = stackalloc byte[5];
+        line.Slice(0, 5).CopyTo(head);
+        return head.SequenceEqual("data:"u8);
+    }
+}
+
+/// <summary>A worker stream that broke: connection lost, error event, or no [DONE].</summary>
+internal sealed class WorkerStreamException(string message, Exception? inner = null) : Exception(message, inner);

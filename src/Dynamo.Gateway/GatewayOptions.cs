@@ -1,0 +1,40 @@
+namespace Dynamo.Gateway;
+
+/// <summary>Options bound from <c>Dynamo:Gateway</c>. Every limit here is enforced and answered in OpenAI's error shape.</summary>
+public sealed class GatewayOptions
+{
+    public const string SectionName = "Dynamo:Gateway";
+
+    /// <summary>Address the OpenAI endpoint listens on. Default loopback only.</summary>
+    public string Host { get; set; } = "127.0.0.1";
+
+    /// <summary>Port of the OpenAI endpoint; 0 picks a free one (tests). Default 8000.</summary>
+    public int Port { get; set; } = 8000;
+
+    /// <summary>Largest request body accepted, in bytes; larger gets 413. Default 4 MiB.</summary>
+    public long MaxRequestBodyBytes { get; set; } = 4 * 1024 * 1024;
+
+    /// <summary>Requests forwarded to workers at once; more wait in the queue. Default 1024.</summary>
+    public int MaxConcurrentRequests { get; set; } = 1024;
+
+    /// <summary>Requests allowed to wait for a concurrency slot; beyond it, 429 with Retry-After. Default 4096.</summary>
+    public int MaxQueuedRequests { get; set; } = 4096;
+
+    /// <summary>How long a request may wait in the queue before it gets 429. Default 30 s.</summary>
+    public TimeSpan QueueTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Largest <c>n</c> accepted. Default 16.</summary>
+    public int MaxN { get; set; } = 16;
+
+    /// <summary>Cap on <c>max_tokens</c>, on top of the model's context length; null = context length only.</summary>
+    public int? MaxTokensCap { get; set; }
+
+    /// <summary>Longest prompt in tokens; null = the model's context length.</summary>
+    public int? MaxPromptTokens { get; set; }
+
+    /// <summary>Longest silence from a worker stream before the request fails. Default 10 minutes.</summary>
+    public TimeSpan WorkerStreamTimeout { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>OTLP endpoint for traces; tracing export is off when empty (OTEL_EXPORTER_OTLP_ENDPOINT also works).</summary>
+    public string? OtlpEndpoint { get; set; }
+}

@@ -1,0 +1,58 @@
+using Dynamo.Runtime.Observability;
+using Prometheus;
+
+namespace Dynamo.Gateway.Observability;
+
+/// <summary>
+/// The gateway's Prometheus metrics, in a registry of its own: the embedded cluster runs a gateway and several
+/// workers in one process and each serves only its own <c>/metrics</c>.
+/// </summary>
+internal sealed class GatewayMetrics
+{
+    private static readonly double[] LatencyBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 10, 30, 60];
+    private static readonly double[] TokenBuckets = Histogram.ExponentialBuckets(1, 2, 18);
+
+    public GatewayMetrics()
+    {
+        Registry = Metrics.NewCustomRegistry();
+        var factory = Metrics.WithCustomRegistry(Registry);
+        RequestsTotal = factory.CreateCounter(MetricNames.FrontendRequestsTotal, "Requests received, by model, endpoint, request type and outcome.",
+            "model", "endpoint", "request_type", "status");
+        Inflight = factory.CreateGauge(MetricNames.FrontendInflightRequests, "Requests being served.", "model");
+        Queued = factory.CreateGauge(MetricNames.FrontendQueuedRequests, "Requests waiting for a concurrency slot.");
+        TimeToFirstToken = factory.CreateHistogram(MetricNames.FrontendTimeToFirstToken, "Time from request arrival to the first token.",
+            new HistogramConfiguration { LabelNames = ["model"], Buckets = LatencyBuckets });
+        InterTokenLatency = factory.CreateHistogram(MetricNames.FrontendInterTokenLatency, "Time between tokens of one stream.",
+            new HistogramConfiguration { LabelNames = ["model"], Buckets = LatencyBuckets });
+        RequestDuration = factory.CreateHistogram(MetricNames.FrontendRequestDuration, "Time from request arrival to the last byte.",
+            new HistogramConfiguration { LabelNames = ["model"], Buckets = LatencyBuckets });
+        InputTokens = factory.CreateHistogram(MetricNames.FrontendInputSequenceTokens, "Prompt length in tokens.",
+            new HistogramConfiguration { LabelNames = ["model"], Buckets = TokenBuckets });
+        OutputTokens = factory.CreateHistogram(MetricNames.FrontendOutputSequenceTokens, "Generated tokens per request.",
+            new HistogramConfiguration { LabelNames = ["model"], Buckets = TokenBuckets });
+        CachedTokens = factory.CreateCounter(MetricNames.FrontendCachedTokens, "Prompt tokens served from workers' prefix caches.", "model");
+        RouterDecisions = factory.CreateCounter(MetricNames.RouterDecisionsTotal, "Routing decisions, by policy and worker.", "policy", "worker");
+    }
+
+    public CollectorRegistry Registry { get; }
+
+    public Counter RequestsTotal { get; }
+
+    public Gauge Inflight { get; }
+
+    public Gauge Queued { get; }
+
+    public Histogram TimeToFirstToken { get; }
+
+    public Histogram InterTokenLatency { get; }
+
+    public Histogram RequestDuration { get; }
+
+    public Histogram InputTokens { get; }
+
+    public Histogram OutputTokens { get; }
+
+    public Counter CachedTokens { get; }
+
+    public Counter RouterDecisions { get; }
+}

@@ -1,0 +1,342 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json;
+using Dynamo.Contracts.OpenAi;
+using Dynamo.Contracts.Routing;
+using Dynamo.Gateway.Errors;
+using Dynamo.Gateway.Forwarding;
+using Dynamo.Gateway.Limits;
+using Dynamo.Gateway.Models;
+using Dynamo.Gateway.Observability;
+using Dynamo.Llm;
+using Dynamo.Llm.Protocol;
+using Dynamo.Runtime.Observability;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace Dynamo.Gateway.Pipeline;
+
+/// <summary>
+/// The request path of <c>/v1/chat/completions</c> and <c>/v1/completions</c>: read and validate, template and
+/// tokenize, admit, route, forward token ids to the worker through YARP, relay its stream back.
+/// </summary>
+internal sealed partial class CompletionPipeline
+{
+    private readonly GatewayOptions _options;
+    private readonly ModelCatalog _models;
+    private readonly WorkerDirectory _workers;
+    private readonly IWorkerRouter _router;
+    private readonly AdmissionController _admission;
+    private readonly IHttpForwarder _forwarder;
+    private readonly HttpMessageInvoker _http;
+    private readonly GatewayMetrics _metrics;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly RequestLimits _limits;
+    private readonly ForwarderRequestConfig _forwardConfig;
+
+    public CompletionPipeline(
+        GatewayOptions options,
+        ModelCatalog models,
+        WorkerDirectory workers,
+        IWorkerRouter router,
+        AdmissionController admission,
+        IHttpForwarder forwarder,
+        HttpMessageInvoker http,
+        GatewayMetrics metrics,
+        TimeProvider time,
+        ILogger<CompletionPipeline> logger)
+    {
+        _options = options;
+        _models = models;
+        _workers = workers;
+        _router = router;
+        _admission = admission;
+        _forwarder = forwarder;
+        _http = http;
+        _metrics = metrics;
+        _time = time;
+        _logger = logger;
+        _limits = new RequestLimits { MaxN = options.MaxN, MaxTokensCap = options.MaxTokensCap };
+        _forwardConfig = new ForwarderRequestConfig
+        {
+            ActivityTimeout = options.WorkerStreamTimeout,
+            Version = HttpVersion.Version11,
+            VersionPolicy = HttpVersionPolicy.RequestVersionOrLower,
+        };
+    }
+
+    public async Task HandleAsync(HttpContext context, RequestKind kind)
+    {
+        var start = _time.GetTimestamp();
+        var endpoint = kind == RequestKind.Chat ? "chat_completions" : "completions";
+        var model = "unknown";
+        var requestType = "unary";
+        var status = "error";
+        try
+        {
+            using var body = await ReadBodyAsync(context);
+            var request = OpenAiRequestParser.Parse(kind, body.Span, _limits);
+            model = request.Model;
+            requestType = request.Stream ? "stream" : "unary";
+            if (!_models.TryGet(request.Model, out var card))
+            {
+                throw ErrorWriter.NotFound($"The model '{request.Model}' does not exist.", "model", "model_not_found");
+            }
+
+            var prompts = Preprocess(request, card);
+            var maxTokens = CheckLengths(request, prompts, card);
+            _metrics.Queued.Set(_admission.Queued);
+            using var slot = await _admission.EnterAsync(context.RequestAborted);
+            _metrics.Queued.Set(_admission.Queued);
+            var inflight = _metrics.Inflight.WithLabels(model);
+            inflight.Inc();
+            try
+            {
+                status = await ForwardAsync(context, request, prompts, maxTokens, start) ? "success" : "error";
+            }
+            finally
+            {
+                inflight.Dec();
+            }
+        }
+        catch (OpenAiException error)
+        {
+            status = error.StatusCode.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            await ErrorWriter.WriteAsync(context, error);
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            status = "cancelled";
+        }
+        finally
+        {
+            _metrics.RequestsTotal.WithLabels(model, endpoint, requestType, status).Inc();
+            _metrics.RequestDuration.WithLabels(model).Observe(_time.GetElapsedTime(start).TotalSeconds);
+        }
+    }
+
+    private async Task<bool> ForwardAsync(HttpContext context, ParsedRequest request, int[][] prompts, int? maxTokens, long start)
+    {
+        var candidates = _workers.Candidates(request.Model);
+        if (candidates.Count == 0)
+        {
+            throw ErrorWriter.ServiceUnavailable($"No worker is serving '{request.Model}' right now; retry later.");
+        }
+
+        var requestId = "cmpl-" + Guid.NewGuid().ToString("N");
+        using var activity = Telemetry.Gateway.StartActivity("dynamo.request");
+        activity?.SetTag("dynamo.request_id", requestId);
+        activity?.SetTag("gen_ai.request.model", request.Model);
+
+        var decision = _router.Select(new RoutingRequest(requestId, request.Model, prompts[0], maxTokens ?? 0), candidates);
+        activity?.SetTag("dynamo.router.policy", decision.Policy);
+        activity?.SetTag("dynamo.router.worker", decision.Worker.InstanceId);
+        activity?.SetTag("dynamo.router.overlap_blocks", decision.OverlapBlocks);
+        _metrics.RouterDecisions.WithLabels(decision.Policy, decision.Worker.InstanceId).Inc();
+        try
+        {
+            var id = (request.Kind == RequestKind.Chat ? "chatcmpl-" : "cmpl-") + requestId[5..];
+            using var writer = new ClientResponseWriter(context.Response, request, prompts.Length * request.N, id, _time.GetUtcNow().ToUnixTimeSeconds());
+            var relay = new WorkerStreamRelay(writer, _time, start, prompts.Sum(p => p.Length));
+            relay.FirstToken += () => _router.MarkPrefilled(decision);
+            var transformer = new WorkerTransformer(relay, requestId);
+
+            var workerBody = WorkerRequestWriter.Write(request, prompts, maxTokens);
+            context.Request.Body = new MemoryStream(workerBody, writable: false);
+            context.Request.ContentLength = workerBody.Length;
+            context.Request.ContentType = "application/json";
+            context.Request.Method = HttpMethods.Post;
+
+            var error = await _forwarder.SendAsync(context, decision.Worker.Address.ToString(), _http, _forwardConfig, transformer);
+            if (context.RequestAborted.IsCancellationRequested)
+            {
+                return false;
+            }
+
+            if (error != ForwarderError.None || transformer.StreamFailure is not null)
+            {
+                var reason = transformer.StreamFailure?.Message ?? context.GetForwarderErrorFeature()?.Exception?.Message ?? error.ToString();
+                LogWorkerFailed(decision.Worker.InstanceId, requestId, reason);
+                var failure = writer.HasStarted
+                    ? new OpenAiException(StatusCodes.Status502BadGateway, $"The worker failed mid-stream: {reason}", "server_error", null, "worker_failed")
+                    : ErrorWriter.ServiceUnavailable($"The worker '{decision.Worker.InstanceId}' could not be reached: {reason}");
+                if (!writer.HasStarted)
+                {
+                    context.Response.Clear();
+                }
+
+                await ErrorWriter.WriteAsync(context, failure);
+                return false;
+            }
+
+            if (transformer.WorkerErrorStatus is not null)
+            {
+                return false;
+            }
+
+            RecordStream(request, prompts, relay);
+            return true;
+        }
+        finally
+        {
+            _router.Complete(decision);
+        }
+    }
+
+    private void RecordStream(ParsedRequest request, int[][] prompts, WorkerStreamRelay relay)
+    {
+        var model = request.Model;
+        if (relay.TimeToFirstToken is { } ttft)
+        {
+            _metrics.TimeToFirstToken.WithLabels(model).Observe(ttft.TotalSeconds);
+        }
+
+        if (relay.InterTokenSeconds.Count > 0)
+        {
+            var itl = _metrics.InterTokenLatency.WithLabels(model);
+            foreach (var seconds in relay.InterTokenSeconds)
+            {
+                itl.Observe(seconds);
+            }
+        }
+
+        var promptTokens = 0;
+        foreach (var prompt in prompts)
+        {
+            promptTokens += prompt.Length;
+        }
+
+        _metrics.InputTokens.WithLabels(model).Observe(promptTokens);
+        _metrics.OutputTokens.WithLabels(model).Observe(relay.GeneratedTokens);
+        if (relay.WorkerUsage is { } usage)
+        {
+            _metrics.CachedTokens.WithLabels(model).Inc(usage.PromptTokensDetails.CachedTokens);
+        }
+    }
+
+    /// <summary>Chat template and tokenizer for text; token-id prompts pass through after a vocabulary check.</summary>
+    private static int[][] Preprocess(ParsedRequest request, ModelCard card)
+    {
+        if (request.Kind == RequestKind.Chat)
+        {
+            string text;
+            try
+            {
+                text = card.ChatTemplate.Render(request.Messages);
+            }
+            catch (Exception ex) when (ex is not OpenAiException and not OutOfMemoryException)
+            {
+                throw OpenAiException.BadRequest($"The chat template rejected the messages: {ex.Message}", "messages");
+            }
+
+            return [[.. card.Tokenizer.EncodeToIds(text)]];
+        }
+
+        var prompts = new int[request.Prompts.Count][];
+        for (var i = 0; i < prompts.Length; i++)
+        {
+            var prompt = request.Prompts[i];
+            if (prompt.TokenIds is { } ids)
+            {
+                foreach (var id in ids)
+                {
+                    if ((uint)id >= (uint)card.VocabSize)
+                    {
+                        throw OpenAiException.BadRequest($"Token id {id} is outside the model's vocabulary (0..{card.VocabSize - 1}).", "prompt");
+                    }
+                }
+
+                prompts[i] = ids;
+            }
+            else
+            {
+                prompts[i] = [.. card.Tokenizer.EncodeToIds(prompt.Text ?? "")];
+            }
+
+            if (prompts[i].Length == 0)
+            {
+                throw OpenAiException.BadRequest("The prompt is empty.", "prompt");
+            }
+        }
+
+        return prompts;
+    }
+
+    /// <summary>Rejects prompts that cannot fit; returns the max_tokens to send (null: the worker fills the context).</summary>
+    private int? CheckLengths(ParsedRequest request, int[][] prompts, ModelCard card)
+    {
+        var context = card.MaxContextLength;
+        var promptLimit = Math.Min(_options.MaxPromptTokens ?? context - 1, context - 1);
+        foreach (var prompt in prompts)
+        {
+            if (prompt.Length > promptLimit)
+            {
+                throw OpenAiException.BadRequest(
+                    $"This model's maximum context length is {context} tokens; the prompt has {prompt.Length} tokens (limit {promptLimit}).",
+                    request.Kind == RequestKind.Chat ? "messages" : "prompt", "context_length_exceeded");
+            }
+
+            if (request.MaxTokens is { } max && prompt.Length + max > context)
+            {
+                throw OpenAiException.BadRequest(
+                    $"This model's maximum context length is {context} tokens; the prompt ({prompt.Length}) plus max_tokens ({max}) is {prompt.Length + max}.",
+                    "max_tokens", "context_length_exceeded");
+            }
+        }
+
+        return request.MaxTokens;
+    }
+
+    private async Task<PooledBody> ReadBodyAsync(HttpContext context)
+    {
+        var limit = _options.MaxRequestBodyBytes;
+        var declared = context.Request.ContentLength;
+        if (declared > limit)
+        {
+            throw TooLarge(limit);
+        }
+
+        var reader = context.Request.BodyReader;
+        while (true)
+        {
+            var result = await reader.ReadAsync(context.RequestAborted);
+            if (result.Buffer.Length > limit)
+            {
+                reader.AdvanceTo(result.Buffer.Start);
+                throw TooLarge(limit);
+            }
+
+            if (result.IsCompleted)
+            {
+                var body = PooledBody.Copy(result.Buffer);
+                reader.AdvanceTo(result.Buffer.End);
+                return body;
+            }
+
+            reader.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+        }
+    }
+
+    private static OpenAiException TooLarge(long limit) =>
+        new(StatusCodes.Status413PayloadTooLarge, $"The request body is larger than the limit of {limit} bytes.", "invalid_request_error", null, "request_too_large");
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Worker {Worker} failed request {RequestId}: {Reason}")]
+    private partial void LogWorkerFailed(string worker, string requestId, string reason);
+
+    private readonly struct PooledBody(byte[] array, int length) : IDisposable
+    {
+        public ReadOnlySpan<byte> Span => array.AsSpan(0, length);
+
+        public static PooledBody Copy(ReadOnlySequence<byte> source)
+        {
+            var array = ArrayPool<byte>.Shared.Rent((int)Math.Max(1, source.Length));
+            source.CopyTo(array);
+            return new PooledBody(array, (int)source.Length);
+        }
+
+        public void Dispose() => ArrayPool<byte>.Shared.Return(array);
+    }
+}
