@@ -1,0 +1,242 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Dynamo.Cli.Configuration;
+using Dynamo.Cli.Hosting;
+using Microsoft.Extensions.Logging.Abstractions;
+
+// P1: requests/s and latency of /v1/completions (token-id prompt, max_tokens 1, zero-delay mocker) through the
+//     gateway versus nginx proxying the same body to the same worker, both driven by wrk, interleaved in one run.
+// P2: streamed tokens/s through the gateway versus straight from the worker, same worker, same run.
+var duration = Arg("--duration", 10);
+var connections = Arg("--connections", 32);
+var streams = Arg("--streams", 16);
+var rounds = Arg("--rounds", 3);
+var outDir = ArgString("--out", Path.Combine("bench", "results"));
+
+foreach (var tool in new[] { "wrk", "nginx" })
+{
+    if (!OnPath(tool))
+    {
+        Console.Error.WriteLine($"{tool} is not installed: apt-get install -y wrk nginx");
+        return 1;
+    }
+}
+
+var settings = ClusterSettings.From(DynamoConfiguration.Build(null, new Dictionary<string, string?>
+{
+    ["Dynamo:Gateway:Port"] = "0",
+    ["Dynamo:Gateway:MaxConcurrentRequests"] = "100000",
+    ["Dynamo:Serve:Engine"] = "mocker",
+    ["Dynamo:Serve:Workers"] = "1",
+    ["Dynamo:Mocker:ZeroDelay"] = "true",
+}));
+await using var cluster = await EmbeddedCluster.StartAsync(settings, NullLoggerFactory.Instance);
+var worker = cluster.Workers[0].Address;
+var gateway = cluster.Address;
+var nginxPort = FreePort();
+var prefix = Directory.CreateTempSubdirectory("dynamo-bench-nginx-").FullName;
+File.WriteAllText(Path.Combine(prefix, "nginx.conf"), $$"""
+    worker_processes 1;
+    daemon off;
+    pid {{prefix}}/nginx.pid;
+    error_log {{prefix}}/error.log warn;
+    events { worker_connections 4096; }
+    http {
+      access_log off;
+      upstream worker { server {{worker.Host}}:{{worker.Port}}; keepalive 128; }
+      server {
+        listen 127.0.0.1:{{nginxPort}};
+        location / {
+          proxy_pass http://worker;
+          proxy_http_version 1.1;
+          proxy_set_header Connection "";
+          proxy_buffering off;
+        }
+      }
+    }
+    """);
+using var nginx = Process.Start(new ProcessStartInfo("nginx", $"-p {prefix} -c {prefix}/nginx.conf") { RedirectStandardError = true })!;
+var nginxUrl = new Uri($"http://127.0.0.1:{nginxPort}/");
+await WaitForPortAsync(nginxPort);
+
+var body = $"{{\"model\":\"{cluster.ModelName}\",\"prompt\":[464,3139,286,4881,318,6342,13,383],\"max_tokens\":1}}";
+var script = Path.Combine(prefix, "post.lua");
+File.WriteAllText(script, $"wrk.method = \"POST\"\nwrk.body = '{body}'\nwrk.headers[\"Content-Type\"] = \"application/json\"\n");
+
+// Sanity: both paths answer the request the benchmark sends.
+using (var http = new HttpClient())
+{
+    foreach (var target in new[] { gateway, nginxUrl })
+    {
+        using var response = await http.PostAsync(new Uri(target, "v1/completions"), new StringContent(body, Encoding.UTF8, "application/json"));
+        if (!response.IsSuccessStatusCode)
+        {
+            Console.Error.WriteLine($"{target} answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+            return 1;
+        }
+    }
+}
+
+Console.WriteLine($"P1: wrk -t1 -c{connections} -d{duration}s, {rounds} interleaved rounds, worker {worker}");
+await RunWrkAsync(gateway, 3, script, connections);
+await RunWrkAsync(nginxUrl, 3, script, connections);
+var p1 = new Dictionary<string, List<WrkResult>> { ["gateway"] = [], ["nginx"] = [] };
+for (var round = 0; round < rounds; round++)
+{
+    p1["gateway"].Add(await RunWrkAsync(gateway, duration, script, connections));
+    p1["nginx"].Add(await RunWrkAsync(nginxUrl, duration, script, connections));
+}
+
+var gw = WrkResult.Median(p1["gateway"]);
+var ng = WrkResult.Median(p1["nginx"]);
+Console.WriteLine($"{"target",-10}{"req/s",12}{"p50 ms",10}{"p99 ms",10}");
+Console.WriteLine($"{"gateway",-10}{gw.RequestsPerSecond,12:F0}{gw.P50Ms,10:F2}{gw.P99Ms,10:F2}");
+Console.WriteLine($"{"nginx",-10}{ng.RequestsPerSecond,12:F0}{ng.P50Ms,10:F2}{ng.P99Ms,10:F2}");
+Console.WriteLine($"P1 ratio gateway/nginx requests/s = {gw.RequestsPerSecond / ng.RequestsPerSecond:F2} (goal >= 1.0)");
+
+Console.WriteLine($"P2: {streams} concurrent streams of 256 tokens, {duration}s per target, {rounds} interleaved rounds");
+var p2 = new Dictionary<string, List<double>> { ["gateway"] = [], ["worker"] = [] };
+await StreamTokensAsync(gateway, 2, streams);
+for (var round = 0; round < rounds; round++)
+{
+    p2["gateway"].Add(await StreamTokensAsync(gateway, duration, streams));
+    p2["worker"].Add(await StreamTokensAsync(worker, duration, streams));
+}
+
+var gwTokens = Median(p2["gateway"]);
+var wkTokens = Median(p2["worker"]);
+Console.WriteLine($"{"target",-10}{"tokens/s",12}");
+Console.WriteLine($"{"gateway",-10}{gwTokens,12:F0}");
+Console.WriteLine($"{"worker",-10}{wkTokens,12:F0}");
+Console.WriteLine($"P2 ratio gateway/worker tokens/s = {gwTokens / wkTokens:F2} (goal >= 0.8)");
+
+Directory.CreateDirectory(outDir);
+var report = new
+{
+    date = DateTimeOffset.UtcNow,
+    machine = new { Environment.ProcessorCount, os = Environment.OSVersion.ToString() },
+    p1 = new { connections, duration, rounds, gateway = p1["gateway"], nginx = p1["nginx"], ratio = gw.RequestsPerSecond / ng.RequestsPerSecond },
+    p2 = new { streams, duration, rounds, gateway = p2["gateway"], worker = p2["worker"], ratio = gwTokens / wkTokens },
+};
+var path = Path.Combine(outDir, "proxy.json");
+File.WriteAllText(path, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
+Console.WriteLine($"Wrote {path}");
+
+nginx.Kill();
+await nginx.WaitForExitAsync();
+return 0;
+
+async Task<WrkResult> RunWrkAsync(Uri target, int seconds, string luaScript, int conns)
+{
+    var start = new ProcessStartInfo("wrk", $"-t1 -c{conns} -d{seconds}s --latency -s {luaScript} {new Uri(target, "v1/completions")}")
+    {
+        RedirectStandardOutput = true,
+    };
+    using var wrk = Process.Start(start)!;
+    var output = await wrk.StandardOutput.ReadToEndAsync();
+    await wrk.WaitForExitAsync();
+    return WrkResult.Parse(output);
+}
+
+async Task<double> StreamTokensAsync(Uri target, int seconds, int concurrency)
+{
+    using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 1024 }) { BaseAddress = target };
+    var request = $"{{\"model\":\"{cluster.ModelName}\",\"prompt\":[464,3139,286,4881,318],\"max_tokens\":256,\"ignore_eos\":true,\"stream\":true}}";
+    using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
+    long tokens = 0;
+    var clock = Stopwatch.StartNew();
+    var workers = Enumerable.Range(0, concurrency).Select(async _ =>
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            using var response = await http.PostAsync("v1/completions", new StringContent(request, Encoding.UTF8, "application/json"));
+            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+            while (await reader.ReadLineAsync() is { } line)
+            {
+                if (line.StartsWith("data: {", StringComparison.Ordinal) && !line.Contains("\"choices\":[]", StringComparison.Ordinal))
+                {
+                    Interlocked.Increment(ref tokens);
+                }
+            }
+        }
+    });
+    await Task.WhenAll(workers);
+    return tokens / clock.Elapsed.TotalSeconds;
+}
+
+static double Median(List<double> values)
+{
+    var sorted = values.Order().ToList();
+    return sorted[sorted.Count / 2];
+}
+
+static bool OnPath(string tool) =>
+    (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Any(dir => File.Exists(Path.Combine(dir, tool)))
+    || File.Exists(Path.Combine("/usr/sbin", tool));
+
+static int FreePort()
+{
+    using var listener = new TcpListener(IPAddress.Loopback, 0);
+    listener.Start();
+    return ((IPEndPoint)listener.LocalEndpoint).Port;
+}
+
+static async Task WaitForPortAsync(int port)
+{
+    var deadline = DateTime.UtcNow.AddSeconds(10);
+    while (true)
+    {
+        try
+        {
+            using var client = new TcpClient();
+            await client.ConnectAsync(IPAddress.Loopback, port);
+            return;
+        }
+        catch (SocketException) when (DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+    }
+}
+
+int Arg(string name, int fallback)
+{
+    var i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
+}
+
+string ArgString(string name, string fallback)
+{
+    var i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
+}
+
+internal sealed partial record WrkResult(double RequestsPerSecond, double P50Ms, double P99Ms, long Non2xx)
+{
+    public static WrkResult Parse(string output)
+    {
+        var rps = double.Parse(Rps().Match(output).Groups[1].Value, CultureInfo.InvariantCulture);
+        var non2xx = Non2xxRegex().Match(output) is { Success: true } m ? long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) : 0;
+        return new WrkResult(rps, Percentile(output, "50%"), Percentile(output, "99%"), non2xx);
+    }
+
+    public static WrkResult Median(List<WrkResult> results) => results.OrderBy(r => r.RequestsPerSecond).ElementAt(results.Count / 2);
+
+    private static double Percentile(string output, string label)
+    {
+        var match = Regex.Match(output, $@"^\s*{Regex.Escape(label)}\s+([\d.]+)(us|ms|s)\s*$", RegexOptions.Multiline);
+        var value = double.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture);
+        return match.Groups[2].Value switch { "us" => value / 1000, "s" => value * 1000, _ => value };
+    }
+
+    [GeneratedRegex(@"Requests/sec:\s+([\d.]+)")]
+    private static partial Regex Rps();
+
+    [GeneratedRegex(@"Non-2xx or 3xx responses:\s+(\d+)")]
+    private static partial Regex Non2xxRegex();
+}

@@ -1,0 +1,112 @@
+using System.CommandLine;
+using System.Runtime.InteropServices;
+using Dynamo.Cli.Configuration;
+using Dynamo.Cli.Hosting;
+using Dynamo.Router;
+using Microsoft.Extensions.Logging;
+
+namespace Dynamo.Cli.Commands;
+
+/// <summary>
+/// <c>dynamo serve</c>: the whole cluster in one process (gateway, router, workers) on the OpenAI endpoint.
+/// Flags override environment variables, which override the YAML file.
+/// </summary>
+internal static class ServeCommand
+{
+    public static Command Create()
+    {
+        var config = new Option<string?>("--config") { Description = "YAML configuration file (keys under Dynamo:)." };
+        var flags = new (Option<string?> Option, string Key)[]
+        {
+            (new Option<string?>("--host") { Description = "Address to listen on (default 127.0.0.1)." }, "Dynamo:Gateway:Host"),
+            (new Option<string?>("--port") { Description = "Port of the OpenAI endpoint (default 8000)." }, "Dynamo:Gateway:Port"),
+            (new Option<string?>("--engine") { Description = "dotnet (real transformer) or mocker (simulated)." }, "Dynamo:Serve:Engine"),
+            (new Option<string?>("--model") { Description = "Model folder, or preset tiny|small|100m (default tiny)." }, "Dynamo:Serve:Model"),
+            (new Option<string?>("--served-model-name") { Description = "Name clients use in \"model\"." }, "Dynamo:Serve:ServedModelName"),
+            (new Option<string?>("--mode") { Description = "agg or disagg (default agg)." }, "Dynamo:Serve:Mode"),
+            (new Option<string?>("--workers") { Description = "Aggregated workers (default 2)." }, "Dynamo:Serve:Workers"),
+            (new Option<string?>("--prefill-workers") { Description = "Prefill workers in disagg mode." }, "Dynamo:Serve:PrefillWorkers"),
+            (new Option<string?>("--decode-workers") { Description = "Decode workers in disagg mode." }, "Dynamo:Serve:DecodeWorkers"),
+            (new Option<string?>("--router") { Description = "round-robin, random, least-loaded or kv." }, "Dynamo:Router:Mode"),
+        };
+
+        var command = new Command("serve", "Run the whole cluster in one process behind an OpenAI-compatible endpoint.") { config };
+        foreach (var (option, _) in flags)
+        {
+            command.Options.Add(option);
+        }
+
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var values = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+            foreach (var (option, key) in flags)
+            {
+                if (parse.GetValue(option) is { } value)
+                {
+                    values[key] = value;
+                }
+            }
+
+            return await RunAsync(parse.GetValue(config), values, cancellationToken);
+        });
+        return command;
+    }
+
+    private static async Task<int> RunAsync(string? configPath, Dictionary<string, string?> flags, CancellationToken cancellationToken)
+    {
+        ClusterSettings settings;
+        try
+        {
+            var configuration = DynamoConfiguration.Build(configPath, flags);
+            settings = ClusterSettings.From(configuration);
+        }
+        catch (ConfigurationException error)
+        {
+            Console.Error.WriteLine($"dynamo serve: invalid configuration:{Environment.NewLine}{error.Message}");
+            return 1;
+        }
+
+        if (settings.Serve.Mode == "disagg")
+        {
+            Console.Error.WriteLine("dynamo serve: --mode disagg is not available yet (disaggregated prefill/decode lands with the KV transfer work); use --mode agg.");
+            return 2;
+        }
+
+        if (settings.Router.Mode == RouterMode.Kv)
+        {
+            Console.Error.WriteLine("dynamo serve: --router kv is not available yet (the KV-aware router lands with its own issue); use round-robin, random or least-loaded.");
+            return 2;
+        }
+
+        using var loggerFactory = Logging.CreateFactory();
+        var logger = loggerFactory.CreateLogger("Dynamo.Serve");
+
+        // Ctrl-C and SIGTERM both start a graceful stop; a second signal is left to the runtime's default.
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+
+        await using var cluster = await EmbeddedCluster.StartAsync(settings, loggerFactory, stopping.Token);
+        Console.WriteLine($"Dynamo is serving model '{cluster.ModelName}' at {cluster.Address}v1 ({cluster.Workers.Count} {settings.Serve.Engine} workers, router {settings.Router.Mode}). Ctrl-C stops.");
+        try
+        {
+            await Task.Delay(Timeout.Infinite, stopping.Token);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        Logging.Stopping(logger, settings.Serve.ShutdownTimeout.TotalSeconds);
+        await cluster.StopAsync(settings.Serve.ShutdownTimeout);
+        return 0;
+
+        void Stop(PosixSignalContext context)
+        {
+            if (!stopping.IsCancellationRequested)
+            {
+                context.Cancel = true;
+                stopping.Cancel();
+            }
+        }
+    }
+}

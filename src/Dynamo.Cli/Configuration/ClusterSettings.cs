@@ -1,0 +1,41 @@
+using Dynamo.Gateway;
+using Dynamo.Router;
+using Microsoft.Extensions.Configuration;
+
+namespace Dynamo.Cli.Configuration;
+
+/// <summary>Everything an embedded cluster needs, bound and validated.</summary>
+public sealed record ClusterSettings
+{
+    private static readonly HashSet<string> KnownSections = new(["Serve", "Gateway", "Router", "Mocker", "Engine", "Worker"], StringComparer.OrdinalIgnoreCase);
+
+    public ServeOptions Serve { get; init; } = new();
+
+    public GatewayOptions Gateway { get; init; } = new();
+
+    public RouterOptions Router { get; init; } = new();
+
+    /// <summary>Raw configuration, for the engine sections (<c>Dynamo:Mocker</c>, <c>Dynamo:Engine</c>).</summary>
+    public DynamoConfiguration? Configuration { get; init; }
+
+    public static ClusterSettings From(DynamoConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        var settings = new ClusterSettings
+        {
+            Serve = configuration.Serve(),
+            Gateway = configuration.Gateway(),
+            Router = configuration.Router(),
+            Configuration = configuration,
+        };
+        foreach (var section in configuration.Root.GetSection("Dynamo").GetChildren())
+        {
+            if (!KnownSections.Contains(section.Key))
+            {
+                throw new ConfigurationException($"Dynamo:{section.Key}: unknown section (expected Serve, Gateway, Router, Mocker, Engine or Worker).");
+            }
+        }
+
+        return settings;
+    }
+}

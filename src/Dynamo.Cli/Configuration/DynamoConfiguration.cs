@@ -1,0 +1,173 @@
+using Dynamo.Gateway;
+using Dynamo.Router;
+using Dynamo.Runtime.Observability;
+using Microsoft.Extensions.Configuration;
+
+namespace Dynamo.Cli.Configuration;
+
+/// <summary>
+/// Configuration for every verb, lowest to highest precedence: defaults in the options classes, the YAML file
+/// (<c>--config</c>), <c>DYNAMO__SECTION__KEY</c> environment variables, then command-line flags. Everything is
+/// bound strictly (an unknown key is an error, so typos do not pass silently) and validated before anything starts.
+/// </summary>
+public sealed class DynamoConfiguration
+{
+    private DynamoConfiguration(IConfiguration root) => Root = root;
+
+    public IConfiguration Root { get; }
+
+    public static DynamoConfiguration Build(string? yamlPath, IReadOnlyDictionary<string, string?> flags)
+    {
+        var builder = new ConfigurationBuilder();
+        if (yamlPath is not null)
+        {
+            if (!File.Exists(yamlPath))
+            {
+                throw new ConfigurationException($"--config {yamlPath}: the file does not exist.");
+            }
+
+            builder.AddYamlFile(Path.GetFullPath(yamlPath), optional: false, reloadOnChange: false);
+        }
+
+        builder.AddInMemoryCollection(FromEnvironment());
+        builder.AddInMemoryCollection(flags);
+        IConfiguration root;
+        try
+        {
+            root = builder.Build();
+        }
+        catch (Exception ex) when (ex is FormatException or InvalidDataException or IOException)
+        {
+            throw new ConfigurationException($"--config {yamlPath}: {ex.Message}");
+        }
+
+        return new DynamoConfiguration(root);
+    }
+
+    public T Bind<T>(string sectionName)
+        where T : new()
+    {
+        var options = new T();
+        try
+        {
+            Root.GetSection(sectionName).Bind(options, binder => binder.ErrorOnUnknownConfiguration = true);
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new ConfigurationException($"{sectionName}: {Flatten(ex)}");
+        }
+
+        return options;
+    }
+
+    public GatewayOptions Gateway()
+    {
+        var options = Bind<GatewayOptions>(GatewayOptions.SectionName);
+        var errors = new List<string>();
+        var s = GatewayOptions.SectionName;
+        Check(errors, options.Port is >= 0 and <= 65535, $"{s}:Port", options.Port, "must be between 0 and 65535");
+        Check(errors, System.Net.IPAddress.TryParse(options.Host, out _), $"{s}:Host", options.Host, "must be an IP address such as 127.0.0.1 or 0.0.0.0");
+        Check(errors, options.MaxRequestBodyBytes >= 1024, $"{s}:MaxRequestBodyBytes", options.MaxRequestBodyBytes, "must be at least 1024");
+        Check(errors, options.MaxConcurrentRequests >= 1, $"{s}:MaxConcurrentRequests", options.MaxConcurrentRequests, "must be at least 1");
+        Check(errors, options.MaxQueuedRequests >= 0, $"{s}:MaxQueuedRequests", options.MaxQueuedRequests, "must be 0 or more");
+        Check(errors, options.QueueTimeout > TimeSpan.Zero, $"{s}:QueueTimeout", options.QueueTimeout, "must be positive");
+        Check(errors, options.MaxN is >= 1 and <= 128, $"{s}:MaxN", options.MaxN, "must be between 1 and 128");
+        Check(errors, options.MaxTokensCap is null or >= 1, $"{s}:MaxTokensCap", options.MaxTokensCap, "must be at least 1");
+        Check(errors, options.MaxPromptTokens is null or >= 1, $"{s}:MaxPromptTokens", options.MaxPromptTokens, "must be at least 1");
+        Check(errors, options.WorkerStreamTimeout > TimeSpan.Zero, $"{s}:WorkerStreamTimeout", options.WorkerStreamTimeout, "must be positive");
+        Check(errors, options.OtlpEndpoint is null || Uri.TryCreate(options.OtlpEndpoint, UriKind.Absolute, out _), $"{s}:OtlpEndpoint", options.OtlpEndpoint, "must be an absolute URL");
+        ThrowIfAny(errors);
+        return options;
+    }
+
+    public RouterOptions Router()
+    {
+        var section = Root.GetSection(RouterOptions.SectionName);
+        var mode = section["Mode"];
+        var options = new RouterOptions();
+        if (mode is not null)
+        {
+            if (!RouterOptions.TryParseMode(mode, out var parsed))
+            {
+                throw new ConfigurationException($"{RouterOptions.SectionName}:Mode = '{mode}': expected round-robin, random, least-loaded or kv.");
+            }
+
+            options.Mode = parsed;
+        }
+
+        var seed = section["Seed"];
+        if (seed is not null)
+        {
+            options.Seed = int.TryParse(seed, out var value)
+                ? value
+                : throw new ConfigurationException($"{RouterOptions.SectionName}:Seed = '{seed}': expected an integer.");
+        }
+
+        foreach (var child in section.GetChildren())
+        {
+            if (child.Key is not ("Mode" or "Seed" or "ActiveRequestTtl"))
+            {
+                throw new ConfigurationException($"{RouterOptions.SectionName}:{child.Key}: unknown key.");
+            }
+        }
+
+        var ttl = section["ActiveRequestTtl"];
+        if (ttl is not null)
+        {
+            options.ActiveRequestTtl = TimeSpan.TryParse(ttl, System.Globalization.CultureInfo.InvariantCulture, out var value) && value > TimeSpan.Zero
+                ? value
+                : throw new ConfigurationException($"{RouterOptions.SectionName}:ActiveRequestTtl = '{ttl}': expected a positive time span such as 00:10:00.");
+        }
+
+        return options;
+    }
+
+    public ServeOptions Serve()
+    {
+        var options = Bind<ServeOptions>(ServeOptions.SectionName);
+        var errors = new List<string>();
+        var s = ServeOptions.SectionName;
+        Check(errors, options.Engine is "dotnet" or "mocker", $"{s}:Engine", options.Engine, "expected dotnet or mocker");
+        Check(errors, options.Mode is "agg" or "disagg", $"{s}:Mode", options.Mode, "expected agg or disagg");
+        Check(errors, options.Workers is >= 1 and <= 256, $"{s}:Workers", options.Workers, "must be between 1 and 256");
+        Check(errors, options.PrefillWorkers is >= 0 and <= 256, $"{s}:PrefillWorkers", options.PrefillWorkers, "must be between 0 and 256");
+        Check(errors, options.DecodeWorkers is >= 1 and <= 256, $"{s}:DecodeWorkers", options.DecodeWorkers, "must be between 1 and 256");
+        Check(errors, !string.IsNullOrWhiteSpace(options.Model), $"{s}:Model", options.Model, "must name a model folder or a preset (tiny, small, 100m)");
+        Check(errors, options.ShutdownTimeout >= TimeSpan.Zero, $"{s}:ShutdownTimeout", options.ShutdownTimeout, "must not be negative");
+        ThrowIfAny(errors);
+        return options;
+    }
+
+    internal static void Check(List<string> errors, bool ok, string key, object? value, string rule)
+    {
+        if (!ok)
+        {
+            errors.Add($"{key} = '{value}': {rule}.");
+        }
+    }
+
+    internal static void ThrowIfAny(List<string> errors)
+    {
+        if (errors.Count > 0)
+        {
+            throw new ConfigurationException(string.Join(Environment.NewLine, errors));
+        }
+    }
+
+    /// <summary><c>DYNAMO__GATEWAY__PORT=8001</c> becomes <c>Dynamo:GATEWAY:PORT</c>; keys are case-insensitive.</summary>
+    private static Dictionary<string, string?> FromEnvironment()
+    {
+        var values = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+        foreach (System.Collections.DictionaryEntry entry in Environment.GetEnvironmentVariables())
+        {
+            if (entry.Key is string key && key.StartsWith(EnvironmentVariables.ConfigurationPrefix, StringComparison.OrdinalIgnoreCase))
+            {
+                values["Dynamo:" + key[EnvironmentVariables.ConfigurationPrefix.Length..].Replace("__", ":", StringComparison.Ordinal)] = entry.Value as string;
+            }
+        }
+
+        return values;
+    }
+
+    private static string Flatten(Exception ex) => ex.InnerException is null ? ex.Message : $"{ex.Message} {Flatten(ex.InnerException)}";
+}

@@ -1,0 +1,34 @@
+using Dynamo.Cli.Configuration;
+using Dynamo.Contracts.Engine;
+using Dynamo.Engine.Mocker;
+using Dynamo.Llm;
+using Microsoft.Extensions.Logging;
+
+namespace Dynamo.Cli.Hosting;
+
+/// <summary>Builds one worker's engine from the <c>Dynamo:Mocker</c> or <c>Dynamo:Engine</c> section.</summary>
+internal static class EngineFactory
+{
+    public static IEngine Create(ClusterSettings settings, string workerId, string modelDir, ModelCard card, ILoggerFactory loggerFactory)
+    {
+        switch (settings.Serve.Engine)
+        {
+            case "mocker":
+                // The model card decides what the mocker pretends to be; the Dynamo:Mocker section tunes the rest.
+                var options = settings.Configuration?.Bind<MockerOptions>("Dynamo:Mocker") ?? new MockerOptions();
+                options.ModelName = card.Name;
+                options.WorkerId = workerId;
+                options.VocabSize = card.VocabSize;
+                options.EosTokenIds = [.. card.EosTokenIds];
+                options.MaxContextLength = card.MaxContextLength;
+                if (options.FirstError() is { } error)
+                {
+                    throw new ConfigurationException(error);
+                }
+
+                return new MockerEngine(options, TimeProvider.System, null, loggerFactory.CreateLogger<MockerEngine>());
+            default:
+                throw new ConfigurationException($"Dynamo:Serve:Engine = '{settings.Serve.Engine}': not available yet; use mocker.");
+        }
+    }
+}

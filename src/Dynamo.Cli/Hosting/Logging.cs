@@ -1,0 +1,20 @@
+using Microsoft.Extensions.Logging;
+
+namespace Dynamo.Cli.Hosting;
+
+internal static partial class Logging
+{
+    public static ILoggerFactory CreateFactory() => LoggerFactory.Create(builder => builder
+        .AddSimpleConsole(console =>
+        {
+            console.SingleLine = true;
+            console.TimestampFormat = "HH:mm:ss.fff ";
+        })
+        .SetMinimumLevel(LogLevel.Information)
+        .AddFilter("Microsoft.AspNetCore", LogLevel.Warning)
+        .AddFilter("Microsoft.Hosting", LogLevel.Warning)
+        .AddFilter("Yarp", LogLevel.Warning));
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Stopping: in-flight requests get up to {Seconds} s to finish")]
+    public static partial void Stopping(ILogger logger, double seconds);
+}

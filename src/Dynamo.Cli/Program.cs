@@ -1,0 +1,12 @@
+using System.CommandLine;
+using Dynamo.Cli.Commands;
+
+var root = new RootCommand("Dynamo for .NET: a disaggregated, KV-cache-aware LLM inference orchestrator.");
+root.Subcommands.Add(ServeCommand.Create());
+root.Subcommands.Add(ModelCommand.Create());
+foreach (var verb in NotYetCommands.Create())
+{
+    root.Subcommands.Add(verb);
+}
+
+return await root.Parse(args).InvokeAsync();

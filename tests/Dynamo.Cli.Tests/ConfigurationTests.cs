@@ -1,0 +1,98 @@
+using Dynamo.Cli.Configuration;
+using Dynamo.Router;
+
+namespace Dynamo.Cli.Tests;
+
+public sealed class ConfigurationTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("dynamo-cfg-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public void Defaults_ServeTinyOnLoopback8000()
+    {
+        var settings = ClusterSettings.From(DynamoConfiguration.Build(null, new Dictionary<string, string?>()));
+
+        Assert.Equal("127.0.0.1", settings.Gateway.Host);
+        Assert.Equal(8000, settings.Gateway.Port);
+        Assert.Equal("tiny", settings.Serve.Model);
+        Assert.Equal("agg", settings.Serve.Mode);
+    }
+
+    [Fact]
+    public void Yaml_IsOverriddenByFlags()
+    {
+        var yaml = Write("""
+            Dynamo:
+              Gateway:
+                Port: 9001
+                MaxConcurrentRequests: 7
+              Serve:
+                Workers: 3
+              Router:
+                Mode: round-robin
+            """);
+
+        var settings = ClusterSettings.From(DynamoConfiguration.Build(yaml, new Dictionary<string, string?> { ["Dynamo:Gateway:Port"] = "9002" }));
+
+        Assert.Equal(9002, settings.Gateway.Port);
+        Assert.Equal(7, settings.Gateway.MaxConcurrentRequests);
+        Assert.Equal(3, settings.Serve.Workers);
+        Assert.Equal(RouterMode.RoundRobin, settings.Router.Mode);
+    }
+
+    [Fact]
+    public void EnvironmentVariable_OverridesYaml()
+    {
+        var yaml = Write("Dynamo:\n  Serve:\n    Workers: 3\n");
+        Environment.SetEnvironmentVariable("DYNAMO__SERVE__WORKERS", "5");
+        try
+        {
+            var settings = ClusterSettings.From(DynamoConfiguration.Build(yaml, new Dictionary<string, string?>()));
+            Assert.Equal(5, settings.Serve.Workers);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("DYNAMO__SERVE__WORKERS", null);
+        }
+    }
+
+    [Theory]
+    [InlineData("Dynamo:Gateway:Port", "abc", "Dynamo:Gateway:Port", "abc")]
+    [InlineData("Dynamo:Gateway:Port", "70000", "Dynamo:Gateway:Port", "70000")]
+    [InlineData("Dynamo:Gateway:Host", "localhost:80", "Dynamo:Gateway:Host", "localhost:80")]
+    [InlineData("Dynamo:Gateway:MaxConcurrentRequests", "0", "Dynamo:Gateway:MaxConcurrentRequests", "0")]
+    [InlineData("Dynamo:Serve:Engine", "torchy", "Dynamo:Serve:Engine", "torchy")]
+    [InlineData("Dynamo:Serve:Mode", "both", "Dynamo:Serve:Mode", "both")]
+    [InlineData("Dynamo:Serve:Workers", "-1", "Dynamo:Serve:Workers", "-1")]
+    [InlineData("Dynamo:Router:Mode", "fastest", "Dynamo:Router:Mode", "fastest")]
+    [InlineData("Dynamo:Gateway:Prot", "8000", "Prot", null)]
+    [InlineData("Dynamo:Gatway:Port", "8000", "Dynamo:Gatway", null)]
+    public void BadValue_StopsWithMessageNamingKeyAndValue(string key, string value, string expectedKey, string? expectedValue)
+    {
+        var error = Assert.Throws<ConfigurationException>(() =>
+            ClusterSettings.From(DynamoConfiguration.Build(null, new Dictionary<string, string?> { [key] = value })));
+
+        Assert.Contains(expectedKey, error.Message, StringComparison.OrdinalIgnoreCase);
+        if (expectedValue is not null)
+        {
+            Assert.Contains(expectedValue, error.Message);
+        }
+    }
+
+    [Fact]
+    public void MissingConfigFile_IsNamed()
+    {
+        var missing = Path.Combine(_dir, "nope.yaml");
+        var error = Assert.Throws<ConfigurationException>(() => DynamoConfiguration.Build(missing, new Dictionary<string, string?>()));
+        Assert.Contains(missing, error.Message);
+    }
+
+    private string Write(string yaml)
+    {
+        var path = Path.Combine(_dir, "dynamo.yaml");
+        File.WriteAllText(path, yaml);
+        return path;
+    }
+}

@@ -1,0 +1,79 @@
+using Dynamo.Cli.Configuration;
+using Dynamo.Cli.Hosting;
+using Dynamo.Engine.Model;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Dynamo.Gateway.Tests.Infrastructure;
+
+/// <summary>
+/// An embedded cluster (gateway + mocker workers) on ephemeral loopback ports over a generated tiny model,
+/// started the way <c>dynamo serve</c> starts it, with configuration overrides per test class.
+/// </summary>
+public sealed class TestCluster : IAsyncDisposable
+{
+    private static readonly SemaphoreSlim ModelGate = new(1, 1);
+    private static string? _modelDir;
+
+    private TestCluster(EmbeddedCluster cluster)
+    {
+        Cluster = cluster;
+        Client = new HttpClient { BaseAddress = cluster.Address, Timeout = TimeSpan.FromSeconds(60) };
+    }
+
+    public EmbeddedCluster Cluster { get; }
+
+    public HttpClient Client { get; }
+
+    public string Model => Cluster.ModelName;
+
+    public Uri Address => Cluster.Address;
+
+    public static async Task<TestCluster> StartAsync(IDictionary<string, string?>? overrides = null, ILoggerFactory? loggerFactory = null)
+    {
+        var values = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase)
+        {
+            ["Dynamo:Gateway:Port"] = "0",
+            ["Dynamo:Serve:Engine"] = "mocker",
+            ["Dynamo:Serve:Model"] = await TinyModelAsync(),
+            ["Dynamo:Serve:ServedModelName"] = "tiny",
+            ["Dynamo:Serve:Workers"] = "2",
+            ["Dynamo:Mocker:ZeroDelay"] = "true",
+        };
+        foreach (var (key, value) in overrides ?? new Dictionary<string, string?>())
+        {
+            values[key] = value;
+        }
+
+        var settings = ClusterSettings.From(DynamoConfiguration.Build(null, values));
+        var cluster = await EmbeddedCluster.StartAsync(settings, loggerFactory ?? NullLoggerFactory.Instance);
+        return new TestCluster(cluster);
+    }
+
+    /// <summary>One generated tiny model per test run, shared by every cluster.</summary>
+    public static async Task<string> TinyModelAsync()
+    {
+        await ModelGate.WaitAsync();
+        try
+        {
+            if (_modelDir is null)
+            {
+                var dir = Path.Combine(Path.GetTempPath(), "dynamo-tests", "tiny-" + Environment.ProcessId);
+                await ModelWriter.WriteAsync(dir, ModelPreset.Tiny, seed: 0);
+                _modelDir = dir;
+            }
+
+            return _modelDir;
+        }
+        finally
+        {
+            ModelGate.Release();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        await Cluster.DisposeAsync();
+    }
+}
