@@ -14,6 +14,12 @@ public sealed unsafe class OpenBlasComputeBackend : CpuComputeBackend
     private const int NoTrans = 111;
     private const int Trans = 112;
 
+    /// <summary>
+    /// Up to this many rows (small decode batches) the managed kernel, which streams the weights once, beats
+    /// sgemm, whose packing costs more than the arithmetic it saves on so few rows (see bench/README.md, P6).
+    /// </summary>
+    internal const int SmallRowLimit = 64;
+
     private readonly delegate* unmanaged<int, int, int, int, int, int, float, float*, int, float*, int, float, float*, int, void> _sgemm;
     private readonly delegate* unmanaged<int, int, int, int, float, float*, int, float*, int, float, float*, int, void> _sgemv;
 
@@ -62,6 +68,12 @@ public sealed unsafe class OpenBlasComputeBackend : CpuComputeBackend
         if (a.Length < (long)m * k || b.Length < (long)n * k || c.Length < (long)m * n)
         {
             throw new ArgumentException($"matmul [{m}×{k}]·[{n}×{k}]ᵀ does not fit spans of {a.Length}, {b.Length}, {c.Length}");
+        }
+
+        if (m > 1 && m <= SmallRowLimit)
+        {
+            ManagedMatMul.Multiply(a, b, c, m, n, k, accumulate, Parallelism);
+            return;
         }
 
         fixed (float* pa = a)

@@ -30,6 +30,9 @@ public sealed class LlamaModel
     private float[] _activation = [];
     private float[] _selected = [];
     private int _capacity;
+    private long _matMulTicks;
+    private long _attentionTicks;
+    private long _otherTicks;
 
     private LlamaModel(LlamaConfig config, IComputeBackend backend, LlamaLayerWeights[] layers, float[] embed, float[] finalNorm, float[] lmHead,
         SafetensorsDType storedDType)
@@ -48,6 +51,12 @@ public sealed class LlamaModel
     public LlamaConfig Config { get; }
 
     public IComputeBackend Backend => _backend;
+
+    /// <summary>Where forward time went since start (stopwatch ticks summed per kind of operation).</summary>
+    public ForwardTimings Timings => new(
+        TimeSpan.FromSeconds(_matMulTicks / (double)Stopwatch.Frequency),
+        TimeSpan.FromSeconds(_attentionTicks / (double)Stopwatch.Frequency),
+        TimeSpan.FromSeconds(_otherTicks / (double)Stopwatch.Frequency));
 
     /// <summary>The dtype of the checkpoint's weights (the engine computes in fp32 whatever it was).</summary>
     public SafetensorsDType StoredDType { get; }
@@ -168,27 +177,40 @@ public sealed class LlamaModel
         for (var l = 0; l < _layers.Length; l++)
         {
             var layer = _layers[l];
+            var t0 = Stopwatch.GetTimestamp();
             _backend.RmsNorm(x, layer.InputNorm, h, tokens, hidden, c.RmsNormEps);
+            var t1 = Stopwatch.GetTimestamp();
             _backend.MatMulTransposed(h, layer.Qkv, qkv, tokens, _qkvDim, hidden);
+            var t2 = Stopwatch.GetTimestamp();
             if (layer.QkvBias is not null)
             {
                 _backend.AddBias(qkv, layer.QkvBias, tokens, _qkvDim);
             }
 
             _backend.ApplyRope(qkv, batch.Positions, _rope, c.NumAttentionHeads, c.NumKeyValueHeads, c.HeadDim);
+            var t3 = Stopwatch.GetTimestamp();
             _backend.PagedAttention(batch, qkv, cache, l, c.NumAttentionHeads, attention);
+            var t4 = Stopwatch.GetTimestamp();
 
             // The residual add rides on the matrix multiply (beta = 1).
             _backend.MatMulTransposed(attention, layer.Output, x, tokens, hidden, c.QDim, accumulate: true);
+            var t5 = Stopwatch.GetTimestamp();
             if (layer.OutputBias is not null)
             {
                 _backend.AddBias(x, layer.OutputBias, tokens, hidden);
             }
 
             _backend.RmsNorm(x, layer.PostAttentionNorm, h, tokens, hidden, c.RmsNormEps);
+            var t6 = Stopwatch.GetTimestamp();
             _backend.MatMulTransposed(h, layer.GateUp, gateUp, tokens, 2 * c.IntermediateSize, hidden);
+            var t7 = Stopwatch.GetTimestamp();
             _backend.SiluMul(gateUp, activation, tokens, c.IntermediateSize);
+            var t8 = Stopwatch.GetTimestamp();
             _backend.MatMulTransposed(activation, layer.Down, x, tokens, hidden, c.IntermediateSize, accumulate: true);
+            var t9 = Stopwatch.GetTimestamp();
+            _matMulTicks += (t2 - t1) + (t5 - t4) + (t7 - t6) + (t9 - t8);
+            _attentionTicks += t4 - t3;
+            _otherTicks += (t1 - t0) + (t3 - t2) + (t6 - t5) + (t8 - t7);
         }
 
         if (batch.LogitRows == 0)
@@ -207,7 +229,9 @@ public sealed class LlamaModel
             }
         }
 
+        var head = Stopwatch.GetTimestamp();
         _backend.MatMulTransposed(selected, _lmHead, logits, batch.LogitRows, c.VocabSize, hidden);
+        _matMulTicks += Stopwatch.GetTimestamp() - head;
     }
 
     private void EnsureCapacity(int tokens, int logitRows)

@@ -74,6 +74,10 @@ public sealed unsafe class PagedKvCache : IDisposable
         return new Span<float>(_base + offset, (int)HeadStride);
     }
 
+    /// <summary>Pointer form of <see cref="HeadSlice"/> for the attention kernel; the caller keeps the block id in range.</summary>
+    internal float* HeadPointer(int block, int layer, bool value, int kvHead) =>
+        _base + (block * BlockStride) + (layer * LayerStride) + (((value ? KvHeads : 0) + kvHead) * HeadStride);
+
     /// <summary>The bytes of one block (every layer, K and V), for copying a block in or out.</summary>
     public Span<byte> BlockBytesSpan(int block)
     {
