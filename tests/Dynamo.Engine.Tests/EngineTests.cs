@@ -76,14 +76,44 @@ public sealed class EngineTests
         await using var roomy = await Start();
         var expected = await Task.WhenAll(prompts.Select(p => Tokens(roomy, Greedy(p, 40))));
 
-        // 12 blocks of 16 tokens; six sequences of about 62 tokens need 24.
-        await using var tight = await Start(o => o.NumKvBlocks = 12);
+        // 12 blocks of 16 tokens; six sequences of about 62 tokens need 24. Prefill in chunks of 16 as well.
+        await using var tight = await Start(o =>
+        {
+            o.NumKvBlocks = 12;
+            o.MaxNumBatchedTokens = 16;
+        });
         var actual = await Task.WhenAll(prompts.Select(p => Tokens(tight, Greedy(p, 40))));
 
         Assert.Equal(expected, actual);
         Assert.True(tight.Preemptions > 0, "expected the small pool to force preemption");
         await WaitUntil(() => tight.GetLoad().KvBlocksUsed == 0, "used KV blocks to return to zero");
         Assert.Equal(0, tight.GetLoad().RunningRequests);
+    }
+
+    [Fact]
+    public async Task Generate_MoreRequestsThanMaxNumSeqs_QueueAndAllComplete()
+    {
+        var prompts = Enumerable.Range(0, 6).Select(i => Prompt(9 + i, 80 + i)).ToArray();
+        await using var wide = await Start();
+        var expected = await Task.WhenAll(prompts.Select(p => Tokens(wide, Greedy(p, 10))));
+        await using var narrow = await Start(o => o.MaxNumSeqs = 2);
+        var maxRunning = 0;
+        using var done = new CancellationTokenSource();
+        var watcher = Task.Run(async () =>
+        {
+            while (!done.IsCancellationRequested)
+            {
+                maxRunning = Math.Max(maxRunning, narrow.GetLoad().RunningRequests);
+                await Task.Delay(1);
+            }
+        });
+
+        var actual = await Task.WhenAll(prompts.Select(p => Tokens(narrow, Greedy(p, 10))));
+        await done.CancelAsync();
+        await watcher;
+
+        Assert.Equal(expected, actual);
+        Assert.InRange(maxRunning, 1, 2);
     }
 
     [Fact]
