@@ -136,7 +136,7 @@ public sealed class DotnetEngine : IEngine
         cancellationToken.ThrowIfCancellationRequested();
         var sequence = new EngineSequence(request, Interlocked.Increment(ref _arrivals), _options.OutputBufferTokens);
         _incoming.Enqueue(sequence);
-        _wake.Release();
+        Wake();
         var finished = false;
         try
         {
@@ -148,7 +148,7 @@ public sealed class DotnetEngine : IEngine
                     if (sequence.Throttled)
                     {
                         sequence.Throttled = false;
-                        _wake.Release();
+                        Wake();
                     }
 
                     finished = output.Finish is not null;
@@ -162,7 +162,7 @@ public sealed class DotnetEngine : IEngine
             {
                 // Cancelled, abandoned or failed: the loop drops the sequence and frees its blocks at its next step.
                 sequence.Abandoned = true;
-                _wake.Release();
+                Wake();
             }
         }
     }
@@ -192,7 +192,16 @@ public sealed class DotnetEngine : IEngine
         _cache.Dispose();
         _backend.Dispose();
         _stopping.Dispose();
-        _wake.Dispose();
+
+        // _wake is not disposed: readers still draining their streams may signal it, and it holds no wait handle.
+    }
+
+    private void Wake()
+    {
+        if (Volatile.Read(ref _disposed) == 0)
+        {
+            _wake.Release();
+        }
     }
 
     private void Validate(EngineRequest request)

@@ -117,6 +117,43 @@ public sealed class EngineTests
     }
 
     [Fact]
+    public async Task Generate_SlowReader_PausesItsSequenceWithoutLosingTokens()
+    {
+        var prompt = Prompt(14, 21);
+        await using var engine = await Start(o => o.OutputBufferTokens = 2);
+        var expected = await Tokens(engine, Greedy(prompt, 30));
+
+        var slow = new List<int>();
+        var fast = Tokens(engine, Greedy(Prompt(20, 22), 30));
+        await foreach (var output in engine.GenerateAsync(Greedy(prompt, 30)))
+        {
+            slow.Add(output.TokenId);
+            await Task.Delay(2);
+        }
+
+        Assert.Equal(expected, slow);
+        Assert.Equal(30, (await fast).Length);
+    }
+
+    [Fact]
+    public async Task Dispose_WithRequestInFlight_EndsItsStreamAsCancelled()
+    {
+        var engine = await Start();
+        var stream = engine.GenerateAsync(Greedy(Prompt(10, 5), 100_000)).GetAsyncEnumerator();
+        Assert.True(await stream.MoveNextAsync());
+
+        await engine.DisposeAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () =>
+        {
+            while (await stream.MoveNextAsync())
+            {
+            }
+        });
+        await stream.DisposeAsync();
+    }
+
+    [Fact]
     public async Task Generate_Cancelled_FreesBlocksAtOnce()
     {
         await using var engine = await Start(o => o.OutputBufferTokens = 4);
