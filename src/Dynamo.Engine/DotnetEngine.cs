@@ -49,6 +49,7 @@ public sealed class DotnetEngine : IEngine
     private long _arrivals;
     private int _runningCount;
     private int _waitingCount;
+    private long _pendingPrefillTokens;
     private long _preemptions;
     private long _steps;
     private long _stepTicks;
@@ -122,6 +123,12 @@ public sealed class DotnetEngine : IEngine
 
     /// <summary>Sequences preempted (and later recomputed) since start.</summary>
     public long Preemptions => Interlocked.Read(ref _preemptions);
+
+    /// <summary>
+    /// Prompt tokens admitted but not yet computed (waiting sequences' whole prompts plus running sequences' unfinished
+    /// prefill), as of the last step: the "prefill tokens in flight", which <see cref="EngineLoad"/> has no field for.
+    /// </summary>
+    public long PendingPrefillTokens => Interlocked.Read(ref _pendingPrefillTokens);
 
     /// <summary>Forward steps run since start.</summary>
     public long Steps => Interlocked.Read(ref _steps);
@@ -487,6 +494,20 @@ public sealed class DotnetEngine : IEngine
     {
         Volatile.Write(ref _runningCount, _running.Count);
         Volatile.Write(ref _waitingCount, _waiting.Count);
+        long pending = 0;
+        foreach (var sequence in _running)
+        {
+            // One uncomputed token is a decode step, more is prefill (a prefill with one token left counts as decode).
+            var remaining = sequence.Kv is { } kv ? kv.TokenCount - kv.ComputedTokens : 0;
+            pending += remaining > 1 ? remaining : 0;
+        }
+
+        foreach (var sequence in _waiting)
+        {
+            pending += sequence.Tokens.Count;
+        }
+
+        Interlocked.Exchange(ref _pendingPrefillTokens, pending);
     }
 
     private static bool ContainsToken(IReadOnlyList<int> tokens, int token)

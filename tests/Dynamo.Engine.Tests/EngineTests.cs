@@ -114,6 +114,7 @@ public sealed class EngineTests
 
         Assert.Equal(expected, actual);
         Assert.InRange(maxRunning, 1, 2);
+        Assert.Equal(0, narrow.PendingPrefillTokens);
     }
 
     [Fact]
