@@ -12,6 +12,9 @@ namespace Dynamo.Engine.Compute;
 /// </summary>
 public abstract unsafe class CpuComputeBackend : IComputeBackend
 {
+    /// <summary>Tokens of one sequence whose attention is computed together, sharing each key and value load.</summary>
+    private const int QueryTile = 16;
+
     private readonly ParallelOptions _parallel;
 
     protected CpuComputeBackend(int threads)
@@ -110,34 +113,41 @@ public abstract unsafe class CpuComputeBackend : IComputeBackend
             }
         }
 
+        // Work items: (tile of up to QueryTile consecutive tokens of one sequence, KV head). Each key and value
+        // is loaded once for every query of the tile and every query head sharing the KV head.
+        var tiles = new List<(int Sequence, int FirstToken, int Count)>();
         var maxContext = 0;
-        foreach (var sequence in batch.Sequences)
+        for (var i = 0; i < batch.Sequences.Count; i++)
         {
+            var sequence = batch.Sequences[i];
             maxContext = Math.Max(maxContext, sequence.ContextLength);
+            for (var first = 0; first < sequence.TokenCount; first += QueryTile)
+            {
+                tiles.Add((i, sequence.FirstToken + first, Math.Min(QueryTile, sequence.TokenCount - first)));
+            }
         }
 
         var scale = 1f / MathF.Sqrt(headDim);
         var group = qHeads / kvHeads;
+        var scratch = Math.Min(QueryTile, tokens) * group * maxContext;
         fixed (float* qkvPointer = qkv)
         fixed (float* outputPointer = output)
         {
             var q = (nint)qkvPointer;
             var o = (nint)outputPointer;
-
-            // One work item per (token, KV head): the query heads that share a KV head read each key and value once.
-            Parallel.For(0, tokens * kvHeads, _parallel,
-                () => ArrayPool<float>.Shared.Rent(group * maxContext),
+            Parallel.For(0, tiles.Count * kvHeads, _parallel,
+                () => ArrayPool<float>.Shared.Rent(scratch),
                 (item, _, scores) =>
                 {
-                    var t = item / kvHeads;
+                    var (sequenceIndex, firstToken, count) = tiles[item / kvHeads];
                     var kvHead = item % kvHeads;
-                    var sequence = batch.Sequences[batch.TokenSequence[t]];
-                    var context = batch.Positions[t] + 1;
+                    var sequence = batch.Sequences[sequenceIndex];
                     fixed (float* scoresPointer = scores)
                     {
-                        AttendGroup(cache, layer, sequence.BlockTable, kvHead, group, context,
-                            (float*)q + (t * stride) + (kvHead * group * headDim), scale, scoresPointer,
-                            (float*)o + (((t * qHeads) + (kvHead * group)) * headDim));
+                        AttendTile(cache, layer, sequence.BlockTable, kvHead, group, batch.Positions[firstToken], count,
+                            (float*)q + (firstToken * stride) + (kvHead * group * headDim), stride,
+                            (float*)o + (((firstToken * qHeads) + (kvHead * group)) * headDim), qHeads * headDim,
+                            scale, scoresPointer);
                     }
 
                     return scores;
@@ -152,86 +162,99 @@ public abstract unsafe class CpuComputeBackend : IComputeBackend
     }
 
     /// <summary>
-    /// Causal attention of <paramref name="group"/> query heads (contiguous at <paramref name="queries"/>) over
-    /// the first <paramref name="context"/> positions of one KV head, read block by block through the table.
-    /// Vector loops inline rather than a library call per key: at head_dim 64 the call overhead was most of the cost.
+    /// Causal attention for <paramref name="count"/> consecutive tokens of one sequence (positions from
+    /// <paramref name="firstPosition"/>) and the <paramref name="group"/> query heads of one KV head, reading
+    /// K and V block by block through the table. Row r = token i × group + g; token i sees positions
+    /// 0..firstPosition+i. Vector loops inline: at head_dim 64 a library call per key cost more than the math.
     /// </summary>
-    private static void AttendGroup(PagedKvCache cache, int layer, int[] blockTable, int kvHead, int group, int context, float* queries,
-        float scale, float* scores, float* results)
+    private static void AttendTile(PagedKvCache cache, int layer, int[] blockTable, int kvHead, int group, int firstPosition, int count,
+        float* queries, int queryStride, float* results, int resultStride, float scale, float* scores)
     {
         var blockSize = cache.BlockSize;
         var headDim = cache.HeadDim;
         var width = Vector<float>.Count;
         var vectorEnd = headDim - (headDim % width);
+        var context = firstPosition + count;
         for (var start = 0; start < context; start += blockSize)
         {
             var keys = cache.HeadPointer(blockTable[start / blockSize], layer, false, kvHead);
-            var count = Math.Min(blockSize, context - start);
-            for (var s = 0; s < count; s++)
+            var inBlock = Math.Min(blockSize, context - start);
+            for (var s = 0; s < inBlock; s++)
             {
+                var position = start + s;
                 var key = keys + (s * headDim);
-                for (var g = 0; g < group; g++)
+                for (var i = Math.Max(0, position - firstPosition); i < count; i++)
                 {
-                    var query = queries + (g * headDim);
-                    var sum = Vector<float>.Zero;
-                    var d = 0;
-                    for (; d < vectorEnd; d += width)
+                    for (var g = 0; g < group; g++)
                     {
-                        sum = Vector.FusedMultiplyAdd(Unsafe.ReadUnaligned<Vector<float>>(query + d), Unsafe.ReadUnaligned<Vector<float>>(key + d), sum);
-                    }
+                        var query = queries + (i * queryStride) + (g * headDim);
+                        var sum = Vector<float>.Zero;
+                        var d = 0;
+                        for (; d < vectorEnd; d += width)
+                        {
+                            sum = Vector.FusedMultiplyAdd(Unsafe.ReadUnaligned<Vector<float>>(query + d), Unsafe.ReadUnaligned<Vector<float>>(key + d), sum);
+                        }
 
-                    var dot = Vector.Sum(sum);
-                    for (; d < headDim; d++)
-                    {
-                        dot += query[d] * key[d];
-                    }
+                        var dot = Vector.Sum(sum);
+                        for (; d < headDim; d++)
+                        {
+                            dot += query[d] * key[d];
+                        }
 
-                    scores[(g * context) + start + s] = dot * scale;
+                        scores[(((i * group) + g) * context) + position] = dot * scale;
+                    }
                 }
             }
         }
 
-        Span<float> sums = stackalloc float[group];
-        for (var g = 0; g < group; g++)
+        var rows = count * group;
+        var sums = ArrayPool<float>.Shared.Rent(rows);
+        for (var r = 0; r < rows; r++)
         {
-            var row = new Span<float>(scores + (g * context), context);
+            var row = new Span<float>(scores + (r * context), firstPosition + (r / group) + 1);
             var max = TensorPrimitives.Max(row);
             TensorPrimitives.Subtract(row, max, row);
             TensorPrimitives.Exp(row, row);
-            sums[g] = TensorPrimitives.Sum(row);
+            sums[r] = TensorPrimitives.Sum(row);
+            new Span<float>(results + ((r / group) * resultStride) + ((r % group) * headDim), headDim).Clear();
         }
 
-        new Span<float>(results, group * headDim).Clear();
         for (var start = 0; start < context; start += blockSize)
         {
             var values = cache.HeadPointer(blockTable[start / blockSize], layer, true, kvHead);
-            var count = Math.Min(blockSize, context - start);
-            for (var s = 0; s < count; s++)
+            var inBlock = Math.Min(blockSize, context - start);
+            for (var s = 0; s < inBlock; s++)
             {
+                var position = start + s;
                 var value = values + (s * headDim);
-                for (var g = 0; g < group; g++)
+                for (var i = Math.Max(0, position - firstPosition); i < count; i++)
                 {
-                    var weight = scores[(g * context) + start + s];
-                    var weights = new Vector<float>(weight);
-                    var result = results + (g * headDim);
-                    var d = 0;
-                    for (; d < vectorEnd; d += width)
+                    for (var g = 0; g < group; g++)
                     {
-                        Unsafe.WriteUnaligned(result + d, Vector.FusedMultiplyAdd(Unsafe.ReadUnaligned<Vector<float>>(value + d), weights, Unsafe.ReadUnaligned<Vector<float>>(result + d)));
-                    }
+                        var weight = scores[(((i * group) + g) * context) + position];
+                        var weights = new Vector<float>(weight);
+                        var result = results + (i * resultStride) + (g * headDim);
+                        var d = 0;
+                        for (; d < vectorEnd; d += width)
+                        {
+                            Unsafe.WriteUnaligned(result + d, Vector.FusedMultiplyAdd(Unsafe.ReadUnaligned<Vector<float>>(value + d), weights, Unsafe.ReadUnaligned<Vector<float>>(result + d)));
+                        }
 
-                    for (; d < headDim; d++)
-                    {
-                        result[d] += value[d] * weight;
+                        for (; d < headDim; d++)
+                        {
+                            result[d] += value[d] * weight;
+                        }
                     }
                 }
             }
         }
 
-        for (var g = 0; g < group; g++)
+        for (var r = 0; r < rows; r++)
         {
-            var result = new Span<float>(results + (g * headDim), headDim);
-            TensorPrimitives.Divide(result, sums[g], result);
+            var result = new Span<float>(results + ((r / group) * resultStride) + ((r % group) * headDim), headDim);
+            TensorPrimitives.Divide(result, sums[r], result);
         }
+
+        ArrayPool<float>.Shared.Return(sums);
     }
 }
