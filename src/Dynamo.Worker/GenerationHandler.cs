@@ -397,7 +397,12 @@ internal sealed class GenerationHandler
             json.Flush();
             json.Reset();
             run.Output.Write("\n\n"u8);
-            await run.Output.FlushAsync(run.Token).ConfigureAwait(false);
+
+            // A sequence's last chunk goes out with the usage chunk and [DONE]: one write instead of three.
+            if (finish is null)
+            {
+                await run.Output.FlushAsync(run.Token).ConfigureAwait(false);
+            }
         }
         finally
         {

@@ -5,8 +5,8 @@ public sealed class ServeOptions
 {
     public const string SectionName = "Dynamo:Serve";
 
-    /// <summary>Engine of every worker: <c>dotnet</c> (the real transformer) or <c>mocker</c> (simulated timing). Default mocker until the real engine lands.</summary>
-    public string Engine { get; set; } = "mocker";
+    /// <summary>Engine of every worker: <c>dotnet</c> (the real transformer) or <c>mocker</c> (simulated timing). Default dotnet.</summary>
+    public string Engine { get; set; } = "dotnet";
 
     /// <summary>A Hugging Face model folder, or a preset name (tiny, small, 100m) generated once into the cache. Default tiny.</summary>
     public string Model { get; set; } = "tiny";

@@ -1,5 +1,6 @@
 using Dynamo.Cli.Configuration;
 using Dynamo.Contracts.Engine;
+using Dynamo.Engine;
 using Dynamo.Engine.Mocker;
 using Dynamo.Llm;
 using Microsoft.Extensions.Logging;
@@ -27,8 +28,22 @@ internal static class EngineFactory
                 }
 
                 return new MockerEngine(options, TimeProvider.System, null, loggerFactory.CreateLogger<MockerEngine>());
+            case "dotnet":
+                var engineOptions = settings.Configuration?.Bind<DotnetEngineOptions>("Dynamo:Engine") ?? new DotnetEngineOptions();
+                engineOptions.ServedModelName = card.Name;
+                engineOptions.WorkerId = workerId;
+                try
+                {
+                    engineOptions.Validate();
+                }
+                catch (ArgumentException ex)
+                {
+                    throw new ConfigurationException(ex.Message);
+                }
+
+                return new DotnetEngine(modelDir, engineOptions, null, TimeProvider.System, loggerFactory.CreateLogger<DotnetEngine>());
             default:
-                throw new ConfigurationException($"Dynamo:Serve:Engine = '{settings.Serve.Engine}': not available yet; use mocker.");
+                throw new ConfigurationException($"Dynamo:Serve:Engine = '{settings.Serve.Engine}': expected dotnet or mocker.");
         }
     }
 }

@@ -74,8 +74,11 @@ internal sealed class ClientResponseWriter : IDisposable
         await _body.FlushAsync(cancellationToken);
     }
 
-    /// <summary>One worker chunk: new text for a choice, maybe its finish reason.</summary>
-    public ValueTask<FlushResult> OnChoiceAsync(int index, string? text, string? finishReason, CancellationToken cancellationToken)
+    /// <summary>
+    /// One worker chunk: new text for a choice, maybe its finish reason. Buffered: the relay flushes once it has
+    /// written every chunk that arrived together, so a burst of tokens costs one write.
+    /// </summary>
+    public void OnChoice(int index, string? text, string? finishReason)
     {
         if ((uint)index >= (uint)_choices.Length)
         {
@@ -87,7 +90,7 @@ internal sealed class ClientResponseWriter : IDisposable
         if (!_stream)
         {
             choice.Text.Append(text);
-            return ValueTask.FromResult(default(FlushResult));
+            return;
         }
 
         if (_kind == RequestKind.Chat)
@@ -106,9 +109,11 @@ internal sealed class ClientResponseWriter : IDisposable
         {
             WriteCompletionChunk(index, text ?? "", finishReason);
         }
-
-        return _body.FlushAsync(cancellationToken);
     }
+
+    /// <summary>Sends what the stream has buffered; nothing for a whole (non-streamed) response.</summary>
+    public ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken) =>
+        _stream ? _body.FlushAsync(cancellationToken) : ValueTask.FromResult(default(FlushResult));
 
     /// <summary>The end: usage chunk and [DONE] for streams, the whole body otherwise.</summary>
     public async ValueTask CompleteAsync(Usage usage, CancellationToken cancellationToken)

@@ -43,6 +43,7 @@ internal sealed class WorkerStreamRelay
         var reader = PipeReader.Create(workerStream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, leaveOpen: true));
         var lastTokenAt = 0L;
         var done = false;
+        var pending = false;
         try
         {
             await _writer.StartAsync(cancellationToken);
@@ -101,10 +102,17 @@ internal sealed class WorkerStreamRelay
                         GeneratedTokens += tokens;
                     }
 
-                    await _writer.OnChoiceAsync(_chunk.ChoiceIndex, _chunk.Text, _chunk.FinishReason, cancellationToken);
+                    _writer.OnChoice(_chunk.ChoiceIndex, _chunk.Text, _chunk.FinishReason);
+                    pending = true;
                 }
 
                 reader.AdvanceTo(buffer.Start, buffer.End);
+                if (pending && !done)
+                {
+                    pending = false;
+                    await _writer.FlushAsync(cancellationToken);
+                }
+
                 if (result.IsCompleted && !done)
                 {
                     throw new WorkerStreamException("The worker closed its stream before [DONE].");
