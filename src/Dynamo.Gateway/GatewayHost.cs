@@ -68,6 +68,7 @@ public sealed class GatewayHost : IAsyncDisposable
         builder.Services.AddSingleton<GatewayMetrics>();
         builder.Services.AddSingleton<AdmissionController>();
         builder.Services.AddSingleton<WorkerDirectory>();
+        builder.Services.AddSingleton<WorkerHealth>();
         builder.Services.AddSingleton<CompletionPipeline>();
         builder.Services.AddHttpForwarder();
         builder.Services.AddSingleton(_ => new HttpMessageInvoker(new SocketsHttpHandler

@@ -35,6 +35,15 @@ public sealed class GatewayOptions
     /// <summary>Longest silence from a worker stream before the request fails. Default 10 minutes.</summary>
     public TimeSpan WorkerStreamTimeout { get; set; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>
+    /// Times a request may move to another worker when its worker fails (connection refused, stream cut);
+    /// the client sees one stream. Default 3; 0 disables migration.
+    /// </summary>
+    public int MigrationLimit { get; set; } = 3;
+
+    /// <summary>How often a worker taken out after a failure is probed on <c>/health</c>. Default 2 s.</summary>
+    public TimeSpan HealthProbeInterval { get; set; } = TimeSpan.FromSeconds(2);
+
     /// <summary>OTLP endpoint for traces; tracing export is off when empty (OTEL_EXPORTER_OTLP_ENDPOINT also works).</summary>
     public string? OtlpEndpoint { get; set; }
 }

@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.IO.Pipelines;
-using Dynamo.Contracts.OpenAi;
 
 namespace Dynamo.Gateway.Forwarding;
 
@@ -14,18 +13,26 @@ internal sealed class WorkerStreamRelay
     private readonly TimeProvider _time;
     private readonly WorkerChunk _chunk = new();
 
-    private readonly int _promptTokens;
+    private long _lastTokenAt;
+    private bool _sawUsage;
+    private bool _firstOfAttempt;
 
-    public WorkerStreamRelay(ClientResponseWriter writer, TimeProvider time, long startTimestamp, int promptTokens)
+    public WorkerStreamRelay(ClientResponseWriter writer, TimeProvider time, long startTimestamp)
     {
         _writer = writer;
         _time = time;
         StartTimestamp = startTimestamp;
-        _promptTokens = promptTokens;
     }
 
-    /// <summary>Raised once, when the first token arrives (the router then stops counting the prompt as prefill load).</summary>
-    public event Action? FirstToken;
+    /// <summary>A new worker takes over the stream: its first token fires <see cref="FirstToken"/> again.</summary>
+    public void BeginAttempt(Action onFirstToken)
+    {
+        FirstToken = onFirstToken;
+        _firstOfAttempt = false;
+    }
+
+    /// <summary>Called at the first token of each attempt (the router then stops counting the prompt as prefill load).</summary>
+    private Action? FirstToken { get; set; }
 
     public long StartTimestamp { get; }
 
@@ -36,17 +43,27 @@ internal sealed class WorkerStreamRelay
 
     public int GeneratedTokens { get; private set; }
 
-    public Usage? WorkerUsage { get; private set; }
+    /// <summary>Token ids streamed so far, in order (all choices interleaved); what a migrated request continues from.</summary>
+    public List<int> GeneratedIds { get; } = [];
+
+    /// <summary>Prompt tokens the first worker found in its cache.</summary>
+    public int CachedTokens { get; private set; }
+
+    /// <summary>Whether the worker's stream ended with [DONE].</summary>
+    public bool Completed { get; private set; }
 
     public async Task RelayAsync(Stream workerStream, CancellationToken cancellationToken)
     {
         var reader = PipeReader.Create(workerStream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, leaveOpen: true));
-        var lastTokenAt = 0L;
         var done = false;
         var pending = false;
         try
         {
-            await _writer.StartAsync(cancellationToken);
+            if (!_writer.HasStarted)
+            {
+                await _writer.StartAsync(cancellationToken);
+            }
+
             while (!done)
             {
                 var result = await reader.ReadAsync(cancellationToken);
@@ -65,14 +82,10 @@ internal sealed class WorkerStreamRelay
                         throw new WorkerStreamException($"The worker failed mid-stream: {_chunk.Error}");
                     }
 
-                    if (_chunk.HasUsage)
+                    if (_chunk.HasUsage && !_sawUsage)
                     {
-                        WorkerUsage = new Usage
-                        {
-                            PromptTokens = _chunk.PromptTokens,
-                            CompletionTokens = _chunk.CompletionTokens,
-                            PromptTokensDetails = new PromptTokensDetails { CachedTokens = _chunk.CachedTokens },
-                        };
+                        _sawUsage = true;
+                        CachedTokens = _chunk.CachedTokens;
                     }
 
                     if (!_chunk.HasChoice)
@@ -87,19 +100,25 @@ internal sealed class WorkerStreamRelay
                         if (GeneratedTokens == 0)
                         {
                             TimeToFirstToken = _time.GetElapsedTime(StartTimestamp, now);
-                            FirstToken?.Invoke();
                         }
                         else
                         {
-                            var perToken = _time.GetElapsedTime(lastTokenAt, now).TotalSeconds / tokens;
+                            var perToken = _time.GetElapsedTime(_lastTokenAt, now).TotalSeconds / tokens;
                             for (var i = 0; i < tokens; i++)
                             {
                                 InterTokenSeconds.Add(perToken);
                             }
                         }
 
-                        lastTokenAt = now;
+                        if (!_firstOfAttempt)
+                        {
+                            _firstOfAttempt = true;
+                            FirstToken?.Invoke();
+                        }
+
+                        _lastTokenAt = now;
                         GeneratedTokens += tokens;
+                        GeneratedIds.AddRange(_chunk.TokenIds);
                     }
 
                     _writer.OnChoice(_chunk.ChoiceIndex, _chunk.Text, _chunk.FinishReason);
@@ -119,9 +138,7 @@ internal sealed class WorkerStreamRelay
                 }
             }
 
-            // Workers that do not report usage (or report none) are counted from what went by.
-            WorkerUsage ??= new Usage { PromptTokens = _promptTokens, CompletionTokens = GeneratedTokens };
-            await _writer.CompleteAsync(WorkerUsage, cancellationToken);
+            Completed = true;
         }
         finally
         {

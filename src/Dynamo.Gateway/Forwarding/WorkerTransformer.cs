@@ -5,14 +5,20 @@ using Yarp.ReverseProxy.Forwarder;
 namespace Dynamo.Gateway.Forwarding;
 
 /// <summary>
-/// YARP transform for one forwarded request: points it at the worker's <c>/v1/completions</c> with the
-/// token-id body the gateway built, and takes over the response body so the relay can rewrite the stream.
+/// YARP transform for one attempt at a worker. The forwarder runs on a per-attempt request context (see
+/// <see cref="WorkerAttemptContext"/>) so that a migrated request can be forwarded again after the client's
+/// response has started; this transform takes over the worker's response body and relays it to the client.
 /// Returning false from <see cref="TransformResponseAsync"/> tells the forwarder the response is handled.
 /// </summary>
 internal sealed class WorkerTransformer(WorkerStreamRelay relay, string requestId) : HttpTransformer
 {
-    /// <summary>Set when the worker answered with an error status; its body is relayed as is.</summary>
+    /// <summary>Set when the worker answered with an error status.</summary>
     public int? WorkerErrorStatus { get; private set; }
+
+    /// <summary>The worker's error body (already OpenAI-shaped when the worker is ours).</summary>
+    public byte[]? WorkerErrorBody { get; private set; }
+
+    public string? WorkerErrorContentType { get; private set; }
 
     /// <summary>Set when the stream broke after it began.</summary>
     public Exception? StreamFailure { get; private set; }
@@ -21,7 +27,6 @@ internal sealed class WorkerTransformer(WorkerStreamRelay relay, string requestI
     {
         await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken);
         proxyRequest.RequestUri = new Uri(destinationPrefix + "v1/completions", UriKind.Absolute);
-        proxyRequest.Headers.Remove("x-request-id");
         proxyRequest.Headers.TryAddWithoutValidation("x-request-id", requestId);
         proxyRequest.Headers.Accept.Clear();
         proxyRequest.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
@@ -37,9 +42,8 @@ internal sealed class WorkerTransformer(WorkerStreamRelay relay, string requestI
         if (!proxyResponse.IsSuccessStatusCode)
         {
             WorkerErrorStatus = (int)proxyResponse.StatusCode;
-            httpContext.Response.StatusCode = WorkerErrorStatus.Value;
-            httpContext.Response.ContentType = proxyResponse.Content.Headers.ContentType?.ToString() ?? "application/json";
-            await proxyResponse.Content.CopyToAsync(httpContext.Response.Body, cancellationToken);
+            WorkerErrorContentType = proxyResponse.Content.Headers.ContentType?.ToString();
+            WorkerErrorBody = await proxyResponse.Content.ReadAsByteArrayAsync(cancellationToken);
             return false;
         }
 
@@ -51,7 +55,7 @@ internal sealed class WorkerTransformer(WorkerStreamRelay relay, string requestI
         catch (Exception ex) when (ex is IOException or HttpRequestException or WorkerStreamException or System.Text.Json.JsonException or InvalidDataException
                                    || (ex is OperationCanceledException && !httpContext.RequestAborted.IsCancellationRequested))
         {
-            // Caught here: the forwarder would otherwise try to clear a response that has already started.
+            // Kept for the pipeline, which decides between migrating and failing the stream.
             StreamFailure = ex;
         }
 

@@ -31,6 +31,7 @@ internal sealed class GatewayMetrics
         OutputTokens = factory.CreateHistogram(MetricNames.FrontendOutputSequenceTokens, "Generated tokens per request.",
             new HistogramConfiguration { LabelNames = ["model"], Buckets = TokenBuckets });
         CachedTokens = factory.CreateCounter(MetricNames.FrontendCachedTokens, "Prompt tokens served from workers' prefix caches.", "model");
+        Migrations = factory.CreateCounter(MetricNames.FrontendMigrationsTotal, "Requests moved to another worker after their worker failed.", "model");
         RouterDecisions = factory.CreateCounter(MetricNames.RouterDecisionsTotal, "Routing decisions, by policy and worker.", "policy", "worker");
     }
 
@@ -55,4 +56,6 @@ internal sealed class GatewayMetrics
     public Counter CachedTokens { get; }
 
     public Counter RouterDecisions { get; }
+
+    public Counter Migrations { get; }
 }

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
+using Dynamo.Contracts.Discovery;
 using Dynamo.Contracts.OpenAi;
 using Dynamo.Contracts.Routing;
 using Dynamo.Gateway.Errors;
@@ -27,6 +28,7 @@ internal sealed partial class CompletionPipeline
     private readonly GatewayOptions _options;
     private readonly ModelCatalog _models;
     private readonly WorkerDirectory _workers;
+    private readonly WorkerHealth _health;
     private readonly IWorkerRouter _router;
     private readonly AdmissionController _admission;
     private readonly IHttpForwarder _forwarder;
@@ -41,6 +43,7 @@ internal sealed partial class CompletionPipeline
         GatewayOptions options,
         ModelCatalog models,
         WorkerDirectory workers,
+        WorkerHealth health,
         IWorkerRouter router,
         AdmissionController admission,
         IHttpForwarder forwarder,
@@ -52,6 +55,7 @@ internal sealed partial class CompletionPipeline
         _options = options;
         _models = models;
         _workers = workers;
+        _health = health;
         _router = router;
         _admission = admission;
         _forwarder = forwarder;
@@ -120,8 +124,7 @@ internal sealed partial class CompletionPipeline
 
     private async Task<bool> ForwardAsync(HttpContext context, ParsedRequest request, int[][] prompts, int? maxTokens, long start)
     {
-        var candidates = _workers.Candidates(request.Model);
-        if (candidates.Count == 0)
+        if (_workers.Candidates(request.Model).Count == 0)
         {
             throw ErrorWriter.ServiceUnavailable($"No worker is serving '{request.Model}' right now; retry later.");
         }
@@ -131,59 +134,129 @@ internal sealed partial class CompletionPipeline
         activity?.SetTag("dynamo.request_id", requestId);
         activity?.SetTag("gen_ai.request.model", request.Model);
 
-        var decision = _router.Select(new RoutingRequest(requestId, request.Model, prompts[0], maxTokens ?? 0), candidates);
-        activity?.SetTag("dynamo.router.policy", decision.Policy);
-        activity?.SetTag("dynamo.router.worker", decision.Worker.InstanceId);
-        activity?.SetTag("dynamo.router.overlap_blocks", decision.OverlapBlocks);
-        _metrics.RouterDecisions.WithLabels(decision.Policy, decision.Worker.InstanceId).Inc();
-        try
+        var id = (request.Kind == RequestKind.Chat ? "chatcmpl-" : "cmpl-") + requestId[5..];
+        using var writer = new ClientResponseWriter(context.Response, request, prompts.Length * request.N, id, _time.GetUtcNow().ToUnixTimeSeconds());
+        var relay = new WorkerStreamRelay(writer, _time, start);
+
+        // A request can move when its worker fails: it continues from the tokens already streamed, so only
+        // single-sequence requests migrate once output has begun (n > 1 or batched prompts interleave choices).
+        var migratable = prompts.Length == 1 && request.N == 1;
+        List<string>? failed = null;
+        for (var attempt = 0; ; attempt++)
         {
-            var id = (request.Kind == RequestKind.Chat ? "chatcmpl-" : "cmpl-") + requestId[5..];
-            using var writer = new ClientResponseWriter(context.Response, request, prompts.Length * request.N, id, _time.GetUtcNow().ToUnixTimeSeconds());
-            var relay = new WorkerStreamRelay(writer, _time, start, prompts.Sum(p => p.Length));
-            relay.FirstToken += () => _router.MarkPrefilled(decision);
-            var transformer = new WorkerTransformer(relay, requestId);
+            var candidates = HealthyCandidates(request.Model, failed);
+            if (candidates.Count == 0)
+            {
+                return await FailAsync(context, writer, "no healthy worker is left to take the request");
+            }
 
-            var workerBody = WorkerRequestWriter.Write(request, prompts, maxTokens);
-            context.Request.Body = new MemoryStream(workerBody, writable: false);
-            context.Request.ContentLength = workerBody.Length;
-            context.Request.ContentType = "application/json";
-            context.Request.Method = HttpMethods.Post;
+            var generated = relay.GeneratedIds;
+            var prompt = generated.Count == 0 ? prompts[0] : [.. prompts[0], .. generated];
+            var remaining = maxTokens - generated.Count;
+            var decision = _router.Select(new RoutingRequest(attempt == 0 ? requestId : $"{requestId}-m{attempt}", request.Model, prompt, remaining ?? 0), candidates);
+            activity?.AddEvent(new ActivityEvent("dynamo.route", tags: new ActivityTagsCollection
+            {
+                ["dynamo.router.policy"] = decision.Policy,
+                ["dynamo.router.worker"] = decision.Worker.InstanceId,
+                ["dynamo.router.overlap_blocks"] = decision.OverlapBlocks,
+            }));
+            _metrics.RouterDecisions.WithLabels(decision.Policy, decision.Worker.InstanceId).Inc();
+            relay.BeginAttempt(() => _router.MarkPrefilled(decision));
 
-            var error = await _forwarder.SendAsync(context, decision.Worker.Address.ToString(), _http, _forwardConfig, transformer);
+            var body = WorkerRequestWriter.Write(request, generated.Count == 0 ? prompts : [prompt], remaining);
+            var attemptContext = WorkerAttemptContext.Create(context, body);
+            var transformer = new WorkerTransformer(relay, decision.RequestId);
+            ForwarderError error;
+            try
+            {
+                error = await _forwarder.SendAsync(attemptContext, decision.Worker.Address.ToString(), _http, _forwardConfig, transformer);
+            }
+            finally
+            {
+                _router.Complete(decision);
+            }
+
             if (context.RequestAborted.IsCancellationRequested)
             {
                 return false;
             }
 
-            if (error != ForwarderError.None || transformer.StreamFailure is not null)
+            if (error == ForwarderError.None && transformer.StreamFailure is null && transformer.WorkerErrorStatus is null && relay.Completed)
             {
-                var reason = transformer.StreamFailure?.Message ?? context.GetForwarderErrorFeature()?.Exception?.Message ?? error.ToString();
-                LogWorkerFailed(decision.Worker.InstanceId, requestId, reason);
-                var failure = writer.HasStarted
-                    ? new OpenAiException(StatusCodes.Status502BadGateway, $"The worker failed mid-stream: {reason}", "server_error", null, "worker_failed")
-                    : ErrorWriter.ServiceUnavailable($"The worker '{decision.Worker.InstanceId}' could not be reached: {reason}");
-                if (!writer.HasStarted)
+                var usage = new Usage
                 {
-                    context.Response.Clear();
-                }
-
-                await ErrorWriter.WriteAsync(context, failure);
-                return false;
+                    PromptTokens = prompts.Sum(p => p.Length),
+                    CompletionTokens = relay.GeneratedTokens,
+                    PromptTokensDetails = new PromptTokensDetails { CachedTokens = relay.CachedTokens },
+                };
+                await writer.CompleteAsync(usage, context.RequestAborted);
+                RecordStream(request, prompts, relay);
+                return true;
             }
 
-            if (transformer.WorkerErrorStatus is not null)
+            if (transformer.WorkerErrorStatus is { } status && status is >= 400 and < 500 and not 408 and not 429)
             {
-                return false;
+                // The worker judged the request itself bad: nothing another worker would do differently.
+                return await RelayWorkerErrorAsync(context, writer, transformer);
             }
 
-            RecordStream(request, prompts, relay);
-            return true;
+            var reason = transformer.StreamFailure?.Message
+                ?? (transformer.WorkerErrorStatus is { } code ? $"HTTP {code}" : null)
+                ?? attemptContext.GetForwarderErrorFeature()?.Exception?.Message
+                ?? error.ToString();
+            LogWorkerFailed(decision.Worker.InstanceId, decision.RequestId, relay.GeneratedTokens, reason);
+            _health.MarkFailed(decision.Worker);
+            (failed ??= []).Add(decision.Worker.InstanceId);
+            if (attempt >= _options.MigrationLimit || (writer.HasStarted && !migratable))
+            {
+                return await FailAsync(context, writer, $"worker '{decision.Worker.InstanceId}' failed: {reason}");
+            }
+
+            _metrics.Migrations.WithLabels(request.Model).Inc();
+            activity?.AddEvent(new ActivityEvent("dynamo.migrate"));
         }
-        finally
+    }
+
+    private IReadOnlyList<WorkerInstance> HealthyCandidates(string model, List<string>? failed)
+    {
+        var all = _workers.Candidates(model);
+        if (failed is null && _health.UnhealthyCount == 0)
         {
-            _router.Complete(decision);
+            return all;
         }
+
+        var healthy = new List<WorkerInstance>(all.Count);
+        foreach (var worker in all)
+        {
+            if (_health.IsHealthy(worker.InstanceId) && (failed is null || !failed.Contains(worker.InstanceId)))
+            {
+                healthy.Add(worker);
+            }
+        }
+
+        return healthy;
+    }
+
+    private static async Task<bool> FailAsync(HttpContext context, ClientResponseWriter writer, string reason)
+    {
+        var failure = writer.HasStarted
+            ? new OpenAiException(StatusCodes.Status502BadGateway, $"The stream could not be completed: {reason}.", "server_error", null, "worker_failed")
+            : ErrorWriter.ServiceUnavailable($"The request could not be served: {reason}; retry later.");
+        await ErrorWriter.WriteAsync(context, failure);
+        return false;
+    }
+
+    private static async Task<bool> RelayWorkerErrorAsync(HttpContext context, ClientResponseWriter writer, WorkerTransformer transformer)
+    {
+        if (writer.HasStarted)
+        {
+            return await FailAsync(context, writer, $"the worker answered HTTP {transformer.WorkerErrorStatus}");
+        }
+
+        context.Response.StatusCode = transformer.WorkerErrorStatus!.Value;
+        context.Response.ContentType = transformer.WorkerErrorContentType ?? "application/json";
+        await context.Response.Body.WriteAsync(transformer.WorkerErrorBody, context.RequestAborted);
+        return false;
     }
 
     private void RecordStream(ParsedRequest request, int[][] prompts, WorkerStreamRelay relay)
@@ -211,10 +284,7 @@ internal sealed partial class CompletionPipeline
 
         _metrics.InputTokens.WithLabels(model).Observe(promptTokens);
         _metrics.OutputTokens.WithLabels(model).Observe(relay.GeneratedTokens);
-        if (relay.WorkerUsage is { } usage)
-        {
-            _metrics.CachedTokens.WithLabels(model).Inc(usage.PromptTokensDetails.CachedTokens);
-        }
+        _metrics.CachedTokens.WithLabels(model).Inc(relay.CachedTokens);
     }
 
     /// <summary>Chat template and tokenizer for text; token-id prompts pass through after a vocabulary check.</summary>
@@ -323,8 +393,8 @@ internal sealed partial class CompletionPipeline
     private static OpenAiException TooLarge(long limit) =>
         new(StatusCodes.Status413PayloadTooLarge, $"The request body is larger than the limit of {limit} bytes.", "invalid_request_error", null, "request_too_large");
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Worker {Worker} failed request {RequestId}: {Reason}")]
-    private partial void LogWorkerFailed(string worker, string requestId, string reason);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Worker {Worker} failed request {RequestId} after {Tokens} tokens: {Reason}")]
+    private partial void LogWorkerFailed(string worker, string requestId, int tokens, string reason);
 
     private readonly struct PooledBody(byte[] array, int length) : IDisposable
     {

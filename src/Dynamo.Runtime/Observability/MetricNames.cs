@@ -16,6 +16,7 @@ public static class MetricNames
     public const string FrontendInputSequenceTokens = "dynamo_frontend_input_sequence_tokens";
     public const string FrontendOutputSequenceTokens = "dynamo_frontend_output_sequence_tokens";
     public const string FrontendCachedTokens = "dynamo_frontend_cached_tokens";
+    public const string FrontendMigrationsTotal = "dynamo_frontend_migrations_total";
 
     // Router
     public const string RouterDecisionsTotal = "dynamo_component_router_decisions_total";
