@@ -9,6 +9,7 @@ using Dynamo.Gateway.Limits;
 using Dynamo.Gateway.Models;
 using Dynamo.Gateway.Observability;
 using Dynamo.Gateway.Pipeline;
+using Dynamo.Gateway.Security;
 using Dynamo.Runtime.Observability;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -31,14 +32,18 @@ public sealed class GatewayHost : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
-    private GatewayHost(WebApplication app, Uri address)
+    private GatewayHost(WebApplication app, Uri address, Uri adminAddress)
     {
         _app = app;
         Address = address;
+        AdminAddress = adminAddress;
     }
 
     /// <summary>Base address clients use, e.g. <c>http://127.0.0.1:8000/</c>.</summary>
     public Uri Address { get; }
+
+    /// <summary>Where <c>/metrics</c>, <c>/health</c> and <c>/live</c> are served (the same as <see cref="Address"/> unless split).</summary>
+    public Uri AdminAddress { get; }
 
     public static async Task<GatewayHost> StartAsync(
         GatewayOptions options,
@@ -58,6 +63,10 @@ public sealed class GatewayHost : IAsyncDisposable
             kestrel.Limits.MaxRequestBodySize = null;
             kestrel.AddServerHeader = false;
             kestrel.Listen(IPAddress.Parse(options.Host), options.Port);
+            if (options.AdminPort is { } adminPort)
+            {
+                kestrel.Listen(IPAddress.Parse(options.Host), adminPort);
+            }
         });
 
         builder.Services.AddSingleton(options);
@@ -69,6 +78,7 @@ public sealed class GatewayHost : IAsyncDisposable
         builder.Services.AddSingleton<AdmissionController>();
         builder.Services.AddSingleton<WorkerDirectory>();
         builder.Services.AddSingleton<WorkerHealth>();
+        builder.Services.AddSingleton<ApiKeyAuthenticator>();
         builder.Services.AddSingleton<CompletionPipeline>();
         builder.Services.AddHttpForwarder();
         builder.Services.AddSingleton(_ => new HttpMessageInvoker(new SocketsHttpHandler
@@ -85,11 +95,17 @@ public sealed class GatewayHost : IAsyncDisposable
         AddTracing(builder.Services, options);
 
         var app = builder.Build();
-        MapEndpoints(app);
+        var ports = new BoundPorts();
+        MapEndpoints(app, ports, options.AdminPort is not null);
         await app.StartAsync(cancellationToken);
 
-        var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return new GatewayHost(app, new Uri(bound.EndsWith('/') ? bound : bound + "/"));
+        // Kestrel reports addresses in listen order: the public endpoint first, then the admin one.
+        var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses
+            .Select(a => new Uri(a.EndsWith('/') ? a : a + "/"))
+            .ToList();
+        ports.Public = bound[0].Port;
+        ports.Admin = bound.Count > 1 ? bound[1].Port : bound[0].Port;
+        return new GatewayHost(app, bound[0], bound.Count > 1 ? bound[1] : bound[0]);
     }
 
     public async Task StopAsync(CancellationToken cancellationToken = default) => await _app.StopAsync(cancellationToken);
@@ -114,13 +130,34 @@ public sealed class GatewayHost : IAsyncDisposable
             .AddOtlpExporter(otlp => otlp.Endpoint = new Uri(endpoint)));
     }
 
-    private static void MapEndpoints(WebApplication app)
+    private static void MapEndpoints(WebApplication app, BoundPorts ports, bool splitAdmin)
     {
+        var auth = app.Services.GetRequiredService<ApiKeyAuthenticator>();
         app.Use(async (context, next) =>
         {
             try
             {
+                var path = context.Request.Path;
+                var adminPath = path == "/metrics" || path == "/health" || path == "/live";
+                if (splitAdmin && adminPath != (context.Connection.LocalPort == ports.Admin))
+                {
+                    // Operational endpoints live only on the admin port, the API only on the public one.
+                    await ErrorWriter.WriteAsync(context, ErrorWriter.NotFound($"Unknown path: {context.Request.Method} {path}.", null, "unknown_url"));
+                    return;
+                }
+
+                if (auth.Enabled && path.StartsWithSegments("/v1"))
+                {
+                    using var lease = auth.Admit(context);
+                    await next(context);
+                    return;
+                }
+
                 await next(context);
+            }
+            catch (OpenAiException ex) when (!context.Response.HasStarted)
+            {
+                await ErrorWriter.WriteAsync(context, ex);
             }
             catch (BadHttpRequestException ex)
             {
@@ -146,6 +183,14 @@ public sealed class GatewayHost : IAsyncDisposable
         app.MapFallback(context => ErrorWriter.WriteAsync(
             context,
             ErrorWriter.NotFound($"Unknown path: {context.Request.Method} {context.Request.Path}.", null, "unknown_url")));
+    }
+
+    /// <summary>Ports known only after Kestrel binds (0 means "pick one").</summary>
+    private sealed class BoundPorts
+    {
+        public int Public { get; set; }
+
+        public int Admin { get; set; }
     }
 
     private static Task WriteModelsAsync(HttpContext context)

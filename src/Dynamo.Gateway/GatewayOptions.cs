@@ -44,6 +44,15 @@ public sealed class GatewayOptions
     /// <summary>How often a worker taken out after a failure is probed on <c>/health</c>. Default 2 s.</summary>
     public TimeSpan HealthProbeInterval { get; set; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// Port for <c>/metrics</c>, <c>/health</c> and <c>/live</c> on their own; when set, the public port serves only
+    /// the OpenAI API and the admin port only those. Null (default) serves everything on <see cref="Port"/>.
+    /// </summary>
+    public int? AdminPort { get; set; }
+
+    /// <summary>API keys and per-key limits; none configured means open access.</summary>
+    public Security.AuthOptions Auth { get; set; } = new();
+
     /// <summary>OTLP endpoint for traces; tracing export is off when empty (OTEL_EXPORTER_OTLP_ENDPOINT also works).</summary>
     public string? OtlpEndpoint { get; set; }
 }

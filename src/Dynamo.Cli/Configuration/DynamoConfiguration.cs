@@ -75,6 +75,21 @@ public sealed class DynamoConfiguration
         Check(errors, options.MaxTokensCap is null or >= 1, $"{s}:MaxTokensCap", options.MaxTokensCap, "must be at least 1");
         Check(errors, options.MaxPromptTokens is null or >= 1, $"{s}:MaxPromptTokens", options.MaxPromptTokens, "must be at least 1");
         Check(errors, options.WorkerStreamTimeout > TimeSpan.Zero, $"{s}:WorkerStreamTimeout", options.WorkerStreamTimeout, "must be positive");
+        Check(errors, options.MigrationLimit is >= 0 and <= 16, $"{s}:MigrationLimit", options.MigrationLimit, "must be between 0 and 16");
+        Check(errors, options.HealthProbeInterval > TimeSpan.Zero, $"{s}:HealthProbeInterval", options.HealthProbeInterval, "must be positive");
+        Check(errors, options.AdminPort is null or (>= 0 and <= 65535), $"{s}:AdminPort", options.AdminPort, "must be between 0 and 65535");
+        Check(errors, options.AdminPort is null or 0 || options.AdminPort != options.Port, $"{s}:AdminPort", options.AdminPort, "must differ from Port");
+        for (var i = 0; i < options.Auth.Keys.Count; i++)
+        {
+            var key = options.Auth.Keys[i];
+            Check(errors, key.Key.Length >= 8, $"{s}:Auth:Keys:{i}:Key", "<redacted>", "must be at least 8 characters");
+            Check(errors, key.RequestsPerMinute is null or >= 1, $"{s}:Auth:Keys:{i}:RequestsPerMinute", key.RequestsPerMinute, "must be at least 1");
+            Check(errors, key.MaxConcurrentRequests is null or >= 1, $"{s}:Auth:Keys:{i}:MaxConcurrentRequests", key.MaxConcurrentRequests, "must be at least 1");
+        }
+
+        Check(errors, options.Auth.KeysFile is null || File.Exists(options.Auth.KeysFile), $"{s}:Auth:KeysFile", options.Auth.KeysFile, "must name an existing file");
+        Check(errors, options.Auth.RequestsPerMinute is null or >= 1, $"{s}:Auth:RequestsPerMinute", options.Auth.RequestsPerMinute, "must be at least 1");
+        Check(errors, options.Auth.MaxConcurrentRequests is null or >= 1, $"{s}:Auth:MaxConcurrentRequests", options.Auth.MaxConcurrentRequests, "must be at least 1");
         Check(errors, options.OtlpEndpoint is null || Uri.TryCreate(options.OtlpEndpoint, UriKind.Absolute, out _), $"{s}:OtlpEndpoint", options.OtlpEndpoint, "must be an absolute URL");
         ThrowIfAny(errors);
         return options;

@@ -33,6 +33,9 @@ public sealed partial class EmbeddedCluster : IAsyncDisposable
 
     public Uri Address => _gateway.Address;
 
+    /// <summary>Where <c>/metrics</c> and <c>/health</c> are served; <see cref="Address"/> unless an admin port is set.</summary>
+    public Uri AdminAddress => _gateway.AdminAddress;
+
     public string ModelName { get; }
 
     public InProcessDiscovery Discovery { get; }
