@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using System.Threading.Channels;
 using Dynamo.Contracts.Engine;
 using Dynamo.Contracts.KvEvents;
@@ -34,21 +33,12 @@ public sealed class MockerEngine : IEngine, IKvEventSource
     private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
     private readonly ConcurrentQueue<SequenceState> _abandoned = new();
     private readonly CancellationTokenSource _shutdown = new();
-    private readonly int _watermarkBlocks;
+    private readonly MockerScheduler _scheduler;
     private readonly Task _loop;
-
-    // Loop-thread state.
-    private readonly LinkedList<SequenceState> _waiting = new();
-    private readonly List<SequenceState> _running = [];
-    private readonly List<(SequenceState Sequence, int Chunk)> _stepPrefill = [];
-    private readonly List<SequenceState> _stepDecode = [];
 
     // Read by other threads.
     private int _runningCount;
     private int _waitingCount;
-    private long _promptTokens;
-    private long _cachedPromptTokens;
-    private long _preemptions;
     private int _disposed;
     private volatile bool _idle;
     private Exception? _fault;
@@ -71,7 +61,7 @@ public sealed class MockerEngine : IEngine, IKvEventSource
             },
             kvEventSink);
         _tokens = new TokenGenerator(options.ModelName, options.VocabSize, options.EosTokenIds, options.EosProbability);
-        _watermarkBlocks = (int)(options.TotalKvBlocks * options.KvWatermark);
+        _scheduler = new MockerScheduler(options, _pool, _tokens, _logger, static (s, output) => s.Write(output), static s => s.Output.Writer.TryComplete());
         Info = new EngineInfo
         {
             ModelName = options.ModelName,
@@ -101,20 +91,20 @@ public sealed class MockerEngine : IEngine, IKvEventSource
     internal bool IsIdle => _idle;
 
     /// <summary>Sequences preempted since start.</summary>
-    internal long Preemptions => Interlocked.Read(ref _preemptions);
+    internal long Preemptions => _scheduler.Preemptions;
 
     /// <inheritdoc />
     public EngineLoad GetLoad()
     {
         BlockPoolStats stats = _pool.GetStats();
-        long prompt = Interlocked.Read(ref _promptTokens);
+        long prompt = _scheduler.PromptTokens;
         return new EngineLoad
         {
             RunningRequests = Volatile.Read(ref _runningCount),
             WaitingRequests = Volatile.Read(ref _waitingCount) + _submissions.Reader.Count,
             KvBlocksUsed = stats.UsedBlocks,
             KvBlocksTotal = stats.TotalBlocks,
-            PrefixCacheHitRate = prompt == 0 ? 0 : (double)Interlocked.Read(ref _cachedPromptTokens) / prompt,
+            PrefixCacheHitRate = prompt == 0 ? 0 : (double)_scheduler.CachedPromptTokens / prompt,
         };
     }
 
@@ -225,10 +215,10 @@ public sealed class MockerEngine : IEngine, IKvEventSource
                 _wake.Reader.TryRead(out _);
                 DrainSubmissions();
                 DropAbandoned();
-                TimeSpan duration = Schedule(out MockerStep step);
+                TimeSpan duration = _scheduler.Schedule(out MockerStep step);
                 PublishCounts();
 
-                if (_stepPrefill.Count == 0 && _stepDecode.Count == 0)
+                if (_scheduler.StepIsEmpty)
                 {
                     _idle = true;
                     LoopIteration?.Invoke();
@@ -250,7 +240,7 @@ public sealed class MockerEngine : IEngine, IKvEventSource
                     await delay.ConfigureAwait(false);
                 }
 
-                CompleteStep();
+                _scheduler.CompleteStep();
                 PublishCounts();
                 LoopIteration?.Invoke();
             }
@@ -272,7 +262,7 @@ public sealed class MockerEngine : IEngine, IKvEventSource
     {
         while (_submissions.Reader.TryRead(out SequenceState? state))
         {
-            state.WaitingNode = _waiting.AddLast(state);
+            _scheduler.Enqueue(state);
         }
     }
 
@@ -280,231 +270,21 @@ public sealed class MockerEngine : IEngine, IKvEventSource
     {
         while (_abandoned.TryDequeue(out SequenceState? state))
         {
-            if (state.IsFinished)
-            {
-                continue;
-            }
-
-            if (state.WaitingNode is { } node)
-            {
-                _waiting.Remove(node);
-                state.WaitingNode = null;
-            }
-
-            if (state.IsRunning)
-            {
-                _running.Remove(state);
-                state.IsRunning = false;
-            }
-
-            Finish(state, output: null);
+            _scheduler.Drop(state);
         }
-    }
-
-    /// <summary>Plans the next step into <see cref="_stepPrefill"/> and <see cref="_stepDecode"/>; returns its simulated time.</summary>
-    private TimeSpan Schedule(out MockerStep step)
-    {
-        _stepPrefill.Clear();
-        _stepDecode.Clear();
-        int budget = _options.MaxNumBatchedTokens;
-        int limit = _options.OutputBufferSize;
-        int prefillTokens = 0;
-        long prefillAttention = 0;
-        long decodeContext = 0;
-        bool preempted = false;
-
-        for (int i = 0; i < _running.Count && budget > 0; i++)
-        {
-            SequenceState s = _running[i];
-            if (s.IsBackedUp(limit))
-            {
-                continue;
-            }
-
-            KvSequence kv = s.Kv!;
-            if (kv.ComputedTokens < kv.TokenCount)
-            {
-                int chunk = Math.Min(kv.TokenCount - kv.ComputedTokens, budget);
-                _stepPrefill.Add((s, chunk));
-                budget -= chunk;
-                prefillTokens += chunk;
-                prefillAttention += (long)chunk * (kv.ComputedTokens + chunk);
-                continue;
-            }
-
-            // Decode: the last sampled token needs a KV slot. When the pool is out, preempt the youngest running
-            // sequence (never one already planned: those are older) until the token fits or this one is the victim.
-            bool preemptedSelf = false;
-            while (!_pool.TryAppendToken(kv, s.Tokens[^1]))
-            {
-                SequenceState victim = _running[^1];
-                Preempt(victim);
-                preempted = true;
-                if (ReferenceEquals(victim, s))
-                {
-                    preemptedSelf = true;
-                    break;
-                }
-            }
-
-            if (preemptedSelf)
-            {
-                break;
-            }
-
-            _stepDecode.Add(s);
-            budget--;
-            decodeContext += kv.TokenCount;
-        }
-
-        // After a preemption the pool is tight: admitting now would only preempt again next step (vLLM does the same).
-        while (!preempted && budget > 0 && _running.Count < _options.MaxNumSeqs && _waiting.First is { } head)
-        {
-            SequenceState s = head.Value;
-            if (s.IsBackedUp(limit))
-            {
-                break;
-            }
-
-            s.Kv ??= _pool.CreateSequence(CollectionsMarshal.AsSpan(s.Tokens));
-            int reserve = _running.Count == 0 ? 0 : _watermarkBlocks;
-            if (!_pool.TryAllocate(s.Kv, reserve))
-            {
-                break;
-            }
-
-            _waiting.RemoveFirst();
-            s.WaitingNode = null;
-            s.IsRunning = true;
-            _running.Add(s);
-            if (s.CachedTokens < 0)
-            {
-                s.CachedTokens = s.Kv.CachedTokens;
-                Interlocked.Add(ref _promptTokens, s.PromptLength);
-                Interlocked.Add(ref _cachedPromptTokens, s.CachedTokens);
-            }
-
-            KvSequence kv = s.Kv;
-            int chunk = Math.Min(kv.TokenCount - kv.ComputedTokens, budget);
-            _stepPrefill.Add((s, chunk));
-            budget -= chunk;
-            prefillTokens += chunk;
-            prefillAttention += (long)chunk * (kv.ComputedTokens + chunk);
-        }
-
-        double ms = _options.Performance.StepMs(prefillTokens, prefillAttention, _stepDecode.Count, decodeContext) / _options.SpeedupFactor;
-        TimeSpan duration = _options.ZeroDelay ? TimeSpan.Zero : TimeSpan.FromMilliseconds(ms);
-        step = new MockerStep(_stepPrefill.Count, prefillTokens, prefillAttention, _stepDecode.Count, decodeContext, duration);
-        return duration;
-    }
-
-    private void Preempt(SequenceState victim)
-    {
-        _running.RemoveAt(_running.Count - 1);
-        victim.IsRunning = false;
-        _pool.Release(victim.Kv!);
-
-        // Recreated from all its tokens at readmission, so the pending sampled token gets its KV computed too.
-        victim.Kv = null;
-        victim.WaitingNode = _waiting.AddFirst(victim);
-        Interlocked.Increment(ref _preemptions);
-        MockerLog.Preempted(_logger, victim.Request.RequestId, victim.Tokens.Count);
-    }
-
-    private void CompleteStep()
-    {
-        foreach ((SequenceState s, int chunk) in _stepPrefill)
-        {
-            KvSequence kv = s.Kv!;
-            _pool.MarkComputed(kv, kv.ComputedTokens + chunk);
-            if (kv.ComputedTokens == kv.TokenCount)
-            {
-                EmitNextToken(s);
-            }
-        }
-
-        foreach (SequenceState s in _stepDecode)
-        {
-            _pool.MarkComputed(s.Kv!, s.Kv!.TokenCount);
-            EmitNextToken(s);
-        }
-
-        _running.RemoveAll(static s => s.IsFinished);
-        _stepPrefill.Clear();
-        _stepDecode.Clear();
-    }
-
-    private void EmitNextToken(SequenceState s)
-    {
-        int token = _tokens.Next(s.ContextHash, s.Seed);
-        s.Tokens.Add(token);
-        s.ContextHash = TokenGenerator.Extend(s.ContextHash, token);
-
-        EngineRequest request = s.Request;
-        FinishReason? finish = null;
-        if ((!request.IgnoreEos && _tokens.IsEos(token)) || request.StopTokenIds.Contains(token))
-        {
-            finish = FinishReason.Stop;
-        }
-        else if (s.Generated >= request.MaxTokens || s.Tokens.Count >= _options.MaxContextLength)
-        {
-            finish = FinishReason.Length;
-        }
-
-        var output = new EngineOutput(token, finish, s.CachedTokens);
-        if (finish is null)
-        {
-            s.Write(output);
-        }
-        else
-        {
-            s.IsRunning = false;
-            Finish(s, output);
-        }
-    }
-
-    /// <summary>Frees the sequence's blocks and closes its stream, with a last output or without (abandoned).</summary>
-    private void Finish(SequenceState s, EngineOutput? output)
-    {
-        if (s.Kv is { } kv)
-        {
-            _pool.Release(kv);
-            s.Kv = null;
-        }
-
-        s.MarkFinished();
-        if (output is { } last)
-        {
-            s.Write(last);
-        }
-
-        s.Output.Writer.TryComplete();
     }
 
     private void PublishCounts()
     {
-        Volatile.Write(ref _runningCount, _running.Count);
-        Volatile.Write(ref _waitingCount, _waiting.Count);
+        Volatile.Write(ref _runningCount, _scheduler.RunningCount);
+        Volatile.Write(ref _waitingCount, _scheduler.WaitingCount);
     }
 
     /// <summary>After the loop has stopped: frees every sequence and fails its stream.</summary>
     private void FailEverything(Exception error)
     {
         DrainSubmissions();
-        foreach (SequenceState s in _running.Concat(_waiting))
-        {
-            if (s.Kv is { } kv)
-            {
-                _pool.Release(kv);
-                s.Kv = null;
-            }
-
-            s.MarkFinished();
-            s.Output.Writer.TryComplete(error);
-        }
-
-        _running.Clear();
-        _waiting.Clear();
+        _scheduler.FailEverything(s => s.Output.Writer.TryComplete(error));
         PublishCounts();
     }
 }

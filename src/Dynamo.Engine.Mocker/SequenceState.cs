@@ -48,6 +48,12 @@ internal sealed class SequenceState
 
     public bool IsRunning { get; set; }
 
+    /// <summary>Disaggregated decode: the prompt's KV and first token come from a prefill worker (see <see cref="MockerStepper"/>).</summary>
+    public bool PrefilledRemotely { get; init; }
+
+    /// <summary>Owner's tag (the stepper's request bookkeeping).</summary>
+    public object? Tag { get; set; }
+
     /// <summary>Tokens for the reader. Unbounded, but the loop stops scheduling a sequence whose reader lags.</summary>
     public Channel<EngineOutput> Output { get; } = Channel.CreateUnbounded<EngineOutput>(
         new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
