@@ -4,6 +4,8 @@ using Dynamo.Cli.Commands;
 var root = new RootCommand("Dynamo for .NET: a disaggregated, KV-cache-aware LLM inference orchestrator.");
 root.Subcommands.Add(ServeCommand.Create());
 root.Subcommands.Add(ModelCommand.Create());
+root.Subcommands.Add(BenchCommand.Create());
+root.Subcommands.Add(ReplayCommand.Create());
 foreach (var verb in NotYetCommands.Create())
 {
     root.Subcommands.Add(verb);

@@ -161,7 +161,13 @@ internal sealed class MockerScheduler
             bool firstAdmission = s.CachedTokens < 0;
             if (firstAdmission)
             {
-                s.CachedTokens = s.Kv.CachedTokens;
+                if (s.OracleCachedTokens > s.Kv.ComputedTokens)
+                {
+                    // Oracle studies: the prefix is taken as cached whatever this pool holds (an infinite cache that every worker shares).
+                    _pool.MarkComputed(s.Kv, Math.Min(s.OracleCachedTokens, s.Kv.TokenCount - 1));
+                }
+
+                s.CachedTokens = s.Kv.ComputedTokens;
                 Interlocked.Add(ref _promptTokens, s.PromptLength);
                 Interlocked.Add(ref _cachedPromptTokens, s.CachedTokens);
             }

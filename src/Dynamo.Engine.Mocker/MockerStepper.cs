@@ -60,9 +60,10 @@ public sealed class MockerStepper
     /// <summary>
     /// Queues a request. With <paramref name="prefilledRemotely"/> the prompt's KV is taken as transferred from a
     /// prefill worker that also produced the first token: the request decodes its remaining max_tokens − 1 tokens
-    /// here without prefilling. <paramref name="tag"/> comes back with each output.
+    /// here without prefilling. <paramref name="tag"/> comes back with each output. <paramref name="oracleCachedTokens"/>
+    /// leading prompt tokens are taken as cached whatever the pool holds (an oracle's infinite shared cache).
     /// </summary>
-    public void Submit(EngineRequest request, bool prefilledRemotely = false, object? tag = null)
+    public void Submit(EngineRequest request, bool prefilledRemotely = false, object? tag = null, int oracleCachedTokens = 0)
     {
         ArgumentNullException.ThrowIfNull(request);
         if (request.PromptTokens.Length == 0 || request.PromptTokens.Length >= Options.MaxContextLength || request.MaxTokens < 1)
@@ -76,6 +77,7 @@ public sealed class MockerStepper
         {
             PrefilledRemotely = prefilledRemotely,
             Tag = tag,
+            OracleCachedTokens = oracleCachedTokens,
         };
         _scheduler.Enqueue(state);
     }

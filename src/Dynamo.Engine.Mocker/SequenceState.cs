@@ -51,6 +51,9 @@ internal sealed class SequenceState
     /// <summary>Disaggregated decode: the prompt's KV and first token come from a prefill worker (see <see cref="MockerStepper"/>).</summary>
     public bool PrefilledRemotely { get; init; }
 
+    /// <summary>Prompt tokens to take as cached at first admission whatever the pool holds (oracle studies); 0 normally.</summary>
+    public int OracleCachedTokens { get; init; }
+
     /// <summary>Owner's tag (the stepper's request bookkeeping).</summary>
     public object? Tag { get; set; }
 

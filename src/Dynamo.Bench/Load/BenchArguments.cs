@@ -1,0 +1,171 @@
+using Dynamo.Bench.Metrics;
+using Dynamo.Bench.Workload;
+
+namespace Dynamo.Bench.Load;
+
+/// <summary>Everything <c>dynamo bench</c> takes, before validation.</summary>
+public sealed record BenchArguments
+{
+    public required Uri Url { get; init; }
+
+    /// <summary>Model name to send; null asks the server's /v1/models.</summary>
+    public string? Model { get; init; }
+
+    public string? TracePath { get; init; }
+
+    public string? Isl { get; init; }
+
+    public string? Osl { get; init; }
+
+    public double? Rate { get; init; }
+
+    public string? Arrival { get; init; }
+
+    public int? Concurrency { get; init; }
+
+    public int? Requests { get; init; }
+
+    public double? DurationS { get; init; }
+
+    public double WarmupS { get; init; }
+
+    /// <summary>Divides the trace's timestamps (2 = twice as fast). Default 1.</summary>
+    public double TraceSpeedup { get; init; } = 1;
+
+    public string? OutDir { get; init; }
+
+    /// <summary>A file for the JSON summary, or <c>-</c> for standard output.</summary>
+    public string? JsonPath { get; init; }
+
+    public SloTargets Slo { get; init; } = new();
+
+    public int Seed { get; init; }
+
+    public double TimeoutS { get; init; } = 600;
+
+    public int VocabSize { get; init; } = 32000;
+
+    public bool NoPlots { get; init; }
+
+    /// <summary>The first problem, phrased for the user (names the flag and the value), or null.</summary>
+    public string? FirstError()
+    {
+        if (Url.Scheme is not ("http" or "https"))
+        {
+            return $"--url must be an http or https address (got '{Url}').";
+        }
+
+        if (TracePath is not null && (Isl is not null || Osl is not null))
+        {
+            return "--trace and --isl/--osl are alternatives: the trace gives the lengths.";
+        }
+
+        if (TracePath is null && (Isl is null || Osl is null))
+        {
+            return "give either --trace FILE or both --isl and --osl.";
+        }
+
+        if (TracePath is not null && !File.Exists(TracePath))
+        {
+            return $"--trace: file not found: {TracePath}";
+        }
+
+        if (Rate is { } rate && !(rate > 0 && double.IsFinite(rate)))
+        {
+            return $"--rate must be a number > 0 requests/s (got {rate}).";
+        }
+
+        if (Concurrency is { } c && c < 1)
+        {
+            return $"--concurrency must be at least 1 (got {c}).";
+        }
+
+        if (Rate is not null && Concurrency is not null)
+        {
+            return "--rate and --concurrency are alternatives (open loop or closed loop).";
+        }
+
+        if (TracePath is null && Rate is null && Concurrency is null)
+        {
+            return "synthetic load needs --rate R or --concurrency C.";
+        }
+
+        if (Arrival is not null && ParseArrival(Arrival) is null)
+        {
+            return $"--arrival must be poisson, constant or trace (got '{Arrival}').";
+        }
+
+        if (Arrival is not null && ParseArrival(Arrival) == ArrivalProcess.Trace && TracePath is null)
+        {
+            return "--arrival trace needs --trace.";
+        }
+
+        if (Requests is { } n && n < 1)
+        {
+            return $"--requests must be at least 1 (got {n}).";
+        }
+
+        if (DurationS is { } d && !(d > 0))
+        {
+            return $"--duration must be > 0 seconds (got {d}).";
+        }
+
+        if (TracePath is null && Requests is null && DurationS is null)
+        {
+            return "synthetic load needs --requests N or --duration S to end.";
+        }
+
+        if (WarmupS < 0)
+        {
+            return $"--warmup must not be negative (got {WarmupS}).";
+        }
+
+        if (!(TraceSpeedup > 0))
+        {
+            return $"--speedup must be > 0 (got {TraceSpeedup}).";
+        }
+
+        if (!(TimeoutS > 0))
+        {
+            return $"--timeout must be > 0 seconds (got {TimeoutS}).";
+        }
+
+        if (VocabSize <= PromptSynthesizer.FirstTokenId + 1)
+        {
+            return $"--vocab-size must be more than {PromptSynthesizer.FirstTokenId + 1} (got {VocabSize}).";
+        }
+
+        foreach ((string flag, double? value) in new[] { ("--slo-ttft-ms", Slo.TtftMs), ("--slo-itl-ms", Slo.ItlMs), ("--slo-e2e-ms", Slo.E2eMs) })
+        {
+            if (value is { } v && !(v > 0))
+            {
+                return $"{flag} must be > 0 (got {v}).";
+            }
+        }
+
+        foreach ((string flag, string? text) in new[] { ("--isl", Isl), ("--osl", Osl) })
+        {
+            if (text is not null)
+            {
+                try
+                {
+                    LengthDistribution.Parse(text, flag);
+                }
+                catch (FormatException error)
+                {
+                    return error.Message;
+                }
+            }
+        }
+
+        return null;
+    }
+
+    public static ArrivalProcess? ParseArrival(string text) => text.Trim().ToLowerInvariant() switch
+    {
+        "poisson" => ArrivalProcess.Poisson,
+        "constant" => ArrivalProcess.Constant,
+        "trace" => ArrivalProcess.Trace,
+        _ => null,
+    };
+}

@@ -1,0 +1,119 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Dynamo.Bench.Metrics;
+using Dynamo.Bench.Reports;
+using Dynamo.Bench.Traces;
+using Dynamo.Bench.Workload;
+using Spectre.Console;
+
+namespace Dynamo.Bench.Load;
+
+/// <summary><c>dynamo bench</c>: load against a live OpenAI-compatible endpoint, with a progress bar, the table and the report files.</summary>
+public static class BenchRunner
+{
+    /// <summary>The request sequence and, when known, its length.</summary>
+    /// <exception cref="TraceFormatException">The trace cannot be read; the message names the file and line.</exception>
+    public static (IEnumerable<BenchRequest> Workload, int? Count) BuildWorkload(BenchArguments args)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        return BuildWorkload(args.TracePath, args.Isl, args.Osl, args.Arrival, args.Rate, args.TraceSpeedup, args.Requests, args.Seed);
+    }
+
+    /// <inheritdoc cref="BuildWorkload(BenchArguments)"/>
+    public static (IEnumerable<BenchRequest> Workload, int? Count) BuildWorkload(string? tracePath, string? isl, string? osl, string? arrivalName, double? rate, double speedup, int? requests, int seed)
+    {
+        ArrivalProcess arrival = arrivalName is { } a ? BenchArguments.ParseArrival(a)!.Value : (tracePath is not null && rate is null ? ArrivalProcess.Trace : ArrivalProcess.Poisson);
+        if (tracePath is { } path)
+        {
+            IReadOnlyList<TraceRecord> trace = TraceReader.Read(path);
+            int count = Math.Min(trace.Count, requests ?? int.MaxValue);
+            return (WorkloadBuilder.FromTrace(trace, arrival, rate, speedup, requests, seed), count);
+        }
+
+        var inputs = LengthDistribution.Parse(isl!, "--isl");
+        var outputs = LengthDistribution.Parse(osl!, "--osl");
+        return (WorkloadBuilder.Synthetic(inputs, outputs, arrival, rate, requests, seed), requests);
+    }
+
+    public static async Task<BenchOutcome> RunAsync(BenchArguments args, IAnsiConsole console, HttpMessageHandler? handler = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(console);
+        if (args.FirstError() is { } error)
+        {
+            throw new ArgumentException(error);
+        }
+
+        (IEnumerable<BenchRequest> workload, int? count) = BuildWorkload(args);
+        using var http = new HttpClient(handler ?? new SocketsHttpHandler { MaxConnectionsPerServer = int.MaxValue, PooledConnectionLifetime = TimeSpan.FromMinutes(10) }, disposeHandler: handler is null)
+        {
+            Timeout = Timeout.InfiniteTimeSpan,
+        };
+        string model = args.Model ?? await OpenAiStreamClient.DiscoverModelAsync(http, args.Url, cancellationToken).ConfigureAwait(false);
+        var client = new OpenAiStreamClient(http, args.Url, model);
+        var prompts = new PromptSynthesizer(args.VocabSize);
+        var timeout = TimeSpan.FromSeconds(args.TimeoutS);
+        var load = new LoadGenerator(new LoadOptions
+        {
+            Concurrency = args.Concurrency,
+            Duration = args.DurationS is { } d ? TimeSpan.FromSeconds(d) : null,
+            Warmup = TimeSpan.FromSeconds(args.WarmupS),
+            RequestTimeout = timeout,
+        });
+
+        Task<RequestResult> Send(BenchRequest request, double startS, bool measured, CancellationToken ct) =>
+            client.SendAsync(request, prompts.Tokens(request), startS, measured, timeout, ct);
+
+        IReadOnlyList<RequestResult> results = null!;
+        string mode = args.Concurrency is { } c ? $"concurrency {c}" : args.Rate is { } r ? $"{r.ToString(CultureInfo.InvariantCulture)} req/s" : "trace timing";
+        string title = $"dynamo bench {args.Url} ({model}, {mode})";
+        await console.Progress()
+            .AutoClear(false)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+            .StartAsync(async context =>
+            {
+                var task = context.AddTask("requests", maxValue: count ?? 1);
+                task.IsIndeterminate = count is null;
+                var progress = new Progress<BenchProgress>(p =>
+                {
+                    task.Value = count is null ? 0 : p.Completed;
+                    task.Description = $"requests {p.Completed}{(count is { } n ? $"/{n}" : "")} ({p.Failed} failed)";
+                });
+                results = await load.RunAsync(workload, Send, count, progress, cancellationToken).ConfigureAwait(false);
+                task.Value = task.MaxValue;
+                task.StopTask();
+            }).ConfigureAwait(false);
+
+        BenchSummary summary = MetricsAggregator.Summarize(results, args.Slo);
+        JsonObject json = JsonReport.ToJson(summary, new Dictionary<string, JsonNode?>
+        {
+            ["tool"] = "bench",
+            ["url"] = args.Url.ToString(),
+            ["model"] = model,
+            ["load"] = mode,
+        });
+        console.Write(ConsoleReport.Table(summary, title));
+        var files = new List<string>();
+        if (args.OutDir is { } dir)
+        {
+            files.AddRange(await ReportWriter.WriteAsync(dir, "bench", json, summary, results, !args.NoPlots, cancellationToken).ConfigureAwait(false));
+            console.MarkupLine($"[grey]wrote {Markup.Escape(string.Join(", ", files.Select(Path.GetFileName)))} to {Markup.Escape(dir)}[/]");
+        }
+
+        if (args.JsonPath is { } jsonPath)
+        {
+            await JsonReport.WriteAsync(json, jsonPath, cancellationToken).ConfigureAwait(false);
+            if (jsonPath != "-")
+            {
+                files.Add(jsonPath);
+            }
+        }
+
+        foreach (RequestResult failed in results.Where(x => !x.Succeeded).Take(3))
+        {
+            console.MarkupLine($"[yellow]request {failed.Index}: {Markup.Escape(failed.Error!)}: {Markup.Escape(failed.ErrorMessage ?? "")}[/]");
+        }
+
+        return new BenchOutcome(summary, json, results, files);
+    }
+}

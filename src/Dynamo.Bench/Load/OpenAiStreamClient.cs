@@ -1,0 +1,197 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text.Json;
+using Dynamo.Bench.Metrics;
+using Dynamo.Bench.Workload;
+
+namespace Dynamo.Bench.Load;
+
+/// <summary>
+/// Sends one streaming <c>/v1/completions</c> request with a token-id prompt (vLLM, SGLang and this project's
+/// gateway all accept them) and <c>ignore_eos</c>, so the output length is the one asked for, and times it.
+/// TTFT is the first chunk with a choice; the output token count is <c>usage.completion_tokens</c> when the
+/// server reports it, else the number of chunks with a choice.
+/// </summary>
+public sealed class OpenAiStreamClient
+{
+    private readonly HttpClient _http;
+    private readonly Uri _completions;
+    private readonly string _model;
+
+    public OpenAiStreamClient(HttpClient http, Uri baseUrl, string model)
+    {
+        ArgumentNullException.ThrowIfNull(http);
+        ArgumentNullException.ThrowIfNull(baseUrl);
+        _http = http;
+        _completions = new Uri(ApiRoot(baseUrl), "completions");
+        _model = model;
+    }
+
+    /// <summary><c>http://host:port/v1/</c> from either <c>http://host:port</c> or <c>http://host:port/v1</c>.</summary>
+    public static Uri ApiRoot(Uri baseUrl)
+    {
+        ArgumentNullException.ThrowIfNull(baseUrl);
+        string text = baseUrl.AbsoluteUri.TrimEnd('/');
+        return new Uri(text.EndsWith("/v1", StringComparison.Ordinal) ? text + "/" : text + "/v1/");
+    }
+
+    /// <summary>The first model the server lists at <c>/v1/models</c>.</summary>
+    public static async Task<string> DiscoverModelAsync(HttpClient http, Uri baseUrl, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(http);
+        using HttpResponseMessage response = await http.GetAsync(new Uri(ApiRoot(baseUrl), "models"), cancellationToken).ConfigureAwait(false);
+        response.EnsureSuccessStatusCode();
+        using JsonDocument body = await JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false), cancellationToken: cancellationToken).ConfigureAwait(false);
+        foreach (JsonElement model in body.RootElement.GetProperty("data").EnumerateArray())
+        {
+            if (model.TryGetProperty("id", out JsonElement id) && id.GetString() is { Length: > 0 } name)
+            {
+                return name;
+            }
+        }
+
+        throw new InvalidOperationException($"{baseUrl} lists no models at /v1/models; pass --model.");
+    }
+
+    public async Task<RequestResult> SendAsync(BenchRequest request, int[] prompt, double startS, bool measured, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(prompt);
+        long started = Stopwatch.GetTimestamp();
+        double? ttft = null;
+        int chunks = 0;
+        int? usageTokens = null;
+        int? cached = null;
+        bool done = false;
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(timeout);
+        RequestResult Result(string? error, string? message)
+        {
+            double e2e = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+            int tokens = usageTokens ?? chunks;
+            return new RequestResult
+            {
+                Index = request.Index,
+                StartS = startS,
+                InputTokens = prompt.Length,
+                OutputTokens = tokens,
+                CachedTokens = cached,
+                TtftMs = ttft,
+                ItlMs = ttft is { } t && tokens > 1 ? (e2e - t) / (tokens - 1) : null,
+                E2eMs = e2e,
+                Error = error,
+                ErrorMessage = message,
+                Measured = measured,
+            };
+        }
+
+        try
+        {
+            using var message = new HttpRequestMessage(HttpMethod.Post, _completions) { Content = new ByteArrayContent(Body(prompt, request.OutputLength)) };
+            message.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+            using HttpResponseMessage response = await _http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, deadline.Token).ConfigureAwait(false);
+            if (!response.IsSuccessStatusCode)
+            {
+                string body = await response.Content.ReadAsStringAsync(deadline.Token).ConfigureAwait(false);
+                return Result(ErrorKinds.Http((int)response.StatusCode), Truncate(body));
+            }
+
+            using Stream stream = await response.Content.ReadAsStreamAsync(deadline.Token).ConfigureAwait(false);
+            using var reader = new StreamReader(stream);
+            while (await reader.ReadLineAsync(deadline.Token).ConfigureAwait(false) is { } line)
+            {
+                if (!line.StartsWith("data:", StringComparison.Ordinal))
+                {
+                    continue;
+                }
+
+                ReadOnlySpan<char> data = line.AsSpan(5).Trim();
+                if (data.SequenceEqual("[DONE]"))
+                {
+                    done = true;
+                    break;
+                }
+
+                using JsonDocument chunk = JsonDocument.Parse(data.ToString());
+                JsonElement root = chunk.RootElement;
+                if (root.TryGetProperty("error", out JsonElement error))
+                {
+                    return Result(ErrorKinds.Stream, Truncate(error.ToString()));
+                }
+
+                if (root.TryGetProperty("choices", out JsonElement choices) && choices.ValueKind == JsonValueKind.Array && choices.GetArrayLength() > 0)
+                {
+                    ttft ??= Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+                    chunks++;
+                }
+
+                if (root.TryGetProperty("usage", out JsonElement usage) && usage.ValueKind == JsonValueKind.Object)
+                {
+                    if (usage.TryGetProperty("completion_tokens", out JsonElement completion) && completion.TryGetInt32(out int n))
+                    {
+                        usageTokens = n;
+                    }
+
+                    if (usage.TryGetProperty("prompt_tokens_details", out JsonElement details) && details.ValueKind == JsonValueKind.Object
+                        && details.TryGetProperty("cached_tokens", out JsonElement c) && c.TryGetInt32(out int k))
+                    {
+                        cached = k;
+                    }
+                }
+            }
+
+            return done ? Result(null, null) : Result(ErrorKinds.Stream, "the stream ended without [DONE]");
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return Result(ErrorKinds.Cancelled, "the run was stopped");
+        }
+        catch (OperationCanceledException)
+        {
+            return Result(ErrorKinds.Timeout, $"no complete response within {timeout.TotalSeconds:0.#} s");
+        }
+        catch (HttpRequestException error) when (error.StatusCode is null)
+        {
+            return Result(ErrorKinds.Connection, error.Message);
+        }
+        catch (HttpRequestException error)
+        {
+            return Result(ErrorKinds.Http((int)(error.StatusCode ?? HttpStatusCode.InternalServerError)), error.Message);
+        }
+        catch (Exception error) when (error is JsonException or IOException)
+        {
+            return Result(ErrorKinds.Stream, error.Message);
+        }
+    }
+
+    private byte[] Body(int[] prompt, int maxTokens)
+    {
+        var buffer = new ArrayBufferWriter<byte>(64 + (prompt.Length * 6));
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WriteString("model", _model);
+            json.WriteStartArray("prompt");
+            foreach (int token in prompt)
+            {
+                json.WriteNumberValue(token);
+            }
+
+            json.WriteEndArray();
+            json.WriteNumber("max_tokens", maxTokens);
+            json.WriteBoolean("ignore_eos", true);
+            json.WriteNumber("temperature", 0);
+            json.WriteBoolean("stream", true);
+            json.WriteStartObject("stream_options");
+            json.WriteBoolean("include_usage", true);
+            json.WriteEndObject();
+            json.WriteEndObject();
+        }
+
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    private static string Truncate(string text) => text.Length <= 300 ? text : text[..300] + "…";
+}

@@ -1,0 +1,82 @@
+using Dynamo.Bench.Metrics;
+using Dynamo.Engine.Mocker.Profiles;
+
+namespace Dynamo.Bench.Replay;
+
+/// <summary>A simulated cluster: its shape, router, profile and the disaggregation rules.</summary>
+public sealed record ReplayOptions
+{
+    /// <summary>agg or disagg.</summary>
+    public string Mode { get; init; } = "agg";
+
+    /// <summary>Aggregated workers (agg mode).</summary>
+    public int Workers { get; init; } = 1;
+
+    public int PrefillWorkers { get; init; }
+
+    public int DecodeWorkers { get; init; }
+
+    /// <summary>round-robin, random, least-loaded, kv, or oracle (least-loaded placement; every prompt prefix any request has had counts as cached, on every worker).</summary>
+    public string Router { get; init; } = "kv";
+
+    /// <summary>kv router: weight of the prefill term of the cost (null: the router's default, 1.0).</summary>
+    public double? PrefillLoadScale { get; init; }
+
+    /// <summary>kv router: softmax temperature over costs (null: the router's default, 0).</summary>
+    public double? Temperature { get; init; }
+
+    public required PerformanceProfile Profile { get; init; }
+
+    /// <summary>
+    /// Disaggregated: prefill on the decode worker itself when the prompt's part it does not hold is shorter than this
+    /// (design default 2048 tokens).
+    /// </summary>
+    public int MinRemotePrefillTokens { get; init; } = 2048;
+
+    /// <summary>Disaggregated: prefill locally when the uncached fraction of the prompt is below this (design default 0.7).</summary>
+    public double MinRemoteUncachedFraction { get; init; } = 0.7;
+
+    /// <summary>Virtual seconds between KV-usage samples. Default 1.</summary>
+    public double SampleIntervalS { get; init; } = 1.0;
+
+    public SloTargets Slo { get; init; } = new();
+
+    public int Seed { get; init; }
+
+    public int VocabSize { get; init; } = 32000;
+
+    public bool IsDisaggregated => Mode == "disagg";
+
+    /// <summary>GPUs the cluster uses.</summary>
+    public int Gpus => (IsDisaggregated ? PrefillWorkers + DecodeWorkers : Workers) * Profile.GpusPerWorker;
+
+    public string? FirstError()
+    {
+        if (Mode is not ("agg" or "disagg"))
+        {
+            return $"--mode must be agg or disagg (got '{Mode}').";
+        }
+
+        if (!IsDisaggregated && Workers < 1)
+        {
+            return $"--workers must be at least 1 (got {Workers}).";
+        }
+
+        if (IsDisaggregated && (PrefillWorkers < 0 || DecodeWorkers < 1))
+        {
+            return $"disagg needs --decode-workers >= 1 and --prefill-workers >= 0 (got {PrefillWorkers} prefill, {DecodeWorkers} decode).";
+        }
+
+        if (Router != "oracle" && !Dynamo.Router.RouterOptions.TryParseMode(Router, out _))
+        {
+            return $"--router must be round-robin, random, least-loaded, kv or oracle (got '{Router}').";
+        }
+
+        if (!(SampleIntervalS > 0))
+        {
+            return $"sample interval must be > 0 (got {SampleIntervalS}).";
+        }
+
+        return null;
+    }
+}

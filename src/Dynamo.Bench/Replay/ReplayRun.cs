@@ -1,0 +1,38 @@
+using Dynamo.Bench.Metrics;
+
+namespace Dynamo.Bench.Replay;
+
+/// <summary>What a simulated run produced.</summary>
+public sealed record ReplayRun
+{
+    public required IReadOnlyList<RequestResult> Results { get; init; }
+
+    public required IReadOnlyList<WorkerReport> Workers { get; init; }
+
+    public required IReadOnlyList<KvUsageSample> KvUsage { get; init; }
+
+    /// <summary>Wall-clock time of the router's Select calls, microseconds.</summary>
+    public required LatencySummary RouterDecisionUs { get; init; }
+
+    /// <summary>Simulated seconds from the first arrival to the last completion.</summary>
+    public double SimulatedS { get; init; }
+
+    /// <summary>Wall-clock seconds the simulation took.</summary>
+    public double WallS { get; init; }
+
+    /// <summary>Disaggregated: fraction of requests prefilled on a prefill worker (the rest prefilled on their decode worker).</summary>
+    public double RemotePrefillFraction { get; init; }
+
+    public long Preemptions { get; init; }
+
+    public long Events { get; init; }
+}
+
+/// <summary>One simulated worker's load over the run.</summary>
+public sealed record WorkerReport(string Id, string Role, long Requests, long PromptTokens, long CachedTokens, long OutputTokens, double BusyFraction, double MeanKvUsage, double PeakKvUsage, long Steps, long Preemptions)
+{
+    public double HitRate => PromptTokens == 0 ? 0 : (double)CachedTokens / PromptTokens;
+}
+
+/// <summary>KV pool usage across the cluster at one simulated instant (fractions of each worker's pool).</summary>
+public readonly record struct KvUsageSample(double TimeS, double Mean, double Max, int ActiveRequests);

@@ -1,0 +1,195 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Dynamo.Bench.Load;
+using Dynamo.Bench.Metrics;
+using Dynamo.Bench.Reports;
+using Dynamo.Bench.Workload;
+using ScottPlot;
+using Spectre.Console;
+
+namespace Dynamo.Bench.Replay;
+
+/// <summary><c>dynamo replay</c>: a workload through a <see cref="ClusterSimulator"/>, reported like bench plus hit rates, per-worker load and KV usage.</summary>
+public static class ReplayRunner
+{
+    public static async Task<(BenchOutcome Outcome, ReplayRun Run)> RunAsync(
+        ReplayOptions options,
+        IEnumerable<BenchRequest> workload,
+        int? count,
+        IAnsiConsole? console,
+        string? outDir,
+        string? jsonPath,
+        bool plots = true,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var simulator = new ClusterSimulator(options);
+        ReplayRun run = null!;
+        if (console is null)
+        {
+            run = await simulator.RunAsync(workload, null, count, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            await console.Progress()
+                .AutoClear(false)
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+                .StartAsync(async context =>
+                {
+                    var task = context.AddTask("simulated requests", maxValue: count ?? 1);
+                    task.IsIndeterminate = count is null;
+                    var progress = new Progress<BenchProgress>(p =>
+                    {
+                        task.Value = count is null ? 0 : p.Completed;
+                        task.Description = $"simulated requests {p.Completed}{(count is { } n ? $"/{n}" : "")}";
+                    });
+                    run = await simulator.RunAsync(workload, progress, count, cancellationToken).ConfigureAwait(false);
+                    task.Value = task.MaxValue;
+                    task.StopTask();
+                }).ConfigureAwait(false);
+        }
+
+        BenchSummary summary = MetricsAggregator.Summarize(run.Results, options.Slo);
+        JsonObject json = JsonReport.ToJson(summary, Extra(options, run, summary));
+        string title = Title(options);
+        console?.Write(ConsoleReport.Table(summary, title, Rows(options, run, summary)));
+        var files = new List<string>();
+        if (outDir is not null)
+        {
+            files.AddRange(await ReportWriter.WriteAsync(outDir, "replay", json, summary, run.Results, plots, cancellationToken).ConfigureAwait(false));
+            string workers = Path.Combine(outDir, "workers.csv");
+            await File.WriteAllTextAsync(workers, WorkersCsv(run), cancellationToken).ConfigureAwait(false);
+            files.Add(workers);
+            string usage = Path.Combine(outDir, "kv_usage.csv");
+            await File.WriteAllTextAsync(usage, KvUsageCsv(run), cancellationToken).ConfigureAwait(false);
+            files.Add(usage);
+            if (plots)
+            {
+                files.Add(KvUsagePlot(run, Path.Combine(outDir, "kv_usage.png"), title));
+            }
+
+            console?.MarkupLine($"[grey]wrote {Markup.Escape(string.Join(", ", files.Select(Path.GetFileName)))} to {Markup.Escape(outDir)}[/]");
+        }
+
+        if (jsonPath is not null)
+        {
+            await JsonReport.WriteAsync(json, jsonPath, cancellationToken).ConfigureAwait(false);
+        }
+
+        return (new BenchOutcome(summary, json, run.Results, files), run);
+    }
+
+    public static string Title(ReplayOptions o) => o.IsDisaggregated
+        ? $"dynamo replay: disagg {o.PrefillWorkers}P+{o.DecodeWorkers}D, router {o.Router}, profile {o.Profile.Name}"
+        : $"dynamo replay: agg {o.Workers} workers, router {o.Router}, profile {o.Profile.Name}";
+
+    /// <summary>Goodput per GPU, the sweep's figure of merit.</summary>
+    public static double GoodputPerGpu(ReplayOptions options, BenchSummary summary)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(summary);
+        return options.Gpus == 0 ? 0 : summary.GoodputRequestsPerS / options.Gpus;
+    }
+
+    private static Dictionary<string, JsonNode?> Extra(ReplayOptions o, ReplayRun run, BenchSummary summary) => new()
+    {
+        ["tool"] = "replay",
+        ["mode"] = o.Mode,
+        ["router"] = o.Router,
+        ["profile"] = o.Profile.Name,
+        ["workers"] = o.IsDisaggregated ? o.PrefillWorkers + o.DecodeWorkers : o.Workers,
+        ["prefill_workers"] = o.PrefillWorkers,
+        ["decode_workers"] = o.DecodeWorkers,
+        ["gpus"] = o.Gpus,
+        ["seed"] = o.Seed,
+        ["output_tokens_per_s_per_gpu"] = o.Gpus == 0 ? 0 : summary.OutputTokensPerS / o.Gpus,
+        ["goodput_requests_per_s_per_gpu"] = GoodputPerGpu(o, summary),
+        ["remote_prefill_fraction"] = run.RemotePrefillFraction,
+        ["preemptions"] = run.Preemptions,
+        ["router_decision_us"] = JsonSerializer.SerializeToNode(run.RouterDecisionUs),
+        ["simulated_s"] = run.SimulatedS,
+        ["wall_s"] = run.WallS,
+        ["events"] = run.Events,
+        ["kv_usage_mean"] = run.KvUsage.Count == 0 ? 0 : run.KvUsage.Average(s => s.Mean),
+        ["kv_usage_peak"] = run.KvUsage.Count == 0 ? 0 : run.KvUsage.Max(s => s.Max),
+        ["per_worker"] = new JsonArray([.. run.Workers.Select(w => (JsonNode)new JsonObject
+        {
+            ["id"] = w.Id,
+            ["role"] = w.Role,
+            ["requests"] = w.Requests,
+            ["prompt_tokens"] = w.PromptTokens,
+            ["cached_tokens"] = w.CachedTokens,
+            ["hit_rate"] = w.HitRate,
+            ["output_tokens"] = w.OutputTokens,
+            ["busy_fraction"] = w.BusyFraction,
+            ["kv_usage_mean"] = w.MeanKvUsage,
+            ["kv_usage_peak"] = w.PeakKvUsage,
+            ["preemptions"] = w.Preemptions,
+        })]),
+    };
+
+    private static IEnumerable<(string, string)> Rows(ReplayOptions o, ReplayRun run, BenchSummary summary)
+    {
+        static string P(double x) => x.ToString("P1", CultureInfo.InvariantCulture);
+        var busy = run.Workers.Select(w => w.BusyFraction).DefaultIfEmpty(0).ToList();
+        var requests = run.Workers.Select(w => (double)w.Requests).DefaultIfEmpty(0).ToList();
+        yield return ("GPUs", o.Gpus.ToString(CultureInfo.InvariantCulture));
+        yield return ("goodput req/s per GPU", ConsoleReport.F(GoodputPerGpu(o, summary)));
+        yield return ("output tokens/s per GPU", ConsoleReport.F(o.Gpus == 0 ? 0 : summary.OutputTokensPerS / o.Gpus));
+        yield return ("requests per worker min / mean / max", $"{requests.Min():0} / {requests.Average():0.0} / {requests.Max():0}");
+        yield return ("worker busy min / mean / max", $"{P(busy.Min())} / {P(busy.Average())} / {P(busy.Max())}");
+        yield return ("KV usage mean / peak", run.KvUsage.Count == 0 ? "n/a" : $"{P(run.KvUsage.Average(s => s.Mean))} / {P(run.KvUsage.Max(s => s.Max))}");
+        if (o.IsDisaggregated)
+        {
+            yield return ("prefilled remotely", P(run.RemotePrefillFraction));
+        }
+
+        yield return ("preemptions", run.Preemptions.ToString(CultureInfo.InvariantCulture));
+        yield return ("router decision µs p50 / p99 / max", $"{run.RouterDecisionUs.P50:0.0} / {run.RouterDecisionUs.P99:0.0} / {run.RouterDecisionUs.Max:0.0}");
+        yield return ("simulated / wall seconds", $"{run.SimulatedS:0.0} / {run.WallS:0.00} ({run.Events} events)");
+    }
+
+    private static string WorkersCsv(ReplayRun run)
+    {
+        var text = new StringBuilder("id,role,requests,prompt_tokens,cached_tokens,hit_rate,output_tokens,busy_fraction,kv_usage_mean,kv_usage_peak,steps,preemptions\n");
+        foreach (WorkerReport w in run.Workers)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"{w.Id},{w.Role},{w.Requests},{w.PromptTokens},{w.CachedTokens},{w.HitRate:0.####},{w.OutputTokens},{w.BusyFraction:0.####},{w.MeanKvUsage:0.####},{w.PeakKvUsage:0.####},{w.Steps},{w.Preemptions}\n");
+        }
+
+        return text.ToString();
+    }
+
+    private static string KvUsageCsv(ReplayRun run)
+    {
+        var text = new StringBuilder("time_s,mean,max,active_requests\n");
+        foreach (KvUsageSample s in run.KvUsage)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"{s.TimeS:0.###},{s.Mean:0.####},{s.Max:0.####},{s.ActiveRequests}\n");
+        }
+
+        return text.ToString();
+    }
+
+    private static string KvUsagePlot(ReplayRun run, string path, string title)
+    {
+        var plot = new Plot();
+        double[] xs = [.. run.KvUsage.Select(s => s.TimeS)];
+        if (xs.Length > 0)
+        {
+            var mean = plot.Add.ScatterLine(xs, run.KvUsage.Select(s => s.Mean * 100).ToArray());
+            mean.LegendText = "mean over workers";
+            var max = plot.Add.ScatterLine(xs, run.KvUsage.Select(s => s.Max * 100).ToArray());
+            max.LegendText = "busiest worker";
+            plot.ShowLegend();
+        }
+
+        plot.Title($"{title}: KV usage");
+        plot.XLabel("simulated time (s)");
+        plot.YLabel("KV blocks in use (%)");
+        plot.SavePng(path, PlotReport.Width, PlotReport.Height);
+        return path;
+    }
+}

@@ -1,0 +1,150 @@
+using System.CommandLine;
+using Dynamo.Bench.Metrics;
+using Dynamo.Bench.Replay;
+using Dynamo.Bench.Reports;
+using Dynamo.Bench.Traces;
+using Dynamo.Engine.Mocker.Profiles;
+using Spectre.Console;
+
+namespace Dynamo.Cli.Commands;
+
+/// <summary>
+/// <c>dynamo replay --trace FILE --workers N [--router ...] [--mode agg|disagg] [--profile NAME]</c>: the workload
+/// through a simulated cluster in virtual time. Exit codes: 0 done, 1 bad arguments or unreadable trace.
+/// </summary>
+internal static class ReplayCommand
+{
+    public static Command Create()
+    {
+        var trace = new Option<string?>("--trace") { Description = "Trace file: Mooncake .jsonl or Azure .csv." };
+        var isl = new Option<string?>("--isl") { Description = "Synthetic input length: N, uniform:MIN:MAX, normal:MEAN:SD or lognormal:MEDIAN:SIGMA." };
+        var osl = new Option<string?>("--osl") { Description = "Synthetic output length, same forms." };
+        var rate = new Option<double?>("--rate") { Description = "Arrivals per second (synthetic, or to override the trace's timing)." };
+        var arrival = new Option<string?>("--arrival") { Description = "poisson (default with --rate), constant, or trace." };
+        var requests = new Option<int?>("--requests") { Description = "Requests (default: the whole trace)." };
+        var speedup = new Option<double>("--speedup") { Description = "Divide the trace's timestamps by this (default 1).", DefaultValueFactory = _ => 1 };
+        var mode = new Option<string>("--mode") { Description = "agg or disagg (default agg).", DefaultValueFactory = _ => "agg" };
+        var workers = new Option<int>("--workers") { Description = "Aggregated workers (default 1).", DefaultValueFactory = _ => 1 };
+        var prefill = new Option<int>("--prefill-workers") { Description = "Prefill workers in disagg mode.", DefaultValueFactory = _ => 1 };
+        var decode = new Option<int>("--decode-workers") { Description = "Decode workers in disagg mode.", DefaultValueFactory = _ => 1 };
+        var router = new Option<string>("--router") { Description = "round-robin, random, least-loaded, kv (default) or oracle.", DefaultValueFactory = _ => "kv" };
+        var profile = new Option<string>("--profile") { Description = $"{string.Join(", ", PerformanceProfiles.Names)} or fit:FILE (default h100-8b).", DefaultValueFactory = _ => "h100-8b" };
+        var scale = new Option<double?>("--prefill-load-scale") { Description = "kv router: weight of the prefill term (default 1)." };
+        var temperature = new Option<double?>("--temperature") { Description = "kv router: softmax temperature (default 0)." };
+        var remote = new Option<int>("--min-remote-prefill") { Description = "disagg: prefill locally below this many uncached tokens (default 2048).", DefaultValueFactory = _ => 2048 };
+        var output = new Option<string?>("--out") { Description = "Folder for summary.json, CSVs (requests, workers, KV usage) and PNG plots." };
+        var json = new Option<string?>("--json") { Description = "JSON summary to FILE, or - for standard output." };
+        var ttft = new Option<double?>("--slo-ttft-ms") { Description = "TTFT target for goodput, ms." };
+        var itl = new Option<double?>("--slo-itl-ms") { Description = "ITL target for goodput, ms." };
+        var seed = new Option<int>("--seed") { Description = "Seed of the workload and the router (default 0).", DefaultValueFactory = _ => 0 };
+        var noPlots = new Option<bool>("--no-plots") { Description = "Skip the PNG plots." };
+
+        var command = new Command("replay", "Replay a trace against a simulated cluster (mocker engines, the real router, virtual time).")
+        {
+            trace, isl, osl, rate, arrival, requests, speedup, mode, workers, prefill, decode, router, profile, scale, temperature, remote, output, json, ttft, itl, seed, noPlots,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            string? tracePath = parse.GetValue(trace);
+            string? error = ValidateWorkload(tracePath, parse.GetValue(isl), parse.GetValue(osl), parse.GetValue(rate), parse.GetValue(requests), parse.GetValue(speedup));
+            if (error is not null)
+            {
+                Console.Error.WriteLine($"dynamo replay: {error}");
+                return 1;
+            }
+
+            PerformanceProfile perf;
+            try
+            {
+                perf = PerformanceProfiles.Get(parse.GetValue(profile)!);
+            }
+            catch (ArgumentException bad)
+            {
+                Console.Error.WriteLine($"dynamo replay: --profile: {bad.Message}");
+                return 1;
+            }
+
+            string modeName = parse.GetValue(mode)!;
+            var options = new ReplayOptions
+            {
+                Mode = modeName,
+                Workers = parse.GetValue(workers),
+                PrefillWorkers = modeName == "disagg" ? parse.GetValue(prefill) : 0,
+                DecodeWorkers = modeName == "disagg" ? parse.GetValue(decode) : 0,
+                Router = parse.GetValue(router)!,
+                PrefillLoadScale = parse.GetValue(scale),
+                Temperature = parse.GetValue(temperature),
+                Profile = perf,
+                MinRemotePrefillTokens = parse.GetValue(remote),
+                Slo = new SloTargets { TtftMs = parse.GetValue(ttft), ItlMs = parse.GetValue(itl) },
+                Seed = parse.GetValue(seed),
+            };
+            if (options.FirstError() is { } bad2)
+            {
+                Console.Error.WriteLine($"dynamo replay: {bad2}");
+                return 1;
+            }
+
+            string? jsonPath = parse.GetValue(json);
+            IAnsiConsole console = jsonPath == "-" ? ConsoleReport.StandardError() : AnsiConsole.Console;
+            try
+            {
+                var (workload, count) = Dynamo.Bench.Load.BenchRunner.BuildWorkload(tracePath, parse.GetValue(isl), parse.GetValue(osl), parse.GetValue(arrival), parse.GetValue(rate), parse.GetValue(speedup), parse.GetValue(requests), parse.GetValue(seed));
+                await ReplayRunner.RunAsync(options, workload, count, console, parse.GetValue(output), jsonPath, !parse.GetValue(noPlots), cancellationToken);
+                return 0;
+            }
+            catch (TraceFormatException badTrace)
+            {
+                Console.Error.WriteLine($"dynamo replay: bad trace: {badTrace.Message}");
+                return 1;
+            }
+        });
+        return command;
+    }
+
+    /// <summary>The workload flags' first problem, or null.</summary>
+    internal static string? ValidateWorkload(string? tracePath, string? isl, string? osl, double? rate, int? requests, double speedup)
+    {
+        if (tracePath is not null && !File.Exists(tracePath))
+        {
+            return $"--trace: file not found: {tracePath}";
+        }
+
+        if (tracePath is null && (isl is null || osl is null || rate is null || requests is null))
+        {
+            return "give --trace FILE, or --isl, --osl, --rate and --requests for a synthetic workload.";
+        }
+
+        if (rate is { } r && !(r > 0 && double.IsFinite(r)))
+        {
+            return $"--rate must be a number > 0 requests/s (got {r}).";
+        }
+
+        if (requests is { } n && n < 1)
+        {
+            return $"--requests must be at least 1 (got {n}).";
+        }
+
+        if (!(speedup > 0))
+        {
+            return $"--speedup must be > 0 (got {speedup}).";
+        }
+
+        foreach ((string flag, string? text) in new[] { ("--isl", isl), ("--osl", osl) })
+        {
+            if (text is not null)
+            {
+                try
+                {
+                    Dynamo.Bench.Workload.LengthDistribution.Parse(text, flag);
+                }
+                catch (FormatException error)
+                {
+                    return error.Message;
+                }
+            }
+        }
+
+        return null;
+    }
+}

@@ -1,0 +1,22 @@
+namespace Dynamo.Engine.Mocker.Profiles;
+
+/// <summary>A Llama-class model's shape, for the roofline.</summary>
+public sealed record ModelSpec(string Name, double Parameters, int Layers, int Hidden, int Heads, int KvHeads, int HeadDim, int DtypeBytes, int MaxContextLength)
+{
+    /// <summary>
+    /// Llama-3.1-8B. Source: meta-llama/Llama-3.1-8B config.json (32 layers, hidden 4096, 32 attention heads, 8 KV heads,
+    /// head dim 128, max_position_embeddings 131072) and the model card (8.03 B parameters); BF16 weights.
+    /// </summary>
+    public static ModelSpec Llama8B { get; } = new("8b", 8.03e9, 32, 4096, 32, 8, 128, 2, 131072);
+
+    /// <summary>
+    /// Llama-3.1-70B. Source: meta-llama/Llama-3.1-70B config.json (80 layers, hidden 8192, 64 attention heads, 8 KV heads,
+    /// head dim 128, max_position_embeddings 131072) and the model card (70.6 B parameters); BF16 weights.
+    /// </summary>
+    public static ModelSpec Llama70B { get; } = new("70b", 70.6e9, 80, 8192, 64, 8, 128, 2, 131072);
+
+    /// <summary>KV bytes per token: layers × 2 (K and V) × KV heads × head dim × dtype bytes (the design's transfer model).</summary>
+    public long KvBytesPerToken => (long)Layers * 2 * KvHeads * HeadDim * DtypeBytes;
+
+    public double WeightBytes => Parameters * DtypeBytes;
+}

@@ -1,0 +1,101 @@
+using Dynamo.Bench.Traces;
+using Dynamo.Bench.Workload;
+
+namespace Dynamo.Bench.Tests;
+
+public sealed class TraceReaderTests
+{
+    private static string Temp(string name, string text)
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "dynamo-bench-tests", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        string path = Path.Combine(dir, name);
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    [Fact]
+    public void Mooncake_ReadsTimestampsLengthsAndHashIds()
+    {
+        string path = Temp("t.jsonl", """
+            {"timestamp": 0, "input_length": 600, "output_length": 5, "hash_ids": [1, 2]}
+
+            {"timestamp": 250, "input_length": 512, "output_length": 7, "hash_ids": [1]}
+            """);
+        var records = TraceReader.Read(path);
+        Assert.Equal(2, records.Count);
+        Assert.Equal(250, records[1].TimestampMs);
+        Assert.Equal([1L, 2L], records[0].HashIds);
+        Assert.Equal(7, records[1].OutputLength);
+    }
+
+    [Fact]
+    public void Mooncake_MalformedLine_NamesFileAndLine()
+    {
+        string path = Temp("bad.jsonl", "{\"timestamp\": 0, \"input_length\": 10, \"output_length\": 1, \"hash_ids\": [1]}\n{\"timestamp\": 1, \"input_length\": \n");
+        var error = Assert.Throws<TraceFormatException>(() => TraceReader.Read(path));
+        Assert.Equal(2, error.Line);
+        Assert.Contains("bad.jsonl:2:", error.Message);
+    }
+
+    [Fact]
+    public void Mooncake_HashIdCountNotMatchingLength_IsRejected()
+    {
+        string path = Temp("count.jsonl", "{\"timestamp\": 0, \"input_length\": 1500, \"output_length\": 1, \"hash_ids\": [1]}\n");
+        var error = Assert.Throws<TraceFormatException>(() => TraceReader.Read(path));
+        Assert.Contains("needs 3 hash_ids", error.Message);
+    }
+
+    [Fact]
+    public void MissingFile_SaysNotFound()
+    {
+        var error = Assert.Throws<TraceFormatException>(() => TraceReader.Read("/nonexistent/trace.jsonl"));
+        Assert.Contains("not found", error.Message);
+    }
+
+    [Fact]
+    public void Azure_ReadsRelativeTimestamps()
+    {
+        string path = Temp("a.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.6805900,374,44\n2023-11-16 18:15:50.9951690,396,109\n");
+        var records = TraceReader.Read(path);
+        Assert.Equal(0, records[0].TimestampMs);
+        Assert.Equal(4314.579, records[1].TimestampMs, 3);
+        Assert.Equal(396, records[1].InputLength);
+        Assert.Empty(records[1].HashIds);
+    }
+
+    [Fact]
+    public void Azure_BadNumber_NamesLine()
+    {
+        string path = Temp("b.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.68,374,44\n2023-11-16 18:15:47.00,x,1\n");
+        var error = Assert.Throws<TraceFormatException>(() => TraceReader.Read(path));
+        Assert.Equal(3, error.Line);
+        Assert.Contains("ContextTokens", error.Message);
+    }
+
+    [Fact]
+    public void SharedTrace_HasTheDocumentedShape()
+    {
+        string path = Path.Combine(SharedTraces.Folder, "mooncake_synthetic_trace.jsonl");
+        if (!File.Exists(path))
+        {
+            return;
+        }
+
+        var records = TraceReader.Read(path);
+        Assert.Equal(3993, records.Count);
+        Assert.All(records, r => Assert.Equal((r.InputLength + 511) / 512, r.HashIds.Length));
+    }
+
+    [Fact]
+    public void Prompts_EqualHashIdsGiveEqualBlocks_AndLastBlockIsCut()
+    {
+        var synth = new PromptSynthesizer();
+        int[] a = synth.Tokens(new BenchRequest(0, TimeSpan.Zero, 700, 1, [5, 6]));
+        int[] b = synth.Tokens(new BenchRequest(1, TimeSpan.Zero, 1024, 1, [5, 7]));
+        Assert.Equal(700, a.Length);
+        Assert.Equal(a[..512], b[..512]);
+        Assert.NotEqual(a[512..700], b[512..700]);
+        Assert.All(a, t => Assert.InRange(t, PromptSynthesizer.FirstTokenId, 31999));
+    }
+}
