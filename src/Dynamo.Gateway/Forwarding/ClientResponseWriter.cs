@@ -26,6 +26,7 @@ internal sealed class ClientResponseWriter : IDisposable
     private readonly long _created;
     private readonly Choice[] _choices;
     private Utf8JsonWriter? _json;
+    private byte[]? _chunkPrefix;
     private bool _started;
 
     public ClientResponseWriter(HttpResponse response, ParsedRequest request, int choiceCount, string id, long created)
@@ -74,30 +75,35 @@ internal sealed class ClientResponseWriter : IDisposable
         await _body.FlushAsync(cancellationToken);
     }
 
+    public bool IsStreaming => _stream;
+
     /// <summary>
     /// One worker chunk: new text for a choice, maybe its finish reason. Buffered: the relay flushes once it has
     /// written every chunk that arrived together, so a burst of tokens costs one write.
     /// </summary>
-    public void OnChoice(int index, string? text, string? finishReason)
+    public void OnChoice(WorkerChunk chunk)
     {
+        var index = chunk.ChoiceIndex;
         if ((uint)index >= (uint)_choices.Length)
         {
             throw new InvalidDataException($"The worker sent choice index {index}; the request has {_choices.Length} choices.");
         }
 
         var choice = _choices[index];
+        var finishReason = chunk.FinishReason;
         choice.FinishReason ??= finishReason;
         if (!_stream)
         {
-            choice.Text.Append(text);
+            choice.Text.Append(chunk.Text);
             return;
         }
 
+        var hasText = chunk.HasText && chunk.TextJson.Length > 2;
         if (_kind == RequestKind.Chat)
         {
-            if (!string.IsNullOrEmpty(text))
+            if (hasText)
             {
-                WriteChatChunk(index, text, role: false, finishReason: null);
+                WriteContentChunk(index, "{\"content\":"u8, chunk.TextJson, "},\"logprobs\":null,\"finish_reason\":null}]}\n\n"u8);
             }
 
             if (finishReason is not null)
@@ -105,9 +111,13 @@ internal sealed class ClientResponseWriter : IDisposable
                 WriteChatChunk(index, content: null, role: false, finishReason);
             }
         }
+        else if (finishReason is null)
+        {
+            WriteContentChunk(index, ""u8, hasText ? chunk.TextJson : "\"\""u8, ",\"logprobs\":null,\"finish_reason\":null}]}\n\n"u8);
+        }
         else
         {
-            WriteCompletionChunk(index, text ?? "", finishReason);
+            WriteCompletionChunk(index, chunk.TextJson, finishReason);
         }
     }
 
@@ -159,7 +169,47 @@ internal sealed class ClientResponseWriter : IDisposable
         json.WriteNull("system_fingerprint"u8);
     }
 
-    private void WriteCompletionChunk(int index, string text, string? finishReason)
+    /// <summary>
+    /// The hot path of a stream: <c>data: </c> + the response's fixed header bytes + the choice index + the
+    /// worker's text literal, spliced as bytes.
+    /// </summary>
+    private void WriteContentChunk(int index, ReadOnlySpan<byte> beforeText, ReadOnlySpan<byte> textJson, ReadOnlySpan<byte> suffix)
+    {
+        var prefix = _chunkPrefix ??= BuildChunkPrefix();
+        var span = _body.GetSpan(prefix.Length + 11 + beforeText.Length + textJson.Length + suffix.Length);
+        prefix.CopyTo(span);
+        var written = prefix.Length;
+        System.Buffers.Text.Utf8Formatter.TryFormat(index, span[written..], out var digits);
+        written += digits;
+        var separator = _kind == RequestKind.Chat ? ",\"delta\":"u8 : ",\"text\":"u8;
+        separator.CopyTo(span[written..]);
+        written += separator.Length;
+        beforeText.CopyTo(span[written..]);
+        written += beforeText.Length;
+        textJson.CopyTo(span[written..]);
+        written += textJson.Length;
+        suffix.CopyTo(span[written..]);
+        _body.Advance(written + suffix.Length);
+    }
+
+    /// <summary><c>data: {"id":…,"object":…,"created":…,"model":…,"system_fingerprint":null,"choices":[{"index":</c></summary>
+    private byte[] BuildChunkPrefix()
+    {
+        var buffer = new ArrayBufferWriter<byte>(160);
+        buffer.Write("data: "u8);
+        using (var json = new Utf8JsonWriter(buffer, WriterOptions))
+        {
+            WriteHeader(json, _kind == RequestKind.Chat ? "chat.completion.chunk" : "text_completion");
+            json.WriteStartArray("choices"u8);
+            json.WriteStartObject();
+            json.WritePropertyName("index"u8);
+        }
+
+        // The writer has emitted '"index":' and waits for the value, which each chunk splices in.
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    private void WriteCompletionChunk(int index, ReadOnlySpan<byte> textJson, string? finishReason)
     {
         _body.Write("data: "u8);
         var json = Json();
@@ -167,7 +217,16 @@ internal sealed class ClientResponseWriter : IDisposable
         json.WriteStartArray("choices"u8);
         json.WriteStartObject();
         json.WriteNumber("index"u8, index);
-        json.WriteString("text"u8, text);
+        json.WritePropertyName("text"u8);
+        if (textJson.Length >= 2)
+        {
+            json.WriteRawValue(textJson, skipInputValidation: true);
+        }
+        else
+        {
+            json.WriteStringValue(""u8);
+        }
+
         json.WriteNull("logprobs"u8);
         WriteFinish(json, finishReason);
         json.WriteEndObject();

@@ -12,11 +12,23 @@ internal sealed class WorkerChunk
 {
     public List<int> TokenIds { get; } = new(8);
 
+    private byte[] _textJson = new byte[256];
+    private int _textJsonLength;
+
     public int ChoiceIndex { get; private set; }
 
     public bool HasChoice { get; private set; }
 
+    /// <summary>The choice's text, decoded. Only filled when <see cref="Parse"/> is asked to decode it.</summary>
     public string? Text { get; private set; }
+
+    /// <summary>
+    /// The choice's text as the JSON string literal the worker sent (quotes and escapes included): a streamed
+    /// chunk is relayed by splicing these bytes, with no decode and re-encode per token.
+    /// </summary>
+    public ReadOnlySpan<byte> TextJson => _textJson.AsSpan(0, _textJsonLength);
+
+    public bool HasText { get; private set; }
 
     public string? FinishReason { get; private set; }
 
@@ -31,7 +43,7 @@ internal sealed class WorkerChunk
     /// <summary>Message of an <c>{"error":{...}}</c> event, if that is what came.</summary>
     public string? Error { get; private set; }
 
-    public void Parse(ReadOnlySequence<byte> json)
+    public void Parse(ReadOnlySequence<byte> json, bool decodeText)
     {
         Reset();
         var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = 16 });
@@ -40,7 +52,7 @@ internal sealed class WorkerChunk
         {
             if (reader.ValueTextEquals("choices"u8))
             {
-                ReadChoices(ref reader);
+                ReadChoices(ref reader, decodeText);
             }
             else if (reader.ValueTextEquals("usage"u8))
             {
@@ -64,12 +76,14 @@ internal sealed class WorkerChunk
         HasChoice = false;
         ChoiceIndex = 0;
         Text = null;
+        HasText = false;
+        _textJsonLength = 0;
         FinishReason = null;
         HasUsage = false;
         Error = null;
     }
 
-    private void ReadChoices(ref Utf8JsonReader reader)
+    private void ReadChoices(ref Utf8JsonReader reader, bool decodeText)
     {
         reader.Read();
         if (reader.TokenType != JsonTokenType.StartArray)
@@ -96,7 +110,18 @@ internal sealed class WorkerChunk
                 else if (reader.ValueTextEquals("text"u8))
                 {
                     reader.Read();
-                    Text = reader.GetString();
+                    if (reader.TokenType == JsonTokenType.String)
+                    {
+                        HasText = true;
+                        if (decodeText)
+                        {
+                            Text = reader.GetString();
+                        }
+                        else
+                        {
+                            CaptureTextJson(ref reader);
+                        }
+                    }
                 }
                 else if (reader.ValueTextEquals("token_ids"u8))
                 {
@@ -121,6 +146,29 @@ internal sealed class WorkerChunk
                 }
             }
         }
+    }
+
+    private void CaptureTextJson(ref Utf8JsonReader reader)
+    {
+        var length = reader.HasValueSequence ? (int)reader.ValueSequence.Length : reader.ValueSpan.Length;
+        if (_textJson.Length < length + 2)
+        {
+            _textJson = new byte[Math.Max(length + 2, _textJson.Length * 2)];
+        }
+
+        // The value bytes are the escaped form between the quotes: valid inside a JSON string as they are.
+        _textJson[0] = (byte)'"';
+        if (reader.HasValueSequence)
+        {
+            reader.ValueSequence.CopyTo(_textJson.AsSpan(1));
+        }
+        else
+        {
+            reader.ValueSpan.CopyTo(_textJson.AsSpan(1));
+        }
+
+        _textJson[length + 1] = (byte)'"';
+        _textJsonLength = length + 2;
     }
 
     private void ReadUsage(ref Utf8JsonReader reader)

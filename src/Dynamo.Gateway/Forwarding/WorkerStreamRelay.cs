@@ -76,7 +76,7 @@ internal sealed class WorkerStreamRelay
                         break;
                     }
 
-                    _chunk.Parse(payload);
+                    _chunk.Parse(payload, decodeText: !_writer.IsStreaming);
                     if (_chunk.Error is not null)
                     {
                         throw new WorkerStreamException($"The worker failed mid-stream: {_chunk.Error}");
@@ -121,7 +121,7 @@ internal sealed class WorkerStreamRelay
                         GeneratedIds.AddRange(_chunk.TokenIds);
                     }
 
-                    _writer.OnChoice(_chunk.ChoiceIndex, _chunk.Text, _chunk.FinishReason);
+                    _writer.OnChoice(_chunk);
                     pending = true;
                 }
 

@@ -1,3 +1,4 @@
+using Dynamo.Contracts.Routing;
 using Dynamo.Runtime.Observability;
 using Prometheus;
 
@@ -33,6 +34,14 @@ internal sealed class GatewayMetrics
         CachedTokens = factory.CreateCounter(MetricNames.FrontendCachedTokens, "Prompt tokens served from workers' prefix caches.", "model");
         Migrations = factory.CreateCounter(MetricNames.FrontendMigrationsTotal, "Requests moved to another worker after their worker failed.", "model");
         RouterDecisions = factory.CreateCounter(MetricNames.RouterDecisionsTotal, "Routing decisions, by policy and worker.", "policy", "worker");
+        RouterKvHitRate = factory.CreateGauge(MetricNames.RouterKvHitRate,
+            "Share of routed prompt blocks already cached on the chosen worker, since start (the router's prediction).");
+        RouterPromptBlocks = factory.CreateCounter(MetricNames.RouterPromptBlocksTotal, "Full prompt blocks of routed requests.");
+        RouterOverlapBlocks = factory.CreateCounter(MetricNames.RouterOverlapBlocksTotal, "Of those, blocks the chosen worker already held.");
+        RouterOverlap = factory.CreateHistogram(MetricNames.RouterOverlapBlocks, "Prompt blocks the chosen worker already held, per decision.",
+            new HistogramConfiguration { Buckets = [0, .. TokenBuckets] });
+        RouterDecisionDuration = factory.CreateHistogram(MetricNames.RouterDecisionDuration, "Time the router took to choose a worker.",
+            new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(1e-6, 2, 16) });
     }
 
     public CollectorRegistry Registry { get; }
@@ -58,4 +67,29 @@ internal sealed class GatewayMetrics
     public Counter RouterDecisions { get; }
 
     public Counter Migrations { get; }
+
+    public Gauge RouterKvHitRate { get; }
+
+    public Counter RouterPromptBlocks { get; }
+
+    public Counter RouterOverlapBlocks { get; }
+
+    public Histogram RouterOverlap { get; }
+
+    public Histogram RouterDecisionDuration { get; }
+
+    /// <summary>One routing decision: counts, overlap, the running hit rate and how long the choice took.</summary>
+    public void RecordDecision(RoutingDecision decision, TimeSpan elapsed)
+    {
+        RouterDecisions.WithLabels(decision.Policy, decision.Worker.InstanceId).Inc();
+        RouterDecisionDuration.Observe(elapsed.TotalSeconds);
+        RouterOverlap.Observe(decision.OverlapBlocks);
+        var blocks = decision.PromptTokens / Math.Max(1, decision.Worker.BlockSize);
+        if (blocks > 0)
+        {
+            RouterPromptBlocks.Inc(blocks);
+            RouterOverlapBlocks.Inc(Math.Min(decision.OverlapBlocks, blocks));
+            RouterKvHitRate.Set(RouterOverlapBlocks.Value / RouterPromptBlocks.Value);
+        }
+    }
 }

@@ -153,6 +153,7 @@ internal sealed partial class CompletionPipeline
             var generated = relay.GeneratedIds;
             var prompt = generated.Count == 0 ? prompts[0] : [.. prompts[0], .. generated];
             var remaining = maxTokens - generated.Count;
+            var routeStart = Stopwatch.GetTimestamp();
             var decision = _router.Select(new RoutingRequest(attempt == 0 ? requestId : $"{requestId}-m{attempt}", request.Model, prompt, remaining ?? 0), candidates);
             activity?.AddEvent(new ActivityEvent("dynamo.route", tags: new ActivityTagsCollection
             {
@@ -160,7 +161,7 @@ internal sealed partial class CompletionPipeline
                 ["dynamo.router.worker"] = decision.Worker.InstanceId,
                 ["dynamo.router.overlap_blocks"] = decision.OverlapBlocks,
             }));
-            _metrics.RouterDecisions.WithLabels(decision.Policy, decision.Worker.InstanceId).Inc();
+            _metrics.RecordDecision(decision, Stopwatch.GetElapsedTime(routeStart));
             relay.BeginAttempt(() => _router.MarkPrefilled(decision));
 
             var body = WorkerRequestWriter.Write(request, generated.Count == 0 ? prompts : [prompt], remaining);
