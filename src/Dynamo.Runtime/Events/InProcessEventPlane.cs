@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 
@@ -11,7 +12,7 @@ namespace Dynamo.Runtime.Events;
 /// </summary>
 public sealed class InProcessEventPlane : IEventPlane
 {
-    private readonly ConcurrentDictionary<string, ConcurrentDictionary<Channel<object>, byte>> _subjects = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, ConcurrentDictionary<Channel<Envelope>, byte>> _subjects = new(StringComparer.Ordinal);
     private readonly int _capacity;
 
     public InProcessEventPlane(int subscriberCapacity = 65_536)
@@ -22,12 +23,15 @@ public sealed class InProcessEventPlane : IEventPlane
 
     public ValueTask PublishAsync<T>(string subject, T message, CancellationToken cancellationToken = default)
     {
+        EventSubjects.Validate(subject);
         ArgumentNullException.ThrowIfNull(message);
+        cancellationToken.ThrowIfCancellationRequested();
         if (_subjects.TryGetValue(subject, out var subscribers))
         {
+            var envelope = new Envelope(message, Activity.Current?.Context ?? default);
             foreach (var channel in subscribers.Keys)
             {
-                channel.Writer.TryWrite(message);
+                channel.Writer.TryWrite(envelope);
             }
         }
 
@@ -36,7 +40,16 @@ public sealed class InProcessEventPlane : IEventPlane
 
     public async IAsyncEnumerable<T> SubscribeAsync<T>(string subject, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        var channel = Channel.CreateBounded<object>(new BoundedChannelOptions(_capacity)
+        await foreach (var message in SubscribeMessagesAsync<T>(subject, cancellationToken).ConfigureAwait(false))
+        {
+            yield return message.Payload;
+        }
+    }
+
+    public async IAsyncEnumerable<EventMessage<T>> SubscribeMessagesAsync<T>(string subject, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        EventSubjects.Validate(subject);
+        var channel = Channel.CreateBounded<Envelope>(new BoundedChannelOptions(_capacity)
         {
             FullMode = BoundedChannelFullMode.DropOldest,
             SingleReader = true,
@@ -47,9 +60,9 @@ public sealed class InProcessEventPlane : IEventPlane
         {
             await foreach (var item in channel.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
             {
-                if (item is T typed)
+                if (item.Payload is T typed)
                 {
-                    yield return typed;
+                    yield return new EventMessage<T>(subject, typed, item.Parent);
                 }
             }
         }
@@ -58,4 +71,6 @@ public sealed class InProcessEventPlane : IEventPlane
             subscribers.TryRemove(channel, out _);
         }
     }
+
+    private readonly record struct Envelope(object Payload, ActivityContext Parent);
 }
