@@ -10,6 +10,8 @@ command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 # The engine's matrix products go through OpenBLAS when present (a managed fallback exists, but tests cover both).
 ldconfig -p 2>/dev/null | grep -q 'libopenblas.so.0' || missing+=(libopenblas0-pthread)
+# The transfer library's UCX backend loads libucp at run time (its tests skip, saying why, where it cannot).
+ldconfig -p 2>/dev/null | grep -q 'libucp.so.0' || missing+=(libucx0)
 # The NATS runtime's tests start their own nats-server (JetStream) on a free loopback port and stop it after.
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
 if [ ${#missing[@]} -gt 0 ]; then

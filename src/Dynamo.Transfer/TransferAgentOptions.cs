@@ -1,0 +1,67 @@
+namespace Dynamo.Transfer;
+
+/// <summary>
+/// One transfer agent, bound from <c>Dynamo:Transfer</c>. Validated by <see cref="TransferAgentOptionsValidator"/>.
+/// </summary>
+public sealed class TransferAgentOptions
+{
+    public const string SectionName = "Dynamo:Transfer";
+
+    /// <summary>The agent's name, unique among peers (the worker's instance id is a good one). Default: <c>agent-</c> and 12 random hex digits.</summary>
+    public string Name { get; set; } = "agent-" + Guid.NewGuid().ToString("N")[..12];
+
+    /// <summary>
+    /// Backends to start, in order of preference for reaching a peer, comma-separated: <c>inprocess</c>, <c>ucx</c>,
+    /// <c>tcp</c>. Default <c>inprocess,ucx,tcp</c>. UCX is skipped with a log line when <c>libucp.so.0</c> cannot be
+    /// loaded unless <see cref="RequireAllBackends"/> is set.
+    /// </summary>
+    public string Backends { get; set; } = "inprocess,ucx,tcp";
+
+    /// <summary>Fail start-up when a listed backend cannot start, instead of running without it. Default false.</summary>
+    public bool RequireAllBackends { get; set; }
+
+    /// <summary>IP address the TCP backend listens on. Default <c>127.0.0.1</c>.</summary>
+    public string TcpHost { get; set; } = "127.0.0.1";
+
+    /// <summary>TCP port. Default 0: the system picks one and the bound port is published.</summary>
+    public int TcpPort { get; set; }
+
+    /// <summary>Host put in the metadata for peers. Default null: <see cref="TcpHost"/>, or the machine name when that is a wildcard.</summary>
+    public string? TcpAdvertisedHost { get; set; }
+
+    /// <summary>Most TCP connections kept to one peer; concurrent transfers beyond this wait for one. Default 4.</summary>
+    public int TcpMaxConnectionsPerPeer { get; set; } = 4;
+
+    /// <summary>UCX transports (<c>UCX_TLS</c> for this agent's context only), e.g. <c>tcp</c> or <c>shm,cma</c>. Default null: UCX's own choice.</summary>
+    public string? UcxTransports { get; set; }
+
+    /// <summary>Timeout for a transfer posted without one. Default 30 s.</summary>
+    public TimeSpan DefaultTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long connecting to a peer may take before the transfer fails as unreachable. Default 5 s.</summary>
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Largest notification message. Default 64 KiB.</summary>
+    public int MaxNotificationBytes { get; set; } = 64 * 1024;
+
+    internal IReadOnlyList<TransferBackendKind> ParseBackends()
+    {
+        var kinds = new List<TransferBackendKind>();
+        foreach (var part in Backends.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var kind = part.ToLowerInvariant() switch
+            {
+                "inprocess" or "in-process" or "memory" => TransferBackendKind.InProcess,
+                "ucx" => TransferBackendKind.Ucx,
+                "tcp" => TransferBackendKind.Tcp,
+                _ => throw new FormatException($"unknown backend '{part}'"),
+            };
+            if (!kinds.Contains(kind))
+            {
+                kinds.Add(kind);
+            }
+        }
+
+        return kinds;
+    }
+}

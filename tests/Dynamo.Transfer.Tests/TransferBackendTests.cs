@@ -1,0 +1,471 @@
+using System.Text;
+using Dynamo.Transfer.Memory;
+
+namespace Dynamo.Transfer.Tests;
+
+/// <summary>What every backend must do: move registered bytes exactly, deliver notifications, and fail cleanly.</summary>
+public sealed class TransferBackendTests
+{
+    private static (DescriptorList Local, DescriptorList Remote, List<(long LocalOffset, long RemoteOffset, long Length)> Pairs) Scattered(
+        AgentPair pair, int count, int seed, int maxLength = 20_000)
+    {
+        // Non-overlapping, shuffled, non-adjacent ranges: nothing merges, order differs on each side.
+        var random = new Random(seed);
+        var slot = pair.LocalBuffer.Length / count;
+        var localSlots = Enumerable.Range(0, count).OrderBy(_ => random.Next()).ToArray();
+        var remoteSlots = Enumerable.Range(0, count).OrderBy(_ => random.Next()).ToArray();
+        var local = new DescriptorList();
+        var remote = new DescriptorList();
+        var pairs = new List<(long, long, long)>();
+        for (var i = 0; i < count; i++)
+        {
+            long length = random.Next(1, (int)Math.Min(maxLength, slot - 64));
+            var lo = (localSlots[i] * slot) + random.Next(1, 32);
+            var ro = (remoteSlots[i] * slot) + random.Next(1, 32);
+            local.Add(pair.LocalRegion.Describe(lo, length));
+            remote.Add(pair.RemoteMeta.Describe((ulong)ro, (ulong)length));
+            pairs.Add((lo, ro, length));
+        }
+
+        return (local, remote, pairs);
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    public async Task Read_ScatteredDescriptors_CopiesExactlyThoseBytes(TransferBackendKind kind)
+    {
+        Backends.SkipIfUnavailable(kind);
+        await using var pair = AgentPair.Create(kind);
+        var before = pair.LocalBuffer.Span.ToArray();
+        var (local, remote, pairs) = Scattered(pair, 64, seed: 7);
+
+        var request = pair.Local.PostTransfer(TransferOperation.Read, local, remote, pair.Remote.Name);
+        var result = await request.Completion.Within("a scattered read");
+
+        Assert.True(result.IsSuccess, result.ToString());
+        Assert.Equal(kind, result.Backend);
+        Assert.Equal(64, request.LocalDescriptorCount);
+        var expected = before.ToArray();
+        foreach (var (lo, ro, length) in pairs)
+        {
+            pair.RemoteBuffer.Slice(ro, length).CopyTo(expected.AsSpan((int)lo, (int)length));
+        }
+
+        Assert.True(expected.AsSpan().SequenceEqual(pair.LocalBuffer.Span), "local buffer differs from the expected bytes (described ranges copied, the rest untouched)");
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    public async Task Write_ScatteredDescriptors_CopiesExactlyThoseBytes(TransferBackendKind kind)
+    {
+        Backends.SkipIfUnavailable(kind);
+        await using var pair = AgentPair.Create(kind);
+        var before = pair.RemoteBuffer.Span.ToArray();
+        var (local, remote, pairs) = Scattered(pair, 48, seed: 11);
+
+        var result = await pair.Local.PostTransfer(TransferOperation.Write, local, remote, pair.Remote.Name).Completion.Within("a scattered write");
+
+        Assert.True(result.IsSuccess, result.ToString());
+        var expected = before.ToArray();
+        foreach (var (lo, ro, length) in pairs)
+        {
+            pair.LocalBuffer.Slice(lo, length).CopyTo(expected.AsSpan((int)ro, (int)length));
+        }
+
+        Assert.True(expected.AsSpan().SequenceEqual(pair.RemoteBuffer.Span), "remote buffer differs from the expected bytes");
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    public async Task Read_AdjacentBlocks_MergeIntoOneDescriptorAndCopy(TransferBackendKind kind)
+    {
+        Backends.SkipIfUnavailable(kind);
+        await using var pair = AgentPair.Create(kind);
+        const int block = 64 * 1024;
+        var local = new DescriptorList();
+        var remote = new DescriptorList();
+        for (var b = 0; b < 32; b++)
+        {
+            local.Add(pair.LocalRegion.Describe((10 + b) * (long)block, block));
+            remote.Add(pair.RemoteMeta.Describe((ulong)(20 + b) * block, block));
+        }
+
+        var request = pair.Local.PostTransfer(TransferOperation.Read, local, remote, pair.Remote.Name);
+        var result = await request.Completion.Within("a read of 32 adjacent blocks");
+
+        Assert.True(result.IsSuccess, result.ToString());
+        Assert.Equal(1, request.LocalDescriptorCount);
+        Assert.Equal(1, request.RemoteDescriptorCount);
+        Assert.Equal(32, local.Count); // the caller's list is left as it was
+        Assert.True(pair.RemoteBuffer.Slice(20L * block, 32L * block).SequenceEqual(pair.LocalBuffer.Slice(10L * block, 32L * block)));
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    public async Task Read_ListsSplitDifferently_PairsBytesInOrder(TransferBackendKind kind)
+    {
+        Backends.SkipIfUnavailable(kind);
+        await using var pair = AgentPair.Create(kind);
+        // Local: 3 ranges of 1000; remote: 5 ranges of 600, not adjacent. Byte n of one pairs with byte n of the other.
+        var local = new DescriptorList().Add(pair.LocalRegion.Describe(0, 1000)).Add(pair.LocalRegion.Describe(5000, 1000)).Add(pair.LocalRegion.Describe(9000, 1000));
+        var remote = new DescriptorList();
+        for (var i = 0; i < 5; i++)
+        {
+            remote.Add(pair.RemoteMeta.Describe((ulong)(i * 10_000) + 3, 600));
+        }
+
+        var result = await pair.Local.PostTransfer(TransferOperation.Read, local, remote, pair.Remote.Name).Completion.Within("a read with differently split lists");
+
+        Assert.True(result.IsSuccess, result.ToString());
+        var source = new byte[3000];
+        for (var i = 0; i < 5; i++)
+        {
+            pair.RemoteBuffer.Slice((i * 10_000) + 3, 600).CopyTo(source.AsSpan(i * 600));
+        }
+
+        var received = new byte[3000];
+        pair.LocalBuffer.Slice(0, 1000).CopyTo(received);
+        pair.LocalBuffer.Slice(5000, 1000).CopyTo(received.AsSpan(1000));
+        pair.LocalBuffer.Slice(9000, 1000).CopyTo(received.AsSpan(2000));
+        Assert.Equal(source, received);
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    public async Task Read_LargeRange_CopiesAllBytes(TransferBackendKind kind)
+    {
+        Backends.SkipIfUnavailable(kind);
+        await using var pair = AgentPair.Create(kind, bytes: 48 << 20);
+        var local = new DescriptorList().Add(pair.LocalRegion.Describe(0, 48 << 20));
+        var remote = new DescriptorList().Add(pair.RemoteMeta.Describe(0, 48 << 20));
+
+        var result = await pair.Local.PostTransfer(TransferOperation.Read, local, remote, pair.Remote.Name).Completion.Within("a 48 MiB read");
+
+        Assert.True(result.IsSuccess, result.ToString());
+        Assert.True(pair.RemoteBuffer.Span.SequenceEqual(pair.LocalBuffer.Span), "48 MiB read differs");
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    public async Task ConcurrentTransfers_BothDirections_AllComplete(TransferBackendKind kind)
+    {
+        Backends.SkipIfUnavailable(kind);
+        await using var pair = AgentPair.Create(kind, bytes: 8 << 20);
+        const int chunk = 128 * 1024;
+        var requests = new List<TransferRequest>();
+        for (var i = 0; i < 32; i++)
+        {
+            // Even chunks are read into the first half, odd chunks are written from the second half.
+            var op = i % 2 == 0 ? TransferOperation.Read : TransferOperation.Write;
+            var localOffset = (op == TransferOperation.Read ? 0 : 4 << 20) + ((i / 2) * (long)chunk);
+            var remoteOffset = (op == TransferOperation.Read ? 0 : 4 << 20) + ((i / 2) * (long)chunk);
+            requests.Add(pair.Local.PostTransfer(op,
+                new DescriptorList().Add(pair.LocalRegion.Describe(localOffset, chunk)),
+                new DescriptorList().Add(pair.RemoteMeta.Describe((ulong)remoteOffset, chunk)),
+                pair.Remote.Name));
+        }
+
+        var results = await Task.WhenAll(requests.Select(r => r.Completion)).Within("32 concurrent transfers");
+
+        Assert.All(results, r => Assert.True(r.IsSuccess, r.ToString()));
+        Assert.True(pair.RemoteBuffer.Slice(0, 16L * chunk).SequenceEqual(pair.LocalBuffer.Slice(0, 16L * chunk)));
+        Assert.True(pair.RemoteBuffer.Slice(4 << 20, 16L * chunk).SequenceEqual(pair.LocalBuffer.Slice(4 << 20, 16L * chunk)));
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    public async Task Read_WithNotification_PeerIsNotifiedWithTheMessage(TransferBackendKind kind)
+    {
+        Backends.SkipIfUnavailable(kind);
+        await using var pair = AgentPair.Create(kind);
+        var local = new DescriptorList().Add(pair.LocalRegion.Describe(0, 100_000));
+        var remote = new DescriptorList().Add(pair.RemoteMeta.Describe(0, 100_000));
+
+        var result = await pair.Local.PostTransfer(TransferOperation.Read, local, remote, pair.Remote.Name, "unpin req-1"u8).Completion.Within("a read with a notification");
+        var note = await pair.Remote.NextNotificationAsync("the read's notification at the remote agent");
+
+        Assert.True(result.IsSuccess, result.ToString());
+        Assert.Equal(pair.Local.Name, note.FromAgent);
+        Assert.Equal("unpin req-1", note.Text);
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    public async Task Write_WithNotification_DataIsInPlaceWhenTheNotificationArrives(TransferBackendKind kind)
+    {
+        Backends.SkipIfUnavailable(kind);
+        await using var pair = AgentPair.Create(kind, bytes: 16 << 20);
+        var local = new DescriptorList().Add(pair.LocalRegion.Describe(0, 16 << 20));
+        var remote = new DescriptorList().Add(pair.RemoteMeta.Describe(0, 16 << 20));
+        var expected = pair.LocalBuffer.Span.ToArray();
+
+        var request = pair.Local.PostTransfer(TransferOperation.Write, local, remote, pair.Remote.Name, "written"u8);
+        var note = await pair.Remote.NextNotificationAsync("the write's notification");
+
+        Assert.Equal("written", note.Text);
+        Assert.True(expected.AsSpan().SequenceEqual(pair.RemoteBuffer.Span), "the notification arrived before the data");
+        Assert.True((await request.Completion.Within("the write")).IsSuccess);
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    public async Task SendNotification_BothWays_ArriveInOrder(TransferBackendKind kind)
+    {
+        Backends.SkipIfUnavailable(kind);
+        await using var pair = AgentPair.Create(kind);
+
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.True((await pair.Local.SendNotificationAsync(pair.Remote.Name, Encoding.UTF8.GetBytes($"n{i}")).Within("a notification send")).IsSuccess);
+        }
+
+        Assert.True((await pair.Remote.SendNotificationAsync(pair.Local.Name, "back"u8.ToArray()).Within("a notification back")).IsSuccess);
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.Equal($"n{i}", (await pair.Remote.NextNotificationAsync($"notification n{i}")).Text);
+        }
+
+        Assert.Equal("back", (await pair.Local.NextNotificationAsync("the notification back")).Text);
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    public async Task RemoteDescriptorOutsideRegion_FailsBeforeMovingAnything(TransferBackendKind kind)
+    {
+        Backends.SkipIfUnavailable(kind);
+        await using var pair = AgentPair.Create(kind);
+        var before = pair.LocalBuffer.Span.ToArray();
+        var meta = pair.RemoteMeta;
+        var local = new DescriptorList().Add(pair.LocalRegion.Describe(0, 8192));
+        var remote = new DescriptorList().Add(meta.Id, meta.Address + meta.Length - 4096, 8192);
+
+        var result = await pair.Local.PostTransfer(TransferOperation.Read, local, remote, pair.Remote.Name).Completion.Within("a read past the remote region");
+
+        Assert.Equal(TransferStatus.Failed, result.Status);
+        Assert.Equal(TransferErrorKind.InvalidDescriptor, result.Error);
+        Assert.Contains("outside region", result.Message);
+        Assert.True(before.AsSpan().SequenceEqual(pair.LocalBuffer.Span));
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    public async Task LocalDescriptorInUnregisteredRegion_FailsAsUnregisteredMemory(TransferBackendKind kind)
+    {
+        Backends.SkipIfUnavailable(kind);
+        await using var pair = AgentPair.Create(kind);
+        using var stray = new NativeBuffer(8192, seed: 3);
+        var local = new DescriptorList().Add(999, (ulong)stray.Address, 4096);
+        var remote = new DescriptorList().Add(pair.RemoteMeta.Describe(0, 4096));
+
+        var result = await pair.Local.PostTransfer(TransferOperation.Read, local, remote, pair.Remote.Name).Completion.Within("a read into unregistered memory");
+
+        Assert.Equal(TransferErrorKind.UnregisteredMemory, result.Error);
+
+        // A deregistered region is unregistered memory too.
+        var region = pair.Local.RegisterMemory(stray.Address, stray.Length);
+        region.Dispose();
+        local = new DescriptorList().Add(region.Describe(0, 4096));
+        result = await pair.Local.PostTransfer(TransferOperation.Read, local, remote, pair.Remote.Name).Completion.Within("a read into a deregistered region");
+        Assert.Equal(TransferErrorKind.UnregisteredMemory, result.Error);
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    public async Task BadRequests_FailWithTheirReason(TransferBackendKind kind)
+    {
+        Backends.SkipIfUnavailable(kind);
+        await using var pair = AgentPair.Create(kind);
+        var local = new DescriptorList().Add(pair.LocalRegion.Describe(0, 4096));
+
+        var unknown = await pair.Local.PostTransfer(TransferOperation.Read, local, new DescriptorList().Add(pair.RemoteMeta.Describe(0, 4096)), "nobody").Completion;
+        var mismatched = await pair.Local.PostTransfer(TransferOperation.Read, local, new DescriptorList().Add(pair.RemoteMeta.Describe(0, 4000)), pair.Remote.Name).Completion;
+        var noRegion = await pair.Local.PostTransfer(TransferOperation.Read, local, new DescriptorList().Add(77, pair.RemoteMeta.Address, 4096), pair.Remote.Name).Completion;
+        var outsideLocal = await pair.Local.PostTransfer(TransferOperation.Read,
+            new DescriptorList().Add(pair.LocalRegion.Id, (ulong)pair.LocalRegion.Address + (ulong)pair.LocalRegion.Length - 100, 4096),
+            new DescriptorList().Add(pair.RemoteMeta.Describe(0, 4096)), pair.Remote.Name).Completion;
+
+        Assert.Equal(TransferErrorKind.UnknownAgent, unknown.Error);
+        Assert.Equal(TransferErrorKind.InvalidDescriptor, mismatched.Error);
+        Assert.Equal(TransferErrorKind.InvalidDescriptor, noRegion.Error);
+        Assert.Equal(TransferErrorKind.InvalidDescriptor, outsideLocal.Error);
+        Assert.Equal(0, pair.Local.InFlightCount);
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    public async Task WriteToReadOnlyRegion_IsDenied(TransferBackendKind kind)
+    {
+        Backends.SkipIfUnavailable(kind);
+        await using var pair = AgentPair.Create(kind);
+        using var readOnly = new NativeBuffer(8192, seed: 5);
+        var before = readOnly.Span.ToArray();
+        var region = pair.Remote.RegisterMemory(readOnly.Address, readOnly.Length, RemoteAccess.Read);
+        pair.Local.LoadRemoteMetadata(pair.Remote.GetLocalMetadata());
+        var meta = pair.Local.GetRemoteMetadata(pair.Remote.Name)!.FindRegion(region.Id)!;
+
+        var write = await pair.Local.PostTransfer(TransferOperation.Write,
+            new DescriptorList().Add(pair.LocalRegion.Describe(0, 4096)), new DescriptorList().Add(meta.Describe(0, 4096)), pair.Remote.Name).Completion.Within("a write to a read-only region");
+        var read = await pair.Local.PostTransfer(TransferOperation.Read,
+            new DescriptorList().Add(pair.LocalRegion.Describe(0, 4096)), new DescriptorList().Add(meta.Describe(0, 4096)), pair.Remote.Name).Completion.Within("a read of a read-only region");
+
+        Assert.Equal(TransferErrorKind.AccessDenied, write.Error);
+        Assert.True(read.IsSuccess, read.ToString());
+        Assert.True(before.AsSpan().SequenceEqual(readOnly.Span));
+        region.Dispose();
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Backends.ServerValidated), MemberType = typeof(Backends))]
+    public async Task ForgedMetadata_ServingSideRefusesRangesItNeverRegistered(TransferBackendKind kind)
+    {
+        Backends.SkipIfUnavailable(kind);
+        await using var pair = AgentPair.Create(kind);
+        // A peer that claims a region ten times larger than the one registered: the poster's check passes,
+        // the serving agent's check must not.
+        var real = pair.Remote.GetLocalMetadata();
+        var forged = real with { Regions = [.. real.Regions.Select(r => r with { Length = r.Length * 10 })] };
+        pair.Local.LoadRemoteMetadata(forged.ToBytes());
+        var meta = pair.Local.GetRemoteMetadata(pair.Remote.Name)!.FindRegion(pair.RemoteRegion.Id)!;
+        var before = pair.LocalBuffer.Span.ToArray();
+
+        var read = await pair.Local.PostTransfer(TransferOperation.Read,
+            new DescriptorList().Add(pair.LocalRegion.Describe(0, 4096)),
+            new DescriptorList().Add(meta.Describe((ulong)pair.RemoteBuffer.Length + 4096, 4096)), pair.Remote.Name).Completion.Within("a read outside the real region");
+        var write = await pair.Local.PostTransfer(TransferOperation.Write,
+            new DescriptorList().Add(pair.LocalRegion.Describe(0, 4096)),
+            new DescriptorList().Add(meta.Describe((ulong)pair.RemoteBuffer.Length - 100, 4096)), pair.Remote.Name).Completion.Within("a write straddling the real region's end");
+        var good = await pair.Local.PostTransfer(TransferOperation.Read,
+            new DescriptorList().Add(pair.LocalRegion.Describe(0, 4096)),
+            new DescriptorList().Add(meta.Describe(0, 4096)), pair.Remote.Name).Completion.Within("a valid read on the same connection");
+
+        Assert.Equal(TransferErrorKind.InvalidDescriptor, read.Error);
+        Assert.Contains("refused", read.Message);
+        Assert.Equal(TransferErrorKind.InvalidDescriptor, write.Error);
+        Assert.True(before.AsSpan(4096).SequenceEqual(pair.LocalBuffer.Span[4096..]));
+        Assert.True(good.IsSuccess, good.ToString());
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    public async Task PeerGone_BeforeTheRead_FailsWithoutHanging(TransferBackendKind kind)
+    {
+        Backends.SkipIfUnavailable(kind);
+        await using var pair = AgentPair.Create(kind, configure: o => o.DefaultTimeout = TimeSpan.FromSeconds(5));
+        var local = new DescriptorList().Add(pair.LocalRegion.Describe(0, 65536));
+        var remote = new DescriptorList().Add(pair.RemoteMeta.Describe(0, 65536));
+        Assert.True((await pair.Local.PostTransfer(TransferOperation.Read, local, remote, pair.Remote.Name).Completion.Within("a first read")).IsSuccess);
+
+        await pair.DisposeRemoteAsync();
+        var result = await pair.Local.PostTransfer(TransferOperation.Read, local, remote, pair.Remote.Name).Completion.Within("a read from a stopped peer");
+
+        Assert.Equal(TransferStatus.Failed, result.Status);
+        Assert.Contains(result.Error, new[] { TransferErrorKind.StaleMetadata, TransferErrorKind.PeerUnreachable, TransferErrorKind.PeerDisconnected, TransferErrorKind.Timeout });
+        Assert.Equal(0, pair.Local.InFlightCount);
+        pair.LocalRegion.Dispose(); // returns: nothing holds the region
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    public async Task PeerGone_DuringTransfers_EveryTransferEnds(TransferBackendKind kind)
+    {
+        Backends.SkipIfUnavailable(kind);
+        await using var pair = AgentPair.Create(kind, bytes: 32 << 20, configure: o => o.DefaultTimeout = TimeSpan.FromSeconds(10));
+        var requests = new List<TransferRequest>();
+        for (var i = 0; i < 16; i++)
+        {
+            requests.Add(pair.Local.PostTransfer(TransferOperation.Read,
+                new DescriptorList().Add(pair.LocalRegion.Describe(0, 32 << 20)),
+                new DescriptorList().Add(pair.RemoteMeta.Describe(0, 32 << 20)), pair.Remote.Name));
+        }
+
+        await pair.DisposeRemoteAsync();
+        var results = await Task.WhenAll(requests.Select(r => r.Completion)).Within("16 reads racing the peer's shutdown");
+
+        // Some may have finished before the peer stopped; the rest fail. None hangs, none throws.
+        Assert.All(results, r => Assert.True(r.IsSuccess || r.Status == TransferStatus.Failed, r.ToString()));
+        Assert.Equal(0, pair.Local.InFlightCount);
+        pair.LocalRegion.Dispose();
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    public async Task PeerRestarted_OldMetadataIsStale(TransferBackendKind kind)
+    {
+        Backends.SkipIfUnavailable(kind);
+        await using var pair = AgentPair.Create(kind, configure: o => o.DefaultTimeout = TimeSpan.FromSeconds(5));
+        var port = kind == TransferBackendKind.Tcp ? int.Parse(pair.Remote.GetLocalMetadata().EndpointFor(TransferBackendKind.Tcp)!.ToString().Split(':')[^1]) : 0;
+        var name = pair.Remote.Name;
+        await pair.DisposeRemoteAsync();
+
+        // Same name (and for TCP the same port), new incarnation.
+        var options = AgentPair.Options(kind, name);
+        options.TcpPort = port;
+        await using var restarted = TransferAgent.Create(options);
+        using var buffer = new NativeBuffer(1 << 20, seed: 9);
+        using var region = restarted.RegisterMemory(buffer.Address, buffer.Length);
+        var local = new DescriptorList().Add(pair.LocalRegion.Describe(0, 4096));
+        var remote = new DescriptorList().Add(pair.RemoteMeta.Describe(0, 4096));
+
+        var stale = await pair.Local.PostTransfer(TransferOperation.Read, local, remote, name).Completion.Within("a read with stale metadata");
+
+        Assert.Equal(TransferStatus.Failed, stale.Status);
+        if (kind != TransferBackendKind.Ucx)
+        {
+            // UCX cannot tell a restarted peer from a dead one: the old worker address just stops answering.
+            Assert.Equal(TransferErrorKind.StaleMetadata, stale.Error);
+            Assert.Null(pair.Local.GetRemoteMetadata(name)); // dropped until loaded again
+        }
+
+        pair.Local.LoadRemoteMetadata(restarted.GetLocalMetadata().ToBytes());
+        var fresh = await pair.Local.PostTransfer(TransferOperation.Read, local,
+            new DescriptorList().Add(pair.Local.GetRemoteMetadata(name)!.FindRegion(region.Id)!.Describe(0, 4096)), name).Completion.Within("a read with fresh metadata");
+        Assert.True(fresh.IsSuccess, fresh.ToString());
+        Assert.True(buffer.Slice(0, 4096).SequenceEqual(pair.LocalBuffer.Slice(0, 4096)));
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    public async Task Cancel_EndsTheTransferAsCancelled(TransferBackendKind kind)
+    {
+        Backends.SkipIfUnavailable(kind);
+        await using var pair = AgentPair.Create(kind, bytes: 64 << 20);
+        using var cts = new CancellationTokenSource();
+        var requests = Enumerable.Range(0, 8).Select(_ => pair.Local.PostTransfer(TransferOperation.Read,
+            new DescriptorList().Add(pair.LocalRegion.Describe(0, 64 << 20)),
+            new DescriptorList().Add(pair.RemoteMeta.Describe(0, 64 << 20)), pair.Remote.Name, cancellationToken: cts.Token)).ToList();
+
+        await cts.CancelAsync();
+        var results = await Task.WhenAll(requests.Select(r => r.Completion)).Within("cancelled reads");
+        var precancelled = await pair.Local.PostTransfer(TransferOperation.Read,
+            new DescriptorList().Add(pair.LocalRegion.Describe(0, 4096)),
+            new DescriptorList().Add(pair.RemoteMeta.Describe(0, 4096)), pair.Remote.Name, cancellationToken: cts.Token).Completion;
+
+        Assert.All(results, r => Assert.True(r.IsSuccess || r.Status == TransferStatus.Cancelled, r.ToString()));
+        Assert.Equal(TransferStatus.Cancelled, precancelled.Status);
+        Assert.Equal(0, pair.Local.InFlightCount);
+
+        // The agent still works afterwards (a new connection or endpoint replaces a closed one).
+        var after = await pair.Local.PostTransfer(TransferOperation.Read,
+            new DescriptorList().Add(pair.LocalRegion.Describe(0, 4096)),
+            new DescriptorList().Add(pair.RemoteMeta.Describe(0, 4096)), pair.Remote.Name).Completion.Within("a read after cancellations");
+        Assert.True(after.IsSuccess, after.ToString());
+    }
+
+    [SkippableTheory]
+    [MemberData(nameof(Backends.All), MemberType = typeof(Backends))]
+    public async Task DeregisteringALocalRegion_EndsTransfersUsingIt(TransferBackendKind kind)
+    {
+        Backends.SkipIfUnavailable(kind);
+        await using var pair = AgentPair.Create(kind, bytes: 64 << 20);
+        var requests = Enumerable.Range(0, 4).Select(_ => pair.Local.PostTransfer(TransferOperation.Read,
+            new DescriptorList().Add(pair.LocalRegion.Describe(0, 64 << 20)),
+            new DescriptorList().Add(pair.RemoteMeta.Describe(0, 64 << 20)), pair.Remote.Name)).ToList();
+
+        pair.LocalRegion.Dispose();
+
+        // Dispose returned, so no transfer holds the region: every one has ended.
+        Assert.All(requests, r => Assert.NotEqual(TransferStatus.InProgress, r.Status));
+        Assert.All(requests, r => Assert.True(r.Status == TransferStatus.Completed || r.Result!.Error == TransferErrorKind.AgentStopped, r.Result!.ToString()));
+        await Task.CompletedTask;
+    }
+}
