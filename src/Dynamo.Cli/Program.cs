@@ -6,6 +6,7 @@ root.Subcommands.Add(ServeCommand.Create());
 root.Subcommands.Add(ModelCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(ReplayCommand.Create());
+root.Subcommands.Add(SweepCommand.Create());
 foreach (var verb in NotYetCommands.Create())
 {
     root.Subcommands.Add(verb);

@@ -8,7 +8,6 @@ public sealed class NotYetCommandTests
     [Theory]
     [InlineData("frontend")]
     [InlineData("worker")]
-    [InlineData("sweep")]
     [InlineData("planner")]
     public async Task Verb_NotYetBuilt_SaysSoAndExits2(string verb)
     {

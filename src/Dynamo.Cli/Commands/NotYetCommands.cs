@@ -13,7 +13,6 @@ internal static class NotYetCommands
         ("frontend", "Run the gateway as its own process, on NATS discovery.", "multi-process runtime (NATS)"),
         ("worker", "Run one worker as its own process, on NATS discovery.", "multi-process runtime (NATS)"),
         ("planner", "Rescale prefill and decode pools from load telemetry.", "planner"),
-        ("sweep", "Sweep configurations and report the Pareto front.", "bench/replay/sweep"),
     ];
 
     public static IEnumerable<Command> Create()

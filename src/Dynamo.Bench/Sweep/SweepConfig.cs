@@ -1,0 +1,117 @@
+using Dynamo.Bench.Metrics;
+using YamlDotNet.Core;
+using YamlDotNet.Serialization;
+using YamlDotNet.Serialization.NamingConventions;
+
+namespace Dynamo.Bench.Sweep;
+
+/// <summary>
+/// A sweep definition (YAML, snake_case keys; see configs/sweep.yaml): the workload, latency targets, the profile,
+/// GPU budgets, the arrival rates to try, and the grid of cluster settings. Every combination is one replay.
+/// </summary>
+public sealed class SweepConfig
+{
+    public SweepWorkload Workload { get; set; } = new();
+
+    public SweepSlo Slo { get; set; } = new();
+
+    public string Profile { get; set; } = "h100-8b";
+
+    /// <summary>Total GPUs per configuration; aggregated uses them all as workers, disaggregated tries every prefill:decode split.</summary>
+    public List<int> GpuBudgets { get; set; } = [8];
+
+    /// <summary>Arrival rates (requests/s, for the whole cluster) to run each configuration at.</summary>
+    public List<double> Rates { get; set; } = [1];
+
+    public SweepGrid Grid { get; set; } = new();
+
+    public int Seed { get; set; }
+
+    /// <summary>Replays at once (default: the processor count).</summary>
+    public int? Parallel { get; set; }
+
+    public static SweepConfig Load(string path)
+    {
+        if (!File.Exists(path))
+        {
+            throw new ArgumentException($"sweep config not found: {path}");
+        }
+
+        var deserializer = new DeserializerBuilder().WithNamingConvention(UnderscoredNamingConvention.Instance).Build();
+        try
+        {
+            SweepConfig config = deserializer.Deserialize<SweepConfig>(File.ReadAllText(path)) ?? new SweepConfig();
+            if (config.Workload.Trace is { } trace && !Path.IsPathRooted(trace))
+            {
+                config.Workload.Trace = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, trace));
+            }
+
+            return config.FirstError() is { } error ? throw new ArgumentException($"{path}: {error}") : config;
+        }
+        catch (YamlException error)
+        {
+            throw new ArgumentException($"{path}:{error.Start.Line}: {error.InnerException?.Message ?? error.Message}", error);
+        }
+    }
+
+    public string? FirstError()
+    {
+        if (Workload.Trace is null && (Workload.Isl is null || Workload.Osl is null))
+        {
+            return "workload needs trace, or isl and osl.";
+        }
+
+        if (Rates.Count == 0 || Rates.Any(r => !(r > 0)))
+        {
+            return $"rates must be numbers > 0 (got [{string.Join(", ", Rates)}]).";
+        }
+
+        if (GpuBudgets.Count == 0 || GpuBudgets.Any(g => g < 1))
+        {
+            return $"gpu_budgets must be at least 1 (got [{string.Join(", ", GpuBudgets)}]).";
+        }
+
+        if (Grid.Mode.Any(m => m is not ("agg" or "disagg")))
+        {
+            return $"grid.mode entries must be agg or disagg (got [{string.Join(", ", Grid.Mode)}]).";
+        }
+
+        return null;
+    }
+
+    public SloTargets Targets => new() { TtftMs = Slo.TtftMs, ItlMs = Slo.ItlMs };
+}
+
+/// <summary>The workload of every sweep point.</summary>
+public sealed class SweepWorkload
+{
+    public string? Trace { get; set; }
+
+    public string? Isl { get; set; }
+
+    public string? Osl { get; set; }
+
+    /// <summary>Requests per point (default: the whole trace, or 500 synthetic).</summary>
+    public int? Requests { get; set; }
+}
+
+public sealed class SweepSlo
+{
+    public double? TtftMs { get; set; }
+
+    public double? ItlMs { get; set; }
+}
+
+/// <summary>Values to combine.</summary>
+public sealed class SweepGrid
+{
+    public List<string> Mode { get; set; } = ["agg", "disagg"];
+
+    public List<string> Router { get; set; } = ["kv"];
+
+    public List<double> PrefillLoadScale { get; set; } = [1.0];
+
+    public List<int> MinRemotePrefill { get; set; } = [2048];
+
+    public List<int> MaxNumSeqs { get; set; } = [256];
+}
