@@ -245,8 +245,9 @@ public sealed class ClusterSimulator
     {
         BenchRequest r = request.Request;
         var profile = _options.Profile;
-        if (r.InputLength >= profile.MaxContextLength)
+        if (r.InputLength + r.OutputLength > profile.MaxContextLength)
         {
+            // As vLLM and the gateway do: prompt plus max_tokens must fit the context.
             Record(request, ErrorKinds.Rejected);
             return;
         }
@@ -272,7 +273,7 @@ public sealed class ClusterSimulator
             request.OracleCachedTokens = held * profile.BlockSize;
         }
 
-        int maxTokens = Math.Max(1, Math.Min(r.OutputLength, profile.MaxContextLength - r.InputLength));
+        int maxTokens = r.OutputLength;
         if (!_options.IsDisaggregated)
         {
             SimWorker worker = Route(_mainRouter, request, _aggregatedInstances, prompt, maxTokens, out RoutingDecision decision);
@@ -400,7 +401,7 @@ public sealed class ClusterSimulator
         decode.Requests++;
         decode.OutputTokens++;
         _mainRouter.MarkPrefilled(request.Decision!);
-        int maxTokens = Math.Max(1, Math.Min(request.Request.OutputLength, _options.Profile.MaxContextLength - request.Request.InputLength));
+        int maxTokens = request.Request.OutputLength;
         if (maxTokens <= 1)
         {
             _mainRouter.Complete(request.Decision!);
@@ -434,7 +435,7 @@ public sealed class ClusterSimulator
             ItlMs = n > 1 && request.FirstTokenS is { } first ? (request.LastTokenS - first) * 1000 / (n - 1) : null,
             E2eMs = error is null ? (request.LastTokenS - start) * 1000 : 0,
             Error = error,
-            ErrorMessage = error is null ? null : $"prompt of {request.Request.InputLength} tokens does not fit the profile's context of {_options.Profile.MaxContextLength}",
+            ErrorMessage = error is null ? null : $"prompt of {request.Request.InputLength} tokens plus max_tokens {request.Request.OutputLength} exceeds the profile's context of {_options.Profile.MaxContextLength}",
             Worker = request.RemotePrefill ? $"{request.PrefillWorker!.Id}>{request.Worker!.Id}" : request.Worker?.Id,
             Measured = request.Measured,
         });
