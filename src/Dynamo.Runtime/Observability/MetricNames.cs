@@ -21,6 +21,10 @@ public static class MetricNames
     // Router
     public const string RouterDecisionsTotal = "dynamo_component_router_decisions_total";
     public const string RouterKvHitRate = "dynamo_component_router_kv_hit_rate";
+    public const string RouterPromptBlocksTotal = "dynamo_component_router_prompt_blocks_total";
+    public const string RouterOverlapBlocksTotal = "dynamo_component_router_overlap_blocks_total";
+    public const string RouterOverlapBlocks = "dynamo_component_router_overlap_blocks";
+    public const string RouterDecisionDuration = "dynamo_component_router_decision_duration_seconds";
 
     // Worker
     public const string WorkerRequestsTotal = "dynamo_component_requests_total";
