@@ -6,8 +6,6 @@ namespace Dynamo.Cli.Tests;
 public sealed class NotYetCommandTests
 {
     [Theory]
-    [InlineData("frontend")]
-    [InlineData("worker")]
     [InlineData("planner")]
     public async Task Verb_NotYetBuilt_SaysSoAndExits2(string verb)
     {

@@ -10,8 +10,6 @@ internal static class NotYetCommands
 {
     private static readonly (string Name, string Description, string Issue)[] Verbs =
     [
-        ("frontend", "Run the gateway as its own process, on NATS discovery.", "multi-process runtime (NATS)"),
-        ("worker", "Run one worker as its own process, on NATS discovery.", "multi-process runtime (NATS)"),
         ("planner", "Rescale prefill and decode pools from load telemetry.", "planner"),
     ];
 

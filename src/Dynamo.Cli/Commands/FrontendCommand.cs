@@ -1,0 +1,101 @@
+using System.CommandLine;
+using Dynamo.Cli.Configuration;
+using Dynamo.Cli.Hosting;
+using Dynamo.Contracts.Routing;
+using Dynamo.Gateway;
+using Dynamo.Gateway.Models;
+using Dynamo.Llm;
+using Dynamo.Router;
+using Dynamo.Runtime.Nats;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using NATS.Client.Core;
+
+namespace Dynamo.Cli.Commands;
+
+/// <summary>
+/// <c>dynamo frontend --nats URL</c>: the gateway as its own process. It finds workers in the NATS discovery bucket
+/// and follows it live: a worker that registers starts taking requests, one that leaves (or whose heartbeats stop)
+/// stops getting them. Exit codes: 0 stopped by a signal, 1 bad configuration or NATS unreachable, 2 not available.
+/// </summary>
+internal static class FrontendCommand
+{
+    public static Command Create()
+    {
+        var config = new Option<string?>("--config") { Description = "YAML configuration file (keys under Dynamo:)." };
+        var flags = new ConfigFlags()
+            .Add("--nats", "Dynamo:Nats:Url", "NATS server URL, with JetStream (default nats://127.0.0.1:4222).")
+            .Add("--host", "Dynamo:Gateway:Host", "Address to listen on (default 127.0.0.1).")
+            .Add("--port", "Dynamo:Gateway:Port", "Port of the OpenAI endpoint (default 8000).")
+            .Add("--model", "Dynamo:Serve:Model", "Model folder, or preset tiny|small|100m (default tiny): the tokenizer and chat template.")
+            .Add("--served-model-name", "Dynamo:Serve:ServedModelName", "Name clients use in \"model\"; workers must serve the same name.")
+            .Add("--router", "Dynamo:Router:Mode", "round-robin, random, least-loaded or kv.");
+        var command = new Command("frontend", "Run the gateway as its own process, finding workers through NATS discovery.") { config };
+        flags.AddTo(command);
+        command.SetAction((parse, cancellationToken) => RunAsync(parse.GetValue(config), flags.Values(parse), cancellationToken));
+        return command;
+    }
+
+    private static async Task<int> RunAsync(string? configPath, Dictionary<string, string?> flags, CancellationToken cancellationToken)
+    {
+        ClusterSettings settings;
+        NatsOptions nats;
+        try
+        {
+            var configuration = DynamoConfiguration.Build(configPath, flags);
+            settings = ClusterSettings.From(configuration);
+            nats = configuration.Nats();
+        }
+        catch (ConfigurationException error)
+        {
+            Console.Error.WriteLine($"dynamo frontend: invalid configuration:{Environment.NewLine}{error.Message}");
+            return 1;
+        }
+
+        IWorkerRouter router;
+        try
+        {
+            router = RouterFactory.Create(settings.Router);
+        }
+        catch (NotSupportedException error)
+        {
+            Console.Error.WriteLine($"dynamo frontend: {error.Message}");
+            return 2;
+        }
+
+        using var loggerFactory = Logging.CreateFactory();
+        var logger = loggerFactory.CreateLogger("Dynamo.Frontend");
+        using var stopping = new ProcessStopSignal(cancellationToken);
+
+        ModelCard card;
+        NatsRuntime runtime;
+        try
+        {
+            (_, card) = await ProcessModel.LoadAsync(settings.Serve, logger, stopping.Token);
+            runtime = await NatsRuntime.ConnectAsync(nats, loggerFactory, cancellationToken: stopping.Token);
+        }
+        catch (Exception error) when (error is ConfigurationException or NatsException or OptionsValidationException or TimeoutException)
+        {
+            Console.Error.WriteLine($"dynamo frontend: {error.Message}");
+            return 1;
+        }
+
+        await using (runtime)
+        {
+            var models = new ModelCatalog();
+            models.Add(card);
+            var gateway = await GatewayHost.StartAsync(settings.Gateway, router, runtime.Discovery, models, loggerFactory, cancellationToken: stopping.Token);
+            await using (gateway)
+            {
+                Console.WriteLine(
+                    $"Dynamo frontend is serving model '{card.Name}' at {gateway.Address}v1 ({runtime.Discovery.GetInstances().Count} workers in discovery on {NatsOptions.RedactUrls(nats.Url)}). Ctrl-C stops.");
+                await stopping.WaitAsync();
+                Logging.Stopping(logger, settings.Serve.ShutdownTimeout.TotalSeconds);
+                using var deadline = new CancellationTokenSource(settings.Serve.ShutdownTimeout);
+                await gateway.StopAsync(deadline.Token);
+            }
+        }
+
+        return 0;
+    }
+}

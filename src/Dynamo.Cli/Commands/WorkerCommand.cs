@@ -1,0 +1,124 @@
+using System.CommandLine;
+using Dynamo.Cli.Configuration;
+using Dynamo.Cli.Hosting;
+using Dynamo.Contracts;
+using Dynamo.Runtime.Nats;
+using Dynamo.Worker;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using NATS.Client.Core;
+
+namespace Dynamo.Cli.Commands;
+
+/// <summary>
+/// <c>dynamo worker --role agg --nats URL</c>: one worker as its own process, registered in NATS discovery under the
+/// HTTP address it serves on. SIGTERM (or Ctrl-C) drains it: it leaves discovery, finishes in-flight requests (up to
+/// <c>Dynamo:Worker:DrainTimeout</c>), then exits 0. Exit codes: 1 bad configuration or NATS unreachable, 2 not available.
+/// </summary>
+internal static class WorkerCommand
+{
+    public static Command Create()
+    {
+        var config = new Option<string?>("--config") { Description = "YAML configuration file (keys under Dynamo:)." };
+        var role = new Option<string>("--role") { Description = "agg (prefill and decode). prefill and decode arrive with KV transfer.", DefaultValueFactory = _ => "agg" };
+        var flags = new ConfigFlags()
+            .Add("--nats", "Dynamo:Nats:Url", "NATS server URL, with JetStream (default nats://127.0.0.1:4222).")
+            .Add("--model", "Dynamo:Serve:Model", "Model folder, or preset tiny|small|100m (default tiny).")
+            .Add("--served-model-name", "Dynamo:Serve:ServedModelName", "Name clients use in \"model\" (default: the preset or folder name).")
+            .Add("--engine", "Dynamo:Serve:Engine", "dotnet (real transformer) or mocker (simulated).")
+            .Add("--host", "Dynamo:Worker:Host", "Address to listen on (default 127.0.0.1).")
+            .Add("--port", "Dynamo:Worker:Port", "Port (default 0: a free one, advertised as bound).")
+            .Add("--advertised-host", "Dynamo:Worker:AdvertisedHost", "Host name or address put in discovery (default: --host, or the machine name on 0.0.0.0).")
+            .Add("--instance-id", "Dynamo:Worker:InstanceId", "Unique id in discovery and KV events (default: worker- and random hex).");
+        var command = new Command("worker", "Run one worker as its own process, registered in NATS discovery.") { config, role };
+        flags.AddTo(command);
+        command.SetAction((parse, cancellationToken) => RunAsync(parse.GetValue(config), parse.GetValue(role)!, flags.Values(parse), cancellationToken));
+        return command;
+    }
+
+    private static async Task<int> RunAsync(string? configPath, string role, Dictionary<string, string?> flags, CancellationToken cancellationToken)
+    {
+        switch (role.Trim().ToLowerInvariant())
+        {
+            case "agg":
+                flags["Dynamo:Worker:Role"] = nameof(WorkerRole.Aggregated);
+                break;
+            case "prefill" or "decode":
+                Console.Error.WriteLine($"dynamo worker: --role {role} is not available yet (disaggregated prefill/decode lands with the KV transfer work); use --role agg.");
+                return 2;
+            default:
+                Console.Error.WriteLine($"dynamo worker: --role '{role}': expected agg, prefill or decode.");
+                return 1;
+        }
+
+        ClusterSettings settings;
+        NatsOptions nats;
+        WorkerOptions workerOptions;
+        try
+        {
+            var configuration = DynamoConfiguration.Build(configPath, flags);
+            settings = ClusterSettings.From(configuration);
+            nats = configuration.Nats();
+            workerOptions = configuration.Worker();
+        }
+        catch (ConfigurationException error)
+        {
+            Console.Error.WriteLine($"dynamo worker: invalid configuration:{Environment.NewLine}{error.Message}");
+            return 1;
+        }
+
+        using var loggerFactory = Logging.CreateFactory();
+        var logger = loggerFactory.CreateLogger("Dynamo.Worker");
+        using var stopping = new ProcessStopSignal(cancellationToken);
+
+        NatsRuntime runtime;
+        try
+        {
+            runtime = await NatsRuntime.ConnectAsync(nats, loggerFactory, cancellationToken: stopping.Token);
+        }
+        catch (Exception error) when (error is NatsException or OptionsValidationException or TimeoutException)
+        {
+            Console.Error.WriteLine($"dynamo worker: {error.Message}");
+            return 1;
+        }
+
+        await using (runtime)
+        {
+            WorkerHost host;
+            Contracts.Engine.IEngine engine;
+            try
+            {
+                var (directory, card) = await ProcessModel.LoadAsync(settings.Serve, logger, stopping.Token);
+                workerOptions.ServedModelName ??= card.Name;
+                engine = EngineFactory.Create(settings, workerOptions.InstanceId, directory, card, loggerFactory);
+                try
+                {
+                    host = await WorkerHost.StartAsync(workerOptions, engine, card, runtime.Discovery, loggerFactory, stopping.Token);
+                }
+                catch
+                {
+                    await engine.DisposeAsync();
+                    throw;
+                }
+            }
+            catch (ConfigurationException error)
+            {
+                Console.Error.WriteLine($"dynamo worker: invalid configuration:{Environment.NewLine}{error.Message}");
+                return 1;
+            }
+
+            await using (engine)
+            await using (host)
+            {
+                Console.WriteLine(
+                    $"Dynamo worker {host.Instance.InstanceId} is serving model '{host.Instance.Model}' at {host.Address} ({settings.Serve.Engine} engine), registered in NATS {NatsOptions.RedactUrls(nats.Url)}. SIGTERM drains.");
+                await stopping.WaitAsync();
+
+                // Drain: leave discovery, finish what is in flight (bounded by DrainTimeout), then stop serving.
+                await host.StopAsync(CancellationToken.None);
+            }
+        }
+
+        return 0;
+    }
+}

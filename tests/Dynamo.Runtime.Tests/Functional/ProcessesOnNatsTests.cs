@@ -1,0 +1,132 @@
+using System.Diagnostics;
+using System.Text;
+using Dynamo.Contracts.Discovery;
+using Dynamo.Runtime.Tests.Contract;
+using Dynamo.Runtime.Tests.Infrastructure;
+
+namespace Dynamo.Runtime.Tests.Functional;
+
+/// <summary><c>dynamo frontend</c> and <c>dynamo worker</c> as real processes on a real nats-server.</summary>
+public sealed class ProcessesOnNatsTests(NatsServerFixture nats, ITestOutputHelper output) : IClassFixture<NatsServerFixture>
+{
+    private static readonly TimeSpan Lease = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public async Task FrontendAndWorkerProcesses_Serve_KilledWorkerLeavesWithinLease_DrainedWorkerLeavesAtOnce()
+    {
+        await using var backend = new NatsBackend(nats.Server.Url, TestOutputLoggerProvider.Factory(output), o =>
+        {
+            o.LeaseTtl = Lease;
+            o.HeartbeatInterval = TimeSpan.FromMilliseconds(500);
+        });
+        var observer = await backend.NewRuntimeAsync();
+        var removedAt = new Dictionary<string, long>();
+        observer.Discovery.Changed += change =>
+        {
+            if (change.Kind == DiscoveryChangeKind.Removed)
+            {
+                lock (removedAt)
+                {
+                    removedAt[change.Instance.InstanceId] = Stopwatch.GetTimestamp();
+                }
+            }
+        };
+        var model = await TestModel.DirectoryAsync();
+        var environment = new Dictionary<string, string>
+        {
+            ["DYNAMO__NATS__NAMESPACE"] = backend.Namespace,
+            ["DYNAMO__NATS__LEASETTL"] = Lease.ToString(),
+            ["DYNAMO__NATS__HEARTBEATINTERVAL"] = "00:00:00.5",
+            ["DYNAMO__MOCKER__SPEEDUPFACTOR"] = "5",
+        };
+        string[] Worker(string id) => ["worker", "--role", "agg", "--nats", nats.Server.Url, "--model", model, "--served-model-name", TestModel.Name, "--engine", "mocker", "--instance-id", id];
+
+        await using var killed = DynamoProcess.Start(Worker("p-killed"), environment);
+        await using var drained = DynamoProcess.Start(Worker("p-drained"), environment);
+        await using var frontend = DynamoProcess.Start(
+            ["frontend", "--nats", nats.Server.Url, "--port", "0", "--model", model, "--served-model-name", TestModel.Name, "--router", "round-robin"],
+            environment);
+        var address = (await frontend.WaitForLineAsync(@"serving model 'tiny' at (\S+)v1", StartTimeout)).Groups[1].Value;
+        await killed.WaitForLineAsync("Dynamo worker p-killed is serving", StartTimeout);
+        await drained.WaitForLineAsync("Dynamo worker p-drained is serving", StartTimeout);
+        await Wait.UntilAsync(() => observer.Discovery.GetInstances().Count == 2, "both worker processes in discovery");
+        using var client = new HttpClient { BaseAddress = new Uri(address), Timeout = TimeSpan.FromSeconds(30) };
+        await WaitForHealthAsync(client, instances: 2);
+        for (var i = 0; i < 4; i++)
+        {
+            await CompleteAsync(client);
+        }
+
+        // kill -9: no goodbye; the lease runs out.
+        var killedAt = Stopwatch.GetTimestamp();
+        killed.Kill();
+        await Wait.UntilAsync(() => { lock (removedAt) { return removedAt.ContainsKey("p-killed"); } }, "the killed worker to leave discovery", Lease * 3);
+        var removal = Stopwatch.GetElapsedTime(killedAt, removedAt["p-killed"]);
+        await WaitForHealthAsync(client, instances: 1);
+        for (var i = 0; i < 4; i++)
+        {
+            await CompleteAsync(client);
+        }
+
+        // SIGTERM: it leaves discovery first, drains, and exits 0.
+        var terminatedAt = Stopwatch.GetTimestamp();
+        drained.Terminate();
+        Assert.Equal(0, await drained.WaitForExitAsync(TimeSpan.FromSeconds(20)));
+        await Wait.UntilAsync(() => { lock (removedAt) { return removedAt.ContainsKey("p-drained"); } }, "the drained worker to leave discovery", Lease);
+        var leave = Stopwatch.GetElapsedTime(terminatedAt, removedAt["p-drained"]);
+        await WaitForHealthAsync(client, instances: 0);
+
+        output.WriteLine($"kill -9 to removal from discovery: {removal.TotalMilliseconds:F0} ms (lease {Lease.TotalMilliseconds:F0} ms, heartbeat 500 ms); SIGTERM to removal: {leave.TotalMilliseconds:F0} ms.");
+        Assert.True(removal <= Lease + TimeSpan.FromSeconds(1), $"removal took {removal}");
+        Assert.True(leave < TimeSpan.FromSeconds(1), $"a draining worker took {leave} to leave");
+        frontend.Terminate();
+        Assert.Equal(0, await frontend.WaitForExitAsync(TimeSpan.FromSeconds(20)));
+    }
+
+    [Fact]
+    public async Task WorkerProcess_NatsUnreachable_ExitsWithMessage()
+    {
+        await using var worker = DynamoProcess.Start(
+            ["worker", "--role", "agg", "--nats", "nats://127.0.0.1:1", "--engine", "mocker", "--model", await TestModel.DirectoryAsync()],
+            new Dictionary<string, string> { ["DYNAMO__NATS__CONNECTTIMEOUT"] = "00:00:01" });
+
+        Assert.Equal(1, await worker.WaitForExitAsync(StartTimeout));
+        Assert.Contains("Dynamo:Nats:Url", worker.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task WorkerProcess_BadNatsSetting_ExitsNamingKeyAndValue()
+    {
+        await using var worker = DynamoProcess.Start(
+            ["worker", "--role", "agg", "--nats", "http://wrong:4222"],
+            new Dictionary<string, string> { ["DYNAMO__NATS__LEASETTL"] = "00:00:00.1" });
+
+        Assert.Equal(1, await worker.WaitForExitAsync(StartTimeout));
+        Assert.Contains("Dynamo:Nats:Url = 'http://wrong:4222'", worker.Output, StringComparison.Ordinal);
+        Assert.Contains("Dynamo:Nats:LeaseTtl = '00:00:00.1000000'", worker.Output, StringComparison.Ordinal);
+    }
+
+    private static async Task WaitForHealthAsync(HttpClient client, int instances)
+    {
+        var expected = $"\"instances\":{instances}";
+        var last = "";
+        await Wait.UntilAsync(
+            async () =>
+            {
+                using var response = await client.GetAsync("health");
+                last = await response.Content.ReadAsStringAsync();
+                return last.Contains(expected, StringComparison.Ordinal);
+            },
+            () => $"the frontend's /health to report {instances} instances (last: {last})");
+    }
+
+    private static async Task CompleteAsync(HttpClient client)
+    {
+        var json = $$"""{"model":"{{TestModel.Name}}","prompt":"hello processes","max_tokens":8,"stream":true}""";
+        using var response = await client.PostAsync("v1/completions", new StringContent(json, Encoding.UTF8, "application/json"));
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.IsSuccessStatusCode, $"HTTP {(int)response.StatusCode}: {body}");
+        Assert.EndsWith("data: [DONE]", body.TrimEnd(), StringComparison.Ordinal);
+    }
+}
