@@ -55,3 +55,26 @@ public sealed class ProfileTests
         Assert.InRange(profile.Performance.PrefillMs(1000, 1000), 25, 35);
     }
 }
+
+public sealed class ProfileTableTests
+{
+    [Fact]
+    public void Table_FromBenchResults_FitsBack()
+    {
+        var truth = PerformanceProfiles.Get("mocker-default").Performance;
+        var results = new List<Dynamo.Bench.Metrics.RequestResult>();
+        int i = 0;
+        foreach (int isl in new[] { 100, 400, 800, 1600, 3000 })
+        {
+            double ttft = truth.PrefillMs(isl, isl);
+            double itl = truth.DecodeMs(1, isl + 10);
+            results.Add(new() { Index = i, StartS = i * 100, InputTokens = isl, OutputTokens = 20, CachedTokens = 0, TtftMs = ttft, ItlMs = itl, E2eMs = ttft + (19 * itl) });
+            i++;
+        }
+
+        string path = Path.Combine(Path.GetTempPath(), $"table-{Guid.NewGuid():N}.csv");
+        File.WriteAllText(path, Dynamo.Bench.Reports.ProfileTable.Build(results));
+        var fitted = PerformanceProfiles.Get("fit:" + path).Performance;
+        Assert.Equal(truth.PrefillMs(2000, 2000), fitted.PrefillMs(2000, 2000), 0);
+    }
+}

@@ -47,6 +47,9 @@ public sealed record BenchArguments
 
     public bool NoPlots { get; init; }
 
+    /// <summary>Write a measured table for <c>--profile fit:FILE</c> here (see <see cref="Reports.ProfileTable"/>).</summary>
+    public string? ProfileTablePath { get; init; }
+
     /// <summary>The first problem, phrased for the user (names the flag and the value), or null.</summary>
     public string? FirstError()
     {

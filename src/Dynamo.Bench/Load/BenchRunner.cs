@@ -109,6 +109,12 @@ public static class BenchRunner
             }
         }
 
+        if (args.ProfileTablePath is { } table)
+        {
+            await File.WriteAllTextAsync(table, ProfileTable.Build(results), cancellationToken).ConfigureAwait(false);
+            files.Add(table);
+        }
+
         foreach (RequestResult failed in results.Where(x => !x.Succeeded).Take(3))
         {
             console.MarkupLine($"[yellow]request {failed.Index}: {Markup.Escape(failed.Error!)}: {Markup.Escape(failed.ErrorMessage ?? "")}[/]");

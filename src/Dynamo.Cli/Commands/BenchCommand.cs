@@ -37,10 +37,11 @@ internal static class BenchCommand
         var timeout = new Option<double>("--timeout") { Description = "Per-request limit, seconds (default 600).", DefaultValueFactory = _ => 600 };
         var vocab = new Option<int>("--vocab-size") { Description = "Synthetic token ids are below this (default 32000).", DefaultValueFactory = _ => 32000 };
         var noPlots = new Option<bool>("--no-plots") { Description = "Skip the PNG plots." };
+        var profileTable = new Option<string?>("--profile-table") { Description = "Write a measured table (prefill TTFT, decode ITL) for replay's --profile fit:FILE." };
 
         var command = new Command("bench", "Load-test an OpenAI-compatible endpoint: TTFT, ITL, latency, throughput and goodput percentiles.")
         {
-            url, model, trace, isl, osl, rate, arrival, concurrency, requests, duration, warmup, speedup, output, json, ttft, itl, e2e, seed, timeout, vocab, noPlots,
+            url, model, trace, isl, osl, rate, arrival, concurrency, requests, duration, warmup, speedup, output, json, ttft, itl, e2e, seed, timeout, vocab, noPlots, profileTable,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -71,6 +72,7 @@ internal static class BenchCommand
                 TimeoutS = parse.GetValue(timeout),
                 VocabSize = parse.GetValue(vocab),
                 NoPlots = parse.GetValue(noPlots),
+                ProfileTablePath = parse.GetValue(profileTable),
             };
             return await RunAsync(args, cancellationToken);
         });
