@@ -9,7 +9,7 @@ namespace Dynamo.Router.Tests;
 
 public sealed class SimplePolicyTests
 {
-    private static readonly WorkerInstance[] Workers = [Worker("a"), Worker("b"), Worker("c")];
+    private static readonly WorkerInstance[] Workers = [Instance("a"), Instance("b"), Instance("c")];
 
     [Fact]
     public void RoundRobin_CyclesThroughWorkersInOrder()
@@ -47,7 +47,7 @@ public sealed class SimplePolicyTests
     public void LeastLoaded_OnEqualRequestCount_PrefersFewerBlocks()
     {
         var router = RouterFactory.Create(new RouterOptions { Mode = RouterMode.LeastLoaded, Seed = 3 });
-        var two = new[] { Worker("a"), Worker("b") };
+        var two = new[] { Instance("a"), Instance("b") };
         var big = router.Select(new RoutingRequest("big", "m", new int[640], 16), two);
         var small = router.Select(new RoutingRequest("small", "m", new int[16], 16), two);
         Assert.NotEqual(big.Worker.InstanceId, small.Worker.InstanceId);
@@ -80,6 +80,9 @@ public sealed class SimplePolicyTests
         var decision = new RoutingDecision("r", Workers[0], 0, 40);
         tracker.Add(decision);
         Assert.Equal(new ActiveLoad(1, 40, 3), tracker.Get("a"));
+        var cached = new RoutingDecision("cached", Workers[1], OverlapBlocks: 2, 40);
+        tracker.Add(cached);
+        Assert.Equal(new ActiveLoad(1, 8, 3), tracker.Get("b"));
 
         tracker.MarkPrefilled(decision);
         tracker.MarkPrefilled(decision);
@@ -103,10 +106,11 @@ public sealed class SimplePolicyTests
     }
 
     [Fact]
-    public void Kv_IsRefusedUntilItLands()
+    public void Kv_WithoutEventPlane_RunsApproximate()
     {
-        var error = Assert.Throws<NotSupportedException>(() => RouterFactory.Create(new RouterOptions { Mode = RouterMode.Kv }));
-        Assert.Contains("not available yet", error.Message);
+        var router = RouterFactory.Create(new RouterOptions { Mode = RouterMode.Kv });
+        var kv = Assert.IsType<Dynamo.Router.Kv.KvRouter>(router);
+        Assert.True(kv.IsApproximate);
     }
 
     [Theory]
@@ -122,7 +126,7 @@ public sealed class SimplePolicyTests
 
     private static RoutingRequest Request(int i) => new($"r{i}", "m", new int[32], 16);
 
-    private static WorkerInstance Worker(string id) => new()
+    private static WorkerInstance Instance(string id) => new()
     {
         InstanceId = id,
         Model = "m",

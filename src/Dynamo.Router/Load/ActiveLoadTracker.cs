@@ -4,7 +4,7 @@ using Dynamo.Contracts.Routing;
 namespace Dynamo.Router.Load;
 
 /// <summary>
-/// Predicted load per worker: a request counts from routing until completion; its prompt counts as prefill
+/// Predicted load per worker: a request counts from routing until completion; its uncached prompt counts as prefill
 /// until the first token. Entries older than the TTL are expired so a lost completion cannot pin load forever.
 /// </summary>
 public sealed class ActiveLoadTracker
@@ -24,29 +24,62 @@ public sealed class ActiveLoadTracker
     public ActiveLoad Get(string instanceId) =>
         _workers.TryGetValue(instanceId, out var load) ? load.Snapshot() : default;
 
+    /// <summary>
+    /// Counts a routed request: its uncached prompt tokens (prompt less the blocks the worker already holds) as prefill
+    /// until the first token, its prompt blocks until completion.
+    /// </summary>
     public void Add(RoutingDecision decision)
     {
-        var blocks = BlocksFor(decision);
-        var entry = new Entry(decision.Worker.InstanceId, decision.PromptTokens, blocks, _time.GetTimestamp());
-        if (!_active.TryAdd(decision.RequestId, entry))
+        ArgumentNullException.ThrowIfNull(decision);
+        var (prefillTokens, blocks) = LoadOf(decision);
+        Add(decision.RequestId, decision.Worker.InstanceId, prefillTokens, blocks);
+    }
+
+    /// <summary>Counts a request under <paramref name="key"/> (another router replica's, for instance). A key already counted is ignored.</summary>
+    public void Add(string key, string instanceId, int prefillTokens, int blocks)
+    {
+        var entry = new Entry(instanceId, Math.Max(0, prefillTokens), Math.Max(0, blocks), _time.GetTimestamp());
+        if (!_active.TryAdd(key, entry))
         {
             return;
         }
 
-        _workers.GetOrAdd(entry.InstanceId, _ => new WorkerLoad()).Add(entry.PrefillTokens, blocks);
+        _workers.GetOrAdd(entry.InstanceId, _ => new WorkerLoad()).Add(entry.PrefillTokens, entry.Blocks);
         SweepIfDue();
     }
 
     public void MarkPrefilled(RoutingDecision decision)
     {
-        if (_active.TryGetValue(decision.RequestId, out var entry) && entry.TryMarkPrefilled()
+        ArgumentNullException.ThrowIfNull(decision);
+        MarkPrefilled(decision.RequestId);
+    }
+
+    public void MarkPrefilled(string key)
+    {
+        if (_active.TryGetValue(key, out var entry) && entry.TryMarkPrefilled()
             && _workers.TryGetValue(entry.InstanceId, out var load))
         {
             load.PrefillDone(entry.PrefillTokens);
         }
     }
 
-    public void Complete(RoutingDecision decision) => Remove(decision.RequestId);
+    public void Complete(RoutingDecision decision)
+    {
+        ArgumentNullException.ThrowIfNull(decision);
+        Remove(decision.RequestId);
+    }
+
+    public void Complete(string key) => Remove(key);
+
+    /// <summary>Prefill tokens and blocks a decision adds to its worker.</summary>
+    public static (int PrefillTokens, int Blocks) LoadOf(RoutingDecision decision)
+    {
+        ArgumentNullException.ThrowIfNull(decision);
+        var blockSize = Math.Max(1, decision.Worker.BlockSize);
+        var blocks = (decision.PromptTokens + blockSize - 1) / blockSize;
+        var prefill = Math.Max(0, decision.PromptTokens - (decision.OverlapBlocks * blockSize));
+        return (prefill, blocks);
+    }
 
     public void RemoveWorker(string instanceId)
     {
@@ -66,12 +99,6 @@ public sealed class ActiveLoadTracker
         {
             load.Remove(entry.IsPrefilled ? 0 : entry.PrefillTokens, entry.Blocks);
         }
-    }
-
-    private static int BlocksFor(RoutingDecision decision)
-    {
-        var blockSize = Math.Max(1, decision.Worker.BlockSize);
-        return (decision.PromptTokens + blockSize - 1) / blockSize;
     }
 
     private void SweepIfDue()

@@ -1,0 +1,224 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using Dynamo.Contracts.Discovery;
+using Dynamo.Contracts.Routing;
+using Dynamo.KvCache;
+using Dynamo.Router.Indexing;
+using Dynamo.Router.Load;
+using Dynamo.Router.Replicas;
+
+namespace Dynamo.Router.Kv;
+
+/// <summary>
+/// The KV-cache-aware router (<c>--router kv</c>): hashes the prompt once, asks the <see cref="PrefixIndex"/> how many
+/// leading blocks each candidate holds, prices every candidate with <see cref="KvCost"/> over the
+/// <see cref="ActiveLoadTracker"/>'s predicted load, and picks with <see cref="WorkerSelector"/>.
+/// </summary>
+/// <remarks>
+/// The index is fed by a <see cref="KvIndexer"/> (workers' KV events) or, in approximate mode, by the router's own
+/// decisions. With <see cref="ActiveLoadSync"/>, replicas share their in-flight requests. Select allocates only the
+/// decision and its load entry; it is safe to call from any number of threads.
+/// </remarks>
+public sealed class KvRouter : IWorkerRouter, IAsyncDisposable
+{
+    public const string PolicyName = "kv";
+
+    private readonly ActiveLoadTracker _load;
+    private readonly ApproximateIndex? _approximate;
+    private readonly ActiveLoadSync? _sync;
+    private readonly Random _random;
+    private readonly double _prefillLoadScale;
+    private readonly double _temperature;
+    private readonly IDisposable? _owned;
+
+    internal KvRouter(
+        RouterOptions options,
+        PrefixIndex index,
+        ActiveLoadTracker load,
+        KvIndexer? indexer,
+        ApproximateIndex? approximate,
+        ActiveLoadSync? sync,
+        Random random,
+        IDisposable? owned = null)
+    {
+        Index = index;
+        Indexer = indexer;
+        _load = load;
+        _approximate = approximate;
+        _sync = sync;
+        _random = random;
+        _prefillLoadScale = options.PrefillLoadScale;
+        _temperature = options.Temperature;
+        _owned = owned;
+    }
+
+    public string Name => PolicyName;
+
+    /// <summary>Which workers hold which blocks.</summary>
+    public PrefixIndex Index { get; }
+
+    /// <summary>The event-fed indexer, or null in approximate mode.</summary>
+    public KvIndexer? Indexer { get; }
+
+    /// <summary>True when the index holds the router's own decisions (no KV events).</summary>
+    public bool IsApproximate => _approximate is not null;
+
+    /// <summary>The load this router predicts per worker, its replicas' included.</summary>
+    public ActiveLoadTracker Load => _load;
+
+    /// <summary>Replica sharing, when on.</summary>
+    public ActiveLoadSync? ReplicaSync => _sync;
+
+    [SkipLocalsInit]
+    public RoutingDecision Select(RoutingRequest request, IReadOnlyList<WorkerInstance> candidates)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(candidates);
+        var count = candidates.Count;
+        if (count == 0)
+        {
+            throw new ArgumentException("No candidate workers.", nameof(candidates));
+        }
+
+        _approximate?.Expire();
+        var tokens = request.PromptTokens.Span;
+        var blockSize = BlockSizeOf(candidates[0]);
+        var blocks = BlockHasher.FullBlockCount(tokens.Length, blockSize);
+        var hashes = ArrayPool<ulong>.Shared.Rent(Math.Max(1, blocks));
+        int[]? rentedInts = null;
+        double[]? rentedCosts = null;
+        long[]? rentedSizes = null;
+        Span<int> slots = count <= 128 ? stackalloc int[count] : (rentedInts = ArrayPool<int>.Shared.Rent(count * 2)).AsSpan(0, count);
+        Span<int> overlaps = count <= 128 ? stackalloc int[count] : rentedInts.AsSpan(count, count);
+        Span<double> costs = count <= 128 ? stackalloc double[count] : (rentedCosts = ArrayPool<double>.Shared.Rent(count)).AsSpan(0, count);
+        Span<long> sizes = count <= 128 ? stackalloc long[count] : (rentedSizes = ArrayPool<long>.Shared.Rent(count)).AsSpan(0, count);
+        try
+        {
+            var seqHashes = hashes.AsSpan(0, blocks);
+            BlockHasher.ComputeSequenceHashes(tokens, blockSize, seqHashes);
+            var mixedSizes = false;
+            for (var i = 0; i < count; i++)
+            {
+                slots[i] = Index.TryGetSlot(candidates[i].InstanceId, out var slot) ? slot : -1;
+                mixedSizes |= BlockSizeOf(candidates[i]) != blockSize;
+            }
+
+            Index.Match(seqHashes, slots, overlaps);
+            if (mixedSizes)
+            {
+                MatchOtherBlockSizes(tokens, candidates, blockSize, slots, overlaps);
+            }
+
+            for (var i = 0; i < count; i++)
+            {
+                var worker = candidates[i];
+                costs[i] = KvCost.Compute(overlaps[i], _load.Get(worker.InstanceId), tokens.Length, BlockSizeOf(worker), _prefillLoadScale);
+                sizes[i] = slots[i] >= 0 ? Index.BlockCount(slots[i]) : 0;
+            }
+
+            var pick = WorkerSelector.Select(costs, sizes, _temperature, _random);
+            var chosen = candidates[pick];
+            var decision = new RoutingDecision(request.RequestId, chosen, overlaps[pick], tokens.Length) { Policy = PolicyName };
+            _load.Add(decision);
+            _sync?.Publish(ActiveLoadChange.Added, decision);
+            if (_approximate is not null && BlockSizeOf(chosen) == blockSize)
+            {
+                _approximate.Record(chosen.InstanceId, seqHashes);
+            }
+
+            return decision;
+        }
+        finally
+        {
+            ArrayPool<ulong>.Shared.Return(hashes);
+            if (rentedInts is not null)
+            {
+                ArrayPool<int>.Shared.Return(rentedInts);
+                ArrayPool<double>.Shared.Return(rentedCosts!);
+                ArrayPool<long>.Shared.Return(rentedSizes!);
+            }
+        }
+    }
+
+    public void MarkPrefilled(RoutingDecision decision)
+    {
+        _load.MarkPrefilled(decision);
+        _sync?.Publish(ActiveLoadChange.Prefilled, decision);
+    }
+
+    public void Complete(RoutingDecision decision)
+    {
+        _load.Complete(decision);
+        _sync?.Publish(ActiveLoadChange.Completed, decision);
+    }
+
+    public void RemoveWorker(string instanceId)
+    {
+        _load.RemoveWorker(instanceId);
+        if (Indexer is not null)
+        {
+            Indexer.RemoveWorker(instanceId);
+        }
+        else
+        {
+            Index.RemoveWorker(instanceId);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_sync is not null)
+        {
+            await _sync.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (Indexer is not null)
+        {
+            await Indexer.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _owned?.Dispose();
+    }
+
+    private static int BlockSizeOf(WorkerInstance worker) => worker.BlockSize > 0 ? worker.BlockSize : 16;
+
+    /// <summary>Rare: candidates with another block size hash the prompt differently, so they are matched separately.</summary>
+    private void MatchOtherBlockSizes(ReadOnlySpan<int> tokens, IReadOnlyList<WorkerInstance> candidates, int firstSize, Span<int> slots, Span<int> overlaps)
+    {
+        var sizes = new HashSet<int>();
+        for (var i = 0; i < candidates.Count; i++)
+        {
+            var size = BlockSizeOf(candidates[i]);
+            if (size != firstSize)
+            {
+                sizes.Add(size);
+            }
+        }
+
+        foreach (var size in sizes)
+        {
+            var hashes = BlockHasher.ComputeSequenceHashes(tokens, size);
+            var subset = new List<int>();
+            for (var i = 0; i < candidates.Count; i++)
+            {
+                if (BlockSizeOf(candidates[i]) == size)
+                {
+                    subset.Add(i);
+                }
+            }
+
+            var subsetSlots = new int[subset.Count];
+            for (var j = 0; j < subset.Count; j++)
+            {
+                subsetSlots[j] = slots[subset[j]];
+            }
+
+            var subsetOverlaps = new int[subset.Count];
+            Index.Match(hashes, subsetSlots, subsetOverlaps);
+            for (var j = 0; j < subset.Count; j++)
+            {
+                overlaps[subset[j]] = subsetOverlaps[j];
+            }
+        }
+    }
+}

@@ -1,0 +1,253 @@
+using Dynamo.Contracts.KvEvents;
+using Dynamo.Router.Indexing;
+using static Dynamo.Router.Tests.TestSupport;
+
+namespace Dynamo.Router.Tests.Indexing;
+
+public sealed class PrefixIndexTests
+{
+    [Fact]
+    public void Match_CountsLeadingBlocksPerWorker()
+    {
+        var index = new PrefixIndex();
+        var prompt = Tokens(1, 16 * 8 + 5);
+        var hashes = Hashes(prompt);
+        var a = index.GetOrAddWorker("a");
+        var b = index.GetOrAddWorker("b");
+        var c = index.GetOrAddWorker("c");
+        index.Store(a, StorageTier.Device, hashes);
+        index.Store(b, StorageTier.Device, hashes.AsSpan(0, 3));
+
+        var overlaps = index.Match(prompt, 16);
+
+        Assert.Equal(8, overlaps["a"]);
+        Assert.Equal(3, overlaps["b"]);
+        Assert.Equal(0, overlaps["c"]);
+        Assert.Equal(8, index.BlockCount("a"));
+        Assert.Equal(3, index.BlockCount(b));
+        Assert.Equal(0, index.BlockCount(c));
+        Assert.Equal(8, index.DistinctBlocks);
+        Assert.Equal(11, index.Pairs);
+    }
+
+    [Fact]
+    public void Match_StopsAtAMissingBlock_EvenWhenLaterOnesAreHeld()
+    {
+        // LRU eviction can drop a parent before its child: only the leading run counts.
+        var index = new PrefixIndex();
+        var hashes = Hashes(Tokens(2, 16 * 6));
+        var a = index.GetOrAddWorker("a");
+        index.Store(a, StorageTier.Device, hashes);
+        index.Remove(a, StorageTier.Device, [hashes[2]]);
+
+        var overlaps = new int[1];
+        index.Match(hashes, [a], overlaps);
+
+        Assert.Equal(2, overlaps[0]);
+        Assert.Equal(5, index.BlockCount(a));
+    }
+
+    [Fact]
+    public void Match_DifferentSuffix_SharesOnlyTheCommonPrefix()
+    {
+        var index = new PrefixIndex();
+        var system = Tokens(3, 16 * 4);
+        var first = Concat(system, Tokens(4, 64));
+        var second = Concat(system, Tokens(5, 64));
+        var a = index.GetOrAddWorker("a");
+        index.Store(a, StorageTier.Device, Hashes(first));
+
+        Assert.Equal(8, index.Match(first, 16)["a"]);
+        Assert.Equal(4, index.Match(second, 16)["a"]);
+    }
+
+    [Fact]
+    public void Match_UnknownSlotsGetZero_AndOrderFollowsTheSlotsGiven()
+    {
+        var index = new PrefixIndex();
+        var hashes = Hashes(Tokens(6, 64));
+        var a = index.GetOrAddWorker("a");
+        var b = index.GetOrAddWorker("b");
+        index.Store(a, StorageTier.Device, hashes);
+        index.Store(b, StorageTier.Device, hashes.AsSpan(0, 1));
+
+        var overlaps = new int[3];
+        index.Match(hashes, [b, -1, a], overlaps);
+
+        Assert.Equal([1, 0, 4], overlaps);
+    }
+
+    [Fact]
+    public void Tiers_AreIndexedSeparately()
+    {
+        var index = new PrefixIndex();
+        var hashes = Hashes(Tokens(7, 64));
+        var a = index.GetOrAddWorker("a");
+        index.Apply(a, new KvEvent("a", 1, StorageTier.Host, new KvStored(null, [.. hashes.Select(h => new StoredBlock(h, 0))])));
+
+        var device = new int[1];
+        var host = new int[1];
+        index.Match(hashes, [a], device, StorageTier.Device);
+        index.Match(hashes, [a], host, StorageTier.Host);
+
+        Assert.Equal(0, device[0]);
+        Assert.Equal(4, host[0]);
+        Assert.Equal(4, index.BlockCount(a, StorageTier.Host));
+    }
+
+    [Fact]
+    public void Cleared_ForgetsOneWorkerInOneTier()
+    {
+        var index = new PrefixIndex();
+        var hashes = Hashes(Tokens(8, 64));
+        var a = index.GetOrAddWorker("a");
+        var b = index.GetOrAddWorker("b");
+        index.Store(a, StorageTier.Device, hashes);
+        index.Store(a, StorageTier.Host, hashes);
+        index.Store(b, StorageTier.Device, hashes);
+
+        index.Apply(a, new KvEvent("a", 2, StorageTier.Device, new KvCleared()));
+
+        Assert.Equal(0, index.Match(Tokens(8, 64), 16)["a"]);
+        Assert.Equal(4, index.Match(Tokens(8, 64), 16)["b"]);
+        Assert.Equal(4, index.BlockCount(a, StorageTier.Host));
+        Assert.Equal(0, index.BlockCount(a));
+    }
+
+    [Fact]
+    public void RemoveWorker_PurgesEveryTier_AndItsSlotIsReusedClean()
+    {
+        var index = new PrefixIndex();
+        var hashes = Hashes(Tokens(9, 64));
+        var a = index.GetOrAddWorker("a");
+        index.Store(a, StorageTier.Device, hashes);
+        index.Store(a, StorageTier.Disk, hashes);
+
+        Assert.True(index.RemoveWorker("a"));
+        Assert.False(index.RemoveWorker("a"));
+        var b = index.GetOrAddWorker("b");
+
+        Assert.Equal(a, b);
+        Assert.Equal(0, index.BlockCount(b));
+        Assert.Equal(0, index.BlockCount(b, StorageTier.Disk));
+        Assert.Equal(0, index.Match(Tokens(9, 64), 16)["b"]);
+        Assert.Equal(0, index.DistinctBlocks);
+    }
+
+    [Fact]
+    public void ManyWorkers_BeyondOneWordOfBits()
+    {
+        var index = new PrefixIndex();
+        var hashes = Hashes(Tokens(10, 16 * 10));
+        var slots = new int[200];
+        for (var w = 0; w < slots.Length; w++)
+        {
+            slots[w] = index.GetOrAddWorker($"w{w}");
+            index.Store(slots[w], StorageTier.Device, hashes.AsSpan(0, w % 11));
+        }
+
+        var overlaps = new int[slots.Length];
+        index.Match(hashes, slots, overlaps);
+
+        for (var w = 0; w < slots.Length; w++)
+        {
+            Assert.Equal(w % 11, overlaps[w]);
+        }
+    }
+
+    [Fact]
+    public void GrowsPastItsFirstCapacity_AndRemovalsLeaveMatchesRight()
+    {
+        var index = new PrefixIndex();
+        var a = index.GetOrAddWorker("a");
+        var b = index.GetOrAddWorker("b");
+        var prompts = Enumerable.Range(0, 400).Select(i => Tokens(1000 + i, 16 * 20)).ToArray();
+        foreach (var prompt in prompts)
+        {
+            index.Store(a, StorageTier.Device, Hashes(prompt));
+        }
+
+        // Remove half of the prompts from a, store them on b: tombstones, reuse and a rebuild in between.
+        for (var i = 0; i < prompts.Length; i += 2)
+        {
+            var hashes = Hashes(prompts[i]);
+            index.Remove(a, StorageTier.Device, hashes);
+            index.Store(b, StorageTier.Device, hashes);
+        }
+
+        for (var i = 0; i < prompts.Length; i++)
+        {
+            var overlaps = index.Match(prompts[i], 16);
+            Assert.Equal(i % 2 == 0 ? 0 : 20, overlaps["a"]);
+            Assert.Equal(i % 2 == 0 ? 20 : 0, overlaps["b"]);
+        }
+
+        Assert.Equal(4000, index.BlockCount(a));
+        Assert.Equal(4000, index.BlockCount(b));
+        Assert.Equal(8000, index.DistinctBlocks);
+    }
+
+    [Fact]
+    public void ZeroHash_IsAnOrdinaryKey()
+    {
+        var index = new PrefixIndex();
+        var a = index.GetOrAddWorker("a");
+        index.Store(a, StorageTier.Device, [0UL, 5UL]);
+
+        var overlaps = new int[1];
+        index.Match([0UL, 5UL], [a], overlaps);
+
+        Assert.Equal(2, overlaps[0]);
+        Assert.True(index.Contains("a", 0));
+        index.Remove(a, StorageTier.Device, [0UL]);
+        Assert.False(index.Contains("a", 0));
+    }
+
+    [Fact]
+    public async Task Readers_RunWhileEventsApply_AndNeverSeeAnotherPromptsBlocks()
+    {
+        var index = new PrefixIndex();
+        var a = index.GetOrAddWorker("a");
+        var stable = Tokens(11, 16 * 32);
+        var stableHashes = Hashes(stable);
+        index.Store(a, StorageTier.Device, stableHashes);
+        var churn = Enumerable.Range(0, 200).Select(i => Hashes(Tokens(2000 + i, 16 * 32))).ToArray();
+        using var stop = new CancellationTokenSource();
+
+        var writer = Task.Run(() =>
+        {
+            for (var round = 0; round < 30; round++)
+            {
+                foreach (var hashes in churn)
+                {
+                    index.Store(a, StorageTier.Device, hashes);
+                }
+
+                foreach (var hashes in churn)
+                {
+                    index.Remove(a, StorageTier.Device, hashes);
+                }
+            }
+
+            stop.Cancel();
+        });
+        var readers = Enumerable.Range(0, 2).Select(_ => Task.Run(() =>
+        {
+            var overlaps = new int[1];
+            var reads = 0;
+            while (!stop.IsCancellationRequested || reads == 0)
+            {
+                index.Match(stableHashes, [a], overlaps);
+                Assert.Equal(32, overlaps[0]);
+                reads++;
+            }
+
+            return reads;
+        })).ToArray();
+
+        await Within(writer, "the writer");
+        var counts = await Task.WhenAll(readers);
+        Assert.All(counts, c => Assert.True(c > 0));
+        Assert.Equal(32, index.BlockCount(a));
+    }
+}
