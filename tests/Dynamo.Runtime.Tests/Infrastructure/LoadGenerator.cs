@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net.Http.Headers;
 using System.Text;
+using System.Text.Json;
 
 namespace Dynamo.Runtime.Tests.Infrastructure;
 
@@ -67,9 +68,9 @@ internal sealed class LoadGenerator : IAsyncDisposable
                 {
                     _failures.Enqueue($"HTTP {(int)response.StatusCode}: {body}");
                 }
-                else if (body.Contains("\"error\"", StringComparison.Ordinal) || !body.TrimEnd().EndsWith("data: [DONE]", StringComparison.Ordinal))
+                else if (StreamProblem(body) is { } problem)
                 {
-                    _failures.Enqueue($"broken stream: {body[^Math.Min(body.Length, 300)..]}");
+                    _failures.Enqueue($"broken stream ({problem}): {body[^Math.Min(body.Length, 400)..]}");
                 }
                 else
                 {
@@ -81,5 +82,45 @@ internal sealed class LoadGenerator : IAsyncDisposable
                 _failures.Enqueue($"{ex.GetType().Name}: {ex.Message}");
             }
         }
+    }
+
+    /// <summary>Why an SSE body is not one whole, successful stream; null when it is.</summary>
+    private static string? StreamProblem(string body)
+    {
+        var done = false;
+        foreach (var line in body.Split('\n'))
+        {
+            if (!line.StartsWith("data: ", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var data = line["data: ".Length..].TrimEnd('\r');
+            if (data == "[DONE]")
+            {
+                done = true;
+                continue;
+            }
+
+            if (done)
+            {
+                return "an event after [DONE]";
+            }
+
+            try
+            {
+                using var json = JsonDocument.Parse(data);
+                if (json.RootElement.TryGetProperty("error", out _))
+                {
+                    return "an error event";
+                }
+            }
+            catch (JsonException ex)
+            {
+                return "an event that is not JSON: " + ex.Message;
+            }
+        }
+
+        return done ? null : "no [DONE]";
     }
 }
