@@ -5,8 +5,8 @@ public sealed class RouterOptions
 {
     public const string SectionName = "Dynamo:Router";
 
-    /// <summary>Selection policy. Default least-loaded until the KV router is wired into serve.</summary>
-    public RouterMode Mode { get; set; } = RouterMode.LeastLoaded;
+    /// <summary>Selection policy. Default <see cref="RouterMode.Kv"/>, the KV-cache-aware router.</summary>
+    public RouterMode Mode { get; set; } = RouterMode.Kv;
 
     /// <summary>Seed for the random choices (random policy, tie-breaks, temperature sampling); null seeds from the clock.</summary>
     public int? Seed { get; set; }

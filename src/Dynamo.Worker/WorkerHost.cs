@@ -4,7 +4,9 @@ using Dynamo.Contracts;
 using Dynamo.Contracts.Discovery;
 using Dynamo.Contracts.Engine;
 using Dynamo.Contracts.OpenAi;
+using Dynamo.KvCache;
 using Dynamo.Llm;
+using Dynamo.Runtime.Events;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -65,12 +67,27 @@ public sealed class WorkerHost : IAsyncDisposable
     /// (port 0: a free one), and registers the worker in <paramref name="discovery"/> under the address actually bound.
     /// </summary>
     /// <exception cref="OptionsValidationException">An option is invalid; the message names the key and the value.</exception>
+    public static Task<WorkerHost> StartAsync(
+        WorkerOptions options,
+        IEngine engine,
+        ModelCard modelCard,
+        IDiscovery discovery,
+        ILoggerFactory loggerFactory,
+        CancellationToken cancellationToken = default) =>
+        StartAsync(options, engine, modelCard, discovery, loggerFactory, engine as IKvEventSource, cancellationToken);
+
+    /// <summary>
+    /// As the overload without <paramref name="kvEvents"/>, with the engine's KV cache served to routers:
+    /// <c>GET /v1/kv/events?from=&amp;to=</c> (replay of a missed range) and <c>GET /v1/kv/dump</c> (every cached block).
+    /// Null: both answer 404 and routers index this worker approximately.
+    /// </summary>
     public static async Task<WorkerHost> StartAsync(
         WorkerOptions options,
         IEngine engine,
         ModelCard modelCard,
         IDiscovery discovery,
         ILoggerFactory loggerFactory,
+        IKvEventSource? kvEvents,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -102,6 +119,7 @@ public sealed class WorkerHost : IAsyncDisposable
             engine, modelCard, servedModel, maxContext, limits, gate, metrics, options.LogRequests, TimeProvider.System, logger);
         var app = BuildApp(options, loggerFactory, limits);
         MapEndpoints(app, handler, gate, metrics, engine, options.InstanceId, options.Role, servedModel);
+        MapKvEndpoints(app, kvEvents);
 
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         WorkerInstance instance;
@@ -240,6 +258,68 @@ public sealed class WorkerHost : IAsyncDisposable
             await metrics.Registry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted).ConfigureAwait(false);
         });
         app.MapFallback(context => HttpErrors.WriteAsync(context, HttpErrors.NotFound(context.Request)));
+    }
+
+    /// <summary>
+    /// The router's control calls over the worker contract (HTTP, like everything else a worker serves), in
+    /// <see cref="KvEventJson"/>'s wire form: <c>GET /v1/kv/events?from=A&amp;to=B</c> answers
+    /// <c>{"available","oldest_event_id","last_event_id","events"}</c>; <c>GET /v1/kv/dump</c> answers
+    /// <c>{"last_event_id","events"}</c>.
+    /// </summary>
+    private static void MapKvEndpoints(WebApplication app, IKvEventSource? kvEvents)
+    {
+        app.MapGet("/v1/kv/events", context =>
+        {
+            if (kvEvents is null)
+            {
+                return HttpErrors.WriteAsync(context, NoKvEvents());
+            }
+
+            var query = context.Request.Query;
+            if (!TryParseId(query["from"], 1, out var from) || !TryParseId(query["to"], long.MaxValue, out var to))
+            {
+                return HttpErrors.WriteAsync(context, new OpenAiException(400, "from and to must be event ids (integers >= 0).", "invalid_request_error", "from"));
+            }
+
+            var replay = kvEvents.GetEvents(from, to);
+            return WriteJsonAsync(context, 200, w =>
+            {
+                w.WriteBoolean("available", replay.IsAvailable);
+                w.WriteNumber("oldest_event_id", replay.OldestEventId);
+                w.WriteNumber("last_event_id", replay.LastEventId);
+                w.WritePropertyName("events");
+                KvEventJson.WriteArray(w, replay.Events);
+            });
+        });
+        app.MapGet("/v1/kv/dump", context =>
+        {
+            if (kvEvents is null)
+            {
+                return HttpErrors.WriteAsync(context, NoKvEvents());
+            }
+
+            var dump = kvEvents.Dump();
+            return WriteJsonAsync(context, 200, w =>
+            {
+                w.WriteNumber("last_event_id", dump.LastEventId);
+                w.WritePropertyName("events");
+                KvEventJson.WriteArray(w, dump.Events);
+            });
+        });
+
+        static OpenAiException NoKvEvents() =>
+            new(404, "This worker's engine publishes no KV events.", "invalid_request_error", code: "kv_events_unavailable");
+
+        static bool TryParseId(string? text, long fallback, out long id)
+        {
+            if (string.IsNullOrEmpty(text))
+            {
+                id = fallback;
+                return true;
+            }
+
+            return long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out id);
+        }
     }
 
     /// <summary><c>GET /load</c>: the engine's load plus the HTTP side's, in snake_case.</summary>

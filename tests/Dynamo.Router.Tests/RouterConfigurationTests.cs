@@ -6,11 +6,11 @@ namespace Dynamo.Router.Tests;
 public sealed class RouterConfigurationTests
 {
     [Fact]
-    public void Defaults_AreDynamosWeights()
+    public void Defaults_AreTheKvRouterWithDynamosWeights()
     {
         var options = RouterConfiguration.Bind(Config());
 
-        Assert.Equal(RouterMode.LeastLoaded, options.Mode);
+        Assert.Equal(RouterMode.Kv, options.Mode);
         Assert.Equal(1.0, options.PrefillLoadScale);
         Assert.Equal(0.0, options.Temperature);
         Assert.True(options.UseKvEvents);

@@ -27,7 +27,7 @@ internal static class ServeCommand
             (new Option<string?>("--workers") { Description = "Aggregated workers (default 2)." }, "Dynamo:Serve:Workers"),
             (new Option<string?>("--prefill-workers") { Description = "Prefill workers in disagg mode." }, "Dynamo:Serve:PrefillWorkers"),
             (new Option<string?>("--decode-workers") { Description = "Decode workers in disagg mode." }, "Dynamo:Serve:DecodeWorkers"),
-            (new Option<string?>("--router") { Description = "round-robin, random, least-loaded or kv." }, "Dynamo:Router:Mode"),
+            (new Option<string?>("--router") { Description = "kv (default), round-robin, random or least-loaded." }, "Dynamo:Router:Mode"),
         };
 
         var command = new Command("serve", "Run the whole cluster in one process behind an OpenAI-compatible endpoint.") { config };
@@ -69,12 +69,6 @@ internal static class ServeCommand
         if (settings.Serve.Mode == "disagg")
         {
             Console.Error.WriteLine("dynamo serve: --mode disagg is not available yet (disaggregated prefill/decode lands with the KV transfer work); use --mode agg.");
-            return 2;
-        }
-
-        if (settings.Router.Mode == RouterMode.Kv)
-        {
-            Console.Error.WriteLine("dynamo serve: --router kv is not available yet (the KV-aware router lands with its own issue); use round-robin, random or least-loaded.");
             return 2;
         }
 

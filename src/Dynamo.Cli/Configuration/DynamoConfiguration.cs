@@ -97,44 +97,14 @@ public sealed class DynamoConfiguration
 
     public RouterOptions Router()
     {
-        var section = Root.GetSection(RouterOptions.SectionName);
-        var mode = section["Mode"];
-        var options = new RouterOptions();
-        if (mode is not null)
+        try
         {
-            if (!RouterOptions.TryParseMode(mode, out var parsed))
-            {
-                throw new ConfigurationException($"{RouterOptions.SectionName}:Mode = '{mode}': expected round-robin, random, least-loaded or kv.");
-            }
-
-            options.Mode = parsed;
+            return RouterConfiguration.Bind(Root);
         }
-
-        var seed = section["Seed"];
-        if (seed is not null)
+        catch (Microsoft.Extensions.Options.OptionsValidationException ex)
         {
-            options.Seed = int.TryParse(seed, out var value)
-                ? value
-                : throw new ConfigurationException($"{RouterOptions.SectionName}:Seed = '{seed}': expected an integer.");
+            throw new ConfigurationException(string.Join(Environment.NewLine, ex.Failures));
         }
-
-        foreach (var child in section.GetChildren())
-        {
-            if (child.Key is not ("Mode" or "Seed" or "ActiveRequestTtl"))
-            {
-                throw new ConfigurationException($"{RouterOptions.SectionName}:{child.Key}: unknown key.");
-            }
-        }
-
-        var ttl = section["ActiveRequestTtl"];
-        if (ttl is not null)
-        {
-            options.ActiveRequestTtl = TimeSpan.TryParse(ttl, System.Globalization.CultureInfo.InvariantCulture, out var value) && value > TimeSpan.Zero
-                ? value
-                : throw new ConfigurationException($"{RouterOptions.SectionName}:ActiveRequestTtl = '{ttl}': expected a positive time span such as 00:10:00.");
-        }
-
-        return options;
     }
 
     public ServeOptions Serve()

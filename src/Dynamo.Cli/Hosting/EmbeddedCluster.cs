@@ -1,11 +1,13 @@
 using Dynamo.Cli.Configuration;
 using Dynamo.Contracts;
 using Dynamo.Contracts.Engine;
+using Dynamo.Contracts.Routing;
 using Dynamo.Gateway;
 using Dynamo.Gateway.Models;
 using Dynamo.Llm;
 using Dynamo.Router;
 using Dynamo.Runtime.Discovery;
+using Dynamo.Runtime.Events;
 using Dynamo.Worker;
 using Microsoft.Extensions.Logging;
 
@@ -22,11 +24,13 @@ public sealed partial class EmbeddedCluster : IAsyncDisposable
     private readonly ILogger _logger;
     private bool _stopped;
 
-    private EmbeddedCluster(GatewayHost gateway, List<WorkerHost> workers, InProcessDiscovery discovery, string modelName, ILogger logger)
+    private EmbeddedCluster(GatewayHost gateway, List<WorkerHost> workers, InProcessDiscovery discovery, InProcessEventPlane events, IWorkerRouter router, string modelName, ILogger logger)
     {
         _gateway = gateway;
         _workers = workers;
         Discovery = discovery;
+        Events = events;
+        Router = router;
         ModelName = modelName;
         _logger = logger;
     }
@@ -39,6 +43,12 @@ public sealed partial class EmbeddedCluster : IAsyncDisposable
     public string ModelName { get; }
 
     public InProcessDiscovery Discovery { get; }
+
+    /// <summary>Where workers publish KV events and router replicas share load.</summary>
+    public InProcessEventPlane Events { get; }
+
+    /// <summary>The gateway's router (a <see cref="Router.Kv.KvRouter"/> with <c>--router kv</c>).</summary>
+    public IWorkerRouter Router { get; }
 
     public IReadOnlyList<WorkerHost> Workers => _workers;
 
@@ -56,28 +66,35 @@ public sealed partial class EmbeddedCluster : IAsyncDisposable
         var servedName = serve.ServedModelName ?? (ModelResolver.TryParsePreset(serve.Model, out _) ? serve.Model : Path.GetFileName(modelDir.TrimEnd('/')));
         var card = ModelCard.Load(modelDir, servedName);
         var discovery = new InProcessDiscovery();
-        var router = RouterFactory.Create(settings.Router);
+        var events = new InProcessEventPlane();
+        var router = RouterFactory.Create(settings.Router, new RouterServices { Events = events, Discovery = discovery, LoggerFactory = loggerFactory });
         var workers = new List<WorkerHost>(serve.Workers);
         try
         {
             for (var i = 0; i < serve.Workers; i++)
             {
                 var workerOptions = new WorkerOptions { Role = WorkerRole.Aggregated, ServedModelName = card.Name, InstanceId = $"worker-{i}" };
-                var engine = EngineFactory.Create(settings, workerOptions.InstanceId, modelDir, card, loggerFactory);
-                workers.Add(await WorkerHost.StartAsync(workerOptions, engine, card, discovery, loggerFactory, cancellationToken));
+                var kvEvents = new KvEventPublisher(events, loggerFactory.CreateLogger<KvEventPublisher>());
+                var engine = EngineFactory.Create(settings, workerOptions.InstanceId, modelDir, card, loggerFactory, kvEvents);
+                workers.Add(await WorkerHost.StartAsync(workerOptions, engine, card, discovery, loggerFactory, EngineFactory.EventSourceOf(engine), cancellationToken));
             }
 
             var models = new ModelCatalog();
             models.Add(card);
             var gateway = await GatewayHost.StartAsync(settings.Gateway, router, discovery, models, loggerFactory, cancellationToken: cancellationToken);
             LogStarted(logger, gateway.Address, card.Name, workers.Count, serve.Engine);
-            return new EmbeddedCluster(gateway, workers, discovery, card.Name, logger);
+            return new EmbeddedCluster(gateway, workers, discovery, events, router, card.Name, logger);
         }
         catch
         {
             foreach (var worker in workers)
             {
                 await worker.DisposeAsync();
+            }
+
+            if (router is IAsyncDisposable disposable)
+            {
+                await disposable.DisposeAsync();
             }
 
             throw;
@@ -106,6 +123,11 @@ public sealed partial class EmbeddedCluster : IAsyncDisposable
         foreach (var worker in _workers)
         {
             await worker.DisposeAsync();
+        }
+
+        if (Router is IAsyncDisposable router)
+        {
+            await router.DisposeAsync();
         }
     }
 

@@ -1,7 +1,9 @@
 using Dynamo.Cli.Configuration;
 using Dynamo.Contracts.Engine;
+using Dynamo.Contracts.KvEvents;
 using Dynamo.Engine;
 using Dynamo.Engine.Mocker;
+using Dynamo.KvCache;
 using Dynamo.Llm;
 using Microsoft.Extensions.Logging;
 
@@ -10,7 +12,7 @@ namespace Dynamo.Cli.Hosting;
 /// <summary>Builds one worker's engine from the <c>Dynamo:Mocker</c> or <c>Dynamo:Engine</c> section.</summary>
 internal static class EngineFactory
 {
-    public static IEngine Create(ClusterSettings settings, string workerId, string modelDir, ModelCard card, ILoggerFactory loggerFactory)
+    public static IEngine Create(ClusterSettings settings, string workerId, string modelDir, ModelCard card, ILoggerFactory loggerFactory, IKvEventSink? kvEvents = null)
     {
         switch (settings.Serve.Engine)
         {
@@ -27,7 +29,7 @@ internal static class EngineFactory
                     throw new ConfigurationException(error);
                 }
 
-                return new MockerEngine(options, TimeProvider.System, null, loggerFactory.CreateLogger<MockerEngine>());
+                return new MockerEngine(options, TimeProvider.System, kvEvents, loggerFactory.CreateLogger<MockerEngine>());
             case "dotnet":
                 var engineOptions = settings.Configuration?.Bind<DotnetEngineOptions>("Dynamo:Engine") ?? new DotnetEngineOptions();
                 engineOptions.ServedModelName = card.Name;
@@ -41,9 +43,17 @@ internal static class EngineFactory
                     throw new ConfigurationException(ex.Message);
                 }
 
-                return new DotnetEngine(modelDir, engineOptions, null, TimeProvider.System, loggerFactory.CreateLogger<DotnetEngine>());
+                return new DotnetEngine(modelDir, engineOptions, kvEvents, TimeProvider.System, loggerFactory.CreateLogger<DotnetEngine>());
             default:
                 throw new ConfigurationException($"Dynamo:Serve:Engine = '{settings.Serve.Engine}': expected dotnet or mocker.");
         }
     }
+
+    /// <summary>The engine's replay buffer and dump, which the worker serves to routers; null when it has none.</summary>
+    public static IKvEventSource? EventSourceOf(IEngine engine) => engine switch
+    {
+        IKvEventSource source => source,
+        DotnetEngine dotnet => dotnet.BlockPool,
+        _ => null,
+    };
 }
