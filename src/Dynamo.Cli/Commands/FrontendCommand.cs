@@ -16,7 +16,7 @@ namespace Dynamo.Cli.Commands;
 /// <summary>
 /// <c>dynamo frontend --nats URL</c>: the gateway as its own process. It finds workers in the NATS discovery bucket
 /// and follows it live: a worker that registers starts taking requests, one that leaves (or whose heartbeats stop)
-/// stops getting them. Exit codes: 0 stopped by a signal, 1 bad configuration or NATS unreachable, 2 not available.
+/// stops getting them. Exit codes: 0 stopped by a signal, 1 bad configuration or NATS unreachable.
 /// </summary>
 internal static class FrontendCommand
 {
@@ -52,17 +52,6 @@ internal static class FrontendCommand
             return 1;
         }
 
-        IWorkerRouter router;
-        try
-        {
-            router = RouterFactory.Create(settings.Router);
-        }
-        catch (NotSupportedException error)
-        {
-            Console.Error.WriteLine($"dynamo frontend: {error.Message}");
-            return 2;
-        }
-
         using var loggerFactory = Logging.CreateFactory();
         var logger = loggerFactory.CreateLogger("Dynamo.Frontend");
         using var stopping = new ProcessStopSignal(cancellationToken);
@@ -82,6 +71,19 @@ internal static class FrontendCommand
 
         await using (runtime)
         {
+            // The KV router follows the workers' KV events on NATS and asks them for replays and dumps over HTTP.
+            IWorkerRouter router;
+            try
+            {
+                router = RouterFactory.Create(settings.Router, new RouterServices { Events = runtime.Events, Discovery = runtime.Discovery, LoggerFactory = loggerFactory });
+            }
+            catch (Exception error) when (error is NotSupportedException or ArgumentException)
+            {
+                Console.Error.WriteLine($"dynamo frontend: {error.Message}");
+                return 1;
+            }
+
+            await using var routerLifetime = router as IAsyncDisposable;
             var models = new ModelCatalog();
             models.Add(card);
             var gateway = await GatewayHost.StartAsync(settings.Gateway, router, runtime.Discovery, models, loggerFactory, cancellationToken: stopping.Token);

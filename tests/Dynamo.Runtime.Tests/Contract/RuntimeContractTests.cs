@@ -203,6 +203,56 @@ public abstract class RuntimeContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task KvEvents_ArriveWithEveryField()
+    {
+        var publisher = await Backend.NewEventPlaneAsync();
+        var subscriber = await Backend.NewEventPlaneAsync();
+        var received = System.Threading.Channels.Channel.CreateUnbounded<Contracts.KvEvents.KvEvent>();
+        using var stop = new CancellationTokenSource();
+        var reader = Task.Run(async () =>
+        {
+            try
+            {
+                await foreach (var e in subscriber.SubscribeAsync<Contracts.KvEvents.KvEvent>("kv_events.contract", stop.Token))
+                {
+                    await received.Writer.WriteAsync(e);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        });
+        var cleared = new Contracts.KvEvents.KvEvent("w1", 0, Contracts.KvEvents.StorageTier.Device, new Contracts.KvEvents.KvCleared());
+        var clock = Stopwatch.StartNew();
+        while (!received.Reader.TryPeek(out _))
+        {
+            Assert.True(clock.Elapsed < Soon, "the subscription did not go live");
+            await publisher.PublishAsync("kv_events.contract", cleared);
+            await Task.Delay(10);
+        }
+
+        await publisher.PublishAsync("kv_events.contract", new Contracts.KvEvents.KvEvent(
+            "w1", 7, Contracts.KvEvents.StorageTier.Host, new Contracts.KvEvents.KvStored(42, [new(1, 2), new(ulong.MaxValue, 3)])));
+        await publisher.PublishAsync("kv_events.contract", new Contracts.KvEvents.KvEvent(
+            "w1", 8, Contracts.KvEvents.StorageTier.Device, new Contracts.KvEvents.KvRemoved([1, ulong.MaxValue])));
+
+        using var timeout = new CancellationTokenSource(Soon);
+        Contracts.KvEvents.KvEvent next;
+        do
+        {
+            next = await received.Reader.ReadAsync(timeout.Token);
+        }
+        while (next.EventId == 0);
+        var stored = Assert.IsType<Contracts.KvEvents.KvStored>(next.Data);
+        Assert.Equal(("w1", 7L, Contracts.KvEvents.StorageTier.Host, (ulong?)42UL), (next.WorkerId, next.EventId, next.Tier, stored.ParentHash));
+        Assert.Equal([new(1, 2), new(ulong.MaxValue, 3)], stored.Blocks);
+        var removed = await received.Reader.ReadAsync(timeout.Token);
+        Assert.Equal([1UL, ulong.MaxValue], Assert.IsType<Contracts.KvEvents.KvRemoved>(removed.Data).SeqHashes);
+        await stop.CancelAsync();
+        await reader;
+    }
+
+    [Fact]
     public async Task Publish_WithNoSubscriber_Succeeds()
     {
         var plane = await Backend.NewEventPlaneAsync();
