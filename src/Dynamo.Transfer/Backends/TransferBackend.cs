@@ -31,6 +31,11 @@ internal abstract class TransferBackend : IAsyncDisposable
     {
     }
 
+    /// <summary>A region's deregistration has begun (transfers using it are cancelled); the backend lets go of it.</summary>
+    public virtual void OnRegionRevoked(MemoryRegion region)
+    {
+    }
+
     /// <summary>True when this backend can reach the agent described by <paramref name="metadata"/>.</summary>
     public abstract bool CanReach(AgentMetadata metadata);
 
@@ -44,5 +49,9 @@ internal abstract class TransferBackend : IAsyncDisposable
     {
     }
 
+    /// <summary>Stops serving and moving bytes (the agent is shutting down); registrations are undone after this.</summary>
+    public virtual ValueTask StopAsync() => ValueTask.CompletedTask;
+
+    /// <summary>Releases what is left once every region is deregistered.</summary>
     public abstract ValueTask DisposeAsync();
 }

@@ -79,7 +79,7 @@ public sealed class MemoryRegion : IDisposable
     }
 
     /// <summary>Stops new leases, cancels the ones held, and waits until they are all released.</summary>
-    internal void Revoke(Action<TimeSpan> onSlowDrain)
+    internal void Revoke(Action onRevoked, Action<TimeSpan> onSlowDrain)
     {
         if (Interlocked.Exchange(ref _isRevoked, 1) != 0)
         {
@@ -87,6 +87,7 @@ public sealed class MemoryRegion : IDisposable
         }
 
         _revoked.Cancel();
+        onRevoked();
         if (Volatile.Read(ref _leases) == 0)
         {
             _drained.Set();

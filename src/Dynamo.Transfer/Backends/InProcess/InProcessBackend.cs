@@ -127,9 +127,11 @@ internal sealed class InProcessBackend : TransferBackend
         return ValueTask.FromResult(TransferOutcome.Success);
     }
 
-    public override ValueTask DisposeAsync()
+    public override ValueTask StopAsync()
     {
         InProcessFabric.Remove(_agent);
         return ValueTask.CompletedTask;
     }
+
+    public override ValueTask DisposeAsync() => ValueTask.CompletedTask;
 }

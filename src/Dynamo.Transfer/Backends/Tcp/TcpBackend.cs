@@ -525,7 +525,9 @@ internal sealed class TcpBackend : TransferBackend
         await connection.SendAsync(scratch.AsMemory(0, TcpFrame.Size + length), cancellationToken).ConfigureAwait(false);
     }
 
-    public override async ValueTask DisposeAsync()
+    public override ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    public override async ValueTask StopAsync()
     {
         _listener.Dispose();
         await _acceptLoop.ConfigureAwait(false);

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text;
 using Dynamo.Transfer.Memory;
@@ -19,7 +20,8 @@ namespace Dynamo.Transfer.Backends.Ucx;
 internal sealed unsafe class UcxBackend : TransferBackend
 {
     private const uint NotifyAmId = 17;
-    private const int SpinsBeforeSleep = 2000;
+    private static readonly TimeSpan BusyWindowInFlight = TimeSpan.FromMilliseconds(20);
+    private static readonly TimeSpan BusyWindowIdle = TimeSpan.FromMilliseconds(2);
 
     private readonly TransferAgent _agent;
     private readonly nint _context;
@@ -27,16 +29,21 @@ internal sealed unsafe class UcxBackend : TransferBackend
     private readonly Dictionary<Guid, UcxPeer> _peers = [];
     private readonly List<UcxOp> _inFlight = [];
     private readonly HashSet<UcxTransfer> _running = [];
+    private readonly HashSet<UcxTransfer> _abandoned = [];
+    private readonly HashSet<UcxPeer> _closing = [];
     private readonly Lock _signalGate = new();
     private readonly Thread _thread;
     private readonly TaskCompletionSource _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly ManualResetEventSlim _ready = new(false);
+    private readonly bool _peerFailureHandling;
     private nint _worker;
     private int _efd = -1;
     private GCHandle _self;
     private string? _startError;
-    private BackendEndpoint? _endpoint;
+    private volatile BackendEndpoint? _endpoint;
+    private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(2);
     private volatile bool _stopping;
+    private long _stopStarted;
     private bool _workerGone;
 
     private UcxBackend(TransferAgent agent, nint context)
@@ -44,6 +51,7 @@ internal sealed unsafe class UcxBackend : TransferBackend
     {
         _agent = agent;
         _context = context;
+        _peerFailureHandling = agent.Options.UcxPeerFailureHandling;
         _thread = new Thread(Run) { IsBackground = true, Name = $"ucx-progress {agent.Name}" };
     }
 
@@ -274,34 +282,44 @@ internal sealed unsafe class UcxBackend : TransferBackend
         }
 
         _ready.Set();
-        var spins = 0;
+        var lastWork = Stopwatch.GetTimestamp();
         try
         {
-            while (true)
+            while (_worker != 0)
             {
                 var worked = DrainCommands(alive: true);
+                if (_worker == 0)
+                {
+                    break;
+                }
+
                 while (ucp_worker_progress(_worker) != 0)
                 {
                     worked = true;
                 }
 
                 worked |= PollRequests();
-                if (_stopping && _inFlight.Count == 0 && _commands.IsEmpty)
+                if (_stopping && _commands.IsEmpty && (_inFlight.Count == 0 || Stopwatch.GetElapsedTime(_stopStarted) > StopGrace))
                 {
+                    // Requests still out after the grace period belong to abandoned transfers; destroying the worker ends them.
                     break;
                 }
 
-                if (worked || (_inFlight.Count > 0 && ++spins < SpinsBeforeSleep))
+                if (worked)
                 {
-                    if (worked)
-                    {
-                        spins = 0;
-                    }
-
+                    lastWork = Stopwatch.GetTimestamp();
                     continue;
                 }
 
-                spins = 0;
+                // Keep polling for a while after the last event: peers' requests (a get over TCP, a rendezvous) need
+                // this side to answer, and a sleep per fragment would cost a wake-up each.
+                var quiet = Stopwatch.GetElapsedTime(lastWork);
+                if (quiet < (_inFlight.Count > 0 ? BusyWindowInFlight : BusyWindowIdle))
+                {
+                    Thread.Yield();
+                    continue;
+                }
+
                 if (ucp_worker_arm(_worker) == ErrBusy || !_commands.IsEmpty)
                 {
                     continue;
@@ -322,10 +340,13 @@ internal sealed unsafe class UcxBackend : TransferBackend
             lock (_signalGate)
             {
                 _workerGone = true;
-                ucp_worker_destroy(_worker);
+                if (_worker != 0)
+                {
+                    ucp_worker_destroy(_worker);
+                }
             }
 
-            ucp_cleanup(_context);
+            ReleaseAbandonedRequests();
 
             if (_self.IsAllocated)
             {
@@ -362,7 +383,11 @@ internal sealed unsafe class UcxBackend : TransferBackend
 
         if (status == Ok)
         {
-            _self = GCHandle.Alloc(this);
+            if (!_self.IsAllocated)
+            {
+                _self = GCHandle.Alloc(this);
+            }
+
             var handler = new AmHandlerParam
             {
                 FieldMask = AmHandlerParamFieldId | AmHandlerParamFieldFlags | AmHandlerParamFieldCb | AmHandlerParamFieldArg,
@@ -377,11 +402,6 @@ internal sealed unsafe class UcxBackend : TransferBackend
         if (status != Ok)
         {
             _startError = "UCX worker set-up: " + StatusText(status);
-            if (_self.IsAllocated)
-            {
-                _self.Free();
-            }
-
             ucp_worker_destroy(worker);
             return false;
         }
@@ -415,7 +435,7 @@ internal sealed unsafe class UcxBackend : TransferBackend
             {
                 FieldMask = EpParamFieldRemoteAddress | EpParamFieldErrHandlingMode | EpParamFieldErrHandler,
                 Address = (nint)a,
-                ErrMode = ErrHandlingModePeer,
+                ErrMode = _peerFailureHandling ? ErrHandlingModePeer : 0,
                 ErrHandlerCallback = &OnEndpointError,
                 ErrHandlerArg = GCHandle.ToIntPtr(peer.Handle),
             };
@@ -484,6 +504,14 @@ internal sealed unsafe class UcxBackend : TransferBackend
         _running.Add(t);
         if (t.Job is { } job)
         {
+            // Held until UCX has finished every request of the transfer, which can be after the transfer's result
+            // (see Abort): the region cannot be deregistered and freed while UCX may still write into it.
+            if (_agent.Regions.TryLease(job.LocalSpan, RemoteAccess.None, t.Leases, out var leaseError) != TransferErrorKind.None)
+            {
+                Complete(t, TransferOutcome.Fail(TransferErrorKind.AgentStopped, leaseError ?? "local region deregistered"));
+                return;
+            }
+
             var parameters = default(RequestParam);
             var walker = new SegmentWalker(job.LocalSpan, job.RemoteSpan);
             while (walker.Next(out var localAddress, out var remoteAddress, out var length, out var region))
@@ -558,14 +586,15 @@ internal sealed unsafe class UcxBackend : TransferBackend
             var parameters = default(RequestParam);
             switch (t.Stage)
             {
-                case UcxStage.Data when t.Notification is null:
-                    Complete(t, TransferOutcome.Success);
-                    return;
                 case UcxStage.Data when t.Job?.Operation == TransferOperation.Write:
-                    // A put is complete locally before it lands remotely; flush so the notification follows the data.
+                    // A put completes locally before it lands remotely: flush, so a completed WRITE (and its
+                    // notification) means the bytes are in the peer's memory.
                     t.Stage = UcxStage.Flush;
                     Track(t, ucp_ep_flush_nbx(t.Peer!.Endpoint, &parameters), 0);
                     break;
+                case UcxStage.Data or UcxStage.Flush when t.Notification is null:
+                    Complete(t, TransferOutcome.Success);
+                    return;
                 case UcxStage.Data:
                 case UcxStage.Flush:
                     t.Stage = UcxStage.Notify;
@@ -627,7 +656,18 @@ internal sealed unsafe class UcxBackend : TransferBackend
             }
 
             DestroyKeysWhenIdle(op.Peer);
-            Advance(t);
+            if (t.Stage == UcxStage.Done)
+            {
+                ReleaseWhenIdle(t); // an abandoned transfer's last request
+                if (t.Pending == 0)
+                {
+                    _abandoned.Remove(t);
+                }
+            }
+            else
+            {
+                Advance(t);
+            }
         }
 
         return any;
@@ -641,14 +681,21 @@ internal sealed unsafe class UcxBackend : TransferBackend
         }
 
         t.Aborted = true;
-        if (t.Pending > 0)
-        {
-            // UCX cannot cancel a get or put; closing the endpoint by force completes its requests as cancelled.
-            Close(t.Peer!);
-        }
-        else
+        if (t.Pending == 0)
         {
             Advance(t);
+            return;
+        }
+
+        // UCX cannot cancel a get or put. Closing the endpoint by force completes its requests as cancelled when the
+        // endpoint handles peer failures; without that (shared memory transports), force-close is not reliable, so
+        // the transfer ends now and its requests are abandoned: the backend keeps the local regions leased until
+        // UCX finishes them, and a later endpoint replaces this one.
+        Close(t.Peer!);
+        if (!_peerFailureHandling)
+        {
+            Complete(t, TransferOutcome.Fail(TransferErrorKind.Cancelled, "abandoned: UCX requests still outstanding"));
+            _abandoned.Add(t);
         }
     }
 
@@ -665,6 +712,8 @@ internal sealed unsafe class UcxBackend : TransferBackend
             _peers.Remove(peer.Incarnation);
         }
 
+        _closing.Add(peer);
+
         var parameters = new RequestParam { OpAttrMask = OpAttrFieldFlags, Flags = EpCloseFlagForce };
         var request = ucp_ep_close_nbx(peer.Endpoint, &parameters);
         if (IsRequest(request))
@@ -679,7 +728,7 @@ internal sealed unsafe class UcxBackend : TransferBackend
         DestroyKeysWhenIdle(peer);
     }
 
-    private static void DestroyKeysWhenIdle(UcxPeer peer)
+    private void DestroyKeysWhenIdle(UcxPeer peer)
     {
         if (peer.CloseDone && peer.Outstanding == 0)
         {
@@ -687,8 +736,13 @@ internal sealed unsafe class UcxBackend : TransferBackend
         }
     }
 
-    private static void DestroyKeys(UcxPeer peer)
+    private void DestroyKeys(UcxPeer peer)
     {
+        if (peer.CloseDone)
+        {
+            _closing.Remove(peer);
+        }
+
         foreach (var rkey in peer.RemoteKeys.Values)
         {
             ucp_rkey_destroy(rkey);
@@ -707,6 +761,99 @@ internal sealed unsafe class UcxBackend : TransferBackend
         _running.Remove(t);
         t.Cancellation.Unregister();
         t.Done.TrySetResult(outcome);
+        ReleaseWhenIdle(t);
+    }
+
+    private static void ReleaseWhenIdle(UcxTransfer t)
+    {
+        if (t.Pending == 0)
+        {
+            t.Leases.ReleaseAll();
+        }
+    }
+
+    /// <summary>
+    /// A region is being deregistered. Requests abandoned after a timeout may still hold it, and only destroying the
+    /// worker ends them for sure, so the worker is replaced (new address, metadata republished) when they do.
+    /// </summary>
+    public override void OnRegionRevoked(MemoryRegion region) => Post(alive =>
+    {
+        if (alive && _abandoned.Any(t => t.Leases.Contains(region)))
+        {
+            RestartWorker();
+        }
+    });
+
+    private void RestartWorker()
+    {
+        var failure = TransferOutcome.Fail(TransferErrorKind.PeerDisconnected, "the UCX worker was replaced to end requests abandoned after a timeout");
+        foreach (var t in _running.ToArray())
+        {
+            Complete(t, failure);
+        }
+
+        foreach (var peer in _peers.Values)
+        {
+            foreach (var rkey in peer.RemoteKeys.Values)
+            {
+                ucp_rkey_destroy(rkey);
+            }
+
+            peer.RemoteKeys.Clear();
+        }
+
+        lock (_signalGate)
+        {
+            ucp_worker_destroy(_worker);
+            ReleaseAbandonedRequests();
+            foreach (var peer in _peers.Values.Concat(_closing))
+            {
+                if (peer.Handle.IsAllocated)
+                {
+                    peer.Handle.Free();
+                }
+            }
+
+            _peers.Clear();
+            _closing.Clear();
+            if (!CreateWorker())
+            {
+                // Without a worker the backend cannot move bytes: stop the loop; later transfers fail at once.
+                _worker = 0;
+                _workerGone = true;
+                _stopping = true;
+                return;
+            }
+        }
+
+        ThreadPool.QueueUserWorkItem(static agent => agent.OnEndpointChanged(), _agent, preferLocal: false);
+    }
+
+    /// <summary>After the worker is destroyed: UCX touches no memory any more, so what requests held is freed.</summary>
+    private void ReleaseAbandonedRequests()
+    {
+        foreach (var op in _inFlight)
+        {
+            if (op.NativeBuffer != 0)
+            {
+                NativeMemory.Free((void*)op.NativeBuffer);
+            }
+
+            if (op.Transfer is { } t)
+            {
+                t.Pending = 0;
+                t.Leases.ReleaseAll();
+            }
+        }
+
+        foreach (var t in _running.Concat(_abandoned))
+        {
+            t.Pending = 0;
+            t.Leases.ReleaseAll();
+        }
+
+        _inFlight.Clear();
+        _abandoned.Clear();
     }
 
     [UnmanagedCallersOnly]
@@ -750,6 +897,14 @@ internal sealed unsafe class UcxBackend : TransferBackend
 
     public override ValueTask DisposeAsync()
     {
+        ucp_cleanup(_context);
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Aborts what runs, closes every endpoint and destroys the worker; the context stays for deregistration.</summary>
+    public override ValueTask StopAsync()
+    {
+        _stopStarted = Stopwatch.GetTimestamp();
         _stopping = true;
         Post(alive =>
         {

@@ -30,6 +30,9 @@ internal sealed class UcxTransfer
     public bool Aborted { get; set; }
 
     public CancellationTokenRegistration Cancellation { get; set; }
+
+    /// <summary>The backend's own leases on the local regions, held until every request has finished.</summary>
+    public Memory.LeaseSet Leases { get; } = new();
 }
 
 internal enum UcxOpKind
