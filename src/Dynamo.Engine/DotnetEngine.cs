@@ -8,7 +8,9 @@ using Dynamo.Engine.Compute;
 using Dynamo.Engine.Model;
 using Dynamo.Engine.Sampling;
 using Dynamo.Engine.Scheduling;
+using Dynamo.Engine.Transfer;
 using Dynamo.KvCache;
+using Dynamo.Transfer;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -42,15 +44,21 @@ public sealed class DotnetEngine : IEngine
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Thread _thread;
     private readonly List<EngineSequence> _running = [];
+    private readonly List<EngineSequence> _transferring = [];
+    private readonly ConcurrentQueue<(EngineSequence Sequence, TransferResult Result)> _transfersDone = new();
     private readonly LinkedList<EngineSequence> _waiting = new();
     private readonly ForwardBatch _batch = new();
     private readonly List<ScheduledChunk> _scheduled = [];
     private readonly float[] _logits;
+    private KvTransferConnector? _transfer;
     private long _arrivals;
     private int _runningCount;
     private int _waitingCount;
     private long _pendingPrefillTokens;
     private long _preemptions;
+    private long _remotePrefills;
+    private long _remotePrefillFallbacks;
+    private int _pinnedCount;
     private long _steps;
     private long _stepTicks;
     private int _disposed;
@@ -120,6 +128,34 @@ public sealed class DotnetEngine : IEngine
 
     /// <summary>The block manager: prefix cache, KV events, replay and dump.</summary>
     public BlockPool BlockPool => _pool;
+
+    /// <summary>Prefill blocks kept for decode workers right now (0 without a transfer agent).</summary>
+    public int PinnedTransfers => Volatile.Read(ref _pinnedCount);
+
+    /// <summary>Decode requests whose prompt KV was read from a prefill worker, and those that fell back to computing it.</summary>
+    public (long Remote, long Fallback) RemotePrefills => (Interlocked.Read(ref _remotePrefills), Interlocked.Read(ref _remotePrefillFallbacks));
+
+    /// <summary>
+    /// Enables disaggregated serving: registers the KV pool with <paramref name="agent"/> (peers may read it), so
+    /// requests with <see cref="KvTransferRequest.DoRemoteDecode"/> keep their prompt's blocks for a decode worker and
+    /// requests with <see cref="KvTransferRequest.RemotePrefill"/> read them instead of computing the prompt.
+    /// <paramref name="metadataLookup"/> fetches a peer agent's metadata by name when it is not loaded yet (from
+    /// discovery). Call once, before the first request; the agent must outlive the engine.
+    /// </summary>
+    public void AttachTransferAgent(TransferAgent agent, KvTransferOptions? options = null, Func<string, CancellationToken, ValueTask<byte[]?>>? metadataLookup = null)
+    {
+        ArgumentNullException.ThrowIfNull(agent);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (Volatile.Read(ref _arrivals) != 0 || _transfer is not null)
+        {
+            throw new InvalidOperationException("Attach the transfer agent once, before the first request.");
+        }
+
+        Volatile.Write(ref _transfer, new KvTransferConnector(agent, _cache, options ?? new KvTransferOptions(), metadataLookup, _logger, _time, Wake));
+    }
+
+    /// <summary>The registered KV region, when a transfer agent is attached.</summary>
+    public Dynamo.Transfer.Memory.MemoryRegion? KvRegion => _transfer?.Region;
 
     /// <summary>Sequences preempted (and later recomputed) since start.</summary>
     public long Preemptions => Interlocked.Read(ref _preemptions);
@@ -196,6 +232,12 @@ public sealed class DotnetEngine : IEngine
 
         await _stopping.CancelAsync().ConfigureAwait(false);
         await _stopped.Task.ConfigureAwait(false);
+        if (_transfer is { } transfer)
+        {
+            // Returns once no transfer reads from or writes into the pool.
+            await transfer.DisposeAsync().ConfigureAwait(false);
+        }
+
         _cache.Dispose();
         _backend.Dispose();
         _stopping.Dispose();
@@ -246,6 +288,13 @@ public sealed class DotnetEngine : IEngine
             while (!stopping.IsCancellationRequested)
             {
                 Admit();
+                if (_transfer is { } transfer)
+                {
+                    transfer.ReleaseDone(_pool.Release);
+                    Volatile.Write(ref _pinnedCount, transfer.PinnedCount);
+                    FinishTransfers();
+                }
+
                 DropAbandoned();
                 var throttled = false;
                 if (!Schedule(ref throttled))
@@ -283,7 +332,7 @@ public sealed class DotnetEngine : IEngine
         finally
         {
             var shutdown = new OperationCanceledException("The engine shut down.");
-            foreach (var sequence in _running.Concat(_waiting).Concat(_incoming).ToList())
+            foreach (var sequence in _running.Concat(_transferring).Concat(_waiting).Concat(_incoming).ToList())
             {
                 End(sequence, shutdown);
             }
@@ -350,7 +399,7 @@ public sealed class DotnetEngine : IEngine
         }
 
         // Then waiting ones (preempted first), while blocks, slots and budget last.
-        while (budget > 0 && _running.Count < _options.MaxNumSeqs && _waiting.First is { } node)
+        while (budget > 0 && _running.Count + _transferring.Count < _options.MaxNumSeqs && _waiting.First is { } node)
         {
             var sequence = node.Value;
             sequence.Kv ??= _pool.CreateSequence(CollectionsMarshal.AsSpan(sequence.Tokens));
@@ -362,6 +411,12 @@ public sealed class DotnetEngine : IEngine
 
             _waiting.RemoveFirst();
             sequence.CachedTokens ??= sequence.Kv.CachedTokens;
+            if (TryStartRemotePrefill(sequence))
+            {
+                _transferring.Add(sequence);
+                continue;
+            }
+
             _running.Add(sequence);
             budget -= AddChunk(sequence, budget);
         }
@@ -440,30 +495,133 @@ public sealed class DotnetEngine : IEngine
                 continue;
             }
 
-            var token = _sampler.Sample(_logits.AsSpan(chunk.LogitsRow * vocab, vocab), sequence.Sampling);
-            sequence.Sampling.Record(token);
-            sequence.Tokens.Add(token);
-            sequence.Generated++;
-            var request = sequence.Request;
-            FinishReason? finish = null;
-            if (ContainsToken(request.StopTokenIds, token) || (!request.IgnoreEos && _eos.Contains(token)))
+            Emit(sequence, _sampler.Sample(_logits.AsSpan(chunk.LogitsRow * vocab, vocab), sequence.Sampling));
+        }
+    }
+
+    /// <summary>Streams a token the sequence produced (sampled here, or sampled by a remote prefill) and ends it when done.</summary>
+    private void Emit(EngineSequence sequence, int token)
+    {
+        sequence.Sampling.Record(token);
+        sequence.Tokens.Add(token);
+        sequence.Generated++;
+        var request = sequence.Request;
+        FinishReason? finish = null;
+        if (ContainsToken(request.StopTokenIds, token) || (!request.IgnoreEos && _eos.Contains(token)))
+        {
+            finish = FinishReason.Stop;
+        }
+        else if (sequence.Generated >= request.MaxTokens || sequence.Tokens.Count >= Info.MaxContextLength)
+        {
+            finish = FinishReason.Length;
+        }
+
+        RemoteKvBlocks? handoff = null;
+        if (finish != FinishReason.Stop && sequence.Generated == 1 && request.KvTransfer?.DoRemoteDecode == true
+            && _transfer is { } transfer && sequence.Kv is { } kv)
+        {
+            // Prefill for a remote decode: the prompt's KV is complete (its last chunk produced this token). Keep the
+            // blocks for the decode worker instead of freeing them; End below leaves them alone.
+            handoff = transfer.Pin(request.RequestId, kv, request.PromptTokens.Length, token);
+            Volatile.Write(ref _pinnedCount, transfer.PinnedCount);
+            sequence.Kv = null;
+            finish = FinishReason.Length;
+        }
+
+        var written = sequence.Output.Writer.TryWrite(new EngineOutput(token, finish, sequence.CachedTokens ?? 0) { KvTransfer = handoff });
+        Debug.Assert(written, "The scheduler only runs sequences with room in their output channel.");
+        if (finish is not null)
+        {
+            End(sequence, null);
+        }
+        else
+        {
+            sequence.NeedsAppend = true;
+        }
+    }
+
+    /// <summary>
+    /// For a decode request whose prompt was computed by a prefill worker: starts reading the prompt's blocks that
+    /// the local prefix cache does not already hold. False when there is nothing to read or the blocks do not fit
+    /// this engine; the sequence is then computed here like any other.
+    /// </summary>
+    private bool TryStartRemotePrefill(EngineSequence sequence)
+    {
+        var request = sequence.Request;
+        if (_transfer is not { } transfer || request.KvTransfer?.RemotePrefill is not { } remote || sequence.RemotePrefillTried || sequence.Generated > 0)
+        {
+            return false;
+        }
+
+        sequence.RemotePrefillTried = true;
+        var kv = sequence.Kv!;
+        var prompt = request.PromptTokens.Length;
+        var blocks = (prompt + _options.BlockSize - 1) / _options.BlockSize;
+        var mismatch = remote.BlockSize != _options.BlockSize ? $"block size {remote.BlockSize}, this engine's is {_options.BlockSize}"
+            : remote.BlockBytes != _cache.BlockBytes ? $"{remote.BlockBytes} bytes per block, this engine's are {_cache.BlockBytes} (another model or layout)"
+            : remote.PromptTokens != prompt ? $"{remote.PromptTokens} prompt tokens, the request has {prompt}"
+            : remote.BlockIds.Length != blocks ? $"{remote.BlockIds.Length} block ids for {blocks} blocks"
+            : (uint)remote.FirstToken >= (uint)Info.VocabSize ? $"first token {remote.FirstToken} outside the vocabulary"
+            : kv.TokenCount != prompt ? "the sequence already holds generated tokens"
+            : null;
+        if (mismatch is not null)
+        {
+            Interlocked.Increment(ref _remotePrefillFallbacks);
+            EngineLog.RemotePrefillFallback(_logger, request.RequestId, remote.AgentName, "mismatch", mismatch);
+            return false;
+        }
+
+        var firstBlock = kv.ComputedTokens / _options.BlockSize;
+        var localBlocks = kv.Blocks.ToArray();
+        var stopping = _stopping.Token;
+        _ = ReadAsync();
+        return true;
+
+        async Task ReadAsync()
+        {
+            TransferResult result;
+            try
             {
-                finish = FinishReason.Stop;
+                result = await transfer.ReadAsync(remote, localBlocks, firstBlock, stopping).ConfigureAwait(false);
             }
-            else if (sequence.Generated >= request.MaxTokens || sequence.Tokens.Count >= Info.MaxContextLength)
+            catch (Exception e)
             {
-                finish = FinishReason.Length;
+                // Whatever went wrong, the loop must hear back, or the sequence would wait forever.
+                result = new TransferResult { Status = TransferStatus.Failed, Error = TransferErrorKind.BackendError, Message = e.Message };
             }
 
-            var written = sequence.Output.Writer.TryWrite(new EngineOutput(token, finish, sequence.CachedTokens ?? 0));
-            Debug.Assert(written, "The scheduler only runs sequences with room in their output channel.");
-            if (finish is not null)
+            _transfersDone.Enqueue((sequence, result));
+            Wake();
+        }
+    }
+
+    /// <summary>Moves sequences whose remote prefill read ended into the batch: with the prompt's KV, or to compute it here.</summary>
+    private void FinishTransfers()
+    {
+        while (_transfersDone.TryDequeue(out var done))
+        {
+            var (sequence, result) = done;
+            _transferring.Remove(sequence);
+            if (sequence.Abandoned || sequence.Finished)
             {
                 End(sequence, null);
+                continue;
+            }
+
+            var remote = sequence.Request.KvTransfer!.RemotePrefill!;
+            _running.Add(sequence);
+            if (result.IsSuccess)
+            {
+                Interlocked.Increment(ref _remotePrefills);
+                EngineLog.RemotePrefillRead(_logger, sequence.Request.RequestId, sequence.Kv!.Blocks.Length - (sequence.Kv.ComputedTokens / _options.BlockSize),
+                    result.Bytes, sequence.Kv.ComputedTokens, remote.AgentName, result.Elapsed.TotalMilliseconds);
+                _pool.MarkComputed(sequence.Kv, remote.PromptTokens);
+                Emit(sequence, remote.FirstToken);
             }
             else
             {
-                sequence.NeedsAppend = true;
+                Interlocked.Increment(ref _remotePrefillFallbacks);
+                EngineLog.RemotePrefillFallback(_logger, sequence.Request.RequestId, remote.AgentName, result.Error.ToString(), result.Message);
             }
         }
     }
@@ -492,7 +650,7 @@ public sealed class DotnetEngine : IEngine
 
     private void PublishCounts()
     {
-        Volatile.Write(ref _runningCount, _running.Count);
+        Volatile.Write(ref _runningCount, _running.Count + _transferring.Count);
         Volatile.Write(ref _waitingCount, _waiting.Count);
         long pending = 0;
         foreach (var sequence in _running)

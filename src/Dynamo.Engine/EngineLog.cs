@@ -28,4 +28,16 @@ internal static partial class EngineLog
 
     [LoggerMessage(EventId = 6008, Level = LogLevel.Error, Message = "Engine step failed; failing the {Count} running requests")]
     public static partial void StepFailed(ILogger logger, Exception exception, int count);
+
+    [LoggerMessage(EventId = 6009, Level = LogLevel.Information, Message = "KV transfer: pool registered with agent {Agent} as region {Region} ({PoolMiB} MiB, {BlockBytes} bytes per block)")]
+    public static partial void KvTransferAttached(ILogger logger, string agent, int region, long poolMiB, long blockBytes);
+
+    [LoggerMessage(EventId = 6010, Level = LogLevel.Warning, Message = "KV transfer for {RequestId} from {Agent} failed ({Error}): {Reason}; computing the prompt locally")]
+    public static partial void RemotePrefillFallback(ILogger logger, string requestId, string agent, string error, string? reason);
+
+    [LoggerMessage(EventId = 6011, Level = LogLevel.Warning, Message = "KV blocks pinned for {TransferId} ({Blocks} blocks) were not read within {Timeout}; released")]
+    public static partial void PinExpired(ILogger logger, string transferId, int blocks, TimeSpan timeout);
+
+    [LoggerMessage(EventId = 6012, Level = LogLevel.Debug, Message = "KV transfer for {RequestId}: read {Blocks} blocks ({Bytes} bytes, {Cached} tokens cached locally) from {Agent} in {ElapsedMs:F2} ms")]
+    public static partial void RemotePrefillRead(ILogger logger, string requestId, int blocks, long bytes, int cached, string agent, double elapsedMs);
 }

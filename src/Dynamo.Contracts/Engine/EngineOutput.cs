@@ -4,4 +4,8 @@ namespace Dynamo.Contracts.Engine;
 /// One generated token of one sequence. <see cref="Finish"/> is set on the last one.
 /// <see cref="CachedTokens"/> is the number of prompt tokens served from the prefix cache (same on every output).
 /// </summary>
-public readonly record struct EngineOutput(int TokenId, FinishReason? Finish, int CachedTokens);
+public readonly record struct EngineOutput(int TokenId, FinishReason? Finish, int CachedTokens)
+{
+    /// <summary>On a prefill request's last output (<see cref="KvTransferRequest.DoRemoteDecode"/>): where its KV waits for the decode worker.</summary>
+    public RemoteKvBlocks? KvTransfer { get; init; }
+}

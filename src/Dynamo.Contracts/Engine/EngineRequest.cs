@@ -17,4 +17,7 @@ public sealed record EngineRequest
 
     /// <summary>Extra token ids that end the sequence (the token itself is emitted, finish reason stop).</summary>
     public IReadOnlyList<int> StopTokenIds { get; init; } = [];
+
+    /// <summary>Disaggregated serving: keep the prompt's KV for a remote decode, or read it from a remote prefill. Null: neither.</summary>
+    public KvTransferRequest? KvTransfer { get; init; }
 }

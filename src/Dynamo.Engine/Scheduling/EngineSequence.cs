@@ -50,6 +50,9 @@ internal sealed class EngineSequence
 
     public int Preemptions { get; set; }
 
+    /// <summary>A read of the prompt's KV from a prefill worker was attempted (it is not retried; a failure computes it here).</summary>
+    public bool RemotePrefillTried { get; set; }
+
     public bool Finished { get; set; }
 
     /// <summary>Set by the reader when it stops listening; the loop frees the sequence at its next step.</summary>
