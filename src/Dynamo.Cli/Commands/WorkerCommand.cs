@@ -12,7 +12,7 @@ namespace Dynamo.Cli.Commands;
 
 /// <summary>
 /// <c>dynamo worker --role agg --nats URL</c>: one worker as its own process, registered in NATS discovery under the
-/// HTTP address it serves on. SIGTERM (or Ctrl-C) drains it: it leaves discovery, finishes in-flight requests (up to
+/// HTTP address it serves on, publishing its KV events on NATS. SIGTERM (or Ctrl-C) drains it: it leaves discovery, finishes in-flight requests (up to
 /// <c>Dynamo:Worker:DrainTimeout</c>), then exits 0. Exit codes: 1 bad configuration or NATS unreachable, 2 not available.
 /// </summary>
 internal static class WorkerCommand
@@ -90,10 +90,13 @@ internal static class WorkerCommand
             {
                 var (directory, card) = await ProcessModel.LoadAsync(settings.Serve, logger, stopping.Token);
                 workerOptions.ServedModelName ??= card.Name;
-                engine = EngineFactory.Create(settings, workerOptions.InstanceId, directory, card, loggerFactory);
+
+                // KV events go out on NATS for the frontends' KV routers; replay and dump are served over HTTP.
+                var kvEvents = new KvEventPublisher(runtime.Events, loggerFactory.CreateLogger<KvEventPublisher>());
+                engine = EngineFactory.Create(settings, workerOptions.InstanceId, directory, card, loggerFactory, kvEvents);
                 try
                 {
-                    host = await WorkerHost.StartAsync(workerOptions, engine, card, runtime.Discovery, loggerFactory, stopping.Token);
+                    host = await WorkerHost.StartAsync(workerOptions, engine, card, runtime.Discovery, loggerFactory, EngineFactory.EventSourceOf(engine), stopping.Token);
                 }
                 catch
                 {

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Text;
 using Dynamo.Contracts.Discovery;
+using Dynamo.Contracts.KvEvents;
+using Dynamo.Runtime.Events;
 using Dynamo.Runtime.Tests.Contract;
 using Dynamo.Runtime.Tests.Infrastructure;
 
@@ -53,10 +55,43 @@ public sealed class ProcessesOnNatsTests(NatsServerFixture nats, ITestOutputHelp
         await Wait.UntilAsync(() => observer.Discovery.GetInstances().Count == 2, "both worker processes in discovery");
         using var client = new HttpClient { BaseAddress = new Uri(address), Timeout = TimeSpan.FromSeconds(30) };
         await WaitForHealthAsync(client, instances: 2);
-        for (var i = 0; i < 4; i++)
+        var kvEventsFrom = new HashSet<string>();
+        using var stopEvents = new CancellationTokenSource();
+        var kvEvents = Task.Run(async () =>
         {
-            await CompleteAsync(client);
+            try
+            {
+                await foreach (var e in observer.Events.SubscribeAsync<KvEvent>(EventSubjects.KvEvents, stopEvents.Token))
+                {
+                    lock (kvEventsFrom)
+                    {
+                        kvEventsFrom.Add(e.WorkerId);
+                    }
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        });
+
+        // Each worker process publishes the blocks it stores on NATS, as KV routers need. The subscription goes live
+        // a moment after it starts, so requests (with prompts long enough to fill blocks) go on until both are heard.
+        bool HeardBoth()
+        {
+            lock (kvEventsFrom)
+            {
+                return kvEventsFrom.SetEquals(["p-killed", "p-drained"]);
+            }
         }
+
+        for (var i = 0; !HeardBoth(); i++)
+        {
+            Assert.True(i < 40, "no KV events from both worker processes after 40 requests");
+            await CompleteAsync(client, i);
+        }
+
+        await stopEvents.CancelAsync();
+        await kvEvents;
 
         // kill -9: no goodbye; the lease runs out.
         var killedAt = Stopwatch.GetTimestamp();
@@ -66,7 +101,7 @@ public sealed class ProcessesOnNatsTests(NatsServerFixture nats, ITestOutputHelp
         await WaitForHealthAsync(client, instances: 1);
         for (var i = 0; i < 4; i++)
         {
-            await CompleteAsync(client);
+            await CompleteAsync(client, 100 + i);
         }
 
         // SIGTERM: it leaves discovery first, drains, and exits 0.
@@ -121,9 +156,10 @@ public sealed class ProcessesOnNatsTests(NatsServerFixture nats, ITestOutputHelp
             () => $"the frontend's /health to report {instances} instances (last: {last})");
     }
 
-    private static async Task CompleteAsync(HttpClient client)
+    private static async Task CompleteAsync(HttpClient client, int n)
     {
-        var json = $$"""{"model":"{{TestModel.Name}}","prompt":"hello processes","max_tokens":8,"stream":true}""";
+        var prompt = $"Request {n}: the quick brown fox jumps over the lazy dog while the cluster keeps serving every stream it was given, one block at a time.";
+        var json = $$"""{"model":"{{TestModel.Name}}","prompt":"{{prompt}}","max_tokens":8,"stream":true}""";
         using var response = await client.PostAsync("v1/completions", new StringContent(json, Encoding.UTF8, "application/json"));
         var body = await response.Content.ReadAsStringAsync();
         Assert.True(response.IsSuccessStatusCode, $"HTTP {(int)response.StatusCode}: {body}");
