@@ -161,6 +161,11 @@ internal sealed class GenerationHandler
         else
         {
             await RunSequencesAsync(run).ConfigureAwait(false);
+            if (sequences[0].KvTransfer is { } handoff)
+            {
+                header = header with { KvTransferParams = KvTransferParams.Write(handoff) };
+            }
+
             var usage = Usage(prompts, sequences);
             var response = context.Response;
             response.StatusCode = 200;
@@ -268,6 +273,13 @@ internal sealed class GenerationHandler
             {
                 sequence.CompletionTokens++;
                 sequence.CachedTokens = output.CachedTokens;
+                if (output.KvTransfer is { } handoff)
+                {
+                    // A prefill for a remote decode: the blocks' whereabouts go in the response (and the last chunk).
+                    sequence.KvTransfer = handoff;
+                    run.Header = run.Header with { KvTransferParams = KvTransferParams.Write(handoff) };
+                }
+
                 var last = output.Finish is not null;
                 var text = last && IsStopToken(output.TokenId, request) ? "" : detokenizer.Push(output.TokenId);
                 if (last)
@@ -528,6 +540,12 @@ internal sealed class GenerationHandler
     {
         var n = request.N;
         var sequences = new Sequence[prompts.Length * n];
+        var kvTransfer = KvTransferParams.Parse(request.KvTransferParams, out var kvProblem);
+        if (kvProblem is not null)
+        {
+            WorkerLog.KvTransferParamsIgnored(_logger, requestId, kvProblem);
+        }
+
         var promptParam = request.Kind == RequestKind.Chat ? "messages" : "prompt";
         for (var p = 0; p < prompts.Length; p++)
         {
@@ -569,6 +587,9 @@ internal sealed class GenerationHandler
                     Sampling = sampling,
                     IgnoreEos = request.IgnoreEos,
                     StopTokenIds = request.StopTokenIds,
+
+                    // Disaggregation moves one sequence's KV: only a single prompt with n = 1 takes part.
+                    KvTransfer = sequences.Length == 1 ? kvTransfer : null,
                 });
             }
         }
@@ -710,7 +731,7 @@ internal sealed class GenerationHandler
 
         public ParsedRequest Request { get; } = request;
 
-        public ResponseHeader Header { get; } = header;
+        public ResponseHeader Header { get; set; } = header;
 
         public Sequence[] Sequences { get; } = sequences;
 

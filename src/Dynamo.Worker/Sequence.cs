@@ -27,4 +27,7 @@ internal sealed class Sequence(int index, int promptIndex, EngineRequest request
     public StringBuilder? Text { get; set; }
 
     public List<int>? TokenIds { get; set; }
+
+    /// <summary>A prefill for a remote decode: where the engine keeps the prompt's KV.</summary>
+    public RemoteKvBlocks? KvTransfer { get; set; }
 }

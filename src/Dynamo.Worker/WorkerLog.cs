@@ -28,4 +28,7 @@ internal static partial class WorkerLog
 
     [LoggerMessage(8, LogLevel.Information, "Worker options: Host={Host} Port={Port} AdvertisedHost={AdvertisedHost} Role={Role} InstanceId={InstanceId} ServedModelName={ServedModelName} DrainTimeout={DrainTimeout} RequestLimits={RequestLimits}")]
     public static partial void Options(ILogger logger, string host, int port, string? advertisedHost, WorkerRole role, string instanceId, string servedModelName, TimeSpan drainTimeout, object requestLimits);
+
+    [LoggerMessage(20, LogLevel.Warning, "Request {RequestId}: kv_transfer_params ignored ({Problem}); serving the request whole")]
+    public static partial void KvTransferParamsIgnored(ILogger logger, string requestId, string problem);
 }
