@@ -325,9 +325,11 @@ internal sealed unsafe class UcxBackend : TransferBackend
                     continue;
                 }
 
-                // Short sleeps while requests are out (some transports complete without an event), long ones when idle.
+                // Short sleeps even when idle: a peer's put, flush or notification over shared memory needs this side
+                // to progress, and the shared-memory transports do not always signal the event fd (measured: a WRITE's
+                // flush waited out 100 ms sleeps).
                 var fd = new PollFd { Fd = _efd, Events = 1 };
-                poll(&fd, 1, _inFlight.Count > 0 ? 1 : 100);
+                poll(&fd, 1, 1);
             }
         }
         finally
