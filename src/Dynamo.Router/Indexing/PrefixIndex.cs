@@ -365,8 +365,15 @@ public sealed class PrefixIndex
 
     private void ClearLocked(int slot, StorageTier tier)
     {
+        ref var count = ref _blockCounts[(slot * TierCount) + (int)tier];
+        if (count == 0)
+        {
+            // Nothing to find: skip the walk over the whole table (every dump of a new worker starts here).
+            return;
+        }
+
         _tables[(int)tier].ClearSlot(slot);
-        Volatile.Write(ref _blockCounts[(slot * TierCount) + (int)tier], 0);
+        Volatile.Write(ref count, 0);
     }
 
     private void AddCount(int slot, StorageTier tier, int delta)

@@ -13,6 +13,13 @@ namespace Dynamo.Router.Kv;
 /// carries, so a worker holding a popular prefix stops winning once its queue outweighs the blocks it would save
 /// (the shared-system-prompt case, Dynamo #737).
 /// </summary>
+/// <remarks>
+/// Active blocks are counted per request, a prefix shared by several requests once for each: attention reads every
+/// sequence's whole context at every decode step, so that is what a worker's decode work grows with. Counting shared
+/// blocks once would let the holder of a 64-block system prompt take 16 requests of 4 blocks each before any other
+/// worker gets one. The price is fewer cache hits at the default scale; raising <c>PrefillLoadScale</c> buys them back
+/// (bench/README.md, router quality figure).
+/// </remarks>
 public static class KvCost
 {
     public static double Compute(int overlapBlocks, ActiveLoad load, int promptTokens, int blockSize, double prefillLoadScale)
