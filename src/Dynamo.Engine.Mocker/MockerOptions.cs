@@ -63,6 +63,16 @@ public sealed class MockerOptions
     /// <summary>Step timing. See <see cref="PerformanceModel"/> for units and where the defaults come from.</summary>
     public PerformanceModel Performance { get; set; } = new();
 
+    /// <summary>
+    /// KV bytes of one token, every layer's K and V: layers × 2 × KV heads × head dim × dtype bytes. Sizes the
+    /// blocks a prefill hands to a decode worker and the modeled transfer. Default 131072, Llama-3-8B in bf16
+    /// (32 × 2 × 8 × 128 × 2), the model the step-time defaults stand for.
+    /// </summary>
+    public long KvBytesPerToken { get; set; } = 131072;
+
+    /// <summary>Disaggregated prefill and decode: the transfer model and the pin timeout.</summary>
+    public MockerKvTransferOptions KvTransfer { get; set; } = new();
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first bad setting and its value.</summary>
     public void Validate()
     {
@@ -163,6 +173,21 @@ public sealed class MockerOptions
         if (OutputBufferSize < 1)
         {
             return $"{P}OutputBufferSize must be at least 1 (got {OutputBufferSize}).";
+        }
+
+        if (KvBytesPerToken < 1)
+        {
+            return $"{P}KvBytesPerToken must be at least 1 (got {KvBytesPerToken}).";
+        }
+
+        if (KvTransfer is null)
+        {
+            return $"{P}KvTransfer must not be null.";
+        }
+
+        if (KvTransfer.FirstError() is string transferError)
+        {
+            return transferError;
         }
 
         return Performance is null ? $"{P}Performance must not be null." : Performance.FirstError();

@@ -25,6 +25,10 @@ public sealed class MockerOptionsTests
         { "OutputBufferSize", o => o.OutputBufferSize = 0 },
         { "Performance:DecodeBaseMs", o => o.Performance.DecodeBaseMs = -1 },
         { "Performance:PrefillQuadraticMs", o => o.Performance.PrefillQuadraticMs = double.NaN },
+        { "KvBytesPerToken", o => o.KvBytesPerToken = 0 },
+        { "KvTransfer:Bandwidth", o => o.KvTransfer.Bandwidth = 0 },
+        { "KvTransfer:LatencyMs", o => o.KvTransfer.LatencyMs = -1 },
+        { "KvTransfer:PinTimeout", o => o.KvTransfer.PinTimeout = TimeSpan.Zero },
     };
 
     [Theory]
@@ -54,6 +58,8 @@ public sealed class MockerOptionsTests
             ["Dynamo:Mocker:ModelName"] = "configured",
             ["Dynamo:Mocker:TotalKvBlocks"] = "1024",
             ["Dynamo:Mocker:Performance:DecodeBaseMs"] = "7.5",
+            ["Dynamo:Mocker:KvTransfer:Bandwidth"] = "40e9",
+            ["Dynamo:Mocker:KvTransfer:PinTimeout"] = "00:00:05",
         }).Build());
         services.AddDynamoMocker(o => o.ZeroDelay = true);
         await using ServiceProvider provider = services.BuildServiceProvider();
@@ -63,7 +69,10 @@ public sealed class MockerOptionsTests
         Assert.Same(provider.GetRequiredService<MockerEngine>(), engine);
         Assert.Equal("configured", engine.Info.ModelName);
         Assert.Equal(1024, engine.Info.TotalKvBlocks);
-        Assert.Equal(7.5, provider.GetRequiredService<IOptions<MockerOptions>>().Value.Performance.DecodeBaseMs);
+        MockerOptions bound = provider.GetRequiredService<IOptions<MockerOptions>>().Value;
+        Assert.Equal(7.5, bound.Performance.DecodeBaseMs);
+        Assert.Equal(40e9, bound.KvTransfer.Bandwidth);
+        Assert.Equal(TimeSpan.FromSeconds(5), bound.KvTransfer.PinTimeout);
         Assert.Single(await Within(CollectAsync(engine, Request(Prompt(8), 1)), "a request through DI"));
     }
 

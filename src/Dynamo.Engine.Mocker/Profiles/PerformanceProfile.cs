@@ -45,7 +45,10 @@ public sealed record PerformanceProfile
     public double TransferMs(int tokens, bool sameNode) =>
         TransferLatencyMs + (tokens * (double)KvBytesPerToken / (sameNode ? IntraNodeTransferBandwidth : InterNodeTransferBandwidth) * 1000.0);
 
-    /// <summary>Mocker options for one worker of this profile (the step model is shared, read-only).</summary>
+    /// <summary>
+    /// Mocker options for one worker of this profile (the step model is shared, read-only). A live mocker's KV
+    /// transfers take the intra-node bandwidth: its workers share one host.
+    /// </summary>
     public MockerOptions ToMockerOptions(string workerId, string modelName = "mock-model") => new()
     {
         WorkerId = workerId,
@@ -56,6 +59,8 @@ public sealed record PerformanceProfile
         MaxNumBatchedTokens = MaxNumBatchedTokens,
         MaxContextLength = MaxContextLength,
         Performance = Performance,
+        KvBytesPerToken = KvBytesPerToken,
+        KvTransfer = new MockerKvTransferOptions { Bandwidth = IntraNodeTransferBandwidth, LatencyMs = TransferLatencyMs },
         ReplayBufferSize = 0,
         OutputBufferSize = int.MaxValue,
     };
