@@ -21,6 +21,14 @@ namespace Dynamo.Engine.Mocker;
 /// wait the simulated step time on the injected <see cref="TimeProvider"/>; then emit one token per sequence that
 /// finished its prefill or decoded. A preempted sequence loses its blocks, goes back to the head of the queue and
 /// later recomputes its prompt and generated tokens (mostly from the prefix cache); its output is unchanged.
+/// <para>
+/// Disaggregated serving follows the real engine's contract (<see cref="EngineRequest.KvTransfer"/>): a prefill with
+/// <see cref="KvTransferRequest.DoRemoteDecode"/> computes its prompt, pins the blocks and returns its first token
+/// with <see cref="EngineOutput.KvTransfer"/>, finishing with length; a decode with
+/// <see cref="KvTransferRequest.RemotePrefill"/> waits the modeled transfer time instead of prefilling, then streams
+/// the prefill's first token and decodes on. Its tokens are the aggregated run's: they depend only on the context.
+/// See <see cref="MockerKvTransfer"/> for the delay model and how pins are released without a transfer agent.
+/// </para>
 /// </remarks>
 public sealed class MockerEngine : IEngine, IKvEventSource
 {
@@ -34,6 +42,7 @@ public sealed class MockerEngine : IEngine, IKvEventSource
     private readonly ConcurrentQueue<SequenceState> _abandoned = new();
     private readonly CancellationTokenSource _shutdown = new();
     private readonly MockerScheduler _scheduler;
+    private readonly MockerKvTransfer _transfer;
     private readonly Task _loop;
 
     // Read by other threads.
@@ -61,7 +70,8 @@ public sealed class MockerEngine : IEngine, IKvEventSource
             },
             kvEventSink);
         _tokens = new TokenGenerator(options.ModelName, options.VocabSize, options.EosTokenIds, options.EosProbability);
-        _scheduler = new MockerScheduler(options, _pool, _tokens, _logger, static (s, output) => s.Write(output), static s => s.Output.Writer.TryComplete());
+        _transfer = new MockerKvTransfer(options, _time, _logger, Wake, _shutdown.Token);
+        _scheduler = new MockerScheduler(options, _pool, _tokens, _logger, static (s, output) => s.Write(output), static s => s.Output.Writer.TryComplete(), _transfer);
         Info = new EngineInfo
         {
             ModelName = options.ModelName,
@@ -80,6 +90,25 @@ public sealed class MockerEngine : IEngine, IKvEventSource
 
     /// <inheritdoc />
     public long LastEventId => _pool.LastEventId;
+
+    /// <summary>Names this engine in the <see cref="RemoteKvBlocks"/> its prefills return (<c>mocker:PROCESS:N:WORKER</c>).</summary>
+    public string KvTransferAgentName => _transfer.AgentName;
+
+    /// <summary>Prefill blocks kept for decode workers right now.</summary>
+    public int PinnedTransfers => _transfer.PinnedCount;
+
+    /// <summary>Decode requests whose prompt KV came from a prefill worker, and those that fell back to computing it.</summary>
+    public (long Remote, long Fallback) RemotePrefills => _transfer.RemotePrefills;
+
+    /// <summary>KV bytes the modeled transfers moved into this engine (uncached prompt tokens × KvBytesPerToken).</summary>
+    public long KvBytesTransferred => _transfer.BytesMoved;
+
+    /// <summary>Raised on the loop thread when a decode starts waiting for its prompt's KV.</summary>
+    internal event Action<MockerTransfer>? TransferStarted
+    {
+        add => _transfer.TransferStarted += value;
+        remove => _transfer.TransferStarted -= value;
+    }
 
     /// <summary>Raised on the loop thread when a step is scheduled, before its simulated time passes.</summary>
     internal event Action<MockerStep>? StepStarted;
@@ -175,6 +204,7 @@ public sealed class MockerEngine : IEngine, IKvEventSource
             return;
         }
 
+        _transfer.Dispose();
         _submissions.Writer.TryComplete();
         await _shutdown.CancelAsync().ConfigureAwait(false);
         await _loop.ConfigureAwait(false);
@@ -215,15 +245,14 @@ public sealed class MockerEngine : IEngine, IKvEventSource
                 _wake.Reader.TryRead(out _);
                 DrainSubmissions();
                 DropAbandoned();
+                FinishTransfers();
+                _transfer.ReleaseDone(_pool);
                 TimeSpan duration = _scheduler.Schedule(out MockerStep step);
                 PublishCounts();
 
                 if (_scheduler.StepIsEmpty)
                 {
-                    _idle = true;
-                    LoopIteration?.Invoke();
-                    await _wake.Reader.WaitToReadAsync(ct).ConfigureAwait(false);
-                    _idle = false;
+                    await IdleAsync(ct).ConfigureAwait(false);
                     continue;
                 }
 
@@ -263,6 +292,40 @@ public sealed class MockerEngine : IEngine, IKvEventSource
         while (_submissions.Reader.TryRead(out SequenceState? state))
         {
             _scheduler.Enqueue(state);
+        }
+    }
+
+    /// <summary>
+    /// Waits for a wake-up, or until the next pin expires. Reports idle only once the expiry timer is armed, so a
+    /// test that sees <see cref="IsIdle"/> may advance a fake clock past the deadline.
+    /// </summary>
+    private async Task IdleAsync(CancellationToken ct)
+    {
+        if (_transfer.NextPinExpiry() is not { } due)
+        {
+            _idle = true;
+            LoopIteration?.Invoke();
+            await _wake.Reader.WaitToReadAsync(ct).ConfigureAwait(false);
+            _idle = false;
+            return;
+        }
+
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        Task wake = _wake.Reader.WaitToReadAsync(either.Token).AsTask();
+        Task expiry = Task.Delay(due, _time, either.Token);
+        _idle = true;
+        LoopIteration?.Invoke();
+        await Task.WhenAny(wake, expiry).ConfigureAwait(false);
+        _idle = false;
+        await either.CancelAsync().ConfigureAwait(false);
+        ct.ThrowIfCancellationRequested();
+    }
+
+    private void FinishTransfers()
+    {
+        while (_transfer.TryTakeDone(out SequenceState state))
+        {
+            _scheduler.CompleteTransfer(state, arrived: _transfer.Finish(state) is null);
         }
     }
 

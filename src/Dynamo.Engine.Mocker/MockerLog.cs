@@ -12,4 +12,13 @@ internal static partial class MockerLog
 
     [LoggerMessage(3, LogLevel.Error, "Mocker scheduler loop failed; failing every request in flight")]
     public static partial void LoopFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(4, LogLevel.Warning, "KV transfer for {RequestId} from {Agent} failed ({Error}): {Reason}; computing the prompt locally")]
+    public static partial void RemotePrefillFallback(ILogger logger, string requestId, string agent, string error, string reason);
+
+    [LoggerMessage(5, LogLevel.Warning, "KV blocks pinned for {TransferId} ({Blocks} blocks) were not read within {Timeout}; released")]
+    public static partial void PinExpired(ILogger logger, string transferId, int blocks, TimeSpan timeout);
+
+    [LoggerMessage(6, LogLevel.Debug, "KV transfer for {RequestId}: {Tokens} prompt tokens ({Bytes} bytes, {Cached} tokens cached locally) from {Agent}, modeled as {DelayMs:F2} ms")]
+    public static partial void RemotePrefillModeled(ILogger logger, string requestId, int tokens, long bytes, int cached, string agent, double delayMs);
 }

@@ -11,6 +11,12 @@ namespace Dynamo.Engine.Mocker;
 /// <see cref="MockerEngine"/> drives it from its loop on a <see cref="TimeProvider"/>; <see cref="MockerStepper"/>
 /// lets a discrete-event simulation drive it in virtual time. One thread at a time.
 /// </summary>
+/// <remarks>
+/// With a <see cref="MockerKvTransfer"/> (the live engine) it also serves disaggregated requests: a prefill for a
+/// remote decode pins its prompt's blocks and finishes on its first token; a decode whose prompt was prefilled
+/// elsewhere holds its blocks and a batch slot while its transfer time passes (<see cref="CompleteTransfer"/>),
+/// then decodes from the prefill's first token.
+/// </remarks>
 internal sealed class MockerScheduler
 {
     private readonly MockerOptions _options;
@@ -20,9 +26,11 @@ internal sealed class MockerScheduler
     private readonly int _watermarkBlocks;
     private readonly Action<SequenceState, EngineOutput> _emit;
     private readonly Action<SequenceState> _close;
+    private readonly MockerKvTransfer? _transfer;
 
     private readonly LinkedList<SequenceState> _waiting = new();
     private readonly List<SequenceState> _running = [];
+    private readonly List<SequenceState> _transferring = [];
     private readonly List<(SequenceState Sequence, int Chunk)> _stepPrefill = [];
     private readonly List<SequenceState> _stepDecode = [];
 
@@ -32,7 +40,9 @@ internal sealed class MockerScheduler
 
     /// <param name="emit">Hands a token to the request's reader (the last one after the sequence is marked finished).</param>
     /// <param name="close">Ends the request's stream after its last output (or with none, when abandoned).</param>
-    public MockerScheduler(MockerOptions options, BlockPool pool, TokenGenerator tokens, ILogger logger, Action<SequenceState, EngineOutput> emit, Action<SequenceState> close)
+    /// <param name="transfer">Honours <see cref="EngineRequest.KvTransfer"/>; null (the stepper) ignores it.</param>
+    public MockerScheduler(MockerOptions options, BlockPool pool, TokenGenerator tokens, ILogger logger, Action<SequenceState, EngineOutput> emit, Action<SequenceState> close,
+        MockerKvTransfer? transfer = null)
     {
         _options = options;
         _pool = pool;
@@ -40,10 +50,12 @@ internal sealed class MockerScheduler
         _logger = logger;
         _emit = emit;
         _close = close;
+        _transfer = transfer;
         _watermarkBlocks = (int)(options.TotalKvBlocks * options.KvWatermark);
     }
 
-    public int RunningCount => _running.Count;
+    /// <summary>Sequences holding a batch slot: running, or waiting for their prompt's KV from a prefill worker.</summary>
+    public int RunningCount => _running.Count + _transferring.Count;
 
     public int WaitingCount => _waiting.Count;
 
@@ -78,6 +90,8 @@ internal sealed class MockerScheduler
             state.IsRunning = false;
         }
 
+        // Its transfer still ends (and releases the prefill's pin); CompleteTransfer then finds it finished.
+        _transferring.Remove(state);
         Finish(state, output: null);
     }
 
@@ -139,7 +153,7 @@ internal sealed class MockerScheduler
         }
 
         // After a preemption the pool is tight: admitting now would only preempt again next step (vLLM does the same).
-        while (!preempted && budget > 0 && _running.Count < _options.MaxNumSeqs && _waiting.First is { } head)
+        while (!preempted && budget > 0 && _running.Count + _transferring.Count < _options.MaxNumSeqs && _waiting.First is { } head)
         {
             SequenceState s = head.Value;
             if (s.IsBackedUp(limit))
@@ -156,8 +170,6 @@ internal sealed class MockerScheduler
 
             _waiting.RemoveFirst();
             s.WaitingNode = null;
-            s.IsRunning = true;
-            _running.Add(s);
             bool firstAdmission = s.CachedTokens < 0;
             if (firstAdmission)
             {
@@ -172,6 +184,15 @@ internal sealed class MockerScheduler
                 Interlocked.Add(ref _cachedPromptTokens, s.CachedTokens);
             }
 
+            if (firstAdmission && _transfer is { } transfer && s.Request.KvTransfer?.RemotePrefill is { } remote && transfer.TryBegin(s, remote))
+            {
+                // Live disaggregated decode: the blocks are held while the prompt's KV "moves"; no step until it has.
+                _transferring.Add(s);
+                continue;
+            }
+
+            s.IsRunning = true;
+            _running.Add(s);
             KvSequence kv = s.Kv;
             if (firstAdmission && s.PrefilledRemotely)
             {
@@ -226,10 +247,35 @@ internal sealed class MockerScheduler
         _stepDecode.Clear();
     }
 
-    /// <summary>Frees every sequence, running and waiting, and hands each to <paramref name="fail"/>.</summary>
+    /// <summary>
+    /// A decode's transfer time has passed: with the prompt's KV (<paramref name="arrived"/>) it is taken as computed,
+    /// registered in the prefix cache and the prefill's first token emitted; without, the prompt is computed here.
+    /// </summary>
+    public void CompleteTransfer(SequenceState s, bool arrived)
+    {
+        if (!_transferring.Remove(s) || s.IsFinished)
+        {
+            return;
+        }
+
+        s.IsRunning = true;
+        _running.Add(s);
+        if (arrived)
+        {
+            KvSequence kv = s.Kv!;
+            _pool.MarkComputed(kv, kv.TokenCount);
+            Emit(s, s.Request.KvTransfer!.RemotePrefill!.FirstToken);
+            if (s.IsFinished)
+            {
+                _running.Remove(s);
+            }
+        }
+    }
+
+    /// <summary>Frees every sequence, running, transferring and waiting, and hands each to <paramref name="fail"/>.</summary>
     public void FailEverything(Action<SequenceState> fail)
     {
-        foreach (SequenceState s in _running.Concat(_waiting))
+        foreach (SequenceState s in _running.Concat(_transferring).Concat(_waiting))
         {
             if (s.Kv is { } kv)
             {
@@ -242,6 +288,7 @@ internal sealed class MockerScheduler
         }
 
         _running.Clear();
+        _transferring.Clear();
         _waiting.Clear();
     }
 
@@ -271,9 +318,11 @@ internal sealed class MockerScheduler
         }
     }
 
-    private void EmitNextToken(SequenceState s)
+    private void EmitNextToken(SequenceState s) => Emit(s, _tokens.Next(s.ContextHash, s.Seed));
+
+    /// <summary>Streams a token the sequence produced (sampled here, or by a remote prefill) and finishes it when done.</summary>
+    private void Emit(SequenceState s, int token)
     {
-        int token = _tokens.Next(s.ContextHash, s.Seed);
         s.Tokens.Add(token);
         s.ContextHash = TokenGenerator.Extend(s.ContextHash, token);
 
@@ -288,7 +337,17 @@ internal sealed class MockerScheduler
             finish = FinishReason.Length;
         }
 
-        var output = new EngineOutput(token, finish, s.CachedTokens);
+        RemoteKvBlocks? handoff = null;
+        if (finish != FinishReason.Stop && s.Generated == 1 && request.KvTransfer?.DoRemoteDecode == true && _transfer is { } transfer && s.Kv is { } kv)
+        {
+            // Prefill for a remote decode (the real engine's contract): the prompt's KV is complete; keep its blocks
+            // for the decode worker instead of freeing them (Finish leaves them alone) and end here.
+            handoff = transfer.Pin(request.RequestId, kv, s.PromptLength, token);
+            s.Kv = null;
+            finish = FinishReason.Length;
+        }
+
+        var output = new EngineOutput(token, finish, s.CachedTokens) { KvTransfer = handoff };
         if (finish is null)
         {
             _emit(s, output);

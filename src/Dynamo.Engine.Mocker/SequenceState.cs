@@ -51,6 +51,9 @@ internal sealed class SequenceState
     /// <summary>Disaggregated decode: the prompt's KV and first token come from a prefill worker (see <see cref="MockerStepper"/>).</summary>
     public bool PrefilledRemotely { get; init; }
 
+    /// <summary>Live disaggregated decode: the in-process prefill engine whose pin this sequence releases when its transfer ends; null otherwise.</summary>
+    public MockerKvTransfer? RemoteSource { get; set; }
+
     /// <summary>Prompt tokens to take as cached at first admission whatever the pool holds (oracle studies); 0 normally.</summary>
     public int OracleCachedTokens { get; init; }
 
