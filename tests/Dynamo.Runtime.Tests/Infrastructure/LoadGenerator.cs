@@ -7,19 +7,22 @@ namespace Dynamo.Runtime.Tests.Infrastructure;
 
 /// <summary>
 /// Steady streaming load: each client posts a streamed completion, reads it to <c>[DONE]</c>, and posts the next.
-/// A request counts as failed when its status is not 200, its stream carries an error, or it ends without <c>[DONE]</c>.
+/// A request counts as failed when its status is not 200, its stream carries an error, or it ends without <c>[DONE]</c>;
+/// under greedy load (<see cref="StartGreedy"/>) also when its text differs from the expected text of its prompt.
 /// </summary>
 internal sealed class LoadGenerator : IAsyncDisposable
 {
     private readonly HttpClient _client;
     private readonly CancellationTokenSource _stop = new();
     private readonly ConcurrentQueue<string> _failures = new();
+    private readonly IReadOnlyList<(string Prompt, string Text)>? _expected;
     private readonly Task[] _clients;
     private int _succeeded;
 
-    private LoadGenerator(HttpClient client, int clients, int maxTokens)
+    private LoadGenerator(HttpClient client, int clients, int maxTokens, IReadOnlyList<(string Prompt, string Text)>? expected)
     {
         _client = client;
+        _expected = expected;
         _clients = [.. Enumerable.Range(0, clients).Select(i => Task.Run(() => ClientLoopAsync(i, maxTokens)))];
     }
 
@@ -27,7 +30,26 @@ internal sealed class LoadGenerator : IAsyncDisposable
 
     public IReadOnlyCollection<string> Failures => _failures;
 
-    public static LoadGenerator Start(HttpClient client, int clients = 6, int maxTokens = 12) => new(client, clients, maxTokens);
+    public static LoadGenerator Start(HttpClient client, int clients = 6, int maxTokens = 12) => new(client, clients, maxTokens, null);
+
+    /// <summary>
+    /// Greedy load: the clients take the prompts of <paramref name="expected"/> in turn at temperature 0, and a stream
+    /// whose text is not the expected one (from <see cref="GreedyTextAsync"/> on an undisturbed cluster) fails.
+    /// </summary>
+    public static LoadGenerator StartGreedy(HttpClient client, IReadOnlyList<(string Prompt, string Text)> expected, int clients, int maxTokens) =>
+        new(client, clients, maxTokens, expected);
+
+    /// <summary>One greedy streamed completion of <paramref name="prompt"/>, as the greedy load asks for it; its text.</summary>
+    public static async Task<string> GreedyTextAsync(HttpClient client, string prompt, int maxTokens)
+    {
+        using var request = Request(prompt, maxTokens, greedy: true);
+        using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.IsSuccessStatusCode, $"HTTP {(int)response.StatusCode}: {body}");
+        var (problem, text) = ReadStream(body);
+        Assert.True(problem is null, $"broken stream ({problem}): {body}");
+        return text;
+    }
 
     /// <summary>Waits until <paramref name="more"/> further requests have succeeded.</summary>
     public async Task WaitForMoreAsync(int more, string what)
@@ -56,21 +78,25 @@ internal sealed class LoadGenerator : IAsyncDisposable
     {
         for (var i = 0; !_stop.IsCancellationRequested; i++)
         {
-            var json = $$"""{"model":"{{TestModel.Name}}","prompt":"client {{client}} request {{i}} says hello to the cluster","max_tokens":{{maxTokens}},"stream":true,"ignore_eos":true}""";
-            using var request = new HttpRequestMessage(HttpMethod.Post, "v1/completions") { Content = new StringContent(json, Encoding.UTF8, "application/json") };
-            request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
+            var expected = _expected?[(client + (i * _clients.Length)) % _expected.Count];
+            using var request = Request(expected?.Prompt ?? $"client {client} request {i} says hello to the cluster", maxTokens, greedy: expected is not null);
             try
             {
                 // A request started is finished even while stopping: the load stops between requests, not inside one.
                 using var response = await _client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, CancellationToken.None);
                 var body = await response.Content.ReadAsStringAsync(CancellationToken.None);
+                var (problem, text) = ReadStream(body);
                 if (!response.IsSuccessStatusCode)
                 {
                     _failures.Enqueue($"HTTP {(int)response.StatusCode}: {body}");
                 }
-                else if (StreamProblem(body) is { } problem)
+                else if (problem is not null)
                 {
                     _failures.Enqueue($"broken stream ({problem}): {body[^Math.Min(body.Length, 400)..]}");
+                }
+                else if (expected is { } greedy && text != greedy.Text)
+                {
+                    _failures.Enqueue($"greedy output of '{greedy.Prompt}' differs from the undisturbed run's: '{text}' instead of '{greedy.Text}'");
                 }
                 else
                 {
@@ -84,9 +110,19 @@ internal sealed class LoadGenerator : IAsyncDisposable
         }
     }
 
-    /// <summary>Why an SSE body is not one whole, successful stream; null when it is.</summary>
-    private static string? StreamProblem(string body)
+    private static HttpRequestMessage Request(string prompt, int maxTokens, bool greedy)
     {
+        var temperature = greedy ? ""","temperature":0""" : "";
+        var json = $$"""{"model":"{{TestModel.Name}}","prompt":"{{prompt}}","max_tokens":{{maxTokens}},"stream":true,"ignore_eos":true{{temperature}}}""";
+        var request = new HttpRequestMessage(HttpMethod.Post, "v1/completions") { Content = new StringContent(json, Encoding.UTF8, "application/json") };
+        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
+        return request;
+    }
+
+    /// <summary>Why an SSE body is not one whole, successful stream (null when it is), and the text its chunks carry.</summary>
+    private static (string? Problem, string Text) ReadStream(string body)
+    {
+        var text = new StringBuilder();
         var done = false;
         foreach (var line in body.Split('\n'))
         {
@@ -104,7 +140,7 @@ internal sealed class LoadGenerator : IAsyncDisposable
 
             if (done)
             {
-                return "an event after [DONE]";
+                return ("an event after [DONE]", text.ToString());
             }
 
             try
@@ -112,15 +148,21 @@ internal sealed class LoadGenerator : IAsyncDisposable
                 using var json = JsonDocument.Parse(data);
                 if (json.RootElement.TryGetProperty("error", out _))
                 {
-                    return "an error event";
+                    return ("an error event", text.ToString());
+                }
+
+                if (json.RootElement.TryGetProperty("choices", out var choices) && choices.GetArrayLength() > 0
+                    && choices[0].TryGetProperty("text", out var chunkText))
+                {
+                    text.Append(chunkText.GetString());
                 }
             }
             catch (JsonException ex)
             {
-                return "an event that is not JSON: " + ex.Message;
+                return ("an event that is not JSON: " + ex.Message, text.ToString());
             }
         }
 
-        return done ? null : "no [DONE]";
+        return (done ? null : "no [DONE]", text.ToString());
     }
 }
