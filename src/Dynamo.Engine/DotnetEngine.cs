@@ -24,7 +24,7 @@ namespace Dynamo.Engine;
 /// run the forward pass, sample, stream. When a running sequence needs a block and none is free, the most
 /// recently admitted sequence is preempted: its blocks are released and it is recomputed later.
 /// </summary>
-public sealed class DotnetEngine : IEngine
+public sealed class DotnetEngine : IEngine, IKvTransferTelemetry
 {
     private static readonly TimeSpan IdleWait = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan ThrottledWait = TimeSpan.FromMilliseconds(20);
@@ -153,6 +153,9 @@ public sealed class DotnetEngine : IEngine
 
         Volatile.Write(ref _transfer, new KvTransferConnector(agent, _cache, options ?? new KvTransferOptions(), metadataLookup, _logger, _time, Wake));
     }
+
+    /// <inheritdoc />
+    public event Action<KvTransferRecord>? KvTransferDone;
 
     /// <summary>The registered KV region, when a transfer agent is attached.</summary>
     public Dynamo.Transfer.Memory.MemoryRegion? KvRegion => _transfer?.Region;
@@ -568,6 +571,7 @@ public sealed class DotnetEngine : IEngine
         {
             Interlocked.Increment(ref _remotePrefillFallbacks);
             EngineLog.RemotePrefillFallback(_logger, request.RequestId, remote.AgentName, "mismatch", mismatch);
+            KvTransferDone?.Invoke(new KvTransferRecord(0, TimeSpan.Zero, "mismatch"));
             return false;
         }
 
@@ -595,6 +599,10 @@ public sealed class DotnetEngine : IEngine
         }
     }
 
+    /// <summary>A metric label for a failed read: the error kind in snake case (<c>peer_unreachable</c>, <c>timeout</c>, ...).</summary>
+    private static string FallbackReason(TransferErrorKind error) =>
+        System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(error.ToString());
+
     /// <summary>Moves sequences whose remote prefill read ended into the batch: with the prompt's KV, or to compute it here.</summary>
     private void FinishTransfers()
     {
@@ -616,12 +624,14 @@ public sealed class DotnetEngine : IEngine
                 EngineLog.RemotePrefillRead(_logger, sequence.Request.RequestId, sequence.Kv!.Blocks.Length - (sequence.Kv.ComputedTokens / _options.BlockSize),
                     result.Bytes, sequence.Kv.ComputedTokens, remote.AgentName, result.Elapsed.TotalMilliseconds);
                 _pool.MarkComputed(sequence.Kv, remote.PromptTokens);
+                KvTransferDone?.Invoke(new KvTransferRecord(result.Bytes, result.Elapsed, null));
                 Emit(sequence, remote.FirstToken);
             }
             else
             {
                 Interlocked.Increment(ref _remotePrefillFallbacks);
                 EngineLog.RemotePrefillFallback(_logger, sequence.Request.RequestId, remote.AgentName, result.Error.ToString(), result.Message);
+                KvTransferDone?.Invoke(new KvTransferRecord(result.Bytes, result.Elapsed, FallbackReason(result.Error)));
             }
         }
     }

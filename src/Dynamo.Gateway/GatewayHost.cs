@@ -79,6 +79,7 @@ public sealed class GatewayHost : IAsyncDisposable
         builder.Services.AddSingleton<WorkerDirectory>();
         builder.Services.AddSingleton<WorkerHealth>();
         builder.Services.AddSingleton<ApiKeyAuthenticator>();
+        builder.Services.AddSingleton<Disaggregation.PrefillCoordinator>();
         builder.Services.AddSingleton<CompletionPipeline>();
         builder.Services.AddHttpForwarder();
         builder.Services.AddSingleton(_ => new HttpMessageInvoker(new SocketsHttpHandler

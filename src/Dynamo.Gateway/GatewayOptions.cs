@@ -53,6 +53,9 @@ public sealed class GatewayOptions
     /// <summary>API keys and per-key limits; none configured means open access.</summary>
     public Security.AuthOptions Auth { get; set; } = new();
 
+    /// <summary>Thresholds of conditional disaggregation; used only when prefill workers are in discovery.</summary>
+    public Disaggregation.DisaggregationOptions Disaggregation { get; set; } = new();
+
     /// <summary>OTLP endpoint for traces; tracing export is off when empty (OTEL_EXPORTER_OTLP_ENDPOINT also works).</summary>
     public string? OtlpEndpoint { get; set; }
 }

@@ -19,6 +19,9 @@ internal sealed class WorkerMetrics
     private readonly Gauge _running;
     private readonly Gauge _queueDepth;
     private readonly Gauge _prefixHitRate;
+    private readonly Counter _transferBytes;
+    private readonly Histogram _transferDuration;
+    private readonly Counter _remotePrefills;
 
     public WorkerMetrics(IEngine engine, string instanceId, string model, string role)
     {
@@ -39,6 +42,16 @@ internal sealed class WorkerMetrics
         _running = factory.CreateGauge(MetricNames.WorkerRunningRequests, "Sequences in the running batch.");
         _queueDepth = factory.CreateGauge(MetricNames.WorkerQueueDepth, "Sequences waiting for KV blocks or a batch slot.");
         _prefixHitRate = factory.CreateGauge(MetricNames.WorkerPrefixCacheHitRate, "Prefix-cache hit rate since start, 0..1.");
+        _transferBytes = factory.CreateCounter(MetricNames.WorkerKvTransferBytesTotal, "KV bytes read from prefill workers.");
+        _transferDuration = factory.CreateHistogram(MetricNames.WorkerKvTransferDuration, "Time one decode request's read of its prompt's KV took.",
+            new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.0001, 2, 18) });
+        _remotePrefills = factory.CreateCounter(MetricNames.WorkerRemotePrefillsTotal,
+            "Decode requests sent with a remote prefill: read (outcome remote) or computed here after all (outcome fallback, with the reason).", "outcome", "reason");
+        if (engine is IKvTransferTelemetry telemetry)
+        {
+            telemetry.KvTransferDone += OnKvTransfer;
+        }
+
         Registry.AddBeforeCollectCallback(Refresh);
     }
 
@@ -47,6 +60,20 @@ internal sealed class WorkerMetrics
     public void RequestDone(string endpoint, int status) => _requests.WithLabels(endpoint, StatusLabel(status)).Inc();
 
     public void TokensGenerated(int count) => _generatedTokens.Inc(count);
+
+    private void OnKvTransfer(KvTransferRecord record)
+    {
+        if (record.IsRemote)
+        {
+            _transferBytes.Inc(record.Bytes);
+            _transferDuration.Observe(record.Elapsed.TotalSeconds);
+            _remotePrefills.WithLabels("remote", "").Inc();
+        }
+        else
+        {
+            _remotePrefills.WithLabels("fallback", record.FallbackReason!).Inc();
+        }
+    }
 
     private void Refresh()
     {

@@ -66,12 +66,6 @@ internal static class ServeCommand
             return 1;
         }
 
-        if (settings.Serve.Mode == "disagg")
-        {
-            Console.Error.WriteLine("dynamo serve: --mode disagg is not available yet (disaggregated prefill/decode lands with the KV transfer work); use --mode agg.");
-            return 2;
-        }
-
         using var loggerFactory = Logging.CreateFactory();
         var logger = loggerFactory.CreateLogger("Dynamo.Serve");
 

@@ -20,7 +20,7 @@ internal static class WorkerCommand
     public static Command Create()
     {
         var config = new Option<string?>("--config") { Description = "YAML configuration file (keys under Dynamo:)." };
-        var role = new Option<string>("--role") { Description = "agg (prefill and decode). prefill and decode arrive with KV transfer.", DefaultValueFactory = _ => "agg" };
+        var role = new Option<string>("--role") { Description = "agg (prefill and decode), prefill (computes prompts for decode workers) or decode (reads prompts' KV from prefill workers).", DefaultValueFactory = _ => "agg" };
         var flags = new ConfigFlags()
             .Add("--nats", "Dynamo:Nats:Url", "NATS server URL, with JetStream (default nats://127.0.0.1:4222).")
             .Add("--model", "Dynamo:Serve:Model", "Model folder, or preset tiny|small|100m (default tiny).")
@@ -43,9 +43,12 @@ internal static class WorkerCommand
             case "agg":
                 flags["Dynamo:Worker:Role"] = nameof(WorkerRole.Aggregated);
                 break;
-            case "prefill" or "decode":
-                Console.Error.WriteLine($"dynamo worker: --role {role} is not available yet (disaggregated prefill/decode lands with the KV transfer work); use --role agg.");
-                return 2;
+            case "prefill":
+                flags["Dynamo:Worker:Role"] = nameof(WorkerRole.Prefill);
+                break;
+            case "decode":
+                flags["Dynamo:Worker:Role"] = nameof(WorkerRole.Decode);
+                break;
             default:
                 Console.Error.WriteLine($"dynamo worker: --role '{role}': expected agg, prefill or decode.");
                 return 1;
@@ -86,6 +89,7 @@ internal static class WorkerCommand
         {
             WorkerHost host;
             Contracts.Engine.IEngine engine;
+            KvTransferHosting? transfer = null;
             try
             {
                 var (directory, card) = await ProcessModel.LoadAsync(settings.Serve, logger, stopping.Token);
@@ -96,11 +100,18 @@ internal static class WorkerCommand
                 engine = EngineFactory.Create(settings, workerOptions.InstanceId, directory, card, loggerFactory, kvEvents);
                 try
                 {
+                    // Prefill and decode workers move KV between processes: TCP, or UCX where libucp loads.
+                    transfer = await KvTransferHosting.AttachAsync(engine, workerOptions.Role, workerOptions.InstanceId, settings, runtime.Metadata, "tcp,ucx", loggerFactory, stopping.Token);
                     host = await WorkerHost.StartAsync(workerOptions, engine, card, runtime.Discovery, loggerFactory, EngineFactory.EventSourceOf(engine), stopping.Token);
                 }
                 catch
                 {
                     await engine.DisposeAsync();
+                    if (transfer is not null)
+                    {
+                        await transfer.DisposeAsync();
+                    }
+
                     throw;
                 }
             }
@@ -110,6 +121,7 @@ internal static class WorkerCommand
                 return 1;
             }
 
+            await using (transfer)
             await using (engine)
             await using (host)
             {

@@ -7,7 +7,7 @@ namespace Dynamo.Cli.Configuration;
 /// <summary>Everything an embedded cluster needs, bound and validated.</summary>
 public sealed record ClusterSettings
 {
-    private static readonly HashSet<string> KnownSections = new(["Serve", "Gateway", "Router", "Mocker", "Engine", "Worker", "Nats"], StringComparer.OrdinalIgnoreCase);
+    private static readonly HashSet<string> KnownSections = new(["Serve", "Gateway", "Router", "Mocker", "Engine", "Worker", "Nats", "Transfer", "KvTransfer"], StringComparer.OrdinalIgnoreCase);
 
     public ServeOptions Serve { get; init; } = new();
 
@@ -32,7 +32,7 @@ public sealed record ClusterSettings
         {
             if (!KnownSections.Contains(section.Key))
             {
-                throw new ConfigurationException($"Dynamo:{section.Key}: unknown section (expected Serve, Gateway, Router, Mocker, Engine, Worker or Nats).");
+                throw new ConfigurationException($"Dynamo:{section.Key}: unknown section (expected Serve, Gateway, Router, Mocker, Engine, Worker, Nats, Transfer or KvTransfer).");
             }
         }
 

@@ -78,6 +78,11 @@ public sealed class DynamoConfiguration
         Check(errors, options.MigrationLimit is >= 0 and <= 16, $"{s}:MigrationLimit", options.MigrationLimit, "must be between 0 and 16");
         Check(errors, options.HealthProbeInterval > TimeSpan.Zero, $"{s}:HealthProbeInterval", options.HealthProbeInterval, "must be positive");
         Check(errors, options.AdminPort is null or (>= 0 and <= 65535), $"{s}:AdminPort", options.AdminPort, "must be between 0 and 65535");
+        var d = options.Disaggregation;
+        Check(errors, d.MinRemotePrefillTokens >= 1, $"{s}:Disaggregation:MinRemotePrefillTokens", d.MinRemotePrefillTokens, "must be at least 1");
+        Check(errors, d.MinUncachedFraction is >= 0 and <= 1, $"{s}:Disaggregation:MinUncachedFraction", d.MinUncachedFraction, "must be between 0 and 1");
+        Check(errors, d.MaxInflightPrefillsPerWorker >= 1, $"{s}:Disaggregation:MaxInflightPrefillsPerWorker", d.MaxInflightPrefillsPerWorker, "must be at least 1");
+        Check(errors, d.PrefillTimeout > TimeSpan.Zero, $"{s}:Disaggregation:PrefillTimeout", d.PrefillTimeout, "must be positive");
         Check(errors, options.AdminPort is null or 0 || options.AdminPort != options.Port, $"{s}:AdminPort", options.AdminPort, "must differ from Port");
         for (var i = 0; i < options.Auth.Keys.Count; i++)
         {

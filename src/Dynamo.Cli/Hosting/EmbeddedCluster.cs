@@ -8,26 +8,32 @@ using Dynamo.Llm;
 using Dynamo.Router;
 using Dynamo.Runtime.Discovery;
 using Dynamo.Runtime.Events;
+using Dynamo.Runtime.Metadata;
 using Dynamo.Worker;
 using Microsoft.Extensions.Logging;
 
 namespace Dynamo.Cli.Hosting;
 
 /// <summary>
-/// The whole cluster in one process: in-process discovery, N workers each on its own loopback port with its own
-/// engine, and the gateway in front. What <c>dynamo serve</c> runs and what the end-to-end tests start.
+/// The whole cluster in one process: in-process discovery, workers each on its own loopback port with its own
+/// engine (aggregated, or prefill and decode pools whose engines move KV through in-process transfer agents), and
+/// the gateway in front. What <c>dynamo serve</c> runs and what the end-to-end tests start.
 /// </summary>
 public sealed partial class EmbeddedCluster : IAsyncDisposable
 {
     private readonly List<WorkerHost> _workers;
+    private readonly List<IEngine> _engines;
+    private readonly List<KvTransferHosting> _transfers;
     private readonly GatewayHost _gateway;
     private readonly ILogger _logger;
     private bool _stopped;
 
-    private EmbeddedCluster(GatewayHost gateway, List<WorkerHost> workers, InProcessDiscovery discovery, InProcessEventPlane events, IWorkerRouter router, string modelName, ILogger logger)
+    private EmbeddedCluster(GatewayHost gateway, Members members, InProcessDiscovery discovery, InProcessEventPlane events, IWorkerRouter router, string modelName, ILogger logger)
     {
         _gateway = gateway;
-        _workers = workers;
+        _workers = members.Workers;
+        _engines = members.Engines;
+        _transfers = members.Transfers;
         Discovery = discovery;
         Events = events;
         Router = router;
@@ -57,41 +63,45 @@ public sealed partial class EmbeddedCluster : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(settings);
         var logger = loggerFactory.CreateLogger<EmbeddedCluster>();
         var serve = settings.Serve;
-        if (serve.Mode != "agg")
-        {
-            throw new ConfigurationException($"Dynamo:Serve:Mode = '{serve.Mode}': only agg is available yet.");
-        }
-
         var modelDir = await ModelResolver.ResolveAsync(serve.Model, serve.Seed, logger, cancellationToken);
         var servedName = serve.ServedModelName ?? (ModelResolver.TryParsePreset(serve.Model, out _) ? serve.Model : Path.GetFileName(modelDir.TrimEnd('/')));
         var card = ModelCard.Load(modelDir, servedName);
         var discovery = new InProcessDiscovery();
         var events = new InProcessEventPlane();
         var router = RouterFactory.Create(settings.Router, new RouterServices { Events = events, Discovery = discovery, LoggerFactory = loggerFactory });
-        var workers = new List<WorkerHost>(serve.Workers);
+        var metadata = new InProcessMetadataStore();
+        var members = new Members();
+        var pools = serve.Mode == "disagg"
+            ? new[] { (Role: WorkerRole.Prefill, Name: "prefill", Count: serve.PrefillWorkers), (Role: WorkerRole.Decode, Name: "decode", Count: serve.DecodeWorkers) }
+            : [(Role: WorkerRole.Aggregated, Name: "worker", Count: serve.Workers)];
         try
         {
-            for (var i = 0; i < serve.Workers; i++)
+            foreach (var (role, name, count) in pools)
             {
-                var workerOptions = new WorkerOptions { Role = WorkerRole.Aggregated, ServedModelName = card.Name, InstanceId = $"worker-{i}" };
-                var kvEvents = new KvEventPublisher(events, loggerFactory.CreateLogger<KvEventPublisher>());
-                var engine = EngineFactory.Create(settings, workerOptions.InstanceId, modelDir, card, loggerFactory, kvEvents);
-                workers.Add(await WorkerHost.StartAsync(workerOptions, engine, card, discovery, loggerFactory, EngineFactory.EventSourceOf(engine), cancellationToken));
+                for (var i = 0; i < count; i++)
+                {
+                    var workerOptions = new WorkerOptions { Role = role, ServedModelName = card.Name, InstanceId = $"{name}-{i}" };
+                    var kvEvents = new KvEventPublisher(events, loggerFactory.CreateLogger<KvEventPublisher>());
+                    var engine = EngineFactory.Create(settings, workerOptions.InstanceId, modelDir, card, loggerFactory, kvEvents);
+                    members.Engines.Add(engine);
+                    if (await KvTransferHosting.AttachAsync(engine, role, workerOptions.InstanceId, settings, metadata, "inprocess", loggerFactory, cancellationToken) is { } transfer)
+                    {
+                        members.Transfers.Add(transfer);
+                    }
+
+                    members.Workers.Add(await WorkerHost.StartAsync(workerOptions, engine, card, discovery, loggerFactory, EngineFactory.EventSourceOf(engine), cancellationToken));
+                }
             }
 
             var models = new ModelCatalog();
             models.Add(card);
             var gateway = await GatewayHost.StartAsync(settings.Gateway, router, discovery, models, loggerFactory, cancellationToken: cancellationToken);
-            LogStarted(logger, gateway.Address, card.Name, workers.Count, serve.Engine);
-            return new EmbeddedCluster(gateway, workers, discovery, events, router, card.Name, logger);
+            LogStarted(logger, gateway.Address, card.Name, Describe(serve), serve.Engine);
+            return new EmbeddedCluster(gateway, members, discovery, events, router, card.Name, logger);
         }
         catch
         {
-            foreach (var worker in workers)
-            {
-                await worker.DisposeAsync();
-            }
-
+            await members.DisposeAsync();
             if (router is IAsyncDisposable disposable)
             {
                 await disposable.DisposeAsync();
@@ -100,6 +110,10 @@ public sealed partial class EmbeddedCluster : IAsyncDisposable
             throw;
         }
     }
+
+    private static string Describe(ServeOptions serve) => serve.Mode == "disagg"
+        ? $"{serve.PrefillWorkers} prefill + {serve.DecodeWorkers} decode"
+        : $"{serve.Workers} aggregated";
 
     /// <summary>Stops taking requests, lets in-flight ones finish (up to <paramref name="timeout"/>), then stops workers.</summary>
     public async Task StopAsync(TimeSpan timeout)
@@ -120,11 +134,7 @@ public sealed partial class EmbeddedCluster : IAsyncDisposable
     {
         await StopAsync(TimeSpan.FromSeconds(5));
         await _gateway.DisposeAsync();
-        foreach (var worker in _workers)
-        {
-            await worker.DisposeAsync();
-        }
-
+        await new Members(_workers, _engines, _transfers).DisposeAsync();
         if (Router is IAsyncDisposable router)
         {
             await router.DisposeAsync();
@@ -132,7 +142,34 @@ public sealed partial class EmbeddedCluster : IAsyncDisposable
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Gateway on {Address} serving '{Model}' with {Workers} {Engine} workers")]
-    private static partial void LogStarted(ILogger logger, Uri address, string model, int workers, string engine);
+    private static partial void LogStarted(ILogger logger, Uri address, string model, string workers, string engine);
+
+    /// <summary>What the cluster started, disposed in dependency order: servers, then engines, then the agents they read through.</summary>
+    private sealed record Members(List<WorkerHost> Workers, List<IEngine> Engines, List<KvTransferHosting> Transfers) : IAsyncDisposable
+    {
+        public Members()
+            : this([], [], [])
+        {
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            foreach (var worker in Workers)
+            {
+                await worker.DisposeAsync();
+            }
+
+            foreach (var engine in Engines)
+            {
+                await engine.DisposeAsync();
+            }
+
+            foreach (var transfer in Transfers)
+            {
+                await transfer.DisposeAsync();
+            }
+        }
+    }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Cluster stopped")]
     private static partial void LogStopped(ILogger logger);

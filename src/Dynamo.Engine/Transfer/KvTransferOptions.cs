@@ -1,6 +1,6 @@
 namespace Dynamo.Engine.Transfer;
 
-/// <summary>Disaggregated serving settings of the engine (configuration section <c>Dynamo:Engine:KvTransfer</c>).</summary>
+/// <summary>Disaggregated serving settings of the engine (configuration section <c>Dynamo:KvTransfer</c>).</summary>
 public sealed class KvTransferOptions
 {
     /// <summary>How long a prefill keeps a prompt's blocks for a decode worker that never reads them. Default 30 s.</summary>
@@ -14,12 +14,12 @@ public sealed class KvTransferOptions
     {
         if (PinTimeout <= TimeSpan.Zero)
         {
-            throw new ArgumentException($"Dynamo:Engine:KvTransfer:PinTimeout = '{PinTimeout}' must be positive", nameof(PinTimeout));
+            throw new ArgumentException($"Dynamo:KvTransfer:PinTimeout = '{PinTimeout}' must be positive", nameof(PinTimeout));
         }
 
         if (ReadTimeout <= TimeSpan.Zero)
         {
-            throw new ArgumentException($"Dynamo:Engine:KvTransfer:ReadTimeout = '{ReadTimeout}' must be positive", nameof(ReadTimeout));
+            throw new ArgumentException($"Dynamo:KvTransfer:ReadTimeout = '{ReadTimeout}' must be positive", nameof(ReadTimeout));
         }
     }
 }

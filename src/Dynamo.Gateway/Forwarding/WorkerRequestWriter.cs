@@ -6,11 +6,12 @@ namespace Dynamo.Gateway.Forwarding;
 
 /// <summary>
 /// The body the gateway sends to a worker: the worker contract is OpenAI completions with token-id prompts,
-/// always streamed with usage so the gateway sees every token.
+/// streamed with usage so the gateway sees every token (a remote prefill, whose answer is one token and the
+/// prompt's <c>kv_transfer_params</c>, is the one unary call).
 /// </summary>
 internal static class WorkerRequestWriter
 {
-    public static byte[] Write(ParsedRequest request, int[][] prompts, int? maxTokens)
+    public static byte[] Write(ParsedRequest request, int[][] prompts, int? maxTokens, bool stream = true)
     {
         var buffer = new ArrayBufferWriter<byte>(256 + (prompts.Length == 1 ? prompts[0].Length * 6 : 1024));
         using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { SkipValidation = true }))
@@ -89,10 +90,14 @@ internal static class WorkerRequestWriter
                 json.WriteBoolean("ignore_eos"u8, true);
             }
 
-            json.WriteBoolean("stream"u8, true);
-            json.WriteStartObject("stream_options"u8);
-            json.WriteBoolean("include_usage"u8, true);
-            json.WriteEndObject();
+            json.WriteBoolean("stream"u8, stream);
+            if (stream)
+            {
+                json.WriteStartObject("stream_options"u8);
+                json.WriteBoolean("include_usage"u8, true);
+                json.WriteEndObject();
+            }
+
             if (request.KvTransferParams is { } kv)
             {
                 json.WritePropertyName("kv_transfer_params"u8);

@@ -33,6 +33,10 @@ internal sealed class GatewayMetrics
             new HistogramConfiguration { LabelNames = ["model"], Buckets = TokenBuckets });
         CachedTokens = factory.CreateCounter(MetricNames.FrontendCachedTokens, "Prompt tokens served from workers' prefix caches.", "model");
         Migrations = factory.CreateCounter(MetricNames.FrontendMigrationsTotal, "Requests moved to another worker after their worker failed.", "model");
+        DisaggPrefills = factory.CreateCounter(MetricNames.FrontendDisaggPrefillsTotal,
+            "Where prompts were prefilled while prefill workers were up: remote (prefill pool) or local (decode worker), and why.", "path", "reason");
+        RemotePrefillDuration = factory.CreateHistogram(MetricNames.FrontendRemotePrefillDuration, "Time a prefill worker took to compute a prompt and hand its KV over.",
+            new HistogramConfiguration { Buckets = LatencyBuckets });
         RouterDecisions = factory.CreateCounter(MetricNames.RouterDecisionsTotal, "Routing decisions, by policy and worker.", "policy", "worker");
         RouterKvHitRate = factory.CreateGauge(MetricNames.RouterKvHitRate,
             "Share of routed prompt blocks already cached on the chosen worker, since start (the router's prediction).");
@@ -67,6 +71,10 @@ internal sealed class GatewayMetrics
     public Counter RouterDecisions { get; }
 
     public Counter Migrations { get; }
+
+    public Counter DisaggPrefills { get; }
+
+    public Histogram RemotePrefillDuration { get; }
 
     public Gauge RouterKvHitRate { get; }
 

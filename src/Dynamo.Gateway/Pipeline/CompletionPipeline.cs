@@ -5,6 +5,7 @@ using System.Text.Json;
 using Dynamo.Contracts.Discovery;
 using Dynamo.Contracts.OpenAi;
 using Dynamo.Contracts.Routing;
+using Dynamo.Gateway.Disaggregation;
 using Dynamo.Gateway.Errors;
 using Dynamo.Gateway.Forwarding;
 using Dynamo.Gateway.Limits;
@@ -30,6 +31,7 @@ internal sealed partial class CompletionPipeline
     private readonly WorkerDirectory _workers;
     private readonly WorkerHealth _health;
     private readonly IWorkerRouter _router;
+    private readonly PrefillCoordinator _prefill;
     private readonly AdmissionController _admission;
     private readonly IHttpForwarder _forwarder;
     private readonly HttpMessageInvoker _http;
@@ -45,6 +47,7 @@ internal sealed partial class CompletionPipeline
         WorkerDirectory workers,
         WorkerHealth health,
         IWorkerRouter router,
+        PrefillCoordinator prefill,
         AdmissionController admission,
         IHttpForwarder forwarder,
         HttpMessageInvoker http,
@@ -57,6 +60,7 @@ internal sealed partial class CompletionPipeline
         _workers = workers;
         _health = health;
         _router = router;
+        _prefill = prefill;
         _admission = admission;
         _forwarder = forwarder;
         _http = http;
@@ -164,7 +168,20 @@ internal sealed partial class CompletionPipeline
             _metrics.RecordDecision(decision, Stopwatch.GetElapsedTime(routeStart));
             relay.BeginAttempt(() => _router.MarkPrefilled(decision));
 
-            var body = WorkerRequestWriter.Write(request, generated.Count == 0 ? prompts : [prompt], remaining);
+            // kv_transfer_params name other workers' memory: only the gateway sets them, never a client. A migrated
+            // attempt prefills locally (its prompt now includes generated tokens the prefill worker never saw).
+            JsonElement? kvTransfer = null;
+            if (attempt == 0 && migratable && _prefill.HasPrefillPool(request.Model))
+            {
+                kvTransfer = await _prefill.TryPrefillAsync(request, prompt, decision, activity, context.RequestAborted);
+                if (kvTransfer is not null)
+                {
+                    // The decode worker reads the prompt's KV instead of computing it: no prefill load there.
+                    _router.MarkPrefilled(decision);
+                }
+            }
+
+            var body = WorkerRequestWriter.Write(request with { KvTransferParams = kvTransfer }, generated.Count == 0 ? prompts : [prompt], remaining);
             var attemptContext = WorkerAttemptContext.Create(context, body);
             var transformer = new WorkerTransformer(relay, decision.RequestId);
             ForwarderError error;

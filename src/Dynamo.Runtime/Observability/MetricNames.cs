@@ -17,6 +17,8 @@ public static class MetricNames
     public const string FrontendOutputSequenceTokens = "dynamo_frontend_output_sequence_tokens";
     public const string FrontendCachedTokens = "dynamo_frontend_cached_tokens";
     public const string FrontendMigrationsTotal = "dynamo_frontend_migrations_total";
+    public const string FrontendDisaggPrefillsTotal = "dynamo_frontend_disagg_prefills_total";
+    public const string FrontendRemotePrefillDuration = "dynamo_frontend_remote_prefill_duration_seconds";
 
     // Router
     public const string RouterDecisionsTotal = "dynamo_component_router_decisions_total";
@@ -35,4 +37,7 @@ public static class MetricNames
     public const string WorkerQueueDepth = "dynamo_component_queue_depth";
     public const string WorkerPrefixCacheHitRate = "dynamo_component_prefix_cache_hit_rate";
     public const string WorkerGeneratedTokensTotal = "dynamo_component_generated_tokens_total";
+    public const string WorkerKvTransferBytesTotal = "dynamo_component_kv_transfer_bytes_total";
+    public const string WorkerKvTransferDuration = "dynamo_component_kv_transfer_duration_seconds";
+    public const string WorkerRemotePrefillsTotal = "dynamo_component_remote_prefills_total";
 }
