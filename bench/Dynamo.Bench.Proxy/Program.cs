@@ -32,6 +32,7 @@ var settings = ClusterSettings.From(DynamoConfiguration.Build(null, new Dictiona
     ["Dynamo:Gateway:Port"] = "0",
     ["Dynamo:Gateway:MaxConcurrentRequests"] = "100000",
     ["Dynamo:Serve:Engine"] = "mocker",
+    ["Dynamo:Serve:Mode"] = "agg",
     ["Dynamo:Serve:Workers"] = "1",
     ["Dynamo:Mocker:ZeroDelay"] = "true",
 }));

@@ -27,6 +27,7 @@ public sealed class BenchFunctionalTests : IAsyncLifetime
             ["Dynamo:Serve:Engine"] = "mocker",
             ["Dynamo:Serve:Model"] = model,
             ["Dynamo:Serve:ServedModelName"] = "tiny",
+            ["Dynamo:Serve:Mode"] = "agg",
             ["Dynamo:Serve:Workers"] = "2",
             ["Dynamo:Router:Mode"] = "least-loaded",
             ["Dynamo:Mocker:SpeedupFactor"] = "5",

@@ -17,7 +17,8 @@ public sealed class ConfigurationTests : IDisposable
         Assert.Equal("127.0.0.1", settings.Gateway.Host);
         Assert.Equal(8000, settings.Gateway.Port);
         Assert.Equal("tiny", settings.Serve.Model);
-        Assert.Equal("agg", settings.Serve.Mode);
+        Assert.Equal("disagg", settings.Serve.Mode);
+        Assert.Equal((1, 1), (settings.Serve.PrefillWorkers, settings.Serve.DecodeWorkers));
     }
 
     [Fact]
@@ -29,6 +30,7 @@ public sealed class ConfigurationTests : IDisposable
                 Port: 9001
                 MaxConcurrentRequests: 7
               Serve:
+                Mode: agg
                 Workers: 3
               Router:
                 Mode: round-robin
@@ -45,7 +47,7 @@ public sealed class ConfigurationTests : IDisposable
     [Fact]
     public void EnvironmentVariable_OverridesYaml()
     {
-        var yaml = Write("Dynamo:\n  Serve:\n    Workers: 3\n");
+        var yaml = Write("Dynamo:\n  Serve:\n    Mode: agg\n    Workers: 3\n");
         Environment.SetEnvironmentVariable("DYNAMO__SERVE__WORKERS", "5");
         try
         {
@@ -66,6 +68,9 @@ public sealed class ConfigurationTests : IDisposable
     [InlineData("Dynamo:Serve:Engine", "torchy", "Dynamo:Serve:Engine", "torchy")]
     [InlineData("Dynamo:Serve:Mode", "both", "Dynamo:Serve:Mode", "both")]
     [InlineData("Dynamo:Serve:Workers", "-1", "Dynamo:Serve:Workers", "-1")]
+    [InlineData("Dynamo:Serve:Workers", "3", "--prefill-workers", "3")]
+    [InlineData("Dynamo:Gateway:Disaggregation:MinUncachedFraction", "1.5", "Dynamo:Gateway:Disaggregation:MinUncachedFraction", "1.5")]
+    [InlineData("Dynamo:Transfer:Backend", "tcp", "Dynamo:Transfer", null)]
     [InlineData("Dynamo:Router:Mode", "fastest", "Dynamo:Router:Mode", "fastest")]
     [InlineData("Dynamo:Gateway:Prot", "8000", "Prot", null)]
     [InlineData("Dynamo:Gatway:Port", "8000", "Dynamo:Gatway", null)]

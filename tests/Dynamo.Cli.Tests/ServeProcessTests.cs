@@ -13,7 +13,7 @@ public sealed partial class ServeProcessTests : IDisposable
     [Fact]
     public async Task Serve_CtrlC_LetsTheInFlightStreamFinishThenExits0()
     {
-        var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "dynamo.dll"), "serve", "--engine", "mocker", "--port", "0", "--workers", "1"])
+        var start = new ProcessStartInfo("dotnet", [Path.Combine(AppContext.BaseDirectory, "dynamo.dll"), "serve", "--engine", "mocker", "--port", "0"])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,

@@ -17,7 +17,7 @@ public sealed class DisaggregationTests
     {
         ["Dynamo:Serve:Engine"] = "dotnet",
         ["Dynamo:Serve:Mode"] = mode,
-        ["Dynamo:Serve:Workers"] = "1",
+        ["Dynamo:Serve:Workers"] = mode == "agg" ? "1" : null,
         ["Dynamo:Serve:PrefillWorkers"] = "1",
         ["Dynamo:Serve:DecodeWorkers"] = "1",
         ["Dynamo:Engine:NumKvBlocks"] = "512",
@@ -65,6 +65,30 @@ public sealed class DisaggregationTests
         Assert.DoesNotContain("outcome=\"fallback\"", decodeMetrics);
         await WaitForAsync(async () => KvBlocksUsed(await http.GetStringAsync(new Uri(prefill.Address, "metrics"))) == 0,
             "the prefill worker to release every pinned block once the decode worker read it");
+    }
+
+    [Fact]
+    public async Task MockerWorkers_TakeTheSamePath_AndMatchAggregated()
+    {
+        Dictionary<string, string?> Mocker(string mode)
+        {
+            var settings = Settings(mode);
+            settings["Dynamo:Serve:Engine"] = "mocker";
+            settings.Remove("Dynamo:Engine:NumKvBlocks");
+            return settings;
+        }
+
+        var prompt = Prompt(120, 10);
+        string expected;
+        await using (var agg = await TestCluster.StartAsync(Mocker("agg")))
+        {
+            expected = await CompleteAsync(agg, prompt, stream: true);
+        }
+
+        await using var disagg = await TestCluster.StartAsync(Mocker("disagg"));
+        Assert.Equal(expected, await CompleteAsync(disagg, prompt, stream: true));
+        var metrics = await disagg.Client.GetStringAsync("metrics");
+        Assert.Contains("dynamo_frontend_disagg_prefills_total{path=\"remote\",reason=\"\"} 1", metrics);
     }
 
     [Fact]

@@ -23,8 +23,8 @@ internal static class ServeCommand
             (new Option<string?>("--engine") { Description = "dotnet (real transformer) or mocker (simulated)." }, "Dynamo:Serve:Engine"),
             (new Option<string?>("--model") { Description = "Model folder, or preset tiny|small|100m (default tiny)." }, "Dynamo:Serve:Model"),
             (new Option<string?>("--served-model-name") { Description = "Name clients use in \"model\"." }, "Dynamo:Serve:ServedModelName"),
-            (new Option<string?>("--mode") { Description = "agg or disagg (default agg)." }, "Dynamo:Serve:Mode"),
-            (new Option<string?>("--workers") { Description = "Aggregated workers (default 2)." }, "Dynamo:Serve:Workers"),
+            (new Option<string?>("--mode") { Description = "disagg (prefill and decode pools, the default) or agg (every worker does both)." }, "Dynamo:Serve:Mode"),
+            (new Option<string?>("--workers") { Description = "Workers with --mode agg (default 2)." }, "Dynamo:Serve:Workers"),
             (new Option<string?>("--prefill-workers") { Description = "Prefill workers in disagg mode." }, "Dynamo:Serve:PrefillWorkers"),
             (new Option<string?>("--decode-workers") { Description = "Decode workers in disagg mode." }, "Dynamo:Serve:DecodeWorkers"),
             (new Option<string?>("--router") { Description = "kv (default), round-robin, random or least-loaded." }, "Dynamo:Router:Mode"),
@@ -75,7 +75,10 @@ internal static class ServeCommand
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
 
         await using var cluster = await EmbeddedCluster.StartAsync(settings, loggerFactory, stopping.Token);
-        Console.WriteLine($"Dynamo is serving model '{cluster.ModelName}' at {cluster.Address}v1 ({cluster.Workers.Count} {settings.Serve.Engine} workers, router {settings.Router.Mode}). Ctrl-C stops.");
+        var pools = settings.Serve.Mode == "disagg"
+            ? $"{settings.Serve.PrefillWorkers} prefill + {settings.Serve.DecodeWorkers} decode"
+            : $"{settings.Serve.Workers} aggregated";
+        Console.WriteLine($"Dynamo is serving model '{cluster.ModelName}' at {cluster.Address}v1 ({pools} {settings.Serve.Engine} workers, router {settings.Router.Mode}). Ctrl-C stops.");
         try
         {
             await Task.Delay(Timeout.Infinite, stopping.Token);

@@ -1,5 +1,7 @@
+using Dynamo.Engine.Transfer;
 using Dynamo.Gateway;
 using Dynamo.Router;
+using Dynamo.Transfer;
 using Microsoft.Extensions.Configuration;
 
 namespace Dynamo.Cli.Configuration;
@@ -15,6 +17,12 @@ public sealed record ClusterSettings
 
     public RouterOptions Router { get; init; } = new();
 
+    /// <summary>Transfer agent of prefill and decode workers (<c>Dynamo:Transfer</c>); its backends default per verb.</summary>
+    public TransferAgentOptions Transfer { get; init; } = new();
+
+    /// <summary>Pin and read timeouts of disaggregated serving (<c>Dynamo:KvTransfer</c>).</summary>
+    public KvTransferOptions KvTransfer { get; init; } = new();
+
     /// <summary>Raw configuration, for the engine sections (<c>Dynamo:Mocker</c>, <c>Dynamo:Engine</c>).</summary>
     public DynamoConfiguration? Configuration { get; init; }
 
@@ -26,6 +34,8 @@ public sealed record ClusterSettings
             Serve = configuration.Serve(),
             Gateway = configuration.Gateway(),
             Router = configuration.Router(),
+            Transfer = configuration.Transfer(),
+            KvTransfer = configuration.KvTransfer(),
             Configuration = configuration,
         };
         foreach (var section in configuration.Root.GetSection("Dynamo").GetChildren())

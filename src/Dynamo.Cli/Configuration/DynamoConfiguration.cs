@@ -112,6 +112,33 @@ public sealed class DynamoConfiguration
         }
     }
 
+    public Dynamo.Transfer.TransferAgentOptions Transfer()
+    {
+        var options = Bind<Dynamo.Transfer.TransferAgentOptions>(Dynamo.Transfer.TransferAgentOptions.SectionName);
+        var result = new Dynamo.Transfer.TransferAgentOptionsValidator().Validate(null, options);
+        if (result.Failed)
+        {
+            throw new ConfigurationException($"{Dynamo.Transfer.TransferAgentOptions.SectionName}: {result.FailureMessage}");
+        }
+
+        return options;
+    }
+
+    public Dynamo.Engine.Transfer.KvTransferOptions KvTransfer()
+    {
+        var options = Bind<Dynamo.Engine.Transfer.KvTransferOptions>("Dynamo:KvTransfer");
+        try
+        {
+            options.Validate();
+        }
+        catch (ArgumentException ex)
+        {
+            throw new ConfigurationException(ex.Message);
+        }
+
+        return options;
+    }
+
     public ServeOptions Serve()
     {
         var options = Bind<ServeOptions>(ServeOptions.SectionName);
@@ -120,6 +147,8 @@ public sealed class DynamoConfiguration
         Check(errors, options.Engine is "dotnet" or "mocker", $"{s}:Engine", options.Engine, "expected dotnet or mocker");
         Check(errors, options.Mode is "agg" or "disagg", $"{s}:Mode", options.Mode, "expected agg or disagg");
         Check(errors, options.Workers is >= 1 and <= 256, $"{s}:Workers", options.Workers, "must be between 1 and 256");
+        Check(errors, options.Mode != "disagg" || Root[$"{s}:Workers"] is null, $"{s}:Workers", options.Workers,
+            "sizes the aggregated pool of --mode agg; with --mode disagg (the default) use --prefill-workers and --decode-workers");
         Check(errors, options.PrefillWorkers is >= 0 and <= 256, $"{s}:PrefillWorkers", options.PrefillWorkers, "must be between 0 and 256");
         Check(errors, options.DecodeWorkers is >= 1 and <= 256, $"{s}:DecodeWorkers", options.DecodeWorkers, "must be between 1 and 256");
         Check(errors, !string.IsNullOrWhiteSpace(options.Model), $"{s}:Model", options.Model, "must name a model folder or a preset (tiny, small, 100m)");

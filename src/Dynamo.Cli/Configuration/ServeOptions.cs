@@ -14,10 +14,13 @@ public sealed class ServeOptions
     /// <summary>Name clients use in <c>"model"</c>; default: the preset or folder name.</summary>
     public string? ServedModelName { get; set; }
 
-    /// <summary><c>agg</c> (each worker prefills and decodes) or <c>disagg</c> (separate pools). Default agg.</summary>
-    public string Mode { get; set; } = "agg";
+    /// <summary>
+    /// <c>disagg</c> (a prefill pool and a decode pool; long uncached prompts are prefilled in the first and their KV
+    /// moves to the second) or <c>agg</c> (each worker prefills and decodes). Default disagg.
+    /// </summary>
+    public string Mode { get; set; } = "disagg";
 
-    /// <summary>Aggregated workers. Default 2.</summary>
+    /// <summary>Aggregated workers (<c>--mode agg</c> only). Default 2.</summary>
     public int Workers { get; set; } = 2;
 
     /// <summary>Prefill workers in disaggregated mode. Default 1.</summary>

@@ -46,23 +46,21 @@ internal sealed class KvTransferHosting : IAsyncDisposable
             return null;
         }
 
+        // A fresh copy per agent: the backends default per verb unless configured.
         var configuration = settings.Configuration;
-        var agentOptions = configuration?.Bind<TransferAgentOptions>(TransferAgentOptions.SectionName) ?? new TransferAgentOptions();
+        var agentOptions = configuration?.Transfer() ?? new TransferAgentOptions();
         if (configuration?.Root[$"{TransferAgentOptions.SectionName}:Backends"] is null)
         {
             agentOptions.Backends = defaultBackends;
         }
 
-        if (configuration?.Root[$"{TransferAgentOptions.SectionName}:Name"] is null)
-        {
-            agentOptions.Name = instanceId;
-        }
+        // The agent is named after its worker: kv_transfer_params carry the name, and it must be unique among peers.
+        agentOptions.Name = instanceId;
 
-        var kvOptions = configuration?.Bind<KvTransferOptions>("Dynamo:KvTransfer") ?? new KvTransferOptions();
+        var kvOptions = settings.KvTransfer;
         TransferAgent agent;
         try
         {
-            kvOptions.Validate();
             agent = TransferAgent.Create(agentOptions, loggerFactory);
         }
         catch (ArgumentException ex)

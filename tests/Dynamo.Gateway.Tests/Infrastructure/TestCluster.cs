@@ -37,12 +37,21 @@ public sealed class TestCluster : IAsyncDisposable
             ["Dynamo:Serve:Engine"] = "mocker",
             ["Dynamo:Serve:Model"] = await TinyModelAsync(),
             ["Dynamo:Serve:ServedModelName"] = "tiny",
+            ["Dynamo:Serve:Mode"] = "agg",
             ["Dynamo:Serve:Workers"] = "2",
             ["Dynamo:Mocker:ZeroDelay"] = "true",
         };
+        // A null override removes a default (e.g. Workers, which only --mode agg accepts).
         foreach (var (key, value) in overrides ?? new Dictionary<string, string?>())
         {
-            values[key] = value;
+            if (value is null)
+            {
+                values.Remove(key);
+            }
+            else
+            {
+                values[key] = value;
+            }
         }
 
         var settings = ClusterSettings.From(DynamoConfiguration.Build(null, values));

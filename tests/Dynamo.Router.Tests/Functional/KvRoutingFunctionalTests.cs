@@ -28,6 +28,7 @@ public sealed class KvRoutingFunctionalTests(ITestOutputHelper output)
             ["Dynamo:Serve:Engine"] = "dotnet",
             ["Dynamo:Serve:Model"] = await Http.TinyModelAsync(),
             ["Dynamo:Serve:ServedModelName"] = "tiny",
+            ["Dynamo:Serve:Mode"] = "agg",
             ["Dynamo:Serve:Workers"] = "4",
             ["Dynamo:Engine:NumKvBlocks"] = "1024",
             ["Dynamo:Engine:Threads"] = "1",
