@@ -198,6 +198,11 @@ public static class SweepRunner
             text.Append(CultureInfo.InvariantCulture, $"    PrefillWorkers: {p.PrefillWorkers}\n    DecodeWorkers: {p.DecodeWorkers}\n");
         }
 
+        if (p.Mode == "disagg")
+        {
+            text.Append(CultureInfo.InvariantCulture, $"  Gateway:\n    Disaggregation:\n      MinRemotePrefillTokens: {p.MinRemotePrefill}\n");
+        }
+
         text.Append(CultureInfo.InvariantCulture, $"  Router:\n    Mode: {(p.Router == "oracle" ? "kv" : p.Router)}\n");
         if (p.Router == "kv")
         {
