@@ -33,6 +33,7 @@ public sealed class PrefixIndex
     private string?[] _workers = new string?[64];
     private long[] _blockCounts = new long[64 * TierCount];
     private int _nextSlot;
+    private int _version;
 
     public PrefixIndex()
     {
@@ -94,6 +95,12 @@ public sealed class PrefixIndex
         }
     }
 
+    /// <summary>
+    /// Changes whenever a worker gets or loses a slot: slots a caller looked up (the KV router, per candidate list)
+    /// still hold while this is unchanged.
+    /// </summary>
+    internal int Version => Volatile.Read(ref _version);
+
     /// <summary>The slot of <paramref name="workerId"/>, adding it when new.</summary>
     public int GetOrAddWorker(string workerId)
     {
@@ -128,6 +135,7 @@ public sealed class PrefixIndex
 
             _workers[slot] = workerId;
             _slots[workerId] = slot;
+            Interlocked.Increment(ref _version);
             return slot;
         }
     }
@@ -245,6 +253,8 @@ public sealed class PrefixIndex
             {
                 return false;
             }
+
+            Interlocked.Increment(ref _version);
 
             for (var t = 0; t < TierCount; t++)
             {

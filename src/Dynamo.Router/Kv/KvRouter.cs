@@ -30,6 +30,7 @@ public sealed class KvRouter : IWorkerRouter, IAsyncDisposable
     private readonly double _prefillLoadScale;
     private readonly double _temperature;
     private readonly IDisposable? _owned;
+    private CandidateView? _view;
 
     internal KvRouter(
         RouterOptions options,
@@ -81,38 +82,33 @@ public sealed class KvRouter : IWorkerRouter, IAsyncDisposable
         }
 
         _approximate?.Expire();
+        var view = ViewOf(candidates);
         var tokens = request.PromptTokens.Span;
-        var blockSize = BlockSizeOf(candidates[0]);
+        var blockSize = view.BlockSize;
         var blocks = BlockHasher.FullBlockCount(tokens.Length, blockSize);
         var hashes = ArrayPool<ulong>.Shared.Rent(Math.Max(1, blocks));
         int[]? rentedInts = null;
         double[]? rentedCosts = null;
         long[]? rentedSizes = null;
-        Span<int> slots = count <= 128 ? stackalloc int[count] : (rentedInts = ArrayPool<int>.Shared.Rent(count * 2)).AsSpan(0, count);
-        Span<int> overlaps = count <= 128 ? stackalloc int[count] : rentedInts.AsSpan(count, count);
+        Span<int> overlaps = count <= 128 ? stackalloc int[count] : (rentedInts = ArrayPool<int>.Shared.Rent(count)).AsSpan(0, count);
         Span<double> costs = count <= 128 ? stackalloc double[count] : (rentedCosts = ArrayPool<double>.Shared.Rent(count)).AsSpan(0, count);
         Span<long> sizes = count <= 128 ? stackalloc long[count] : (rentedSizes = ArrayPool<long>.Shared.Rent(count)).AsSpan(0, count);
         try
         {
             var seqHashes = hashes.AsSpan(0, blocks);
             BlockHasher.ComputeSequenceHashes(tokens, blockSize, seqHashes);
-            var mixedSizes = false;
-            for (var i = 0; i < count; i++)
-            {
-                slots[i] = Index.TryGetSlot(candidates[i].InstanceId, out var slot) ? slot : -1;
-                mixedSizes |= BlockSizeOf(candidates[i]) != blockSize;
-            }
-
+            ReadOnlySpan<int> slots = view.Slots;
             Index.Match(seqHashes, slots, overlaps);
-            if (mixedSizes)
+            if (view.MixedSizes)
             {
                 MatchOtherBlockSizes(tokens, candidates, blockSize, slots, overlaps);
             }
 
+            var loads = view.Loads;
             for (var i = 0; i < count; i++)
             {
-                var worker = candidates[i];
-                costs[i] = KvCost.Compute(overlaps[i], _load.Get(worker.InstanceId), tokens.Length, BlockSizeOf(worker), _prefillLoadScale);
+                var load = loads[i]?.Snapshot() ?? default;
+                costs[i] = KvCost.Compute(overlaps[i], load, tokens.Length, BlockSizeOf(candidates[i]), _prefillLoadScale);
                 sizes[i] = slots[i] >= 0 ? Index.BlockCount(slots[i]) : 0;
             }
 
@@ -182,8 +178,80 @@ public sealed class KvRouter : IWorkerRouter, IAsyncDisposable
 
     private static int BlockSizeOf(WorkerInstance worker) => worker.BlockSize > 0 ? worker.BlockSize : 16;
 
+    /// <summary>
+    /// The candidates' index slots and load counters, looked up once and reused while the same workers come in the
+    /// same order and neither the index nor the load tracker has gained or lost a worker. Looking them up on every
+    /// call was two string-keyed dictionary probes per candidate: more than half of a 64-worker decision, and most of
+    /// a 1,000-worker one.
+    /// </summary>
+    private CandidateView ViewOf(IReadOnlyList<WorkerInstance> candidates)
+    {
+        var indexVersion = Index.Version;
+        var loadVersion = _load.Version;
+        var view = Volatile.Read(ref _view);
+        if (view is not null && view.Matches(candidates, indexVersion, loadVersion))
+        {
+            return view;
+        }
+
+        var count = candidates.Count;
+        var workers = new WorkerInstance[count];
+        var slots = new int[count];
+        var loads = new ActiveLoadTracker.WorkerLoad?[count];
+        var blockSize = BlockSizeOf(candidates[0]);
+        var mixed = false;
+        for (var i = 0; i < count; i++)
+        {
+            var worker = workers[i] = candidates[i];
+            slots[i] = Index.TryGetSlot(worker.InstanceId, out var slot) ? slot : -1;
+            loads[i] = _load.Find(worker.InstanceId);
+            mixed |= BlockSizeOf(worker) != blockSize;
+        }
+
+        // Versions read before the lookups: a change racing with them makes the next call look again.
+        view = new CandidateView(workers, slots, loads, blockSize, mixed, indexVersion, loadVersion);
+        Volatile.Write(ref _view, view);
+        return view;
+    }
+
+    private sealed class CandidateView(
+        WorkerInstance[] workers,
+        int[] slots,
+        ActiveLoadTracker.WorkerLoad?[] loads,
+        int blockSize,
+        bool mixedSizes,
+        int indexVersion,
+        int loadVersion)
+    {
+        public int[] Slots { get; } = slots;
+
+        public ActiveLoadTracker.WorkerLoad?[] Loads { get; } = loads;
+
+        public int BlockSize { get; } = blockSize;
+
+        public bool MixedSizes { get; } = mixedSizes;
+
+        public bool Matches(IReadOnlyList<WorkerInstance> candidates, int index, int load)
+        {
+            if (index != indexVersion || load != loadVersion || candidates.Count != workers.Length)
+            {
+                return false;
+            }
+
+            for (var i = 0; i < workers.Length; i++)
+            {
+                if (!ReferenceEquals(candidates[i], workers[i]))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+    }
+
     /// <summary>Rare: candidates with another block size hash the prompt differently, so they are matched separately.</summary>
-    private void MatchOtherBlockSizes(ReadOnlySpan<int> tokens, IReadOnlyList<WorkerInstance> candidates, int firstSize, Span<int> slots, Span<int> overlaps)
+    private void MatchOtherBlockSizes(ReadOnlySpan<int> tokens, IReadOnlyList<WorkerInstance> candidates, int firstSize, ReadOnlySpan<int> slots, Span<int> overlaps)
     {
         var sizes = new HashSet<int>();
         for (var i = 0; i < candidates.Count; i++)

@@ -14,6 +14,7 @@ public sealed class ActiveLoadTracker
     private readonly TimeProvider _time;
     private readonly TimeSpan _ttl;
     private long _nextSweep;
+    private int _version;
 
     public ActiveLoadTracker(TimeProvider time, TimeSpan ttl)
     {
@@ -23,6 +24,15 @@ public sealed class ActiveLoadTracker
 
     public ActiveLoad Get(string instanceId) =>
         _workers.TryGetValue(instanceId, out var load) ? load.Snapshot() : default;
+
+    /// <summary>
+    /// Changes whenever a worker's load counter is created or dropped: a caller that cached <see cref="Find"/>'s
+    /// answers (the KV router, per candidate list) knows they still hold while this is unchanged.
+    /// </summary>
+    internal int Version => Volatile.Read(ref _version);
+
+    /// <summary>The live load counter of <paramref name="instanceId"/>, or null while it has none.</summary>
+    internal WorkerLoad? Find(string instanceId) => _workers.TryGetValue(instanceId, out var load) ? load : null;
 
     /// <summary>
     /// Counts a routed request: its uncached prompt tokens (prompt less the blocks the worker already holds) as prefill
@@ -44,7 +54,18 @@ public sealed class ActiveLoadTracker
             return;
         }
 
-        _workers.GetOrAdd(entry.InstanceId, _ => new WorkerLoad()).Add(entry.PrefillTokens, entry.Blocks);
+        if (!_workers.TryGetValue(entry.InstanceId, out var load))
+        {
+            var created = new WorkerLoad();
+            load = _workers.GetOrAdd(entry.InstanceId, created);
+            if (ReferenceEquals(load, created))
+            {
+                // After the insert, so a reader that saw the old version and then no counter looks again.
+                Interlocked.Increment(ref _version);
+            }
+        }
+
+        load.Add(entry.PrefillTokens, entry.Blocks);
         SweepIfDue();
     }
 
@@ -83,7 +104,11 @@ public sealed class ActiveLoadTracker
 
     public void RemoveWorker(string instanceId)
     {
-        _workers.TryRemove(instanceId, out _);
+        if (_workers.TryRemove(instanceId, out _))
+        {
+            Interlocked.Increment(ref _version);
+        }
+
         foreach (var (id, entry) in _active)
         {
             if (entry.InstanceId == instanceId)
@@ -136,7 +161,7 @@ public sealed class ActiveLoadTracker
         public bool TryMarkPrefilled() => Interlocked.Exchange(ref _prefilled, 1) == 0;
     }
 
-    private sealed class WorkerLoad
+    internal sealed class WorkerLoad
     {
         private int _requests;
         private int _prefillTokens;

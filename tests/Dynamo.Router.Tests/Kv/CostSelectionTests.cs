@@ -191,6 +191,38 @@ public sealed class CostSelectionTests
         Assert.All(picked.Where(p => p.Key != "a"), p => Assert.InRange(p.Value, 2, 4));
     }
 
+    [Fact]
+    public void Select_WithTheSameCandidates_SeesWorkersAndLoadThatAppearBetweenCalls()
+    {
+        // The router reuses the candidates' slots and load counters between calls; each change must still show.
+        var (router, index) = NewRouter();
+        var prompt = Tokens(30, 160);
+        var first = router.Select(new RoutingRequest("r0", "m", prompt, 16), Three);
+        Assert.Equal(0, first.OverlapBlocks);
+        router.Complete(first);
+
+        // b enters the index after the first call: its blocks count.
+        index.Store(index.GetOrAddWorker("b"), StorageTier.Device, Hashes(prompt).AsSpan(0, 8));
+        Assert.Equal("b", router.Select(new RoutingRequest("r1", "m", prompt, 16), Three).Worker.InstanceId);
+
+        // r1 left b 10 blocks and 2 of prefill; two prefilled requests more: b costs 4 + 40, a and c 10 + 10.
+        for (var i = 0; i < 2; i++)
+        {
+            var busy = new RoutingDecision($"busy{i}", Three[1], 0, 160);
+            router.Load.Add(busy);
+            router.Load.MarkPrefilled(busy);
+        }
+
+        Assert.NotEqual("b", router.Select(new RoutingRequest("r2", "m", prompt, 16), Three).Worker.InstanceId);
+
+        // b leaves and comes back: its load is forgotten, its slot and blocks are new.
+        router.RemoveWorker("b");
+        index.Store(index.GetOrAddWorker("b"), StorageTier.Device, Hashes(prompt).AsSpan(0, 8));
+        var again = router.Select(new RoutingRequest("r3", "m", prompt, 16), Three);
+        Assert.Equal("b", again.Worker.InstanceId);
+        Assert.Equal(8, again.OverlapBlocks);
+    }
+
     private static (KvRouter Router, PrefixIndex Index) NewRouter(RouterOptions? options = null)
     {
         options ??= new RouterOptions();
