@@ -29,6 +29,7 @@ internal static class ReplayCommand
         var decode = new Option<int>("--decode-workers") { Description = "Decode workers in disagg mode.", DefaultValueFactory = _ => 1 };
         var router = new Option<string>("--router") { Description = "round-robin, random, least-loaded, kv (default) or oracle.", DefaultValueFactory = _ => "kv" };
         var profile = new Option<string>("--profile") { Description = $"{string.Join(", ", PerformanceProfiles.Names)} or fit:FILE (default h100-8b).", DefaultValueFactory = _ => "h100-8b" };
+        var kvBlocks = new Option<int?>("--kv-blocks") { Description = "KV blocks per worker instead of the profile's (to see what the cache size costs)." };
         var scale = new Option<double?>("--prefill-load-scale") { Description = "kv router: weight of the prefill term (default 1)." };
         var temperature = new Option<double?>("--temperature") { Description = "kv router: softmax temperature (default 0)." };
         var remote = new Option<int>("--min-remote-prefill") { Description = "disagg: prefill locally below this many uncached tokens (default 2048).", DefaultValueFactory = _ => 2048 };
@@ -41,7 +42,7 @@ internal static class ReplayCommand
 
         var command = new Command("replay", "Replay a trace against a simulated cluster (mocker engines, the real router, virtual time).")
         {
-            trace, isl, osl, rate, arrival, requests, speedup, mode, workers, prefill, decode, router, profile, scale, temperature, remote, output, json, ttft, itl, seed, noPlots,
+            trace, isl, osl, rate, arrival, requests, speedup, mode, workers, prefill, decode, router, profile, kvBlocks, scale, temperature, remote, output, json, ttft, itl, seed, noPlots,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -62,6 +63,17 @@ internal static class ReplayCommand
             {
                 Console.Error.WriteLine($"dynamo replay: --profile: {bad.Message}");
                 return 1;
+            }
+
+            if (parse.GetValue(kvBlocks) is { } blocks)
+            {
+                if (blocks < 1)
+                {
+                    Console.Error.WriteLine($"dynamo replay: --kv-blocks must be at least 1 (got {blocks}).");
+                    return 1;
+                }
+
+                perf = perf with { TotalKvBlocks = blocks };
             }
 
             string modeName = parse.GetValue(mode)!;
