@@ -23,12 +23,7 @@ internal static class WorkerSelector
         var ties = 1;
         for (var i = 1; i < costs.Length; i++)
         {
-            var order = costs[i].CompareTo(costs[best]);
-            if (order == 0)
-            {
-                order = cacheBlocks[i].CompareTo(cacheBlocks[best]);
-            }
-
+            var order = Compare(costs, cacheBlocks, i, best);
             if (order < 0)
             {
                 best = i;
@@ -36,16 +31,30 @@ internal static class WorkerSelector
             }
             else if (order == 0)
             {
-                // Reservoir sampling over the tied set: each tie wins with probability 1/ties.
                 ties++;
-                if (Next(random, ties) == 0)
-                {
-                    best = i;
-                }
             }
         }
 
-        return best;
+        if (ties == 1)
+        {
+            return best;
+        }
+
+        // One draw for the whole tied set (a lock and a draw per tie cost a 1,000-worker idle cluster 1,000 of each).
+        var pick = Next(random, ties);
+        for (var i = best; ; i++)
+        {
+            if (Compare(costs, cacheBlocks, i, best) == 0 && pick-- == 0)
+            {
+                return i;
+            }
+        }
+    }
+
+    private static int Compare(ReadOnlySpan<double> costs, ReadOnlySpan<long> cacheBlocks, int i, int j)
+    {
+        var order = costs[i].CompareTo(costs[j]);
+        return order != 0 ? order : cacheBlocks[i].CompareTo(cacheBlocks[j]);
     }
 
     private static int Sample(ReadOnlySpan<double> costs, double temperature, Random random)
