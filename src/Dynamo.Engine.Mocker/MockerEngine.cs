@@ -30,7 +30,7 @@ namespace Dynamo.Engine.Mocker;
 /// See <see cref="MockerKvTransfer"/> for the delay model and how pins are released without a transfer agent.
 /// </para>
 /// </remarks>
-public sealed class MockerEngine : IEngine, IKvEventSource
+public sealed class MockerEngine : IEngine, IKvEventSource, IKvTransferTelemetry
 {
     private readonly MockerOptions _options;
     private readonly TimeProvider _time;
@@ -104,6 +104,13 @@ public sealed class MockerEngine : IEngine, IKvEventSource
     public long KvBytesTransferred => _transfer.BytesMoved;
 
     /// <summary>Raised on the loop thread when a decode starts waiting for its prompt's KV.</summary>
+    /// <inheritdoc />
+    public event Action<KvTransferRecord>? KvTransferDone
+    {
+        add => _transfer.KvTransferDone += value;
+        remove => _transfer.KvTransferDone -= value;
+    }
+
     internal event Action<MockerTransfer>? TransferStarted
     {
         add => _transfer.TransferStarted += value;

@@ -71,6 +71,9 @@ internal sealed class MockerKvTransfer : IDisposable
     /// <summary>Raised on the loop thread when a decode starts waiting for its prompt's KV.</summary>
     public event Action<MockerTransfer>? TransferStarted;
 
+    /// <summary>A decode's remote prefill ended: modelled bytes and time, or the fallback's reason (the worker's metrics).</summary>
+    public event Action<KvTransferRecord>? KvTransferDone;
+
     /// <summary>Prefill: keeps <paramref name="kv"/>'s blocks for a decode worker; returns what it needs (loop thread).</summary>
     public RemoteKvBlocks Pin(string requestId, KvSequence kv, int promptTokens, int firstToken)
     {
@@ -207,6 +210,7 @@ internal sealed class MockerKvTransfer : IDisposable
         double ms = (_options.KvTransfer.LatencyMs + (bytes * 1000.0 / _options.KvTransfer.Bandwidth)) / _options.SpeedupFactor;
         TimeSpan delay = _options.ZeroDelay ? TimeSpan.Zero : TimeSpan.FromMilliseconds(ms);
         s.RemoteSource = source;
+        s.RemoteTransfer = (bytes, delay);
         MockerLog.RemotePrefillModeled(_logger, s.Request.RequestId, moved, bytes, cached, remote.AgentName, delay.TotalMilliseconds);
         Interlocked.Add(ref _bytesMoved, bytes);
         if (delay <= TimeSpan.Zero)
@@ -244,6 +248,7 @@ internal sealed class MockerKvTransfer : IDisposable
         if (failure is null)
         {
             Interlocked.Increment(ref _remotePrefills);
+            KvTransferDone?.Invoke(new KvTransferRecord(s.RemoteTransfer.Bytes, s.RemoteTransfer.Delay, null));
         }
         else
         {
@@ -259,6 +264,7 @@ internal sealed class MockerKvTransfer : IDisposable
     {
         Interlocked.Increment(ref _fallbacks);
         MockerLog.RemotePrefillFallback(_logger, s.Request.RequestId, remote.AgentName, error, reason);
+        KvTransferDone?.Invoke(new KvTransferRecord(0, TimeSpan.Zero, System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(error)));
         return false;
     }
 

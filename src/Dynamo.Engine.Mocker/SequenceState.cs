@@ -54,6 +54,9 @@ internal sealed class SequenceState
     /// <summary>Live disaggregated decode: the in-process prefill engine whose pin this sequence releases when its transfer ends; null otherwise.</summary>
     public MockerKvTransfer? RemoteSource { get; set; }
 
+    /// <summary>Disaggregated decode: the modelled transfer's bytes and time, reported when it ends.</summary>
+    public (long Bytes, TimeSpan Delay) RemoteTransfer { get; set; }
+
     /// <summary>Prompt tokens to take as cached at first admission whatever the pool holds (oracle studies); 0 normally.</summary>
     public int OracleCachedTokens { get; init; }
 

@@ -89,6 +89,10 @@ public sealed class DisaggregationTests
         Assert.Equal(expected, await CompleteAsync(disagg, prompt, stream: true));
         var metrics = await disagg.Client.GetStringAsync("metrics");
         Assert.Contains("dynamo_frontend_disagg_prefills_total{path=\"remote\",reason=\"\"} 1", metrics);
+        var decode = disagg.Cluster.Workers.Single(w => w.Instance.Role == WorkerRole.Decode);
+        using var http = new HttpClient();
+        var decodeMetrics = await http.GetStringAsync(new Uri(decode.Address, "metrics"));
+        Assert.Equal(1, MetricValue(decodeMetrics, "dynamo_component_remote_prefills_total", "outcome=\"remote\""));
     }
 
     [Fact]
