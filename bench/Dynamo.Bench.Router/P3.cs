@@ -13,11 +13,11 @@ namespace Dynamo.Bench.Router;
 /// <summary>P3: decision latency per call (p50/p99), event ingestion on one core, memory per (block, worker) pair.</summary>
 internal static class P3
 {
-    public static Dictionary<string, object> Run(int decisions)
+    public static Dictionary<string, object> Run(int decisions, int workers = 64, int shortPerWorker = 72, bool ingestion = true)
     {
         var results = new Dictionary<string, object>();
-        Console.WriteLine("building the index: 64 workers, 72 × 4K-token and 1 × 32K-token prompts each ...");
-        var fixture = IndexFixture.Build();
+        Console.WriteLine($"building the index: {workers} workers, {shortPerWorker} × 4K-token and 1 × 32K-token prompts each ...");
+        var fixture = IndexFixture.Build(workers, shortPerWorker);
         var index = fixture.Router.Index;
         var pairs = index.Pairs;
         Console.WriteLine($"index: {index.DistinctBlocks:N0} blocks, {pairs:N0} (block, worker) pairs, table {index.TableBytes / 1048576.0:F1} MiB, " +
@@ -25,6 +25,7 @@ internal static class P3
         var perPair = (double)index.TableBytes / pairs;
         var perPairHeap = (double)fixture.BuildBytes / pairs;
         Console.WriteLine($"memory per (block, worker) pair: {perPair:F1} B (hash table), {perPairHeap:F1} B (whole heap growth)");
+        results["workers"] = workers;
         results["index_blocks"] = index.DistinctBlocks;
         results["index_pairs"] = pairs;
         results["bytes_per_pair_table"] = perPair;
@@ -34,7 +35,7 @@ internal static class P3
         var cases = new (string Name, Func<int, int[]> Prompt, int Count)[]
         {
             ("4K tokens, all 256 blocks on one worker (first 64 on all)", i => fixture.ShortHits[i % fixture.ShortHits.Count], decisions),
-            ("4K tokens, system prompt only (64 blocks on all 64 workers)", i => [.. fixture.SystemPrompt, .. IndexFixture.Tokens(random, IndexFixture.ShortTokens - IndexFixture.SystemTokens)], decisions),
+            ($"4K tokens, system prompt only (64 blocks on all {workers} workers)", i => [.. fixture.SystemPrompt, .. IndexFixture.Tokens(random, IndexFixture.ShortTokens - IndexFixture.SystemTokens)], decisions),
             ("4K tokens, nothing cached", _ => IndexFixture.Tokens(random, IndexFixture.ShortTokens), decisions),
             ("32K tokens, all 2048 blocks on one worker", i => fixture.LongHits[i % fixture.LongHits.Count], Math.Max(200, decisions / 8)),
             ("32K tokens, nothing cached", _ => IndexFixture.Tokens(random, IndexFixture.LongTokens), Math.Max(200, decisions / 8)),
@@ -78,7 +79,11 @@ internal static class P3
 
         results["decision_latency"] = latency;
         Console.WriteLine();
-        results["ingestion"] = Ingestion();
+        if (ingestion)
+        {
+            results["ingestion"] = Ingestion();
+        }
+
         return results;
     }
 

@@ -9,6 +9,7 @@ using Dynamo.Bench.Router;
 //   quality  kv vs round-robin on 8 mocker workers with a shared-prefix workload
 //   bdn      the BenchmarkDotNet classes (pass BenchmarkDotNet arguments after it, e.g. --filter '*')
 // dotnet run -c Release --project bench/Dynamo.Bench.Router -- p3|p9|quality|bdn [--decisions N] [--blocks N] [--workers N]
+//   [--short-per-worker N] [--ingestion 0|1] (p3: index shape; 1,000 workers with 5 each keep about 1M blocks)
 //   [--speedup X] [--requests N] [--rate R] [--routers kv,round-robin] [--out DIR]
 if (args.Length > 0 && args[0] == "bdn")
 {
@@ -21,7 +22,7 @@ var options = Options.Parse(args.Skip(1).ToArray());
 Console.WriteLine($"# Router benchmark {verb} — {Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription}, {RuntimeInformation.ProcessArchitecture}, .NET {Environment.Version}");
 Dictionary<string, object> results = verb switch
 {
-    "p3" => P3.Run(options.Int("decisions", 20_000)),
+    "p3" => P3.Run(options.Int("decisions", 20_000), options.Int("workers", 64), options.Int("short-per-worker", 72), options.Int("ingestion", 1) != 0),
     "p9" => P9.Run(options.Int("blocks", 2_000_000), options.Int("workers", 64)),
     "quality" => await Quality.RunAsync(
         new Quality.Options
