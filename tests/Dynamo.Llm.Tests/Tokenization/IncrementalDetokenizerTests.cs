@@ -86,6 +86,23 @@ public sealed class IncrementalDetokenizerTests(Gpt2ModelFixture gpt2) : IClassF
     }
 
     [Fact]
+    public void Push_PromptEndingInsideACharacter_CompletesItWithTheGeneratedBytes()
+    {
+        // A migrated request: its prompt is the original prompt plus the tokens generated before the cut, and the cut
+        // fell inside an emoji whose first bytes the failed worker held back.
+        var tokenizer = TokenizerLoader.Load(gpt2.Directory);
+        var emoji = tokenizer.EncodeToIds("😀");
+        Assert.True(emoji.Count > 1, "the test needs an emoji that byte-level BPE splits");
+        var prompt = tokenizer.EncodeToIds("Hi").Concat(emoji.Take(1)).ToList();
+        var generated = emoji.Skip(1).Concat(tokenizer.EncodeToIds(" there")).ToList();
+        var detokenizer = new IncrementalDetokenizer(tokenizer, prompt);
+
+        var text = string.Concat(generated.Select(detokenizer.Push)) + detokenizer.Flush();
+
+        Assert.Equal("😀 there", text);
+    }
+
+    [Fact]
     public void Push_SkipSpecialTokens_LeavesThemOut()
     {
         var ids = gpt2.Tiktoken.EncodeToIds("Hi<|endoftext|>there");
