@@ -108,7 +108,7 @@ public sealed class WorkerHost : IAsyncDisposable
         var limits = options.RequestLimits.VocabSize is null && info.VocabSize > 0
             ? options.RequestLimits with { VocabSize = info.VocabSize }
             : options.RequestLimits;
-        WorkerLog.Options(logger, options.Host, options.Port, options.AdvertisedHost, options.Role, options.InstanceId, servedModel, options.DrainTimeout, limits);
+        WorkerLog.Options(logger, options.Host, options.Port, options.AdvertisedHost, options.Role, options.InstanceId, servedModel, options.DrainTimeout, options.LoadReportInterval, limits);
 
         // Load the tokenizer now: a broken tokenizer stops start-up, and the first request does not pay for it.
         _ = modelCard.Tokenizer;

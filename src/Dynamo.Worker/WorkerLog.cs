@@ -26,8 +26,8 @@ internal static partial class WorkerLog
     [LoggerMessage(7, LogLevel.Information, "Request {RequestId} rejected with {StatusCode}: {Message}")]
     public static partial void RequestRejected(ILogger logger, string requestId, int statusCode, string message);
 
-    [LoggerMessage(8, LogLevel.Information, "Worker options: Host={Host} Port={Port} AdvertisedHost={AdvertisedHost} Role={Role} InstanceId={InstanceId} ServedModelName={ServedModelName} DrainTimeout={DrainTimeout} RequestLimits={RequestLimits}")]
-    public static partial void Options(ILogger logger, string host, int port, string? advertisedHost, WorkerRole role, string instanceId, string servedModelName, TimeSpan drainTimeout, object requestLimits);
+    [LoggerMessage(8, LogLevel.Information, "Worker options: Host={Host} Port={Port} AdvertisedHost={AdvertisedHost} Role={Role} InstanceId={InstanceId} ServedModelName={ServedModelName} DrainTimeout={DrainTimeout} LoadReportInterval={LoadReportInterval} RequestLimits={RequestLimits}")]
+    public static partial void Options(ILogger logger, string host, int port, string? advertisedHost, WorkerRole role, string instanceId, string servedModelName, TimeSpan drainTimeout, TimeSpan loadReportInterval, object requestLimits);
 
     [LoggerMessage(20, LogLevel.Warning, "Request {RequestId}: kv_transfer_params ignored ({Problem}); serving the request whole")]
     public static partial void KvTransferParamsIgnored(ILogger logger, string requestId, string problem);

@@ -35,6 +35,12 @@ public sealed class WorkerOptions
     /// <summary>How long <see cref="WorkerHost.StopAsync"/> lets in-flight requests finish before cancelling them. Default 30 s.</summary>
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// How often a worker run as its own process (<c>dynamo worker</c>) publishes its load on the event plane for
+    /// routers and the planner. Default 1 s; zero turns the reports off.
+    /// </summary>
+    public TimeSpan LoadReportInterval { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>Parsing limits. <see cref="RequestLimits.VocabSize"/> defaults to the engine's vocabulary when unset.</summary>
     public RequestLimits RequestLimits { get; set; } = new();
 

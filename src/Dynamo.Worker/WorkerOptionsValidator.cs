@@ -47,6 +47,11 @@ public sealed class WorkerOptionsValidator : IValidateOptions<WorkerOptions>
             errors.Add($"{S}:DrainTimeout must be between 0 and 1 hour, got {options.DrainTimeout}.");
         }
 
+        if (options.LoadReportInterval < TimeSpan.Zero || options.LoadReportInterval > TimeSpan.FromMinutes(1))
+        {
+            errors.Add($"{S}:LoadReportInterval must be between 0 (off) and 1 minute, got {options.LoadReportInterval}.");
+        }
+
         if (options.RequestLimits is null)
         {
             errors.Add($"{S}:RequestLimits must be set.");

@@ -16,6 +16,7 @@ public sealed class WorkerOptionsValidatorTests
     [InlineData("DrainTimeout", "Dynamo:Worker:DrainTimeout")]
     [InlineData("RequestLimits", "Dynamo:Worker:RequestLimits:MaxN")]
     [InlineData("ServedModelName", "Dynamo:Worker:ServedModelName")]
+    [InlineData("LoadReportInterval", "Dynamo:Worker:LoadReportInterval")]
     public void BadValue_FailsNamingTheKey(string field, string key)
     {
         var options = new WorkerOptions();
@@ -27,6 +28,7 @@ public sealed class WorkerOptionsValidatorTests
             case "DrainTimeout": options.DrainTimeout = TimeSpan.FromSeconds(-1); break;
             case "RequestLimits": options.RequestLimits = options.RequestLimits with { MaxN = 0 }; break;
             case "ServedModelName": options.ServedModelName = ""; break;
+            case "LoadReportInterval": options.LoadReportInterval = TimeSpan.FromMilliseconds(-1); break;
         }
 
         var result = new WorkerOptionsValidator().Validate(null, options);

@@ -12,7 +12,7 @@ namespace Dynamo.Cli.Commands;
 
 /// <summary>
 /// <c>dynamo worker --role agg --nats URL</c>: one worker as its own process, registered in NATS discovery under the
-/// HTTP address it serves on, publishing its KV events on NATS. SIGTERM (or Ctrl-C) drains it: it leaves discovery, finishes in-flight requests (up to
+/// HTTP address it serves on, publishing its KV events and load reports on NATS. SIGTERM (or Ctrl-C) drains it: it leaves discovery, finishes in-flight requests (up to
 /// <c>Dynamo:Worker:DrainTimeout</c>), then exits 0. Exit codes: 1 bad configuration or NATS unreachable, 2 not available.
 /// </summary>
 internal static class WorkerCommand
@@ -125,6 +125,10 @@ internal static class WorkerCommand
             await using (engine)
             await using (host)
             {
+                // Load reports go out on NATS beside the KV events, for routers and the planner, until the worker exits.
+                await using var loadReports = workerOptions.LoadReportInterval > TimeSpan.Zero
+                    ? LoadReportPublisher.Start(runtime.Events, engine, host.Instance, workerOptions.LoadReportInterval, TimeProvider.System, loggerFactory.CreateLogger<LoadReportPublisher>())
+                    : null;
                 Console.WriteLine(
                     $"Dynamo worker {host.Instance.InstanceId} is serving model '{host.Instance.Model}' at {host.Address} ({settings.Serve.Engine} engine), registered in NATS {NatsOptions.RedactUrls(nats.Url)}. SIGTERM drains.");
                 await stopping.WaitAsync();

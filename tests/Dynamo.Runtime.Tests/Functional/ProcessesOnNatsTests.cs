@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using Dynamo.Contracts.Discovery;
+using Dynamo.Contracts.Engine;
 using Dynamo.Contracts.KvEvents;
 using Dynamo.Runtime.Events;
 using Dynamo.Runtime.Tests.Contract;
@@ -41,6 +42,7 @@ public sealed class ProcessesOnNatsTests(NatsServerFixture nats, ITestOutputHelp
             ["DYNAMO__NATS__LEASETTL"] = Lease.ToString(),
             ["DYNAMO__NATS__HEARTBEATINTERVAL"] = "00:00:00.5",
             ["DYNAMO__MOCKER__SPEEDUPFACTOR"] = "5",
+            ["DYNAMO__WORKER__LOADREPORTINTERVAL"] = "00:00:00.2",
         };
         string[] Worker(string id) => ["worker", "--role", "agg", "--nats", nats.Server.Url, "--model", model, "--served-model-name", TestModel.Name, "--engine", "mocker", "--instance-id", id];
 
@@ -56,7 +58,24 @@ public sealed class ProcessesOnNatsTests(NatsServerFixture nats, ITestOutputHelp
         using var client = new HttpClient { BaseAddress = new Uri(address), Timeout = TimeSpan.FromSeconds(30) };
         await WaitForHealthAsync(client, instances: 2);
         var kvEventsFrom = new HashSet<string>();
+        var loadReportsFrom = new HashSet<string>();
         using var stopEvents = new CancellationTokenSource();
+        var loadReports = Task.Run(async () =>
+        {
+            try
+            {
+                await foreach (var report in observer.Events.SubscribeAsync<WorkerLoadReport>(EventSubjects.LoadMetrics, stopEvents.Token))
+                {
+                    lock (loadReportsFrom)
+                    {
+                        loadReportsFrom.Add($"{report.WorkerId} {report.Model} {report.Load.KvBlocksTotal > 0}");
+                    }
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        });
         var kvEvents = Task.Run(async () =>
         {
             try
@@ -90,8 +109,14 @@ public sealed class ProcessesOnNatsTests(NatsServerFixture nats, ITestOutputHelp
             await CompleteAsync(client, i);
         }
 
+        // Each worker process also publishes its load (running and waiting requests, KV usage) every interval.
+        await Wait.UntilAsync(
+            () => { lock (loadReportsFrom) { return loadReportsFrom.IsSupersetOf(["p-killed tiny True", "p-drained tiny True"]); } },
+            "load reports from both worker processes",
+            TimeSpan.FromSeconds(10));
         await stopEvents.CancelAsync();
         await kvEvents;
+        await loadReports;
 
         // kill -9: no goodbye; the lease runs out.
         var killedAt = Stopwatch.GetTimestamp();
