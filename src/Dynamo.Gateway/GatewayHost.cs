@@ -91,6 +91,10 @@ public sealed class GatewayHost : IAsyncDisposable
             EnableMultipleHttp2Connections = true,
             ConnectTimeout = TimeSpan.FromSeconds(5),
             PooledConnectionIdleTimeout = TimeSpan.FromMinutes(2),
+
+            // A stream the gateway abandons (its client left) is closed at once, not drained for up to 2 s to reuse the
+            // connection: draining keeps the worker generating, and its KV blocks held, for nobody.
+            MaxResponseDrainSize = 0,
             ActivityHeadersPropagator = new ReverseProxyPropagator(DistributedContextPropagator.Current),
         }));
         AddTracing(builder.Services, options);
