@@ -24,10 +24,14 @@ public sealed class SchedulingTests
         Assert.Equal(new MockerStep(1, 32, 32 * 32, 0, 0, Ms(model.PrefillMs(32, 32))), s1);
         Task<List<EngineOutput>> b = CollectAsync(engine, Request(Prompt(32, start: 300), 3, id: "b"));
 
-        // No token before the simulated step time has passed.
-        _time.Advance(s1.Duration - TimeSpan.FromTicks(1));
+        // No token before the simulated step time has passed. FakeTimeProvider keeps timers to whole milliseconds
+        // (a 5.7 ms delay fires at 5 ms), so "just before" is a tick before the last whole millisecond; advancing to a
+        // tick before the exact duration raced the engine's loop against this assert.
+        var justBefore = TimeSpan.FromMilliseconds(Math.Floor(s1.Duration.TotalMilliseconds)) - TimeSpan.FromTicks(1);
+        _time.Advance(justBefore);
+        await Task.Delay(20);
         Assert.False(aFirst.IsCompleted);
-        _time.Advance(TimeSpan.FromTicks(1));
+        _time.Advance(s1.Duration - justBefore);
         Assert.True(await Within(aFirst.AsTask(), "a's first token"));
 
         // b's prefill rides along with a's first decode (a: 32 prompt + 1 token of KV).
