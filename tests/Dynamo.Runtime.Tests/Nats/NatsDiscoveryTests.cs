@@ -154,9 +154,10 @@ public sealed class NatsDiscoveryTests(NatsServerFixture nats, ITestOutputHelper
         await Task.Delay(TimeSpan.FromSeconds(3));
         Assert.Single(observer.Discovery.GetInstances());
 
+        // Counted before the start: the observer can reconnect and resynchronize before StartAsync returns.
+        var synchronizations = observer.Discovery.Synchronizations;
         var restarted = Stopwatch.StartNew();
         await server.StartAsync();
-        var synchronizations = observer.Discovery.Synchronizations;
         await Wait.UntilAsync(() => observer.Discovery.Synchronizations > synchronizations && observer.Discovery.IsSynchronized, "the observer to resynchronize");
         var resynchronized = restarted.Elapsed;
         await using var late = await owner.Discovery.RegisterAsync(Instance("late"));
