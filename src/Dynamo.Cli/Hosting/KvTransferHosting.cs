@@ -28,8 +28,6 @@ internal sealed class KvTransferHosting : IAsyncDisposable
         _logger = logger;
     }
 
-    public string AgentName => _agent.Name;
-
     public static string MetadataKey(string agentName) => "transfer." + agentName;
 
     /// <summary>
@@ -57,7 +55,6 @@ internal sealed class KvTransferHosting : IAsyncDisposable
         // The agent is named after its worker: kv_transfer_params carry the name, and it must be unique among peers.
         agentOptions.Name = instanceId;
 
-        var kvOptions = settings.KvTransfer;
         TransferAgent agent;
         try
         {
@@ -75,7 +72,7 @@ internal sealed class KvTransferHosting : IAsyncDisposable
         var hosting = new KvTransferHosting(agent, store, loggerFactory.CreateLogger<KvTransferHosting>());
         try
         {
-            dotnet.AttachTransferAgent(agent, kvOptions, (name, ct) => store.GetAsync(MetadataKey(name), ct));
+            dotnet.AttachTransferAgent(agent, settings.KvTransfer, (name, ct) => store.GetAsync(MetadataKey(name), ct));
             await hosting.PublishAsync(cancellationToken);
             agent.MetadataChanged += hosting.OnMetadataChanged;
             return hosting;

@@ -117,7 +117,7 @@ internal sealed partial class PrefillCoordinator
     private List<WorkerInstance>? Available(string model)
     {
         var all = _workers.PrefillCandidates(model);
-        List<WorkerInstance>? healthy = null;
+        var anyHealthy = false;
         var available = new List<WorkerInstance>(all.Count);
         foreach (var worker in all)
         {
@@ -126,15 +126,14 @@ internal sealed partial class PrefillCoordinator
                 continue;
             }
 
-            healthy ??= [];
-            healthy.Add(worker);
+            anyHealthy = true;
             if (_inflight.GetValueOrDefault(worker.InstanceId) < _options.MaxInflightPrefillsPerWorker)
             {
                 available.Add(worker);
             }
         }
 
-        return healthy is null ? null : available;
+        return anyHealthy ? available : null;
     }
 
     private JsonElement? Local(string reason)
