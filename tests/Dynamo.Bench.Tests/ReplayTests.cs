@@ -40,6 +40,20 @@ public sealed class ReplayTests
     }
 
     [Fact]
+    public async Task Replay_TimesEveryRouterDecision_AndSortsThemByPromptLength()
+    {
+        // Prompts of 2,348 tokens (the first range) and 9,000 (the second); one decision per request.
+        var workload = SharedPrefixWorkload(30, rate: 20);
+        workload.AddRange(Enumerable.Range(30, 10).Select(i => new BenchRequest(i, TimeSpan.FromSeconds(2 + (i / 20.0)), 9000, 5, [500_000 + i])));
+        var run = await new ClusterSimulator(Agg("kv")).RunAsync(workload);
+
+        Assert.Equal(40, run.RouterDecisionUs.Count);
+        Assert.Equal(["<=4096", "4097-16384", "16385-65536", ">65536"], run.RouterDecisionUsByPrompt.Select(b => b.PromptTokens));
+        Assert.Equal([30L, 10L, 0L, 0L], run.RouterDecisionUsByPrompt.Select(b => b.DecisionUs.Count));
+        Assert.All(run.RouterDecisionUsByPrompt.Take(2), b => Assert.True(b.DecisionUs.P50 > 0));
+    }
+
+    [Fact]
     public async Task Replay_EveryRequestCompletesWithItsOutputLength()
     {
         var run = await new ClusterSimulator(Agg("round-robin")).RunAsync(SharedPrefixWorkload(40, rate: 50));

@@ -39,6 +39,7 @@ public sealed class ClusterSimulator
     private readonly List<RequestResult> _results = [];
     private readonly List<KvUsageSample> _kvUsage = [];
     private readonly LongHistogram _routerNs = new(10_000_000_000, 3);
+    private readonly LongHistogram[] _routerNsByPrompt = [.. DecisionBuckets.Limits.Select(_ => new LongHistogram(10_000_000_000, 3))];
     private readonly HashSet<ulong> _oracleBlocks = [];
     private readonly PromptSynthesizer _prompts;
     private readonly List<SimWorker> _aggregated = [];
@@ -157,6 +158,7 @@ public sealed class ClusterSimulator
                 w.Stepper.Preemptions))],
             KvUsage = _kvUsage,
             RouterDecisionUs = Summarize(_routerNs),
+            RouterDecisionUsByPrompt = [.. DecisionBuckets.Labels.Select((label, i) => new DecisionBucket(label, Summarize(_routerNsByPrompt[i])))],
             SimulatedS = last - first,
             WallS = Stopwatch.GetElapsedTime(wallStart).TotalSeconds,
             RemotePrefillFraction = _routed == 0 ? 0 : (double)_remotePrefills / _routed,
@@ -169,7 +171,7 @@ public sealed class ClusterSimulator
     {
         var profile = _options.Profile;
         int gpu = 0;
-        SimWorker Add(string id, WorkerRole role, List<SimWorker> pool, List<WorkerInstance> instances, Action<KvEvent>? feed)
+        SimWorker Add(string id, WorkerRole role, List<SimWorker> pool, List<WorkerInstance> instances, (Action<KvEvent>? Feed, Action<WorkerInstance>? Announce) router)
         {
             var instance = new WorkerInstance
             {
@@ -181,7 +183,8 @@ public sealed class ClusterSimulator
                 TotalKvBlocks = profile.TotalKvBlocks,
                 MaxContextLength = profile.MaxContextLength,
             };
-            var stepper = new MockerStepper(profile.ToMockerOptions(id, "sim"), feed is null ? null : new CallbackSink(feed));
+            router.Announce?.Invoke(instance);
+            var stepper = new MockerStepper(profile.ToMockerOptions(id, "sim"), router.Feed is null ? null : new CallbackSink(router.Feed));
             var worker = new SimWorker(instance, stepper, gpu / profile.GpusPerNode);
             gpu += profile.GpusPerWorker;
             pool.Add(worker);
@@ -192,29 +195,29 @@ public sealed class ClusterSimulator
 
         if (_options.IsDisaggregated)
         {
-            (_prefillRouter, Action<KvEvent>? prefillFeed) = CreateRouter();
-            (_mainRouter, Action<KvEvent>? decodeFeed) = CreateRouter();
+            (_prefillRouter, Action<KvEvent>? prefillFeed, Action<WorkerInstance>? prefillAnnounce) = CreateRouter();
+            (_mainRouter, Action<KvEvent>? decodeFeed, Action<WorkerInstance>? decodeAnnounce) = CreateRouter();
             for (int i = 0; i < _options.PrefillWorkers; i++)
             {
-                Add($"prefill-{i}", WorkerRole.Prefill, _prefill, _prefillInstances, prefillFeed);
+                Add($"prefill-{i}", WorkerRole.Prefill, _prefill, _prefillInstances, (prefillFeed, prefillAnnounce));
             }
 
             for (int i = 0; i < _options.DecodeWorkers; i++)
             {
-                Add($"decode-{i}", WorkerRole.Decode, _decode, _decodeInstances, decodeFeed);
+                Add($"decode-{i}", WorkerRole.Decode, _decode, _decodeInstances, (decodeFeed, decodeAnnounce));
             }
         }
         else
         {
-            (_mainRouter, Action<KvEvent>? feed) = CreateRouter();
+            (_mainRouter, Action<KvEvent>? feed, Action<WorkerInstance>? announce) = CreateRouter();
             for (int i = 0; i < _options.Workers; i++)
             {
-                Add($"worker-{i}", WorkerRole.Aggregated, _aggregated, _aggregatedInstances, feed);
+                Add($"worker-{i}", WorkerRole.Aggregated, _aggregated, _aggregatedInstances, (feed, announce));
             }
         }
     }
 
-    private (IWorkerRouter Router, Action<KvEvent>? Feed) CreateRouter()
+    private (IWorkerRouter Router, Action<KvEvent>? Feed, Action<WorkerInstance>? Announce) CreateRouter()
     {
         RouterMode mode = RouterMode.LeastLoaded;
         if (!IsOracle)
@@ -222,9 +225,9 @@ public sealed class ClusterSimulator
             RouterOptions.TryParseMode(_options.Router, out mode);
         }
 
-        (IWorkerRouter router, Action<KvEvent>? feed) = SimRouterSetup.Create(mode, _options.Seed, _options.PrefillLoadScale, _options.Temperature, _clock);
+        (IWorkerRouter router, Action<KvEvent>? feed, Action<WorkerInstance>? announce) = SimRouterSetup.Create(mode, _options.Seed, _options.PrefillLoadScale, _options.Temperature, _clock);
         _routers.Add(router);
-        return (router, feed);
+        return (router, feed, announce);
     }
 
     private bool PushNextArrival(IEnumerator<BenchRequest> arrivals)
@@ -326,6 +329,7 @@ public sealed class ClusterSimulator
         decision = router.Select(new RoutingRequest(request.Id, "sim", prompt, maxTokens), candidates);
         long ns = (long)(Stopwatch.GetElapsedTime(started).TotalMilliseconds * 1e6);
         _routerNs.RecordValue(Math.Clamp(ns, 0, 10_000_000_000));
+        _routerNsByPrompt[DecisionBuckets.Of(prompt.Length)].RecordValue(Math.Clamp(ns, 0, 10_000_000_000));
         return _byId[decision.Worker.InstanceId];
     }
 

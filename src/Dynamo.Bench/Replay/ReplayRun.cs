@@ -14,6 +14,12 @@ public sealed record ReplayRun
     /// <summary>Wall-clock time of the router's Select calls, microseconds.</summary>
     public required LatencySummary RouterDecisionUs { get; init; }
 
+    /// <summary>
+    /// The same, by prompt length (<see cref="DecisionBuckets"/>): a decision hashes and looks up every prompt block,
+    /// so its time grows with the prompt, and the router's goal is stated for a 4K-token one.
+    /// </summary>
+    public IReadOnlyList<DecisionBucket> RouterDecisionUsByPrompt { get; init; } = [];
+
     /// <summary>Simulated seconds from the first arrival to the last completion.</summary>
     public double SimulatedS { get; init; }
 
@@ -36,3 +42,26 @@ public sealed record WorkerReport(string Id, string Role, long Requests, long Pr
 
 /// <summary>KV pool usage across the cluster at one simulated instant (fractions of each worker's pool).</summary>
 public readonly record struct KvUsageSample(double TimeS, double Mean, double Max, int ActiveRequests);
+
+/// <summary>Router decision times of the prompts in one length range (<see cref="DecisionBuckets"/>).</summary>
+public sealed record DecisionBucket(string PromptTokens, LatencySummary DecisionUs);
+
+/// <summary>Prompt-length ranges the replay reports router decision times by.</summary>
+public static class DecisionBuckets
+{
+    /// <summary>Upper bounds in tokens, inclusive; the last range is open.</summary>
+    public static readonly int[] Limits = [4096, 16384, 65536, int.MaxValue];
+
+    public static readonly string[] Labels = ["<=4096", "4097-16384", "16385-65536", ">65536"];
+
+    public static int Of(int promptTokens)
+    {
+        var i = 0;
+        while (promptTokens > Limits[i])
+        {
+            i++;
+        }
+
+        return i;
+    }
+}

@@ -109,6 +109,9 @@ public static class ReplayRunner
         ["remote_prefill_fraction"] = run.RemotePrefillFraction,
         ["preemptions"] = run.Preemptions,
         ["router_decision_us"] = JsonSerializer.SerializeToNode(run.RouterDecisionUs),
+        ["router_decision_us_by_prompt_tokens"] = new JsonObject(run.RouterDecisionUsByPrompt
+            .Where(b => b.DecisionUs.Count > 0)
+            .Select(b => KeyValuePair.Create(b.PromptTokens, JsonSerializer.SerializeToNode(b.DecisionUs)))),
         ["simulated_s"] = run.SimulatedS,
         ["wall_s"] = run.WallS,
         ["events"] = run.Events,
@@ -148,6 +151,11 @@ public static class ReplayRunner
 
         yield return ("preemptions", run.Preemptions.ToString(CultureInfo.InvariantCulture));
         yield return ("router decision µs p50 / p99 / max", $"{run.RouterDecisionUs.P50:0.0} / {run.RouterDecisionUs.P99:0.0} / {run.RouterDecisionUs.Max:0.0}");
+        foreach (DecisionBucket bucket in run.RouterDecisionUsByPrompt.Where(b => b.DecisionUs.Count > 0))
+        {
+            LatencySummary d = bucket.DecisionUs;
+            yield return ($"  prompts of {bucket.PromptTokens} tokens ({d.Count})", $"{d.P50:0.0} / {d.P99:0.0} / {d.Max:0.0}");
+        }
         yield return ("simulated / wall seconds", $"{run.SimulatedS:0.0} / {run.WallS:0.00} ({run.Events} events)");
     }
 

@@ -273,6 +273,7 @@ public sealed class PrefixIndex
     /// that worker holds in <paramref name="tier"/>. Lock-free; allocation-free for up to 1024 slots.
     /// </summary>
     [SkipLocalsInit]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Match(ReadOnlySpan<ulong> seqHashes, ReadOnlySpan<int> slots, Span<int> overlaps, StorageTier tier = StorageTier.Device)
     {
         if (overlaps.Length < slots.Length)
@@ -288,8 +289,10 @@ public sealed class PrefixIndex
 
         var words = Math.Max(1, (limit + 63) >> 6);
         int[]? rented = null;
-        // Every active slot's entry is written by the match, so the stack space needs no clearing.
+        // The match writes only non-zero overlaps.
         var bySlot = limit <= 1024 ? stackalloc int[limit] : (rented = ArrayPool<int>.Shared.Rent(limit));
+        bySlot = bySlot[..limit];
+        bySlot.Clear();
         Span<ulong> active = words <= 16 ? stackalloc ulong[16] : new ulong[words];
         active = active[..words];
         active.Clear();
@@ -301,7 +304,7 @@ public sealed class PrefixIndex
             }
         }
 
-        _tables[(int)tier].MatchPrefix(seqHashes, active, bySlot[..limit]);
+        _tables[(int)tier].MatchPrefix(seqHashes, active, bySlot);
         for (var i = 0; i < slots.Length; i++)
         {
             overlaps[i] = slots[i] >= 0 ? bySlot[slots[i]] : 0;

@@ -7,7 +7,15 @@ namespace Dynamo.Router.Kv;
 /// </summary>
 internal static class WorkerSelector
 {
-    public static int Select(ReadOnlySpan<double> costs, ReadOnlySpan<long> cacheBlocks, double temperature, Random random)
+    public static int Select(ReadOnlySpan<double> costs, ReadOnlySpan<long> cacheBlocks, double temperature, Random random) =>
+        Select(costs, new CacheSizeArray(cacheBlocks.ToArray()), temperature, random);
+
+    /// <summary>
+    /// As above; <paramref name="cacheBlocks"/> is asked only for the candidates tied at the lowest cost (at 1,000
+    /// workers, reading every candidate's block count was a thousand cache lines per decision for a tie-break).
+    /// </summary>
+    public static int Select<TSizes>(ReadOnlySpan<double> costs, TSizes cacheBlocks, double temperature, Random random)
+        where TSizes : struct, ICacheSizes
     {
         if (costs.Length == 1)
         {
@@ -17,19 +25,20 @@ internal static class WorkerSelector
         return temperature > 0 ? Sample(costs, temperature, random) : Lowest(costs, cacheBlocks, random);
     }
 
-    private static int Lowest(ReadOnlySpan<double> costs, ReadOnlySpan<long> cacheBlocks, Random random)
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    private static int Lowest<TSizes>(ReadOnlySpan<double> costs, TSizes cacheBlocks, Random random)
+        where TSizes : struct, ICacheSizes
     {
         var best = 0;
         var ties = 1;
         for (var i = 1; i < costs.Length; i++)
         {
-            var order = Compare(costs, cacheBlocks, i, best);
-            if (order < 0)
+            if (costs[i] < costs[best])
             {
                 best = i;
                 ties = 1;
             }
-            else if (order == 0)
+            else if (costs[i] == costs[best])
             {
                 ties++;
             }
@@ -40,21 +49,44 @@ internal static class WorkerSelector
             return best;
         }
 
-        // One draw for the whole tied set (a lock and a draw per tie cost a 1,000-worker idle cluster 1,000 of each).
+        // Among the lowest cost, the smallest cache; then one draw for the whole tied set (a lock and a draw per tie
+        // cost a 1,000-worker idle cluster 1,000 of each).
+        var lowest = costs[best];
+        var smallest = long.MaxValue;
+        ties = 0;
+        for (var i = best; i < costs.Length; i++)
+        {
+            if (costs[i] != lowest)
+            {
+                continue;
+            }
+
+            var size = cacheBlocks.Of(i);
+            if (size < smallest)
+            {
+                smallest = size;
+                best = i;
+                ties = 1;
+            }
+            else if (size == smallest)
+            {
+                ties++;
+            }
+        }
+
+        if (ties == 1)
+        {
+            return best;
+        }
+
         var pick = Next(random, ties);
         for (var i = best; ; i++)
         {
-            if (Compare(costs, cacheBlocks, i, best) == 0 && pick-- == 0)
+            if (costs[i] == lowest && cacheBlocks.Of(i) == smallest && pick-- == 0)
             {
                 return i;
             }
         }
-    }
-
-    private static int Compare(ReadOnlySpan<double> costs, ReadOnlySpan<long> cacheBlocks, int i, int j)
-    {
-        var order = costs[i].CompareTo(costs[j]);
-        return order != 0 ? order : cacheBlocks[i].CompareTo(cacheBlocks[j]);
     }
 
     private static int Sample(ReadOnlySpan<double> costs, double temperature, Random random)
@@ -103,4 +135,15 @@ internal static class WorkerSelector
             return random.Next(maxExclusive);
         }
     }
+}
+
+/// <summary>Blocks each candidate caches, asked by position in the candidate list.</summary>
+internal interface ICacheSizes
+{
+    long Of(int candidate);
+}
+
+internal readonly struct CacheSizeArray(long[] sizes) : ICacheSizes
+{
+    public long Of(int candidate) => sizes[candidate];
 }

@@ -35,6 +35,30 @@ public sealed class ActiveLoadTracker
     internal WorkerLoad? Find(string instanceId) => _workers.TryGetValue(instanceId, out var load) ? load : null;
 
     /// <summary>
+    /// The load counter of <paramref name="instanceId"/>, created (at zero) when it has none. The KV router creates
+    /// its candidates' counters up front, so a worker's first request does not change <see cref="Version"/> and
+    /// invalidate every cached candidate list: at 1,000 workers that was a thousand rebuilds of the list, each two
+    /// string-keyed lookups per candidate.
+    /// </summary>
+    internal WorkerLoad FindOrCreate(string instanceId)
+    {
+        if (_workers.TryGetValue(instanceId, out var load))
+        {
+            return load;
+        }
+
+        var created = new WorkerLoad();
+        load = _workers.GetOrAdd(instanceId, created);
+        if (ReferenceEquals(load, created))
+        {
+            // After the insert, so a reader that saw the old version and then no counter looks again.
+            Interlocked.Increment(ref _version);
+        }
+
+        return load;
+    }
+
+    /// <summary>
     /// Counts a routed request: its uncached prompt tokens (prompt less the blocks the worker already holds) as prefill
     /// until the first token, its prompt blocks until completion.
     /// </summary>
@@ -54,18 +78,7 @@ public sealed class ActiveLoadTracker
             return;
         }
 
-        if (!_workers.TryGetValue(entry.InstanceId, out var load))
-        {
-            var created = new WorkerLoad();
-            load = _workers.GetOrAdd(entry.InstanceId, created);
-            if (ReferenceEquals(load, created))
-            {
-                // After the insert, so a reader that saw the old version and then no counter looks again.
-                Interlocked.Increment(ref _version);
-            }
-        }
-
-        load.Add(entry.PrefillTokens, entry.Blocks);
+        FindOrCreate(entry.InstanceId).Add(entry.PrefillTokens, entry.Blocks);
         SweepIfDue();
     }
 

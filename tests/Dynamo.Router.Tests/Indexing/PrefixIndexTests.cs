@@ -156,6 +156,142 @@ public sealed class PrefixIndexTests
     }
 
     [Fact]
+    public void ABlockHeldByManyWorkers_MatchesForAll_AndForTheFewLeftAfterTheRestLeave()
+    {
+        var index = new PrefixIndex();
+        var hashes = Hashes(Tokens(12, 16 * 6));
+        var slots = Enumerable.Range(0, 1000).Select(w => index.GetOrAddWorker($"w{w}")).ToArray();
+
+        // Every worker holds the first two blocks (a shared system prompt); worker w also holds block 2 when w % 250 == 0.
+        foreach (var slot in slots)
+        {
+            index.Store(slot, StorageTier.Device, hashes.AsSpan(0, 2));
+        }
+
+        foreach (var slot in slots.Where(s => s % 250 == 0))
+        {
+            index.Store(slot, StorageTier.Device, hashes.AsSpan(2, 4));
+        }
+
+        var overlaps = new int[slots.Length];
+        index.Match(hashes, slots, overlaps);
+        for (var w = 0; w < slots.Length; w++)
+        {
+            Assert.Equal(w % 250 == 0 ? 6 : 2, overlaps[w]);
+        }
+
+        // All but two leave: their bits are cleared in the shared records and the survivors still match.
+        for (var w = 2; w < slots.Length; w++)
+        {
+            index.RemoveWorker($"w{w}");
+        }
+
+        index.Match(hashes, slots.AsSpan(0, 2), overlaps);
+        Assert.Equal([6, 2], overlaps[..2]);
+        Assert.Equal(6, index.DistinctBlocks);
+        Assert.Equal(8, index.Pairs);
+    }
+
+    [Fact]
+    public void Match_AgreesWithAReferenceModel_UnderRandomChurn()
+    {
+        // 130 workers (three words of bits), prompt families sharing prefixes, and every kind of write in random
+        // order: the index must answer exactly what a plain set per worker answers.
+        var random = new Random(7);
+        var index = new PrefixIndex();
+        var model = new Dictionary<string, HashSet<ulong>>();
+        var families = Enumerable.Range(0, 6).Select(f => Tokens(500 + f, 16 * 8)).ToArray();
+        var prompts = Enumerable.Range(0, 40)
+            .Select(p => Hashes([.. families[p % families.Length], .. Tokens(600 + p, 16 * (p % 9))]))
+            .ToArray();
+        string WorkerName(int w) => $"w{w}";
+
+        for (var step = 0; step < 4000; step++)
+        {
+            var worker = WorkerName(random.Next(130));
+            var slot = index.GetOrAddWorker(worker);
+            var held = model.TryGetValue(worker, out var set) ? set : model[worker] = [];
+            var prompt = prompts[random.Next(prompts.Length)];
+            switch (random.Next(20))
+            {
+                case < 12:
+                    var length = random.Next(1, prompt.Length + 1);
+                    index.Store(slot, StorageTier.Device, prompt.AsSpan(0, length));
+                    held.UnionWith(prompt[..length]);
+                    break;
+                case < 18:
+                    var removed = prompt.Where(_ => random.Next(3) == 0).ToArray();
+                    index.Remove(slot, StorageTier.Device, removed);
+                    held.ExceptWith(removed);
+                    break;
+                case 18:
+                    index.Clear(slot, StorageTier.Device);
+                    held.Clear();
+                    break;
+                default:
+                    index.RemoveWorker(worker);
+                    model.Remove(worker);
+                    break;
+            }
+
+            if (step % 50 != 0)
+            {
+                continue;
+            }
+
+            var names = model.Keys.ToArray();
+            var slots = names.Select(n => index.TryGetSlot(n, out var s) ? s : -1).ToArray();
+            var overlaps = new int[slots.Length];
+            foreach (var hashes in prompts)
+            {
+                index.Match(hashes, slots, overlaps);
+                for (var i = 0; i < names.Length; i++)
+                {
+                    var expected = 0;
+                    while (expected < hashes.Length && model[names[i]].Contains(hashes[expected]))
+                    {
+                        expected++;
+                    }
+
+                    Assert.Equal(expected, overlaps[i]);
+                }
+            }
+
+            Assert.Equal(model.Values.Sum(s => s.Count), index.Pairs);
+            Assert.Equal(model.Values.SelectMany(s => s).Distinct().Count(), index.DistinctBlocks);
+        }
+    }
+
+    [Fact]
+    public void ChurnOfWidelyHeldBlocks_DoesNotGrowTheTable()
+    {
+        var index = new PrefixIndex();
+        var slots = Enumerable.Range(0, 8).Select(w => index.GetOrAddWorker($"w{w}")).ToArray();
+        long afterSecondRound = 0;
+        for (var round = 0; round < 12; round++)
+        {
+            var hashes = Hashes(Tokens(3000 + round, 16 * 3000));
+            foreach (var slot in slots)
+            {
+                index.Store(slot, StorageTier.Device, hashes);
+            }
+
+            foreach (var slot in slots)
+            {
+                index.Remove(slot, StorageTier.Device, hashes);
+            }
+
+            if (round == 1)
+            {
+                afterSecondRound = index.TableBytes;
+            }
+        }
+
+        Assert.Equal(0, index.DistinctBlocks);
+        Assert.True(index.TableBytes <= afterSecondRound * 2, $"{index.TableBytes} bytes after 12 rounds, {afterSecondRound} after 2");
+    }
+
+    [Fact]
     public void GrowsPastItsFirstCapacity_AndRemovalsLeaveMatchesRight()
     {
         var index = new PrefixIndex();
