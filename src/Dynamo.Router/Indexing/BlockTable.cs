@@ -10,9 +10,9 @@ namespace Dynamo.Router.Indexing;
 /// </summary>
 /// <remarks>
 /// <para>Each entry is two <c>ulong</c>s, the key and a holder word, so four entries share a cache line whatever the
-/// number of workers. The holder word lists up to <see cref="InlineHolders"/> slots inline (21 bits each, slot + 1,
-/// 0 for none); a block with more holders points instead at a record of <see cref="Words"/> 64-bit words of worker
-/// bits in an overflow pool. Most blocks have one holder (a router exists to keep it so), so at 1,000 workers an
+/// number of workers. Up to 64 worker slots (one word) the holder word is the holders' bitset. Past that it lists
+/// up to <see cref="InlineHolders"/> slots inline (21 bits each, slot + 1, 0 for none); a block with more holders
+/// points instead at a record of <see cref="Words"/> 64-bit words of worker bits in an overflow pool. Most blocks have one holder (a router exists to keep it so), so at 1,000 workers an
 /// entry stays 16 bytes instead of carrying a 1,000-bit set: a prompt's walk touches one line per block, and once
 /// the candidates have narrowed to the few holders of the first block it tests those few and nothing else.</para>
 /// <para>Linear probing from a Fibonacci hash of the key; at most 3/4 of the entries are used (live or tombstone),
@@ -113,7 +113,7 @@ internal sealed class BlockTable
         if (tombstone >= 0)
         {
             target = tombstone;
-            if ((data[target + 1] & OverflowFlag) != 0)
+            if (IsOverflow(layout, data[target + 1]))
             {
                 // The old key's record stays unreferenced until a rebuild; clear the word first so a reader still on
                 // the old key sees no holders rather than the new key's.
@@ -129,7 +129,7 @@ internal sealed class BlockTable
 
         // Key before holders: a reader that finds the key early sees no holder yet, never another key's holders.
         Volatile.Write(ref data[target], key);
-        Volatile.Write(ref data[target + 1], (ulong)(slot + 1));
+        Volatile.Write(ref data[target + 1], layout.Direct ? 1UL << slot : (ulong)(slot + 1));
         _live++;
         if (_used > layout.Capacity / 4 * 3)
         {
@@ -220,6 +220,11 @@ internal sealed class BlockTable
         {
             // Slots beyond the table's width hold nothing.
             Drop(active, w, active[w], 0, overlap);
+        }
+
+        if (layout.Direct)
+        {
+            return active.IsEmpty ? 0 : MatchDirect(layout, hashes, active, overlap);
         }
 
         var data = layout.Data;
@@ -349,6 +354,41 @@ internal sealed class BlockTable
         return i;
     }
 
+    /// <summary>MatchPrefix over one-word tables, whose holder words are bitsets: one AND per block.</summary>
+    private static int MatchDirect(Layout layout, ReadOnlySpan<ulong> hashes, Span<ulong> active, Span<int> overlap)
+    {
+        var data = layout.Data;
+        for (var i = 0; i < hashes.Length; i++)
+        {
+            if (i + PrefetchDistance < hashes.Length)
+            {
+                PrefetchIn(layout, Key(hashes[i + PrefetchDistance]));
+            }
+
+            var key = Key(hashes[i]);
+            var at = Find(layout, key);
+            var held = at < 0 ? 0 : Volatile.Read(ref data[at + 1]);
+            if (held != 0 && Volatile.Read(ref data[at]) != key)
+            {
+                held = 0; // the entry was reused for another key while we read it
+            }
+
+            var dropped = active[0] & ~held;
+            if (dropped != 0)
+            {
+                Drop(active, 0, dropped, i, overlap);
+            }
+
+            if (active[0] == 0)
+            {
+                return i + 1;
+            }
+        }
+
+        Drop(active, 0, active[0], hashes.Length, overlap);
+        return hashes.Length;
+    }
+
     /// <summary>
     /// Hint: starts loading the cache line where <paramref name="hash"/> lives. A large table misses the cache on
     /// nearly every probe; callers walking a list of hashes prefetch a few ahead so the misses overlap.
@@ -388,6 +428,19 @@ internal sealed class BlockTable
     {
         var data = layout.Data;
         var holders = data[at + 1];
+        if (layout.Direct)
+        {
+            var bit = 1UL << slot;
+            if ((holders & bit) != 0)
+            {
+                return false;
+            }
+
+            Volatile.Write(ref data[at + 1], holders | bit);
+            _live += holders == 0 ? 1 : 0;
+            return true;
+        }
+
         var wasEmpty = IsEmpty(layout, holders);
         if ((holders & OverflowFlag) != 0)
         {
@@ -449,6 +502,19 @@ internal sealed class BlockTable
     {
         var data = layout.Data;
         var holders = data[at + 1];
+        if (layout.Direct)
+        {
+            var bit = 1UL << slot;
+            if ((holders & bit) == 0)
+            {
+                return false;
+            }
+
+            Volatile.Write(ref data[at + 1], holders & ~bit);
+            _live -= holders == bit ? 1 : 0;
+            return true;
+        }
+
         if ((holders & OverflowFlag) != 0)
         {
             var pool = layout.Pool;
@@ -508,6 +574,11 @@ internal sealed class BlockTable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool Holds(Layout layout, ulong holders, int slot)
     {
+        if (layout.Direct)
+        {
+            return (holders & (1UL << slot)) != 0;
+        }
+
         if ((holders & OverflowFlag) != 0)
         {
             var pool = Volatile.Read(ref layout.Pool);
@@ -572,7 +643,11 @@ internal sealed class BlockTable
     private static ulong Key(ulong hash) => hash == 0 ? ZeroKey : hash;
 
     private static bool IsEmpty(Layout layout, ulong holders) =>
-        holders == 0 || ((holders & OverflowFlag) != 0 && IsEmptyRecord(layout.Pool, RecordStart(holders, layout.Pool)));
+        holders == 0 || (IsOverflow(layout, holders) && IsEmptyRecord(layout.Pool, RecordStart(holders, layout.Pool)));
+
+    /// <summary>Whether <paramref name="holders"/> points at an overflow record (never in a one-word table).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool IsOverflow(Layout layout, ulong holders) => !layout.Direct && (holders & OverflowFlag) != 0;
 
     private static bool IsEmptyRecord(Pool pool, int record)
     {
@@ -596,11 +671,17 @@ internal sealed class BlockTable
 
     /// <summary>
     /// Copies the live keys into new arrays of <paramref name="capacity"/> entries and <paramref name="words"/>-word
-    /// records; a record left with at most <see cref="InlineHolders"/> holders goes back inline.
+    /// records (never fewer words than now); a record left with at most <see cref="InlineHolders"/> holders goes
+    /// back inline, and a one-word table's bitsets become lists or records when it widens.
     /// </summary>
     private void Rebuild(int capacity, int words)
     {
         var old = _layout;
+        if (words < old.Words)
+        {
+            throw new InvalidOperationException($"The table cannot narrow from {old.Words} words to {words}.");
+        }
+
         var oldPool = old.Pool;
         var next = new Layout(capacity, words, 0);
         var data = old.Data;
@@ -613,9 +694,13 @@ internal sealed class BlockTable
                 continue;
             }
 
-            if ((holders & OverflowFlag) != 0)
+            if (old.Direct && !next.Direct)
             {
-                holders = Recopy(next, oldPool, RecordStart(holders, oldPool));
+                holders = Recopy(next, [holders]);
+            }
+            else if (IsOverflow(old, holders))
+            {
+                holders = Recopy(next, oldPool.Bits.AsSpan(RecordStart(holders, oldPool), oldPool.Words));
             }
 
             var i = next.Home(data[at]);
@@ -635,22 +720,22 @@ internal sealed class BlockTable
         Volatile.Write(ref _layout, next);
     }
 
-    /// <summary>The holder word for an old record in the <paramref name="next"/> layout: inline when few enough.</summary>
-    private static ulong Recopy(Layout next, Pool oldPool, int record)
+    /// <summary>The holder word for the holders in <paramref name="bitset"/> in the wide <paramref name="next"/> layout: inline when few enough.</summary>
+    private static ulong Recopy(Layout next, ReadOnlySpan<ulong> bitset)
     {
         var count = 0;
-        for (var w = 0; w < oldPool.Words; w++)
+        foreach (var bits in bitset)
         {
-            count += BitOperations.PopCount(oldPool.Bits[record + w]);
+            count += BitOperations.PopCount(bits);
         }
 
         if (count <= InlineHolders)
         {
             ulong inline = 0;
             var f = 0;
-            for (var w = 0; w < oldPool.Words; w++)
+            for (var w = 0; w < bitset.Length; w++)
             {
-                var bits = oldPool.Bits[record + w];
+                var bits = bitset[w];
                 while (bits != 0)
                 {
                     var slot = (w << 6) + BitOperations.TrailingZeroCount(bits);
@@ -663,7 +748,7 @@ internal sealed class BlockTable
         }
 
         var (pool, copy) = NewRecord(next);
-        Array.Copy(oldPool.Bits, record, pool.Bits, copy * pool.Words, Math.Min(oldPool.Words, pool.Words));
+        bitset.CopyTo(pool.Bits.AsSpan(copy * pool.Words, pool.Words));
         return OverflowFlag | (uint)copy;
     }
 
@@ -676,6 +761,7 @@ internal sealed class BlockTable
         {
             Capacity = capacity;
             Words = words;
+            Direct = words == 1;
             Mask = capacity - 1;
             Shift = 64 - BitOperations.Log2((uint)capacity);
             Data = new ulong[(long)capacity * 2];
@@ -688,6 +774,9 @@ internal sealed class BlockTable
         public int Capacity { get; }
 
         public int Words { get; }
+
+        /// <summary>One word: holder words are bitsets, no inline lists or records.</summary>
+        public bool Direct { get; }
 
         public int Mask { get; }
 

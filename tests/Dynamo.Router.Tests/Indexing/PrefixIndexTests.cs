@@ -192,11 +192,14 @@ public sealed class PrefixIndexTests
         Assert.Equal(8, index.Pairs);
     }
 
-    [Fact]
-    public void Match_AgreesWithAReferenceModel_UnderRandomChurn()
+    [Theory]
+    [InlineData(40)]
+    [InlineData(130)]
+    public void Match_AgreesWithAReferenceModel_UnderRandomChurn(int workers)
     {
-        // 130 workers (three words of bits), prompt families sharing prefixes, and every kind of write in random
-        // order: the index must answer exactly what a plain set per worker answers.
+        // Prompt families sharing prefixes and every kind of write in random order, with up to 64 workers (one word:
+        // bitsets in place) or more (holder lists and records, widened as workers arrive): the index must answer
+        // exactly what a plain set per worker answers.
         var random = new Random(7);
         var index = new PrefixIndex();
         var model = new Dictionary<string, HashSet<ulong>>();
@@ -208,7 +211,7 @@ public sealed class PrefixIndexTests
 
         for (var step = 0; step < 4000; step++)
         {
-            var worker = WorkerName(random.Next(130));
+            var worker = WorkerName(random.Next(workers));
             var slot = index.GetOrAddWorker(worker);
             var held = model.TryGetValue(worker, out var set) ? set : model[worker] = [];
             var prompt = prompts[random.Next(prompts.Length)];
