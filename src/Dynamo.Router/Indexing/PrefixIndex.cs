@@ -15,9 +15,10 @@ namespace Dynamo.Router.Indexing;
 /// <remarks>
 /// <para>Why a hash table and not a radix tree: a sequence hash already names its whole prefix (it chains every
 /// earlier block), so the tree's path is implicit in the key. One probe per prompt block answers what a tree walk
-/// answers, without parent pointers or child maps, and the table stores a (block, worker) pair as one bit beside
-/// an 8-byte key shared by all holders. The figures in bench/README.md (P3) back this: memory per pair and match
-/// latency against the goals.</para>
+/// answers, without parent pointers or child maps, and an entry is 16 bytes whatever the number of workers: the key
+/// and its holders (a bitset up to 64 workers; past that up to three slots inline, or a pointer to a bitset for a
+/// widely held block; see <see cref="BlockTable"/>). The figures in bench/README.md (P3, and the 1,000-worker
+/// replay) back this: memory per pair and match latency against the goals.</para>
 /// <para>Workers get dense slot numbers (reused after <see cref="RemoveWorker"/>), which index the bitsets.
 /// Writes (<see cref="Apply(int, KvEvent)"/>, <see cref="Store"/>, <see cref="Remove"/>, <see cref="Clear"/>,
 /// <see cref="RemoveWorker"/>) are serialized by a lock; matches run concurrently with them and never block.</para>
