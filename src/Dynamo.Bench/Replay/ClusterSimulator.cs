@@ -40,6 +40,9 @@ public sealed class ClusterSimulator
     private readonly List<KvUsageSample> _kvUsage = [];
     private readonly LongHistogram _routerNs = new(10_000_000_000, 3);
     private readonly LongHistogram[] _routerNsByPrompt = [.. DecisionBuckets.Limits.Select(_ => new LongHistogram(10_000_000_000, 3))];
+    private readonly LongHistogram _controlNs = new(10_000_000_000, 3);
+    private readonly int[] _controlTokens = [.. Enumerable.Range(0, ControlTokens)];
+    private readonly ulong[] _controlHashes = new ulong[ControlTokens / 16];
     private readonly HashSet<ulong> _oracleBlocks = [];
     private readonly PromptSynthesizer _prompts;
     private readonly List<SimWorker> _aggregated = [];
@@ -158,6 +161,7 @@ public sealed class ClusterSimulator
                 w.Stepper.Preemptions))],
             KvUsage = _kvUsage,
             RouterDecisionUs = Summarize(_routerNs),
+            TimingControlUs = Summarize(_controlNs),
             RouterDecisionUsByPrompt = [.. DecisionBuckets.Labels.Select((label, i) => new DecisionBucket(label, Summarize(_routerNsByPrompt[i])))],
             SimulatedS = last - first,
             WallS = Stopwatch.GetElapsedTime(wallStart).TotalSeconds,
@@ -323,6 +327,9 @@ public sealed class ClusterSimulator
         IgnoreEos = true,
     };
 
+    /// <summary>Tokens the timing control hashes (see <see cref="ReplayRun.TimingControlUs"/>).</summary>
+    public const int ControlTokens = 16_384;
+
     private SimWorker Route(IWorkerRouter router, SimRequest request, List<WorkerInstance> candidates, int[] prompt, int maxTokens, out RoutingDecision decision)
     {
         long started = Stopwatch.GetTimestamp();
@@ -330,6 +337,12 @@ public sealed class ClusterSimulator
         long ns = (long)(Stopwatch.GetElapsedTime(started).TotalMilliseconds * 1e6);
         _routerNs.RecordValue(Math.Clamp(ns, 0, 10_000_000_000));
         _routerNsByPrompt[DecisionBuckets.Of(prompt.Length)].RecordValue(Math.Clamp(ns, 0, 10_000_000_000));
+
+        // The control: a fixed computation about as long as a short prompt's decision, timed at the same moments, so
+        // a reader can tell the decision's own tail from the one this machine gives any computation that short.
+        started = Stopwatch.GetTimestamp();
+        BlockHasher.ComputeSequenceHashes(_controlTokens, 16, _controlHashes);
+        _controlNs.RecordValue(Math.Clamp((long)(Stopwatch.GetElapsedTime(started).TotalMilliseconds * 1e6), 0, 10_000_000_000));
         return _byId[decision.Worker.InstanceId];
     }
 

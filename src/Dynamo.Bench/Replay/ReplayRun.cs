@@ -20,6 +20,13 @@ public sealed record ReplayRun
     /// </summary>
     public IReadOnlyList<DecisionBucket> RouterDecisionUsByPrompt { get; init; } = [];
 
+    /// <summary>
+    /// Wall-clock time of a fixed computation (hashing <see cref="ClusterSimulator.ControlTokens"/> tokens, about as
+    /// long as a short prompt's decision) run right after each decision, microseconds: its p99 ÷ p50 is the tail this
+    /// machine gives any computation that short, against which the decision times' tail can be read.
+    /// </summary>
+    public LatencySummary TimingControlUs { get; init; } = new();
+
     /// <summary>Simulated seconds from the first arrival to the last completion.</summary>
     public double SimulatedS { get; init; }
 

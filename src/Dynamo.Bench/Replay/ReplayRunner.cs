@@ -109,6 +109,7 @@ public static class ReplayRunner
         ["remote_prefill_fraction"] = run.RemotePrefillFraction,
         ["preemptions"] = run.Preemptions,
         ["router_decision_us"] = JsonSerializer.SerializeToNode(run.RouterDecisionUs),
+        ["router_decision_timing_control_us"] = JsonSerializer.SerializeToNode(run.TimingControlUs),
         ["router_decision_us_by_prompt_tokens"] = new JsonObject(run.RouterDecisionUsByPrompt
             .Where(b => b.DecisionUs.Count > 0)
             .Select(b => KeyValuePair.Create(b.PromptTokens, JsonSerializer.SerializeToNode(b.DecisionUs)))),
@@ -156,6 +157,8 @@ public static class ReplayRunner
             LatencySummary d = bucket.DecisionUs;
             yield return ($"  prompts of {bucket.PromptTokens} tokens ({d.Count})", $"{d.P50:0.0} / {d.P99:0.0} / {d.Max:0.0}");
         }
+
+        yield return ($"  timing control: hashing {ClusterSimulator.ControlTokens} tokens", $"{run.TimingControlUs.P50:0.0} / {run.TimingControlUs.P99:0.0} / {run.TimingControlUs.Max:0.0}");
         yield return ("simulated / wall seconds", $"{run.SimulatedS:0.0} / {run.WallS:0.00} ({run.Events} events)");
     }
 
