@@ -210,9 +210,17 @@ internal sealed class BlockTable
     /// slots at the first block whose holders are listed inline: from there on each block costs one probe and a
     /// few compares, whatever the number of workers.
     /// </remarks>
+    public int MatchPrefix(ReadOnlySpan<ulong> hashes, Span<ulong> active, Span<int> overlap)
+    {
+        var source = new ComputedHashes(hashes);
+        return MatchPrefix(ref source, active, overlap);
+    }
+
+    /// <summary>As above, reading the hashes from <paramref name="hashes"/> as the walk needs them.</summary>
     [SkipLocalsInit]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public int MatchPrefix(ReadOnlySpan<ulong> hashes, Span<ulong> active, Span<int> overlap)
+    public int MatchPrefix<THashes>(ref THashes hashes, scoped Span<ulong> active, scoped Span<int> overlap)
+        where THashes : IHashSource, allows ref struct
     {
         var layout = Volatile.Read(ref _layout);
         var words = Math.Min(active.Length, layout.Words);
@@ -224,7 +232,7 @@ internal sealed class BlockTable
 
         if (layout.Direct)
         {
-            return active.IsEmpty ? 0 : MatchDirect(layout, hashes, active, overlap);
+            return active.IsEmpty ? 0 : MatchDirect(layout, ref hashes, active, overlap);
         }
 
         var data = layout.Data;
@@ -237,10 +245,10 @@ internal sealed class BlockTable
         {
             if (i + PrefetchDistance < hashes.Length)
             {
-                PrefetchIn(layout, Key(hashes[i + PrefetchDistance]));
+                PrefetchIn(layout, Key(hashes.Get(i + PrefetchDistance)));
             }
 
-            var key = Key(hashes[i]);
+            var key = Key(hashes.Get(i));
             var at = Find(layout, key);
             var holders = at < 0 ? 0 : Volatile.Read(ref data[at + 1]);
             if (narrowCount >= 0)
@@ -355,17 +363,18 @@ internal sealed class BlockTable
     }
 
     /// <summary>MatchPrefix over one-word tables, whose holder words are bitsets: one AND per block.</summary>
-    private static int MatchDirect(Layout layout, ReadOnlySpan<ulong> hashes, Span<ulong> active, Span<int> overlap)
+    private static int MatchDirect<THashes>(Layout layout, ref THashes hashes, scoped Span<ulong> active, scoped Span<int> overlap)
+        where THashes : IHashSource, allows ref struct
     {
         var data = layout.Data;
         for (var i = 0; i < hashes.Length; i++)
         {
             if (i + PrefetchDistance < hashes.Length)
             {
-                PrefetchIn(layout, Key(hashes[i + PrefetchDistance]));
+                PrefetchIn(layout, Key(hashes.Get(i + PrefetchDistance)));
             }
 
-            var key = Key(hashes[i]);
+            var key = Key(hashes.Get(i));
             var at = Find(layout, key);
             var held = at < 0 ? 0 : Volatile.Read(ref data[at + 1]);
             if (held != 0 && Volatile.Read(ref data[at]) != key)

@@ -273,9 +273,34 @@ public sealed class PrefixIndex
     /// <paramref name="overlaps"/> at the same position the number of leading blocks of <paramref name="seqHashes"/>
     /// that worker holds in <paramref name="tier"/>. Lock-free; allocation-free for up to 1024 slots.
     /// </summary>
+    public void Match(ReadOnlySpan<ulong> seqHashes, ReadOnlySpan<int> slots, Span<int> overlaps, StorageTier tier = StorageTier.Device)
+    {
+        var source = new ComputedHashes(seqHashes);
+        Match(ref source, slots, overlaps, tier);
+    }
+
+    /// <summary>
+    /// As <see cref="Match(ReadOnlySpan{ulong}, ReadOnlySpan{int}, Span{int}, StorageTier)"/>, hashing
+    /// <paramref name="tokens"/> only as far as the walk goes: a prompt whose cached prefix ends at block k costs
+    /// about k hashes, not one per block, and each hash is computed while earlier probes wait on memory. The hashes
+    /// land in <paramref name="seqHashes"/> (room for every full block); returns how many leading ones are there.
+    /// </summary>
+    public int MatchTokens(ReadOnlySpan<int> tokens, int blockSize, ReadOnlySpan<int> slots, Span<int> overlaps, Span<ulong> seqHashes, StorageTier tier = StorageTier.Device)
+    {
+        var source = new LazyHashes(tokens, blockSize, seqHashes);
+        if (seqHashes.Length < source.Length)
+        {
+            throw new ArgumentException($"Needs room for {source.Length} sequence hashes, got {seqHashes.Length}.", nameof(seqHashes));
+        }
+
+        Match(ref source, slots, overlaps, tier);
+        return source.Computed;
+    }
+
     [SkipLocalsInit]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public void Match(ReadOnlySpan<ulong> seqHashes, ReadOnlySpan<int> slots, Span<int> overlaps, StorageTier tier = StorageTier.Device)
+    private void Match<THashes>(ref THashes seqHashes, scoped ReadOnlySpan<int> slots, scoped Span<int> overlaps, StorageTier tier)
+        where THashes : IHashSource, allows ref struct
     {
         if (overlaps.Length < slots.Length)
         {
@@ -305,7 +330,7 @@ public sealed class PrefixIndex
             }
         }
 
-        _tables[(int)tier].MatchPrefix(seqHashes, active, bySlot);
+        _tables[(int)tier].MatchPrefix(ref seqHashes, active, bySlot);
         for (var i = 0; i < slots.Length; i++)
         {
             overlaps[i] = slots[i] >= 0 ? bySlot[slots[i]] : 0;

@@ -98,9 +98,8 @@ public sealed class KvRouter : IWorkerRouter, IAsyncDisposable
         try
         {
             var seqHashes = hashes.AsSpan(0, blocks);
-            BlockHasher.ComputeSequenceHashes(tokens, blockSize, seqHashes);
             ReadOnlySpan<int> slots = view.Slots;
-            Index.Match(seqHashes, slots, overlaps);
+            var hashed = Index.MatchTokens(tokens, blockSize, slots, overlaps, seqHashes);
             if (view.MixedSizes)
             {
                 MatchOtherBlockSizes(tokens, candidates, blockSize, slots, overlaps);
@@ -130,6 +129,12 @@ public sealed class KvRouter : IWorkerRouter, IAsyncDisposable
             _sync?.Publish(ActiveLoadChange.Added, decision);
             if (_approximate is not null && BlockSizeOf(chosen) == blockSize)
             {
+                // The approximate index records the whole prompt, so it needs the hashes the match did not.
+                if (hashed < blocks)
+                {
+                    BlockHasher.ComputeSequenceHashes(tokens, blockSize, seqHashes);
+                }
+
                 _approximate.Record(chosen.InstanceId, seqHashes);
             }
 

@@ -294,6 +294,35 @@ public sealed class PrefixIndexTests
         Assert.True(index.TableBytes <= afterSecondRound * 2, $"{index.TableBytes} bytes after 12 rounds, {afterSecondRound} after 2");
     }
 
+    [Theory]
+    [InlineData(8)]
+    [InlineData(300)]
+    public void MatchTokens_HashesOnlyAsFarAsTheWalkGoes_AndAgreesWithMatch(int workers)
+    {
+        var index = new PrefixIndex();
+        var prompt = Tokens(21, 16 * 400 + 7);
+        var hashes = Hashes(prompt);
+        var slots = Enumerable.Range(0, workers).Select(w => index.GetOrAddWorker($"w{w}")).ToArray();
+        index.Store(slots[1], StorageTier.Device, hashes.AsSpan(0, 120));
+        index.Store(slots[^1], StorageTier.Device, hashes.AsSpan(0, 30));
+
+        var expected = new int[workers];
+        index.Match(hashes, slots, expected);
+        var overlaps = new int[workers];
+        var written = new ulong[hashes.Length];
+        var computed = index.MatchTokens(prompt, 16, slots, overlaps, written);
+
+        Assert.Equal(expected, overlaps);
+        Assert.Equal(120, overlaps[1]);
+        Assert.InRange(computed, 121, 256); // batches doubling from 64 past the walk's 121 blocks, not all 400
+        Assert.Equal(hashes.AsSpan(0, computed).ToArray(), written.AsSpan(0, computed).ToArray());
+
+        // Nothing cached: the walk stops at the first block.
+        var other = Tokens(22, 16 * 400);
+        Assert.InRange(index.MatchTokens(other, 16, slots, overlaps, written), 1, 64);
+        Assert.All(overlaps, o => Assert.Equal(0, o));
+    }
+
     [Fact]
     public void GrowsPastItsFirstCapacity_AndRemovalsLeaveMatchesRight()
     {
