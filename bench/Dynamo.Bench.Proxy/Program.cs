@@ -61,7 +61,8 @@ File.WriteAllText(Path.Combine(prefix, "nginx.conf"), $$"""
       }
     }
     """);
-using var nginx = Process.Start(new ProcessStartInfo("nginx", $"-p {prefix} -c {prefix}/nginx.conf") { RedirectStandardError = true })!;
+// Its output redirected: a worker process left holding this process's stdout would keep a pipe reading it open.
+using var nginx = Process.Start(new ProcessStartInfo("nginx", $"-p {prefix} -c {prefix}/nginx.conf") { RedirectStandardError = true, RedirectStandardOutput = true })!;
 var nginxUrl = new Uri($"http://127.0.0.1:{nginxPort}/");
 await WaitForPortAsync(nginxPort);
 
@@ -128,7 +129,8 @@ var path = Path.Combine(outDir, "proxy.json");
 File.WriteAllText(path, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
 Console.WriteLine($"Wrote {path}");
 
-nginx.Kill();
+// The whole tree: killing the master alone orphaned its worker process, which kept running after the benchmark.
+nginx.Kill(entireProcessTree: true);
 await nginx.WaitForExitAsync();
 return 0;
 
