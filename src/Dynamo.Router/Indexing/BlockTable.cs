@@ -12,9 +12,10 @@ namespace Dynamo.Router.Indexing;
 /// <para>Each entry is two <c>ulong</c>s, the key and a holder word, so four entries share a cache line whatever the
 /// number of workers. Up to 64 worker slots (one word) the holder word is the holders' bitset. Past that it lists
 /// up to <see cref="InlineHolders"/> slots inline (21 bits each, slot + 1, 0 for none); a block with more holders
-/// points instead at a record of <see cref="Words"/> 64-bit words of worker bits in an overflow pool. Most blocks have one holder (a router exists to keep it so), so at 1,000 workers an
-/// entry stays 16 bytes instead of carrying a 1,000-bit set: a prompt's walk touches one line per block, and once
-/// the candidates have narrowed to the few holders of the first block it tests those few and nothing else.</para>
+/// points instead at a record of <see cref="Words"/> 64-bit words of worker bits in an overflow pool. Most blocks
+/// have one holder (a router exists to keep it so), so at 1,000 workers an entry stays 16 bytes instead of carrying
+/// a 1,000-bit set: a prompt's walk touches one line per block, and once the candidates have narrowed to the few
+/// holders of the first block it tests those few and nothing else.</para>
 /// <para>Linear probing from a Fibonacci hash of the key; at most 3/4 of the entries are used (live or tombstone),
 /// so every probe ends at an empty entry.</para>
 /// <para>Readers see a consistent table without locks because the writer never moves an entry, nor reuses an
@@ -64,9 +65,6 @@ internal sealed class BlockTable
     public int Words => Volatile.Read(ref _layout).Words;
 
     public int Capacity => Volatile.Read(ref _layout).Capacity;
-
-    /// <summary>Overflow records in use (blocks that had more than <see cref="InlineHolders"/> holders), orphans included.</summary>
-    public int OverflowRecords => Volatile.Read(ref Volatile.Read(ref _layout).Pool).Count;
 
     /// <summary>Bytes of the current arrays: entries and overflow pool.</summary>
     public long Bytes
@@ -729,7 +727,10 @@ internal sealed class BlockTable
         Volatile.Write(ref _layout, next);
     }
 
-    /// <summary>The holder word for the holders in <paramref name="bitset"/> in the wide <paramref name="next"/> layout: inline when few enough.</summary>
+    /// <summary>
+    /// The holder word, in the wide <paramref name="next"/> layout, for the holders in <paramref name="bitset"/>:
+    /// inline when few enough, else a new record.
+    /// </summary>
     private static ulong Recopy(Layout next, ReadOnlySpan<ulong> bitset)
     {
         var count = 0;
