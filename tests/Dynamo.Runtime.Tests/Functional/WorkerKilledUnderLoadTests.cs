@@ -62,9 +62,25 @@ public sealed partial class WorkerKilledUnderLoadTests(NatsServerFixture nats, I
             await load.WaitForMoreAsync(Clients, "before the kill");
 
             // kill -9 while the victim streams: its connections drop without a goodbye, its lease is left to run out.
+            // "Streaming" is requests running and tokens coming out since the last look: a request just admitted has
+            // none yet, and a kill that cuts only such requests would not test resuming a stream mid-way (it failed
+            // once that way, one cut at 0 tokens).
             using var victim = new HttpClient { BaseAddress = new Uri(victimAddress), Timeout = TimeSpan.FromSeconds(10) };
+            var (since, generated) = (Stopwatch.StartNew(), await GeneratedTokensAsync(victim));
             await Wait.UntilAsync(
-                async () => JsonNode.Parse(await victim.GetStringAsync("load"))!["running_requests"]!.GetValue<int>() > 0,
+                async () =>
+                {
+                    if (since.ElapsedMilliseconds < 100)
+                    {
+                        return false;
+                    }
+
+                    var before = generated;
+                    generated = await GeneratedTokensAsync(victim);
+                    since.Restart();
+                    var running = JsonNode.Parse(await victim.GetStringAsync("load"))!["running_requests"]!.GetValue<int>();
+                    return running > 0 && generated >= before + 2;
+                },
                 () => "the victim worker to be streaming",
                 TimeSpan.FromSeconds(20));
             workers["r1-w1"].Kill();
@@ -95,6 +111,12 @@ public sealed partial class WorkerKilledUnderLoadTests(NatsServerFixture nats, I
         }
     }
 
+    private static async Task<double> GeneratedTokensAsync(HttpClient worker)
+    {
+        var match = GeneratedTokensLine().Match(await worker.GetStringAsync("metrics"));
+        return match.Success ? double.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture) : 0;
+    }
+
     private static async Task<double> MigrationsAsync(HttpClient client)
     {
         var metrics = await client.GetStringAsync("metrics");
@@ -119,6 +141,9 @@ public sealed partial class WorkerKilledUnderLoadTests(NatsServerFixture nats, I
 
     [GeneratedRegex(@"Worker r1-w1 failed request \S+ after (\d+) tokens")]
     private static partial Regex WorkerFailedLine();
+
+    [GeneratedRegex(@"^dynamo_component_generated_tokens_total(?:\{[^}]*\})? (\S+)", RegexOptions.Multiline)]
+    private static partial Regex GeneratedTokensLine();
 
     [GeneratedRegex(@"^dynamo_frontend_migrations_total\{[^}]*\} (\S+)", RegexOptions.Multiline)]
     private static partial Regex MigrationsLine();
