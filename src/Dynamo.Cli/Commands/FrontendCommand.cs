@@ -8,8 +8,6 @@ using Dynamo.Llm;
 using Dynamo.Router;
 using Dynamo.Runtime.Nats;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
-using NATS.Client.Core;
 
 namespace Dynamo.Cli.Commands;
 
@@ -38,64 +36,54 @@ internal static class FrontendCommand
 
     private static async Task<int> RunAsync(string? configPath, Dictionary<string, string?> flags, CancellationToken cancellationToken)
     {
-        ClusterSettings settings;
-        NatsOptions nats;
+        await using var process = NatsProcess.Configure("frontend", configPath, flags, cancellationToken);
+        if (process is null)
+        {
+            return 1;
+        }
+
+        var settings = process.Settings;
+        var loggerFactory = process.LoggerFactory;
+        var logger = loggerFactory.CreateLogger("Dynamo.Frontend");
+        ModelCard card;
         try
         {
-            var configuration = DynamoConfiguration.Build(configPath, flags);
-            settings = ClusterSettings.From(configuration);
-            nats = configuration.Nats();
+            (_, card) = await ProcessModel.LoadAsync(settings.Serve, logger, process.Stopping.Token);
         }
         catch (ConfigurationException error)
         {
-            Console.Error.WriteLine($"dynamo frontend: invalid configuration:{Environment.NewLine}{error.Message}");
+            return process.Fail(error.Message);
+        }
+
+        if (!await process.ConnectAsync())
+        {
             return 1;
         }
 
-        using var loggerFactory = Logging.CreateFactory();
-        var logger = loggerFactory.CreateLogger("Dynamo.Frontend");
-        using var stopping = new ProcessStopSignal(cancellationToken);
-
-        ModelCard card;
-        NatsRuntime runtime;
+        // The KV router follows the workers' KV events on NATS and asks them for replays and dumps over HTTP.
+        var runtime = process.Runtime;
+        IWorkerRouter router;
         try
         {
-            (_, card) = await ProcessModel.LoadAsync(settings.Serve, logger, stopping.Token);
-            runtime = await NatsRuntime.ConnectAsync(nats, loggerFactory, cancellationToken: stopping.Token);
+            router = RouterFactory.Create(settings.Router, new RouterServices { Events = runtime.Events, Discovery = runtime.Discovery, LoggerFactory = loggerFactory });
         }
-        catch (Exception error) when (error is ConfigurationException or NatsException or OptionsValidationException or TimeoutException)
+        catch (Exception error) when (error is NotSupportedException or ArgumentException)
         {
-            Console.Error.WriteLine($"dynamo frontend: {error.Message}");
-            return 1;
+            return process.Fail(error.Message);
         }
 
-        await using (runtime)
+        await using var routerLifetime = router as IAsyncDisposable;
+        var models = new ModelCatalog();
+        models.Add(card);
+        var gateway = await GatewayHost.StartAsync(settings.Gateway, router, runtime.Discovery, models, loggerFactory, cancellationToken: process.Stopping.Token);
+        await using (gateway)
         {
-            // The KV router follows the workers' KV events on NATS and asks them for replays and dumps over HTTP.
-            IWorkerRouter router;
-            try
-            {
-                router = RouterFactory.Create(settings.Router, new RouterServices { Events = runtime.Events, Discovery = runtime.Discovery, LoggerFactory = loggerFactory });
-            }
-            catch (Exception error) when (error is NotSupportedException or ArgumentException)
-            {
-                Console.Error.WriteLine($"dynamo frontend: {error.Message}");
-                return 1;
-            }
-
-            await using var routerLifetime = router as IAsyncDisposable;
-            var models = new ModelCatalog();
-            models.Add(card);
-            var gateway = await GatewayHost.StartAsync(settings.Gateway, router, runtime.Discovery, models, loggerFactory, cancellationToken: stopping.Token);
-            await using (gateway)
-            {
-                Console.WriteLine(
-                    $"Dynamo frontend is serving model '{card.Name}' at {gateway.Address}v1 ({runtime.Discovery.GetInstances().Count} workers in discovery on {NatsOptions.RedactUrls(nats.Url)}). Ctrl-C stops.");
-                await stopping.WaitAsync();
-                Logging.Stopping(logger, settings.Serve.ShutdownTimeout.TotalSeconds);
-                using var deadline = new CancellationTokenSource(settings.Serve.ShutdownTimeout);
-                await gateway.StopAsync(deadline.Token);
-            }
+            Console.WriteLine(
+                $"Dynamo frontend is serving model '{card.Name}' at {gateway.Address}v1 ({runtime.Discovery.GetInstances().Count} workers in discovery on {NatsOptions.RedactUrls(process.Nats.Url)}). Ctrl-C stops.");
+            await process.Stopping.WaitAsync();
+            Logging.Stopping(logger, settings.Serve.ShutdownTimeout.TotalSeconds);
+            using var deadline = new CancellationTokenSource(settings.Serve.ShutdownTimeout);
+            await gateway.StopAsync(deadline.Token);
         }
 
         return 0;

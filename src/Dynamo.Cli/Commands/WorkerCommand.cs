@@ -5,8 +5,6 @@ using Dynamo.Contracts;
 using Dynamo.Runtime.Nats;
 using Dynamo.Worker;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
-using NATS.Client.Core;
 
 namespace Dynamo.Cli.Commands;
 
@@ -54,88 +52,79 @@ internal static class WorkerCommand
                 return 1;
         }
 
-        ClusterSettings settings;
-        NatsOptions nats;
+        await using var process = NatsProcess.Configure("worker", configPath, flags, cancellationToken);
+        if (process is null)
+        {
+            return 1;
+        }
+
         WorkerOptions workerOptions;
         try
         {
-            var configuration = DynamoConfiguration.Build(configPath, flags);
-            settings = ClusterSettings.From(configuration);
-            nats = configuration.Nats();
-            workerOptions = configuration.Worker();
+            workerOptions = process.Configuration.Worker();
         }
         catch (ConfigurationException error)
         {
-            Console.Error.WriteLine($"dynamo worker: invalid configuration:{Environment.NewLine}{error.Message}");
+            return process.Fail(error);
+        }
+
+        if (!await process.ConnectAsync())
+        {
             return 1;
         }
 
-        using var loggerFactory = Logging.CreateFactory();
+        var settings = process.Settings;
+        var loggerFactory = process.LoggerFactory;
         var logger = loggerFactory.CreateLogger("Dynamo.Worker");
-        using var stopping = new ProcessStopSignal(cancellationToken);
-
-        NatsRuntime runtime;
+        var stopping = process.Stopping;
+        var runtime = process.Runtime;
+        WorkerHost host;
+        Contracts.Engine.IEngine engine;
+        KvTransferHosting? transfer = null;
         try
         {
-            runtime = await NatsRuntime.ConnectAsync(nats, loggerFactory, cancellationToken: stopping.Token);
-        }
-        catch (Exception error) when (error is NatsException or OptionsValidationException or TimeoutException)
-        {
-            Console.Error.WriteLine($"dynamo worker: {error.Message}");
-            return 1;
-        }
+            var (directory, card) = await ProcessModel.LoadAsync(settings.Serve, logger, stopping.Token);
+            workerOptions.ServedModelName ??= card.Name;
 
-        await using (runtime)
-        {
-            WorkerHost host;
-            Contracts.Engine.IEngine engine;
-            KvTransferHosting? transfer = null;
+            // KV events go out on NATS for the frontends' KV routers; replay and dump are served over HTTP.
+            var kvEvents = new KvEventPublisher(runtime.Events, loggerFactory.CreateLogger<KvEventPublisher>());
+            engine = EngineFactory.Create(settings, workerOptions.InstanceId, directory, card, loggerFactory, kvEvents);
             try
             {
-                var (directory, card) = await ProcessModel.LoadAsync(settings.Serve, logger, stopping.Token);
-                workerOptions.ServedModelName ??= card.Name;
-
-                // KV events go out on NATS for the frontends' KV routers; replay and dump are served over HTTP.
-                var kvEvents = new KvEventPublisher(runtime.Events, loggerFactory.CreateLogger<KvEventPublisher>());
-                engine = EngineFactory.Create(settings, workerOptions.InstanceId, directory, card, loggerFactory, kvEvents);
-                try
-                {
-                    // Prefill and decode workers move KV between processes: TCP, or UCX where libucp loads.
-                    transfer = await KvTransferHosting.AttachAsync(engine, workerOptions.Role, workerOptions.InstanceId, settings, runtime.Metadata, "tcp,ucx", loggerFactory, stopping.Token);
-                    host = await WorkerHost.StartAsync(workerOptions, engine, card, runtime.Discovery, loggerFactory, EngineFactory.EventSourceOf(engine), stopping.Token);
-                }
-                catch
-                {
-                    await engine.DisposeAsync();
-                    if (transfer is not null)
-                    {
-                        await transfer.DisposeAsync();
-                    }
-
-                    throw;
-                }
+                // Prefill and decode workers move KV between processes: TCP, or UCX where libucp loads.
+                transfer = await KvTransferHosting.AttachAsync(engine, workerOptions.Role, workerOptions.InstanceId, settings, runtime.Metadata, "tcp,ucx", loggerFactory, stopping.Token);
+                host = await WorkerHost.StartAsync(workerOptions, engine, card, runtime.Discovery, loggerFactory, EngineFactory.EventSourceOf(engine), stopping.Token);
             }
-            catch (ConfigurationException error)
+            catch
             {
-                Console.Error.WriteLine($"dynamo worker: invalid configuration:{Environment.NewLine}{error.Message}");
-                return 1;
-            }
+                await engine.DisposeAsync();
+                if (transfer is not null)
+                {
+                    await transfer.DisposeAsync();
+                }
 
-            await using (transfer)
-            await using (engine)
-            await using (host)
-            {
-                // Load reports go out on NATS beside the KV events, for routers and the planner, until the worker exits.
-                await using var loadReports = workerOptions.LoadReportInterval > TimeSpan.Zero
-                    ? LoadReportPublisher.Start(runtime.Events, engine, host.Instance, workerOptions.LoadReportInterval, TimeProvider.System, loggerFactory.CreateLogger<LoadReportPublisher>())
-                    : null;
-                Console.WriteLine(
-                    $"Dynamo worker {host.Instance.InstanceId} is serving model '{host.Instance.Model}' at {host.Address} ({settings.Serve.Engine} engine), registered in NATS {NatsOptions.RedactUrls(nats.Url)}. SIGTERM drains.");
-                await stopping.WaitAsync();
-
-                // Drain: leave discovery, finish what is in flight (bounded by DrainTimeout), then stop serving.
-                await host.StopAsync(CancellationToken.None);
+                throw;
             }
+        }
+        catch (ConfigurationException error)
+        {
+            return process.Fail(error);
+        }
+
+        await using (transfer)
+        await using (engine)
+        await using (host)
+        {
+            // Load reports go out on NATS beside the KV events, for routers and the planner, until the worker exits.
+            await using var loadReports = workerOptions.LoadReportInterval > TimeSpan.Zero
+                ? LoadReportPublisher.Start(runtime.Events, engine, host.Instance, workerOptions.LoadReportInterval, TimeProvider.System, loggerFactory.CreateLogger<LoadReportPublisher>())
+                : null;
+            Console.WriteLine(
+                $"Dynamo worker {host.Instance.InstanceId} is serving model '{host.Instance.Model}' at {host.Address} ({settings.Serve.Engine} engine), registered in NATS {NatsOptions.RedactUrls(process.Nats.Url)}. SIGTERM drains.");
+            await stopping.WaitAsync();
+
+            // Drain: leave discovery, finish what is in flight (bounded by DrainTimeout), then stop serving.
+            await host.StopAsync(CancellationToken.None);
         }
 
         return 0;
