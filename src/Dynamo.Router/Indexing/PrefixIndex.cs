@@ -281,9 +281,9 @@ public sealed class PrefixIndex
 
     /// <summary>
     /// As <see cref="Match(ReadOnlySpan{ulong}, ReadOnlySpan{int}, Span{int}, StorageTier)"/>, hashing
-    /// <paramref name="tokens"/> only as far as the walk goes: a prompt whose cached prefix ends at block k costs
-    /// about k hashes, not one per block, and each hash is computed while earlier probes wait on memory. The hashes
-    /// land in <paramref name="seqHashes"/> (room for every full block); returns how many leading ones are there.
+    /// <paramref name="tokens"/> only as far as the walk goes, in doubling batches (<see cref="LazyHashes"/>): a
+    /// prompt whose cached prefix ends at block k costs at most about 2k hashes, not one per block. The hashes land
+    /// in <paramref name="seqHashes"/> (room for every full block); returns how many leading ones are there.
     /// </summary>
     public int MatchTokens(ReadOnlySpan<int> tokens, int blockSize, ReadOnlySpan<int> slots, Span<int> overlaps, Span<ulong> seqHashes, StorageTier tier = StorageTier.Device)
     {

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Dynamo.Router.Kv;
 
 /// <summary>
@@ -25,7 +27,7 @@ internal static class WorkerSelector
         return temperature > 0 ? Sample(costs, temperature, random) : Lowest(costs, cacheBlocks, random);
     }
 
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int Lowest<TSizes>(ReadOnlySpan<double> costs, TSizes cacheBlocks, Random random)
         where TSizes : struct, ICacheSizes
     {

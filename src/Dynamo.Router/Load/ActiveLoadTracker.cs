@@ -26,13 +26,10 @@ public sealed class ActiveLoadTracker
         _workers.TryGetValue(instanceId, out var load) ? load.Snapshot() : default;
 
     /// <summary>
-    /// Changes whenever a worker's load counter is created or dropped: a caller that cached <see cref="Find"/>'s
+    /// Changes whenever a worker's load counter is created or dropped: a caller that cached <see cref="FindOrCreate"/>'s
     /// answers (the KV router, per candidate list) knows they still hold while this is unchanged.
     /// </summary>
     internal int Version => Volatile.Read(ref _version);
-
-    /// <summary>The live load counter of <paramref name="instanceId"/>, or null while it has none.</summary>
-    internal WorkerLoad? Find(string instanceId) => _workers.TryGetValue(instanceId, out var load) ? load : null;
 
     /// <summary>
     /// The load counter of <paramref name="instanceId"/>, created (at zero) when it has none. The KV router creates
