@@ -80,25 +80,47 @@ public static class BlockHasher
             throw new ArgumentException($"Needs room for {blocks} sequence hashes, got {seqHashes.Length}.", nameof(seqHashes));
         }
 
-        bool writeBlockHashes = !blockHashes.IsEmpty;
-        if (writeBlockHashes && blockHashes.Length < blocks)
+        if (!blockHashes.IsEmpty && blockHashes.Length < blocks)
         {
             throw new ArgumentException($"Needs room for {blocks} block hashes, got {blockHashes.Length}.", nameof(blockHashes));
         }
 
-        ulong parent = 0;
-        for (int i = 0; i < blocks; i++)
+        HashRange(tokens, blockSize, seqHashes, blockHashes, salt, 0, blocks);
+        return blocks;
+    }
+
+    /// <summary>
+    /// Extends a run of sequence hashes: with <paramref name="seqHashes"/> holding those of the first
+    /// <paramref name="from"/> blocks of <paramref name="tokens"/>, writes those of blocks <paramref name="from"/> to
+    /// <paramref name="to"/> − 1 (no salt). For callers that hash a prompt only as far as they need.
+    /// </summary>
+    public static void ExtendSequenceHashes(ReadOnlySpan<int> tokens, int blockSize, Span<ulong> seqHashes, int from, int to)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(from);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(to, Math.Min(seqHashes.Length, FullBlockCount(tokens.Length, blockSize)));
+        HashRange(tokens, blockSize, seqHashes, default, default, from, to);
+    }
+
+    private static void HashRange(
+        ReadOnlySpan<int> tokens,
+        int blockSize,
+        Span<ulong> seqHashes,
+        Span<ulong> blockHashes,
+        ReadOnlySpan<byte> salt,
+        int from,
+        int to)
+    {
+        ulong parent = from == 0 ? 0 : seqHashes[from - 1];
+        for (int i = from; i < to; i++)
         {
             ulong blockHash = HashBlock(tokens.Slice(i * blockSize, blockSize), salt);
             parent = i == 0 ? blockHash : ChainHash(parent, blockHash);
             seqHashes[i] = parent;
-            if (writeBlockHashes)
+            if (!blockHashes.IsEmpty)
             {
                 blockHashes[i] = blockHash;
             }
         }
-
-        return blocks;
     }
 
     /// <summary>Allocating convenience over <see cref="ComputeSequenceHashes(ReadOnlySpan{int}, int, Span{ulong}, Span{ulong}, ReadOnlySpan{byte})"/>.</summary>

@@ -52,6 +52,20 @@ public sealed class BlockHasherTests
     }
 
     [Fact]
+    public void ExtendSequenceHashes_InPieces_EqualsHashingAtOnce()
+    {
+        int[] tokens = [.. Enumerable.Range(0, 16 * 10 + 3).Select(i => (i * 7919) % 50_000)];
+        ulong[] whole = BlockHasher.ComputeSequenceHashes(tokens, 16);
+        var pieces = new ulong[whole.Length];
+        BlockHasher.ExtendSequenceHashes(tokens, 16, pieces, 0, 1);
+        BlockHasher.ExtendSequenceHashes(tokens, 16, pieces, 1, 4);
+        BlockHasher.ExtendSequenceHashes(tokens, 16, pieces, 4, 10);
+
+        Assert.Equal(whole, pieces);
+        Assert.Throws<ArgumentOutOfRangeException>(() => BlockHasher.ExtendSequenceHashes(tokens, 16, pieces, 4, 11));
+    }
+
+    [Fact]
     public void HashBlock_WithSalt_DiffersFromUnsalted()
     {
         int[] tokens = Enumerable.Range(0, 16).ToArray();

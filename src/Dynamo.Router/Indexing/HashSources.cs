@@ -37,7 +37,6 @@ internal ref struct LazyHashes(ReadOnlySpan<int> tokens, int blockSize, Span<ulo
     private readonly ReadOnlySpan<int> _tokens = tokens;
     private readonly int _blockSize = blockSize;
     private readonly Span<ulong> _output = output;
-    private ulong _parent;
 
     public readonly int Length { get; } = BlockHasher.FullBlockCount(tokens.Length, blockSize);
 
@@ -62,13 +61,7 @@ internal ref struct LazyHashes(ReadOnlySpan<int> tokens, int blockSize, Span<ulo
     private void HashAhead(int i)
     {
         var end = Math.Min(Length, Math.Max(i + 1, Computed + Math.Max(FirstBatch, Computed)));
-        for (var b = Computed; b < end; b++)
-        {
-            var block = BlockHasher.HashBlock(_tokens.Slice(b * _blockSize, _blockSize));
-            _parent = b == 0 ? block : BlockHasher.ChainHash(_parent, block);
-            _output[b] = _parent;
-        }
-
+        BlockHasher.ExtendSequenceHashes(_tokens, _blockSize, _output, Computed, end);
         Computed = end;
     }
 }

@@ -106,20 +106,11 @@ public sealed class KvRouter : IWorkerRouter, IAsyncDisposable
             }
 
             var loads = view.Loads;
-            if (view.MixedSizes)
+            var blockSizes = view.BlockSizes;
+            var mixed = view.MixedSizes;
+            for (var i = 0; i < count; i++)
             {
-                var blockSizes = view.BlockSizes;
-                for (var i = 0; i < count; i++)
-                {
-                    costs[i] = KvCost.Compute(overlaps[i], loads[i].Snapshot(), tokens.Length, blockSizes[i], _prefillLoadScale);
-                }
-            }
-            else
-            {
-                for (var i = 0; i < count; i++)
-                {
-                    costs[i] = KvCost.Compute(overlaps[i], loads[i].Snapshot(), tokens.Length, blockSize, _prefillLoadScale);
-                }
+                costs[i] = KvCost.Compute(overlaps[i], loads[i].Snapshot(), tokens.Length, mixed ? blockSizes[i] : blockSize, _prefillLoadScale);
             }
 
             var pick = WorkerSelector.Select(costs, new IndexCacheSizes(Index, view.Slots), _temperature, _random);
