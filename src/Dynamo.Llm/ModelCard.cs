@@ -22,6 +22,7 @@ public sealed class ModelCard
         ["max_position_embeddings", "n_positions", "max_seq_len", "seq_length", "max_sequence_length"];
 
     private readonly Lazy<Tokenizer> _tokenizer;
+    private readonly Lazy<TokenEncoder> _encoder;
     private readonly Lazy<ChatTemplate> _chatTemplate;
 
     private ModelCard(
@@ -49,6 +50,7 @@ public sealed class ModelCard
         AddBosToken = addBosToken;
         ChatTemplateSource = chatTemplateSource;
         _tokenizer = new Lazy<Tokenizer>(() => TokenizerLoader.Load(directory));
+        _encoder = new Lazy<TokenEncoder>(() => TokenizerLoader.LoadEncoder(directory));
         _chatTemplate = new Lazy<ChatTemplate>(() => ChatTemplate.Create(chatTemplateSource, bosToken, eosToken));
     }
 
@@ -94,6 +96,12 @@ public sealed class ModelCard
 
     /// <summary>The tokenizer, loaded on first use (and shared per folder, see <see cref="TokenizerLoader"/>).</summary>
     public Tokenizer Tokenizer => _tokenizer.Value;
+
+    /// <summary>
+    /// Encodes prompts: the ids <see cref="Tokenizer"/> gives, in O(n log n) of the text and cancellable. Requests
+    /// encode with this, never with <see cref="Tokenizer"/>'s own encoder (quadratic on whitespace-free text).
+    /// </summary>
+    public TokenEncoder Encoder => _encoder.Value;
 
     /// <summary>The compiled chat template, built on first use.</summary>
     public ChatTemplate ChatTemplate => _chatTemplate.Value;

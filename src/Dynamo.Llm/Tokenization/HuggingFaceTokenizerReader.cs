@@ -10,13 +10,14 @@ namespace Dynamo.Llm.Tokenization;
 /// Reads a Hugging Face <c>tokenizer.json</c> holding a byte-level BPE model. Models flagged <c>ignore_merges</c>
 /// (Llama 3) are tiktoken-derived: a whole pre-token found in the vocabulary wins and pairs merge by rank, so they are
 /// loaded as a <see cref="TiktokenTokenizer"/> with rank = id; the others as a <see cref="BpeTokenizer"/> driven by
-/// the merge list.
+/// the merge list. Each comes with the <see cref="TokenEncoder"/> that the request path encodes with: the same ids,
+/// in O(n log n) and cancellable.
 /// </summary>
 internal static class HuggingFaceTokenizerReader
 {
     private const RegexOptions PatternOptions = RegexOptions.Compiled | RegexOptions.CultureInvariant;
 
-    public static Tokenizer Read(string path)
+    public static LoadedTokenizer Read(string path)
     {
         byte[] bytes;
         try
@@ -44,7 +45,7 @@ internal static class HuggingFaceTokenizerReader
         }
     }
 
-    private static Tokenizer Read(string path, JsonElement root)
+    private static LoadedTokenizer Read(string path, JsonElement root)
     {
         if (root.ValueKind != JsonValueKind.Object)
         {
@@ -83,35 +84,47 @@ internal static class HuggingFaceTokenizerReader
             ? new RegexPreTokenizer(regexes[0], specialTokens)
             : new CompositePreTokenizer(regexes.Select(r => (PreTokenizer)new RegexPreTokenizer(r, null)).ToArray(), specialTokens);
 
-        Tokenizer tokenizer = GetBool(model, "ignore_merges")
+        var loaded = GetBool(model, "ignore_merges")
             ? CreateTiktoken(path, vocabulary, specialTokens, preTokenizer)
             : CreateBpe(path, model, vocabulary, specialTokens, preTokenizer);
-        TokenByteTable.Register(tokenizer, TokenByteTable.FromByteLevel(vocabulary, specialTokens));
-        return tokenizer;
+        TokenByteTable.Register(loaded.Tokenizer, TokenByteTable.FromByteLevel(vocabulary, specialTokens));
+        return loaded;
     }
 
-    private static Tokenizer CreateBpe(
+    private static LoadedTokenizer CreateBpe(
         string path,
         JsonElement model,
         Dictionary<string, int> vocabulary,
         Dictionary<string, int> specialTokens,
         PreTokenizer preTokenizer)
     {
+        // Byte-level vocabularies mark word boundaries with the byte of a space, never with affixes; the fast encoder
+        // does not implement them, so refuse rather than encode differently from the file.
+        foreach (var affix in new[] { "continuing_subword_prefix", "end_of_word_suffix" })
+        {
+            if (NullIfEmpty(GetString(model, affix)) is { } value)
+            {
+                throw new ModelFileException(path, $"model.{affix} is '{value}': byte-level BPE with subword affixes is not supported");
+            }
+        }
+
+        var merges = ReadMerges(path, model);
+        var unknownToken = GetString(model, "unk_token");
+        var fuseUnknown = GetBool(model, "fuse_unk");
         var options = new BpeOptions(vocabulary)
         {
-            Merges = ReadMerges(path, model),
+            Merges = merges,
             ByteLevel = true,
             PreTokenizer = preTokenizer,
             SpecialTokens = specialTokens.Count > 0 ? specialTokens : null,
-            UnknownToken = GetString(model, "unk_token"),
-            FuseUnknownTokens = GetBool(model, "fuse_unk"),
-            ContinuingSubwordPrefix = NullIfEmpty(GetString(model, "continuing_subword_prefix")),
-            EndOfWordSuffix = NullIfEmpty(GetString(model, "end_of_word_suffix")),
+            UnknownToken = unknownToken,
+            FuseUnknownTokens = fuseUnknown,
         };
 
         try
         {
-            return BpeTokenizer.Create(options);
+            var tokenizer = BpeTokenizer.Create(options);
+            return new LoadedTokenizer(tokenizer, TokenEncoder.FromMerges(preTokenizer, vocabulary, merges, specialTokens, unknownToken, fuseUnknown));
         }
         catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or FormatException)
         {
@@ -119,7 +132,7 @@ internal static class HuggingFaceTokenizerReader
         }
     }
 
-    private static Tokenizer CreateTiktoken(
+    private static LoadedTokenizer CreateTiktoken(
         string path,
         Dictionary<string, int> vocabulary,
         Dictionary<string, int> specialTokens,
@@ -146,7 +159,8 @@ internal static class HuggingFaceTokenizerReader
         using var stream = new MemoryStream(Encoding.UTF8.GetBytes(text.ToString()));
         try
         {
-            return TiktokenTokenizer.Create(stream, preTokenizer, normalizer: null, specialTokens.Count > 0 ? specialTokens : null);
+            var tokenizer = TiktokenTokenizer.Create(stream, preTokenizer, normalizer: null, specialTokens.Count > 0 ? specialTokens : null);
+            return new LoadedTokenizer(tokenizer, TokenEncoder.FromRanks(preTokenizer, vocabulary, specialTokens));
         }
         catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or FormatException)
         {
