@@ -10,7 +10,7 @@ namespace Dynamo.Llm.Tokenization;
 /// Microsoft.ML.Tokenizers gives the same ids but is quadratic in the length of a pre-token (its BPE compacts the
 /// merged word one removal at a time; its tiktoken mode rescans every pair after each merge), so one whitespace-free
 /// megabyte kept a core busy for over a minute, with no way to stop it when the client left. Here a word's symbols
-/// form a linked list, candidate merges wait in a priority queue ordered by (rank, position), stale entries are
+/// form a linked list, candidate merges wait in a heap ordered by (rank, position), stale entries are
 /// skipped when popped, and the survivors are collected in one pass: the merge order, and so the output, is the
 /// library's (ties go to the leftmost pair, as in Hugging Face's and tiktoken's BPE). The cancellation token is
 /// checked between pre-tokens and every few thousand merges inside one.
@@ -218,18 +218,19 @@ public sealed class TokenEncoder
         var symbols = scratch.Ids;
         var next = scratch.Next;
         var prev = scratch.Prev;
-        var queue = scratch.Queue ??= new PriorityQueue<int, long>();
-        queue.Clear();
+        var queue = scratch.Queue ??= new MergeQueue();
+        queue.Reset(count);
         for (var i = 0; i + 1 < count; i++)
         {
             if (_pairs.TryGetValue(PairKey(symbols[i], symbols[i + 1]), out var merge))
             {
-                queue.Enqueue(merge.NewId, Priority(merge.Rank, i));
+                queue.AddUnordered(MergeQueue.Pack(merge.Rank, i));
             }
         }
 
+        queue.Heapify();
         var work = 0;
-        while (queue.TryDequeue(out var newId, out var priority))
+        while (queue.TryPop(out var entry))
         {
             if (++work == CancellationStride)
             {
@@ -237,19 +238,21 @@ public sealed class TokenEncoder
                 cancellationToken.ThrowIfCancellationRequested();
             }
 
-            var pos = (int)(priority & 0xFFFFFFFF);
+            var pos = MergeQueue.Position(entry);
             var right = next[pos];
             if (symbols[pos] < 0 || right < 0)
             {
                 continue;
             }
 
-            // Stale entry: the pair at pos changed since it was queued (the library checks the same way).
-            if (!_pairs.TryGetValue(PairKey(symbols[pos], symbols[right]), out var current) || current.NewId != newId)
+            // Stale entry: the pair at pos changed since it was queued. A pair has one rank and a rank one result,
+            // so this is the library's check (same resulting token).
+            if (!_pairs.TryGetValue(PairKey(symbols[pos], symbols[right]), out var current) || current.Rank != MergeQueue.Rank(entry))
             {
                 continue;
             }
 
+            var newId = current.NewId;
             symbols[pos] = newId;
             symbols[right] = -1;
             var after = next[right];
@@ -262,12 +265,12 @@ public sealed class TokenEncoder
             var before = prev[pos];
             if (before >= 0 && _pairs.TryGetValue(PairKey(symbols[before], newId), out var leftMerge))
             {
-                queue.Enqueue(leftMerge.NewId, Priority(leftMerge.Rank, before));
+                queue.Push(MergeQueue.Pack(leftMerge.Rank, before));
             }
 
             if (after >= 0 && _pairs.TryGetValue(PairKey(newId, symbols[after]), out var rightMerge))
             {
-                queue.Enqueue(rightMerge.NewId, Priority(rightMerge.Rank, pos));
+                queue.Push(MergeQueue.Pack(rightMerge.Rank, pos));
             }
         }
 
@@ -361,15 +364,13 @@ public sealed class TokenEncoder
 
     private static long PairKey(int left, int right) => ((long)left << 32) | (uint)right;
 
-    private static long Priority(int rank, int position) => ((long)rank << 32) | (uint)position;
-
     /// <summary>Per-call buffers, rented once and grown for the longest pre-token of the call.</summary>
     private struct Scratch
     {
         public int[] Ids;
         public int[] Next;
         public int[] Prev;
-        public PriorityQueue<int, long>? Queue;
+        public MergeQueue? Queue;
 
         public void Ensure(int length)
         {
