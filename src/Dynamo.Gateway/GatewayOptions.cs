@@ -14,7 +14,10 @@ public sealed class GatewayOptions
     /// <summary>Largest request body accepted, in bytes; larger gets 413. Default 4 MiB.</summary>
     public long MaxRequestBodyBytes { get; set; } = 4 * 1024 * 1024;
 
-    /// <summary>Requests forwarded to workers at once; more wait in the queue. Default 1024.</summary>
+    /// <summary>
+    /// Sequences forwarded to workers at once; more wait in the queue. A request counts as the sequences it asks for
+    /// (prompts × <c>n</c>), so this bounds the work handed to workers, not merely the connections. Default 1024.
+    /// </summary>
     public int MaxConcurrentRequests { get; set; } = 1024;
 
     /// <summary>Requests allowed to wait for a concurrency slot; beyond it, 429 with Retry-After. Default 4096.</summary>
@@ -25,6 +28,20 @@ public sealed class GatewayOptions
 
     /// <summary>Largest <c>n</c> accepted. Default 16.</summary>
     public int MaxN { get; set; } = 16;
+
+    /// <summary>
+    /// Most sequences one request may ask for: prompts × <c>n</c> (a chat request has one prompt); over it, 400.
+    /// Default 256, a full batch of a typical engine (vLLM's <c>max_num_seqs</c>): one request may fill the workers'
+    /// batches but not the whole cluster's, and 128 prompts × <c>n</c> 16 (2,048 sequences from 7 KB) is refused.
+    /// </summary>
+    public int MaxSequencesPerRequest { get; set; } = 256;
+
+    /// <summary>
+    /// Most characters of prompt text in one request (all text prompts, or all message contents, together), checked
+    /// before the chat template, tokenization and admission; over it, 400. Default 524,288 (512 Ki): English runs about
+    /// 4 characters a token, so this admits a 128K-token context and refuses a megabyte.
+    /// </summary>
+    public int MaxPromptChars { get; set; } = 512 * 1024;
 
     /// <summary>Cap on <c>max_tokens</c>, on top of the model's context length; null = context length only.</summary>
     public int? MaxTokensCap { get; set; }

@@ -29,6 +29,7 @@ namespace Dynamo.Worker;
 internal sealed class GenerationHandler
 {
     private const int MaxRequestIdLength = 128;
+    private const string MaxPromptCharsKey = WorkerOptions.SectionName + ":" + nameof(WorkerOptions.RequestLimits) + ":" + nameof(RequestLimits.MaxPromptChars);
 
     private static readonly JsonWriterOptions s_jsonOptions = new()
     {
@@ -147,7 +148,9 @@ internal sealed class GenerationHandler
             throw new OpenAiException(404, $"The model '{Shorten(request.Model)}' does not exist; this worker serves '{_model}'.", "invalid_request_error", "model", "model_not_found");
         }
 
-        var prompts = PromptTokens(request);
+        // Text prompts (direct clients; the gateway sends token ids) are bounded before the template and tokenizer run.
+        RequestSize.CheckPromptChars(request, _limits.MaxPromptChars, MaxPromptCharsKey);
+        var prompts = PromptTokens(request, cancellation.Token);
         var sequences = BuildSequences(request, prompts, requestId);
         var header = new ResponseHeader(
             (kind == RequestKind.Chat ? "chatcmpl-" : "cmpl-") + requestId, _time.GetUtcNow().ToUnixTimeSeconds(), _modelJson, KvTransferParams: null);
@@ -497,7 +500,7 @@ internal sealed class GenerationHandler
     /// </summary>
     internal static long DrainLimit(RequestLimits limits) => Math.Max(limits.MaxBodyBytes, 64L * 1024 * 1024);
 
-    private int[][] PromptTokens(ParsedRequest request)
+    private int[][] PromptTokens(ParsedRequest request, CancellationToken cancellationToken)
     {
         if (request.Kind == RequestKind.Chat)
         {
@@ -512,28 +515,28 @@ internal sealed class GenerationHandler
                 throw OpenAiException.BadRequest(ex.Message, "messages");
             }
 
-            return [Encode(text, "messages")];
+            return [Encode(text, "messages", cancellationToken)];
         }
 
         var prompts = new int[request.Prompts.Count][];
         for (var i = 0; i < prompts.Length; i++)
         {
             var prompt = request.Prompts[i];
-            prompts[i] = prompt.TokenIds ?? Encode(prompt.Text!, prompts.Length == 1 ? "prompt" : $"prompt[{i}]");
+            prompts[i] = prompt.TokenIds ?? Encode(prompt.Text!, prompts.Length == 1 ? "prompt" : $"prompt[{i}]", cancellationToken);
         }
 
         return prompts;
     }
 
-    private int[] Encode(string text, string param)
+    private int[] Encode(string text, string param, CancellationToken cancellationToken)
     {
-        var ids = _card.Tokenizer.EncodeToIds(text);
-        if (ids.Count == 0)
+        var ids = _card.Encoder.Encode(text, cancellationToken);
+        if (ids.Length == 0)
         {
             throw OpenAiException.BadRequest($"'{param}' encodes to no tokens.", param);
         }
 
-        return ids as int[] ?? [.. ids];
+        return ids;
     }
 
     private Sequence[] BuildSequences(ParsedRequest request, int[][] prompts, string requestId)

@@ -112,6 +112,7 @@ public sealed class WorkerHost : IAsyncDisposable
 
         // Load the tokenizer now: a broken tokenizer stops start-up, and the first request does not pay for it.
         _ = modelCard.Tokenizer;
+        _ = modelCard.Encoder;
 
         var gate = new DrainGate();
         var metrics = new WorkerMetrics(engine, options.InstanceId, servedModel, RoleName(options.Role));

@@ -65,6 +65,8 @@ public sealed class ConfigurationTests : IDisposable
     [InlineData("Dynamo:Gateway:Port", "70000", "Dynamo:Gateway:Port", "70000")]
     [InlineData("Dynamo:Gateway:Host", "localhost:80", "Dynamo:Gateway:Host", "localhost:80")]
     [InlineData("Dynamo:Gateway:MaxConcurrentRequests", "0", "Dynamo:Gateway:MaxConcurrentRequests", "0")]
+    [InlineData("Dynamo:Gateway:MaxSequencesPerRequest", "0", "Dynamo:Gateway:MaxSequencesPerRequest", "0")]
+    [InlineData("Dynamo:Gateway:MaxPromptChars", "-5", "Dynamo:Gateway:MaxPromptChars", "-5")]
     [InlineData("Dynamo:Serve:Engine", "torchy", "Dynamo:Serve:Engine", "torchy")]
     [InlineData("Dynamo:Serve:Mode", "both", "Dynamo:Serve:Mode", "both")]
     [InlineData("Dynamo:Serve:Workers", "-1", "Dynamo:Serve:Workers", "-1")]

@@ -121,6 +121,43 @@ public sealed class ErrorTests
     }
 
     [Fact]
+    public async Task MegabyteOfLetters_ByDefault_Is400NamingTheLimitWithoutEchoingThePrompt()
+    {
+        await using var w = await TestWorker.StartAsync();
+        var letters = string.Concat(Enumerable.Repeat("abcdefghijklmnopqrstuvwxyz", 1024 * 1024 / 26 + 1));
+
+        foreach (var (path, body) in new[]
+        {
+            ("/v1/completions", $$"""{"model":"test-model","prompt":"{{letters}}","max_tokens":1}"""),
+            ("/v1/chat/completions", $$"""{"model":"test-model","messages":[{"role":"user","content":"{{letters}}"}],"max_tokens":1}"""),
+        })
+        {
+            using var response = await w.PostAsync(path, body);
+            var text = await response.Content.ReadAsStringAsync();
+            var (status, error) = await ErrorOf(response);
+
+            Assert.Equal(HttpStatusCode.BadRequest, status);
+            Assert.Equal("prompt_too_long", error.GetProperty("code").GetString());
+            Assert.Contains("Dynamo:Worker:RequestLimits:MaxPromptChars", error.GetProperty("message").GetString(), StringComparison.Ordinal);
+            Assert.DoesNotContain("abcdefghijklmnopqrstuvwxyzabc", text, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task PromptCharsOverARaisedOrLoweredLimit_FollowTheSetting()
+    {
+        await using var w = await TestWorker.StartAsync(configureWorker: o => o.RequestLimits = o.RequestLimits with { MaxPromptChars = 10 });
+
+        using var over = await w.PostAsync("/v1/completions", """{"model":"test-model","prompt":["hello","world!"],"max_tokens":1}""");
+        var (status, error) = await ErrorOf(over);
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Contains("11 characters", error.GetProperty("message").GetString(), StringComparison.Ordinal);
+
+        var within = await w.PostJsonAsync("/v1/completions", """{"model":"test-model","prompt":"hello","max_tokens":1}""");
+        Assert.Single(within.GetProperty("choices").EnumerateArray());
+    }
+
+    [Fact]
     public async Task TenMegabyteBody_Is413AndTheWorkerKeepsServing()
     {
         await using var w = await TestWorker.StartAsync();

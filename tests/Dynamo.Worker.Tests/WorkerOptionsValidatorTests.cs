@@ -15,6 +15,7 @@ public sealed class WorkerOptionsValidatorTests
     [InlineData("InstanceId", "Dynamo:Worker:InstanceId")]
     [InlineData("DrainTimeout", "Dynamo:Worker:DrainTimeout")]
     [InlineData("RequestLimits", "Dynamo:Worker:RequestLimits:MaxN")]
+    [InlineData("MaxPromptChars", "Dynamo:Worker:RequestLimits:MaxPromptChars")]
     [InlineData("ServedModelName", "Dynamo:Worker:ServedModelName")]
     [InlineData("LoadReportInterval", "Dynamo:Worker:LoadReportInterval")]
     public void BadValue_FailsNamingTheKey(string field, string key)
@@ -27,6 +28,7 @@ public sealed class WorkerOptionsValidatorTests
             case "InstanceId": options.InstanceId = " "; break;
             case "DrainTimeout": options.DrainTimeout = TimeSpan.FromSeconds(-1); break;
             case "RequestLimits": options.RequestLimits = options.RequestLimits with { MaxN = 0 }; break;
+            case "MaxPromptChars": options.RequestLimits = options.RequestLimits with { MaxPromptChars = 0 }; break;
             case "ServedModelName": options.ServedModelName = ""; break;
             case "LoadReportInterval": options.LoadReportInterval = TimeSpan.FromMilliseconds(-1); break;
         }

@@ -72,6 +72,8 @@ public sealed class DynamoConfiguration
         Check(errors, options.MaxQueuedRequests >= 0, $"{s}:MaxQueuedRequests", options.MaxQueuedRequests, "must be 0 or more");
         Check(errors, options.QueueTimeout > TimeSpan.Zero, $"{s}:QueueTimeout", options.QueueTimeout, "must be positive");
         Check(errors, options.MaxN is >= 1 and <= 128, $"{s}:MaxN", options.MaxN, "must be between 1 and 128");
+        Check(errors, options.MaxSequencesPerRequest >= 1, $"{s}:MaxSequencesPerRequest", options.MaxSequencesPerRequest, "must be at least 1");
+        Check(errors, options.MaxPromptChars >= 1, $"{s}:MaxPromptChars", options.MaxPromptChars, "must be at least 1");
         Check(errors, options.MaxTokensCap is null or >= 1, $"{s}:MaxTokensCap", options.MaxTokensCap, "must be at least 1");
         Check(errors, options.MaxPromptTokens is null or >= 1, $"{s}:MaxPromptTokens", options.MaxPromptTokens, "must be at least 1");
         Check(errors, options.WorkerStreamTimeout > TimeSpan.Zero, $"{s}:WorkerStreamTimeout", options.WorkerStreamTimeout, "must be positive");

@@ -21,6 +21,11 @@ internal sealed class GatewayMetrics
             "model", "endpoint", "request_type", "status");
         Inflight = factory.CreateGauge(MetricNames.FrontendInflightRequests, "Requests being served.", "model");
         Queued = factory.CreateGauge(MetricNames.FrontendQueuedRequests, "Requests waiting for a concurrency slot.");
+        AdmittedSequences = factory.CreateGauge(MetricNames.FrontendAdmittedSequences,
+            "Concurrency slots held: one per sequence (prompt × n) of the requests admitted.");
+        Tokenizing = factory.CreateGauge(MetricNames.FrontendTokenizingRequests, "Requests whose prompts are being templated and tokenized.");
+        TokenizationsCancelled = factory.CreateCounter(MetricNames.FrontendTokenizationsCancelledTotal,
+            "Tokenizations stopped part-way because the client went away.");
         TimeToFirstToken = factory.CreateHistogram(MetricNames.FrontendTimeToFirstToken, "Time from request arrival to the first token.",
             new HistogramConfiguration { LabelNames = ["model"], Buckets = LatencyBuckets });
         InterTokenLatency = factory.CreateHistogram(MetricNames.FrontendInterTokenLatency, "Time between tokens of one stream.",
@@ -55,6 +60,12 @@ internal sealed class GatewayMetrics
     public Gauge Inflight { get; }
 
     public Gauge Queued { get; }
+
+    public Gauge AdmittedSequences { get; }
+
+    public Gauge Tokenizing { get; }
+
+    public Counter TokenizationsCancelled { get; }
 
     public Histogram TimeToFirstToken { get; }
 

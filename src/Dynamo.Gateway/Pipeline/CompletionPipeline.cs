@@ -21,8 +21,9 @@ using Yarp.ReverseProxy.Forwarder;
 namespace Dynamo.Gateway.Pipeline;
 
 /// <summary>
-/// The request path of <c>/v1/chat/completions</c> and <c>/v1/completions</c>: read and validate, template and
-/// tokenize, admit, route, forward token ids to the worker through YARP, relay its stream back.
+/// The request path of <c>/v1/chat/completions</c> and <c>/v1/completions</c>: read and validate, bound the prompt
+/// text and the sequences, template and tokenize (stopped if the client leaves), admit one slot per sequence, route,
+/// forward token ids to the worker through YARP, relay its stream back.
 /// </summary>
 internal sealed partial class CompletionPipeline
 {
@@ -40,6 +41,8 @@ internal sealed partial class CompletionPipeline
     private readonly ILogger _logger;
     private readonly RequestLimits _limits;
     private readonly ForwarderRequestConfig _forwardConfig;
+    private readonly string _maxPromptCharsKey = GatewayOptions.SectionName + ":" + nameof(GatewayOptions.MaxPromptChars);
+    private readonly string _maxSequencesKey = GatewayOptions.SectionName + ":" + nameof(GatewayOptions.MaxSequencesPerRequest);
 
     public CompletionPipeline(
         GatewayOptions options,
@@ -68,6 +71,7 @@ internal sealed partial class CompletionPipeline
         _time = time;
         _logger = logger;
         _limits = new RequestLimits { MaxN = options.MaxN, MaxTokensCap = options.MaxTokensCap };
+        metrics.Registry.AddBeforeCollectCallback(() => metrics.AdmittedSequences.Set(admission.AdmittedSequences));
         _forwardConfig = new ForwarderRequestConfig
         {
             ActivityTimeout = options.WorkerStreamTimeout,
@@ -89,15 +93,19 @@ internal sealed partial class CompletionPipeline
             var request = OpenAiRequestParser.Parse(kind, body.Span, _limits);
             model = request.Model;
             requestType = request.Stream ? "stream" : "unary";
+
+            // Cheap bounds first: nothing below may cost more than reading the body did until these pass.
+            RequestSize.CheckPromptChars(request, _options.MaxPromptChars, _maxPromptCharsKey);
+            RequestSize.CheckSequences(request, _options.MaxSequencesPerRequest, _maxSequencesKey);
             if (!_models.TryGet(request.Model, out var card))
             {
                 throw ErrorWriter.NotFound($"The model '{request.Model}' does not exist.", "model", "model_not_found");
             }
 
-            var prompts = Preprocess(request, card);
+            var prompts = Preprocess(request, card, context.RequestAborted);
             var maxTokens = CheckLengths(request, prompts, card);
             _metrics.Queued.Set(_admission.Queued);
-            using var slot = await _admission.EnterAsync(context.RequestAborted);
+            using var slot = await _admission.EnterAsync(RequestSize.Sequences(request), context.RequestAborted);
             _metrics.Queued.Set(_admission.Queued);
             var inflight = _metrics.Inflight.WithLabels(model);
             inflight.Inc();
@@ -305,8 +313,29 @@ internal sealed partial class CompletionPipeline
         _metrics.CachedTokens.WithLabels(model).Inc(relay.CachedTokens);
     }
 
-    /// <summary>Chat template and tokenizer for text; token-id prompts pass through after a vocabulary check.</summary>
-    private static int[][] Preprocess(ParsedRequest request, ModelCard card)
+    /// <summary>
+    /// Chat template and tokenizer for text; token-id prompts pass through after a vocabulary check. Tokenizing stops
+    /// when <paramref name="aborted"/> fires (the client left), counted in <c>dynamo_frontend_tokenizations_cancelled_total</c>.
+    /// </summary>
+    private int[][] Preprocess(ParsedRequest request, ModelCard card, CancellationToken aborted)
+    {
+        _metrics.Tokenizing.Inc();
+        try
+        {
+            return Tokenize(request, card, aborted);
+        }
+        catch (OperationCanceledException) when (aborted.IsCancellationRequested)
+        {
+            _metrics.TokenizationsCancelled.Inc();
+            throw;
+        }
+        finally
+        {
+            _metrics.Tokenizing.Dec();
+        }
+    }
+
+    private static int[][] Tokenize(ParsedRequest request, ModelCard card, CancellationToken aborted)
     {
         if (request.Kind == RequestKind.Chat)
         {
@@ -320,7 +349,7 @@ internal sealed partial class CompletionPipeline
                 throw OpenAiException.BadRequest($"The chat template rejected the messages: {ex.Message}", "messages");
             }
 
-            return [[.. card.Tokenizer.EncodeToIds(text)]];
+            return [card.Encoder.Encode(text, aborted)];
         }
 
         var prompts = new int[request.Prompts.Count][];
@@ -341,7 +370,7 @@ internal sealed partial class CompletionPipeline
             }
             else
             {
-                prompts[i] = [.. card.Tokenizer.EncodeToIds(prompt.Text ?? "")];
+                prompts[i] = card.Encoder.Encode(prompt.Text ?? "", aborted);
             }
 
             if (prompts[i].Length == 0)

@@ -30,6 +30,13 @@ public sealed record RequestLimits
     /// </summary>
     public int? VocabSize { get; init; }
 
+    /// <summary>
+    /// Most characters of prompt text in one request (text prompts, or message contents, together), checked before
+    /// the chat template and the tokenizer; over it, 400 (<see cref="RequestSize.CheckPromptChars"/>). Default 524,288
+    /// (512 Ki), as the gateway's <c>MaxPromptChars</c>.
+    /// </summary>
+    public int MaxPromptChars { get; init; } = 512 * 1024;
+
     /// <summary>Largest request body in bytes; hosts answer 413 above it. Default 8 MiB.</summary>
     public long MaxBodyBytes { get; init; } = 8L * 1024 * 1024;
 
@@ -65,6 +72,11 @@ public sealed record RequestLimits
         if (VocabSize is < 1)
         {
             errors.Add($"{section}:VocabSize must be at least 1 when set, got {VocabSize}.");
+        }
+
+        if (MaxPromptChars < 1)
+        {
+            errors.Add($"{section}:MaxPromptChars must be at least 1, got {MaxPromptChars}.");
         }
 
         if (MaxBodyBytes < 1)

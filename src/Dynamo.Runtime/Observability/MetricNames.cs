@@ -19,6 +19,9 @@ public static class MetricNames
     public const string FrontendMigrationsTotal = "dynamo_frontend_migrations_total";
     public const string FrontendDisaggPrefillsTotal = "dynamo_frontend_disagg_prefills_total";
     public const string FrontendRemotePrefillDuration = "dynamo_frontend_remote_prefill_duration_seconds";
+    public const string FrontendAdmittedSequences = "dynamo_frontend_admitted_sequences";
+    public const string FrontendTokenizingRequests = "dynamo_frontend_tokenizing_requests";
+    public const string FrontendTokenizationsCancelledTotal = "dynamo_frontend_tokenizations_cancelled_total";
 
     // Router
     public const string RouterDecisionsTotal = "dynamo_component_router_decisions_total";
