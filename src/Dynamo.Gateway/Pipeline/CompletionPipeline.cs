@@ -94,7 +94,7 @@ internal sealed partial class CompletionPipeline
             model = request.Model;
             requestType = request.Stream ? "stream" : "unary";
 
-            // Cheap bounds first: nothing below may cost more than reading the body did until these pass.
+            // Cheap bounds first, before the chat template, the tokenizer and admission spend anything on the request.
             RequestSize.CheckPromptChars(request, _options.MaxPromptChars, _maxPromptCharsKey);
             RequestSize.CheckSequences(request, _options.MaxSequencesPerRequest, _maxSequencesKey);
             if (!_models.TryGet(request.Model, out var card))
