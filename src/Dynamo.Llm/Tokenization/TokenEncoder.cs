@@ -286,7 +286,9 @@ public sealed class TokenEncoder
     /// <summary>One symbol per UTF-8 byte (lone surrogates as their 3-byte form, as the library writes them).</summary>
     private int BuildSymbols(ReadOnlySpan<char> word, ref Scratch scratch, CancellationToken cancellationToken)
     {
-        scratch.Ensure(word.Length * 3);
+        // Exact, not 3 per char: a long ASCII word would otherwise rent three times the memory it needs. (A lone
+        // surrogate counts 3 here as U+FFFD, the same 3 bytes it gets below.)
+        scratch.Ensure(Encoding.UTF8.GetByteCount(word));
         var symbols = scratch.Ids;
         var count = 0;
         var pendingUnknown = false;
