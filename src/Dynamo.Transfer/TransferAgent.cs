@@ -8,6 +8,7 @@ using Dynamo.Transfer.Backends.Tcp;
 using Dynamo.Transfer.Backends.Ucx;
 using Dynamo.Transfer.Memory;
 using Dynamo.Transfer.Metadata;
+using Dynamo.Transfer.Security;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -33,6 +34,8 @@ public sealed class TransferAgent : IAsyncDisposable
     private readonly Channel<TransferNotification> _notifications = Channel.CreateUnbounded<TransferNotification>(new UnboundedChannelOptions { SingleReader = false, SingleWriter = false });
     private readonly CancellationTokenSource _stopping = new();
     private long _nextId;
+    private long _refused;
+    private int _refusalLogged;
     private int _disposed;
 
     private TransferAgent(TransferAgentOptions options, ILoggerFactory loggerFactory, TimeProvider timeProvider)
@@ -70,6 +73,18 @@ public sealed class TransferAgent : IAsyncDisposable
     internal TimeProvider TimeProvider { get; }
 
     internal RegionTable Regions { get; } = new();
+
+    internal GrantTable Grants { get; } = new();
+
+    /// <summary>
+    /// Peer requests this agent's serving side refused for want of authorization since start: reads without a valid
+    /// transfer token for granted memory, outside its grant, for another binding or a second time, and TCP
+    /// connections that failed the <see cref="TransferAgentOptions.AuthenticationKey"/> handshake.
+    /// </summary>
+    public long RefusedRequests => Interlocked.Read(ref _refused);
+
+    /// <summary>Grants issued and not revoked.</summary>
+    public int OutstandingGrants => Grants.Count;
 
     internal CancellationToken Stopping => _stopping.Token;
 
@@ -144,9 +159,10 @@ public sealed class TransferAgent : IAsyncDisposable
 
     /// <summary>
     /// Registers <paramref name="length"/> bytes at <paramref name="address"/> with every backend. The memory must stay
-    /// valid until the returned region is disposed. Raises <see cref="MetadataChanged"/>.
+    /// valid until the returned region is disposed. Raises <see cref="MetadataChanged"/>. With
+    /// <paramref name="requireGrant"/>, peers may touch it only with a credential for a grant from <see cref="IssueGrant"/>.
     /// </summary>
-    public MemoryRegion RegisterMemory(nint address, long length, RemoteAccess access = RemoteAccess.ReadWrite)
+    public MemoryRegion RegisterMemory(nint address, long length, RemoteAccess access = RemoteAccess.ReadWrite, bool requireGrant = false)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         if (address == 0)
@@ -160,7 +176,7 @@ public sealed class TransferAgent : IAsyncDisposable
             throw new ArgumentOutOfRangeException(nameof(length), "the range wraps the address space");
         }
 
-        var region = new MemoryRegion(Regions.NextId(), address, length, access, Deregister);
+        var region = new MemoryRegion(Regions.NextId(), address, length, access, requireGrant, Deregister);
         var registered = new List<TransferBackend>();
         try
         {
@@ -219,8 +235,87 @@ public sealed class TransferAgent : IAsyncDisposable
         }
     }
 
-    /// <summary>This agent's metadata for peers: endpoints of every started backend and every registered region.</summary>
-    public AgentMetadata GetLocalMetadata() => new()
+    /// <summary>
+    /// Allows one peer READ of <paramref name="ranges"/> (inside this agent's registered regions) by whoever presents
+    /// the returned grant's token with <paramref name="binding"/> (e.g. a digest of the prompt tokens the ranges hold;
+    /// at most <see cref="TransferGrant.MaxBindingBytes"/>). Revoke it before the memory is reused.
+    /// </summary>
+    public TransferGrant IssueGrant(DescriptorList ranges, ReadOnlySpan<byte> binding)
+    {
+        ArgumentNullException.ThrowIfNull(ranges);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (binding.Length > TransferGrant.MaxBindingBytes)
+        {
+            throw new ArgumentOutOfRangeException(nameof(binding), binding.Length, $"a binding has at most {TransferGrant.MaxBindingBytes} bytes");
+        }
+
+        var merged = ranges.ToMerged();
+        if (merged.Count == 0)
+        {
+            throw new ArgumentException("a grant needs at least one range", nameof(ranges));
+        }
+
+        foreach (var d in merged)
+        {
+            if (!Regions.All.Any(r => r.IsRegistered && r.Contains(d)))
+            {
+                throw new ArgumentException($"descriptor {d} lies in no region registered with this agent", nameof(ranges));
+            }
+        }
+
+        return Grants.Issue(merged.AsSpan(), binding);
+    }
+
+    /// <summary>Withdraws a grant (its ranges are about to be reused); false when it was revoked already or never issued here.</summary>
+    public bool RevokeGrant(ReadOnlySpan<byte> token) => Grants.Revoke(token);
+
+    /// <summary>
+    /// The serving side's check of a peer request: leases the regions its descriptors lie in (they must be
+    /// registered, allow <paramref name="access"/>, and contain them) and authorizes it against the grants. On
+    /// failure nothing stays leased; a refusal for want of authorization is counted and logged.
+    /// </summary>
+    internal TransferErrorKind AuthorizeRemote(ReadOnlySpan<TransferDescriptor> descriptors, RemoteAccess access, ReadOnlySpan<byte> credential,
+        LeaseSet leases, string peer, TransferBackendKind backend, out string? message)
+    {
+        var error = Regions.TryLease(descriptors, access, leases, out message);
+        if (error != TransferErrorKind.None)
+        {
+            LogRejected(peer, backend, error, message);
+            return error;
+        }
+
+        message = Grants.Authorize(descriptors, access, credential, leases);
+        if (message is null)
+        {
+            return TransferErrorKind.None;
+        }
+
+        leases.ReleaseAll();
+        Refuse(peer, backend, message);
+        return TransferErrorKind.AccessDenied;
+    }
+
+    /// <summary>Counts a refusal; the first is logged as a warning, later ones at debug level (a flood must not fill the log).</summary>
+    internal void Refuse(string peer, TransferBackendKind backend, string reason)
+    {
+        Interlocked.Increment(ref _refused);
+        if (Interlocked.Exchange(ref _refusalLogged, 1) == 0)
+        {
+            TransferLog.RefusedFirst(_logger, Name, peer, backend, reason);
+        }
+        else
+        {
+            TransferLog.Refused(_logger, Name, peer, backend, reason);
+        }
+    }
+
+    /// <summary>
+    /// This agent's metadata for peers: endpoints of every started backend and every registered region. With an
+    /// <see cref="TransferAgentOptions.AuthenticationKey"/> the UCX keys in it are sealed with that key.
+    /// </summary>
+    public AgentMetadata GetLocalMetadata() => _options.AuthenticationKey is { } key ? RemoteKeySeal.Seal(BuildLocalMetadata(), key) : BuildLocalMetadata();
+
+    private AgentMetadata BuildLocalMetadata() => new()
     {
         Name = Name,
         Incarnation = Incarnation,
@@ -239,12 +334,14 @@ public sealed class TransferAgent : IAsyncDisposable
     /// <summary>
     /// Caches a peer's metadata (NIXL's <c>loadRemoteMD</c>) and returns its name. Loading a newer set of regions of
     /// the same incarnation keeps connections; a new incarnation (the peer restarted) or endpoint drops them. Throws
-    /// <see cref="InvalidOperationException"/> when no started backend can reach the peer.
+    /// <see cref="InvalidOperationException"/> when no started backend can reach the peer, or its sealed UCX keys do
+    /// not open with this agent's <see cref="TransferAgentOptions.AuthenticationKey"/>.
     /// </summary>
     public string LoadRemoteMetadata(AgentMetadata metadata)
     {
         ArgumentNullException.ThrowIfNull(metadata);
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        metadata = RemoteKeySeal.Open(metadata, _options.AuthenticationKey);
         var backend = _backends.FirstOrDefault(b => b.CanReach(metadata))
             ?? throw new InvalidOperationException(
                 $"No backend reaches agent '{metadata.Name}': it offers {string.Join(", ", metadata.Endpoints.Select(e => e.Kind))}, this agent runs {string.Join(", ", Backends)}.");
@@ -301,6 +398,23 @@ public sealed class TransferAgent : IAsyncDisposable
         DescriptorList local,
         DescriptorList remote,
         string remoteAgent,
+        ReadOnlySpan<byte> notification = default,
+        TimeSpan? timeout = null,
+        CancellationToken cancellationToken = default) =>
+        PostTransfer(operation, local, remote, remoteAgent, null, notification, timeout, cancellationToken);
+
+    /// <summary>
+    /// <see cref="PostTransfer(TransferOperation, DescriptorList, DescriptorList, string, ReadOnlySpan{byte}, TimeSpan?, CancellationToken)"/>
+    /// presenting <paramref name="credential"/> to the peer: what a READ of memory the peer registered with
+    /// <c>requireGrant</c> needs. The peer refuses it (<see cref="TransferErrorKind.AccessDenied"/>) unless the token
+    /// names a live, unused grant of the peer's for exactly this binding and the remote descriptors lie inside it.
+    /// </summary>
+    public TransferRequest PostTransfer(
+        TransferOperation operation,
+        DescriptorList local,
+        DescriptorList remote,
+        string remoteAgent,
+        TransferCredential? credential,
         ReadOnlySpan<byte> notification = default,
         TimeSpan? timeout = null,
         CancellationToken cancellationToken = default)
@@ -375,6 +489,7 @@ public sealed class TransferAgent : IAsyncDisposable
             RemoteCount = remoteCount,
             Bytes = request.Bytes,
             Notification = notification.IsEmpty ? null : notification.ToArray(),
+            Credential = credential,
         };
         _inFlight[request.Id] = request;
         _ = RunAsync(request, job, leases, started, timeout ?? _options.DefaultTimeout, cancellationToken);
@@ -626,6 +741,7 @@ public sealed class TransferAgent : IAsyncDisposable
             await backend.StopAsync().ConfigureAwait(false);
         }
 
+        Grants.Clear();
         foreach (var region in Regions.All.ToArray())
         {
             Deregister(region);

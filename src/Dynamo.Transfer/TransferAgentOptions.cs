@@ -54,6 +54,16 @@ public sealed class TransferAgentOptions
     /// <summary>How long connecting to a peer may take before the transfer fails as unreachable. Default 5 s.</summary>
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// Shared key for authenticating TCP transfer connections (bound from base64 in configuration; at least 16
+    /// bytes). When set, a connection proves both ends hold it (HMAC-SHA256 challenge and response, compared in
+    /// constant time) before any request is served, and a peer without it (or with another) is refused and counted;
+    /// UCX remote keys in the published metadata are sealed with it, so only peers holding it can use them. Default
+    /// null: connections are not authenticated (one host, or a network only trusted peers reach). Give every worker of
+    /// a deployment the same key (the cluster secret).
+    /// </summary>
+    public byte[]? AuthenticationKey { get; set; }
+
     /// <summary>Largest notification message. Default 64 KiB.</summary>
     public int MaxNotificationBytes { get; set; } = 64 * 1024;
 

@@ -8,6 +8,9 @@ public sealed class TransferAgentOptionsValidator : IValidateOptions<TransferAge
 {
     private const string S = TransferAgentOptions.SectionName;
 
+    /// <summary>128 bits: shorter shared keys are guessable offline from one recorded handshake.</summary>
+    public const int MinAuthenticationKeyBytes = 16;
+
     public ValidateOptionsResult Validate(string? name, TransferAgentOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -57,6 +60,11 @@ public sealed class TransferAgentOptionsValidator : IValidateOptions<TransferAge
         if (options.MaxNotificationBytes is < 1 or > 16 * 1024 * 1024)
         {
             errors.Add($"{S}:MaxNotificationBytes must be between 1 and 16 MiB, got {options.MaxNotificationBytes}.");
+        }
+
+        if (options.AuthenticationKey is { Length: < MinAuthenticationKeyBytes } key)
+        {
+            errors.Add($"{S}:AuthenticationKey must be at least {MinAuthenticationKeyBytes} bytes (base64 in configuration), got {key.Length}.");
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

@@ -33,4 +33,10 @@ internal static partial class TransferLog
 
     [LoggerMessage(10, LogLevel.Error, "Transfer agent {Name}: unexpected {Backend} error in transfer {Id}")]
     public static partial void BackendCrashed(ILogger logger, Exception exception, string name, TransferBackendKind backend, long id);
+
+    [LoggerMessage(11, LogLevel.Warning, "Transfer agent {Name}: refused a request from {Peer} over {Backend}: {Reason} (further refusals are logged at debug level; every one is counted)")]
+    public static partial void RefusedFirst(ILogger logger, string name, string peer, TransferBackendKind backend, string reason);
+
+    [LoggerMessage(12, LogLevel.Debug, "Transfer agent {Name}: refused a request from {Peer} over {Backend}: {Reason}")]
+    public static partial void Refused(ILogger logger, string name, string peer, TransferBackendKind backend, string reason);
 }

@@ -25,6 +25,9 @@ internal sealed class TransferJob
     /// <summary>Delivered to the peer after the data (empty: none).</summary>
     public byte[]? Notification { get; init; }
 
+    /// <summary>Presented to the serving side with the request (null: none).</summary>
+    public Security.TransferCredential? Credential { get; init; }
+
     public ReadOnlySpan<TransferDescriptor> LocalSpan => Local.AsSpan(0, LocalCount);
 
     public ReadOnlySpan<TransferDescriptor> RemoteSpan => Remote.AsSpan(0, RemoteCount);

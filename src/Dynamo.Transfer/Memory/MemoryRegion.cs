@@ -14,12 +14,13 @@ public sealed class MemoryRegion : IDisposable
     private int _leases;
     private int _isRevoked;
 
-    internal MemoryRegion(int id, nint address, long length, RemoteAccess access, Action<MemoryRegion> deregister)
+    internal MemoryRegion(int id, nint address, long length, RemoteAccess access, bool requiresGrant, Action<MemoryRegion> deregister)
     {
         Id = id;
         Address = address;
         Length = length;
         Access = access;
+        RequiresGrant = requiresGrant;
         _deregister = deregister;
     }
 
@@ -31,6 +32,13 @@ public sealed class MemoryRegion : IDisposable
     public long Length { get; }
 
     public RemoteAccess Access { get; }
+
+    /// <summary>
+    /// Peers may touch the region only with a <see cref="Security.TransferCredential"/> for a grant covering what they
+    /// ask for (<see cref="TransferAgent.IssueGrant"/>). Checked by the serving side of TCP and in-process transfers;
+    /// UCX's one-sided reads bypass it (see the README's Safety section).
+    /// </summary>
+    public bool RequiresGrant { get; }
 
     public bool IsRegistered => Volatile.Read(ref _isRevoked) == 0;
 
@@ -106,5 +114,5 @@ public sealed class MemoryRegion : IDisposable
 
     public void Dispose() => _deregister(this);
 
-    public override string ToString() => $"region {Id} 0x{Address:x}+{Length} ({Access})";
+    public override string ToString() => $"region {Id} 0x{Address:x}+{Length} ({Access}{(RequiresGrant ? ", granted reads only" : "")})";
 }

@@ -5,8 +5,8 @@ namespace Dynamo.Transfer.Backends.InProcess;
 
 /// <summary>
 /// Peers in the same process (<c>serve</c> with every worker in one process): a memory copy. The peer's ranges are
-/// leased from the peer agent's own region table, so a descriptor the peer never registered, or deregistered since
-/// its metadata was published, fails instead of touching memory.
+/// leased from the peer agent's own region table and authorized against its grants, so a descriptor the peer never
+/// registered, deregistered since its metadata was published, or did not grant this read, fails instead of touching memory.
 /// </summary>
 internal sealed class InProcessBackend : TransferBackend
 {
@@ -45,10 +45,10 @@ internal sealed class InProcessBackend : TransferBackend
 
         var leases = new LeaseSet();
         var access = job.Operation == TransferOperation.Read ? RemoteAccess.Read : RemoteAccess.Write;
-        var error = peer.Regions.TryLease(job.RemoteSpan, access, leases, out var message);
+        var credential = job.Credential is { } c ? Credential(c) : [];
+        var error = peer.AuthorizeRemote(job.RemoteSpan, access, credential, leases, _agent.Name, Kind, out var message);
         if (error != TransferErrorKind.None)
         {
-            peer.LogRejected(_agent.Name, Kind, error, message);
             return TransferOutcome.Fail(error, $"agent '{peer.Name}' refused: {message}");
         }
 
@@ -77,6 +77,13 @@ internal sealed class InProcessBackend : TransferBackend
         }
 
         return TransferOutcome.Success;
+    }
+
+    private static byte[] Credential(Security.TransferCredential credential)
+    {
+        var bytes = new byte[credential.WireLength];
+        credential.WriteTo(bytes);
+        return bytes;
     }
 
     private static unsafe bool Copy(TransferJob job, TransferAgent peer, LeaseSet peerLeases, CancellationToken cancellationToken)

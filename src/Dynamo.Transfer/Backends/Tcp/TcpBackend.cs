@@ -16,6 +16,8 @@ namespace Dynamo.Transfer.Backends.Tcp;
 /// </summary>
 internal sealed class TcpBackend : TransferBackend
 {
+    private const int MaxCredentialBytes = Security.TransferGrant.TokenBytes + Security.TransferGrant.MaxBindingBytes;
+
     private readonly TransferAgent _agent;
     private readonly Socket _listener;
     private readonly ConcurrentDictionary<TcpConnection, Task> _serving = new();
@@ -209,12 +211,13 @@ internal sealed class TcpBackend : TransferBackend
     private static async ValueTask SendRequestAsync(TcpConnection connection, TcpOp op, TransferJob job, CancellationToken cancellationToken)
     {
         var notification = job.Notification ?? [];
-        var size = TcpFrame.Size + (job.RemoteCount * TcpFrame.DescriptorSize) + notification.Length;
+        var credential = job.Credential?.WireLength ?? 0;
+        var size = TcpFrame.Size + (job.RemoteCount * TcpFrame.DescriptorSize) + notification.Length + credential;
         var rented = size > connection.Scratch.Length ? ArrayPool<byte>.Shared.Rent(size) : null;
         var buffer = rented ?? connection.Scratch;
         try
         {
-            new TcpFrame(op, TransferErrorKind.None, (uint)job.RemoteCount, (uint)notification.Length, (ulong)job.Bytes).Write(buffer);
+            new TcpFrame(op, TransferErrorKind.None, (uint)job.RemoteCount, (uint)notification.Length, (ulong)job.Bytes, (ushort)credential).Write(buffer);
             var offset = TcpFrame.Size;
             foreach (var d in job.RemoteSpan)
             {
@@ -223,6 +226,7 @@ internal sealed class TcpBackend : TransferBackend
             }
 
             notification.CopyTo(buffer.AsSpan(offset));
+            job.Credential?.WriteTo(buffer.AsSpan(offset + notification.Length));
             await connection.SendAsync(buffer.AsMemory(0, size), cancellationToken).ConfigureAwait(false);
         }
         finally
@@ -300,7 +304,14 @@ internal sealed class TcpBackend : TransferBackend
         try
         {
             await Task.Yield();
-            peerName = await ServeHelloAsync(connection, stopping).ConfigureAwait(false) ?? throw new InvalidDataException("bad greeting");
+            if (await ServeHelloAsync(connection, stopping).ConfigureAwait(false) is not { } greeted)
+            {
+                // Refusals were counted and logged by the handshake; a malformed greeting is just closed.
+                reason = "greeting refused or malformed";
+                return;
+            }
+
+            peerName = greeted;
             var scratch = connection.Scratch;
             while (true)
             {
@@ -365,19 +376,29 @@ internal sealed class TcpBackend : TransferBackend
         return true;
     }
 
-    /// <summary>Reads the greeting; replies stale when the client expects another incarnation. Returns the client's name, or null to close.</summary>
-    private async ValueTask<string?> ServeHelloAsync(TcpConnection connection, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads the greeting (and with an <see cref="TransferAgentOptions.AuthenticationKey"/> runs the handshake of
+    /// <see cref="TcpAuthentication"/>); replies stale when the client expects another incarnation, refused when it
+    /// cannot authenticate. Returns the client's name, or null to close. Bounded by the connect timeout.
+    /// </summary>
+    private async ValueTask<string?> ServeHelloAsync(TcpConnection connection, CancellationToken stopping)
     {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        timeout.CancelAfter(_agent.Options.ConnectTimeout);
+        var cancellationToken = timeout.Token;
         var scratch = connection.Scratch;
         await connection.ReceiveExactAsync(scratch.AsMemory(0, TcpFrame.Size), cancellationToken).ConfigureAwait(false);
-        if (!TcpFrame.TryRead(scratch, out var frame) || frame.Op != TcpOp.Hello || frame.Count is 0 or > AgentMetadata.MaxNameBytes)
+        if (!TcpFrame.TryRead(scratch, out var frame) || frame.Op != TcpOp.Hello || frame.Count is 0 or > AgentMetadata.MaxNameBytes
+            || frame.PayloadLength is not (0 or TcpAuthentication.NonceBytes))
         {
             return null;
         }
 
-        await connection.ReceiveExactAsync(scratch.AsMemory(0, 16 + (int)frame.Count), cancellationToken).ConfigureAwait(false);
+        var nonceLength = (int)frame.PayloadLength;
+        await connection.ReceiveExactAsync(scratch.AsMemory(0, 16 + (int)frame.Count + nonceLength), cancellationToken).ConfigureAwait(false);
         var expected = new Guid(scratch.AsSpan(0, 16));
         var name = Encoding.UTF8.GetString(scratch, 16, (int)frame.Count);
+        var clientNonce = scratch.AsSpan(16 + (int)frame.Count, nonceLength).ToArray();
         if (expected != _agent.Incarnation)
         {
             await ReplyAsync(connection, TcpOp.HelloReply, TransferErrorKind.StaleMetadata,
@@ -385,20 +406,62 @@ internal sealed class TcpBackend : TransferBackend
             return null;
         }
 
-        await ReplyAsync(connection, TcpOp.HelloReply, TransferErrorKind.None, null, cancellationToken).ConfigureAwait(false);
+        var key = _agent.Options.AuthenticationKey;
+        if (key is null || nonceLength == 0)
+        {
+            if (key is null && nonceLength == 0)
+            {
+                await ReplyAsync(connection, TcpOp.HelloReply, TransferErrorKind.None, null, cancellationToken).ConfigureAwait(false);
+                return name;
+            }
+
+            var reason = key is null
+                ? $"agent '{_agent.Name}' has no {TransferAgentOptions.SectionName}:AuthenticationKey and '{name}' has one: configure the same key on both"
+                : $"agent '{_agent.Name}' accepts only authenticated connections and '{name}' has no {TransferAgentOptions.SectionName}:AuthenticationKey";
+            _agent.Refuse(name, Kind, reason);
+            await ReplyAsync(connection, TcpOp.HelloReply, TransferErrorKind.AccessDenied, reason, cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+
+        var serverNonce = TcpAuthentication.NewNonce();
+        var proof = TcpAuthentication.ServerProof(key, clientNonce, serverNonce, _agent.Incarnation);
+        new TcpFrame(TcpOp.HelloReply, TransferErrorKind.None, 0, 0, TcpAuthentication.NonceBytes + TcpAuthentication.ProofBytes).Write(scratch);
+        serverNonce.CopyTo(scratch.AsSpan(TcpFrame.Size));
+        proof.CopyTo(scratch.AsSpan(TcpFrame.Size + TcpAuthentication.NonceBytes));
+        await connection.SendAsync(scratch.AsMemory(0, TcpFrame.Size + TcpAuthentication.NonceBytes + TcpAuthentication.ProofBytes), cancellationToken).ConfigureAwait(false);
+
+        await connection.ReceiveExactAsync(scratch.AsMemory(0, TcpFrame.Size), cancellationToken).ConfigureAwait(false);
+        if (!TcpFrame.TryRead(scratch, out frame) || frame.Op != TcpOp.Auth || frame.PayloadLength != TcpAuthentication.ProofBytes)
+        {
+            _agent.Refuse(name, Kind, "the client did not complete the authentication handshake");
+            return null;
+        }
+
+        await connection.ReceiveExactAsync(scratch.AsMemory(0, TcpAuthentication.ProofBytes), cancellationToken).ConfigureAwait(false);
+        var expectedProof = TcpAuthentication.ClientProof(key, serverNonce, clientNonce, name);
+        if (!TcpAuthentication.Verify(expectedProof, scratch.AsSpan(0, TcpAuthentication.ProofBytes)))
+        {
+            const string Failed = "authentication failed: the client's key differs";
+            _agent.Refuse(name, Kind, Failed);
+            await ReplyAsync(connection, TcpOp.AuthReply, TransferErrorKind.AccessDenied, Failed, cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+
+        await ReplyAsync(connection, TcpOp.AuthReply, TransferErrorKind.None, null, cancellationToken).ConfigureAwait(false);
         return name;
     }
 
     private async ValueTask ServeTransferAsync(TcpConnection connection, TcpFrame frame, string peerName, LeaseSet leases, CancellationToken stopping)
     {
         var read = frame.Op == TcpOp.Read;
-        if (frame.Count is 0 or > TcpFrame.MaxDescriptors || frame.NotificationLength > _agent.Options.MaxNotificationBytes)
+        if (frame.Count is 0 or > TcpFrame.MaxDescriptors || frame.NotificationLength > _agent.Options.MaxNotificationBytes
+            || frame.CredentialLength > MaxCredentialBytes)
         {
-            throw new InvalidDataException($"{frame.Count} descriptors, notification of {frame.NotificationLength} bytes");
+            throw new InvalidDataException($"{frame.Count} descriptors, notification of {frame.NotificationLength} bytes, credential of {frame.CredentialLength} bytes");
         }
 
         var descriptorBytes = (int)frame.Count * TcpFrame.DescriptorSize;
-        var size = descriptorBytes + (int)frame.NotificationLength;
+        var size = descriptorBytes + (int)frame.NotificationLength + frame.CredentialLength;
         var rented = size > connection.Scratch.Length ? ArrayPool<byte>.Shared.Rent(size) : null;
         var buffer = rented ?? connection.Scratch;
         var descriptors = ArrayPool<TransferDescriptor>.Shared.Rent((int)frame.Count);
@@ -420,15 +483,16 @@ internal sealed class TcpBackend : TransferBackend
             {
                 error = TransferErrorKind.InvalidDescriptor;
                 message = $"descriptors total {total} bytes, the request announces {frame.PayloadLength}";
+                _agent.LogRejected(peerName, Kind, error, message);
             }
             else
             {
-                error = _agent.Regions.TryLease(descriptors.AsSpan(0, count), read ? RemoteAccess.Read : RemoteAccess.Write, leases, out message);
+                var credential = buffer.AsSpan(descriptorBytes + (int)frame.NotificationLength, frame.CredentialLength);
+                error = _agent.AuthorizeRemote(descriptors.AsSpan(0, count), read ? RemoteAccess.Read : RemoteAccess.Write, credential, leases, peerName, Kind, out message);
             }
 
             if (error != TransferErrorKind.None)
             {
-                _agent.LogRejected(peerName, Kind, error, message);
                 if (!read)
                 {
                     await connection.DiscardAsync(frame.PayloadLength, stopping).ConfigureAwait(false);

@@ -12,16 +12,19 @@ internal enum TcpOp : byte
     WriteReply = 6,
     Notify = 7,
     NotifyReply = 8,
+    Auth = 9,
+    AuthReply = 10,
 }
 
 /// <summary>
-/// The fixed 24-byte header of every TCP message: magic, op, status, count (descriptors, or the length of a name
-/// or an error message that follows), notification length, payload length (bytes of data after the header's own
-/// trailer). Requests: Hello (expected incarnation + client name), Read (descriptors + notification; the reply
-/// carries the bytes), Write (descriptors + notification + bytes), Notify (message). Replies carry a status and,
-/// when it is an error, a message.
+/// The fixed 24-byte header of every TCP message: magic, op, status, credential length, count (descriptors, or the
+/// length of a name or an error message that follows), notification length, payload length (bytes of data after the
+/// header's own trailer). Requests: Hello (expected incarnation + client name, and with an authentication key the
+/// client's nonce as payload), Auth (the client's proof), Read (descriptors + notification + credential; the reply
+/// carries the bytes), Write (descriptors + notification + credential + bytes), Notify (message). Replies carry a
+/// status and, when it is an error, a message; a HelloReply of an authenticating agent carries its nonce and proof.
 /// </summary>
-internal readonly record struct TcpFrame(TcpOp Op, TransferErrorKind Status, uint Count, uint NotificationLength, ulong PayloadLength)
+internal readonly record struct TcpFrame(TcpOp Op, TransferErrorKind Status, uint Count, uint NotificationLength, ulong PayloadLength, ushort CredentialLength = 0)
 {
     public const int Size = 24;
     public const int DescriptorSize = 24;
@@ -37,7 +40,7 @@ internal readonly record struct TcpFrame(TcpOp Op, TransferErrorKind Status, uin
         BinaryPrimitives.WriteUInt32LittleEndian(buffer, Magic);
         buffer[4] = (byte)Op;
         buffer[5] = (byte)Status;
-        BinaryPrimitives.WriteUInt16LittleEndian(buffer[6..], 0);
+        BinaryPrimitives.WriteUInt16LittleEndian(buffer[6..], CredentialLength);
         BinaryPrimitives.WriteUInt32LittleEndian(buffer[8..], Count);
         BinaryPrimitives.WriteUInt32LittleEndian(buffer[12..], NotificationLength);
         BinaryPrimitives.WriteUInt64LittleEndian(buffer[16..], PayloadLength);
@@ -56,7 +59,8 @@ internal readonly record struct TcpFrame(TcpOp Op, TransferErrorKind Status, uin
             (TransferErrorKind)buffer[5],
             BinaryPrimitives.ReadUInt32LittleEndian(buffer[8..]),
             BinaryPrimitives.ReadUInt32LittleEndian(buffer[12..]),
-            BinaryPrimitives.ReadUInt64LittleEndian(buffer[16..]));
+            BinaryPrimitives.ReadUInt64LittleEndian(buffer[16..]),
+            BinaryPrimitives.ReadUInt16LittleEndian(buffer[6..]));
         return true;
     }
 

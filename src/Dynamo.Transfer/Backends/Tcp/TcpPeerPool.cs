@@ -78,12 +78,40 @@ internal sealed class TcpPeerPool(TransferAgent agent, string peerName, Guid inc
 
     private async ValueTask<TransferOutcome> HelloAsync(TcpConnection connection, CancellationToken cancellationToken)
     {
+        var key = agent.Options.AuthenticationKey;
+        var clientNonce = key is null ? [] : TcpAuthentication.NewNonce();
         var scratch = connection.Scratch;
         var nameLength = Encoding.UTF8.GetBytes(agent.Name, scratch.AsSpan(TcpFrame.Size + 16));
-        new TcpFrame(TcpOp.Hello, TransferErrorKind.None, (uint)nameLength, 0, 0).Write(scratch);
+        new TcpFrame(TcpOp.Hello, TransferErrorKind.None, (uint)nameLength, 0, (ulong)clientNonce.Length).Write(scratch);
         incarnation.TryWriteBytes(scratch.AsSpan(TcpFrame.Size, 16));
-        await connection.SendAsync(scratch.AsMemory(0, TcpFrame.Size + 16 + nameLength), cancellationToken).ConfigureAwait(false);
-        return await TcpBackend.ReadReplyAsync(connection, TcpOp.HelloReply, peerName, cancellationToken).ConfigureAwait(false);
+        clientNonce.CopyTo(scratch.AsSpan(TcpFrame.Size + 16 + nameLength));
+        await connection.SendAsync(scratch.AsMemory(0, TcpFrame.Size + 16 + nameLength + clientNonce.Length), cancellationToken).ConfigureAwait(false);
+        if (key is null)
+        {
+            return await TcpBackend.ReadReplyAsync(connection, TcpOp.HelloReply, peerName, cancellationToken, payload: 0).ConfigureAwait(false);
+        }
+
+        var reply = await TcpBackend.ReadReplyAsync(connection, TcpOp.HelloReply, peerName, cancellationToken,
+            payload: TcpAuthentication.NonceBytes + TcpAuthentication.ProofBytes).ConfigureAwait(false);
+        if (!reply.IsSuccess)
+        {
+            return reply;
+        }
+
+        await connection.ReceiveExactAsync(scratch.AsMemory(0, TcpAuthentication.NonceBytes + TcpAuthentication.ProofBytes), cancellationToken).ConfigureAwait(false);
+        var serverNonce = scratch.AsSpan(0, TcpAuthentication.NonceBytes).ToArray();
+        var expected = TcpAuthentication.ServerProof(key, clientNonce, serverNonce, incarnation);
+        if (!TcpAuthentication.Verify(expected, scratch.AsSpan(TcpAuthentication.NonceBytes, TcpAuthentication.ProofBytes)))
+        {
+            return TransferOutcome.Fail(TransferErrorKind.AccessDenied,
+                $"agent '{peerName}' at {EndPoint} failed authentication: it does not hold this agent's {TransferAgentOptions.SectionName}:AuthenticationKey");
+        }
+
+        var proof = TcpAuthentication.ClientProof(key, serverNonce, clientNonce, agent.Name);
+        new TcpFrame(TcpOp.Auth, TransferErrorKind.None, 0, 0, TcpAuthentication.ProofBytes).Write(scratch);
+        proof.CopyTo(scratch.AsSpan(TcpFrame.Size));
+        await connection.SendAsync(scratch.AsMemory(0, TcpFrame.Size + TcpAuthentication.ProofBytes), cancellationToken).ConfigureAwait(false);
+        return await TcpBackend.ReadReplyAsync(connection, TcpOp.AuthReply, peerName, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Hands back a connection from <see cref="AcquireAsync"/>: kept when the exchange ended cleanly, closed otherwise.</summary>
