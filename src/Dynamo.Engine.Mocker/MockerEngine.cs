@@ -30,7 +30,7 @@ namespace Dynamo.Engine.Mocker;
 /// See <see cref="MockerKvTransfer"/> for the delay model and how pins are released without a transfer agent.
 /// </para>
 /// </remarks>
-public sealed class MockerEngine : IEngine, IKvEventSource, IKvTransferTelemetry
+public sealed class MockerEngine : IEngine, IKvEventSource, IKvTransferTelemetry, IKvTransferPins
 {
     private readonly MockerOptions _options;
     private readonly TimeProvider _time;
@@ -96,6 +96,22 @@ public sealed class MockerEngine : IEngine, IKvEventSource, IKvTransferTelemetry
 
     /// <summary>Prefill blocks kept for decode workers right now.</summary>
     public int PinnedTransfers => _transfer.PinnedCount;
+
+    /// <inheritdoc />
+    public int PinnedBlocks => _transfer.PinnedBlocks;
+
+    /// <inheritdoc />
+    public long DeclinedPins => _transfer.DeclinedPins;
+
+    /// <inheritdoc />
+    public long RefusedTransferReads => _transfer.RefusedReads;
+
+    /// <inheritdoc />
+    public void ReleasePins(string requestId)
+    {
+        ArgumentNullException.ThrowIfNull(requestId);
+        _transfer.RequestRelease(requestId);
+    }
 
     /// <summary>Decode requests whose prompt KV came from a prefill worker, and those that fell back to computing it.</summary>
     public (long Remote, long Fallback) RemotePrefills => _transfer.RemotePrefills;
@@ -200,6 +216,15 @@ public sealed class MockerEngine : IEngine, IKvEventSource, IKvTransferTelemetry
             {
                 _abandoned.Enqueue(state);
                 Wake();
+            }
+
+            // A prefill's handoff that nobody took: its pin has no reader.
+            while (reader.TryRead(out EngineOutput unread))
+            {
+                if (unread.KvTransfer is not null)
+                {
+                    _transfer.RequestRelease(request.RequestId);
+                }
             }
         }
     }

@@ -1,4 +1,6 @@
+using System.Buffers.Text;
 using System.Collections.Concurrent;
+using System.Security.Cryptography;
 using Dynamo.Contracts.Engine;
 using Dynamo.KvCache;
 using Microsoft.Extensions.Logging;
@@ -15,8 +17,10 @@ namespace Dynamo.Engine.Mocker;
 /// <remarks>
 /// The mocker has no transfer agent to carry the decode side's unpin notification, so every mocker engine of a
 /// process registers here under its agent name (<c>mocker:PROCESS:N:WORKER</c>). A decode whose prefill ran in this
-/// process checks the pin (forged or stale descriptors fall back to local prefill, as a failed read does on the real
-/// engine) and releases it directly once its transfer time has passed. A prefill in another process (a mocker agent
+/// process checks the pin as the real engine's transfer agent does (the transfer token in constant time, exactly the
+/// pinned block ids, and the digest of its own prompt tokens against the one the pin was made for; a forged, stale or
+/// foreign descriptor falls back to local prefill, as a refused read does on the real engine) and releases it
+/// directly once its transfer time has passed. A prefill in another process (a mocker agent
 /// name with another process token) cannot be checked or notified: its descriptors are taken as they are and its pin
 /// lasts until the timeout there. Any other agent name is unknown: the decode computes the prompt itself.
 /// </remarks>
@@ -33,11 +37,15 @@ internal sealed class MockerKvTransfer : IDisposable
     private readonly ILogger _logger;
     private readonly Action _wake;
     private readonly CancellationToken _stopping;
-    private readonly Dictionary<string, PinnedBlocks> _pins = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, MockerPin> _pins = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<KvSequence> _unpinned = new();
+    private readonly ConcurrentQueue<string> _releases = new();
     private readonly ConcurrentQueue<SequenceState> _done = new();
     private long _nextPin;
     private int _pinnedCount;
+    private int _pinnedBlocks;
+    private long _declined;
+    private long _refused;
     private long _remotePrefills;
     private long _fallbacks;
     private long _bytesMoved;
@@ -63,6 +71,34 @@ internal sealed class MockerKvTransfer : IDisposable
 
     public int PinnedCount => Volatile.Read(ref _pinnedCount);
 
+    /// <summary>Decode descriptors naming this engine that did not match a pin (the real agent's refused reads).</summary>
+    public long RefusedReads => Interlocked.Read(ref _refused);
+
+    /// <summary>Blocks the pins hold now.</summary>
+    public int PinnedBlocks => Volatile.Read(ref _pinnedBlocks);
+
+    /// <summary>Prefills that did not pin because <see cref="MockerKvTransferOptions.MaxPinnedFraction"/> of the pool was pinned already.</summary>
+    public long DeclinedPins => Interlocked.Read(ref _declined);
+
+    /// <summary>Whether <paramref name="blocks"/> more may be pinned within the cap of <paramref name="totalBlocks"/>; counts a refusal (loop thread).</summary>
+    public bool TryReserve(int blocks, int totalBlocks)
+    {
+        if (PinnedBlocks + (long)blocks <= (long)Math.Floor(_options.KvTransfer.MaxPinnedFraction * totalBlocks))
+        {
+            return true;
+        }
+
+        Interlocked.Increment(ref _declined);
+        return false;
+    }
+
+    /// <summary>Any thread: the prefill request <paramref name="requestId"/> will not be read from; its pins go at the loop's next step.</summary>
+    public void RequestRelease(string requestId)
+    {
+        _releases.Enqueue(requestId);
+        _wake();
+    }
+
     public (long Remote, long Fallback) RemotePrefills => (Interlocked.Read(ref _remotePrefills), Interlocked.Read(ref _fallbacks));
 
     /// <summary>KV bytes the modeled transfers moved into this engine.</summary>
@@ -75,26 +111,29 @@ internal sealed class MockerKvTransfer : IDisposable
     public event Action<KvTransferRecord>? KvTransferDone;
 
     /// <summary>Prefill: keeps <paramref name="kv"/>'s blocks for a decode worker; returns what it needs (loop thread).</summary>
-    public RemoteKvBlocks Pin(string requestId, KvSequence kv, int promptTokens, int firstToken)
+    public RemoteKvBlocks Pin(string requestId, KvSequence kv, int[] promptTokens, int firstToken)
     {
         string transferId = $"{requestId}.{++_nextPin}";
         int[] blockIds = kv.Blocks.ToArray();
+        byte[] token = RandomNumberGenerator.GetBytes(32);
         long deadline = _time.GetTimestamp() + (long)(_options.KvTransfer.PinTimeout.TotalSeconds * _time.TimestampFrequency);
         lock (_pins)
         {
-            _pins[transferId] = new PinnedBlocks(kv, blockIds, deadline);
+            _pins[transferId] = new MockerPin(kv, requestId, blockIds, token, PromptDigest.Of(promptTokens), deadline);
             Volatile.Write(ref _pinnedCount, _pins.Count);
+            Volatile.Write(ref _pinnedBlocks, _pinnedBlocks + blockIds.Length);
         }
 
         return new RemoteKvBlocks
         {
             AgentName = AgentName,
             TransferId = transferId,
+            TransferToken = Base64Url.EncodeToString(token),
             RegionId = 0,
             BlockIds = blockIds,
             BlockSize = _options.BlockSize,
             BlockBytes = BlockBytes,
-            PromptTokens = promptTokens,
+            PromptTokens = promptTokens.Length,
             FirstToken = firstToken,
         };
     }
@@ -102,12 +141,26 @@ internal sealed class MockerKvTransfer : IDisposable
     /// <summary>Prefill: releases the pins decode workers are done with and those past their deadline (loop thread).</summary>
     public void ReleaseDone(BlockPool pool)
     {
+        while (_releases.TryDequeue(out string? requestId))
+        {
+            List<string> ids;
+            lock (_pins)
+            {
+                ids = [.. _pins.Where(p => p.Value.RequestId == requestId).Select(p => p.Key)];
+            }
+
+            foreach (string id in ids)
+            {
+                TryRelease(id);
+            }
+        }
+
         while (_unpinned.TryDequeue(out KvSequence? kv))
         {
             pool.Release(kv);
         }
 
-        List<(string Id, PinnedBlocks Pin)>? expired = null;
+        List<(string Id, MockerPin Pin)>? expired = null;
         lock (_pins)
         {
             if (_pins.Count == 0)
@@ -116,7 +169,7 @@ internal sealed class MockerKvTransfer : IDisposable
             }
 
             long now = _time.GetTimestamp();
-            foreach ((string id, PinnedBlocks pin) in _pins)
+            foreach ((string id, MockerPin pin) in _pins)
             {
                 if (pin.Deadline <= now)
                 {
@@ -124,15 +177,16 @@ internal sealed class MockerKvTransfer : IDisposable
                 }
             }
 
-            foreach ((string id, _) in expired ?? [])
+            foreach ((string id, MockerPin pin) in expired ?? [])
             {
                 _pins.Remove(id);
+                Volatile.Write(ref _pinnedBlocks, _pinnedBlocks - pin.BlockIds.Length);
             }
 
             Volatile.Write(ref _pinnedCount, _pins.Count);
         }
 
-        foreach ((string id, PinnedBlocks pin) in expired ?? [])
+        foreach ((string id, MockerPin pin) in expired ?? [])
         {
             MockerLog.PinExpired(_logger, id, pin.BlockIds.Length, _options.KvTransfer.PinTimeout);
             pool.Release(pin.Kv);
@@ -150,7 +204,7 @@ internal sealed class MockerKvTransfer : IDisposable
             }
 
             long first = long.MaxValue;
-            foreach (PinnedBlocks pin in _pins.Values)
+            foreach (MockerPin pin in _pins.Values)
             {
                 first = Math.Min(first, pin.Deadline);
             }
@@ -190,7 +244,7 @@ internal sealed class MockerKvTransfer : IDisposable
                 return Fallback(s, remote, "UnknownAgent", $"mocker agent '{remote.AgentName}' of this process is gone (its engine was disposed)");
             }
 
-            if (source.CheckPin(remote) is string invalid)
+            if (source.CheckPin(remote, s.Request.PromptTokens) is string invalid)
             {
                 return Fallback(s, remote, "InvalidDescriptor", invalid);
             }
@@ -289,24 +343,43 @@ internal sealed class MockerKvTransfer : IDisposable
         _wake();
     }
 
-    /// <summary>Null when <paramref name="remote"/> names a pin held here with exactly its blocks; else why not. Forged descriptors release the pin, as a failed read's notification does.</summary>
-    private string? CheckPin(RemoteKvBlocks remote)
+    /// <summary>
+    /// Null when <paramref name="remote"/> names a pin held here with its token, exactly its blocks and a digest of
+    /// <paramref name="promptTokens"/> (the decode's own prompt); else why not. A refusal with the pin's token
+    /// releases it (as the real decode's unpin after a failed read does); an unknown token releases nothing.
+    /// </summary>
+    private string? CheckPin(RemoteKvBlocks remote, int[] promptTokens)
     {
+        string? refused = Verify(remote, promptTokens);
+        if (refused is not null)
+        {
+            Interlocked.Increment(ref _refused);
+        }
+
+        return refused;
+    }
+
+    private string? Verify(RemoteKvBlocks remote, int[] promptTokens)
+    {
+        byte[] token = new byte[32];
+        bool decoded = remote.TransferToken is { Length: > 0 and <= 64 } text && Base64Url.TryDecodeFromChars(text, token, out int written) && written == token.Length;
         lock (_pins)
         {
-            if (!_pins.TryGetValue(remote.TransferId, out PinnedBlocks pin))
+            if (!decoded || !_pins.TryGetValue(remote.TransferId, out MockerPin pin) || !CryptographicOperations.FixedTimeEquals(pin.Token, token))
             {
-                return $"'{AgentName}' holds no pin {remote.TransferId} (expired, released or never made)";
+                return $"'{AgentName}' holds no pin {remote.TransferId} for this transfer token (expired, released, forged or never made)";
             }
 
-            if (pin.BlockIds.AsSpan().SequenceEqual(remote.BlockIds))
+            if (pin.BlockIds.AsSpan().SequenceEqual(remote.BlockIds) && CryptographicOperations.FixedTimeEquals(pin.Digest, PromptDigest.Of(promptTokens)))
             {
                 return null;
             }
         }
 
+        // Refused with the right token: the real decode's failed read then sends the unpin notification, which the
+        // token authorizes, so the pin goes here too.
         TryRelease(remote.TransferId);
-        return $"block ids of {remote.TransferId} are not the ones '{AgentName}' pinned";
+        return $"block ids or prompt tokens of {remote.TransferId} are not the ones '{AgentName}' pinned for";
     }
 
     /// <summary>Any thread: drops the pin and hands its blocks to this engine's loop to free. False when it was not held.</summary>
@@ -314,12 +387,13 @@ internal sealed class MockerKvTransfer : IDisposable
     {
         lock (_pins)
         {
-            if (!_pins.Remove(transferId, out PinnedBlocks pin))
+            if (!_pins.Remove(transferId, out MockerPin pin))
             {
                 return false;
             }
 
             Volatile.Write(ref _pinnedCount, _pins.Count);
+            Volatile.Write(ref _pinnedBlocks, _pinnedBlocks - pin.BlockIds.Length);
             _unpinned.Enqueue(pin.Kv);
         }
 
@@ -327,5 +401,5 @@ internal sealed class MockerKvTransfer : IDisposable
         return true;
     }
 
-    private readonly record struct PinnedBlocks(KvSequence Kv, int[] BlockIds, long Deadline);
+    private readonly record struct MockerPin(KvSequence Kv, string RequestId, int[] BlockIds, byte[] Token, byte[] Digest, long Deadline);
 }

@@ -20,6 +20,9 @@ public sealed class MockerKvTransferOptions
     /// <summary>How long a prefill keeps a prompt's blocks for a decode worker that never reads them. Default 30 s (the engine's).</summary>
     public TimeSpan PinTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>Most of the KV pool pins for decode workers may hold at once, 0..1 (the engine's <c>Dynamo:KvTransfer:MaxPinnedFraction</c>). Default 0.5.</summary>
+    public double MaxPinnedFraction { get; set; } = 0.5;
+
     internal string? FirstError()
     {
         const string P = "Dynamo:Mocker:KvTransfer:";
@@ -31,6 +34,11 @@ public sealed class MockerKvTransferOptions
         if (!double.IsFinite(LatencyMs) || LatencyMs < 0)
         {
             return $"{P}LatencyMs must be a finite number >= 0 (got {LatencyMs}).";
+        }
+
+        if (!double.IsFinite(MaxPinnedFraction) || MaxPinnedFraction is < 0 or > 1)
+        {
+            return $"{P}MaxPinnedFraction must be between 0 and 1 (got {MaxPinnedFraction}).";
         }
 
         return PinTimeout <= TimeSpan.Zero ? $"{P}PinTimeout must be positive (got {PinTimeout})." : null;

@@ -338,16 +338,26 @@ internal sealed class MockerScheduler
         }
 
         RemoteKvBlocks? handoff = null;
+        var declined = false;
         if (finish != FinishReason.Stop && s.Generated == 1 && request.KvTransfer?.DoRemoteDecode == true && _transfer is { } transfer && s.Kv is { } kv)
         {
             // Prefill for a remote decode (the real engine's contract): the prompt's KV is complete; keep its blocks
-            // for the decode worker instead of freeing them (Finish leaves them alone) and end here.
-            handoff = transfer.Pin(request.RequestId, kv, s.PromptLength, token);
-            s.Kv = null;
+            // for the decode worker instead of freeing them (Finish leaves them alone) and end here, unless pins
+            // hold their share of the pool already (the decode worker then computes the prompt).
+            if (transfer.TryReserve(kv.Blocks.Length, _pool.TotalBlocks))
+            {
+                handoff = transfer.Pin(request.RequestId, kv, request.PromptTokens, token);
+                s.Kv = null;
+            }
+            else
+            {
+                declined = true;
+            }
+
             finish = FinishReason.Length;
         }
 
-        var output = new EngineOutput(token, finish, s.CachedTokens) { KvTransfer = handoff };
+        var output = new EngineOutput(token, finish, s.CachedTokens) { KvTransfer = handoff, KvTransferDeclined = declined };
         if (finish is null)
         {
             _emit(s, output);

@@ -24,7 +24,7 @@ namespace Dynamo.Engine;
 /// run the forward pass, sample, stream. When a running sequence needs a block and none is free, the most
 /// recently admitted sequence is preempted: its blocks are released and it is recomputed later.
 /// </summary>
-public sealed class DotnetEngine : IEngine, IKvTransferTelemetry
+public sealed class DotnetEngine : IEngine, IKvTransferTelemetry, IKvTransferPins
 {
     private static readonly TimeSpan IdleWait = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan ThrottledWait = TimeSpan.FromMilliseconds(20);
@@ -129,8 +129,24 @@ public sealed class DotnetEngine : IEngine, IKvTransferTelemetry
     /// <summary>The block manager: prefix cache, KV events, replay and dump.</summary>
     public BlockPool BlockPool => _pool;
 
-    /// <summary>Prefill blocks kept for decode workers right now (0 without a transfer agent).</summary>
+    /// <summary>Prefill transfers kept for decode workers right now (0 without a transfer agent).</summary>
     public int PinnedTransfers => Volatile.Read(ref _pinnedCount);
+
+    /// <inheritdoc />
+    public int PinnedBlocks => _transfer?.PinnedBlocks ?? 0;
+
+    /// <inheritdoc />
+    public long DeclinedPins => _transfer?.DeclinedPins ?? 0;
+
+    /// <inheritdoc />
+    public long RefusedTransferReads => _transfer?.RefusedReads ?? 0;
+
+    /// <inheritdoc />
+    public void ReleasePins(string requestId)
+    {
+        ArgumentNullException.ThrowIfNull(requestId);
+        _transfer?.RequestRelease(requestId);
+    }
 
     /// <summary>Decode requests whose prompt KV was read from a prefill worker, and those that fell back to computing it.</summary>
     public (long Remote, long Fallback) RemotePrefills => (Interlocked.Read(ref _remotePrefills), Interlocked.Read(ref _remotePrefillFallbacks));
@@ -209,6 +225,15 @@ public sealed class DotnetEngine : IEngine, IKvTransferTelemetry
                 // Cancelled, abandoned or failed: the loop drops the sequence and frees its blocks at its next step.
                 sequence.Abandoned = true;
                 Wake();
+
+                // A prefill's handoff that nobody took: its pin has no reader.
+                while (sequence.Output.Reader.TryRead(out var unread))
+                {
+                    if (unread.KvTransfer is not null)
+                    {
+                        _transfer?.RequestRelease(request.RequestId);
+                    }
+                }
             }
         }
     }
@@ -520,18 +545,28 @@ public sealed class DotnetEngine : IEngine, IKvTransferTelemetry
         }
 
         RemoteKvBlocks? handoff = null;
+        var declined = false;
         if (finish != FinishReason.Stop && sequence.Generated == 1 && request.KvTransfer?.DoRemoteDecode == true
             && _transfer is { } transfer && sequence.Kv is { } kv)
         {
-            // Prefill for a remote decode: the prompt's KV is complete (its last chunk produced this token). Keep the
-            // blocks for the decode worker instead of freeing them; End below leaves them alone.
-            handoff = transfer.Pin(request.RequestId, kv, request.PromptTokens.Length, token);
-            Volatile.Write(ref _pinnedCount, transfer.PinnedCount);
-            sequence.Kv = null;
+            if (transfer.TryReserve(kv.Blocks.Length, _pool.TotalBlocks))
+            {
+                // Prefill for a remote decode: the prompt's KV is complete (its last chunk produced this token). Keep the
+                // blocks for the decode worker instead of freeing them; End below leaves them alone.
+                handoff = transfer.Pin(request.RequestId, kv, request.PromptTokens, token);
+                Volatile.Write(ref _pinnedCount, transfer.PinnedCount);
+                sequence.Kv = null;
+            }
+            else
+            {
+                // Pins hold their share of the pool already: the decode worker computes this prompt itself.
+                declined = true;
+            }
+
             finish = FinishReason.Length;
         }
 
-        var written = sequence.Output.Writer.TryWrite(new EngineOutput(token, finish, sequence.CachedTokens ?? 0) { KvTransfer = handoff });
+        var written = sequence.Output.Writer.TryWrite(new EngineOutput(token, finish, sequence.CachedTokens ?? 0) { KvTransfer = handoff, KvTransferDeclined = declined });
         Debug.Assert(written, "The scheduler only runs sequences with room in their output channel.");
         if (finish is not null)
         {
@@ -586,7 +621,7 @@ public sealed class DotnetEngine : IEngine, IKvTransferTelemetry
             TransferResult result;
             try
             {
-                result = await transfer.ReadAsync(remote, localBlocks, firstBlock, stopping).ConfigureAwait(false);
+                result = await transfer.ReadAsync(remote, request.PromptTokens, localBlocks, firstBlock, stopping).ConfigureAwait(false);
             }
             catch (Exception e)
             {
@@ -648,6 +683,14 @@ public sealed class DotnetEngine : IEngine, IKvTransferTelemetry
         if (sequence.Kv is { IsAllocated: true } kv)
         {
             _pool.Release(kv);
+        }
+
+        if (!sequence.RemotePrefillTried && sequence.Request.KvTransfer?.RemotePrefill is { } remote && _transfer is { } transfer)
+        {
+            // A decode that ends before reading its remote prefill (abandoned while waiting, failed, shut down):
+            // the prefill worker's pin has no other reader, so release it now rather than at its timeout.
+            sequence.RemotePrefillTried = true;
+            _ = transfer.AbandonAsync(remote);
         }
 
         if (!_running.Remove(sequence))

@@ -152,6 +152,22 @@ internal sealed class GenerationHandler
         RequestSize.CheckPromptChars(request, _limits.MaxPromptChars, MaxPromptCharsKey);
         var prompts = PromptTokens(request, cancellation.Token);
         var sequences = BuildSequences(request, prompts, requestId);
+        try
+        {
+            await GenerateAsync(context, kind, requestId, activity, cancellation, request, prompts, sequences).ConfigureAwait(false);
+        }
+        catch when (sequences[0].KvTransfer is not null && _engine is IKvTransferPins pins)
+        {
+            // The prefill pinned the prompt's blocks, but its caller never got (or may not have got) where they are:
+            // nobody will read them, so they go now rather than at the pin timeout.
+            pins.ReleasePins(sequences[0].Request.RequestId);
+            throw;
+        }
+    }
+
+    private async Task GenerateAsync(HttpContext context, RequestKind kind, string requestId, Activity? activity, CancellationTokenSource cancellation,
+        ParsedRequest request, int[][] prompts, Sequence[] sequences)
+    {
         var header = new ResponseHeader(
             (kind == RequestKind.Chat ? "chatcmpl-" : "cmpl-") + requestId, _time.GetUtcNow().ToUnixTimeSeconds(), _modelJson, KvTransferParams: null);
         var run = new Run(kind, request, header, sequences, cancellation, context.Response.BodyWriter);
@@ -167,6 +183,10 @@ internal sealed class GenerationHandler
             if (sequences[0].KvTransfer is { } handoff)
             {
                 header = header with { KvTransferParams = KvTransferParams.Write(handoff) };
+            }
+            else if (sequences[0].KvTransferDeclined)
+            {
+                header = header with { KvTransferParams = KvTransferParams.Declined };
             }
 
             var usage = Usage(prompts, sequences);
@@ -281,6 +301,11 @@ internal sealed class GenerationHandler
                     // A prefill for a remote decode: the blocks' whereabouts go in the response (and the last chunk).
                     sequence.KvTransfer = handoff;
                     run.Header = run.Header with { KvTransferParams = KvTransferParams.Write(handoff) };
+                }
+                else if (output.KvTransferDeclined)
+                {
+                    sequence.KvTransferDeclined = true;
+                    run.Header = run.Header with { KvTransferParams = KvTransferParams.Declined };
                 }
 
                 var last = output.Finish is not null;
@@ -584,7 +609,7 @@ internal sealed class GenerationHandler
 
                 sequences[index] = new Sequence(index, p, new EngineRequest
                 {
-                    RequestId = requestId + "-" + index.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    RequestId = EngineRequestId(requestId, index),
                     PromptTokens = prompts[p],
                     MaxTokens = maxTokens,
                     Sampling = sampling,
@@ -664,6 +689,49 @@ internal sealed class GenerationHandler
         {
             WorkerLog.RequestCompleted(_logger, requestId, sequences.Length, usage.PromptTokens, usage.CachedTokens, usage.CompletionTokens);
         }
+    }
+
+    /// <summary>The engine request of choice <paramref name="index"/> of the worker request <paramref name="requestId"/>.</summary>
+    internal static string EngineRequestId(string requestId, int index) =>
+        requestId + "-" + index.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// <c>POST /v1/kv_transfer/release</c> with <c>{"request_id"}</c> (the <c>x-request-id</c> the gateway sent with a
+    /// prefill request): the gateway will not have the prompt's KV read (its client went away, the decode failed), so
+    /// the prefill's pins go now instead of at the pin timeout. 202: accepted (releasing nothing is not an error).
+    /// </summary>
+    public async Task ReleaseKvTransferAsync(HttpContext context)
+    {
+        if (_engine is not IKvTransferPins pins)
+        {
+            await HttpErrors.WriteAsync(context, new OpenAiException(404, "This worker's engine keeps no KV pins.", "invalid_request_error", null, "not_found")).ConfigureAwait(false);
+            return;
+        }
+
+        string? requestId = null;
+        try
+        {
+            using var document = await JsonDocument.ParseAsync(context.Request.Body, default, context.RequestAborted).ConfigureAwait(false);
+            if (document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty("request_id", out var id) && id.ValueKind == JsonValueKind.String)
+            {
+                requestId = id.GetString();
+            }
+        }
+        catch (JsonException)
+        {
+        }
+
+        if (requestId is not { Length: > 0 and <= MaxRequestIdLength } || !IsPrintableAscii(requestId))
+        {
+            await HttpErrors.WriteAsync(context, OpenAiException.BadRequest(
+                $"The body must be a JSON object with \"request_id\": the x-request-id of the prefill request (1..{MaxRequestIdLength} printable ASCII characters).", "request_id")).ConfigureAwait(false);
+            return;
+        }
+
+        pins.ReleasePins(EngineRequestId(requestId, 0));
+        context.Response.StatusCode = 202;
+        context.Response.ContentType = "application/json";
+        await context.Response.WriteAsync("{\"status\":\"accepted\"}", context.RequestAborted).ConfigureAwait(false);
     }
 
     private string RequestIdFor(HttpContext context)

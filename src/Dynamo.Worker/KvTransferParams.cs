@@ -6,9 +6,10 @@ namespace Dynamo.Worker;
 /// <summary>
 /// The worker's wire form of <c>kv_transfer_params</c> (names after vLLM's NIXL connector). A prefill request sends
 /// <c>{"do_remote_decode": true}</c>; its response carries <c>{"do_remote_prefill": true, "remote_agent", "transfer_id",
-/// "remote_region", "remote_block_ids", "block_size", "block_bytes", "prompt_tokens", "first_token"}</c>, which the
-/// gateway passes unchanged to the decode request. Anything else is ignored: a request with unusable parameters is
-/// served whole, never refused.
+/// "transfer_token", "remote_region", "remote_block_ids", "block_size", "block_bytes", "prompt_tokens", "first_token"}</c>,
+/// which the gateway passes unchanged to the decode request, or <c>{"do_remote_prefill": false, "declined": "pin_limit"}</c>
+/// when the prefill's pins hold their share of the pool. Anything else is ignored: a request with unusable parameters
+/// is served whole, never refused.
 /// </summary>
 internal static class KvTransferParams
 {
@@ -31,6 +32,7 @@ internal static class KvTransferParams
                     {
                         AgentName = e.GetProperty("remote_agent").GetString() ?? throw new FormatException("remote_agent is null"),
                         TransferId = e.GetProperty("transfer_id").GetString() ?? throw new FormatException("transfer_id is null"),
+                        TransferToken = e.GetProperty("transfer_token").GetString() ?? throw new FormatException("transfer_token is null"),
                         RegionId = e.GetProperty("remote_region").GetInt32(),
                         BlockIds = [.. e.GetProperty("remote_block_ids").EnumerateArray().Select(b => b.GetInt32())],
                         BlockSize = e.GetProperty("block_size").GetInt32(),
@@ -64,6 +66,7 @@ internal static class KvTransferParams
             w.WriteBoolean("do_remote_prefill", true);
             w.WriteString("remote_agent", blocks.AgentName);
             w.WriteString("transfer_id", blocks.TransferId);
+            w.WriteString("transfer_token", blocks.TransferToken);
             w.WriteNumber("remote_region", blocks.RegionId);
             w.WriteStartArray("remote_block_ids");
             foreach (var id in blocks.BlockIds)
@@ -81,4 +84,7 @@ internal static class KvTransferParams
 
         return JsonDocument.Parse(buffer.ToArray()).RootElement.Clone();
     }
+
+    /// <summary>The response's <c>kv_transfer_params</c> when the prefill declined to pin (the decode worker computes the prompt).</summary>
+    public static JsonElement Declined { get; } = JsonDocument.Parse("""{"do_remote_prefill":false,"declined":"pin_limit"}""").RootElement.Clone();
 }

@@ -30,4 +30,7 @@ internal sealed class Sequence(int index, int promptIndex, EngineRequest request
 
     /// <summary>A prefill for a remote decode: where the engine keeps the prompt's KV.</summary>
     public RemoteKvBlocks? KvTransfer { get; set; }
+
+    /// <summary>A prefill for a remote decode whose engine declined to pin (pins held their share of the pool).</summary>
+    public bool KvTransferDeclined { get; set; }
 }

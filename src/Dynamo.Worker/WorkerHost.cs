@@ -239,6 +239,7 @@ public sealed class WorkerHost : IAsyncDisposable
         var models = new ModelList([new ModelCardOut(servedModel, created, "dynamo")]);
         app.MapPost("/v1/completions", new RequestDelegate(handler.CompletionsAsync));
         app.MapPost("/v1/chat/completions", new RequestDelegate(handler.ChatAsync));
+        app.MapPost("/v1/kv_transfer/release", new RequestDelegate(handler.ReleaseKvTransferAsync));
         app.MapGet("/health", context => gate.IsDraining
             ? WriteJsonAsync(context, 503, static w => w.WriteString("status", "draining"))
             : WriteJsonAsync(context, 200, static w => w.WriteString("status", "ready")));

@@ -22,6 +22,9 @@ internal sealed class WorkerMetrics
     private readonly Counter _transferBytes;
     private readonly Histogram _transferDuration;
     private readonly Counter _remotePrefills;
+    private readonly Gauge? _pinnedBlocks;
+    private readonly Counter? _pinsDeclined;
+    private readonly Counter? _transferRefused;
 
     public WorkerMetrics(IEngine engine, string instanceId, string model, string role)
     {
@@ -47,6 +50,15 @@ internal sealed class WorkerMetrics
             new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.0001, 2, 18) });
         _remotePrefills = factory.CreateCounter(MetricNames.WorkerRemotePrefillsTotal,
             "Decode requests sent with a remote prefill: read (outcome remote) or computed here after all (outcome fallback, with the reason).", "outcome", "reason");
+        if (engine is IKvTransferPins)
+        {
+            _pinnedBlocks = factory.CreateGauge(MetricNames.WorkerKvPinnedBlocks, "KV blocks pinned for decode workers to read.");
+            _pinsDeclined = factory.CreateCounter(MetricNames.WorkerKvPinsDeclinedTotal,
+                "Prefills for a remote decode that pinned nothing because pins held Dynamo:KvTransfer:MaxPinnedFraction of the pool.");
+            _transferRefused = factory.CreateCounter(MetricNames.WorkerKvTransferRefusedTotal,
+                "Peer KV reads and transfer connections refused: no or an unknown transfer token, ranges outside the pin, other prompt tokens, a used token, a failed handshake.");
+        }
+
         if (engine is IKvTransferTelemetry telemetry)
         {
             telemetry.KvTransferDone += OnKvTransfer;
@@ -84,6 +96,12 @@ internal sealed class WorkerMetrics
         _running.Set(load.RunningRequests);
         _queueDepth.Set(load.WaitingRequests);
         _prefixHitRate.Set(load.PrefixCacheHitRate);
+        if (_engine is IKvTransferPins pins)
+        {
+            _pinnedBlocks!.Set(pins.PinnedBlocks);
+            _pinsDeclined!.IncTo(pins.DeclinedPins);
+            _transferRefused!.IncTo(pins.RefusedTransferReads);
+        }
     }
 
     private static string StatusLabel(int status) => status switch

@@ -34,7 +34,7 @@ public sealed class DisaggregationTests
 
         public TransferAgent DecodeAgent { get; private set; }
 
-        public static async Task<Cluster> Start(string backend, TimeSpan? pinTimeout = null)
+        public static async Task<Cluster> Start(string backend, TimeSpan? pinTimeout = null, double maxPinnedFraction = 0.5)
         {
             var id = Guid.NewGuid().ToString("N")[..6];
             TransferAgent Agent(string name) => TransferAgent.Create(new TransferAgentOptions
@@ -49,7 +49,7 @@ public sealed class DisaggregationTests
             var decodeAgent = Agent("decode");
             var prefill = await EngineHarness.Start(o => o.MaxNumBatchedTokens = 64);
             var decode = await EngineHarness.Start(o => o.MaxNumBatchedTokens = 64);
-            prefill.AttachTransferAgent(prefillAgent, new KvTransferOptions { PinTimeout = pinTimeout ?? TimeSpan.FromSeconds(30) });
+            prefill.AttachTransferAgent(prefillAgent, new KvTransferOptions { PinTimeout = pinTimeout ?? TimeSpan.FromSeconds(30), MaxPinnedFraction = maxPinnedFraction });
 
             // Stands in for discovery: the decode engine looks the prefill agent's metadata up by name.
             decode.AttachTransferAgent(decodeAgent, new KvTransferOptions { ReadTimeout = TimeSpan.FromSeconds(5) },
@@ -201,5 +201,104 @@ public sealed class DisaggregationTests
         Assert.Equal(FinishReason.Stop, Assert.Single(outputs).Finish);
         Assert.Null(outputs[0].KvTransfer);
         Assert.Equal(0, cluster.Prefill.PinnedTransfers);
+    }
+
+    public static TheoryData<string> Forgeries => ["invented token", "block ids never pinned", "real token, another pin's block ids", "real token, another prompt"];
+
+    /// <summary>
+    /// Issue 12, finding 1: a decode request carrying a forged descriptor must read nothing and poison nothing. The
+    /// victim's prompt is prefilled (and pinned); the forger's decode request for its own prompt carries a descriptor
+    /// built from the victim's; then both prompts are served again. Over real sockets (TCP).
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Forgeries))]
+    public async Task ForgedDescriptor_ReadsNothing_PoisonsNothing(string forgery)
+    {
+        await using var cluster = await Cluster.Start("tcp");
+        var victim = Prompt(64, salt: 20);
+        var forger = Prompt(64, salt: 21);
+        var victimExpected = await Tokens(cluster.Aggregated, Greedy(victim, 8));
+        var forgerExpected = await Tokens(cluster.Aggregated, Greedy(forger, 8));
+
+        var remote = await cluster.PrefillAsync(victim, 8);
+        var other = await cluster.PrefillAsync(Prompt(64, salt: 22), 8);
+        var forged = forgery switch
+        {
+            "invented token" => remote with { TransferToken = System.Buffers.Text.Base64Url.EncodeToString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)) },
+            "block ids never pinned" => remote with { BlockIds = [.. remote.BlockIds.Select(b => b + 100)] },
+            "real token, another pin's block ids" => remote with { BlockIds = other.BlockIds },
+            _ => remote,
+        };
+
+        var outputs = await Collect(cluster.Decode, Greedy(forger, 8) with { KvTransfer = new KvTransferRequest { RemotePrefill = forged } });
+
+        Assert.Equal(forgerExpected, outputs.Select(o => o.TokenId).ToArray());
+        Assert.Equal(0, outputs[0].CachedTokens);
+        Assert.Equal((0L, 1L), cluster.Decode.RemotePrefills);
+        Assert.Equal(1, cluster.PrefillAgent.RefusedRequests);
+
+        // Nothing the forger pointed at entered the decode engine's prefix cache under the forger's tokens: the same
+        // prompt again (now a prefix-cache hit of what the decode engine computed itself) and the victim's prompt give
+        // the aggregated engine's tokens.
+        var again = await Collect(cluster.Decode, Greedy(forger, 8));
+        Assert.Equal(forgerExpected, again.Select(o => o.TokenId).ToArray());
+        Assert.Equal(48, again[0].CachedTokens);
+        Assert.Equal(victimExpected, await cluster.DecodeAsync(victim, 8, remote));
+        Assert.Equal(victimExpected, await Tokens(cluster.Decode, Greedy(victim, 8)));
+    }
+
+    [Fact]
+    public async Task DescriptorWithoutAValidToken_IsNotRead_AndThePinStaysForItsReader()
+    {
+        await using var cluster = await Cluster.Start("tcp");
+        var prompt = Prompt(40, salt: 23);
+        var expected = await Tokens(cluster.Aggregated, Greedy(prompt, 6));
+        var remote = await cluster.PrefillAsync(prompt, 6);
+
+        Assert.Equal(expected, await cluster.DecodeAsync(prompt, 6, remote with { TransferToken = "not a token" }));
+        Assert.Equal((0L, 1L), cluster.Decode.RemotePrefills);
+        Assert.Equal(1, cluster.Prefill.PinnedTransfers);
+
+        Assert.Equal(expected, await cluster.DecodeAsync(prompt, 6, remote));
+        Assert.Equal((1L, 1L), cluster.Decode.RemotePrefills);
+        await WaitUntil(() => cluster.Prefill.PinnedTransfers == 0, "the prefill engine to unpin once read");
+    }
+
+    [Fact]
+    public async Task ReleasePins_FreesAnUnreadPinAtOnce_AndItsTokenReadsNothing()
+    {
+        await using var cluster = await Cluster.Start("tcp");
+        var prompt = Prompt(70, salt: 24);
+        var expected = await Tokens(cluster.Aggregated, Greedy(prompt, 4));
+        var request = Greedy(prompt, 4, id: "prefill-24") with { KvTransfer = new KvTransferRequest { DoRemoteDecode = true } };
+        var remote = Assert.Single(await Collect(cluster.Prefill, request)).KvTransfer!;
+        Assert.True(cluster.Prefill.PinnedBlocks > 0);
+
+        cluster.Prefill.ReleasePins("prefill-24");
+
+        await WaitUntil(() => cluster.Prefill.PinnedTransfers == 0 && cluster.Prefill.PinnedBlocks == 0, "the released pin to go");
+        await WaitUntil(() => cluster.Prefill.GetLoad().KvBlocksUsed == 0, "the released pin's blocks to be free");
+        Assert.Equal(expected, await cluster.DecodeAsync(prompt, 4, remote));
+        Assert.Equal((0L, 1L), cluster.Decode.RemotePrefills);
+        Assert.Equal(1, cluster.PrefillAgent.RefusedRequests);
+    }
+
+    [Fact]
+    public async Task PinsOverTheirShareOfThePool_AreDeclined_AndTheDecodeComputesThePrompt()
+    {
+        // 256 blocks, at most 10 % pinned: two 130-token prompts (9 blocks each) fit, a third does not.
+        await using var cluster = await Cluster.Start("inprocess", maxPinnedFraction: 0.1);
+        await cluster.PrefillAsync(Prompt(130, salt: 25), 2);
+        await cluster.PrefillAsync(Prompt(130, salt: 26), 2);
+
+        var outputs = await Collect(cluster.Prefill, Greedy(Prompt(130, salt: 27), 2) with { KvTransfer = new KvTransferRequest { DoRemoteDecode = true } });
+
+        var last = Assert.Single(outputs);
+        Assert.Null(last.KvTransfer);
+        Assert.True(last.KvTransferDeclined);
+        Assert.Equal(FinishReason.Length, last.Finish);
+        Assert.Equal(2, cluster.Prefill.PinnedTransfers);
+        Assert.Equal(18, cluster.Prefill.PinnedBlocks);
+        Assert.Equal(1, cluster.Prefill.DeclinedPins);
     }
 }

@@ -15,6 +15,7 @@ public sealed class KvTransferParamsTests
     {
         AgentName = "prefill-agent",
         TransferId = "req-1.7",
+        TransferToken = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
         RegionId = 3,
         BlockIds = [10, 11, 40],
         BlockSize = 16,

@@ -1,19 +1,24 @@
+using System.Buffers.Text;
 using System.Collections.Concurrent;
+using System.Security.Cryptography;
 using System.Text;
 using Dynamo.Contracts.Engine;
 using Dynamo.Engine.Model;
 using Dynamo.KvCache;
 using Dynamo.Transfer;
 using Dynamo.Transfer.Memory;
+using Dynamo.Transfer.Security;
 using Microsoft.Extensions.Logging;
 
 namespace Dynamo.Engine.Transfer;
 
 /// <summary>
 /// The engine's side of disaggregated serving (vLLM's NIXL connector): registers the KV pool with the transfer agent
-/// (read-only for peers), pins a prefill's blocks until the decode worker says it has read them or
-/// <see cref="KvTransferOptions.PinTimeout"/> passes, and reads a remote prefill's blocks into this pool. Pins
-/// belong to the engine's loop thread; unpin notifications arrive on the agent's channel and wake the loop.
+/// (peers may read only what a grant allows), pins a prefill's blocks with a grant bound to the prompt's digest until
+/// the decode worker says it has read them, the prefill's client gives them up (<see cref="RequestRelease"/>), or
+/// <see cref="KvTransferOptions.PinTimeout"/> passes, and reads a remote prefill's blocks into this pool presenting
+/// the token and the digest of its own prompt. Pins belong to the engine's loop thread; releases arrive on queues
+/// and wake the loop.
 /// </summary>
 internal sealed class KvTransferConnector : IAsyncDisposable
 {
@@ -26,11 +31,14 @@ internal sealed class KvTransferConnector : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly Action _wake;
-    private readonly Dictionary<string, (KvSequence Kv, long Deadline)> _pins = new(StringComparer.Ordinal);
-    private readonly ConcurrentQueue<string> _unpins = new();
+    private readonly Dictionary<string, PinnedKv> _pins = new(StringComparer.Ordinal);
+    private readonly ConcurrentQueue<(string TransferId, byte[] Token)> _unpins = new();
+    private readonly ConcurrentQueue<string> _releases = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _pump;
     private long _nextPin;
+    private int _pinnedBlocks;
+    private long _declined;
 
     public KvTransferConnector(TransferAgent agent, PagedKvCache cache, KvTransferOptions options,
         Func<string, CancellationToken, ValueTask<byte[]?>>? metadataLookup, ILogger logger, TimeProvider time, Action wake)
@@ -43,7 +51,7 @@ internal sealed class KvTransferConnector : IAsyncDisposable
         _logger = logger;
         _time = time;
         _wake = wake;
-        Region = agent.RegisterMemory(cache.BaseAddress, cache.ByteLength, RemoteAccess.Read);
+        Region = agent.RegisterMemory(cache.BaseAddress, cache.ByteLength, RemoteAccess.Read, requireGrant: true);
         EngineLog.KvTransferAttached(logger, agent.Name, Region.Id, cache.ByteLength >> 20, cache.BlockBytes);
         _pump = PumpAsync();
     }
@@ -55,32 +63,88 @@ internal sealed class KvTransferConnector : IAsyncDisposable
     /// <summary>Pins are held now (loop thread).</summary>
     public int PinnedCount => _pins.Count;
 
-    /// <summary>Keeps <paramref name="kv"/>'s blocks for a decode worker; returns what it needs to read them (loop thread).</summary>
-    public RemoteKvBlocks Pin(string requestId, KvSequence kv, int promptTokens, int firstToken)
+    /// <summary>Blocks the pins hold now (any thread).</summary>
+    public int PinnedBlocks => Volatile.Read(ref _pinnedBlocks);
+
+    /// <summary>Prefills that did not pin because <see cref="KvTransferOptions.MaxPinnedFraction"/> of the pool was pinned already.</summary>
+    public long DeclinedPins => Interlocked.Read(ref _declined);
+
+    /// <summary>Peer reads and connections this worker's agent refused (no or a bad token, outside a pin, other prompt, failed handshake).</summary>
+    public long RefusedReads => _agent.RefusedRequests;
+
+    /// <summary>
+    /// Whether <paramref name="blocks"/> more may be pinned within <see cref="KvTransferOptions.MaxPinnedFraction"/>
+    /// of <paramref name="totalBlocks"/>; counts a refusal (loop thread).
+    /// </summary>
+    public bool TryReserve(int blocks, int totalBlocks)
+    {
+        if (_pinnedBlocks + (long)blocks <= (long)Math.Floor(_options.MaxPinnedFraction * totalBlocks))
+        {
+            return true;
+        }
+
+        Interlocked.Increment(ref _declined);
+        return false;
+    }
+
+    /// <summary>
+    /// Keeps <paramref name="kv"/>'s blocks for a decode worker, granted for one read by a reader of exactly
+    /// <paramref name="promptTokens"/>; returns what it needs to read them (loop thread).
+    /// </summary>
+    public RemoteKvBlocks Pin(string requestId, KvSequence kv, int[] promptTokens, int firstToken)
     {
         var transferId = $"{requestId}.{++_nextPin}";
-        _pins[transferId] = (kv, _time.GetTimestamp() + (long)(_options.PinTimeout.TotalSeconds * _time.TimestampFrequency));
+        var blocks = kv.Blocks.ToArray();
+        var ranges = new DescriptorList(blocks.Length);
+        foreach (var block in blocks)
+        {
+            ranges.Add(Region.Describe(block * _cache.BlockBytes, _cache.BlockBytes));
+        }
+
+        var grant = _agent.IssueGrant(ranges, PromptDigest.Of(promptTokens));
+        _pins[transferId] = new PinnedKv(kv, requestId, grant.Token.ToArray(), blocks.Length,
+            _time.GetTimestamp() + (long)(_options.PinTimeout.TotalSeconds * _time.TimestampFrequency));
+        Volatile.Write(ref _pinnedBlocks, _pinnedBlocks + blocks.Length);
         return new RemoteKvBlocks
         {
             AgentName = _agent.Name,
             TransferId = transferId,
+            TransferToken = Base64Url.EncodeToString(grant.Token.Span),
             RegionId = Region.Id,
-            BlockIds = kv.Blocks.ToArray(),
+            BlockIds = blocks,
             BlockSize = _cache.BlockSize,
             BlockBytes = _cache.BlockBytes,
-            PromptTokens = promptTokens,
+            PromptTokens = promptTokens.Length,
             FirstToken = firstToken,
         };
     }
 
-    /// <summary>Releases pins the decode worker is done with and those past their deadline (loop thread).</summary>
+    /// <summary>
+    /// Any thread: the prefill request <paramref name="requestId"/> (the engine request's id) will not be read from
+    /// (its client went away, or the decode failed): its pins go at the loop's next step.
+    /// </summary>
+    public void RequestRelease(string requestId)
+    {
+        _releases.Enqueue(requestId);
+        _wake();
+    }
+
+    /// <summary>Releases pins the decode worker is done with, those given up, and those past their deadline (loop thread).</summary>
     public void ReleaseDone(Action<KvSequence> release)
     {
-        while (_unpins.TryDequeue(out var id))
+        while (_unpins.TryDequeue(out var unpin))
         {
-            if (_pins.Remove(id, out var pin))
+            if (_pins.TryGetValue(unpin.TransferId, out var pin) && CryptographicOperations.FixedTimeEquals(pin.Token, unpin.Token))
             {
-                release(pin.Kv);
+                Drop(unpin.TransferId, pin, release);
+            }
+        }
+
+        while (_releases.TryDequeue(out var requestId))
+        {
+            foreach (var (id, pin) in _pins.Where(p => p.Value.RequestId == requestId).ToList())
+            {
+                Drop(id, pin, release);
             }
         }
 
@@ -101,19 +165,35 @@ internal sealed class KvTransferConnector : IAsyncDisposable
 
         foreach (var id in expired ?? [])
         {
-            _pins.Remove(id, out var pin);
-            EngineLog.PinExpired(_logger, id, pin.Kv.Blocks.Length, _options.PinTimeout);
-            release(pin.Kv);
+            var pin = _pins[id];
+            EngineLog.PinExpired(_logger, id, pin.Blocks, _options.PinTimeout);
+            Drop(id, pin, release);
         }
+    }
+
+    private void Drop(string transferId, PinnedKv pin, Action<KvSequence> release)
+    {
+        // The grant goes first: once the blocks are free they may hold another prompt.
+        _agent.RevokeGrant(pin.Token);
+        _pins.Remove(transferId);
+        Volatile.Write(ref _pinnedBlocks, _pinnedBlocks - pin.Blocks);
+        release(pin.Kv);
     }
 
     /// <summary>
     /// Reads blocks <paramref name="firstBlock"/>.. of <paramref name="remote"/> into <paramref name="localBlocks"/>
-    /// (same indices) and tells the prefill worker to unpin. Never throws: a failure is a failed result.
+    /// (same indices), presenting its token and the digest of <paramref name="promptTokens"/> (this request's own
+    /// prompt: the prefill worker refuses the read unless its pin was made for the same tokens), and tells the prefill
+    /// worker to unpin. Never throws: a failure is a failed result.
     /// </summary>
-    public async Task<TransferResult> ReadAsync(RemoteKvBlocks remote, int[] localBlocks, int firstBlock, CancellationToken cancellationToken)
+    public async Task<TransferResult> ReadAsync(RemoteKvBlocks remote, int[] promptTokens, int[] localBlocks, int firstBlock, CancellationToken cancellationToken)
     {
-        var notification = Encoding.UTF8.GetBytes(UnpinPrefix + remote.TransferId);
+        if (!TryDecodeToken(remote.TransferToken, out var token))
+        {
+            return Failed(TransferErrorKind.InvalidDescriptor, "the transfer token is not a base64url-encoded 256-bit value");
+        }
+
+        var notification = UnpinNotification(remote.TransferId, token);
         var metadata = _agent.GetRemoteMetadata(remote.AgentName);
         if (metadata is null && _metadataLookup is not null)
         {
@@ -150,26 +230,48 @@ internal sealed class KvTransferConnector : IAsyncDisposable
         }
         catch (ArgumentOutOfRangeException e)
         {
-            await UnpinAsync(remote, notification).ConfigureAwait(false);
+            await UnpinAsync(remote.AgentName, notification).ConfigureAwait(false);
             return Failed(TransferErrorKind.InvalidDescriptor, e.Message);
         }
 
-        var result = await _agent.PostTransfer(TransferOperation.Read, local, far, remote.AgentName, notification, _options.ReadTimeout, cancellationToken)
+        var credential = new TransferCredential(token, PromptDigest.Of(promptTokens));
+        var result = await _agent.PostTransfer(TransferOperation.Read, local, far, remote.AgentName, credential, notification, _options.ReadTimeout, cancellationToken)
             .Completion.ConfigureAwait(false);
         if (!result.IsSuccess)
         {
             // The read's own notification may not have reached the prefill worker: ask again (its timeout is the last resort).
-            await UnpinAsync(remote, notification).ConfigureAwait(false);
+            await UnpinAsync(remote.AgentName, notification).ConfigureAwait(false);
         }
 
         return result;
     }
 
-    private async Task UnpinAsync(RemoteKvBlocks remote, byte[] notification)
+    /// <summary>
+    /// A decode request that will not read its remote prefill after all (abandoned, failed, or ended before its
+    /// turn) tells the prefill worker to release the pin now rather than at its timeout. Never throws.
+    /// </summary>
+    public async Task AbandonAsync(RemoteKvBlocks remote)
     {
-        if (_agent.GetRemoteMetadata(remote.AgentName) is not null)
+        if (TryDecodeToken(remote.TransferToken, out var token))
         {
-            await _agent.SendNotificationAsync(remote.AgentName, notification).ConfigureAwait(false);
+            await UnpinAsync(remote.AgentName, UnpinNotification(remote.TransferId, token)).ConfigureAwait(false);
+        }
+    }
+
+    private static byte[] UnpinNotification(string transferId, byte[] token) =>
+        Encoding.UTF8.GetBytes($"{UnpinPrefix}{transferId}:{Base64Url.EncodeToString(token)}");
+
+    private static bool TryDecodeToken(string text, out byte[] token)
+    {
+        token = new byte[TransferGrant.TokenBytes];
+        return text is { Length: > 0 and <= 64 } && Base64Url.TryDecodeFromChars(text, token, out var written) && written == TransferGrant.TokenBytes;
+    }
+
+    private async Task UnpinAsync(string agentName, byte[] notification)
+    {
+        if (_agent.GetRemoteMetadata(agentName) is not null)
+        {
+            await _agent.SendNotificationAsync(agentName, notification).ConfigureAwait(false);
         }
     }
 
@@ -183,9 +285,16 @@ internal sealed class KvTransferConnector : IAsyncDisposable
             await foreach (var note in _agent.Notifications.ReadAllAsync(_stop.Token).ConfigureAwait(false))
             {
                 var text = note.Text;
-                if (text.StartsWith(UnpinPrefix, StringComparison.Ordinal))
+                if (!text.StartsWith(UnpinPrefix, StringComparison.Ordinal))
                 {
-                    _unpins.Enqueue(text[UnpinPrefix.Length..]);
+                    continue;
+                }
+
+                // "kv-unpin:{transfer id}:{token}": only a holder of the token can release a pin.
+                var separator = text.LastIndexOf(':');
+                if (separator > UnpinPrefix.Length && TryDecodeToken(text[(separator + 1)..], out var token))
+                {
+                    _unpins.Enqueue((text[UnpinPrefix.Length..separator], token));
                     _wake();
                 }
             }
@@ -204,4 +313,6 @@ internal sealed class KvTransferConnector : IAsyncDisposable
         Region.Dispose();
         _stop.Dispose();
     }
+
+    private sealed record PinnedKv(KvSequence Kv, string RequestId, byte[] Token, int Blocks, long Deadline);
 }

@@ -9,12 +9,24 @@ public sealed class KvTransferOptions
     /// <summary>How long a decode worker's read of the prompt's blocks may take before it computes the prompt itself. Default 10 s.</summary>
     public TimeSpan ReadTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Most of the KV pool that pins for decode workers may hold at once, 0..1. A prefill that would pin beyond it
+    /// returns its first token without a transfer (the gateway then lets the decode worker compute the prompt), so
+    /// unread or abandoned transfers cannot starve the prefill worker of blocks. Default 0.5.
+    /// </summary>
+    public double MaxPinnedFraction { get; set; } = 0.5;
+
     /// <summary>Throws with the key and value of the first bad setting.</summary>
     public void Validate()
     {
         if (PinTimeout <= TimeSpan.Zero)
         {
             throw new ArgumentException($"Dynamo:KvTransfer:PinTimeout = '{PinTimeout}' must be positive", nameof(PinTimeout));
+        }
+
+        if (!double.IsFinite(MaxPinnedFraction) || MaxPinnedFraction is < 0 or > 1)
+        {
+            throw new ArgumentException($"Dynamo:KvTransfer:MaxPinnedFraction = '{MaxPinnedFraction}' must be between 0 and 1", nameof(MaxPinnedFraction));
         }
 
         if (ReadTimeout <= TimeSpan.Zero)

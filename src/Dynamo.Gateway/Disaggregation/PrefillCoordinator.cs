@@ -23,6 +23,7 @@ internal sealed partial class PrefillCoordinator
 {
     private static readonly MediaTypeHeaderValue s_json = new("application/json");
     private static readonly JsonElement s_doRemoteDecode = JsonDocument.Parse("""{"do_remote_decode":true}""").RootElement.Clone();
+    private static readonly TimeSpan ReleaseTimeout = TimeSpan.FromSeconds(5);
 
     private readonly DisaggregationOptions _options;
     private readonly WorkerDirectory _workers;
@@ -50,9 +51,11 @@ internal sealed partial class PrefillCoordinator
 
     /// <summary>
     /// Prefills <paramref name="prompt"/> remotely when the conditions hold; returns the decode request's
-    /// <c>kv_transfer_params</c>, or null when the decode worker is to prefill the prompt itself.
+    /// <c>kv_transfer_params</c> and where they came from, or null when the decode worker is to prefill the prompt
+    /// itself. When the client goes away during the call, the prefill worker is told to release the prompt's pins.
+    /// Hand the result to <see cref="Release"/> unless the decode request completed.
     /// </summary>
-    public async Task<JsonElement?> TryPrefillAsync(ParsedRequest request, int[] prompt, RoutingDecision decode, Activity? activity, CancellationToken cancellationToken)
+    public async Task<RemotePrefill?> TryPrefillAsync(ParsedRequest request, int[] prompt, RoutingDecision decode, Activity? activity, CancellationToken cancellationToken)
     {
         var uncached = Math.Max(0, prompt.Length - (decode.OverlapBlocks * decode.Worker.BlockSize));
         if (uncached < _options.MinRemotePrefillTokens)
@@ -88,18 +91,40 @@ internal sealed partial class PrefillCoordinator
         var start = Stopwatch.GetTimestamp();
         try
         {
-            var outcome = await CallAsync(request, prompt, worker, decode.RequestId, cancellationToken);
+            PrefillOutcome outcome;
+            try
+            {
+                outcome = await CallAsync(request, prompt, worker, decode.RequestId, cancellationToken);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                // The client left mid-prefill: the worker may have pinned the prompt's blocks already.
+                Release(new RemotePrefill(s_doRemoteDecode, worker, decode.RequestId), "client_gone");
+                throw;
+            }
+
             if (outcome.Params is { } kv)
             {
                 _metrics.DisaggPrefills.WithLabels("remote", "").Inc();
                 _metrics.RemotePrefillDuration.Observe(Stopwatch.GetElapsedTime(start).TotalSeconds);
-                return kv;
+                return new RemotePrefill(kv, worker, decode.RequestId);
+            }
+
+            if (outcome.Declined)
+            {
+                LogPrefillDeclined(worker.InstanceId, decode.RequestId);
+                return Local("prefill_declined");
             }
 
             LogPrefillFailed(worker.InstanceId, decode.RequestId, outcome.Problem!);
             if (outcome.WorkerUnreachable)
             {
                 _health.MarkFailed(worker);
+            }
+            else
+            {
+                // Timed out or answered something unusable: whatever it pinned has no reader.
+                Release(new RemotePrefill(s_doRemoteDecode, worker, decode.RequestId), "prefill_failed");
             }
 
             activity?.AddEvent(new ActivityEvent("dynamo.prefill.fallback", tags: new ActivityTagsCollection { ["dynamo.prefill.problem"] = outcome.Problem }));
@@ -136,10 +161,43 @@ internal sealed partial class PrefillCoordinator
         return anyHealthy ? available : null;
     }
 
-    private JsonElement? Local(string reason)
+    private RemotePrefill? Local(string reason)
     {
         _metrics.DisaggPrefills.WithLabels("local", reason).Inc();
         return null;
+    }
+
+    /// <summary>
+    /// Tells the prefill worker that the prompt's KV will not be read (<paramref name="reason"/>: the client went away,
+    /// the decode failed), so its pins go now rather than at the pin timeout. Fire and forget: a release that does not
+    /// arrive leaves the timeout as the backstop.
+    /// </summary>
+    public void Release(RemotePrefill prefill, string reason)
+    {
+        _metrics.KvPinReleases.WithLabels(reason).Inc();
+        _ = ReleaseAsync(prefill);
+    }
+
+    private async Task ReleaseAsync(RemotePrefill prefill)
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(ReleaseTimeout);
+            var body = JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, string> { ["request_id"] = prefill.RequestId });
+            using var message = new HttpRequestMessage(HttpMethod.Post, new Uri(prefill.Worker.Address, "v1/kv_transfer/release"))
+            {
+                Content = new ByteArrayContent(body) { Headers = { ContentType = s_json } },
+            };
+            using var response = await _http.SendAsync(message, timeout.Token);
+            if (!response.IsSuccessStatusCode)
+            {
+                LogReleaseFailed(prefill.Worker.InstanceId, prefill.RequestId, $"HTTP {(int)response.StatusCode}");
+            }
+        }
+        catch (Exception e) when (e is HttpRequestException or OperationCanceledException)
+        {
+            LogReleaseFailed(prefill.Worker.InstanceId, prefill.RequestId, e.Message);
+        }
     }
 
     private async Task<PrefillOutcome> CallAsync(ParsedRequest request, int[] prompt, WorkerInstance worker, string requestId, CancellationToken cancellationToken)
@@ -164,9 +222,17 @@ internal sealed partial class PrefillCoordinator
             using var document = JsonDocument.Parse(bytes);
             if (document.RootElement.TryGetProperty("kv_transfer_params", out var kv)
                 && kv.ValueKind == JsonValueKind.Object
-                && kv.TryGetProperty("do_remote_prefill", out var flag) && flag.ValueKind == JsonValueKind.True)
+                && kv.TryGetProperty("do_remote_prefill", out var flag))
             {
-                return new PrefillOutcome(kv.Clone(), null, false);
+                if (flag.ValueKind == JsonValueKind.True)
+                {
+                    return new PrefillOutcome(kv.Clone(), null, false);
+                }
+
+                if (kv.TryGetProperty("declined", out var declined) && declined.ValueKind == JsonValueKind.String)
+                {
+                    return new PrefillOutcome(null, $"declined: {declined.GetString()}", false) { Declined = true };
+                }
             }
 
             return PrefillOutcome.Failed("the prefill worker's answer has no kv_transfer_params (a worker without a transfer agent?)", unreachable: false);
@@ -191,8 +257,16 @@ internal sealed partial class PrefillCoordinator
     [LoggerMessage(Level = LogLevel.Warning, Message = "Remote prefill on {Worker} for request {RequestId} failed, the decode worker prefills locally: {Problem}")]
     private partial void LogPrefillFailed(string worker, string requestId, string problem);
 
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Prefill worker {Worker} declined to pin request {RequestId}'s KV (its pins hold their share of the pool); the decode worker prefills locally")]
+    private partial void LogPrefillDeclined(string worker, string requestId);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Releasing request {RequestId}'s KV pins on {Worker} failed ({Problem}); they go at the pin timeout")]
+    private partial void LogReleaseFailed(string worker, string requestId, string problem);
+
     private readonly record struct PrefillOutcome(JsonElement? Params, string? Problem, bool WorkerUnreachable)
     {
+        public bool Declined { get; init; }
+
         public static PrefillOutcome Failed(string problem, bool unreachable) => new(null, problem, unreachable);
     }
 }

@@ -40,6 +40,8 @@ internal sealed class GatewayMetrics
         Migrations = factory.CreateCounter(MetricNames.FrontendMigrationsTotal, "Requests moved to another worker after their worker failed.", "model");
         DisaggPrefills = factory.CreateCounter(MetricNames.FrontendDisaggPrefillsTotal,
             "Where prompts were prefilled while prefill workers were up: remote (prefill pool) or local (decode worker), and why.", "path", "reason");
+        KvPinReleases = factory.CreateCounter(MetricNames.FrontendKvPinReleasesTotal,
+            "Prefill workers told to release a prompt's KV pins that no decode will read, by why (client_gone, decode_failed, prefill_failed).", "reason");
         RemotePrefillDuration = factory.CreateHistogram(MetricNames.FrontendRemotePrefillDuration, "Time a prefill worker took to compute a prompt and hand its KV over.",
             new HistogramConfiguration { Buckets = LatencyBuckets });
         RouterDecisions = factory.CreateCounter(MetricNames.RouterDecisionsTotal, "Routing decisions, by policy and worker.", "policy", "worker");
@@ -84,6 +86,8 @@ internal sealed class GatewayMetrics
     public Counter Migrations { get; }
 
     public Counter DisaggPrefills { get; }
+
+    public Counter KvPinReleases { get; }
 
     public Histogram RemotePrefillDuration { get; }
 

@@ -178,18 +178,18 @@ internal sealed partial class CompletionPipeline
 
             // kv_transfer_params name other workers' memory: only the gateway sets them, never a client. A migrated
             // attempt prefills locally (its prompt now includes generated tokens the prefill worker never saw).
-            JsonElement? kvTransfer = null;
+            RemotePrefill? remotePrefill = null;
             if (attempt == 0 && migratable && _prefill.HasPrefillPool(request.Model))
             {
-                kvTransfer = await _prefill.TryPrefillAsync(request, prompt, decision, activity, context.RequestAborted);
-                if (kvTransfer is not null)
+                remotePrefill = await _prefill.TryPrefillAsync(request, prompt, decision, activity, context.RequestAborted);
+                if (remotePrefill is not null)
                 {
                     // The decode worker reads the prompt's KV instead of computing it: no prefill load there.
                     _router.MarkPrefilled(decision);
                 }
             }
 
-            var body = WorkerRequestWriter.Write(request with { KvTransferParams = kvTransfer }, generated.Count == 0 ? prompts : [prompt], remaining);
+            var body = WorkerRequestWriter.Write(request with { KvTransferParams = remotePrefill?.Params }, generated.Count == 0 ? prompts : [prompt], remaining);
             var attemptContext = WorkerAttemptContext.Create(context, body);
             var transformer = new WorkerTransformer(relay, decision.RequestId);
             ForwarderError error;
@@ -202,12 +202,19 @@ internal sealed partial class CompletionPipeline
                 _router.Complete(decision);
             }
 
+            var completed = error == ForwarderError.None && transformer.StreamFailure is null && transformer.WorkerErrorStatus is null && relay.Completed;
+            if (remotePrefill is not null && (!completed || context.RequestAborted.IsCancellationRequested))
+            {
+                // The decode may not have read the prompt's KV (a read releases the pins itself; then this is a no-op).
+                _prefill.Release(remotePrefill, context.RequestAborted.IsCancellationRequested ? "client_gone" : "decode_failed");
+            }
+
             if (context.RequestAborted.IsCancellationRequested)
             {
                 return false;
             }
 
-            if (error == ForwarderError.None && transformer.StreamFailure is null && transformer.WorkerErrorStatus is null && relay.Completed)
+            if (completed)
             {
                 var usage = new Usage
                 {

@@ -22,6 +22,7 @@ public static class MetricNames
     public const string FrontendAdmittedSequences = "dynamo_frontend_admitted_sequences";
     public const string FrontendTokenizingRequests = "dynamo_frontend_tokenizing_requests";
     public const string FrontendTokenizationsCancelledTotal = "dynamo_frontend_tokenizations_cancelled_total";
+    public const string FrontendKvPinReleasesTotal = "dynamo_frontend_kv_pin_releases_total";
 
     // Router
     public const string RouterDecisionsTotal = "dynamo_component_router_decisions_total";
@@ -43,4 +44,7 @@ public static class MetricNames
     public const string WorkerKvTransferBytesTotal = "dynamo_component_kv_transfer_bytes_total";
     public const string WorkerKvTransferDuration = "dynamo_component_kv_transfer_duration_seconds";
     public const string WorkerRemotePrefillsTotal = "dynamo_component_remote_prefills_total";
+    public const string WorkerKvPinnedBlocks = "dynamo_component_kv_pinned_blocks";
+    public const string WorkerKvPinsDeclinedTotal = "dynamo_component_kv_pins_declined_total";
+    public const string WorkerKvTransferRefusedTotal = "dynamo_component_kv_transfer_refused_total";
 }
