@@ -8,13 +8,17 @@ internal readonly record struct Point(double GBs, double P50Us, double P99Us, in
 
 internal static class Measure
 {
-    /// <summary>One transfer at a time, for at least <paramref name="seconds"/> and 5 transfers, after a short warm-up.</summary>
-    public static async Task<Point> TransfersAsync(TransferAgent agent, TransferOperation op, DescriptorList local, DescriptorList remote, string peer, double seconds)
+    /// <summary>
+    /// One transfer at a time, for at least <paramref name="seconds"/> and 5 transfers, after a short warm-up. With
+    /// <paramref name="granter"/> (the remote agent), each READ is granted, presented and revoked as a KV read is.
+    /// </summary>
+    public static async Task<Point> TransfersAsync(TransferAgent agent, TransferOperation op, DescriptorList local, DescriptorList remote, string peer, double seconds,
+        TransferAgent? granter = null)
     {
         var bytes = (long)local.TotalBytes;
         for (var i = 0; i < 3; i++)
         {
-            await RunOneAsync(agent, op, local, remote, peer);
+            await RunOneAsync(agent, op, local, remote, peer, granter);
         }
 
         var latencies = new List<double>();
@@ -22,7 +26,7 @@ internal static class Measure
         while (total.Elapsed.TotalSeconds < seconds || latencies.Count < 5)
         {
             var started = Stopwatch.GetTimestamp();
-            await RunOneAsync(agent, op, local, remote, peer);
+            await RunOneAsync(agent, op, local, remote, peer, granter);
             latencies.Add(Stopwatch.GetElapsedTime(started).TotalMicroseconds);
         }
 
@@ -31,9 +35,17 @@ internal static class Measure
         return new Point(bytes * (double)latencies.Count / elapsed / 1e9, Percentile(latencies, 0.50), Percentile(latencies, 0.99), latencies.Count);
     }
 
-    private static async Task RunOneAsync(TransferAgent agent, TransferOperation op, DescriptorList local, DescriptorList remote, string peer)
+    private static readonly byte[] Binding = new byte[32];
+
+    private static async Task RunOneAsync(TransferAgent agent, TransferOperation op, DescriptorList local, DescriptorList remote, string peer, TransferAgent? granter)
     {
-        var result = await agent.PostTransfer(op, local, remote, peer).Completion;
+        var grant = granter?.IssueGrant(remote, Binding);
+        var result = await agent.PostTransfer(op, local, remote, peer, grant?.CredentialFor(Binding)).Completion;
+        if (grant is not null)
+        {
+            granter!.RevokeGrant(grant.Token.Span);
+        }
+
         if (!result.IsSuccess)
         {
             throw new InvalidOperationException($"benchmark transfer failed: {result}");

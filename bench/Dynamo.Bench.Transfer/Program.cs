@@ -9,7 +9,10 @@ using Dynamo.Transfer.Memory;
 // ucx_perftest and iperf3 measured in the same run.
 // dotnet run -c Release --project bench/Dynamo.Bench.Transfer -- [--backends inprocess,tcp,ucx,ucx-shm] [--ops read,write]
 //   [--sizes 4K,16K,64K,256K,1M,4M,16M,64M] [--batches 1,8,64] [--seconds 0.3] [--max-transfer 256M]
-//   [--baselines 1] [--ucx-tls TLS] [--out bench/results]
+//   [--baselines 1] [--ucx-tls TLS] [--out bench/results] [--granted 0|1] [--auth-key 0|1]
+// --granted 1: the remote region requires grants and every READ is authorized as a KV read is (a grant issued for its
+// ranges and a 32-byte binding, the read presenting the credential, the grant revoked after); reads only.
+// --auth-key 1: both agents share an AuthenticationKey (TCP connections run the HMAC handshake; UCX keys are sealed).
 var a = new BenchArgs(args);
 var backends = a.String("backends", "inprocess,tcp,ucx,ucx-shm").Split(',', StringSplitOptions.RemoveEmptyEntries);
 var ops = a.String("ops", "read,write").Split(',').Select(o => Enum.Parse<TransferOperation>(o, ignoreCase: true)).ToArray();
@@ -20,10 +23,16 @@ var maxTransfer = a.Sizes("max-transfer", [256 << 20])[0];
 var runBaselines = a.String("baselines", "1") == "1";
 var tls = a.String("ucx-tls", "");
 var outDir = a.String("out", "bench/results");
+var granted = a.String("granted", "0") == "1";
+var authKey = a.String("auth-key", "0") == "1" ? System.Security.Cryptography.RandomNumberGenerator.GetBytes(32) : null;
+if (granted && ops.Any(o => o != TransferOperation.Read))
+{
+    throw new ArgumentException("--granted 1 measures reads only (grants allow reads): pass --ops read");
+}
 
 // Blocks sit two block-sizes apart on both sides, so no descriptors merge: a batch of 64 is 64 separate ranges.
 var span = 2 * maxTransfer;
-Console.WriteLine($"# Transfer benchmark (P5) — {Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription}; {seconds} s per point, blocks not adjacent");
+Console.WriteLine($"# Transfer benchmark (P5) — {Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription}; {seconds} s per point, blocks not adjacent{(granted ? ", granted reads" : "")}{(authKey is null ? "" : ", authenticated connections")}");
 using var localBuffer = new Native(span);
 using var remoteBuffer = new Native(span);
 var points = new List<Dictionary<string, object>>();
@@ -52,6 +61,7 @@ foreach (var backend in backends)
         RequireAllBackends = true,
         UcxTransports = tls.Length > 0 ? tls : null,
         DefaultTimeout = TimeSpan.FromMinutes(2),
+        AuthenticationKey = authKey,
     };
     TransferAgent local, remote;
     try
@@ -69,7 +79,7 @@ foreach (var backend in backends)
     await using (remote)
     {
         using var localRegion = local.RegisterMemory(localBuffer.Address, span);
-        using var remoteRegion = remote.RegisterMemory(remoteBuffer.Address, span);
+        using var remoteRegion = remote.RegisterMemory(remoteBuffer.Address, span, RemoteAccess.ReadWrite, requireGrant: granted);
         local.LoadRemoteMetadata(remote.GetLocalMetadata().ToBytes());
         var remoteMeta = local.GetRemoteMetadata("bench-remote")!.FindRegion(remoteRegion.Id)!;
         foreach (var op in ops)
@@ -86,7 +96,7 @@ foreach (var backend in backends)
                         remoteList.Add(remoteMeta.Describe((ulong)(2L * i * size), (ulong)size));
                     }
 
-                    var point = await Measure.TransfersAsync(local, op, localList, remoteList, "bench-remote", seconds);
+                    var point = await Measure.TransfersAsync(local, op, localList, remoteList, "bench-remote", seconds, granted ? remote : null);
                     var copy = memcpy[(size, batch)];
                     Console.WriteLine($"| {backend} | {op} | {BenchArgs.FormatSize(size)} | {batch} | {point.GBs:F2} | {point.P50Us:F1} | {point.P99Us:F1} | {copy:F2} | {point.GBs / copy:P0} |");
                     points.Add(new()
@@ -100,6 +110,8 @@ foreach (var backend in backends)
                         ["p99_us"] = point.P99Us,
                         ["transfers"] = point.Count,
                         ["memcpy_gb_s"] = copy,
+                        ["granted"] = granted,
+                        ["authenticated"] = authKey is not null,
                     });
                 }
             }

@@ -362,7 +362,9 @@ internal sealed class MockerKvTransfer : IDisposable
     private string? Verify(RemoteKvBlocks remote, int[] promptTokens)
     {
         byte[] token = new byte[32];
-        bool decoded = remote.TransferToken is { Length: > 0 and <= 64 } text && Base64Url.TryDecodeFromChars(text, token, out int written) && written == token.Length;
+        // IsValid first: TryDecodeFromChars throws on characters outside the alphabet.
+        bool decoded = remote.TransferToken is { Length: > 0 and <= 64 } text && Base64Url.IsValid(text, out int length) && length == token.Length
+            && Base64Url.TryDecodeFromChars(text, token, out int written) && written == token.Length;
         lock (_pins)
         {
             if (!decoded || !_pins.TryGetValue(remote.TransferId, out MockerPin pin) || !CryptographicOperations.FixedTimeEquals(pin.Token, token))

@@ -568,6 +568,12 @@ public sealed class DotnetEngine : IEngine, IKvTransferTelemetry, IKvTransferPin
 
         var written = sequence.Output.Writer.TryWrite(new EngineOutput(token, finish, sequence.CachedTokens ?? 0) { KvTransfer = handoff, KvTransferDeclined = declined });
         Debug.Assert(written, "The scheduler only runs sequences with room in their output channel.");
+        if (handoff is not null && sequence.Abandoned)
+        {
+            // The reader left while this step ran. It marks the sequence, then drains its channel: a handoff written
+            // before the drain is released there, and this check (after the write) catches one written after it.
+            _transfer!.RequestRelease(request.RequestId);
+        }
         if (finish is not null)
         {
             End(sequence, null);

@@ -173,6 +173,8 @@ public sealed class DisaggregationTests
         { "unknown agent", r => r with { AgentName = "nixl-agent-7" } },
         { "forged block ids", r => r with { BlockIds = [.. r.BlockIds.Select(b => b + 1)] } },
         { "unknown transfer id", r => r with { TransferId = "nobody.1" } },
+        { "invented transfer token", r => r with { TransferToken = System.Buffers.Text.Base64Url.EncodeToString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)) } },
+        { "malformed transfer token", r => r with { TransferToken = "not a token" } },
         { "another model's block bytes", r => r with { BlockBytes = r.BlockBytes * 2 } },
         { "another block size", r => r with { BlockSize = 32 } },
         { "another prompt length", r => r with { PromptTokens = r.PromptTokens + 1 } },
@@ -196,6 +198,36 @@ public sealed class DisaggregationTests
         Assert.Equal((0L, 1L), decode.RemotePrefills);
         Assert.Equal(0L, decode.KvBytesTransferred);
         Assert.Equal(0, decode.GetLoad().RunningRequests);
+    }
+
+    [Fact]
+    public async Task RealDescriptorForAnotherPrompt_IsRefused_AndTheDecodeComputesItsOwnPrompt()
+    {
+        await using var aggregated = new MockerEngine(Disagg());
+        await using var prefill = new MockerEngine(Disagg());
+        await using var decode = new MockerEngine(Disagg());
+        EngineRequest victim = Request(Prompt(40), 6);
+        EngineRequest forger = Request([.. Prompt(40).Select(t => t + 1)], 6);
+        int[] expected = await TokensAsync(aggregated, forger, "the aggregated run of the forger's prompt");
+        RemoteKvBlocks remote = await PrefillAsync(prefill, victim);
+
+        Assert.Equal(expected, await TokensAsync(decode, Decode(forger, remote), "the decode of another prompt with the victim's descriptor"));
+        Assert.Equal((0L, 1L), decode.RemotePrefills);
+        Assert.Equal(0L, decode.KvBytesTransferred);
+        Assert.Equal(1L, prefill.RefusedTransferReads);
+    }
+
+    [Fact]
+    public async Task ReleasePins_FreesAnUnreadPin()
+    {
+        await using var prefill = new MockerEngine(Disagg());
+        EngineRequest request = Request(Prompt(40), 3);
+        await PrefillAsync(prefill, request);
+        Assert.True(prefill.PinnedBlocks > 0);
+
+        prefill.ReleasePins(request.RequestId);
+
+        await WaitUntilAsync(prefill, () => prefill.PinnedTransfers == 0 && prefill.PinnedBlocks == 0 && prefill.GetKvStats().UsedBlocks == 0, "the released pin's blocks to be freed");
     }
 
     [Fact]

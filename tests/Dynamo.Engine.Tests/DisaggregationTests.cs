@@ -34,7 +34,7 @@ public sealed class DisaggregationTests
 
         public TransferAgent DecodeAgent { get; private set; }
 
-        public static async Task<Cluster> Start(string backend, TimeSpan? pinTimeout = null, double maxPinnedFraction = 0.5)
+        public static async Task<Cluster> Start(string backend, TimeSpan? pinTimeout = null, double maxPinnedFraction = 0.5, bool trustUcx = true)
         {
             var id = Guid.NewGuid().ToString("N")[..6];
             TransferAgent Agent(string name) => TransferAgent.Create(new TransferAgentOptions
@@ -52,7 +52,7 @@ public sealed class DisaggregationTests
             prefill.AttachTransferAgent(prefillAgent, new KvTransferOptions { PinTimeout = pinTimeout ?? TimeSpan.FromSeconds(30), MaxPinnedFraction = maxPinnedFraction });
 
             // Stands in for discovery: the decode engine looks the prefill agent's metadata up by name.
-            decode.AttachTransferAgent(decodeAgent, new KvTransferOptions { ReadTimeout = TimeSpan.FromSeconds(5) },
+            decode.AttachTransferAgent(decodeAgent, new KvTransferOptions { ReadTimeout = TimeSpan.FromSeconds(5), TrustUcxReads = trustUcx },
                 (name, _) => ValueTask.FromResult(name == prefillAgent.Name ? prefillAgent.GetLocalMetadata().ToBytes() : null));
             return new Cluster(await EngineHarness.Start(o => o.MaxNumBatchedTokens = 64), prefill, decode, prefillAgent, decodeAgent);
         }
@@ -259,6 +259,11 @@ public sealed class DisaggregationTests
         Assert.Equal((0L, 1L), cluster.Decode.RemotePrefills);
         Assert.Equal(1, cluster.Prefill.PinnedTransfers);
 
+        // Nor does an unpin notification with a token that is not one (the prefill's notification pump must survive it).
+        cluster.DecodeAgent.LoadRemoteMetadata(cluster.PrefillAgent.GetLocalMetadata().ToBytes());
+        Assert.True((await cluster.DecodeAgent.SendNotificationAsync(cluster.PrefillAgent.Name, System.Text.Encoding.UTF8.GetBytes($"kv-unpin:{remote.TransferId}:*not base64*"))).IsSuccess);
+        Assert.Equal(1, cluster.Prefill.PinnedTransfers);
+
         Assert.Equal(expected, await cluster.DecodeAsync(prompt, 6, remote));
         Assert.Equal((1L, 1L), cluster.Decode.RemotePrefills);
         await WaitUntil(() => cluster.Prefill.PinnedTransfers == 0, "the prefill engine to unpin once read");
@@ -300,5 +305,19 @@ public sealed class DisaggregationTests
         Assert.Equal(2, cluster.Prefill.PinnedTransfers);
         Assert.Equal(18, cluster.Prefill.PinnedBlocks);
         Assert.Equal(1, cluster.Prefill.DeclinedPins);
+    }
+
+    [SkippableFact]
+    public async Task UcxReads_AreRefusedUnlessTrusted_AndTheDecodeComputesThePrompt()
+    {
+        SkipIfUnavailable("ucx");
+        await using var cluster = await Cluster.Start("ucx", trustUcx: false);
+        var prompt = Prompt(40, salt: 29);
+        var expected = await Tokens(cluster.Aggregated, Greedy(prompt, 5));
+        var remote = await cluster.PrefillAsync(prompt, 5);
+
+        Assert.Equal(expected, await cluster.DecodeAsync(prompt, 5, remote));
+        Assert.Equal((0L, 1L), cluster.Decode.RemotePrefills);
+        await WaitUntil(() => cluster.Prefill.PinnedTransfers == 0, "the refused decode to release the prefill's pin");
     }
 }

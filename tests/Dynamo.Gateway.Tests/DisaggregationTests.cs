@@ -152,6 +152,67 @@ public sealed class DisaggregationTests
         Assert.Equal(4, (int)json["usage"]!["completion_tokens"]!);
     }
 
+    /// <summary>
+    /// Issue 12, finding 6: clients that leave while their prompts are being prefilled remotely must not leave the
+    /// prompts' blocks pinned until the pin timeout (30 s): the pins go within 1 s of the burst of disconnects.
+    /// </summary>
+    [Fact]
+    public async Task FiftyClientsLeavingDuringRemotePrefill_ReleaseEveryPinWithinOneSecond()
+    {
+        var settings = Settings("disagg", minRemoteTokens: 32, minUncachedFraction: 0);
+        settings["Dynamo:Gateway:Disaggregation:MaxInflightPrefillsPerWorker"] = "64";
+        await using var cluster = await TestCluster.StartAsync(settings);
+        var prefill = cluster.Cluster.Workers.Single(w => w.Instance.Role == WorkerRole.Prefill);
+        using var http = new HttpClient();
+        async Task<(double Pinned, double Used)> PrefillBlocksAsync()
+        {
+            var metrics = await http.GetStringAsync(new Uri(prefill.Address, "metrics"));
+            return (MetricValue(metrics, "dynamo_component_kv_pinned_blocks"), KvBlocksUsed(metrics));
+        }
+
+        Assert.Equal((0, 0), await PrefillBlocksAsync());
+
+        // A client that leaves closes its connection (no draining of the unread response to reuse it).
+        using var clients = new HttpClient(new SocketsHttpHandler { MaxResponseDrainSize = 0, MaxConnectionsPerServer = 256 }) { BaseAddress = cluster.Address };
+        using var leave = new CancellationTokenSource();
+        var requests = Enumerable.Range(0, 50).Select(async i =>
+        {
+            try
+            {
+                var body = new { model = cluster.Model, prompt = Prompt(300, 100 + i), max_tokens = 400, temperature = 0, ignore_eos = true, stream = true };
+                using var response = await clients.PostAsync("v1/completions", Json.Body(body), leave.Token);
+                await response.Content.ReadAsStringAsync(leave.Token);
+                return true;
+            }
+            catch (Exception e) when (e is OperationCanceledException or HttpRequestException && leave.IsCancellationRequested)
+            {
+                return false;
+            }
+        }).ToArray();
+
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while ((await PrefillBlocksAsync()).Pinned == 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "no prompt was ever pinned on the prefill worker");
+            await Task.Delay(2);
+        }
+
+        await leave.CancelAsync();
+        var left = System.Diagnostics.Stopwatch.StartNew();
+        Assert.Contains(false, await Task.WhenAll(requests));
+        (double Pinned, double Used) blocks;
+        while ((blocks = await PrefillBlocksAsync()) != (0, 0))
+        {
+            Assert.True(left.Elapsed < TimeSpan.FromSeconds(1),
+                $"{blocks.Pinned} blocks still pinned ({blocks.Used} used) on the prefill worker {left.Elapsed.TotalMilliseconds:F0} ms after 50 clients left");
+            await Task.Delay(10);
+        }
+
+        // Gateway calls that were cut off mid-prefill told the prefill worker to release (the worker's own checks and
+        // the pin timeout are the other paths).
+        Assert.True(MetricValue(await cluster.Client.GetStringAsync("metrics"), "dynamo_frontend_kv_pin_releases_total", "reason=\"client_gone\"") > 0);
+    }
+
     private static async Task<string> CompleteAsync(TestCluster cluster, int[] prompt, bool stream)
     {
         var body = new { model = cluster.Model, prompt, max_tokens = 12, temperature = 0, ignore_eos = true, stream };

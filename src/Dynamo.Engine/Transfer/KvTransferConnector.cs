@@ -217,6 +217,13 @@ internal sealed class KvTransferConnector : IAsyncDisposable
             return Failed(TransferErrorKind.UnknownAgent, $"no transfer metadata for agent '{remote.AgentName}' region {remote.RegionId}");
         }
 
+        if (_agent.GetBackendFor(remote.AgentName) == TransferBackendKind.Ucx && !_options.TrustUcxReads)
+        {
+            await UnpinAsync(remote.AgentName, notification).ConfigureAwait(false);
+            return Failed(TransferErrorKind.AccessDenied,
+                $"agent '{remote.AgentName}' is reached over UCX, whose one-sided reads it cannot authorize; set Dynamo:KvTransfer:TrustUcxReads or list tcp before ucx in Dynamo:Transfer:Backends");
+        }
+
         var local = new DescriptorList(remote.BlockIds.Length - firstBlock);
         var far = new DescriptorList(remote.BlockIds.Length - firstBlock);
         try
@@ -264,7 +271,9 @@ internal sealed class KvTransferConnector : IAsyncDisposable
     private static bool TryDecodeToken(string text, out byte[] token)
     {
         token = new byte[TransferGrant.TokenBytes];
-        return text is { Length: > 0 and <= 64 } && Base64Url.TryDecodeFromChars(text, token, out var written) && written == TransferGrant.TokenBytes;
+        // IsValid first: TryDecodeFromChars throws on characters outside the alphabet, and these strings come from peers.
+        return text is { Length: > 0 and <= 64 } && Base64Url.IsValid(text, out var length) && length == TransferGrant.TokenBytes
+            && Base64Url.TryDecodeFromChars(text, token, out var written) && written == TransferGrant.TokenBytes;
     }
 
     private async Task UnpinAsync(string agentName, byte[] notification)

@@ -16,6 +16,15 @@ public sealed class KvTransferOptions
     /// </summary>
     public double MaxPinnedFraction { get; set; } = 0.5;
 
+    /// <summary>
+    /// Read a remote prefill over UCX when UCX is the backend that reaches the prefill worker. UCX reads are one-sided:
+    /// the prefill worker cannot check the transfer token, the blocks or the prompt digest, so a forged descriptor
+    /// could read any block of its pool into this worker's prefix cache. Default false: such reads are refused here
+    /// and the decode worker computes the prompt (keep <c>tcp</c> before <c>ucx</c> in <c>Dynamo:Transfer:Backends</c>,
+    /// the default). Set it on an RDMA fabric where only authenticated gateways can send <c>kv_transfer_params</c>.
+    /// </summary>
+    public bool TrustUcxReads { get; set; }
+
     /// <summary>Throws with the key and value of the first bad setting.</summary>
     public void Validate()
     {
