@@ -257,7 +257,7 @@ public sealed class TransferAgent : IAsyncDisposable
 
         foreach (var d in merged)
         {
-            if (!Regions.All.Any(r => r.IsRegistered && r.Contains(d)))
+            if (!Regions.Contains(d))
             {
                 throw new ArgumentException($"descriptor {d} lies in no region registered with this agent", nameof(ranges));
             }

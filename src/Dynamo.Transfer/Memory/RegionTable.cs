@@ -19,6 +19,9 @@ internal sealed class RegionTable
 
     public ICollection<MemoryRegion> All => _regions.Values;
 
+    /// <summary>True when <paramref name="d"/> lies inside a registered region.</summary>
+    public bool Contains(in TransferDescriptor d) => _regions.TryGetValue(d.Region, out var region) && region.IsRegistered && region.Contains(d);
+
     /// <summary>
     /// Leases the regions every descriptor lies in. <paramref name="remoteAccess"/> is what a peer asks for
     /// (None for the agent's own use). On failure nothing stays leased.

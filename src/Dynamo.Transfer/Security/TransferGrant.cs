@@ -25,7 +25,7 @@ public sealed class TransferGrant
 
     internal TransferGrant(TransferDescriptor[] ranges, ReadOnlySpan<byte> binding)
     {
-        _token = RandomNumberGenerator.GetBytes(TokenBytes);
+        _token = TokenSource.Next(TokenBytes);
         _binding = binding.ToArray();
         Ranges = ranges;
     }
