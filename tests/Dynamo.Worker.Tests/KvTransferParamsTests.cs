@@ -25,9 +25,25 @@ public sealed class KvTransferParamsTests
     };
 
     /// <summary>Answers a prefill request with one token and <see cref="Handoff"/>, anything else with three tokens; keeps the requests.</summary>
-    private sealed class ScriptedEngine : IEngine
+    private sealed class ScriptedEngine : IEngine, IKvTransferPins
     {
         public List<EngineRequest> Requests { get; } = [];
+
+        public List<string> Released { get; } = [];
+
+        public int PinnedBlocks => 3;
+
+        public long DeclinedPins => 0;
+
+        public long RefusedTransferReads => 2;
+
+        public void ReleasePins(string requestId)
+        {
+            lock (Released)
+            {
+                Released.Add(requestId);
+            }
+        }
 
         public EngineInfo Info { get; } = new()
         {
@@ -91,6 +107,7 @@ public sealed class KvTransferParamsTests
             var kv = prefill.GetProperty("kv_transfer_params");
             Assert.True(engine.Requests[0].KvTransfer!.DoRemoteDecode);
             Assert.Equal("prefill-agent", kv.GetProperty("remote_agent").GetString());
+            Assert.Equal(Handoff.TransferToken, kv.GetProperty("transfer_token").GetString());
             Assert.Equal([10, 11, 40], kv.GetProperty("remote_block_ids").EnumerateArray().Select(e => e.GetInt32()));
             Assert.Equal("length", prefill.GetProperty("choices")[0].GetProperty("finish_reason").GetString());
 
@@ -134,6 +151,30 @@ public sealed class KvTransferParamsTests
             Assert.Null(engine.Requests[0].KvTransfer);
             Assert.All(engine.Requests.Skip(1), r => Assert.Null(r.KvTransfer)); // n = 2: no disaggregation
             Assert.Equal(2, twoChoices.GetProperty("choices").GetArrayLength());
+        }
+    }
+
+    [Fact]
+    public async Task Release_ByTheGatewaysRequestId_ReleasesThePrefillEnginesPins()
+    {
+        var (host, client, engine, logs) = await StartAsync();
+        await using (host)
+        using (client)
+        using (logs)
+        {
+            using var accepted = await client.PostAsync("/v1/kv_transfer/release", new StringContent("""{"request_id":"cmpl-42"}""", Encoding.UTF8, "application/json"));
+            Assert.Equal(System.Net.HttpStatusCode.Accepted, accepted.StatusCode);
+            Assert.Equal(["cmpl-42-0"], engine.Released);
+
+            using var bad = await client.PostAsync("/v1/kv_transfer/release", new StringContent("""{"request":"cmpl-42"}""", Encoding.UTF8, "application/json"));
+            Assert.Equal(System.Net.HttpStatusCode.BadRequest, bad.StatusCode);
+            var error = JsonDocument.Parse(await bad.Content.ReadAsStringAsync()).RootElement.GetProperty("error");
+            Assert.Equal("request_id", error.GetProperty("param").GetString());
+            Assert.Single(engine.Released);
+
+            var metrics = await client.GetStringAsync("/metrics");
+            Assert.Matches("dynamo_component_kv_pinned_blocks{[^}]*} 3", metrics);
+            Assert.Matches("dynamo_component_kv_transfer_refused_total{[^}]*} 2", metrics);
         }
     }
 }
