@@ -312,6 +312,46 @@ internal sealed class MockerKvTransfer : IDisposable
         return failure;
     }
 
+    /// <summary>
+    /// Decode: <paramref name="remote"/> will not be read (the request left before its turn); releases the pin when
+    /// its prefill ran in this process and the token is the pin's (the real decode's unpin notification).
+    /// </summary>
+    public void Abandon(RemoteKvBlocks remote)
+    {
+        if (remote.AgentName.StartsWith(ProcessPrefix, StringComparison.Ordinal)
+            && Agents.TryGetValue(remote.AgentName, out WeakReference<MockerKvTransfer>? agent) && agent.TryGetTarget(out MockerKvTransfer? source))
+        {
+            source.ReleaseIfHeld(remote);
+        }
+    }
+
+    private void ReleaseIfHeld(RemoteKvBlocks remote)
+    {
+        if (!TryDecodeToken(remote.TransferToken, out byte[] token))
+        {
+            return;
+        }
+
+        bool held;
+        lock (_pins)
+        {
+            held = _pins.TryGetValue(remote.TransferId, out MockerPin pin) && CryptographicOperations.FixedTimeEquals(pin.Token, token);
+        }
+
+        if (held)
+        {
+            TryRelease(remote.TransferId);
+        }
+    }
+
+    /// <summary>IsValid first: TryDecodeFromChars throws on characters outside the alphabet.</summary>
+    private static bool TryDecodeToken(string? text, out byte[] token)
+    {
+        token = new byte[32];
+        return text is { Length: > 0 and <= 64 } && Base64Url.IsValid(text, out int length) && length == token.Length
+            && Base64Url.TryDecodeFromChars(text, token, out int written) && written == token.Length;
+    }
+
     public void Dispose() => Agents.TryRemove(AgentName, out _);
 
     private bool Fallback(SequenceState s, RemoteKvBlocks remote, string error, string reason)
@@ -361,10 +401,7 @@ internal sealed class MockerKvTransfer : IDisposable
 
     private string? Verify(RemoteKvBlocks remote, int[] promptTokens)
     {
-        byte[] token = new byte[32];
-        // IsValid first: TryDecodeFromChars throws on characters outside the alphabet.
-        bool decoded = remote.TransferToken is { Length: > 0 and <= 64 } text && Base64Url.IsValid(text, out int length) && length == token.Length
-            && Base64Url.TryDecodeFromChars(text, token, out int written) && written == token.Length;
+        bool decoded = TryDecodeToken(remote.TransferToken, out byte[] token);
         lock (_pins)
         {
             if (!decoded || !_pins.TryGetValue(remote.TransferId, out MockerPin pin) || !CryptographicOperations.FixedTimeEquals(pin.Token, token))

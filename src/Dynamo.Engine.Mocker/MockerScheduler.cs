@@ -78,6 +78,12 @@ internal sealed class MockerScheduler
             return;
         }
 
+        if (state.CachedTokens < 0 && state.Request.KvTransfer?.RemotePrefill is { } remote)
+        {
+            // A decode that leaves before its turn never reads: the prefill's pin goes now, not at its timeout.
+            _transfer?.Abandon(remote);
+        }
+
         if (state.WaitingNode is { } node)
         {
             _waiting.Remove(node);

@@ -218,6 +218,40 @@ public sealed class DisaggregationTests
     }
 
     [Fact]
+    public async Task DecodeLeavingBeforeItsTurn_ReleasesThePrefillsPin()
+    {
+        var time = new FakeTimeProvider();
+        await using var prefill = new MockerEngine(Disagg());
+        await using var decode = new MockerEngine(Disagg(o =>
+        {
+            o.ZeroDelay = false;
+            o.MaxNumSeqs = 1;
+        }), time);
+        EngineRequest request = Request(Prompt(40), 3, id: "leaver");
+        RemoteKvBlocks remote = await PrefillAsync(prefill, request);
+
+        // The one batch slot is taken by a request whose step waits for a clock that only the test moves.
+        var stepped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        decode.StepStarted += _ => stepped.TrySetResult();
+        using var stop = new CancellationTokenSource();
+        Task<List<EngineOutput>> busy = CollectAsync(decode, Request(Prompt(20, start: 300), 100, id: "busy"), stop.Token);
+        await Within(stepped.Task, "the busy request's first step");
+        using var leave = new CancellationTokenSource();
+        Task<List<EngineOutput>> waiting = CollectAsync(decode, Decode(request, remote), leave.Token);
+        Assert.Equal(1, decode.GetLoad().WaitingRequests);
+        Assert.Equal(1, prefill.PinnedTransfers);
+
+        await leave.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waiting);
+        time.Advance(TimeSpan.FromSeconds(1));
+
+        await WaitUntilAsync(prefill, () => prefill.PinnedTransfers == 0 && prefill.GetKvStats().UsedBlocks == 0, "the prefill's pin to go when its decode left");
+        Assert.Equal((0L, 0L), decode.RemotePrefills);
+        await stop.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => busy);
+    }
+
+    [Fact]
     public async Task ReleasePins_FreesAnUnreadPin()
     {
         await using var prefill = new MockerEngine(Disagg());
