@@ -73,6 +73,8 @@ public sealed class ConfigurationTests : IDisposable
     [InlineData("Dynamo:Serve:Workers", "3", "--prefill-workers", "3")]
     [InlineData("Dynamo:Gateway:Disaggregation:MinUncachedFraction", "1.5", "Dynamo:Gateway:Disaggregation:MinUncachedFraction", "1.5")]
     [InlineData("Dynamo:Transfer:Backend", "tcp", "Dynamo:Transfer", null)]
+    [InlineData("Dynamo:Transfer:AuthenticationKey", "c2hvcnQ=", "Dynamo:Transfer:AuthenticationKey", null)]
+    [InlineData("Dynamo:KvTransfer:MaxPinnedFraction", "1.5", "Dynamo:KvTransfer:MaxPinnedFraction", "1.5")]
     [InlineData("Dynamo:Router:Mode", "fastest", "Dynamo:Router:Mode", "fastest")]
     [InlineData("Dynamo:Gateway:Prot", "8000", "Prot", null)]
     [InlineData("Dynamo:Gatway:Port", "8000", "Dynamo:Gatway", null)]
@@ -86,6 +88,31 @@ public sealed class ConfigurationTests : IDisposable
         {
             Assert.Contains(expectedValue, error.Message);
         }
+    }
+
+    [Fact]
+    public void TransferAuthenticationKey_NotBase64_IsNamed_ButNotShown()
+    {
+        const string Secret = "not*base64*but*secret";
+        var error = Assert.Throws<ConfigurationException>(() =>
+            ClusterSettings.From(DynamoConfiguration.Build(null, new Dictionary<string, string?> { ["Dynamo:Transfer:AuthenticationKey"] = Secret })));
+
+        Assert.Contains("Dynamo:Transfer:AuthenticationKey", error.Message);
+        Assert.DoesNotContain(Secret, error.Message);
+    }
+
+    [Fact]
+    public void TransferAuthenticationKey_Base64_IsBound()
+    {
+        var key = Enumerable.Range(1, 32).Select(i => (byte)i).ToArray();
+        var settings = ClusterSettings.From(DynamoConfiguration.Build(null, new Dictionary<string, string?>
+        {
+            ["Dynamo:Transfer:AuthenticationKey"] = Convert.ToBase64String(key),
+            ["Dynamo:KvTransfer:MaxPinnedFraction"] = "0.25",
+        }));
+
+        Assert.Equal(key, settings.Transfer.AuthenticationKey);
+        Assert.Equal(0.25, settings.KvTransfer.MaxPinnedFraction);
     }
 
     [Fact]

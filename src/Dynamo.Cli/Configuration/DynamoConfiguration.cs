@@ -116,6 +116,13 @@ public sealed class DynamoConfiguration
 
     public Dynamo.Transfer.TransferAgentOptions Transfer()
     {
+        // Checked before binding: the binder's own error would quote the value, and it is a secret.
+        var keyName = $"{Dynamo.Transfer.TransferAgentOptions.SectionName}:AuthenticationKey";
+        if (Root[keyName] is { Length: > 0 } key && !Convert.TryFromBase64String(key, new byte[key.Length], out _))
+        {
+            throw new ConfigurationException($"{keyName} must be base64 (at least 16 bytes once decoded); the configured value is not (not shown: it is a secret).");
+        }
+
         var options = Bind<Dynamo.Transfer.TransferAgentOptions>(Dynamo.Transfer.TransferAgentOptions.SectionName);
         var result = new Dynamo.Transfer.TransferAgentOptionsValidator().Validate(null, options);
         if (result.Failed)
