@@ -32,7 +32,7 @@ public sealed class BenchFunctionalTests : IAsyncLifetime
             ["Dynamo:Router:Mode"] = "least-loaded",
             ["Dynamo:Mocker:SpeedupFactor"] = "5",
         };
-        var settings = ClusterSettings.From(DynamoConfiguration.Build(null, values));
+        var settings = ClusterSettings.From(DynamoConfiguration.Build(null, values, environment: new Dictionary<string, string?>()));
         _cluster = await EmbeddedCluster.StartAsync(settings, NullLoggerFactory.Instance);
     }
 

@@ -3,8 +3,14 @@ using Dynamo.Router;
 
 namespace Dynamo.Cli.Tests;
 
+/// <summary>
+/// Configuration layering and validation. Every case passes its own environment variables, so none depends on (or
+/// changes) the environment of the test process, which the process tests' children inherit.
+/// </summary>
 public sealed class ConfigurationTests : IDisposable
 {
+    private static readonly Dictionary<string, string?> NoEnvironment = [];
+
     private readonly string _dir = Directory.CreateTempSubdirectory("dynamo-cfg-").FullName;
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
@@ -12,7 +18,7 @@ public sealed class ConfigurationTests : IDisposable
     [Fact]
     public void Defaults_ServeTinyOnLoopback8000()
     {
-        var settings = ClusterSettings.From(DynamoConfiguration.Build(null, new Dictionary<string, string?>()));
+        var settings = ClusterSettings.From(DynamoConfiguration.Build(null, new Dictionary<string, string?>(), NoEnvironment));
 
         Assert.Equal("127.0.0.1", settings.Gateway.Host);
         Assert.Equal(8000, settings.Gateway.Port);
@@ -36,7 +42,7 @@ public sealed class ConfigurationTests : IDisposable
                 Mode: round-robin
             """);
 
-        var settings = ClusterSettings.From(DynamoConfiguration.Build(yaml, new Dictionary<string, string?> { ["Dynamo:Gateway:Port"] = "9002" }));
+        var settings = ClusterSettings.From(DynamoConfiguration.Build(yaml, new Dictionary<string, string?> { ["Dynamo:Gateway:Port"] = "9002" }, NoEnvironment));
 
         Assert.Equal(9002, settings.Gateway.Port);
         Assert.Equal(7, settings.Gateway.MaxConcurrentRequests);
@@ -48,16 +54,21 @@ public sealed class ConfigurationTests : IDisposable
     public void EnvironmentVariable_OverridesYaml()
     {
         var yaml = Write("Dynamo:\n  Serve:\n    Mode: agg\n    Workers: 3\n");
-        Environment.SetEnvironmentVariable("DYNAMO__SERVE__WORKERS", "5");
-        try
-        {
-            var settings = ClusterSettings.From(DynamoConfiguration.Build(yaml, new Dictionary<string, string?>()));
-            Assert.Equal(5, settings.Serve.Workers);
-        }
-        finally
-        {
-            Environment.SetEnvironmentVariable("DYNAMO__SERVE__WORKERS", null);
-        }
+        var environment = new Dictionary<string, string?> { ["DYNAMO__SERVE__WORKERS"] = "5", ["UNRELATED__SERVE__WORKERS"] = "7" };
+
+        var settings = ClusterSettings.From(DynamoConfiguration.Build(yaml, new Dictionary<string, string?>(), environment));
+
+        Assert.Equal(5, settings.Serve.Workers);
+    }
+
+    [Fact]
+    public void Flag_OverridesEnvironmentVariable()
+    {
+        var environment = new Dictionary<string, string?> { ["DYNAMO__GATEWAY__PORT"] = "9003" };
+
+        var settings = ClusterSettings.From(DynamoConfiguration.Build(null, new Dictionary<string, string?> { ["Dynamo:Gateway:Port"] = "9004" }, environment));
+
+        Assert.Equal(9004, settings.Gateway.Port);
     }
 
     [Theory]
@@ -81,7 +92,7 @@ public sealed class ConfigurationTests : IDisposable
     public void BadValue_StopsWithMessageNamingKeyAndValue(string key, string value, string expectedKey, string? expectedValue)
     {
         var error = Assert.Throws<ConfigurationException>(() =>
-            ClusterSettings.From(DynamoConfiguration.Build(null, new Dictionary<string, string?> { [key] = value })));
+            ClusterSettings.From(DynamoConfiguration.Build(null, new Dictionary<string, string?> { [key] = value }, NoEnvironment)));
 
         Assert.Contains(expectedKey, error.Message, StringComparison.OrdinalIgnoreCase);
         if (expectedValue is not null)
@@ -119,7 +130,7 @@ public sealed class ConfigurationTests : IDisposable
     public void MissingConfigFile_IsNamed()
     {
         var missing = Path.Combine(_dir, "nope.yaml");
-        var error = Assert.Throws<ConfigurationException>(() => DynamoConfiguration.Build(missing, new Dictionary<string, string?>()));
+        var error = Assert.Throws<ConfigurationException>(() => DynamoConfiguration.Build(missing, new Dictionary<string, string?>(), NoEnvironment));
         Assert.Contains(missing, error.Message);
     }
 

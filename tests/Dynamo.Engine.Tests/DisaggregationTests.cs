@@ -42,7 +42,6 @@ public sealed class DisaggregationTests
                 Name = $"{name}-{id}",
                 Backends = backend,
                 RequireAllBackends = true,
-                UcxPeerFailureHandling = false,
                 DefaultTimeout = TimeSpan.FromSeconds(10),
             });
             var prefillAgent = Agent("prefill");

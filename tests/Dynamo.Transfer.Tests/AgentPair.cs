@@ -40,10 +40,8 @@ internal sealed class AgentPair : IAsyncDisposable
         RequireAllBackends = true,
         DefaultTimeout = TimeSpan.FromSeconds(20),
 
-        // Shared memory, as on one host. With peer failure handling UCX 1.13.1 runs over its TCP transport here, and
-        // that transport fails an internal assertion (aborting the process) when a peer vanishes during wire-up,
-        // which these tests do on purpose.
-        UcxPeerFailureHandling = false,
+        // UcxPeerFailureHandling stays at the product default (true: UCX over its TCP transport on one host, dead
+        // peers fail transfers). UcxModeTests covers the shared-memory mode (false) as well.
     };
 
     public static AgentPair Create(TransferBackendKind kind, long bytes = 4 << 20, Action<TransferAgentOptions>? configure = null)

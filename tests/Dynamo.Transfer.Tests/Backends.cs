@@ -27,16 +27,17 @@ internal static class Backends
     }
 
     /// <summary>
-    /// Skips a fault test (a peer vanishing, a transfer abandoned mid-flight) on UCX unless
-    /// <c>DYNAMO_TEST_UCX_FAULTS=1</c>. UCX 1.13.1 (Debian 12) aborts the process in these cases on this kind of host:
-    /// with peer failure handling its TCP transport fails an assertion (<c>ucp_request.c:684 ... got REP message</c>)
-    /// when a peer vanishes during wire-up; without it, destroying a worker with abandoned requests crashed in
-    /// <c>ucp_mem_rereg_mds</c>. The agent's own handling (timeouts, status, leases) is the same code the TCP and
-    /// in-process cases test.
+    /// The fault tests (a peer vanishing, a transfer abandoned mid-flight) run on UCX too, in its default mode (peer
+    /// failure handling). UCX 1.13.1 (Debian 12) was seen to abort the process in such cases on another host: with
+    /// peer failure handling its TCP transport failed an assertion (<c>ucp_request.c:684 ... got REP message</c>) when
+    /// a peer vanished during wire-up; without it, destroying a worker with abandoned requests crashed in
+    /// <c>ucp_mem_rereg_mds</c>. On the CI host neither happened in 26 runs of each case in each mode (alone and with
+    /// the whole assembly, under a load of 20 on 2 cores), so they run by default; <c>DYNAMO_TEST_UCX_FAULTS=0</c>
+    /// skips them, saying why, on a host where UCX aborts.
     /// </summary>
     public static void SkipUcxFaults(TransferBackendKind kind) =>
-        Skip.If(kind == TransferBackendKind.Ucx && Environment.GetEnvironmentVariable("DYNAMO_TEST_UCX_FAULTS") != "1",
-            "UCX 1.13.1 aborts the process when a peer vanishes mid-wire-up or a worker is destroyed with requests out; set DYNAMO_TEST_UCX_FAULTS=1 to run it anyway");
+        Skip.If(kind == TransferBackendKind.Ucx && Environment.GetEnvironmentVariable("DYNAMO_TEST_UCX_FAULTS") == "0",
+            "DYNAMO_TEST_UCX_FAULTS=0: UCX 1.13.1 can abort the process when a peer vanishes mid-wire-up or a worker is destroyed with requests out");
 
     public static async Task<T> Within<T>(this Task<T> task, string what, int seconds = 30)
     {

@@ -155,12 +155,12 @@ public sealed class TcpFaultTests
     public async Task NothingListening_FailsAsUnreachable()
     {
         await using var pair = AgentPair.Create(TransferBackendKind.Tcp);
-        int port;
-        using (var probe = new Socket(SocketType.Stream, ProtocolType.Tcp))
-        {
-            probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            port = ((IPEndPoint)probe.LocalEndPoint!).Port;
-        }
+
+        // A port that is bound but not listening refuses connections, and stays ours for the whole case: a port
+        // picked and released could be taken by another test process before the read.
+        using var closed = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        closed.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var port = ((IPEndPoint)closed.LocalEndPoint!).Port;
 
         pair.Local.LoadRemoteMetadata(WithTcpPort(pair.Remote.GetLocalMetadata(), port));
         var result = await pair.Local.PostTransfer(TransferOperation.Read,

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Runtime.InteropServices;
 using Dynamo.Cli.Configuration;
 using Dynamo.Cli.Hosting;
 using Dynamo.Router;
@@ -70,34 +69,16 @@ internal static class ServeCommand
         var logger = loggerFactory.CreateLogger("Dynamo.Serve");
 
         // Ctrl-C and SIGTERM both start a graceful stop; a second signal is left to the runtime's default.
-        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+        using var stopping = new ProcessStopSignal(loggerFactory.CreateLogger<ProcessStopSignal>(), cancellationToken);
 
         await using var cluster = await EmbeddedCluster.StartAsync(settings, loggerFactory, stopping.Token);
         var pools = settings.Serve.Mode == "disagg"
             ? $"{settings.Serve.PrefillWorkers} prefill + {settings.Serve.DecodeWorkers} decode"
             : $"{settings.Serve.Workers} aggregated";
         Console.WriteLine($"Dynamo is serving model '{cluster.ModelName}' at {cluster.Address}v1 ({pools} {settings.Serve.Engine} workers, router {settings.Router.Mode}). Ctrl-C stops.");
-        try
-        {
-            await Task.Delay(Timeout.Infinite, stopping.Token);
-        }
-        catch (OperationCanceledException)
-        {
-        }
-
+        await stopping.WaitAsync();
         Logging.Stopping(logger, settings.Serve.ShutdownTimeout.TotalSeconds);
         await cluster.StopAsync(settings.Serve.ShutdownTimeout);
         return 0;
-
-        void Stop(PosixSignalContext context)
-        {
-            if (!stopping.IsCancellationRequested)
-            {
-                context.Cancel = true;
-                stopping.Cancel();
-            }
-        }
     }
 }

@@ -16,7 +16,17 @@ public sealed class DynamoConfiguration
 
     public IConfiguration Root { get; }
 
-    public static DynamoConfiguration Build(string? yamlPath, IReadOnlyDictionary<string, string?> flags)
+    /// <summary>Builds from the YAML file, this process's environment variables and the flags.</summary>
+    public static DynamoConfiguration Build(string? yamlPath, IReadOnlyDictionary<string, string?> flags) =>
+        Build(yamlPath, flags, Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
+            .ToDictionary(entry => (string)entry.Key, entry => entry.Value as string));
+
+    /// <summary>
+    /// Builds from the YAML file, the given environment variables (name to value, as a process would see them; only
+    /// <c>DYNAMO__</c> ones are read) and the flags. Callers that must not depend on the environment they were
+    /// started in (tests, embedders) pass their own.
+    /// </summary>
+    public static DynamoConfiguration Build(string? yamlPath, IReadOnlyDictionary<string, string?> flags, IReadOnlyDictionary<string, string?> environment)
     {
         var builder = new ConfigurationBuilder();
         if (yamlPath is not null)
@@ -29,7 +39,7 @@ public sealed class DynamoConfiguration
             builder.AddYamlFile(Path.GetFullPath(yamlPath), optional: false, reloadOnChange: false);
         }
 
-        builder.AddInMemoryCollection(FromEnvironment());
+        builder.AddInMemoryCollection(FromEnvironment(environment));
         builder.AddInMemoryCollection(flags);
         IConfiguration root;
         try
@@ -183,14 +193,14 @@ public sealed class DynamoConfiguration
     }
 
     /// <summary><c>DYNAMO__GATEWAY__PORT=8001</c> becomes <c>Dynamo:GATEWAY:PORT</c>; keys are case-insensitive.</summary>
-    private static Dictionary<string, string?> FromEnvironment()
+    private static Dictionary<string, string?> FromEnvironment(IReadOnlyDictionary<string, string?> environment)
     {
         var values = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
-        foreach (System.Collections.DictionaryEntry entry in Environment.GetEnvironmentVariables())
+        foreach (var (key, value) in environment)
         {
-            if (entry.Key is string key && key.StartsWith(EnvironmentVariables.ConfigurationPrefix, StringComparison.OrdinalIgnoreCase))
+            if (key.StartsWith(EnvironmentVariables.ConfigurationPrefix, StringComparison.OrdinalIgnoreCase))
             {
-                values["Dynamo:" + key[EnvironmentVariables.ConfigurationPrefix.Length..].Replace("__", ":", StringComparison.Ordinal)] = entry.Value as string;
+                values["Dynamo:" + key[EnvironmentVariables.ConfigurationPrefix.Length..].Replace("__", ":", StringComparison.Ordinal)] = value;
             }
         }
 

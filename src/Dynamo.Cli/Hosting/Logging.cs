@@ -17,4 +17,7 @@ internal static partial class Logging
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Stopping: in-flight requests get up to {Seconds} s to finish")]
     public static partial void Stopping(ILogger logger, double seconds);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "SIGINT is ignored, as the parent process left it (a background job of a script does): Ctrl-C does not stop this process; SIGTERM (kill {ProcessId}) stops it with the same drain")]
+    public static partial void SigIntIgnored(ILogger logger, int processId);
 }

@@ -23,7 +23,7 @@ internal sealed class NatsProcess : IAsyncDisposable
         Settings = ClusterSettings.From(configuration);
         Nats = configuration.Nats();
         LoggerFactory = Logging.CreateFactory();
-        Stopping = new ProcessStopSignal(cancellationToken);
+        Stopping = new ProcessStopSignal(LoggerFactory.CreateLogger<ProcessStopSignal>(), cancellationToken);
     }
 
     public DynamoConfiguration Configuration { get; }

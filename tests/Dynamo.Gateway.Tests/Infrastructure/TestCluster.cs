@@ -54,7 +54,7 @@ public sealed class TestCluster : IAsyncDisposable
             }
         }
 
-        var settings = ClusterSettings.From(DynamoConfiguration.Build(null, values));
+        var settings = ClusterSettings.From(DynamoConfiguration.Build(null, values, environment: new Dictionary<string, string?>()));
         var cluster = await EmbeddedCluster.StartAsync(settings, loggerFactory ?? NullLoggerFactory.Instance);
         return new TestCluster(cluster);
     }

@@ -33,7 +33,7 @@ public sealed class KvRoutingFunctionalTests(ITestOutputHelper output)
             ["Dynamo:Engine:NumKvBlocks"] = "1024",
             ["Dynamo:Engine:Threads"] = "1",
             ["Dynamo:Engine:Backend"] = "managed",
-        }));
+        }, environment: new Dictionary<string, string?>()));
         await using var cluster = await EmbeddedCluster.StartAsync(settings, NullLoggerFactory.Instance);
         using var client = new HttpClient { BaseAddress = cluster.Address, Timeout = TimeSpan.FromSeconds(120) };
         var router = Assert.IsType<KvRouter>(cluster.Router);

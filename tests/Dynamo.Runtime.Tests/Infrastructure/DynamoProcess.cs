@@ -7,8 +7,16 @@ namespace Dynamo.Runtime.Tests.Infrastructure;
 
 /// <summary>
 /// A real <c>dynamo</c> process (the CLI built beside the tests), with its output captured. Ends with SIGKILL
-/// (<see cref="Kill"/>), as <c>kill -9</c> does, or SIGTERM (<see cref="Terminate"/>), as an orchestrator does.
+/// (<see cref="Kill"/>), as <c>kill -9</c> does, SIGTERM (<see cref="Terminate"/>), as an orchestrator does, or
+/// SIGINT (<see cref="Interrupt"/>), as Ctrl-C does.
 /// </summary>
+/// <remarks>
+/// The child does not inherit the test run's signal dispositions: a run launched from <c>nohup … &amp;</c>, a script's
+/// background job or a CI wrapper has SIGINT (and maybe more) ignored, and a child would keep that. It starts through
+/// <c>env</c> (coreutils) with SIGHUP, SIGINT, SIGQUIT and SIGTERM at their defaults, as a terminal's foreground job
+/// has them, or with the ones a case names ignored. The configuration it sees is the case's: inherited
+/// <c>DYNAMO__</c> variables are removed.
+/// </remarks>
 internal sealed partial class DynamoProcess : IAsyncDisposable
 {
     private readonly Process _process;
@@ -34,15 +42,25 @@ internal sealed partial class DynamoProcess : IAsyncDisposable
         }
     }
 
-    public static DynamoProcess Start(IEnumerable<string> args, IReadOnlyDictionary<string, string> environment)
+    /// <param name="args">The verb and its flags.</param>
+    /// <param name="environment">Variables to set (on top of the test run's, less its <c>DYNAMO__</c> ones).</param>
+    /// <param name="ignoring">Signals the child starts with ignored, as a parent could leave them; none by default.</param>
+    public static DynamoProcess Start(IEnumerable<string> args, IReadOnlyDictionary<string, string> environment, params PosixSignal[] ignoring)
     {
-        var info = new ProcessStartInfo("dotnet")
+        var info = new ProcessStartInfo("env")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
             WorkingDirectory = AppContext.BaseDirectory,
         };
+        info.ArgumentList.Add("--default-signal=HUP,INT,QUIT,TERM");
+        if (ignoring.Length > 0)
+        {
+            info.ArgumentList.Add("--ignore-signal=" + string.Join(',', ignoring.Select(SignalName)));
+        }
+
+        info.ArgumentList.Add("dotnet");
         info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "dynamo.dll"));
         foreach (var arg in args)
         {
@@ -99,13 +117,9 @@ internal sealed partial class DynamoProcess : IAsyncDisposable
 
     public void Kill() => _process.Kill(entireProcessTree: true);
 
-    public void Terminate()
-    {
-        if (SendSignal(_process.Id, 15) != 0)
-        {
-            throw new InvalidOperationException($"kill -TERM {_process.Id} failed: errno {Marshal.GetLastPInvokeError()}.");
-        }
-    }
+    public void Terminate() => Signal(15, "TERM");
+
+    public void Interrupt() => Signal(2, "INT");
 
     public async Task<int> WaitForExitAsync(TimeSpan timeout)
     {
@@ -134,6 +148,24 @@ internal sealed partial class DynamoProcess : IAsyncDisposable
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int SendSignal(int pid, int signal);
+
+    private static string SignalName(PosixSignal signal) => signal switch
+    {
+        PosixSignal.SIGHUP => "HUP",
+        PosixSignal.SIGINT => "INT",
+        PosixSignal.SIGQUIT => "QUIT",
+        PosixSignal.SIGTERM => "TERM",
+        _ => throw new ArgumentOutOfRangeException(nameof(signal), signal, "a signal a parent would leave ignored: HUP, INT, QUIT or TERM"),
+    };
+
+    private void Signal(int number, string name)
+    {
+        // env has exec'd dotnet by the time the process printed anything, so the pid is dynamo's.
+        if (SendSignal(_process.Id, number) != 0)
+        {
+            throw new InvalidOperationException($"kill -{name} {_process.Id} failed: errno {Marshal.GetLastPInvokeError()}.");
+        }
+    }
 
     private void OnLine(string? line)
     {

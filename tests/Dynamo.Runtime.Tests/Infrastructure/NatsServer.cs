@@ -1,28 +1,27 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using System.Text;
+using System.Text.RegularExpressions;
 
 namespace Dynamo.Runtime.Tests.Infrastructure;
 
 /// <summary>
-/// A real <c>nats-server</c> with JetStream on a free loopback port, its store in a temporary folder, started and
-/// stopped by the test (scripts/test.sh installs it). <see cref="StopAsync"/> and <see cref="StartAsync()"/> again
-/// restart it on the same port and store, as an operator restarting the server would.
+/// A real <c>nats-server</c> with JetStream on a loopback port of its own choosing (<c>-p -1</c>: it binds port 0 and
+/// logs the port it got, so no other process can take the port between a pick and the bind), its store in a
+/// temporary folder, started and stopped by the test (scripts/test.sh installs it). <see cref="StopAsync"/> and
+/// <see cref="StartAsync()"/> again restart it on the same port and store, as an operator restarting the server
+/// would: clients reconnect to the URL they had, so that restart needs the port it had (free again once the server
+/// is gone, and no test picks ports any more).
 /// </summary>
-public sealed class NatsServer : IAsyncDisposable
+public sealed partial class NatsServer : IAsyncDisposable
 {
     private readonly string _storeDir;
     private readonly StringBuilder _log = new();
     private Process? _process;
 
-    private NatsServer(int port, string storeDir)
-    {
-        Port = port;
-        _storeDir = storeDir;
-    }
+    private NatsServer(string storeDir) => _storeDir = storeDir;
 
-    public int Port { get; }
+    /// <summary>The port the server bound, known once <see cref="StartAsync"/> returned.</summary>
+    public int Port { get; private set; }
 
     public string Url => $"nats://127.0.0.1:{Port}";
 
@@ -44,7 +43,7 @@ public sealed class NatsServer : IAsyncDisposable
     {
         var store = Path.Combine(Path.GetTempPath(), "dynamo-tests", "nats-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(store);
-        var server = new NatsServer(FreePort(), store);
+        var server = new NatsServer(store);
         await server.StartAsync();
         return server;
     }
@@ -61,7 +60,7 @@ public sealed class NatsServer : IAsyncDisposable
         {
             StartInfo = new ProcessStartInfo(Executable())
             {
-                ArgumentList = { "-a", "127.0.0.1", "-p", Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-js", "-sd", _storeDir },
+                ArgumentList = { "-a", "127.0.0.1", "-p", Port == 0 ? "-1" : Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-js", "-sd", _storeDir },
                 RedirectStandardError = true,
                 RedirectStandardOutput = true,
                 UseShellExecute = false,
@@ -80,8 +79,18 @@ public sealed class NatsServer : IAsyncDisposable
                 _log.AppendLine(e.Data);
             }
 
+            if (ListeningLine().Match(e.Data) is { Success: true } listening)
+            {
+                Port = int.Parse(listening.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+            }
+
             if (e.Data.Contains("Server is ready", StringComparison.Ordinal))
             {
+                if (Port == 0)
+                {
+                    ready.TrySetException(new InvalidOperationException($"nats-server did not say which port it listens on:\n{Log}"));
+                }
+
                 ready.TrySetResult();
             }
         };
@@ -98,7 +107,7 @@ public sealed class NatsServer : IAsyncDisposable
         }
         catch (TimeoutException)
         {
-            throw new TimeoutException($"nats-server on port {Port} did not say it was ready within 15 s:\n{Log}");
+            throw new TimeoutException($"nats-server did not say it was ready within 15 s:\n{Log}");
         }
     }
 
@@ -149,10 +158,6 @@ public sealed class NatsServer : IAsyncDisposable
         throw new InvalidOperationException("nats-server is not installed; scripts/test.sh installs it (Debian package nats-server).");
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    [GeneratedRegex(@"Listening for client connections on \S+:(\d+)$")]
+    private static partial Regex ListeningLine();
 }
