@@ -6,7 +6,7 @@ namespace Dynamo.Gateway.Tests.Infrastructure;
 /// <summary>
 /// A loopback TCP endpoint the gateway can be pointed at as a worker, misbehaving on demand:
 /// <see cref="PeerMode.Refuse"/> accepts each connection and closes it at once (a dying worker),
-/// <see cref="PeerMode.Silent"/> reads the request and never answers (a hung worker),
+/// <see cref="PeerMode.Silent"/> reads a generation request and never answers it (a hung worker; other requests get 404),
 /// <see cref="PeerMode.Forward"/> relays to <c>target</c> (the worker is back).
 /// </summary>
 internal sealed class FakePeer : IAsyncDisposable
@@ -18,6 +18,7 @@ internal sealed class FakePeer : IAsyncDisposable
     private readonly List<Socket> _held = [];
     private readonly TaskCompletionSource _requestSeen = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _accepted;
+    private int _heldRequests;
     private volatile PeerMode _mode;
 
     public FakePeer(PeerMode mode, Uri? target = null)
@@ -36,8 +37,11 @@ internal sealed class FakePeer : IAsyncDisposable
     /// <summary>Connections accepted so far, whatever the mode.</summary>
     public int Accepted => Volatile.Read(ref _accepted);
 
-    /// <summary>Completes once a <see cref="PeerMode.Silent"/> connection has received request bytes.</summary>
+    /// <summary>Completes once a <see cref="PeerMode.Silent"/> connection has received a generation request.</summary>
     public Task RequestSeen => _requestSeen.Task;
+
+    /// <summary>Generation requests (<c>POST /v1/...</c>) a <see cref="PeerMode.Silent"/> peer has received and left unanswered.</summary>
+    public int HeldRequests => Volatile.Read(ref _heldRequests);
 
     public PeerMode Mode
     {
@@ -87,11 +91,32 @@ internal sealed class FakePeer : IAsyncDisposable
     private async Task ReadForeverAsync(Socket client)
     {
         var buffer = new byte[4096];
+        var head = new System.Text.StringBuilder();
         try
         {
-            while (await client.ReceiveAsync(buffer, _stop.Token) > 0)
+            int n;
+            while ((n = await client.ReceiveAsync(buffer, _stop.Token)) > 0)
             {
-                _requestSeen.TrySetResult();
+                if (!head.ToString().Contains("\r\n", StringComparison.Ordinal))
+                {
+                    head.Append(System.Text.Encoding.ASCII.GetString(buffer, 0, n));
+                    var text = head.ToString();
+                    if (!text.Contains("\r\n", StringComparison.Ordinal))
+                    {
+                        continue;
+                    }
+
+                    if (!text.StartsWith("POST /v1/", StringComparison.Ordinal))
+                    {
+                        // Anything but generation (a router asking for KV events, a probe) is answered: only generation hangs.
+                        await client.SendAsync("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"u8.ToArray(), _stop.Token);
+                        client.Close();
+                        return;
+                    }
+
+                    Interlocked.Increment(ref _heldRequests);
+                    _requestSeen.TrySetResult();
+                }
             }
         }
         catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
