@@ -70,69 +70,83 @@ var body = $"{{\"model\":\"{cluster.ModelName}\",\"prompt\":[464,3139,286,4881,3
 var script = Path.Combine(prefix, "post.lua");
 File.WriteAllText(script, $"wrk.method = \"POST\"\nwrk.body = '{body}'\nwrk.headers[\"Content-Type\"] = \"application/json\"\n");
 
-// Sanity: both paths answer the request the benchmark sends.
-using (var http = new HttpClient())
+try
 {
-    foreach (var target in new[] { gateway, nginxUrl })
+    return await MeasureAsync();
+}
+catch (BenchFailure failure)
+{
+    Console.Error.WriteLine($"benchmark failed: {failure.Message}");
+    return 1;
+}
+finally
+{
+    // The whole tree: killing the master alone orphaned its worker process, which kept running after the benchmark.
+    nginx.Kill(entireProcessTree: true);
+    await nginx.WaitForExitAsync();
+}
+
+async Task<int> MeasureAsync()
+{
+    // Sanity: both paths answer the request the benchmark sends.
+    using (var http = new HttpClient())
     {
-        using var response = await http.PostAsync(new Uri(target, "v1/completions"), new StringContent(body, Encoding.UTF8, "application/json"));
-        if (!response.IsSuccessStatusCode)
+        foreach (var target in new[] { gateway, nginxUrl })
         {
-            Console.Error.WriteLine($"{target} answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
-            return 1;
+            using var response = await http.PostAsync(new Uri(target, "v1/completions"), new StringContent(body, Encoding.UTF8, "application/json"));
+            if (!response.IsSuccessStatusCode)
+            {
+                throw new BenchFailure($"{target} answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+            }
         }
     }
+
+    Console.WriteLine($"P1: wrk -t1 -c{connections} -d{duration}s, {rounds} interleaved rounds, worker {worker}");
+    await RunWrkAsync(gateway, 3, script, connections);
+    await RunWrkAsync(nginxUrl, 3, script, connections);
+    var p1 = new Dictionary<string, List<WrkResult>> { ["gateway"] = [], ["nginx"] = [] };
+    for (var round = 0; round < rounds; round++)
+    {
+        p1["gateway"].Add(await RunWrkAsync(gateway, duration, script, connections));
+        p1["nginx"].Add(await RunWrkAsync(nginxUrl, duration, script, connections));
+    }
+
+    var gw = WrkResult.Median(p1["gateway"]);
+    var ng = WrkResult.Median(p1["nginx"]);
+    Console.WriteLine($"{"target",-10}{"req/s",12}{"p50 ms",10}{"p99 ms",10}");
+    Console.WriteLine($"{"gateway",-10}{gw.RequestsPerSecond,12:F0}{gw.P50Ms,10:F2}{gw.P99Ms,10:F2}");
+    Console.WriteLine($"{"nginx",-10}{ng.RequestsPerSecond,12:F0}{ng.P50Ms,10:F2}{ng.P99Ms,10:F2}");
+    Console.WriteLine($"P1 ratio gateway/nginx requests/s = {gw.RequestsPerSecond / ng.RequestsPerSecond:F2} (goal >= 1.0)");
+
+    Console.WriteLine($"P2: {streams} concurrent streams of 256 tokens, {duration}s per target, {rounds} interleaved rounds");
+    var p2 = new Dictionary<string, List<double>> { ["gateway"] = [], ["worker"] = [] };
+    await StreamTokensAsync(gateway, 2, streams);
+    for (var round = 0; round < rounds; round++)
+    {
+        p2["gateway"].Add(await StreamTokensAsync(gateway, duration, streams));
+        p2["worker"].Add(await StreamTokensAsync(worker, duration, streams));
+    }
+
+    var gwTokens = Median(p2["gateway"]);
+    var wkTokens = Median(p2["worker"]);
+    Console.WriteLine($"{"target",-10}{"tokens/s",12}");
+    Console.WriteLine($"{"gateway",-10}{gwTokens,12:F0}");
+    Console.WriteLine($"{"worker",-10}{wkTokens,12:F0}");
+    Console.WriteLine($"P2 ratio gateway/worker tokens/s = {gwTokens / wkTokens:F2} (goal >= 0.8)");
+
+    Directory.CreateDirectory(outDir);
+    var report = new
+    {
+        date = DateTimeOffset.UtcNow,
+        machine = new { Environment.ProcessorCount, os = Environment.OSVersion.ToString() },
+        p1 = new { connections, duration, rounds, gateway = p1["gateway"], nginx = p1["nginx"], ratio = gw.RequestsPerSecond / ng.RequestsPerSecond },
+        p2 = new { streams, duration, rounds, gateway = p2["gateway"], worker = p2["worker"], ratio = gwTokens / wkTokens },
+    };
+    var path = Path.Combine(outDir, "proxy.json");
+    File.WriteAllText(path, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
+    Console.WriteLine($"Wrote {path}");
+    return 0;
 }
-
-Console.WriteLine($"P1: wrk -t1 -c{connections} -d{duration}s, {rounds} interleaved rounds, worker {worker}");
-await RunWrkAsync(gateway, 3, script, connections);
-await RunWrkAsync(nginxUrl, 3, script, connections);
-var p1 = new Dictionary<string, List<WrkResult>> { ["gateway"] = [], ["nginx"] = [] };
-for (var round = 0; round < rounds; round++)
-{
-    p1["gateway"].Add(await RunWrkAsync(gateway, duration, script, connections));
-    p1["nginx"].Add(await RunWrkAsync(nginxUrl, duration, script, connections));
-}
-
-var gw = WrkResult.Median(p1["gateway"]);
-var ng = WrkResult.Median(p1["nginx"]);
-Console.WriteLine($"{"target",-10}{"req/s",12}{"p50 ms",10}{"p99 ms",10}");
-Console.WriteLine($"{"gateway",-10}{gw.RequestsPerSecond,12:F0}{gw.P50Ms,10:F2}{gw.P99Ms,10:F2}");
-Console.WriteLine($"{"nginx",-10}{ng.RequestsPerSecond,12:F0}{ng.P50Ms,10:F2}{ng.P99Ms,10:F2}");
-Console.WriteLine($"P1 ratio gateway/nginx requests/s = {gw.RequestsPerSecond / ng.RequestsPerSecond:F2} (goal >= 1.0)");
-
-Console.WriteLine($"P2: {streams} concurrent streams of 256 tokens, {duration}s per target, {rounds} interleaved rounds");
-var p2 = new Dictionary<string, List<double>> { ["gateway"] = [], ["worker"] = [] };
-await StreamTokensAsync(gateway, 2, streams);
-for (var round = 0; round < rounds; round++)
-{
-    p2["gateway"].Add(await StreamTokensAsync(gateway, duration, streams));
-    p2["worker"].Add(await StreamTokensAsync(worker, duration, streams));
-}
-
-var gwTokens = Median(p2["gateway"]);
-var wkTokens = Median(p2["worker"]);
-Console.WriteLine($"{"target",-10}{"tokens/s",12}");
-Console.WriteLine($"{"gateway",-10}{gwTokens,12:F0}");
-Console.WriteLine($"{"worker",-10}{wkTokens,12:F0}");
-Console.WriteLine($"P2 ratio gateway/worker tokens/s = {gwTokens / wkTokens:F2} (goal >= 0.8)");
-
-Directory.CreateDirectory(outDir);
-var report = new
-{
-    date = DateTimeOffset.UtcNow,
-    machine = new { Environment.ProcessorCount, os = Environment.OSVersion.ToString() },
-    p1 = new { connections, duration, rounds, gateway = p1["gateway"], nginx = p1["nginx"], ratio = gw.RequestsPerSecond / ng.RequestsPerSecond },
-    p2 = new { streams, duration, rounds, gateway = p2["gateway"], worker = p2["worker"], ratio = gwTokens / wkTokens },
-};
-var path = Path.Combine(outDir, "proxy.json");
-File.WriteAllText(path, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
-Console.WriteLine($"Wrote {path}");
-
-// The whole tree: killing the master alone orphaned its worker process, which kept running after the benchmark.
-nginx.Kill(entireProcessTree: true);
-await nginx.WaitForExitAsync();
-return 0;
 
 async Task<WrkResult> RunWrkAsync(Uri target, int seconds, string luaScript, int conns)
 {
@@ -143,7 +157,19 @@ async Task<WrkResult> RunWrkAsync(Uri target, int seconds, string luaScript, int
     using var wrk = Process.Start(start)!;
     var output = await wrk.StandardOutput.ReadToEndAsync();
     await wrk.WaitForExitAsync();
-    return WrkResult.Parse(output);
+    if (wrk.ExitCode != 0)
+    {
+        throw new BenchFailure($"wrk against {target} exited with code {wrk.ExitCode}:\n{output}");
+    }
+
+    // wrk counts every response in Requests/sec, errors included: a run with any is not a measurement of the path.
+    var result = WrkResult.Parse(output);
+    if (result.Non2xx > 0 || result.ConnectErrors > 0 || result.TimeoutErrors > 0)
+    {
+        throw new BenchFailure($"{target}: {result.Non2xx} non-2xx responses, {result.ConnectErrors} connect errors, {result.TimeoutErrors} timeouts in {seconds} s:\n{output}");
+    }
+
+    return result;
 }
 
 async Task<double> StreamTokensAsync(Uri target, int seconds, int concurrency)
@@ -158,13 +184,31 @@ async Task<double> StreamTokensAsync(Uri target, int seconds, int concurrency)
         while (!stop.IsCancellationRequested)
         {
             using var response = await http.PostAsync("v1/completions", new StringContent(request, Encoding.UTF8, "application/json"));
+            if (!response.IsSuccessStatusCode)
+            {
+                throw new BenchFailure($"{target} answered a stream with HTTP {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+            }
+
             using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+            var done = false;
             while (await reader.ReadLineAsync() is { } line)
             {
+                if (line.StartsWith("data: {\"error\"", StringComparison.Ordinal))
+                {
+                    throw new BenchFailure($"{target} ended a stream with an error: {line}");
+                }
+
                 if (line.StartsWith("data: {", StringComparison.Ordinal) && !line.Contains("\"choices\":[]", StringComparison.Ordinal))
                 {
                     Interlocked.Increment(ref tokens);
                 }
+
+                done |= line == "data: [DONE]";
+            }
+
+            if (!done)
+            {
+                throw new BenchFailure($"a stream from {target} ended without [DONE]");
             }
         }
     });
@@ -219,13 +263,15 @@ string ArgString(string name, string fallback)
     return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
 }
 
-internal sealed partial record WrkResult(double RequestsPerSecond, double P50Ms, double P99Ms, long Non2xx)
+internal sealed partial record WrkResult(double RequestsPerSecond, double P50Ms, double P99Ms, long Non2xx, long ConnectErrors, long ReadErrors, long WriteErrors, long TimeoutErrors)
 {
     public static WrkResult Parse(string output)
     {
         var rps = double.Parse(Rps().Match(output).Groups[1].Value, CultureInfo.InvariantCulture);
         var non2xx = Non2xxRegex().Match(output) is { Success: true } m ? long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) : 0;
-        return new WrkResult(rps, Percentile(output, "50%"), Percentile(output, "99%"), non2xx);
+        var errors = SocketErrors().Match(output);
+        long Errors(int group) => errors.Success ? long.Parse(errors.Groups[group].Value, CultureInfo.InvariantCulture) : 0;
+        return new WrkResult(rps, Percentile(output, "50%"), Percentile(output, "99%"), non2xx, Errors(1), Errors(2), Errors(3), Errors(4));
     }
 
     public static WrkResult Median(List<WrkResult> results) => results.OrderBy(r => r.RequestsPerSecond).ElementAt(results.Count / 2);
@@ -242,4 +288,10 @@ internal sealed partial record WrkResult(double RequestsPerSecond, double P50Ms,
 
     [GeneratedRegex(@"Non-2xx or 3xx responses:\s+(\d+)")]
     private static partial Regex Non2xxRegex();
+
+    [GeneratedRegex(@"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")]
+    private static partial Regex SocketErrors();
 }
+
+/// <summary>A step of the benchmark that did not measure what it claims (an error response, a broken stream).</summary>
+internal sealed class BenchFailure(string message) : Exception(message);

@@ -278,10 +278,19 @@ public sealed class WorkerHost : IAsyncDisposable
             }
 
             var query = context.Request.Query;
-            if (!TryParseId(query["from"], 1, out var from) || !TryParseId(query["to"], long.MaxValue, out var to))
+            foreach (var name in (ReadOnlySpan<string>)["from", "to"])
             {
-                return HttpErrors.WriteAsync(context, new OpenAiException(400, "from and to must be event ids (integers >= 0).", "invalid_request_error", "from"));
+                var text = query[name].ToString();
+                if (!TryParseId(text, 0, out _))
+                {
+                    var shown = text.Length > 40 ? text[..40] + "..." : text;
+                    return HttpErrors.WriteAsync(context, new OpenAiException(400,
+                        $"Invalid value for '{name}': expected an event id (an integer >= 0), got '{shown}'.", "invalid_request_error", name));
+                }
             }
+
+            TryParseId(query["from"], 1, out var from);
+            TryParseId(query["to"], long.MaxValue, out var to);
 
             var replay = kvEvents.GetEvents(from, to);
             return WriteJsonAsync(context, 200, w =>

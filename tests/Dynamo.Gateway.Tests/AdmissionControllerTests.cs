@@ -1,5 +1,6 @@
 using Dynamo.Contracts.OpenAi;
 using Dynamo.Gateway.Limits;
+using Dynamo.Gateway.Observability;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Dynamo.Gateway.Tests;
@@ -100,5 +101,5 @@ public sealed class AdmissionControllerTests
     }
 
     private static AdmissionController Create(int capacity, int queue, TimeProvider? time = null) =>
-        new(new GatewayOptions { MaxConcurrentRequests = capacity, MaxQueuedRequests = queue, QueueTimeout = TimeSpan.FromSeconds(30) }, time ?? TimeProvider.System);
+        new(new GatewayOptions { MaxConcurrentRequests = capacity, MaxQueuedRequests = queue, QueueTimeout = TimeSpan.FromSeconds(30) }, time ?? TimeProvider.System, new GatewayMetrics());
 }

@@ -123,7 +123,7 @@ public sealed class KvTransferParamsTests
     [Fact]
     public async Task StreamedPrefill_LastChunkCarriesTheBlocks()
     {
-        var (host, client, _, logs) = await StartAsync();
+        var (host, client, engine, logs) = await StartAsync();
         await using (host)
         using (client)
         using (logs)
@@ -132,7 +132,17 @@ public sealed class KvTransferParamsTests
                 """{"model":"test-model","prompt":[5,6],"max_tokens":1,"stream":true,"kv_transfer_params":{"do_remote_decode":true}}""", Encoding.UTF8, "application/json"));
             var events = (await Sse.ReadAllAsync(response)).Events;
 
-            Assert.Equal("prefill-agent", events[^1].GetProperty("kv_transfer_params").GetProperty("remote_agent").GetString());
+            // The chunk that ends the choice carries every field of the handoff: sent back as a decode request (as the
+            // gateway does), the engine gets the prefill's blocks exactly.
+            var last = events.Last(e => e.GetProperty("choices").GetArrayLength() > 0);
+            Assert.Equal("length", last.GetProperty("choices")[0].GetProperty("finish_reason").GetString());
+            var kv = last.GetProperty("kv_transfer_params");
+            Assert.Equal([10, 11, 40], kv.GetProperty("remote_block_ids").EnumerateArray().Select(e => e.GetInt32()));
+            await PostAsync(client, $$"""{"model":"test-model","prompt":[5,6],"max_tokens":3,"kv_transfer_params":{{kv.GetRawText()}}}""");
+
+            var received = engine.Requests[1].KvTransfer!.RemotePrefill!;
+            Assert.Equal(Handoff with { BlockIds = [] }, received with { BlockIds = [] });
+            Assert.Equal(Handoff.BlockIds, received.BlockIds);
         }
     }
 

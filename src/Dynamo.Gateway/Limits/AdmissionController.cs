@@ -1,5 +1,6 @@
 using Dynamo.Contracts.OpenAi;
 using Dynamo.Gateway.Errors;
+using Dynamo.Gateway.Observability;
 
 namespace Dynamo.Gateway.Limits;
 
@@ -20,14 +21,16 @@ internal sealed class AdmissionController : IDisposable
     private readonly int _maxQueued;
     private readonly TimeSpan _queueTimeout;
     private readonly TimeProvider _time;
+    private readonly GatewayMetrics _metrics;
     private int _inUse;
 
-    public AdmissionController(GatewayOptions options, TimeProvider time)
+    public AdmissionController(GatewayOptions options, TimeProvider time, GatewayMetrics metrics)
     {
         _capacity = options.MaxConcurrentRequests;
         _maxQueued = options.MaxQueuedRequests;
         _queueTimeout = options.QueueTimeout;
         _time = time;
+        _metrics = metrics;
     }
 
     /// <summary>Requests waiting for slots.</summary>
@@ -69,6 +72,7 @@ internal sealed class AdmissionController : IDisposable
 
             waiter = new Waiter(weight);
             waiter.Node = _waiters.AddLast(waiter);
+            QueueChanged();
         }
 
         try
@@ -84,6 +88,7 @@ internal sealed class AdmissionController : IDisposable
                 {
                     // Still queued: leave, and let those behind move up if they now fit.
                     _waiters.Remove(waiter.Node);
+                    QueueChanged();
                     GrantWaiting();
                 }
                 else if (!cancellationToken.IsCancellationRequested)
@@ -116,6 +121,7 @@ internal sealed class AdmissionController : IDisposable
             }
 
             _waiters.Clear();
+            QueueChanged();
         }
     }
 
@@ -139,10 +145,14 @@ internal sealed class AdmissionController : IDisposable
         while (_waiters.First is { } first && _inUse + first.Value.Weight <= _capacity)
         {
             _waiters.RemoveFirst();
+            QueueChanged();
             _inUse += first.Value.Weight;
             first.Value.Granted.TrySetResult();
         }
     }
+
+    // Under _lock. The gauge follows the queue itself: set around the wait, it would always read what it was before.
+    private void QueueChanged() => _metrics.Queued.Set(_waiters.Count);
 
     internal readonly struct Slot(AdmissionController owner, int weight) : IDisposable
     {

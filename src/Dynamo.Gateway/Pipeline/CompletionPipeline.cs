@@ -104,9 +104,7 @@ internal sealed partial class CompletionPipeline
 
             var prompts = Preprocess(request, card, context.RequestAborted);
             var maxTokens = CheckLengths(request, prompts, card);
-            _metrics.Queued.Set(_admission.Queued);
             using var slot = await _admission.EnterAsync(RequestSize.Sequences(request), context.RequestAborted);
-            _metrics.Queued.Set(_admission.Queued);
             var inflight = _metrics.Inflight.WithLabels(model);
             inflight.Inc();
             try

@@ -383,7 +383,7 @@ public static class OpenAiRequestParser
                 if (!reader.ValueTextEquals("text"u8))
                 {
                     throw OpenAiException.BadRequest(
-                        $"Content part type {Echo(ref reader)} in 'messages[{index}].content[{part}]' is not supported; only 'text' parts are.",
+                        $"Invalid value for 'messages[{index}].content[{part}].type': {Echo(ref reader)} is not supported; only 'text' parts are.",
                         $"messages[{index}].content[{part}].type");
                 }
 

@@ -1,24 +1,26 @@
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
+using Dynamo.Cli.Configuration;
+using Dynamo.Cli.Hosting;
 using Dynamo.Contracts;
 using Dynamo.Runtime.Tests.Contract;
 using Dynamo.Runtime.Tests.Infrastructure;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Dynamo.Runtime.Tests.Functional;
 
 /// <summary>
 /// <c>dynamo worker --role prefill</c> and <c>--role decode</c> as real processes on a real nats-server, with the
 /// frontend in a third: the prompt's KV moves between the two worker processes over the TCP transfer backend (agent
-/// metadata found in the NATS metadata bucket), and greedy output is what the decode worker serves without the
-/// prefill pool. (Token-for-token equality against an aggregated engine is checked in-process, where both paths can
-/// start from empty caches: Dynamo.Gateway.Tests.DisaggregationTests.)
+/// metadata found in the NATS metadata bucket), and greedy output equals what an independent aggregated engine on
+/// the same model, started empty in this process, computes for the prompt with no transfer at all.
 /// </summary>
 public sealed class DisaggregatedProcessesTests(NatsServerFixture nats, ITestOutputHelper output) : IClassFixture<NatsServerFixture>
 {
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(90);
 
     [Fact]
-    public async Task PrefillAndDecodeProcesses_MoveKvOverTcp_GreedyTextEqualsLocalPrefill()
+    public async Task PrefillAndDecodeProcesses_MoveKvOverTcp_GreedyTextEqualsAnAggregatedEngine()
     {
         await using var backend = new NatsBackend(nats.Server.Url, TestOutputLoggerProvider.Factory(output));
         var observer = await backend.NewRuntimeAsync();
@@ -33,6 +35,10 @@ public sealed class DisaggregatedProcessesTests(NatsServerFixture nats, ITestOut
         string[] Worker(string role, string id) =>
             ["worker", "--role", role, "--nats", nats.Server.Url, "--model", model, "--served-model-name", TestModel.Name, "--engine", "dotnet", "--instance-id", id];
 
+        // The baseline, computed while the processes start: an aggregated engine with no transfer and an empty cache.
+        int[] prompt = [.. Enumerable.Range(0, 150).Select(i => 1 + (i * 7919 % 50000))];
+        var expectedText = AggregatedTextAsync(model, prompt);
+
         await using var prefill = DynamoProcess.Start(Worker("prefill", "p-prefill"), environment);
         await using var decode = DynamoProcess.Start(Worker("decode", "p-decode"), environment);
         await using var frontend = DynamoProcess.Start(
@@ -44,8 +50,9 @@ public sealed class DisaggregatedProcessesTests(NatsServerFixture nats, ITestOut
         var decodeAddress = observer.Discovery.GetInstances().Single(i => i.Role == WorkerRole.Decode).Address;
         using var client = new HttpClient { BaseAddress = new Uri(address), Timeout = TimeSpan.FromSeconds(60) };
 
-        int[] prompt = [.. Enumerable.Range(0, 150).Select(i => 1 + (i * 7919 % 50000))];
+        var expected = await expectedText;
         var remote = await CompleteAsync(client, prompt);
+        Assert.Equal(expected, remote);
         using var http = new HttpClient();
         var frontendMetrics = await client.GetStringAsync("metrics");
         Assert.Contains("dynamo_frontend_disagg_prefills_total{path=\"remote\",reason=\"\"} 1", frontendMetrics);
@@ -57,14 +64,31 @@ public sealed class DisaggregatedProcessesTests(NatsServerFixture nats, ITestOut
         prefill.Terminate();
         Assert.Equal(0, await prefill.WaitForExitAsync(TimeSpan.FromSeconds(30)));
         await Wait.UntilAsync(() => observer.Discovery.GetInstances().Count == 1, "the prefill worker to leave discovery");
-        var local = await CompleteAsync(client, prompt);
-        Assert.Equal(remote, local);
-        output.WriteLine($"remote-prefilled text equals local: '{remote}'");
+        Assert.Equal(expected, await CompleteAsync(client, prompt));
+        output.WriteLine($"remote-prefilled text equals an independent aggregated engine's: '{remote}'");
 
         frontend.Terminate();
         decode.Terminate();
         Assert.Equal(0, await frontend.WaitForExitAsync(TimeSpan.FromSeconds(30)));
         Assert.Equal(0, await decode.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+    }
+
+    /// <summary>The greedy text of an aggregated .NET engine on the model, in this process, from an empty cache.</summary>
+    private static async Task<string> AggregatedTextAsync(string model, int[] prompt)
+    {
+        var settings = ClusterSettings.From(DynamoConfiguration.Build(null, new Dictionary<string, string?>
+        {
+            ["Dynamo:Gateway:Port"] = "0",
+            ["Dynamo:Serve:Engine"] = "dotnet",
+            ["Dynamo:Serve:Model"] = model,
+            ["Dynamo:Serve:ServedModelName"] = TestModel.Name,
+            ["Dynamo:Serve:Mode"] = "agg",
+            ["Dynamo:Serve:Workers"] = "1",
+            ["Dynamo:Engine:NumKvBlocks"] = "512",
+        }));
+        await using var cluster = await EmbeddedCluster.StartAsync(settings, NullLoggerFactory.Instance);
+        using var client = new HttpClient { BaseAddress = cluster.Address, Timeout = TimeSpan.FromSeconds(60) };
+        return await CompleteAsync(client, prompt);
     }
 
     private static async Task<string> CompleteAsync(HttpClient client, int[] prompt)
