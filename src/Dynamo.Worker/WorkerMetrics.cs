@@ -22,6 +22,7 @@ internal sealed class WorkerMetrics
     private readonly Counter _transferBytes;
     private readonly Histogram _transferDuration;
     private readonly Counter _remotePrefills;
+    private readonly Counter _unauthenticated;
 
     public WorkerMetrics(IEngine engine, string instanceId, string model, string role)
     {
@@ -47,6 +48,8 @@ internal sealed class WorkerMetrics
             new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.0001, 2, 18) });
         _remotePrefills = factory.CreateCounter(MetricNames.WorkerRemotePrefillsTotal,
             "Decode requests sent with a remote prefill: read (outcome remote) or computed here after all (outcome fallback, with the reason).", "outcome", "reason");
+        _unauthenticated = factory.CreateCounter(MetricNames.WorkerUnauthenticatedRequestsTotal,
+            "Requests refused with 401 for a missing or invalid cluster credential, by reason (missing, malformed, invalid, expired).", "reason");
         if (engine is IKvTransferTelemetry telemetry)
         {
             telemetry.KvTransferDone += OnKvTransfer;
@@ -56,6 +59,8 @@ internal sealed class WorkerMetrics
     }
 
     public CollectorRegistry Registry { get; }
+
+    public void Unauthenticated(string reason) => _unauthenticated.WithLabels(reason).Inc();
 
     public void RequestDone(string endpoint, int status) => _requests.WithLabels(endpoint, StatusLabel(status)).Inc();
 

@@ -23,6 +23,9 @@ public static class MetricNames
     public const string FrontendTokenizingRequests = "dynamo_frontend_tokenizing_requests";
     public const string FrontendTokenizationsCancelledTotal = "dynamo_frontend_tokenizations_cancelled_total";
 
+    /// <summary>NATS messages and records this frontend dropped because their cluster signature did not verify, by kind and reason.</summary>
+    public const string FrontendRejectedSignedRecordsTotal = "dynamo_frontend_rejected_signed_records_total";
+
     // Router
     public const string RouterDecisionsTotal = "dynamo_component_router_decisions_total";
     public const string RouterKvHitRate = "dynamo_component_router_kv_hit_rate";
@@ -43,4 +46,7 @@ public static class MetricNames
     public const string WorkerKvTransferBytesTotal = "dynamo_component_kv_transfer_bytes_total";
     public const string WorkerKvTransferDuration = "dynamo_component_kv_transfer_duration_seconds";
     public const string WorkerRemotePrefillsTotal = "dynamo_component_remote_prefills_total";
+
+    /// <summary>Requests refused with 401 for a missing or invalid cluster credential, by reason.</summary>
+    public const string WorkerUnauthenticatedRequestsTotal = "dynamo_component_unauthenticated_requests_total";
 }

@@ -44,12 +44,12 @@ public sealed class ProcessesOnNatsTests(NatsServerFixture nats, ITestOutputHelp
             ["DYNAMO__MOCKER__SPEEDUPFACTOR"] = "5",
             ["DYNAMO__WORKER__LOADREPORTINTERVAL"] = "00:00:00.2",
         };
-        string[] Worker(string id) => ["worker", "--role", "agg", "--nats", nats.Server.Url, "--model", model, "--served-model-name", TestModel.Name, "--engine", "mocker", "--instance-id", id];
+        string[] Worker(string id) => ["worker", "--role", "agg", "--nats", nats.Server.Url, "--model", model, "--served-model-name", TestModel.Name, "--engine", "mocker", "--instance-id", id, "--cluster-secret-file", TestSecret.File];
 
         await using var killed = DynamoProcess.Start(Worker("p-killed"), environment);
         await using var drained = DynamoProcess.Start(Worker("p-drained"), environment);
         await using var frontend = DynamoProcess.Start(
-            ["frontend", "--nats", nats.Server.Url, "--port", "0", "--model", model, "--served-model-name", TestModel.Name, "--router", "round-robin"],
+            ["frontend", "--nats", nats.Server.Url, "--port", "0", "--model", model, "--served-model-name", TestModel.Name, "--router", "round-robin", "--cluster-secret-file", TestSecret.File],
             environment);
         var address = (await frontend.WaitForLineAsync(@"serving model 'tiny' at (\S+)v1", StartTimeout)).Groups[1].Value;
         await killed.WaitForLineAsync("Dynamo worker p-killed is serving", StartTimeout);
@@ -148,7 +148,7 @@ public sealed class ProcessesOnNatsTests(NatsServerFixture nats, ITestOutputHelp
     public async Task WorkerProcess_NatsUnreachable_ExitsWithMessage()
     {
         await using var worker = DynamoProcess.Start(
-            ["worker", "--role", "agg", "--nats", "nats://127.0.0.1:1", "--engine", "mocker", "--model", await TestModel.DirectoryAsync()],
+            ["worker", "--role", "agg", "--nats", "nats://127.0.0.1:1", "--engine", "mocker", "--model", await TestModel.DirectoryAsync(), "--cluster-secret-file", TestSecret.File],
             new Dictionary<string, string> { ["DYNAMO__NATS__CONNECTTIMEOUT"] = "00:00:01" });
 
         Assert.Equal(1, await worker.WaitForExitAsync(StartTimeout));
