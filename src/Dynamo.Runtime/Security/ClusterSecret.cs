@@ -118,6 +118,11 @@ public sealed class ClusterSecret
             throw Invalid($"{s}:SecretFile (--cluster-secret-file) is empty; name the file that holds the secret, or {CreateHint}.");
         }
 
+        if (Directory.Exists(path))
+        {
+            throw Invalid($"{source}: this is a folder, not a file; name the file that holds the secret, or {CreateHint}.");
+        }
+
         string text;
         try
         {
@@ -169,7 +174,9 @@ public sealed class ClusterSecret
         }
 
         Span<byte> given = stackalloc byte[HMACSHA256.HashSizeInBytes + 3];
-        if (!Base64Url.TryDecodeFromChars(parts[2], given, out var length) || length != HMACSHA256.HashSizeInBytes)
+        // TryDecode throws, rather than failing, on characters outside the alphabet: check them first.
+        if (parts[2].Length > 64 || !Base64Url.IsValid(parts[2])
+            || !Base64Url.TryDecodeFromChars(parts[2], given, out var length) || length != HMACSHA256.HashSizeInBytes)
         {
             return ClusterCredentialCheck.Malformed;
         }

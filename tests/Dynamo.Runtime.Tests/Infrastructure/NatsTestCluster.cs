@@ -34,6 +34,9 @@ internal sealed class NatsTestCluster : IAsyncDisposable
 
     public NatsRuntime GatewayRuntime { get; }
 
+    /// <summary>The NATS options every member uses (the namespace, and so the bucket names, among them).</summary>
+    public NatsOptions Options => _options();
+
     /// <summary>The secret the gateway and the workers share; a worker started with another one is not a member.</summary>
     public static ClusterSecret Secret => TestSecret.Secret;
 

@@ -118,7 +118,7 @@ public sealed class NatsDiscoveryTests(NatsServerFixture nats, ITestOutputHelper
     {
         var options = new NatsOptions { Url = "nats://127.0.0.1:1", ConnectTimeout = TimeSpan.FromSeconds(1) };
 
-        var error = await Assert.ThrowsAnyAsync<NatsException>(() => NatsRuntime.ConnectAsync(options, Security.ClusterSecret.Generate(), TestOutputLoggerProvider.Factory(output)));
+        var error = await Assert.ThrowsAnyAsync<NatsException>(() => NatsRuntime.ConnectAsync(options, TestSecret.Secret, TestOutputLoggerProvider.Factory(output)));
 
         Assert.Contains("Dynamo:Nats:Url", error.Message, StringComparison.Ordinal);
     }
