@@ -41,7 +41,7 @@ internal sealed class NatsTlsDiagnosis(NatsTlsOptions tls)
         }
 
         using var certificate = new X509Certificate2(presented);
-        var what = $"the server certificate (subject '{certificate.Subject}', issued by '{certificate.Issuer}', valid {certificate.NotBefore:u} to {certificate.NotAfter:u})";
+        var what = $"the server certificate (subject '{certificate.Subject}', issued by '{certificate.Issuer}', valid {certificate.NotBefore.ToUniversalTime():u} to {certificate.NotAfter.ToUniversalTime():u})";
         var reasons = new List<string>();
         var now = DateTime.Now;
         if (now < certificate.NotBefore || now > certificate.NotAfter)
