@@ -72,6 +72,23 @@ public sealed class ClusterAuthenticationTests
     }
 
     [Theory]
+    [InlineData("v1.1.!!!!")]
+    [InlineData("v1.99999999999999999999.AAAA")]
+    [InlineData("v2.1.AAAA")]
+    [InlineData("Bearer sk-123")]
+    public async Task MalformedCredential_Is401_Not500(string credential)
+    {
+        await using var worker = await TestWorker.StartAsync();
+        using var plain = new HttpClient { BaseAddress = worker.Host.Address };
+        using var request = new HttpRequestMessage(HttpMethod.Post, "v1/completions") { Content = Json(RemoteDecode) };
+        request.Headers.TryAddWithoutValidation(ClusterSecret.HttpHeader, credential);
+
+        using var response = await plain.SendAsync(request);
+
+        await AssertRefusedAsync(response, "cluster_credential_invalid");
+    }
+
+    [Theory]
     [InlineData("GET", "v1/kv/dump")]
     [InlineData("GET", "v1/kv/events?from=1")]
     [InlineData("GET", "v1/models")]
