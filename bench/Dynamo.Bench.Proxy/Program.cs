@@ -7,6 +7,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using Dynamo.Cli.Configuration;
 using Dynamo.Cli.Hosting;
+using Dynamo.Runtime.Security;
 using Microsoft.Extensions.Logging.Abstractions;
 
 // P1: requests/s and latency of /v1/completions (token-id prompt, max_tokens 1, zero-delay mocker) through the
@@ -40,6 +41,10 @@ await using var cluster = await EmbeddedCluster.StartAsync(settings, NullLoggerF
 var worker = cluster.Workers[0].Address;
 var gateway = cluster.Address;
 var nginxPort = FreePort();
+
+// The worker answers only requests carrying the cluster credential. The gateway signs each request; nginx sends one
+// credential minted now for POST /v1/completions, valid for ClusterSecret.MaxClockSkew (5 min, longer than P1 runs).
+var nginxCredential = cluster.ClusterSecret.CreateHttpCredential("POST", "/v1/completions", DateTimeOffset.UtcNow);
 var prefix = Directory.CreateTempSubdirectory("dynamo-bench-nginx-").FullName;
 File.WriteAllText(Path.Combine(prefix, "nginx.conf"), $$"""
     worker_processes 1;
@@ -56,6 +61,7 @@ File.WriteAllText(Path.Combine(prefix, "nginx.conf"), $$"""
           proxy_pass http://worker;
           proxy_http_version 1.1;
           proxy_set_header Connection "";
+          proxy_set_header {{ClusterSecret.HttpHeader}} "{{nginxCredential}}";
           proxy_buffering off;
         }
       }
@@ -174,7 +180,8 @@ async Task<WrkResult> RunWrkAsync(Uri target, int seconds, string luaScript, int
 
 async Task<double> StreamTokensAsync(Uri target, int seconds, int concurrency)
 {
-    using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 1024 }) { BaseAddress = target };
+    var sockets = new SocketsHttpHandler { MaxConnectionsPerServer = 1024 };
+    using var http = new HttpClient(target == worker ? new ClusterCredentialHandler(cluster.ClusterSecret, sockets) : sockets) { BaseAddress = target };
     var request = $"{{\"model\":\"{cluster.ModelName}\",\"prompt\":[464,3139,286,4881,318],\"max_tokens\":256,\"ignore_eos\":true,\"stream\":true}}";
     using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(seconds));
     long tokens = 0;

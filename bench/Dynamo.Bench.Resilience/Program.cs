@@ -10,6 +10,7 @@ using Dynamo.Contracts.KvEvents;
 using Dynamo.Engine.Model;
 using Dynamo.Runtime.Events;
 using Dynamo.Runtime.Nats;
+using Dynamo.Runtime.Security;
 using Microsoft.Extensions.Logging.Abstractions;
 using NATS.Client.Core;
 using NATS.Client.JetStream;
@@ -39,6 +40,11 @@ var natsArgs = new[] { "-a", "127.0.0.1", "-p", natsPort.ToString(CultureInfo.In
 var nats = ChildProcess.Start("nats-server", NatsServerPath(), natsArgs);
 await nats.WaitForLineAsync("Server is ready", TimeSpan.FromSeconds(15));
 
+// The deployment's shared secret: the workers answer only requests made with it, and NATS records are signed with it.
+var secretFile = Path.Combine(work, "cluster.secret");
+await File.WriteAllTextAsync(secretFile, Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)) + "\n");
+var clusterSecret = ClusterSecret.FromText(await File.ReadAllTextAsync(secretFile), secretFile);
+
 var model = Path.Combine(work, "tiny");
 await ModelWriter.WriteAsync(model, ModelPreset.Tiny, seed: 0);
 var environment = new Dictionary<string, string>
@@ -59,12 +65,15 @@ if (heartbeat.Length > 0)
 }
 
 var dynamo = Path.Combine(AppContext.BaseDirectory, "dynamo.dll");
+
+// Workers' /load needs the cluster credential, as every worker call but /live, /health and /metrics does.
+using var workerHttp = new HttpClient(new ClusterCredentialHandler(clusterSecret, new SocketsHttpHandler()));
 var workers = new Dictionary<string, (ChildProcess Process, Uri Address)>(StringComparer.Ordinal);
 var nextWorker = 1;
 ChildProcess StartWorker(out string id)
 {
     id = $"w{nextWorker++}";
-    return ChildProcess.Start(id, "dotnet", [dynamo, "worker", "--role", "agg", "--nats", natsUrl, "--model", model, "--served-model-name", "tiny", "--engine", engine, "--instance-id", id], environment);
+    return ChildProcess.Start(id, "dotnet", [dynamo, "worker", "--role", "agg", "--nats", natsUrl, "--model", model, "--served-model-name", "tiny", "--engine", engine, "--instance-id", id, "--cluster-secret-file", secretFile], environment);
 }
 
 async Task<string> AddWorkerAsync()
@@ -75,7 +84,7 @@ async Task<string> AddWorkerAsync()
     return id;
 }
 
-var frontend = ChildProcess.Start("frontend", "dotnet", [dynamo, "frontend", "--nats", natsUrl, "--port", "0", "--model", model, "--served-model-name", "tiny", "--router", router], environment);
+var frontend = ChildProcess.Start("frontend", "dotnet", [dynamo, "frontend", "--nats", natsUrl, "--port", "0", "--model", model, "--served-model-name", "tiny", "--router", router, "--cluster-secret-file", secretFile], environment);
 var exitCode = 0;
 try
 {
@@ -85,7 +94,7 @@ try
     await UntilAsync(async () => (await http.GetStringAsync("health")).Contains($"\"instances\":{workerCount}", StringComparison.Ordinal), "all workers in the frontend's discovery", TimeSpan.FromSeconds(60));
 
     // KV events as a router sees them, on a connection of this program's own.
-    await using var observer = await NatsRuntime.ConnectAsync(new NatsOptions { Url = natsUrl, Namespace = "resilience" }, NullLoggerFactory.Instance);
+    await using var observer = await NatsRuntime.ConnectAsync(new NatsOptions { Url = natsUrl, Namespace = "resilience" }, clusterSecret, NullLoggerFactory.Instance);
     var kvEventArrivals = new List<long>();
     using var stopEvents = new CancellationTokenSource();
     var kvEvents = Task.Run(async () =>
@@ -133,7 +142,7 @@ try
     {
         var before = load.Streams.Count;
         await UntilAsync(() => Task.FromResult(load.Streams.Count >= before + clients), "a round of streams before the kill", TimeSpan.FromSeconds(120));
-        var (victim, running) = await BusiestWorkerAsync(http);
+        var (victim, running) = await BusiestWorkerAsync();
         var killedAt = Stopwatch.GetTimestamp();
         workers[victim].Process.Kill();
         killTimes.Add(killedAt);
@@ -296,7 +305,7 @@ finally
 
 return exitCode;
 
-async Task<(string Id, int Running)> BusiestWorkerAsync(HttpClient http)
+async Task<(string Id, int Running)> BusiestWorkerAsync()
 {
     var clock = Stopwatch.StartNew();
     while (true)
@@ -304,7 +313,7 @@ async Task<(string Id, int Running)> BusiestWorkerAsync(HttpClient http)
         var busiest = ("", 0);
         foreach (var (id, worker) in workers)
         {
-            var load = JsonNode.Parse(await http.GetStringAsync(new Uri(worker.Address, "load")))!;
+            var load = JsonNode.Parse(await workerHttp.GetStringAsync(new Uri(worker.Address, "load")))!;
             var running = load["running_requests"]!.GetValue<int>();
             if (running > busiest.Item2)
             {

@@ -11,6 +11,7 @@ using Dynamo.Gateway.Observability;
 using Dynamo.Gateway.Pipeline;
 using Dynamo.Gateway.Security;
 using Dynamo.Runtime.Observability;
+using Dynamo.Runtime.Security;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -45,16 +46,22 @@ public sealed class GatewayHost : IAsyncDisposable
     /// <summary>Where <c>/metrics</c>, <c>/health</c> and <c>/live</c> are served (the same as <see cref="Address"/> unless split).</summary>
     public Uri AdminAddress { get; }
 
+    /// <summary>
+    /// Starts the gateway. Every request it sends a worker (generation, remote prefill, health probes) carries a
+    /// credential made with <paramref name="clusterSecret"/>, which the workers of the deployment require.
+    /// </summary>
     public static async Task<GatewayHost> StartAsync(
         GatewayOptions options,
         IWorkerRouter router,
         IDiscovery discovery,
         ModelCatalog models,
+        ClusterSecret clusterSecret,
         ILoggerFactory loggerFactory,
         TimeProvider? time = null,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(clusterSecret);
         var builder = WebApplication.CreateSlimBuilder();
         builder.Services.AddSingleton(loggerFactory);
         builder.WebHost.ConfigureKestrel(kestrel =>
@@ -82,7 +89,7 @@ public sealed class GatewayHost : IAsyncDisposable
         builder.Services.AddSingleton<Disaggregation.PrefillCoordinator>();
         builder.Services.AddSingleton<CompletionPipeline>();
         builder.Services.AddHttpForwarder();
-        builder.Services.AddSingleton(_ => new HttpMessageInvoker(new SocketsHttpHandler
+        builder.Services.AddSingleton(_ => new HttpMessageInvoker(new ClusterCredentialHandler(clusterSecret, new SocketsHttpHandler
         {
             UseProxy = false,
             AllowAutoRedirect = false,
@@ -96,10 +103,15 @@ public sealed class GatewayHost : IAsyncDisposable
             // connection: draining keeps the worker generating, and its KV blocks held, for nobody.
             MaxResponseDrainSize = 0,
             ActivityHeadersPropagator = new ReverseProxyPropagator(DistributedContextPropagator.Current),
-        }));
+        }, time)));
         AddTracing(builder.Services, options);
 
         var app = builder.Build();
+        if (discovery is Runtime.Nats.NatsDiscovery nats)
+        {
+            app.Services.GetRequiredService<GatewayMetrics>().Track(nats.Rejections);
+        }
+
         var ports = new BoundPorts();
         MapEndpoints(app, ports, options.AdminPort is not null);
         await app.StartAsync(cancellationToken);

@@ -5,6 +5,7 @@ using Dynamo.Router.Load;
 using Dynamo.Router.Policies;
 using Dynamo.Router.Replicas;
 using Dynamo.Runtime.Events;
+using Dynamo.Runtime.Security;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -65,7 +66,11 @@ public static class RouterFactory
             // Repair (replay, dump) needs worker addresses, so it comes with discovery; without it streams are followed as they come.
             var control = services.Discovery is null
                 ? null
-                : services.KvEventControl ?? new HttpKvEventControl(http = new HttpClient(new SocketsHttpHandler { UseProxy = false })
+                : services.KvEventControl ?? new HttpKvEventControl(http = new HttpClient(new ClusterCredentialHandler(
+                    services.ClusterSecret ?? throw new ArgumentException(
+                        "RouterServices.ClusterSecret is required: the KV router's replay and dump calls to workers must carry the cluster credential.", nameof(services)),
+                    new SocketsHttpHandler { UseProxy = false },
+                    time))
                 {
                     Timeout = TimeSpan.FromSeconds(30),
                 });

@@ -14,8 +14,14 @@ public sealed class RouterServices
     /// <summary>Workers joining (dumped) and leaving (purged); also their addresses for control calls.</summary>
     public IDiscovery? Discovery { get; init; }
 
-    /// <summary>Replay and dump calls; default: HTTP to each worker's <c>/v1/kv/*</c>.</summary>
+    /// <summary>Replay and dump calls; default: HTTP to each worker's <c>/v1/kv/*</c>, authenticated with <see cref="ClusterSecret"/>.</summary>
     public IKvEventControl? KvEventControl { get; init; }
+
+    /// <summary>
+    /// The deployment's cluster secret: the default <see cref="KvEventControl"/> signs its calls with it, as workers
+    /// require. Needed when KV events come with <see cref="Discovery"/> and no <see cref="KvEventControl"/> is given.
+    /// </summary>
+    public Runtime.Security.ClusterSecret? ClusterSecret { get; init; }
 
     public ILoggerFactory? LoggerFactory { get; init; }
 

@@ -7,6 +7,7 @@ using Dynamo.Contracts.OpenAi;
 using Dynamo.KvCache;
 using Dynamo.Llm;
 using Dynamo.Runtime.Events;
+using Dynamo.Runtime.Security;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -23,7 +24,9 @@ namespace Dynamo.Worker;
 /// <summary>
 /// One worker: an OpenAI-compatible HTTP server (Kestrel) in front of one <see cref="IEngine"/>, registered in
 /// discovery. It serves the worker contract of the design: token-id (or text) prompts in, SSE chunks with text and
-/// token ids out, <c>/health</c>, <c>/live</c>, <c>/load</c>, <c>/metrics</c> and <c>/v1/models</c>.
+/// token ids out, <c>/health</c>, <c>/live</c>, <c>/load</c>, <c>/metrics</c> and <c>/v1/models</c>. Only requests
+/// carrying the deployment's cluster credential get past <c>/live</c>, <c>/health</c> and <c>/metrics</c>
+/// (<see cref="ClusterAuthentication"/>).
 /// </summary>
 /// <remarks>
 /// The host does not own the engine, the discovery or the logger factory: the caller disposes them after the host.
@@ -65,6 +68,7 @@ public sealed class WorkerHost : IAsyncDisposable
     /// <summary>
     /// Validates <paramref name="options"/>, starts Kestrel on <see cref="WorkerOptions.Host"/>:<see cref="WorkerOptions.Port"/>
     /// (port 0: a free one), and registers the worker in <paramref name="discovery"/> under the address actually bound.
+    /// Requests without a credential made with <paramref name="clusterSecret"/> are refused (<see cref="ClusterAuthentication"/>).
     /// </summary>
     /// <exception cref="OptionsValidationException">An option is invalid; the message names the key and the value.</exception>
     public static Task<WorkerHost> StartAsync(
@@ -72,9 +76,10 @@ public sealed class WorkerHost : IAsyncDisposable
         IEngine engine,
         ModelCard modelCard,
         IDiscovery discovery,
+        ClusterSecret clusterSecret,
         ILoggerFactory loggerFactory,
         CancellationToken cancellationToken = default) =>
-        StartAsync(options, engine, modelCard, discovery, loggerFactory, engine as IKvEventSource, cancellationToken);
+        StartAsync(options, engine, modelCard, discovery, clusterSecret, loggerFactory, engine as IKvEventSource, cancellationToken);
 
     /// <summary>
     /// As the overload without <paramref name="kvEvents"/>, with the engine's KV cache served to routers:
@@ -86,11 +91,13 @@ public sealed class WorkerHost : IAsyncDisposable
         IEngine engine,
         ModelCard modelCard,
         IDiscovery discovery,
+        ClusterSecret clusterSecret,
         ILoggerFactory loggerFactory,
         IKvEventSource? kvEvents,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(clusterSecret);
         ArgumentNullException.ThrowIfNull(engine);
         ArgumentNullException.ThrowIfNull(modelCard);
         ArgumentNullException.ThrowIfNull(discovery);
@@ -119,6 +126,9 @@ public sealed class WorkerHost : IAsyncDisposable
         var handler = new GenerationHandler(
             engine, modelCard, servedModel, maxContext, limits, gate, metrics, options.LogRequests, TimeProvider.System, logger);
         var app = BuildApp(options, loggerFactory, limits);
+        var authentication = new ClusterAuthentication(clusterSecret, metrics, TimeProvider.System, logger);
+        app.Use(authentication.InvokeAsync);
+        WorkerLog.ClusterAuthentication(logger, options.InstanceId, clusterSecret.Fingerprint);
         MapEndpoints(app, handler, gate, metrics, engine, options.InstanceId, options.Role, servedModel);
         MapKvEndpoints(app, kvEvents);
 

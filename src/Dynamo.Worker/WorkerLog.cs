@@ -31,4 +31,10 @@ internal static partial class WorkerLog
 
     [LoggerMessage(20, LogLevel.Warning, "Request {RequestId}: kv_transfer_params ignored ({Problem}); serving the request whole")]
     public static partial void KvTransferParamsIgnored(ILogger logger, string requestId, string problem);
+
+    [LoggerMessage(21, LogLevel.Warning, "Refused {Method} {Path} from {Remote}: cluster credential {Reason} ({Skipped} more refused from there since the last line)")]
+    public static partial void Unauthenticated(ILogger logger, string method, string path, string remote, string reason, long skipped);
+
+    [LoggerMessage(22, LogLevel.Information, "Worker {InstanceId} accepts requests only with the cluster credential of secret {Fingerprint} (open: GET /live, /health, /metrics)")]
+    public static partial void ClusterAuthentication(ILogger logger, string instanceId, string fingerprint);
 }

@@ -25,6 +25,7 @@ internal sealed class WorkerMetrics
     private readonly Gauge? _pinnedBlocks;
     private readonly Counter? _pinsDeclined;
     private readonly Counter? _transferRefused;
+    private readonly Counter _unauthenticated;
 
     public WorkerMetrics(IEngine engine, string instanceId, string model, string role)
     {
@@ -59,6 +60,8 @@ internal sealed class WorkerMetrics
                 "Peer KV reads and transfer connections refused: no or an unknown transfer token, ranges outside the pin, other prompt tokens, a used token, a failed handshake.");
         }
 
+        _unauthenticated = factory.CreateCounter(MetricNames.WorkerUnauthenticatedRequestsTotal,
+            "Requests refused with 401 for a missing or invalid cluster credential, by reason (missing, malformed, invalid, expired).", "reason");
         if (engine is IKvTransferTelemetry telemetry)
         {
             telemetry.KvTransferDone += OnKvTransfer;
@@ -68,6 +71,8 @@ internal sealed class WorkerMetrics
     }
 
     public CollectorRegistry Registry { get; }
+
+    public void Unauthenticated(string reason) => _unauthenticated.WithLabels(reason).Inc();
 
     public void RequestDone(string endpoint, int status) => _requests.WithLabels(endpoint, StatusLabel(status)).Inc();
 

@@ -28,6 +28,40 @@ public sealed class ConfigurationTests : IDisposable
     }
 
     [Fact]
+    public void ClusterSecretFile_InYaml_IsReadAndChecked()
+    {
+        var secret = Path.Combine(_dir, "cluster.secret");
+        File.WriteAllText(secret, "0123456789abcdefghijklmnopqrstuvwxyzABCD\n");
+        var yaml = Write($"Dynamo:\n  Cluster:\n    SecretFile: {secret}\n");
+
+        var settings = ClusterSettings.From(DynamoConfiguration.Build(yaml, new Dictionary<string, string?>()));
+
+        Assert.NotNull(settings.ClusterSecret);
+        Assert.Equal($"--cluster-secret-file {secret}", settings.ClusterSecret.Source);
+        Assert.Null(ClusterSettings.From(DynamoConfiguration.Build(null, new Dictionary<string, string?>())).ClusterSecret);
+    }
+
+    [Fact]
+    public void ClusterSection_UnknownKey_IsAnError()
+    {
+        var error = Assert.Throws<ConfigurationException>(() =>
+            ClusterSettings.From(DynamoConfiguration.Build(null, new Dictionary<string, string?> { ["Dynamo:Cluster:Secrett"] = "x" })));
+
+        Assert.Contains("Dynamo:Cluster", error.Message, StringComparison.Ordinal);
+        Assert.Contains("Secrett", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ClusterSecret_TooShort_NamesTheKey_WithoutEchoingIt()
+    {
+        var error = Assert.Throws<ConfigurationException>(() =>
+            ClusterSettings.From(DynamoConfiguration.Build(null, new Dictionary<string, string?> { ["Dynamo:Cluster:Secret"] = "letmein-letmein" })));
+
+        Assert.Contains("Dynamo:Cluster:Secret: the secret is too short", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("letmein", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Yaml_IsOverriddenByFlags()
     {
         var yaml = Write("""

@@ -60,7 +60,7 @@ public sealed class DisconnectStormTests(ITestOutputHelper output)
         var total = 0;
         foreach (var worker in cluster.Cluster.Workers)
         {
-            var load = JsonNode.Parse(await cluster.Client.GetStringAsync(new Uri(worker.Address, "load")))!;
+            var load = JsonNode.Parse(await cluster.WorkerClient.GetStringAsync(new Uri(worker.Address, "load")))!;
             total += load["kv_blocks_used"]!.GetValue<int>();
         }
 

@@ -42,7 +42,7 @@ public sealed class LimitsTests
         var models = new ModelCatalog();
         models.Add(ModelCard.Load(await TestCluster.TinyModelAsync(), "tiny"));
         await using var gateway = await GatewayHost.StartAsync(
-            new GatewayOptions { Port = 0 }, RouterFactory.Create(new RouterOptions()), discovery, models, NullLoggerFactory.Instance);
+            new GatewayOptions { Port = 0 }, RouterFactory.Create(new RouterOptions()), discovery, models, Runtime.Security.ClusterSecret.Generate(), NullLoggerFactory.Instance);
         using var client = new HttpClient { BaseAddress = gateway.Address };
 
         using var response = await Json.PostAsync(client, "v1/completions", new { model = "tiny", prompt = "anyone?", max_tokens = 2 });
@@ -88,7 +88,7 @@ public sealed class LimitsTests
 
     private static async Task<int> RunningAsync(TestCluster cluster, Uri worker)
     {
-        var load = JsonNode.Parse(await cluster.Client.GetStringAsync(new Uri(worker, "load")))!;
+        var load = JsonNode.Parse(await cluster.WorkerClient.GetStringAsync(new Uri(worker, "load")))!;
         return load["running_requests"]!.GetValue<int>();
     }
 }

@@ -102,7 +102,7 @@ public sealed class MigrationTests
     {
         foreach (var worker in cluster.Cluster.Workers)
         {
-            var load = JsonNode.Parse(await cluster.Client.GetStringAsync(new Uri(worker.Address, "load")))!;
+            var load = JsonNode.Parse(await cluster.WorkerClient.GetStringAsync(new Uri(worker.Address, "load")))!;
             if (load["running_requests"]!.GetValue<int>() > 0)
             {
                 await worker.StopAsync(new CancellationToken(canceled: true));

@@ -83,8 +83,9 @@ public sealed class KvTransferParamsTests
     {
         var engine = new ScriptedEngine();
         var logs = LoggerFactory.Create(_ => { });
-        var host = await WorkerHost.StartAsync(new WorkerOptions { InstanceId = "w-" + Guid.NewGuid().ToString("N")[..8] }, engine, TestModel.LoadCard(), new InProcessDiscovery(), logs, CancellationToken.None);
-        return (host, new HttpClient { BaseAddress = host.Address, Timeout = TimeSpan.FromSeconds(30) }, engine, logs);
+        var host = await WorkerHost.StartAsync(new WorkerOptions { InstanceId = "w-" + Guid.NewGuid().ToString("N")[..8] }, engine, TestModel.LoadCard(), new InProcessDiscovery(), TestWorker.Secret, logs, CancellationToken.None);
+        var client = new HttpClient(new Runtime.Security.ClusterCredentialHandler(TestWorker.Secret, new SocketsHttpHandler())) { BaseAddress = host.Address, Timeout = TimeSpan.FromSeconds(30) };
+        return (host, client, engine, logs);
     }
 
     private static async Task<JsonElement> PostAsync(HttpClient client, string json)

@@ -44,7 +44,7 @@ public sealed class WorkerOptionsValidatorTests
     {
         await using var engine = new Engine.Mocker.MockerEngine(new Engine.Mocker.MockerOptions { ZeroDelay = true });
         var ex = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(() =>
-            WorkerHost.StartAsync(new WorkerOptions { Port = -1 }, engine, Infrastructure.TestModel.LoadCard(), new Runtime.Discovery.InProcessDiscovery(),
+            WorkerHost.StartAsync(new WorkerOptions { Port = -1 }, engine, Infrastructure.TestModel.LoadCard(), new Runtime.Discovery.InProcessDiscovery(), Infrastructure.TestWorker.Secret,
                 Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance, CancellationToken.None));
         Assert.Contains("Dynamo:Worker:Port", ex.Message);
     }

@@ -14,7 +14,8 @@ namespace Dynamo.Cli.Commands;
 /// <summary>
 /// <c>dynamo frontend --nats URL</c>: the gateway as its own process. It finds workers in the NATS discovery bucket
 /// and follows it live: a worker that registers starts taking requests, one that leaves (or whose heartbeats stop)
-/// stops getting them. Exit codes: 0 stopped by a signal, 1 bad configuration or NATS unreachable.
+/// stops getting them. It requires the deployment's cluster secret and signs every worker call with it; only records
+/// signed with it count as workers. Exit codes: 0 stopped by a signal, 1 bad configuration or NATS unreachable.
 /// </summary>
 internal static class FrontendCommand
 {
@@ -23,20 +24,28 @@ internal static class FrontendCommand
         var config = new Option<string?>("--config") { Description = "YAML configuration file (keys under Dynamo:)." };
         var flags = new ConfigFlags()
             .Add("--nats", "Dynamo:Nats:Url", "NATS server URL, with JetStream (default nats://127.0.0.1:4222).")
+            .Add("--cluster-secret-file", "Dynamo:Cluster:SecretFile", "File holding the deployment's shared secret (required; or set Dynamo:Cluster:Secret). Make one with: openssl rand -base64 32 > cluster.secret")
             .Add("--host", "Dynamo:Gateway:Host", "Address to listen on (default 127.0.0.1).")
             .Add("--port", "Dynamo:Gateway:Port", "Port of the OpenAI endpoint (default 8000).")
             .Add("--model", "Dynamo:Serve:Model", "Model folder, or preset tiny|small|100m (default tiny): the tokenizer and chat template.")
             .Add("--served-model-name", "Dynamo:Serve:ServedModelName", "Name clients use in \"model\"; workers must serve the same name.")
             .Add("--router", "Dynamo:Router:Mode", "round-robin, random, least-loaded or kv.");
-        var command = new Command("frontend", "Run the gateway as its own process, finding workers through NATS discovery.") { config };
+        var insecure = InsecureOption();
+        var command = new Command("frontend", "Run the gateway as its own process, finding workers through NATS discovery.") { config, insecure };
         flags.AddTo(command);
-        command.SetAction((parse, cancellationToken) => RunAsync(parse.GetValue(config), flags.Values(parse), cancellationToken));
+        command.SetAction((parse, cancellationToken) => RunAsync(parse.GetValue(config), flags.Values(parse), parse.GetValue(insecure), cancellationToken));
         return command;
     }
 
-    private static async Task<int> RunAsync(string? configPath, Dictionary<string, string?> flags, CancellationToken cancellationToken)
+    /// <summary><c>--insecure</c>, shared with <c>dynamo worker</c>.</summary>
+    internal static Option<bool> InsecureOption() => new("--insecure")
     {
-        await using var process = NatsProcess.Configure("frontend", configPath, flags, cancellationToken);
+        Description = "Connect to a NATS server off this machine even though no NATS authentication is configured (anyone who reaches it can publish there).",
+    };
+
+    private static async Task<int> RunAsync(string? configPath, Dictionary<string, string?> flags, bool insecure, CancellationToken cancellationToken)
+    {
+        await using var process = await NatsProcess.ConfigureAsync("frontend", configPath, flags, insecure, cancellationToken);
         if (process is null)
         {
             return 1;
@@ -65,7 +74,7 @@ internal static class FrontendCommand
         IWorkerRouter router;
         try
         {
-            router = RouterFactory.Create(settings.Router, new RouterServices { Events = runtime.Events, Discovery = runtime.Discovery, LoggerFactory = loggerFactory });
+            router = RouterFactory.Create(settings.Router, new RouterServices { Events = runtime.Events, Discovery = runtime.Discovery, LoggerFactory = loggerFactory, ClusterSecret = process.ClusterSecret });
         }
         catch (Exception error) when (error is NotSupportedException or ArgumentException)
         {
@@ -75,7 +84,7 @@ internal static class FrontendCommand
         await using var routerLifetime = router as IAsyncDisposable;
         var models = new ModelCatalog();
         models.Add(card);
-        var gateway = await GatewayHost.StartAsync(settings.Gateway, router, runtime.Discovery, models, loggerFactory, cancellationToken: process.Stopping.Token);
+        var gateway = await GatewayHost.StartAsync(settings.Gateway, router, runtime.Discovery, models, process.ClusterSecret, loggerFactory, cancellationToken: process.Stopping.Token);
         await using (gateway)
         {
             Console.WriteLine(

@@ -27,6 +27,7 @@ internal static class ServeCommand
             (new Option<string?>("--prefill-workers") { Description = "Prefill workers in disagg mode." }, "Dynamo:Serve:PrefillWorkers"),
             (new Option<string?>("--decode-workers") { Description = "Decode workers in disagg mode." }, "Dynamo:Serve:DecodeWorkers"),
             (new Option<string?>("--router") { Description = "kv (default), round-robin, random or least-loaded." }, "Dynamo:Router:Mode"),
+            (new Option<string?>("--cluster-secret-file") { Description = "File holding the secret the in-process workers require of every request (default: one made for this run)." }, "Dynamo:Cluster:SecretFile"),
         };
 
         var command = new Command("serve", "Run the whole cluster in one process behind an OpenAI-compatible endpoint.") { config };

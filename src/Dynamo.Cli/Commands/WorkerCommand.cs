@@ -10,7 +10,7 @@ namespace Dynamo.Cli.Commands;
 
 /// <summary>
 /// <c>dynamo worker --role agg --nats URL</c>: one worker as its own process, registered in NATS discovery under the
-/// HTTP address it serves on, publishing its KV events and load reports on NATS. SIGTERM (or Ctrl-C) drains it: it leaves discovery, finishes in-flight requests (up to
+/// HTTP address it serves on (answering only requests that carry the deployment's cluster credential), publishing its KV events and load reports on NATS. SIGTERM (or Ctrl-C) drains it: it leaves discovery, finishes in-flight requests (up to
 /// <c>Dynamo:Worker:DrainTimeout</c>), then exits 0. Exit codes: 1 bad configuration or NATS unreachable, 2 not available.
 /// </summary>
 internal static class WorkerCommand
@@ -21,6 +21,7 @@ internal static class WorkerCommand
         var role = new Option<string>("--role") { Description = "agg (prefill and decode), prefill (computes prompts for decode workers) or decode (reads prompts' KV from prefill workers).", DefaultValueFactory = _ => "agg" };
         var flags = new ConfigFlags()
             .Add("--nats", "Dynamo:Nats:Url", "NATS server URL, with JetStream (default nats://127.0.0.1:4222).")
+            .Add("--cluster-secret-file", "Dynamo:Cluster:SecretFile", "File holding the deployment's shared secret (required; or set Dynamo:Cluster:Secret). Make one with: openssl rand -base64 32 > cluster.secret")
             .Add("--model", "Dynamo:Serve:Model", "Model folder, or preset tiny|small|100m (default tiny).")
             .Add("--served-model-name", "Dynamo:Serve:ServedModelName", "Name clients use in \"model\" (default: the preset or folder name).")
             .Add("--engine", "Dynamo:Serve:Engine", "dotnet (real transformer) or mocker (simulated).")
@@ -28,13 +29,14 @@ internal static class WorkerCommand
             .Add("--port", "Dynamo:Worker:Port", "Port (default 0: a free one, advertised as bound).")
             .Add("--advertised-host", "Dynamo:Worker:AdvertisedHost", "Host name or address put in discovery (default: --host, or the machine name on 0.0.0.0).")
             .Add("--instance-id", "Dynamo:Worker:InstanceId", "Unique id in discovery and KV events (default: worker- and random hex).");
-        var command = new Command("worker", "Run one worker as its own process, registered in NATS discovery.") { config, role };
+        var insecure = FrontendCommand.InsecureOption();
+        var command = new Command("worker", "Run one worker as its own process, registered in NATS discovery.") { config, role, insecure };
         flags.AddTo(command);
-        command.SetAction((parse, cancellationToken) => RunAsync(parse.GetValue(config), parse.GetValue(role)!, flags.Values(parse), cancellationToken));
+        command.SetAction((parse, cancellationToken) => RunAsync(parse.GetValue(config), parse.GetValue(role)!, flags.Values(parse), parse.GetValue(insecure), cancellationToken));
         return command;
     }
 
-    private static async Task<int> RunAsync(string? configPath, string role, Dictionary<string, string?> flags, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(string? configPath, string role, Dictionary<string, string?> flags, bool insecure, CancellationToken cancellationToken)
     {
         switch (role.Trim().ToLowerInvariant())
         {
@@ -52,7 +54,7 @@ internal static class WorkerCommand
                 return 1;
         }
 
-        await using var process = NatsProcess.Configure("worker", configPath, flags, cancellationToken);
+        await using var process = await NatsProcess.ConfigureAsync("worker", configPath, flags, insecure, cancellationToken);
         if (process is null)
         {
             return 1;
@@ -93,7 +95,7 @@ internal static class WorkerCommand
             {
                 // Prefill and decode workers move KV between processes: TCP, or UCX where libucp loads.
                 transfer = await KvTransferHosting.AttachAsync(engine, workerOptions.Role, workerOptions.InstanceId, settings, runtime.Metadata, "tcp,ucx", loggerFactory, stopping.Token);
-                host = await WorkerHost.StartAsync(workerOptions, engine, card, runtime.Discovery, loggerFactory, EngineFactory.EventSourceOf(engine), stopping.Token);
+                host = await WorkerHost.StartAsync(workerOptions, engine, card, runtime.Discovery, process.ClusterSecret, loggerFactory, EngineFactory.EventSourceOf(engine), stopping.Token);
             }
             catch
             {

@@ -158,6 +158,20 @@ public sealed class DynamoConfiguration
         return options;
     }
 
+    /// <summary><c>Dynamo:Cluster</c>: the secret it configures, read and checked; null when none is set.</summary>
+    public Runtime.Security.ClusterSecret? ClusterSecret()
+    {
+        var options = Bind<Runtime.Security.ClusterOptions>(Runtime.Security.ClusterOptions.SectionName);
+        try
+        {
+            return Runtime.Security.ClusterSecret.Load(options);
+        }
+        catch (Microsoft.Extensions.Options.OptionsValidationException ex)
+        {
+            throw new ConfigurationException(string.Join(Environment.NewLine, ex.Failures));
+        }
+    }
+
     public ServeOptions Serve()
     {
         var options = Bind<ServeOptions>(ServeOptions.SectionName);

@@ -9,6 +9,7 @@ using Dynamo.Router;
 using Dynamo.Runtime.Discovery;
 using Dynamo.Runtime.Events;
 using Dynamo.Runtime.Metadata;
+using Dynamo.Runtime.Security;
 using Dynamo.Worker;
 using Microsoft.Extensions.Logging;
 
@@ -28,7 +29,7 @@ public sealed partial class EmbeddedCluster : IAsyncDisposable
     private readonly ILogger _logger;
     private bool _stopped;
 
-    private EmbeddedCluster(GatewayHost gateway, Members members, InProcessDiscovery discovery, InProcessEventPlane events, IWorkerRouter router, string modelName, ILogger logger)
+    private EmbeddedCluster(GatewayHost gateway, Members members, InProcessDiscovery discovery, InProcessEventPlane events, IWorkerRouter router, string modelName, ClusterSecret clusterSecret, ILogger logger)
     {
         _gateway = gateway;
         _workers = members.Workers;
@@ -38,6 +39,7 @@ public sealed partial class EmbeddedCluster : IAsyncDisposable
         Events = events;
         Router = router;
         ModelName = modelName;
+        ClusterSecret = clusterSecret;
         _logger = logger;
     }
 
@@ -47,6 +49,9 @@ public sealed partial class EmbeddedCluster : IAsyncDisposable
     public Uri AdminAddress => _gateway.AdminAddress;
 
     public string ModelName { get; }
+
+    /// <summary>The secret the workers require of every request: the configured one, or one generated for this run.</summary>
+    public ClusterSecret ClusterSecret { get; }
 
     public InProcessDiscovery Discovery { get; }
 
@@ -68,7 +73,9 @@ public sealed partial class EmbeddedCluster : IAsyncDisposable
         var card = ModelCard.Load(modelDir, servedName);
         var discovery = new InProcessDiscovery();
         var events = new InProcessEventPlane();
-        var router = RouterFactory.Create(settings.Router, new RouterServices { Events = events, Discovery = discovery, LoggerFactory = loggerFactory });
+        // One process, no setup: the workers and the gateway share a secret made for this run unless one is configured.
+        var secret = settings.ClusterSecret ?? ClusterSecret.Generate();
+        var router = RouterFactory.Create(settings.Router, new RouterServices { Events = events, Discovery = discovery, LoggerFactory = loggerFactory, ClusterSecret = secret });
         var metadata = new InProcessMetadataStore();
         var members = new Members();
         var pools = serve.Mode == "disagg"
@@ -89,15 +96,15 @@ public sealed partial class EmbeddedCluster : IAsyncDisposable
                         members.Transfers.Add(transfer);
                     }
 
-                    members.Workers.Add(await WorkerHost.StartAsync(workerOptions, engine, card, discovery, loggerFactory, EngineFactory.EventSourceOf(engine), cancellationToken));
+                    members.Workers.Add(await WorkerHost.StartAsync(workerOptions, engine, card, discovery, secret, loggerFactory, EngineFactory.EventSourceOf(engine), cancellationToken));
                 }
             }
 
             var models = new ModelCatalog();
             models.Add(card);
-            var gateway = await GatewayHost.StartAsync(settings.Gateway, router, discovery, models, loggerFactory, cancellationToken: cancellationToken);
+            var gateway = await GatewayHost.StartAsync(settings.Gateway, router, discovery, models, secret, loggerFactory, cancellationToken: cancellationToken);
             LogStarted(logger, gateway.Address, card.Name, Describe(serve), serve.Engine);
-            return new EmbeddedCluster(gateway, members, discovery, events, router, card.Name, logger);
+            return new EmbeddedCluster(gateway, members, discovery, events, router, card.Name, secret, logger);
         }
         catch
         {

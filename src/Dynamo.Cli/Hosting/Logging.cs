@@ -15,6 +15,12 @@ internal static partial class Logging
         .AddFilter("Microsoft.Hosting", LogLevel.Warning)
         .AddFilter("Yarp", LogLevel.Warning));
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "Cluster secret {Fingerprint} (from {Source}): workers accept only requests made with it, and NATS records must be signed with it")]
+    public static partial void ClusterSecret(ILogger logger, string fingerprint, string source);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "--insecure: {Exposure}")]
+    public static partial void InsecureNats(ILogger logger, string exposure);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "Stopping: in-flight requests get up to {Seconds} s to finish")]
     public static partial void Stopping(ILogger logger, double seconds);
 

@@ -1,5 +1,6 @@
 using Dynamo.Cli.Configuration;
 using Dynamo.Runtime.Nats;
+using Dynamo.Runtime.Security;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using NATS.Client.Core;
@@ -39,18 +40,45 @@ internal sealed class NatsProcess : IAsyncDisposable
     /// <summary>The connection, once <see cref="ConnectAsync"/> succeeded.</summary>
     public NatsRuntime Runtime => _runtime ?? throw new InvalidOperationException("Not connected to NATS yet.");
 
-    /// <summary>Reads the configuration (file, then flags); null, after saying why, when it is invalid.</summary>
-    public static NatsProcess? Configure(string command, string? configPath, Dictionary<string, string?> flags, CancellationToken cancellationToken)
+    /// <summary>The deployment's secret: workers require it of every request, and it signs what goes on NATS.</summary>
+    public ClusterSecret ClusterSecret => Settings.ClusterSecret!;
+
+    /// <summary>
+    /// Reads the configuration (file, then flags); null, after saying why, when it is invalid, when no cluster secret
+    /// is configured, or when NATS is off this machine without authentication and <paramref name="insecure"/> is false.
+    /// </summary>
+    public static async Task<NatsProcess?> ConfigureAsync(string command, string? configPath, Dictionary<string, string?> flags, bool insecure, CancellationToken cancellationToken)
     {
+        NatsProcess process;
         try
         {
-            return new NatsProcess(command, DynamoConfiguration.Build(configPath, flags), cancellationToken);
+            process = new NatsProcess(command, DynamoConfiguration.Build(configPath, flags), cancellationToken);
         }
         catch (ConfigurationException error)
         {
             InvalidConfiguration(command, error);
             return null;
         }
+
+        var problem = process.Settings.ClusterSecret is null
+            ? $"no cluster secret is configured ({ClusterOptions.SectionName}:Secret or --cluster-secret-file). Frontends and workers of a deployment "
+              + $"prove who they are to each other with a secret they share; {ClusterSecret.CreateHint}."
+            : insecure ? null : process.Nats.InsecureExposure();
+        if (problem is not null)
+        {
+            process.Fail(problem);
+            await process.DisposeAsync();
+            return null;
+        }
+
+        var logger = process.LoggerFactory.CreateLogger("Dynamo.Cluster");
+        Logging.ClusterSecret(logger, process.ClusterSecret.Fingerprint, process.ClusterSecret.Source);
+        if (insecure && process.Nats.InsecureExposure() is { } exposure)
+        {
+            Logging.InsecureNats(logger, exposure);
+        }
+
+        return process;
     }
 
     /// <summary>Connects to NATS; false, after saying why, when the server cannot be reached.</summary>
@@ -58,7 +86,7 @@ internal sealed class NatsProcess : IAsyncDisposable
     {
         try
         {
-            _runtime = await NatsRuntime.ConnectAsync(Nats, LoggerFactory, cancellationToken: Stopping.Token);
+            _runtime = await NatsRuntime.ConnectAsync(Nats, ClusterSecret, LoggerFactory, cancellationToken: Stopping.Token);
             return true;
         }
         catch (Exception error) when (error is NatsException or OptionsValidationException or TimeoutException)
@@ -75,7 +103,7 @@ internal sealed class NatsProcess : IAsyncDisposable
         return 1;
     }
 
-    /// <summary>As <see cref="Fail"/>, for a configuration error found after <see cref="Configure"/>.</summary>
+    /// <summary>As <see cref="Fail"/>, for a configuration error found after <see cref="ConfigureAsync"/>.</summary>
     public int Fail(ConfigurationException error) => InvalidConfiguration(_command, error);
 
     public async ValueTask DisposeAsync()

@@ -53,6 +53,8 @@ internal sealed class GatewayMetrics
             new HistogramConfiguration { Buckets = [0, .. TokenBuckets] });
         RouterDecisionDuration = factory.CreateHistogram(MetricNames.RouterDecisionDuration, "Time the router took to choose a worker.",
             new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(1e-6, 2, 16) });
+        RejectedSignedRecords = factory.CreateCounter(MetricNames.FrontendRejectedSignedRecordsTotal,
+            "Discovery records, events and transfer metadata dropped because their cluster signature did not verify, by kind and reason.", "kind", "reason");
     }
 
     public CollectorRegistry Registry { get; }
@@ -100,6 +102,17 @@ internal sealed class GatewayMetrics
     public Histogram RouterOverlap { get; }
 
     public Histogram RouterDecisionDuration { get; }
+
+    public Counter RejectedSignedRecords { get; }
+
+    /// <summary>Exports <paramref name="rejections"/> (counted by the NATS connection) at each scrape.</summary>
+    public void Track(Runtime.Security.SignatureRejections rejections) => Registry.AddBeforeCollectCallback(() =>
+    {
+        foreach (var (kind, reason, count) in rejections.Snapshot())
+        {
+            RejectedSignedRecords.WithLabels(kind, reason).IncTo(count);
+        }
+    });
 
     /// <summary>One routing decision: counts, overlap, the running hit rate and how long the choice took.</summary>
     public void RecordDecision(RoutingDecision decision, TimeSpan elapsed)

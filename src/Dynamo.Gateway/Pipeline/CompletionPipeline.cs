@@ -225,13 +225,17 @@ internal sealed partial class CompletionPipeline
                 return true;
             }
 
-            if (transformer.WorkerErrorStatus is { } status && status is >= 400 and < 500 and not 408 and not 429)
+            // The worker judged the request itself bad: nothing another worker would do differently. Not so a 401: the
+            // worker refused this frontend's cluster credential, which is the deployment's fault, not the client's.
+            if (transformer.WorkerErrorStatus is { } status && status is >= 400 and < 500 and not 401 and not 408 and not 429)
             {
-                // The worker judged the request itself bad: nothing another worker would do differently.
                 return await RelayWorkerErrorAsync(context, writer, transformer);
             }
 
             var reason = transformer.StreamFailure?.Message
+                ?? (transformer.WorkerErrorStatus is 401
+                    ? "HTTP 401: it refused this frontend's cluster credential (do both hold the same Dynamo:Cluster:Secret, with clocks within 5 minutes?)"
+                    : null)
                 ?? (transformer.WorkerErrorStatus is { } code ? $"HTTP {code}" : null)
                 ?? attemptContext.GetForwarderErrorFeature()?.Exception?.Message
                 ?? error.ToString();

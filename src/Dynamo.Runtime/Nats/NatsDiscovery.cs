@@ -2,6 +2,8 @@ using System.Text.Json;
 using Dynamo.Contracts.Discovery;
 using Dynamo.Runtime.Discovery;
 using Dynamo.Runtime.Metadata;
+using Dynamo.Runtime.Observability;
+using Dynamo.Runtime.Security;
 using Microsoft.Extensions.Logging;
 using NATS.Client.Core;
 using NATS.Client.KeyValueStore;
@@ -15,6 +17,13 @@ namespace Dynamo.Runtime.Nats;
 /// whose heartbeats stopped for its lease, or at once when its owner deletes the key on a graceful stop.
 /// </summary>
 /// <remarks>
+/// <para>
+/// Only members of the deployment can register: every value is signed with the cluster secret
+/// (<see cref="DiscoveryRecord"/>), and a value that is unsigned or signed with another secret is ignored, counted in
+/// <see cref="Rejections"/> and logged (one line per key and reason per minute). It does not renew or replace what
+/// the key held before. A delete cannot be signed: whoever may write the bucket can still make an instance leave
+/// until its owner's next heartbeat puts it back.
+/// </para>
 /// <para>
 /// Leases are timed by each observer on its own monotonic clock from the heartbeats it receives: JetStream 2.9 removes
 /// expired values (the bucket's max age is the lease) without telling watchers, and clocks differ between machines.
@@ -38,6 +47,8 @@ public sealed class NatsDiscovery : IDiscovery, IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly string _bucket;
+    private readonly ClusterSecret _secret;
+    private readonly LogThrottle _rejectionLog;
 
     // Guards the table, the snapshot, the waiters and the connection state; changes are raised under it so
     // observers see them one at a time and in order.
@@ -64,8 +75,12 @@ public sealed class NatsDiscovery : IDiscovery, IAsyncDisposable
     private int _synchronizations;
     private int _disposed;
 
-    internal NatsDiscovery(INatsConnection connection, INatsKVContext kv, NatsOptions options, TimeProvider time, ILogger logger)
+    internal NatsDiscovery(
+        INatsConnection connection, INatsKVContext kv, NatsOptions options, ClusterSecret secret, SignatureRejections rejections, TimeProvider time, ILogger logger)
     {
+        _secret = secret;
+        Rejections = rejections;
+        _rejectionLog = new LogThrottle(TimeSpan.FromMinutes(1), time);
         _connection = connection;
         _kv = kv;
         _options = options;
@@ -94,6 +109,9 @@ public sealed class NatsDiscovery : IDiscovery, IAsyncDisposable
 
     public IReadOnlyList<WorkerInstance> GetInstances() => Volatile.Read(ref _snapshot);
 
+    /// <summary>Records (and, on the same connection, events and transfer metadata) dropped because their signature did not verify.</summary>
+    public SignatureRejections Rejections { get; }
+
     /// <summary>
     /// Puts <paramref name="instance"/> in the bucket (failing if its key is taken) and keeps it there with heartbeats
     /// until the returned lease is disposed, which deletes it. Returns once this process's own view shows it.
@@ -103,8 +121,7 @@ public sealed class NatsDiscovery : IDiscovery, IAsyncDisposable
         ArgumentNullException.ThrowIfNull(instance);
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         var key = KeyOf(instance);
-        var value = JsonSerializer.SerializeToUtf8Bytes(
-            new DiscoveryRecord(instance, (long)_options.LeaseTtl.TotalMilliseconds), DiscoveryJsonContext.Default.DiscoveryRecord);
+        var value = new DiscoveryRecord(instance, (long)_options.LeaseTtl.TotalMilliseconds).Encode(key, _secret);
         await _writeGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -227,6 +244,9 @@ public sealed class NatsDiscovery : IDiscovery, IAsyncDisposable
             }
         }
     }
+
+    /// <summary>Bounds what a forged record can put in a log line.</summary>
+    internal static string Clip(string? text) => text is null ? "" : text.Length <= 200 ? text : text[..200] + "…";
 
     internal static string KeyOf(WorkerInstance instance)
     {
@@ -361,6 +381,18 @@ public sealed class NatsDiscovery : IDiscovery, IAsyncDisposable
             if (record?.Instance is null || record.LeaseTtlMs <= 0)
             {
                 NatsLog.BadEntry(_logger, entry.Key, new JsonException("The value has no instance or lease."));
+                return;
+            }
+
+            if (!record.Verify(entry.Key, _secret))
+            {
+                var reason = record.Signature is null ? SignatureRejections.Unsigned : SignatureRejections.BadSignature;
+                Rejections.Add(SignatureRejections.Discovery, reason);
+                if (_rejectionLog.ShouldLog(entry.Key + " " + reason, out var skipped))
+                {
+                    NatsLog.RejectedRecord(_logger, Clip(entry.Key), Clip(record.Instance.InstanceId), Clip(record.Instance.Address?.ToString()), reason, skipped);
+                }
+
                 return;
             }
 

@@ -51,4 +51,13 @@ internal static partial class NatsLog
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Ignored message on {Subject}: it does not deserialize as {Type}")]
     public static partial void BadEvent(ILogger logger, string subject, string type, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Ignored discovery record {Key} (instance {InstanceId} at {Address}): {Reason}; only holders of the cluster secret can register ({Skipped} more from that key since the last line)")]
+    public static partial void RejectedRecord(ILogger logger, string key, string instanceId, string address, string reason, long skipped);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Ignored message on {Subject}: {Reason}; only holders of the cluster secret can publish events ({Skipped} more on that subject since the last line)")]
+    public static partial void RejectedEvent(ILogger logger, string subject, string reason, long skipped);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Ignored transfer metadata {Key}: {Reason}; only holders of the cluster secret can publish it ({Skipped} more for that key since the last line)")]
+    public static partial void RejectedMetadata(ILogger logger, string key, string reason, long skipped);
 }

@@ -88,6 +88,39 @@ public sealed class NatsOptions
         : Url.Contains('@', StringComparison.Ordinal) ? "url"
         : "none";
 
+    /// <summary>True when the connection presents some credential: a token, a user, a credentials file (JWT/NKey), credentials in the URL, or a TLS client certificate.</summary>
+    public bool IsAuthenticated => AuthKind() != "none" || Tls?.CertFile is not null;
+
+    /// <summary>
+    /// Why connecting with these options exposes the deployment, or null when it does not: a server off this machine
+    /// (not <c>localhost</c>, <c>127.0.0.0/8</c> or <c>::1</c>) reached with no credential. Anyone who can reach such a
+    /// server can publish on it; multi-process commands refuse it unless told <c>--insecure</c>.
+    /// </summary>
+    public string? InsecureExposure()
+    {
+        if (IsAuthenticated)
+        {
+            return null;
+        }
+
+        var remote = (Url ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+            .Where(url => !Uri.TryCreate(url, UriKind.Absolute, out var uri) || !IsLoopback(uri.Host))
+            .Select(RedactUrls)
+            .ToList();
+        return remote.Count == 0
+            ? null
+            : $"{SectionName}:Url = '{string.Join(',', remote)}' is not on this machine and no NATS authentication is configured "
+              + $"({SectionName}:Token, {SectionName}:User and Password, {SectionName}:CredentialsFile, or a TLS client certificate in {SectionName}:Tls:CertFile and KeyFile), "
+              + "so anyone who can reach the server can publish into the deployment. Configure one of them (and the server to require it), or pass --insecure to run anyway.";
+    }
+
+    private static bool IsLoopback(string host)
+    {
+        var name = host.Trim('[', ']');
+        return string.Equals(name, "localhost", StringComparison.OrdinalIgnoreCase)
+            || (System.Net.IPAddress.TryParse(name, out var ip) && System.Net.IPAddress.IsLoopback(ip));
+    }
+
     /// <summary><paramref name="urls"/> with any user and password in them replaced by <c>***</c>.</summary>
     public static string RedactUrls(string urls) => string.Join(',', urls.Split(',').Select(url =>
         Uri.TryCreate(url.Trim(), UriKind.Absolute, out var uri) && uri.UserInfo.Length > 0

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Dynamo.Runtime.Security;
 using Microsoft.Extensions.Logging;
 using NATS.Client.Core;
 using NATS.Client.KeyValueStore;
@@ -30,6 +31,9 @@ public sealed class NatsRuntime : IAsyncDisposable
 
     public NatsMetadataStore Metadata { get; }
 
+    /// <summary>What this connection dropped because its cluster signature did not verify.</summary>
+    public SignatureRejections Rejections => Discovery.Rejections;
+
     /// <summary>The underlying connection, for parts that need NATS directly.</summary>
     public INatsConnection Connection => _connection;
 
@@ -37,24 +41,28 @@ public sealed class NatsRuntime : IAsyncDisposable
 
     /// <summary>
     /// Validates <paramref name="options"/>, connects, ensures the buckets, and returns once discovery holds the
-    /// bucket's current contents.
+    /// bucket's current contents. Registrations, events and transfer metadata are signed with
+    /// <paramref name="clusterSecret"/>, and what does not verify against it is dropped (<see cref="Rejections"/>).
     /// </summary>
     /// <param name="eventJson">How event payloads are serialized; default <see cref="Events.EventJson.Options"/>.</param>
     /// <exception cref="Microsoft.Extensions.Options.OptionsValidationException">An option is invalid; the message names the key and the value.</exception>
     /// <exception cref="NatsException">The server cannot be reached, refuses the credentials, or has no JetStream.</exception>
     public static async Task<NatsRuntime> ConnectAsync(
         NatsOptions options,
+        ClusterSecret clusterSecret,
         ILoggerFactory loggerFactory,
         TimeProvider? time = null,
         JsonSerializerOptions? eventJson = null,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(clusterSecret);
         ArgumentNullException.ThrowIfNull(loggerFactory);
         NatsOptionsValidator.ThrowIfInvalid(options);
         var logger = loggerFactory.CreateLogger<NatsRuntime>();
         NatsLog.Options(logger, options.Describe());
-        var connection = new NatsConnection(CreateClientOptions(options, loggerFactory));
+        var tls = new NatsTlsDiagnosis(options.Tls);
+        var connection = new NatsConnection(CreateClientOptions(options, loggerFactory, tls));
         NatsDiscovery? discovery = null;
         try
         {
@@ -64,14 +72,16 @@ public sealed class NatsRuntime : IAsyncDisposable
             }
             catch (NatsException ex)
             {
-                throw new NatsException($"Cannot connect to NATS at {NatsOptions.RedactUrls(options.Url)} ({NatsOptions.SectionName}:Url): {ex.Message}", ex);
+                var reason = tls.Failure is { } failure ? $"TLS handshake failed: {failure}" : ex.Message;
+                throw new NatsException($"Cannot connect to NATS at {NatsOptions.RedactUrls(options.Url)} ({NatsOptions.SectionName}:Url): {reason}", ex);
             }
 
             var kv = connection.CreateKeyValueStoreContext();
-            discovery = new NatsDiscovery(connection, kv, options, time ?? TimeProvider.System, loggerFactory.CreateLogger<NatsDiscovery>());
+            var rejections = new SignatureRejections();
+            discovery = new NatsDiscovery(connection, kv, options, clusterSecret, rejections, time ?? TimeProvider.System, loggerFactory.CreateLogger<NatsDiscovery>());
             await discovery.StartAsync(cancellationToken).ConfigureAwait(false);
-            var events = new NatsEventPlane(connection, options.Namespace, eventJson, loggerFactory.CreateLogger<NatsEventPlane>());
-            var metadata = new NatsMetadataStore(kv, options);
+            var events = new NatsEventPlane(connection, options.Namespace, eventJson, clusterSecret, rejections, loggerFactory.CreateLogger<NatsEventPlane>());
+            var metadata = new NatsMetadataStore(kv, options, clusterSecret, rejections, loggerFactory.CreateLogger<NatsMetadataStore>());
             NatsLog.Connected(logger, connection.ServerInfo?.Name ?? NatsOptions.RedactUrls(options.Url), options.DiscoveryBucket(), options.TransferBucket());
             return new NatsRuntime(connection, discovery, events, metadata);
         }
@@ -98,7 +108,13 @@ public sealed class NatsRuntime : IAsyncDisposable
         await _connection.DisposeAsync().ConfigureAwait(false);
     }
 
-    internal static NatsOpts CreateClientOptions(NatsOptions options, ILoggerFactory loggerFactory)
+    private static bool RequiresTls(NatsOptions options) =>
+        options.Tls.Mode.ToLowerInvariant() is "require" or "implicit"
+        || options.Tls.CaFile is not null
+        || options.Tls.CertFile is not null
+        || options.Url.Split(',').Any(url => url.Trim().StartsWith("tls://", StringComparison.OrdinalIgnoreCase));
+
+    internal static NatsOpts CreateClientOptions(NatsOptions options, ILoggerFactory loggerFactory, NatsTlsDiagnosis? diagnosis = null)
     {
         var auth = NatsAuthOpts.Default with
         {
@@ -121,6 +137,8 @@ public sealed class NatsRuntime : IAsyncDisposable
             CertFile = options.Tls.CertFile,
             KeyFile = options.Tls.KeyFile,
             InsecureSkipVerify = options.Tls.InsecureSkipVerify,
+            // Only where TLS is required anyway: the client library takes any callback as a reason to require TLS.
+            ConfigureClientAuthentication = diagnosis is not null && RequiresTls(options) ? diagnosis.ConfigureAsync : null,
         };
         return NatsOpts.Default with
         {

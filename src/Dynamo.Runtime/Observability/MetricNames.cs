@@ -24,6 +24,9 @@ public static class MetricNames
     public const string FrontendTokenizationsCancelledTotal = "dynamo_frontend_tokenizations_cancelled_total";
     public const string FrontendKvPinReleasesTotal = "dynamo_frontend_kv_pin_releases_total";
 
+    /// <summary>NATS messages and records this frontend dropped because their cluster signature did not verify, by kind and reason.</summary>
+    public const string FrontendRejectedSignedRecordsTotal = "dynamo_frontend_rejected_signed_records_total";
+
     // Router
     public const string RouterDecisionsTotal = "dynamo_component_router_decisions_total";
     public const string RouterKvHitRate = "dynamo_component_router_kv_hit_rate";
@@ -47,4 +50,7 @@ public static class MetricNames
     public const string WorkerKvPinnedBlocks = "dynamo_component_kv_pinned_blocks";
     public const string WorkerKvPinsDeclinedTotal = "dynamo_component_kv_pins_declined_total";
     public const string WorkerKvTransferRefusedTotal = "dynamo_component_kv_transfer_refused_total";
+
+    /// <summary>Requests refused with 401 for a missing or invalid cluster credential, by reason.</summary>
+    public const string WorkerUnauthenticatedRequestsTotal = "dynamo_component_unauthenticated_requests_total";
 }

@@ -19,11 +19,15 @@ public sealed class TestCluster : IAsyncDisposable
     {
         Cluster = cluster;
         Client = new HttpClient { BaseAddress = cluster.Address, Timeout = TimeSpan.FromSeconds(60) };
+        WorkerClient = new HttpClient(new Runtime.Security.ClusterCredentialHandler(cluster.ClusterSecret, new SocketsHttpHandler())) { Timeout = TimeSpan.FromSeconds(60) };
     }
 
     public EmbeddedCluster Cluster { get; }
 
     public HttpClient Client { get; }
+
+    /// <summary>For calls straight to a worker (absolute URIs): signs them with the cluster's secret, as the gateway does.</summary>
+    public HttpClient WorkerClient { get; }
 
     public string Model => Cluster.ModelName;
 
@@ -83,6 +87,7 @@ public sealed class TestCluster : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         Client.Dispose();
+        WorkerClient.Dispose();
         await Cluster.DisposeAsync();
     }
 }

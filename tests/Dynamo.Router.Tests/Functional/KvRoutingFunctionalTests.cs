@@ -98,6 +98,7 @@ public sealed class KvRoutingFunctionalTests(ITestOutputHelper output)
         var card = ModelCard.Load(model, "tiny");
         var discovery = new InProcessDiscovery();
         var events = new InProcessEventPlane();
+        var secret = Runtime.Security.ClusterSecret.Generate();
         var engines = new List<MockerEngine>();
         var workers = new List<WorkerHost>();
         var routers = new List<KvRouter>();
@@ -112,7 +113,7 @@ public sealed class KvRoutingFunctionalTests(ITestOutputHelper output)
                     TimeProvider.System,
                     new KvEventPublisher(events));
                 engines.Add(engine);
-                workers.Add(await WorkerHost.StartAsync(new WorkerOptions { InstanceId = id, ServedModelName = "tiny" }, engine, card, discovery, NullLoggerFactory.Instance, engine));
+                workers.Add(await WorkerHost.StartAsync(new WorkerOptions { InstanceId = id, ServedModelName = "tiny" }, engine, card, discovery, secret, NullLoggerFactory.Instance, engine));
             }
 
             var models = new ModelCatalog();
@@ -121,10 +122,10 @@ public sealed class KvRoutingFunctionalTests(ITestOutputHelper output)
             {
                 var router = RouterFactory.CreateKv(
                     new RouterOptions { Seed = 10 + g },
-                    new RouterServices { Events = events, Discovery = discovery, ReplicaId = $"gateway-{g}" });
+                    new RouterServices { Events = events, Discovery = discovery, ReplicaId = $"gateway-{g}", ClusterSecret = secret });
                 routers.Add(router);
                 await Within(router.Indexer!.WhenSyncedAsync(), "the router's first dumps");
-                hosts.Add(await GatewayHost.StartAsync(new GatewayOptions { Port = 0 }, router, discovery, models, NullLoggerFactory.Instance));
+                hosts.Add(await GatewayHost.StartAsync(new GatewayOptions { Port = 0 }, router, discovery, models, secret, NullLoggerFactory.Instance));
             }
 
             var clients = hosts.Select(h => new HttpClient { BaseAddress = h.Address, Timeout = TimeSpan.FromSeconds(60) }).ToArray();

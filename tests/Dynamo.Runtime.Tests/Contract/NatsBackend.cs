@@ -2,6 +2,7 @@ using Dynamo.Contracts.Discovery;
 using Dynamo.Runtime.Events;
 using Dynamo.Runtime.Metadata;
 using Dynamo.Runtime.Nats;
+using Dynamo.Runtime.Security;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -13,6 +14,9 @@ public sealed class NatsBackend(string url, ILoggerFactory? loggerFactory = null
     private readonly List<NatsRuntime> _runtimes = [];
 
     public string Namespace { get; } = "t" + Guid.NewGuid().ToString("N")[..10];
+
+    /// <summary>The secret every view of this backend shares, as the processes of one deployment do.</summary>
+    public ClusterSecret Secret => Infrastructure.TestSecret.Secret;
 
     public NatsOptions Options()
     {
@@ -31,7 +35,7 @@ public sealed class NatsBackend(string url, ILoggerFactory? loggerFactory = null
     {
         var options = Options();
         configure?.Invoke(options);
-        var runtime = await NatsRuntime.ConnectAsync(options, loggerFactory ?? NullLoggerFactory.Instance);
+        var runtime = await NatsRuntime.ConnectAsync(options, Secret, loggerFactory ?? NullLoggerFactory.Instance);
         lock (_runtimes)
         {
             _runtimes.Add(runtime);

@@ -33,7 +33,7 @@ public sealed class DisaggregatedProcessesTests(NatsServerFixture nats, ITestOut
             ["DYNAMO__GATEWAY__DISAGGREGATION__MINREMOTEPREFILLTOKENS"] = "32",
         };
         string[] Worker(string role, string id) =>
-            ["worker", "--role", role, "--nats", nats.Server.Url, "--model", model, "--served-model-name", TestModel.Name, "--engine", "dotnet", "--instance-id", id];
+            ["worker", "--role", role, "--nats", nats.Server.Url, "--model", model, "--served-model-name", TestModel.Name, "--engine", "dotnet", "--instance-id", id, "--cluster-secret-file", TestSecret.File];
 
         // The baseline, computed while the processes start: an aggregated engine with no transfer and an empty cache.
         int[] prompt = [.. Enumerable.Range(0, 150).Select(i => 1 + (i * 7919 % 50000))];
@@ -42,7 +42,7 @@ public sealed class DisaggregatedProcessesTests(NatsServerFixture nats, ITestOut
         await using var prefill = DynamoProcess.Start(Worker("prefill", "p-prefill"), environment);
         await using var decode = DynamoProcess.Start(Worker("decode", "p-decode"), environment);
         await using var frontend = DynamoProcess.Start(
-            ["frontend", "--nats", nats.Server.Url, "--port", "0", "--model", model, "--served-model-name", TestModel.Name], environment);
+            ["frontend", "--nats", nats.Server.Url, "--port", "0", "--model", model, "--served-model-name", TestModel.Name, "--cluster-secret-file", TestSecret.File], environment);
         var address = (await frontend.WaitForLineAsync(@"serving model 'tiny' at (\S+)v1", StartTimeout)).Groups[1].Value;
         await prefill.WaitForLineAsync("Dynamo worker p-prefill is serving", StartTimeout);
         await decode.WaitForLineAsync("Dynamo worker p-decode is serving", StartTimeout);

@@ -44,12 +44,12 @@ public sealed class ProcessesOnNatsTests(NatsServerFixture nats, ITestOutputHelp
             ["DYNAMO__MOCKER__SPEEDUPFACTOR"] = "5",
             ["DYNAMO__WORKER__LOADREPORTINTERVAL"] = "00:00:00.2",
         };
-        string[] Worker(string id) => ["worker", "--role", "agg", "--nats", nats.Server.Url, "--model", model, "--served-model-name", TestModel.Name, "--engine", "mocker", "--instance-id", id];
+        string[] Worker(string id) => ["worker", "--role", "agg", "--nats", nats.Server.Url, "--model", model, "--served-model-name", TestModel.Name, "--engine", "mocker", "--instance-id", id, "--cluster-secret-file", TestSecret.File];
 
         await using var killed = DynamoProcess.Start(Worker("p-killed"), environment);
         await using var drained = DynamoProcess.Start(Worker("p-drained"), environment);
         await using var frontend = DynamoProcess.Start(
-            ["frontend", "--nats", nats.Server.Url, "--port", "0", "--model", model, "--served-model-name", TestModel.Name, "--router", "round-robin"],
+            ["frontend", "--nats", nats.Server.Url, "--port", "0", "--model", model, "--served-model-name", TestModel.Name, "--router", "round-robin", "--cluster-secret-file", TestSecret.File],
             environment);
         var address = (await frontend.WaitForLineAsync(@"serving model 'tiny' at (\S+)v1", StartTimeout)).Groups[1].Value;
         await killed.WaitForLineAsync("Dynamo worker p-killed is serving", StartTimeout);
@@ -148,7 +148,7 @@ public sealed class ProcessesOnNatsTests(NatsServerFixture nats, ITestOutputHelp
     public async Task WorkerProcess_NatsUnreachable_ExitsWithMessage()
     {
         await using var worker = DynamoProcess.Start(
-            ["worker", "--role", "agg", "--nats", "nats://127.0.0.1:1", "--engine", "mocker", "--model", await TestModel.DirectoryAsync()],
+            ["worker", "--role", "agg", "--nats", "nats://127.0.0.1:1", "--engine", "mocker", "--model", await TestModel.DirectoryAsync(), "--cluster-secret-file", TestSecret.File],
             new Dictionary<string, string> { ["DYNAMO__NATS__CONNECTTIMEOUT"] = "00:00:01" });
 
         Assert.Equal(1, await worker.WaitForExitAsync(StartTimeout));
@@ -165,6 +165,65 @@ public sealed class ProcessesOnNatsTests(NatsServerFixture nats, ITestOutputHelp
         Assert.Equal(1, await worker.WaitForExitAsync(StartTimeout));
         Assert.Contains("Dynamo:Nats:Url = 'http://wrong:4222'", worker.Output, StringComparison.Ordinal);
         Assert.Contains("Dynamo:Nats:LeaseTtl = '00:00:00.1000000'", worker.Output, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("worker")]
+    [InlineData("frontend")]
+    public async Task WithoutClusterSecret_RefusesToStart_SayingHowToMakeOne(string command)
+    {
+        await using var process = DynamoProcess.Start([command, "--nats", nats.Server.Url], new Dictionary<string, string>());
+
+        Assert.Equal(1, await process.WaitForExitAsync(StartTimeout));
+        Assert.Contains($"dynamo {command}: no cluster secret is configured (Dynamo:Cluster:Secret or --cluster-secret-file)", process.Output, StringComparison.Ordinal);
+        Assert.Contains("openssl rand -base64 32 > cluster.secret", process.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", process.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ShortSecretInTheEnvironment_RefusesToStart_NamingTheKey()
+    {
+        await using var worker = DynamoProcess.Start(["worker", "--nats", nats.Server.Url], new Dictionary<string, string> { ["DYNAMO__CLUSTER__SECRET"] = "changeme" });
+
+        Assert.Equal(1, await worker.WaitForExitAsync(StartTimeout));
+        Assert.Contains("Dynamo:Cluster:Secret: the secret is too short (8 characters; at least 32 are needed)", worker.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("changeme", worker.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task MissingSecretFile_RefusesToStart_NamingThePath()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"missing-{Guid.NewGuid():N}.secret");
+        await using var frontend = DynamoProcess.Start(["frontend", "--nats", nats.Server.Url, "--cluster-secret-file", path], new Dictionary<string, string>());
+
+        Assert.Equal(1, await frontend.WaitForExitAsync(StartTimeout));
+        Assert.Contains($"--cluster-secret-file {path}: the file does not exist", frontend.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", frontend.Output, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// An unauthenticated NATS off this machine is refused before any connection is tried; <c>--insecure</c> lets the
+    /// process go on (to its connection attempt, which fails here: nothing listens at that address).
+    /// </summary>
+    [Fact]
+    public async Task UnauthenticatedNatsOffThisMachine_IsRefused_UnlessInsecure()
+    {
+        var environment = new Dictionary<string, string> { ["DYNAMO__NATS__CONNECTTIMEOUT"] = "00:00:01" };
+        string[] Worker(params string[] extra) =>
+            ["worker", "--nats", "nats://10.255.255.1:4222", "--engine", "mocker", "--cluster-secret-file", TestSecret.File, .. extra];
+
+        await using (var refused = DynamoProcess.Start(Worker(), environment))
+        {
+            Assert.Equal(1, await refused.WaitForExitAsync(StartTimeout));
+            Assert.Contains("Dynamo:Nats:Url = 'nats://10.255.255.1:4222' is not on this machine and no NATS authentication is configured", refused.Output, StringComparison.Ordinal);
+            Assert.Contains("or pass --insecure to run anyway", refused.Output, StringComparison.Ordinal);
+            Assert.DoesNotContain("Cannot connect", refused.Output, StringComparison.Ordinal);
+        }
+
+        await using var insecure = DynamoProcess.Start(Worker("--insecure"), environment);
+        Assert.Equal(1, await insecure.WaitForExitAsync(StartTimeout));
+        Assert.Contains("--insecure: Dynamo:Nats:Url = 'nats://10.255.255.1:4222' is not on this machine", insecure.Output, StringComparison.Ordinal);
+        Assert.Contains("Cannot connect to NATS at nats://10.255.255.1:4222", insecure.Output, StringComparison.Ordinal);
     }
 
     private static async Task WaitForHealthAsync(HttpClient client, int instances)

@@ -34,14 +34,14 @@ public sealed partial class WorkerKilledUnderLoadTests(NatsServerFixture nats, I
         var clock = Stopwatch.StartNew();
         var workers = new Dictionary<string, DynamoProcess>(StringComparer.Ordinal);
         await using var frontend = DynamoProcess.Start(
-            ["frontend", "--nats", nats.Server.Url, "--port", "0", "--model", model, "--served-model-name", TestModel.Name, "--router", "round-robin"],
+            ["frontend", "--nats", nats.Server.Url, "--port", "0", "--model", model, "--served-model-name", TestModel.Name, "--router", "round-robin", "--cluster-secret-file", TestSecret.File],
             environment);
         try
         {
             foreach (var id in new[] { "r1-w1", "r1-w2", "r1-w3" })
             {
                 workers[id] = DynamoProcess.Start(
-                    ["worker", "--role", "agg", "--nats", nats.Server.Url, "--model", model, "--served-model-name", TestModel.Name, "--engine", "dotnet", "--instance-id", id],
+                    ["worker", "--role", "agg", "--nats", nats.Server.Url, "--model", model, "--served-model-name", TestModel.Name, "--engine", "dotnet", "--instance-id", id, "--cluster-secret-file", TestSecret.File],
                     environment);
             }
 
@@ -65,7 +65,7 @@ public sealed partial class WorkerKilledUnderLoadTests(NatsServerFixture nats, I
             // "Streaming" is requests running and tokens coming out since the last look: a request just admitted has
             // none yet, and a kill that cuts only such requests would not test resuming a stream mid-way (it failed
             // once that way, one cut at 0 tokens).
-            using var victim = new HttpClient { BaseAddress = new Uri(victimAddress), Timeout = TimeSpan.FromSeconds(10) };
+            using var victim = TestSecret.WorkerClient(new Uri(victimAddress), TimeSpan.FromSeconds(10));
             var (since, generated) = (Stopwatch.StartNew(), await GeneratedTokensAsync(victim));
             await Wait.UntilAsync(
                 async () =>

@@ -39,11 +39,14 @@ public sealed partial class NatsServer : IAsyncDisposable
         }
     }
 
-    public static async Task<NatsServer> StartNewAsync()
+    /// <summary>Extra command-line arguments for every start (TLS settings, for instance).</summary>
+    public IReadOnlyList<string> ExtraArguments { get; private init; } = [];
+
+    public static async Task<NatsServer> StartNewAsync(params string[] extraArguments)
     {
         var store = Path.Combine(Path.GetTempPath(), "dynamo-tests", "nats-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(store);
-        var server = new NatsServer(store);
+        var server = new NatsServer(store) { ExtraArguments = extraArguments };
         await server.StartAsync();
         return server;
     }
@@ -67,6 +70,11 @@ public sealed partial class NatsServer : IAsyncDisposable
             },
             EnableRaisingEvents = true,
         };
+        foreach (var argument in ExtraArguments)
+        {
+            process.StartInfo.ArgumentList.Add(argument);
+        }
+
         DataReceivedEventHandler onLine = (_, e) =>
         {
             if (e.Data is null)

@@ -5,6 +5,7 @@ using Dynamo.Gateway.Models;
 using Dynamo.Llm;
 using Dynamo.Router;
 using Dynamo.Runtime.Nats;
+using Dynamo.Runtime.Security;
 using Dynamo.Worker;
 using Microsoft.Extensions.Logging;
 
@@ -33,6 +34,12 @@ internal sealed class NatsTestCluster : IAsyncDisposable
 
     public NatsRuntime GatewayRuntime { get; }
 
+    /// <summary>The NATS options every member uses (the namespace, and so the bucket names, among them).</summary>
+    public NatsOptions Options => _options();
+
+    /// <summary>The secret the gateway and the workers share; a worker started with another one is not a member.</summary>
+    public static ClusterSecret Secret => TestSecret.Secret;
+
     public GatewayHost Gateway { get; }
 
     public HttpClient Client { get; }
@@ -56,18 +63,18 @@ internal sealed class NatsTestCluster : IAsyncDisposable
         }
 
         var card = await TestModel.CardAsync();
-        var runtime = await NatsRuntime.ConnectAsync(Options(), loggerFactory);
+        var runtime = await NatsRuntime.ConnectAsync(Options(), Secret, loggerFactory);
         var models = new ModelCatalog();
         models.Add(card);
         var router = RouterFactory.Create(new RouterOptions { Mode = RouterMode.RoundRobin });
-        var gateway = await GatewayHost.StartAsync(new GatewayOptions { Port = 0 }, router, runtime.Discovery, models, loggerFactory);
+        var gateway = await GatewayHost.StartAsync(new GatewayOptions { Port = 0 }, router, runtime.Discovery, models, Secret, loggerFactory);
         return new NatsTestCluster(loggerFactory, Options, card, runtime, gateway);
     }
 
     /// <summary>Starts a worker with its own NATS connection and registers it; returns once the gateway sees it.</summary>
     public async Task<TestWorkerProcess> AddWorkerAsync(string id)
     {
-        var runtime = await NatsRuntime.ConnectAsync(_options(), _loggerFactory);
+        var runtime = await NatsRuntime.ConnectAsync(_options(), Secret, _loggerFactory);
         var engine = new CountingEngine(new MockerEngine(
             new MockerOptions
             {
@@ -87,6 +94,7 @@ internal sealed class NatsTestCluster : IAsyncDisposable
             engine,
             _card,
             runtime.Discovery,
+            Secret,
             _loggerFactory);
         var worker = new TestWorkerProcess(id, runtime, engine, host);
         _workers.Add(id, worker);

@@ -45,7 +45,7 @@ public sealed class NatsDiscoveryTests(NatsServerFixture nats, ITestOutputHelper
         await using var raw = new NatsConnection(new NatsOpts { Url = nats.Server.Url });
         var store = await raw.CreateKeyValueStoreContext().GetStoreAsync(backend.Options().DiscoveryBucket());
         var record = new DiscoveryRecord(Instance("crashed"), (long)lease.TotalMilliseconds);
-        await store.PutAsync("backend.crashed", JsonSerializer.SerializeToUtf8Bytes(record, DiscoveryJsonContext.Default.DiscoveryRecord));
+        await store.PutAsync("backend.crashed", record.Encode("backend.crashed", backend.Secret));
 
         await Wait.ForAsync(removed.Task, "the instance to leave", TimeSpan.FromSeconds(5));
 
@@ -118,7 +118,7 @@ public sealed class NatsDiscoveryTests(NatsServerFixture nats, ITestOutputHelper
     {
         var options = new NatsOptions { Url = "nats://127.0.0.1:1", ConnectTimeout = TimeSpan.FromSeconds(1) };
 
-        var error = await Assert.ThrowsAnyAsync<NatsException>(() => NatsRuntime.ConnectAsync(options, TestOutputLoggerProvider.Factory(output)));
+        var error = await Assert.ThrowsAnyAsync<NatsException>(() => NatsRuntime.ConnectAsync(options, TestSecret.Secret, TestOutputLoggerProvider.Factory(output)));
 
         Assert.Contains("Dynamo:Nats:Url", error.Message, StringComparison.Ordinal);
     }

@@ -3,11 +3,15 @@ using System.Text;
 using System.Text.Json;
 using Dynamo.Engine.Mocker;
 using Dynamo.Runtime.Discovery;
+using Dynamo.Runtime.Security;
 using Microsoft.Extensions.Logging;
 
 namespace Dynamo.Worker.Tests.Infrastructure;
 
-/// <summary>A real worker on 127.0.0.1:0 with the mocker engine, a GPT-2 model card, in-process discovery and a client.</summary>
+/// <summary>
+/// A real worker on 127.0.0.1:0 with the mocker engine, a GPT-2 model card, in-process discovery and a client that
+/// signs its requests with the worker's cluster secret, as a frontend does.
+/// </summary>
 internal sealed class TestWorker : IAsyncDisposable
 {
     private TestWorker(WorkerHost host, MockerEngine engine, InProcessDiscovery discovery, HttpClient client, CapturingLoggerProvider log, ILoggerFactory loggerFactory)
@@ -33,6 +37,9 @@ internal sealed class TestWorker : IAsyncDisposable
 
     public HttpClient Client { get; }
 
+    /// <summary>The secret the worker requires of every request (one per test run).</summary>
+    public static ClusterSecret Secret { get; } = ClusterSecret.Generate();
+
     /// <summary>Zero-delay mocker unless <paramref name="configureMocker"/> says otherwise.</summary>
     public static async Task<TestWorker> StartAsync(Action<MockerOptions>? configureMocker = null, Action<WorkerOptions>? configureWorker = null)
     {
@@ -52,8 +59,8 @@ internal sealed class TestWorker : IAsyncDisposable
         var discovery = new InProcessDiscovery();
         var log = new CapturingLoggerProvider();
         var loggerFactory = LoggerFactory.Create(b => b.AddProvider(log));
-        var host = await WorkerHost.StartAsync(options, engine, TestModel.LoadCard(), discovery, loggerFactory, CancellationToken.None);
-        var client = new HttpClient { BaseAddress = host.Address, Timeout = TimeSpan.FromSeconds(30) };
+        var host = await WorkerHost.StartAsync(options, engine, TestModel.LoadCard(), discovery, Secret, loggerFactory, CancellationToken.None);
+        var client = new HttpClient(new ClusterCredentialHandler(Secret, new SocketsHttpHandler())) { BaseAddress = host.Address, Timeout = TimeSpan.FromSeconds(30) };
         return new TestWorker(host, engine, discovery, client, log, loggerFactory);
     }
 
