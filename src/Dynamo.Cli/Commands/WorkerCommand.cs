@@ -94,7 +94,7 @@ internal static class WorkerCommand
             try
             {
                 // Prefill and decode workers move KV between processes: TCP, or UCX where libucp loads.
-                transfer = await KvTransferHosting.AttachAsync(engine, workerOptions.Role, workerOptions.InstanceId, settings, runtime.Metadata, "tcp,ucx", loggerFactory, stopping.Token);
+                transfer = await KvTransferHosting.AttachAsync(engine, workerOptions.Role, workerOptions.InstanceId, settings, runtime.Metadata, "tcp,ucx", process.ClusterSecret, loggerFactory, stopping.Token);
                 host = await WorkerHost.StartAsync(workerOptions, engine, card, runtime.Discovery, process.ClusterSecret, loggerFactory, EngineFactory.EventSourceOf(engine), stopping.Token);
             }
             catch

@@ -91,7 +91,7 @@ public sealed partial class EmbeddedCluster : IAsyncDisposable
                     var kvEvents = new KvEventPublisher(events, loggerFactory.CreateLogger<KvEventPublisher>());
                     var engine = EngineFactory.Create(settings, workerOptions.InstanceId, modelDir, card, loggerFactory, kvEvents);
                     members.Engines.Add(engine);
-                    if (await KvTransferHosting.AttachAsync(engine, role, workerOptions.InstanceId, settings, metadata, "inprocess", loggerFactory, cancellationToken) is { } transfer)
+                    if (await KvTransferHosting.AttachAsync(engine, role, workerOptions.InstanceId, settings, metadata, "inprocess", secret, loggerFactory, cancellationToken) is { } transfer)
                     {
                         members.Transfers.Add(transfer);
                     }

@@ -1,3 +1,4 @@
+using Dynamo.Runtime.Security;
 using Dynamo.Cli.Configuration;
 using Dynamo.Contracts;
 using Dynamo.Contracts.Engine;
@@ -33,11 +34,12 @@ internal sealed class KvTransferHosting : IAsyncDisposable
     /// <summary>
     /// Attaches an agent to <paramref name="engine"/> when <paramref name="role"/> takes part in disaggregation and the
     /// engine can move KV; returns null otherwise. <paramref name="defaultBackends"/> applies when the configuration
-    /// names none (in-process for <c>serve</c>, TCP and UCX across processes).
+    /// names none (in-process for <c>serve</c>, TCP and UCX across processes). The agent's TCP connections and sealed UCX
+    /// keys use a key derived from <paramref name="clusterSecret"/> unless <c>Dynamo:Transfer:AuthenticationKey</c> sets one.
     /// </summary>
     public static async Task<KvTransferHosting?> AttachAsync(
         IEngine engine, WorkerRole role, string instanceId, ClusterSettings settings, IMetadataStore store, string defaultBackends,
-        ILoggerFactory loggerFactory, CancellationToken cancellationToken)
+        ClusterSecret clusterSecret, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
     {
         if (role == WorkerRole.Aggregated || engine is not DotnetEngine dotnet)
         {
@@ -54,6 +56,9 @@ internal sealed class KvTransferHosting : IAsyncDisposable
 
         // The agent is named after its worker: kv_transfer_params carry the name, and it must be unique among peers.
         agentOptions.Name = instanceId;
+
+        // Only members of the deployment may open a transfer connection or unseal this agent's UCX keys.
+        agentOptions.AuthenticationKey ??= clusterSecret.DeriveKey("transfer");
 
         TransferAgent agent;
         try
