@@ -1,4 +1,5 @@
 using Dynamo.Gateway.Limits;
+using Dynamo.Gateway.Tests.Infrastructure;
 
 namespace Dynamo.Gateway.Tests;
 
@@ -43,17 +44,5 @@ public sealed class RateBudgetTests
         Assert.True(budget.TryTake(out _));
         Assert.True(budget.TryTake(out _));
         Assert.False(budget.TryTake(out _));
-    }
-
-    /// <summary>A clock that moves only when told (timestamps in ticks).</summary>
-    private sealed class ManualTime : TimeProvider
-    {
-        private long _now = TimeSpan.FromHours(1).Ticks;
-
-        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
-
-        public override long GetTimestamp() => _now;
-
-        public void Advance(TimeSpan by) => _now += by.Ticks;
     }
 }

@@ -21,6 +21,7 @@ internal sealed class FailedAuthThrottle
     private readonly int _limit;
     private readonly TimeSpan _window;
     private readonly TimeProvider _time;
+    private int _count;
 
     public FailedAuthThrottle(int limit, TimeSpan window, TimeProvider time)
     {
@@ -49,27 +50,44 @@ internal sealed class FailedAuthThrottle
         var key = ClientKey(address);
         if (!_clients.TryGetValue(key, out var budget))
         {
-            if (_clients.Count >= MaxTrackedClients)
+            if (Volatile.Read(ref _count) >= MaxTrackedClients)
             {
                 Prune();
             }
 
-            budget = _clients.Count < MaxTrackedClients ? _clients.GetOrAdd(key, _ => new RateBudget(_limit, _window, _time)) : _overflow;
+            if (Volatile.Read(ref _count) < MaxTrackedClients)
+            {
+                var fresh = new RateBudget(_limit, _window, _time);
+                if (_clients.TryAdd(key, fresh))
+                {
+                    Interlocked.Increment(ref _count);
+                    budget = fresh;
+                }
+                else
+                {
+                    budget = _clients.TryGetValue(key, out var raced) ? raced : _overflow;
+                }
+            }
+            else
+            {
+                budget = _overflow;
+            }
         }
 
         budget.TryTake(out _);
     }
 
     /// <summary>An address not tracked shares the overflow budget only while the table is full.</summary>
-    private RateBudget? Untracked() => _clients.Count >= MaxTrackedClients ? _overflow : null;
+    private RateBudget? Untracked() => Volatile.Read(ref _count) >= MaxTrackedClients ? _overflow : null;
 
+    /// <summary>Forgets addresses whose budget is whole again (their last failure is a window old).</summary>
     private void Prune()
     {
         foreach (var (key, budget) in _clients)
         {
-            if (budget.IsFull)
+            if (budget.IsFull && _clients.TryRemove(key, out _))
             {
-                _clients.TryRemove(key, out _);
+                Interlocked.Decrement(ref _count);
             }
         }
     }
