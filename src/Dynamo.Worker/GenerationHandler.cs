@@ -104,7 +104,7 @@ internal sealed class GenerationHandler
 
             await WriteErrorOrAbortAsync(context, ex).ConfigureAwait(false);
         }
-        catch (Exception) when (context.RequestAborted.IsCancellationRequested)
+        catch (Exception ex) when (context.RequestAborted.IsCancellationRequested || ex is Microsoft.AspNetCore.Connections.ConnectionResetException)
         {
             // The client went away (cancelled, reset mid-body, ...): its sequences are already cancelled.
             status = 499;

@@ -128,7 +128,8 @@ internal sealed partial class CompletionPipeline
             status = error.StatusCode.ToString(System.Globalization.CultureInfo.InvariantCulture);
             await ErrorWriter.WriteAsync(context, error);
         }
-        catch (Exception ex) when (context.RequestAborted.IsCancellationRequested && ex is OperationCanceledException or IOException)
+        catch (Exception ex) when (ex is Microsoft.AspNetCore.Connections.ConnectionResetException
+                                   || (context.RequestAborted.IsCancellationRequested && ex is OperationCanceledException or IOException))
         {
             // The client left: routine, one line, no stack trace.
             status = "cancelled";

@@ -5,6 +5,8 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace Dynamo.Runtime.Http;
 
@@ -12,14 +14,14 @@ namespace Dynamo.Runtime.Http;
 /// The HTTP edge the gateway and the workers share: every rejection the application can shape leaves as
 /// <c>{"error":{"message","type","param","code"}}</c>, including those ASP.NET Core decides without a handler
 /// (routing's 405, the content-type check's 415) and those Kestrel raises while the application reads the body
-/// (a malformed chunked body, a body over Kestrel's size limit).
+/// (a malformed chunked body, a body over Kestrel's size limit); an unexpected exception is logged and answered 500.
 /// </summary>
 /// <remarks>
 /// Kestrel answers some requests before any application code runs (a malformed request line or header, a request
 /// line over its limit, too many or too large headers, an unsupported HTTP version): those responses have an empty
 /// body and cannot be shaped.
 /// </remarks>
-public static class OpenAiErrors
+public static partial class OpenAiErrors
 {
     /// <summary>The only request body media type the OpenAI endpoints accept (a <c>charset</c> parameter is allowed).</summary>
     public const string JsonMediaType = "application/json";
@@ -45,6 +47,19 @@ public static class OpenAiErrors
         catch (Exception ex) when (!context.Response.HasStarted && BodyReadFailure(ex, context) is { } failure)
         {
             error = failure;
+        }
+        catch (ConnectionResetException)
+        {
+            // The client reset the connection: nobody to answer, nothing to log but a debug line.
+            LogClientReset(Logger(context), OpenAiException.Shorten(context.Request.Method), OpenAiException.Shorten(context.Request.Path.Value));
+            return;
+        }
+        catch (Exception ex) when (!context.Response.HasStarted && !context.RequestAborted.IsCancellationRequested)
+        {
+            // A bug, not the client's doing: logged once with its stack trace, answered in the same shape as the rest.
+            LogUnhandled(Logger(context), ex,
+                OpenAiException.Shorten(context.Request.Method), OpenAiException.Shorten(context.Request.Path.Value));
+            error = new OpenAiException(StatusCodes.Status500InternalServerError, "The server failed while handling the request.", "server_error", code: "internal_error");
         }
 
         if (error is not null)
@@ -169,6 +184,14 @@ public static class OpenAiErrors
         // The client may be gone already; the flush then just reports the pipe as completed.
         await response.BodyWriter.FlushAsync(CancellationToken.None).ConfigureAwait(false);
     }
+
+    private static ILogger Logger(HttpContext context) => context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(OpenAiErrors));
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "The client reset the connection during {Method} {Path}")]
+    private static partial void LogClientReset(ILogger logger, string method, string path);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Unhandled failure serving {Method} {Path}")]
+    private static partial void LogUnhandled(ILogger logger, Exception exception, string method, string path);
 
     /// <summary><c>Retry-After</c> in whole seconds, rounded up: a client that waits that long finds the slot free.</summary>
     public static long RetryAfterSeconds(TimeSpan wait) => Math.Max(1, (long)Math.Ceiling(wait.TotalSeconds));
