@@ -10,9 +10,11 @@ using Dynamo.Gateway.Models;
 using Dynamo.Gateway.Observability;
 using Dynamo.Gateway.Pipeline;
 using Dynamo.Gateway.Security;
+using Dynamo.Runtime.Http;
 using Dynamo.Runtime.Observability;
 using Dynamo.Runtime.Security;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Cors.Infrastructure;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -105,6 +107,7 @@ public sealed class GatewayHost : IAsyncDisposable
             ActivityHeadersPropagator = new ReverseProxyPropagator(DistributedContextPropagator.Current),
         }, time)));
         AddTracing(builder.Services, options);
+        AddCrossOrigin(builder.Services, options);
 
         var app = builder.Build();
         if (discovery is Runtime.Nats.NatsDiscovery nats)
@@ -113,7 +116,7 @@ public sealed class GatewayHost : IAsyncDisposable
         }
 
         var ports = new BoundPorts();
-        MapEndpoints(app, ports, options.AdminPort is not null);
+        MapEndpoints(app, ports, options);
         await app.StartAsync(cancellationToken);
 
         // Kestrel reports addresses in listen order: the public endpoint first, then the admin one.
@@ -132,6 +135,22 @@ public sealed class GatewayHost : IAsyncDisposable
         await _app.DisposeAsync();
     }
 
+    /// <summary>The CORS policy of <see cref="GatewayOptions.Cors"/>: its origins may call the API with any header.</summary>
+    private static void AddCrossOrigin(IServiceCollection services, GatewayOptions options)
+    {
+        if (options.Cors.AllowedOrigins.Count == 0)
+        {
+            return;
+        }
+
+        services.AddCors(cors => cors.AddDefaultPolicy(policy => policy
+            .WithOrigins([.. options.Cors.AllowedOrigins])
+            .WithMethods(HttpMethods.Get, HttpMethods.Post)
+            .AllowAnyHeader()
+            .WithExposedHeaders("Retry-After")
+            .SetPreflightMaxAge(TimeSpan.FromMinutes(10))));
+    }
+
     private static void AddTracing(IServiceCollection services, GatewayOptions options)
     {
         var endpoint = options.OtlpEndpoint ?? Environment.GetEnvironmentVariable(EnvironmentVariables.OtlpEndpoint);
@@ -147,59 +166,80 @@ public sealed class GatewayHost : IAsyncDisposable
             .AddOtlpExporter(otlp => otlp.Endpoint = new Uri(endpoint)));
     }
 
-    private static void MapEndpoints(WebApplication app, BoundPorts ports, bool splitAdmin)
+    private static void MapEndpoints(WebApplication app, BoundPorts ports, GatewayOptions options)
     {
         var auth = app.Services.GetRequiredService<ApiKeyAuthenticator>();
+        var splitAdmin = options.AdminPort is not null;
+        var cors = options.Cors.AllowedOrigins.Count > 0 ? app.Services.GetRequiredService<ICorsPolicyProvider>() : null;
+        app.UseOpenAiErrorBodies();
+        app.UseRouting();
         app.Use(async (context, next) =>
         {
-            try
+            // A browser request from an origin not allowed (every origin by default) goes no further: neither a
+            // preflight nor a "simple" post reaches the API, and a page that rebinds a loopback name is refused too.
+            var origin = context.Request.Headers.Origin;
+            if (origin.Count > 0 && (cors is null || !(await cors.GetPolicyAsync(context, null))!.IsOriginAllowed(origin.ToString())))
             {
-                var path = context.Request.Path;
-                var adminPath = path == "/metrics" || path == "/health" || path == "/live";
-                if (splitAdmin && adminPath != (context.Connection.LocalPort == ports.Admin))
-                {
-                    // Operational endpoints live only on the admin port, the API only on the public one.
-                    await ErrorWriter.WriteAsync(context, ErrorWriter.NotFound($"Unknown path: {context.Request.Method} {path}.", null, "unknown_url"));
-                    return;
-                }
+                throw new OpenAiException(StatusCodes.Status403Forbidden,
+                    $"Cross-origin requests from '{OpenAiException.Shorten(origin.ToString())}' are not allowed; " +
+                    $"allowed origins are set in {GatewayOptions.SectionName}:Cors:AllowedOrigins.",
+                    "invalid_request_error", null, "origin_not_allowed");
+            }
 
-                if (auth.Enabled && path.StartsWithSegments("/v1"))
-                {
-                    using var lease = auth.Admit(context);
-                    await next(context);
-                    return;
-                }
+            await next(context);
+        });
+        if (cors is not null)
+        {
+            app.UseCors();
+        }
 
+        app.Use(async (context, next) =>
+        {
+            // Which surface a request reaches is decided by the endpoint routing chose, never by re-reading the path:
+            // routing matches case-insensitively, with or without a trailing slash, after Kestrel has decoded %XX and
+            // removed dot segments, so any spelling that reaches an admin endpoint is recognised as one.
+            var admin = context.GetEndpoint()?.Metadata.GetMetadata<AdminEndpoint>() is not null;
+            if (splitAdmin && admin != (context.Connection.LocalPort == ports.Admin))
+            {
+                // Operational endpoints live only on the admin port, the API only on the public one.
+                throw ErrorWriter.NotFound($"Unknown path: {OpenAiException.Shorten(context.Request.Method)} {OpenAiException.Shorten(context.Request.Path.Value)}.", null, "unknown_url");
+            }
+
+            if (auth.Enabled && !admin)
+            {
+                using var lease = auth.Admit(context);
                 await next(context);
+                return;
             }
-            catch (OpenAiException ex) when (!context.Response.HasStarted)
-            {
-                await ErrorWriter.WriteAsync(context, ex);
-            }
-            catch (BadHttpRequestException ex)
-            {
-                if (!context.Response.HasStarted)
-                {
-                    await ErrorWriter.WriteAsync(context, ex.StatusCode, ex.Message, "invalid_request_error");
-                }
-            }
+
+            await next(context);
         });
 
+        // Every endpoint takes any method and answers 405 itself for the wrong one: routing's 405 endpoint loses to the
+        // fallback, and would carry none of the metadata the port check reads.
         var pipeline = app.Services.GetRequiredService<CompletionPipeline>();
-        app.MapPost("/v1/chat/completions", context => pipeline.HandleAsync(context, RequestKind.Chat));
-        app.MapPost("/v1/completions", context => pipeline.HandleAsync(context, RequestKind.Completion));
-        app.MapGet("/v1/models", WriteModelsAsync);
-        app.MapGet("/health", WriteHealthAsync);
-        app.MapGet("/live", context => context.Response.WriteAsync("{\"status\":\"live\"}"));
-        app.MapGet("/metrics", async context =>
+        app.Map("/v1/chat/completions", OpenAiErrors.Allow("POST", OpenAiErrors.JsonOnly(context => pipeline.HandleAsync(context, RequestKind.Chat))));
+        app.Map("/v1/completions", OpenAiErrors.Allow("POST", OpenAiErrors.JsonOnly(context => pipeline.HandleAsync(context, RequestKind.Completion))));
+        app.Map("/v1/models", OpenAiErrors.Allow("GET, HEAD", WriteModelsAsync));
+        app.Map("/health", OpenAiErrors.Allow("GET, HEAD", WriteHealthAsync)).WithMetadata(AdminEndpoint.Instance);
+        app.Map("/live", OpenAiErrors.Allow("GET, HEAD", context => context.Response.WriteAsync("{\"status\":\"live\"}"))).WithMetadata(AdminEndpoint.Instance);
+        app.Map("/metrics", OpenAiErrors.Allow("GET, HEAD", async context =>
         {
             var metrics = context.RequestServices.GetRequiredService<GatewayMetrics>();
             context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
             await metrics.Registry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted);
+        })).WithMetadata(AdminEndpoint.Instance);
+        app.MapFallback(context =>
+        {
+            context.Response.StatusCode = StatusCodes.Status404NotFound;
+            return Task.CompletedTask;
         });
-        app.MapFallback(context => ErrorWriter.WriteAsync(
-            context,
-            ErrorWriter.NotFound($"Unknown path: {context.Request.Method} {context.Request.Path}.", null, "unknown_url")));
+    }
+
+    /// <summary>Marks <c>/metrics</c>, <c>/health</c> and <c>/live</c>: served without a key, and only on the admin port when it is split.</summary>
+    private sealed class AdminEndpoint
+    {
+        public static readonly AdminEndpoint Instance = new();
     }
 
     /// <summary>Ports known only after Kestrel binds (0 means "pick one").</summary>

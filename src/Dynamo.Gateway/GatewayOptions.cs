@@ -70,6 +70,9 @@ public sealed class GatewayOptions
     /// <summary>API keys and per-key limits; none configured means open access.</summary>
     public Security.AuthOptions Auth { get; set; } = new();
 
+    /// <summary>Browser origins allowed to call the API (<c>Cors:AllowedOrigins</c>); none by default.</summary>
+    public Security.CrossOriginOptions Cors { get; set; } = new();
+
     /// <summary>Thresholds of conditional disaggregation; used only when prefill workers are in discovery.</summary>
     public Disaggregation.DisaggregationOptions Disaggregation { get; set; } = new();
 

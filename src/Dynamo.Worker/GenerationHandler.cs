@@ -11,6 +11,7 @@ using Dynamo.Llm;
 using Dynamo.Llm.Protocol;
 using Dynamo.Llm.Templates;
 using Dynamo.Llm.Tokenization;
+using Dynamo.Runtime.Http;
 using Dynamo.Runtime.Observability;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
@@ -103,7 +104,7 @@ internal sealed class GenerationHandler
 
             await WriteErrorOrAbortAsync(context, ex).ConfigureAwait(false);
         }
-        catch (Exception) when (context.RequestAborted.IsCancellationRequested)
+        catch (Exception ex) when (context.RequestAborted.IsCancellationRequested || ex is Microsoft.AspNetCore.Connections.ConnectionResetException)
         {
             // The client went away (cancelled, reset mid-body, ...): its sequences are already cancelled.
             status = 499;
@@ -145,7 +146,7 @@ internal sealed class GenerationHandler
         var request = await ParseAsync(context.Request, kind, cancellation.Token).ConfigureAwait(false);
         if (!string.Equals(request.Model, _model, StringComparison.Ordinal))
         {
-            throw new OpenAiException(404, $"The model '{Shorten(request.Model)}' does not exist; this worker serves '{_model}'.", "invalid_request_error", "model", "model_not_found");
+            throw new OpenAiException(404, $"The model '{OpenAiException.Shorten(request.Model)}' does not exist; this worker serves '{_model}'.", "invalid_request_error", "model", "model_not_found");
         }
 
         // Text prompts (direct clients; the gateway sends token ids) are bounded before the template and tokenizer run.
@@ -467,10 +468,16 @@ internal sealed class GenerationHandler
             {
                 result = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
             }
-            catch (BadHttpRequestException ex)
+            catch (BadHttpRequestException ex) when (ex.StatusCode == 413)
             {
-                // Kestrel's hard limit (413, the connection then closes) or a malformed chunked body (400).
-                throw ex.StatusCode == 413 ? HttpErrors.TooLarge(max) : new OpenAiException(ex.StatusCode, ex.Message);
+                // Kestrel's hard limit (the connection then closes).
+                throw HttpErrors.TooLarge(max);
+            }
+            catch (Exception ex) when (OpenAiErrors.BodyReadFailure(ex, httpRequest.HttpContext) is { } failure)
+            {
+                // A malformed chunked body: Kestrel reports most framing errors as a bad request, an overflowing chunk
+                // size as a plain IOException; both are the client's fault (400), not the engine's (500).
+                throw failure;
             }
 
             var buffer = result.Buffer;
@@ -792,8 +799,6 @@ internal sealed class GenerationHandler
         activity?.SetTag("dynamo.request_id", requestId);
         return activity;
     }
-
-    private static string Shorten(string s) => s.Length <= 64 ? s : s[..64] + "...";
 
     /// <summary>Everything one request's sequences share.</summary>
     private sealed class Run(RequestKind kind, ParsedRequest request, ResponseHeader header, Sequence[] sequences, CancellationTokenSource cancellation, PipeWriter output)

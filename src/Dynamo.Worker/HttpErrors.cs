@@ -1,5 +1,5 @@
-using System.Text.Json;
 using Dynamo.Contracts.OpenAi;
+using Dynamo.Runtime.Http;
 using Microsoft.AspNetCore.Http;
 
 namespace Dynamo.Worker;
@@ -14,19 +14,7 @@ internal static class HttpErrors
         new(413, $"The request body is larger than {maxBytes} bytes.", "invalid_request_error", code: "request_too_large");
 
     public static OpenAiException NotFound(HttpRequest request) =>
-        new(404, $"Invalid URL ({request.Method} {request.Path.Value})", "invalid_request_error", code: "unknown_url");
+        new(404, $"Invalid URL ({OpenAiException.Shorten(request.Method)} {OpenAiException.Shorten(request.Path.Value)})", "invalid_request_error", code: "unknown_url");
 
-    public static async Task WriteAsync(HttpContext context, OpenAiException error)
-    {
-        var response = context.Response;
-        response.StatusCode = error.StatusCode;
-        response.ContentType = "application/json";
-        using (var writer = new Utf8JsonWriter(response.BodyWriter))
-        {
-            JsonSerializer.Serialize(writer, error.ToResponse(), OpenAiJsonContext.Default.ErrorResponse);
-        }
-
-        // The client may be gone already; the flush then just reports the pipe as completed.
-        await response.BodyWriter.FlushAsync(CancellationToken.None).ConfigureAwait(false);
-    }
+    public static Task WriteAsync(HttpContext context, OpenAiException error) => OpenAiErrors.WriteAsync(context, error);
 }

@@ -7,6 +7,7 @@ using Dynamo.Contracts.OpenAi;
 using Dynamo.KvCache;
 using Dynamo.Llm;
 using Dynamo.Runtime.Events;
+using Dynamo.Runtime.Http;
 using Dynamo.Runtime.Security;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -247,8 +248,9 @@ public sealed class WorkerHost : IAsyncDisposable
     {
         var created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         var models = new ModelList([new ModelCardOut(servedModel, created, "dynamo")]);
-        app.MapPost("/v1/completions", new RequestDelegate(handler.CompletionsAsync));
-        app.MapPost("/v1/chat/completions", new RequestDelegate(handler.ChatAsync));
+        app.UseOpenAiErrorBodies();
+        app.Map("/v1/completions", OpenAiErrors.Allow("POST", OpenAiErrors.JsonOnly(handler.CompletionsAsync)));
+        app.Map("/v1/chat/completions", OpenAiErrors.Allow("POST", OpenAiErrors.JsonOnly(handler.ChatAsync)));
         app.MapPost("/v1/kv_transfer/release", new RequestDelegate(handler.ReleaseKvTransferAsync));
         app.MapGet("/health", context => gate.IsDraining
             ? WriteJsonAsync(context, 503, static w => w.WriteString("status", "draining"))

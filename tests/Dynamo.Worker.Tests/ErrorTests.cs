@@ -44,6 +44,7 @@ public sealed class ErrorTests
     {
         await using var w = await TestWorker.StartAsync();
         var content = new ByteArrayContent([.. """{"model":"test-model","prompt":" """u8, 0xFF, .. "\"}"u8]);
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
 
         using var response = await w.Client.PostAsync("/v1/completions", content);
 

@@ -99,12 +99,20 @@ public sealed class DynamoConfiguration
         for (var i = 0; i < options.Auth.Keys.Count; i++)
         {
             var key = options.Auth.Keys[i];
-            Check(errors, key.Key.Length >= 8, $"{s}:Auth:Keys:{i}:Key", "<redacted>", "must be at least 8 characters");
             Check(errors, key.RequestsPerMinute is null or >= 1, $"{s}:Auth:Keys:{i}:RequestsPerMinute", key.RequestsPerMinute, "must be at least 1");
             Check(errors, key.MaxConcurrentRequests is null or >= 1, $"{s}:Auth:Keys:{i}:MaxConcurrentRequests", key.MaxConcurrentRequests, "must be at least 1");
         }
 
         Check(errors, options.Auth.KeysFile is null || File.Exists(options.Auth.KeysFile), $"{s}:Auth:KeysFile", options.Auth.KeysFile, "must name an existing file");
+        if (options.Auth.KeysFile is null || File.Exists(options.Auth.KeysFile))
+        {
+            // Inline keys and the file's are held to the same rules; each problem names its key or its file and line.
+            errors.AddRange(Dynamo.Gateway.Security.ApiKeys.Load(options.Auth, s).Problems);
+        }
+
+        Check(errors, options.Auth.MaxFailuresPerClient >= 0, $"{s}:Auth:MaxFailuresPerClient", options.Auth.MaxFailuresPerClient, "must be 0 (off) or more");
+        Check(errors, options.Auth.FailureWindow > TimeSpan.Zero, $"{s}:Auth:FailureWindow", options.Auth.FailureWindow, "must be positive");
+        errors.AddRange(options.Cors.Problems(s));
         Check(errors, options.Auth.RequestsPerMinute is null or >= 1, $"{s}:Auth:RequestsPerMinute", options.Auth.RequestsPerMinute, "must be at least 1");
         Check(errors, options.Auth.MaxConcurrentRequests is null or >= 1, $"{s}:Auth:MaxConcurrentRequests", options.Auth.MaxConcurrentRequests, "must be at least 1");
         Check(errors, options.OtlpEndpoint is null || Uri.TryCreate(options.OtlpEndpoint, UriKind.Absolute, out _), $"{s}:OtlpEndpoint", options.OtlpEndpoint, "must be an absolute URL");

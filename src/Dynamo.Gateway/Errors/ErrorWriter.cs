@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Dynamo.Contracts.OpenAi;
+using Dynamo.Runtime.Http;
 using Microsoft.AspNetCore.Http;
 
 namespace Dynamo.Gateway.Errors;
@@ -7,23 +8,8 @@ namespace Dynamo.Gateway.Errors;
 /// <summary>Writes OpenAI-shaped errors: <c>{"error":{"message","type","param","code"}}</c>.</summary>
 internal static class ErrorWriter
 {
-    public static Task WriteAsync(HttpContext context, OpenAiException error)
-    {
-        var response = context.Response;
-        if (response.HasStarted)
-        {
-            return WriteStreamErrorAsync(context, error);
-        }
-
-        response.StatusCode = error.StatusCode;
-        response.ContentType = "application/json";
-        if (error.StatusCode == StatusCodes.Status429TooManyRequests)
-        {
-            response.Headers.RetryAfter = "1";
-        }
-
-        return JsonSerializer.SerializeAsync(response.Body, error.ToResponse(), OpenAiJsonContext.Relaxed.ErrorResponse, context.RequestAborted);
-    }
+    public static Task WriteAsync(HttpContext context, OpenAiException error) =>
+        context.Response.HasStarted ? WriteStreamErrorAsync(context, error) : OpenAiErrors.WriteAsync(context, error);
 
     public static Task WriteAsync(HttpContext context, int status, string message, string type, string? param = null, string? code = null) =>
         WriteAsync(context, new OpenAiException(status, message, type, param, code));
@@ -43,6 +29,10 @@ internal static class ErrorWriter
     public static OpenAiException ServiceUnavailable(string message) =>
         new(StatusCodes.Status503ServiceUnavailable, message, "service_unavailable", null, "no_worker_available");
 
+    /// <summary>
+    /// A 429 for capacity (concurrency slots, the queue): when a slot frees depends on requests in flight, so
+    /// <c>Retry-After</c> is a one-second hint, not a promise.
+    /// </summary>
     public static OpenAiException TooManyRequests(string message) =>
-        new(StatusCodes.Status429TooManyRequests, message, "rate_limit_exceeded", null, "too_many_requests");
+        new(StatusCodes.Status429TooManyRequests, message, "rate_limit_exceeded", null, "too_many_requests") { RetryAfter = TimeSpan.FromSeconds(1) };
 }

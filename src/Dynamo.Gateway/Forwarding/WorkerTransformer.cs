@@ -39,21 +39,26 @@ internal sealed class WorkerTransformer(WorkerStreamRelay relay, string requestI
             return false;
         }
 
-        if (!proxyResponse.IsSuccessStatusCode)
-        {
-            WorkerErrorStatus = (int)proxyResponse.StatusCode;
-            WorkerErrorContentType = proxyResponse.Content.Headers.ContentType?.ToString();
-            WorkerErrorBody = await proxyResponse.Content.ReadAsByteArrayAsync(cancellationToken);
-            return false;
-        }
-
         try
         {
+            if (!proxyResponse.IsSuccessStatusCode)
+            {
+                WorkerErrorStatus = (int)proxyResponse.StatusCode;
+                WorkerErrorContentType = proxyResponse.Content.Headers.ContentType?.ToString();
+                WorkerErrorBody = await proxyResponse.Content.ReadAsByteArrayAsync(cancellationToken);
+                return false;
+            }
+
             var stream = await proxyResponse.Content.ReadAsStreamAsync(cancellationToken);
             await relay.RelayAsync(stream, cancellationToken);
         }
+        catch (Exception) when (httpContext.RequestAborted.IsCancellationRequested)
+        {
+            // The client left. The pipeline logs that as one line; thrown on, YARP would log a failed response with
+            // the whole stack trace, at warning level, for every client that closes a stream early.
+        }
         catch (Exception ex) when (ex is IOException or HttpRequestException or WorkerStreamException or System.Text.Json.JsonException or InvalidDataException
-                                   || (ex is OperationCanceledException && !httpContext.RequestAborted.IsCancellationRequested))
+                                   or OperationCanceledException)
         {
             // Kept for the pipeline, which decides between migrating and failing the stream.
             StreamFailure = ex;

@@ -44,6 +44,8 @@ internal sealed class GatewayMetrics
             "Prefill workers told to release a prompt's KV pins that no decode will read, by why (client_gone, decode_failed, prefill_failed).", "reason");
         RemotePrefillDuration = factory.CreateHistogram(MetricNames.FrontendRemotePrefillDuration, "Time a prefill worker took to compute a prompt and hand its KV over.",
             new HistogramConfiguration { Buckets = LatencyBuckets });
+        AuthFailures = factory.CreateCounter(MetricNames.FrontendAuthFailuresTotal,
+            "Requests refused for authentication: invalid_key (missing or wrong key), throttled (the client address failed too often).", "reason");
         RouterDecisions = factory.CreateCounter(MetricNames.RouterDecisionsTotal, "Routing decisions, by policy and worker.", "policy", "worker");
         RouterKvHitRate = factory.CreateGauge(MetricNames.RouterKvHitRate,
             "Share of routed prompt blocks already cached on the chosen worker, since start (the router's prediction).");
@@ -60,6 +62,8 @@ internal sealed class GatewayMetrics
     public CollectorRegistry Registry { get; }
 
     public Counter RequestsTotal { get; }
+
+    public Counter AuthFailures { get; }
 
     public Gauge Inflight { get; }
 

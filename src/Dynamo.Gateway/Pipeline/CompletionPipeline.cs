@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Diagnostics;
+using System.IO.Pipelines;
 using System.Net;
 using System.Text.Json;
 using Dynamo.Contracts.Discovery;
@@ -13,6 +14,7 @@ using Dynamo.Gateway.Models;
 using Dynamo.Gateway.Observability;
 using Dynamo.Llm;
 using Dynamo.Llm.Protocol;
+using Dynamo.Runtime.Http;
 using Dynamo.Runtime.Observability;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
@@ -99,7 +101,7 @@ internal sealed partial class CompletionPipeline
             RequestSize.CheckSequences(request, _options.MaxSequencesPerRequest, _maxSequencesKey);
             if (!_models.TryGet(request.Model, out var card))
             {
-                throw ErrorWriter.NotFound($"The model '{request.Model}' does not exist.", "model", "model_not_found");
+                throw ErrorWriter.NotFound($"The model '{OpenAiException.Shorten(request.Model)}' does not exist.", "model", "model_not_found");
             }
 
             var prompts = Preprocess(request, card, context.RequestAborted);
@@ -110,6 +112,11 @@ internal sealed partial class CompletionPipeline
             try
             {
                 status = await ForwardAsync(context, request, prompts, maxTokens, start) ? "success" : "error";
+                if (context.RequestAborted.IsCancellationRequested)
+                {
+                    status = "cancelled";
+                    LogClientCancelled(context.TraceIdentifier, _time.GetElapsedTime(start).TotalMilliseconds);
+                }
             }
             finally
             {
@@ -121,9 +128,12 @@ internal sealed partial class CompletionPipeline
             status = error.StatusCode.ToString(System.Globalization.CultureInfo.InvariantCulture);
             await ErrorWriter.WriteAsync(context, error);
         }
-        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        catch (Exception ex) when (ex is Microsoft.AspNetCore.Connections.ConnectionResetException
+                                   || (context.RequestAborted.IsCancellationRequested && ex is OperationCanceledException or IOException))
         {
+            // The client left: routine, one line, no stack trace.
             status = "cancelled";
+            LogClientCancelled(context.TraceIdentifier, _time.GetElapsedTime(start).TotalMilliseconds);
         }
         finally
         {
@@ -428,7 +438,18 @@ internal sealed partial class CompletionPipeline
         var reader = context.Request.BodyReader;
         while (true)
         {
-            var result = await reader.ReadAsync(context.RequestAborted);
+            ReadResult result;
+            try
+            {
+                result = await reader.ReadAsync(context.RequestAborted);
+            }
+            catch (Exception ex) when (OpenAiErrors.BodyReadFailure(ex, context) is { } failure)
+            {
+                // A malformed chunked body (Kestrel reports an overflowing chunk size as a plain IOException) is the
+                // client's fault: 400, not 500.
+                throw failure;
+            }
+
             if (result.Buffer.Length > limit)
             {
                 reader.AdvanceTo(result.Buffer.Start);
@@ -448,6 +469,9 @@ internal sealed partial class CompletionPipeline
 
     private static OpenAiException TooLarge(long limit) =>
         new(StatusCodes.Status413PayloadTooLarge, $"The request body is larger than the limit of {limit} bytes.", "invalid_request_error", null, "request_too_large");
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Request {TraceId} cancelled by the client after {ElapsedMs:F0} ms")]
+    private partial void LogClientCancelled(string traceId, double elapsedMs);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Worker {Worker} failed request {RequestId} after {Tokens} tokens: {Reason}")]
     private partial void LogWorkerFailed(string worker, string requestId, int tokens, string reason);
