@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
+using Dynamo.Runtime.Security;
 using Dynamo.Worker.Tests.Infrastructure;
 
 namespace Dynamo.Worker.Tests;
@@ -71,9 +72,16 @@ public sealed class EdgeTests
 
     private static string? ErrorCode(string body) => JsonDocument.Parse(body).RootElement.GetProperty("error").GetProperty("code").GetString();
 
-    /// <summary>A request written byte for byte (HttpClient will not send broken framing); the answer read to the connection's end.</summary>
+    /// <summary>
+    /// A request written byte for byte (HttpClient will not send broken framing), signed with the cluster credential as
+    /// the gateway would sign it, so the edge under test is reached rather than the 401 in front of it; the answer read
+    /// to the connection's end.
+    /// </summary>
     private static async Task<(int Status, string Body)> SendRawAsync(Uri server, string request)
     {
+        var requestLine = request[..request.IndexOf("\r\n", StringComparison.Ordinal)].Split(' ');
+        var credential = TestWorker.Secret.CreateHttpCredential(requestLine[0], requestLine[1].Split('?')[0], DateTimeOffset.UtcNow);
+        request = request.Insert(request.IndexOf("\r\n", StringComparison.Ordinal) + 2, $"{ClusterSecret.HttpHeader}: {credential}\r\n");
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         using var client = new TcpClient();
         await client.ConnectAsync(server.Host, server.Port, cts.Token);

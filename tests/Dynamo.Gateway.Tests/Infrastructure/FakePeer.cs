@@ -40,7 +40,7 @@ internal sealed class FakePeer : IAsyncDisposable
     /// <summary>Completes once a <see cref="PeerMode.Silent"/> connection has received a generation request.</summary>
     public Task RequestSeen => _requestSeen.Task;
 
-    /// <summary>Generation requests (<c>POST /v1/...</c>) a <see cref="PeerMode.Silent"/> peer has received and left unanswered.</summary>
+    /// <summary>Generation requests (<c>POST /v1/completions</c> or <c>/v1/chat/completions</c>) a <see cref="PeerMode.Silent"/> peer has received and left unanswered.</summary>
     public int HeldRequests => Volatile.Read(ref _heldRequests);
 
     public PeerMode Mode
@@ -106,9 +106,10 @@ internal sealed class FakePeer : IAsyncDisposable
                         continue;
                     }
 
-                    if (!text.StartsWith("POST /v1/", StringComparison.Ordinal))
+                    if (!text.StartsWith("POST /v1/completions ", StringComparison.Ordinal) && !text.StartsWith("POST /v1/chat/completions ", StringComparison.Ordinal))
                     {
-                        // Anything but generation (a router asking for KV events, a probe) is answered: only generation hangs.
+                        // Anything but generation (a router asking for KV events, a probe, a pin release) is answered:
+                        // only generation hangs.
                         await client.SendAsync("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"u8.ToArray(), _stop.Token);
                         client.Close();
                         return;
