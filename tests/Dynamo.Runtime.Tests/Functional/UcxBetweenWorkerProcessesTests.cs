@@ -34,14 +34,18 @@ public sealed partial class UcxBetweenWorkerProcessesTests(NatsServerFixture nat
             ["DYNAMO__TRANSFER__BACKENDS"] = "ucx",
             ["DYNAMO__TRANSFER__REQUIREALLBACKENDS"] = "true",
             ["DYNAMO__GATEWAY__DISAGGREGATION__MINREMOTEPREFILLTOKENS"] = "32",
+
+            // The prefill worker cannot authorize a one-sided UCX read, so a decode worker reads over UCX only when the
+            // operator says the fabric is trusted; the UCX keys it needs are sealed with the cluster secret's transfer key.
+            ["DYNAMO__KVTRANSFER__TRUSTUCXREADS"] = "true",
         };
         string[] Worker(string role, string id) =>
-            ["worker", "--role", role, "--nats", nats.Server.Url, "--model", model, "--served-model-name", TestModel.Name, "--engine", "dotnet", "--instance-id", id];
+            ["worker", "--role", role, "--nats", nats.Server.Url, "--model", model, "--served-model-name", TestModel.Name, "--engine", "dotnet", "--instance-id", id, "--cluster-secret-file", TestSecret.File];
 
         await using var prefill = DynamoProcess.Start(Worker("prefill", "ucx-prefill"), environment);
         await using var decode = DynamoProcess.Start(Worker("decode", "ucx-decode"), environment);
         await using var frontend = DynamoProcess.Start(
-            ["frontend", "--nats", nats.Server.Url, "--port", "0", "--model", model, "--served-model-name", TestModel.Name], environment);
+            ["frontend", "--nats", nats.Server.Url, "--port", "0", "--model", model, "--served-model-name", TestModel.Name, "--cluster-secret-file", TestSecret.File], environment);
         var address = (await frontend.WaitForLineAsync(@"serving model 'tiny' at (\S+)v1", StartTimeout)).Groups[1].Value;
         await prefill.WaitForLineAsync("Dynamo worker ucx-prefill is serving", StartTimeout);
         await decode.WaitForLineAsync("Dynamo worker ucx-decode is serving", StartTimeout);
