@@ -1,6 +1,5 @@
-using System.Net.Sockets;
-using System.Text;
 using System.Text.Json;
+using Dynamo.Gateway.Tests.Infrastructure;
 using Dynamo.Runtime.Security;
 using Dynamo.Worker.Tests.Infrastructure;
 
@@ -73,40 +72,15 @@ public sealed class EdgeTests
     private static string? ErrorCode(string body) => JsonDocument.Parse(body).RootElement.GetProperty("error").GetProperty("code").GetString();
 
     /// <summary>
-    /// A request written byte for byte (HttpClient will not send broken framing), signed with the cluster credential as
-    /// the gateway would sign it, so the edge under test is reached rather than the 401 in front of it; the answer read
-    /// to the connection's end.
+    /// A request written byte for byte (<see cref="RawHttp"/>: HttpClient will not send broken framing), signed with the
+    /// cluster credential as the gateway would sign it, so the edge under test is reached rather than the 401 in front of it.
     /// </summary>
     private static async Task<(int Status, string Body)> SendRawAsync(Uri server, string request)
     {
-        var requestLine = request[..request.IndexOf("\r\n", StringComparison.Ordinal)].Split(' ');
+        var lineEnd = request.IndexOf("\r\n", StringComparison.Ordinal);
+        var requestLine = request[..lineEnd].Split(' ');
         var credential = TestWorker.Secret.CreateHttpCredential(requestLine[0], requestLine[1].Split('?')[0], DateTimeOffset.UtcNow);
-        request = request.Insert(request.IndexOf("\r\n", StringComparison.Ordinal) + 2, $"{ClusterSecret.HttpHeader}: {credential}\r\n");
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        using var client = new TcpClient();
-        await client.ConnectAsync(server.Host, server.Port, cts.Token);
-        var stream = client.GetStream();
-        await stream.WriteAsync(Encoding.Latin1.GetBytes(request), cts.Token);
-        using var received = new MemoryStream();
-        try
-        {
-            await stream.CopyToAsync(received, cts.Token);
-        }
-        catch (IOException)
-        {
-            // A reset after the answer: what came is kept.
-        }
-
-        var text = Encoding.UTF8.GetString(received.ToArray());
-        var split = text.IndexOf("\r\n\r\n", StringComparison.Ordinal);
-        var head = text[..split];
-        var body = text[(split + 4)..];
-        if (head.Contains("Transfer-Encoding: chunked", StringComparison.OrdinalIgnoreCase))
-        {
-            var sizeEnd = body.IndexOf("\r\n", StringComparison.Ordinal);
-            body = body.Substring(sizeEnd + 2, Convert.ToInt32(body[..sizeEnd], 16));
-        }
-
-        return (int.Parse(head.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture), body);
+        var response = await RawHttp.SendAsync(server, request.Insert(lineEnd + 2, $"{ClusterSecret.HttpHeader}: {credential}\r\n"));
+        return (response.Status, response.Body);
     }
 }
