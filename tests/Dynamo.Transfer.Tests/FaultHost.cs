@@ -7,14 +7,18 @@ namespace Dynamo.Transfer.Tests;
 
 /// <summary>
 /// Runs a <see cref="FaultScenario"/> in a child process: this test assembly started again with
-/// <c>dotnet Dynamo.Transfer.Tests.dll fault-scenario NAME BACKEND PEER_FAILURE_HANDLING TIMEOUT_S</c>, which prints
-/// the <see cref="FaultReport"/> as one JSON line after <see cref="ReportMarker"/>. An abort inside libucp then ends
+/// <c>dotnet Dynamo.Transfer.Tests.dll fault-scenario NAME BACKEND PEER_FAILURE_HANDLING TIMEOUT_S</c>, which writes
+/// the <see cref="FaultReport"/> as JSON to the file <see cref="ReportFileVariable"/> names (and prints it after
+/// <see cref="ReportMarker"/> for a person running it by hand). An abort inside libucp then ends
 /// the child, not the test run, and the test fails with the child's exit status and output.
 /// </summary>
 public static class FaultHost
 {
     public const string Verb = "fault-scenario";
     public const string ReportMarker = "DYNAMO-FAULT-REPORT ";
+
+    /// <summary>Names the file the child writes its report to (set for the child only).</summary>
+    public const string ReportFileVariable = "DYNAMO_FAULT_REPORT_FILE";
 
     /// <summary>How long a child may run; its scenario waits at most 30 s for any one step.</summary>
     private static readonly TimeSpan ChildLimit = TimeSpan.FromSeconds(120);
@@ -42,7 +46,15 @@ public static class FaultHost
         var clock = Stopwatch.StartNew();
         FaultScenarios.Trace = what => Console.Error.WriteLine($"[{args[1]} {clock.ElapsedMilliseconds,6} ms] {what}");
         var report = FaultScenarios.RunAsync(scenario, kind, bool.Parse(args[3]), TimeSpan.FromSeconds(int.Parse(args[4]))).GetAwaiter().GetResult();
-        Console.Out.WriteLine(ReportMarker + JsonSerializer.Serialize(report, Json));
+        // UCX writes its log lines to stdout through C stdio buffers that flush in blocks, mid-line, so the report
+        // goes to a file of its own when the parent names one.
+        var json = JsonSerializer.Serialize(report, Json);
+        if (Environment.GetEnvironmentVariable(ReportFileVariable) is { Length: > 0 } reportFile)
+        {
+            File.WriteAllText(reportFile, json);
+        }
+
+        Console.Out.WriteLine(ReportMarker + json);
         Console.Out.Flush();
         FaultScenarios.Trace("done: every agent stopped");
         return 0;
@@ -114,14 +126,13 @@ public static class FaultHost
                 continue;
             }
 
-            var line = run.Stdout.Split('\n').LastOrDefault(l => l.StartsWith(ReportMarker, StringComparison.Ordinal));
-            if (line is null)
+            if (run.Report is null)
             {
                 Assert.Fail($"The child running {what} exited 0 without a report.\n{run.Output}");
             }
 
-            return JsonSerializer.Deserialize<FaultReport>(line[ReportMarker.Length..], Json)
-                ?? throw new InvalidOperationException($"The child running {what} printed an empty report.");
+            return JsonSerializer.Deserialize<FaultReport>(run.Report, Json)
+                ?? throw new InvalidOperationException($"The child running {what} wrote an empty report.");
         }
 
         throw new SkipException($"Every one of {Attempts} children running {what} died of a known UCX 1.13.1 abort, so nothing was observed: "
@@ -137,7 +148,7 @@ public static class FaultHost
         _ => $"status {exitCode}",
     };
 
-    internal sealed record ChildRun(int ExitCode, bool TimedOut, string Stdout, string Stderr)
+    internal sealed record ChildRun(int ExitCode, bool TimedOut, string Stdout, string Stderr, string? Report)
     {
         public string Output => $"--- child stdout ---\n{Stdout}\n--- child stderr ---\n{Stderr}";
     }
@@ -157,6 +168,8 @@ public static class FaultHost
             info.ArgumentList.Add(arg);
         }
 
+        var reportFile = Path.Combine(Path.GetTempPath(), $"dynamo-fault-{Guid.NewGuid():N}.json");
+        info.Environment[ReportFileVariable] = reportFile;
         using var process = new Process { StartInfo = info };
         var stdout = new StringBuilder();
         var stderr = new StringBuilder();
@@ -198,12 +211,19 @@ public static class FaultHost
             }
         }
 
+        string? report = null;
+        if (File.Exists(reportFile))
+        {
+            report = await File.ReadAllTextAsync(reportFile);
+            File.Delete(reportFile);
+        }
+
         // WaitForExitAsync returns once the redirected streams reached their end as well.
         lock (stdout)
         {
             lock (stderr)
             {
-                return new ChildRun(process.ExitCode, timedOut, stdout.ToString(), stderr.ToString());
+                return new ChildRun(process.ExitCode, timedOut, stdout.ToString(), stderr.ToString(), report);
             }
         }
     }
