@@ -11,7 +11,7 @@ command -v npm >/dev/null 2>&1 || missing+=(npm)
 # The engine's matrix products go through OpenBLAS when present (a managed fallback exists, but tests cover both).
 ldconfig -p 2>/dev/null | grep -q 'libopenblas.so.0' || missing+=(libopenblas0-pthread)
 # The transfer library's UCX backend loads libucp at run time (its tests skip, saying why, where it cannot). Its
-# fault cases on UCX run only with DYNAMO_TEST_UCX_FAULTS=1: UCX 1.13 can abort the test host when a peer vanishes.
+# fault cases on UCX run each in a child process, so an abort inside UCX fails that test instead of the test host.
 # Process tests start `dynamo` through coreutils `env --default-signal` (8.31+), so they do not depend on the
 # signal dispositions this script was launched with (nohup, a background job, a CI wrapper).
 ldconfig -p 2>/dev/null | grep -q 'libucp.so.0' || missing+=(libucx0)

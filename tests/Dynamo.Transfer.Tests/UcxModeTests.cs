@@ -1,4 +1,5 @@
 using Dynamo.Transfer.Memory;
+using Xunit.Abstractions;
 
 namespace Dynamo.Transfer.Tests;
 
@@ -7,7 +8,7 @@ namespace Dynamo.Transfer.Tests;
 /// and off (shared memory). TransferBackendTests runs every case in the default mode; these keep the other one
 /// covered for moving bytes and for a peer that goes away.
 /// </summary>
-public sealed class UcxModeTests
+public sealed class UcxModeTests(ITestOutputHelper output)
 {
     [SkippableTheory]
     [InlineData(true)]
@@ -40,21 +41,24 @@ public sealed class UcxModeTests
     public async Task PeerGone_TheNextReadFailsWithoutHanging(bool peerFailureHandling)
     {
         Backends.SkipIfUnavailable(TransferBackendKind.Ucx);
-        Backends.SkipUcxFaults(TransferBackendKind.Ucx);
-        await using var pair = AgentPair.Create(TransferBackendKind.Ucx, configure: o =>
-        {
-            o.UcxPeerFailureHandling = peerFailureHandling;
-            o.DefaultTimeout = TimeSpan.FromSeconds(3);
-        });
-        var local = new DescriptorList().Add(pair.LocalRegion.Describe(0, 65536));
-        var remote = new DescriptorList().Add(pair.RemoteMeta.Describe(0, 65536));
-        Assert.True((await pair.Local.PostTransfer(TransferOperation.Read, local, remote, pair.Remote.Name).Completion.Within("a first read")).IsSuccess);
 
-        await pair.DisposeRemoteAsync();
-        var result = await pair.Local.PostTransfer(TransferOperation.Read, local, remote, pair.Remote.Name).Completion.Within("a read from a stopped peer");
+        // In a child process, like every UCX fault case (FaultHost).
+        var report = await FaultHost.RunAsync(FaultScenario.PeerGoneBeforeTheRead, TransferBackendKind.Ucx, peerFailureHandling, timeoutSeconds: 3, log: output.WriteLine);
 
+        Assert.True(report.One("first").IsSuccess, report.One("first").ToString());
+        var result = report.One("afterPeerGone");
         Assert.Equal(TransferStatus.Failed, result.Status);
-        Assert.Contains(result.Error, new[] { TransferErrorKind.PeerUnreachable, TransferErrorKind.PeerDisconnected, TransferErrorKind.Timeout });
-        Assert.Equal(0, pair.Local.InFlightCount);
+        if (peerFailureHandling)
+        {
+            // The endpoint's error handler fails the read at once.
+            Assert.Contains(result.Error, new[] { TransferErrorKind.PeerUnreachable, TransferErrorKind.PeerDisconnected });
+        }
+        else
+        {
+            // Without it the read is abandoned at its timeout (shared memory cannot tell a dead peer).
+            Assert.Contains(result.Error, new[] { TransferErrorKind.Timeout, TransferErrorKind.PeerUnreachable, TransferErrorKind.PeerDisconnected });
+        }
+        Assert.Equal(0, report.Count("inFlight"));
+        Assert.True(report.Check("regionReleased"));
     }
 }

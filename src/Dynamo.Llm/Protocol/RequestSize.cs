@@ -70,7 +70,7 @@ public static class RequestSize
             var prompts = request.Kind == RequestKind.Chat ? 1 : request.Prompts.Count;
             throw OpenAiException.BadRequest(
                 string.Create(CultureInfo.InvariantCulture,
-                    $"The request asks for {sequences} sequences ({prompts} prompts × n = {request.N}), over the limit of {maxSequences}; send fewer prompts or a smaller n, or raise {settingKey}."),
+                    $"The request asks for {sequences} sequences ({prompts} prompt{(prompts == 1 ? "" : "s")} × n = {request.N}), over the limit of {maxSequences}; send fewer prompts or a smaller n, or raise {settingKey}."),
                 "n",
                 "too_many_sequences");
         }

@@ -47,4 +47,17 @@ public sealed class RequestSizeTests
         RequestSize.CheckPromptChars(request, 22, "X:MaxPromptChars");
         RequestSize.CheckSequences(request, 6, "X:MaxSequencesPerRequest");
     }
+
+    [Fact]
+    public void OverTheSequenceLimit_WithOnePrompt_SaysPromptInTheSingular()
+    {
+        var chat = Parse(RequestKind.Chat, """{"model":"m","messages":[{"role":"user","content":"hi"}],"n":6}""");
+        var completion = Parse(RequestKind.Completion, """{"model":"m","prompt":"hi","n":6}""");
+
+        var fromChat = Assert.Throws<OpenAiException>(() => RequestSize.CheckSequences(chat, 5, "X:MaxSequencesPerRequest"));
+        var fromCompletion = Assert.Throws<OpenAiException>(() => RequestSize.CheckSequences(completion, 5, "X:MaxSequencesPerRequest"));
+
+        Assert.Contains("6 sequences (1 prompt × n = 6)", fromChat.Message, StringComparison.Ordinal);
+        Assert.Contains("6 sequences (1 prompt × n = 6)", fromCompletion.Message, StringComparison.Ordinal);
+    }
 }

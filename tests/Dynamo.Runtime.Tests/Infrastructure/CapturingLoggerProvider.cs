@@ -3,7 +3,10 @@ using Microsoft.Extensions.Logging;
 
 namespace Dynamo.Runtime.Tests.Infrastructure;
 
-/// <summary>Keeps warnings and errors, so a test can assert on what was logged (and how often).</summary>
+/// <summary>
+/// Keeps warnings and errors (with their exceptions), so a test can assert on what was logged (and how often) and a
+/// failing assertion can show it. Linked into Dynamo.Worker.Tests as well.
+/// </summary>
 internal sealed class CapturingLoggerProvider : ILoggerProvider
 {
     private readonly ConcurrentQueue<string> _entries = new();
@@ -11,6 +14,8 @@ internal sealed class CapturingLoggerProvider : ILoggerProvider
     public IReadOnlyCollection<string> Entries => _entries;
 
     public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
+
+    public override string ToString() => string.Join(Environment.NewLine, _entries);
 
     public void Dispose()
     {
@@ -27,7 +32,9 @@ internal sealed class CapturingLoggerProvider : ILoggerProvider
         {
             if (IsEnabled(logLevel))
             {
-                owner._entries.Enqueue($"{logLevel} {category}: {formatter(state, exception)}");
+                owner._entries.Enqueue(exception is null
+                    ? $"{logLevel} {category}: {formatter(state, exception)}"
+                    : $"{logLevel} {category}: {formatter(state, exception)} {exception}");
             }
         }
     }

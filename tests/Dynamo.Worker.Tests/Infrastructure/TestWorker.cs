@@ -4,6 +4,7 @@ using System.Text.Json;
 using Dynamo.Engine.Mocker;
 using Dynamo.Runtime.Discovery;
 using Dynamo.Runtime.Security;
+using Dynamo.Runtime.Tests.Infrastructure;
 using Microsoft.Extensions.Logging;
 
 namespace Dynamo.Worker.Tests.Infrastructure;
