@@ -20,6 +20,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using OpenTelemetry.Trace;
 using Prometheus;
@@ -66,6 +67,9 @@ public sealed class GatewayHost : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(clusterSecret);
         var builder = WebApplication.CreateSlimBuilder();
         builder.Services.AddSingleton(loggerFactory);
+        // How long in-flight streams may finish on stop is the caller's (Dynamo:Serve:ShutdownTimeout), not the
+        // host's own 30 s default: see StopAsync.
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = Timeout.InfiniteTimeSpan);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             // The pipeline enforces the body limit itself so the answer is an OpenAI-shaped 413.
@@ -128,7 +132,19 @@ public sealed class GatewayHost : IAsyncDisposable
         return new GatewayHost(app, bound[0], bound.Count > 1 ? bound[1] : bound[0]);
     }
 
-    public async Task StopAsync(CancellationToken cancellationToken = default) => await _app.StopAsync(cancellationToken);
+    /// <summary>
+    /// Stops accepting connections and lets in-flight requests finish until <paramref name="cancellationToken"/>
+    /// fires (the configured shutdown timeout), then aborts what is left. A token that cannot fire is bounded by
+    /// <see cref="DefaultStopTimeout"/>.
+    /// </summary>
+    public async Task StopAsync(CancellationToken cancellationToken = default)
+    {
+        using var fallback = cancellationToken.CanBeCanceled ? null : new CancellationTokenSource(DefaultStopTimeout);
+        await _app.StopAsync(fallback?.Token ?? cancellationToken);
+    }
+
+    /// <summary>How long a stop without a deadline waits for in-flight requests.</summary>
+    public static readonly TimeSpan DefaultStopTimeout = TimeSpan.FromSeconds(30);
 
     public async ValueTask DisposeAsync()
     {
