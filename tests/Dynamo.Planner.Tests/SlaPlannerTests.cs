@@ -347,4 +347,23 @@ public class SlaPlannerTests
 
         Assert.Equal(Trace(), Trace());
     }
+
+    [Fact]
+    public void Expect_OnThePlannedSize_MeetsTheTargets_AndSolvesLittlesLaw()
+    {
+        var planner = new SlaPlanner(Options(), SyntheticProfiles.Linear());
+        // 10 req/s on 2 prefill workers: ρ = 10,000 / 20,000 = 0.5, TTFT = 100 (1 + 0.5) = 150 ms.
+        // Decode on 1 worker: c = 10 × 100 × (10 + 0.2c) / 1000 ⇒ c = 10 + 0.2c ⇒ c = 12.5, ITL = 12.5 ms.
+        LatencyEstimate e = planner.Expect(10, 1000, 100, 0, prefillWorkers: 2, decodeWorkers: 1);
+        Assert.Equal(0.5, e.PrefillUtilization, 9);
+        Assert.Equal(150, e.TtftMs, 6);
+        Assert.Equal(12.5, e.DecodeConcurrencyPerWorker, 6);
+        Assert.Equal(12.5, e.ItlMs, 6);
+
+        // At the planned size for 100 req/s (13 + 3) both targets hold.
+        LatencyEstimate planned = planner.Expect(100, 1000, 100, 0, 13, 3);
+        Assert.InRange(planned.TtftMs, 0, 300);
+        Assert.InRange(planned.ItlMs, 0, 30);
+        Assert.True(double.IsPositiveInfinity(planner.Expect(100, 1000, 100, 0, 5, 3).TtftMs)); // 100,000 tok/s > 50,000
+    }
 }
