@@ -172,6 +172,11 @@ public sealed class SlaPlanner : IScalingPolicy
             targets[role] = n; // a pool this mode does not plan keeps its size
         }
 
+        if (_constraints.FitBudget(targets, _wish) is { } released)
+        {
+            stabilized.Add(released);
+        }
+
         bool changes = targets.Any(t => t.Value != current[t.Key]);
         if (clamped is not null)
         {
@@ -381,7 +386,10 @@ public sealed class SlaPlanner : IScalingPolicy
             }
         }
 
-        if (window.ItlMs is { } itl && window.DecodeConcurrency is { } concurrency)
+        // A saturated decode pool (requests waiting for a batch slot or KV) stretches the observed gaps with
+        // queueing the profile's ITL does not describe: such a window says nothing about the step time.
+        bool saturated = window.MaxDecodeWaiting >= 1 || window.MaxDecodeKvUsage > _options.LoadLoop.KvUsageHigh;
+        if (window.ItlMs is { } itl && window.DecodeConcurrency is { } concurrency && !saturated)
         {
             double context = window.MeanInputTokens + (window.MeanOutputTokens / 2);
             DecodeCorrection = Bound(itl / _profile.Decode.ItlMs(Math.Max(1, concurrency), context));
@@ -491,6 +499,8 @@ public sealed class SlaPlanner : IScalingPolicy
         private double _concurrencySum;
         private int _concurrencySamples;
         public int PrefillWorkers;
+        public double MaxDecodeWaiting;
+        public double MaxDecodeKvUsage;
 
         public readonly double MeanInputTokens => Requests > 0 ? _inputSum / Requests : 0;
 
@@ -531,6 +541,8 @@ public sealed class SlaPlanner : IScalingPolicy
             {
                 _concurrencySum += decode.Average(w => (double)w.Load.RunningRequests);
                 _concurrencySamples++;
+                MaxDecodeWaiting = Math.Max(MaxDecodeWaiting, decode.Average(w => (double)w.Load.WaitingRequests));
+                MaxDecodeKvUsage = Math.Max(MaxDecodeKvUsage, decode.Average(w => w.Load.KvUsage));
             }
 
             int prefill = o.Workers.Count(w => w.Role is WorkerRole.Prefill or WorkerRole.Aggregated);

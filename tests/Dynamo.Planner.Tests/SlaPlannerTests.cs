@@ -366,4 +366,30 @@ public class SlaPlannerTests
         Assert.InRange(planned.ItlMs, 0, 30);
         Assert.True(double.IsPositiveInfinity(planner.Expect(100, 1000, 100, 0, 5, 3).TtftMs)); // 100,000 tok/s > 50,000
     }
+
+    [Fact]
+    public void Stabilization_NeverHoldsThePoolsOverTheGpuBudget()
+    {
+        var planner = new SlaPlanner(Options(o => { o.GpuBudget = 8; o.ScaleDownStabilization = TimeSpan.FromSeconds(300); }), SyntheticProfiles.Linear());
+        // Prompt-heavy load: prefill 50 × 1000 / 8000 = 6.25 → 7, decode 50 × 10 × 0.03 = 15 streams → 1; 8 GPUs.
+        // Decode, held at 6 by the window, would make 13: it is let down to its wish instead.
+        var (last, pools, _) = Run(planner, Pools(2, 6), 0, 180, rate: 50, osl: 10);
+        Assert.Equal((7, 1), (pools.Count(WorkerRole.Prefill), pools.Count(WorkerRole.Decode)));
+        Assert.Contains("decode 6 → 1 before the stabilization window ends, to stay within the GPU budget 8", last.Detail);
+    }
+
+    [Fact]
+    public void Corrections_SaturatedDecodeWindow_LeavesTheFactorAlone()
+    {
+        var planner = new SlaPlanner(Options(), SyntheticProfiles.Linear());
+        PoolState[] pools = Pools(2, 1);
+        for (int t = 0; t <= 180; t += 5)
+        {
+            DateTimeOffset now = Start.AddSeconds(t);
+            // Requests queue for the decode batch: their gaps hold queueing, not step time.
+            planner.Decide(new PlannerInput(now, Observation(now, 10, itlMs: 400, workers: [Report(WorkerRole.Decode, 0, running: 50, waiting: 30)]), pools));
+        }
+
+        Assert.Equal(1, planner.DecodeCorrection);
+    }
 }
