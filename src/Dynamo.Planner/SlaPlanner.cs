@@ -318,6 +318,22 @@ public sealed class SlaPlanner : IScalingPolicy
         return new LatencyEstimate(ttft, Itl(high), rho, high);
     }
 
+    /// <summary>
+    /// Requests waiting at the prefill-side workers in the newest observation, as a rate that clears them within
+    /// one worker start-up time (at least one load interval): new workers come no sooner.
+    /// </summary>
+    private double BacklogRate()
+    {
+        if (_recent.Count == 0)
+        {
+            return 0;
+        }
+
+        double waiting = _recent.Last().Workers.Where(w => w.Role is WorkerRole.Prefill or WorkerRole.Aggregated).Sum(w => (double)w.Load.WaitingRequests);
+        TimeSpan horizon = _options.WorkerStartupTime > _options.LoadInterval ? _options.WorkerStartupTime : _options.LoadInterval;
+        return waiting / horizon.TotalSeconds;
+    }
+
     /// <summary>The load of the last (up to three) observations: rate, mean ISL and OSL, and their span.</summary>
     private (double Rate, double Isl, double Osl, double Seconds)? Recent()
     {
@@ -328,8 +344,10 @@ public sealed class SlaPlanner : IScalingPolicy
         }
 
         double isl = requests > 0 ? _recent.Sum(o => o.MeanInputTokens * o.Requests) / requests : Math.Max(1, _inputTokens.Predict());
+        // OSL of the requests that finished in the last seconds leans short (long ones are still running): the
+        // predictor's longer view is preferred once it has one.
         var finished = _recent.Where(o => o.MeanOutputTokens > 0).ToArray();
-        double osl = finished.Length > 0 ? finished.Average(o => o.MeanOutputTokens) : Math.Max(1, _outputTokens.Predict());
+        double osl = _outputTokens.Count > 0 ? Math.Max(1, _outputTokens.Predict()) : finished.Length > 0 ? finished.Average(o => o.MeanOutputTokens) : 1;
         return (requests / seconds, isl, osl, seconds);
     }
 
@@ -357,6 +375,8 @@ public sealed class SlaPlanner : IScalingPolicy
             return null;
         }
 
+        double backlog = BacklogRate();
+        recent = recent with { Rate = recent.Rate + backlog };
         PoolPlan plan = Plan(recent.Rate, recent.Isl, recent.Osl, _kvHitRate);
         var wanted = new Dictionary<WorkerRole, int>(_wish);
         bool grows = false;
@@ -384,7 +404,7 @@ public sealed class SlaPlanner : IScalingPolicy
         string was = LastPlan is { } last ? string.Create(CultureInfo.InvariantCulture, $"{last.RequestRate:0.##} req/s") : "nothing yet";
         LastPlan = plan;
         string detail = string.Create(CultureInfo.InvariantCulture,
-            $"load step: the last {recent.Seconds:0} s brought {recent.Rate:0.##} req/s (ISL {recent.Isl:0}, OSL {recent.Osl:0}), over {_options.LoadLoop.StepFactor:0.##} × the {was} the pools were planned for; "
+            $"load step: the last {recent.Seconds:0} s brought {recent.Rate - backlog:0.##} req/s (ISL {recent.Isl:0}, OSL {recent.Osl:0}), over {_options.LoadLoop.StepFactor:0.##} × the {was} the pools were planned for{(backlog > 0 ? $", plus {backlog:0.##} req/s to clear the requests waiting within a start-up time" : "")}; "
             + $"prefill {plan.PrefillWorkers:0.##}, decode {plan.DecodeWorkers:0.##} workers needed now");
         if (plan.Warnings.Count > 0)
         {
@@ -427,6 +447,8 @@ public sealed class SlaPlanner : IScalingPolicy
         }
 
         (double rate, double isl, double osl) = Predicted();
+        double backlog = BacklogRate();
+        rate += backlog;
         if (_outputTokens.Count == 0)
         {
             // Nothing seen yet: size for nothing; the pools' minimums apply.
@@ -453,7 +475,7 @@ public sealed class SlaPlanner : IScalingPolicy
         }
 
         string detail = string.Create(CultureInfo.InvariantCulture,
-            $"throughput: {observed}; predicted {plan.RequestRate:0.###} req/s, ISL {plan.InputTokens:0}, OSL {plan.OutputTokens:0}, KV hit {_kvHitRate:0.00}; "
+            $"throughput: {observed}; predicted {plan.RequestRate - backlog:0.###} req/s{(backlog > 0 ? $" + {backlog:0.###} req/s to clear the requests waiting within a start-up time" : "")}, ISL {plan.InputTokens:0}, OSL {plan.OutputTokens:0}, KV hit {_kvHitRate:0.00}; "
             + $"prefill {plan.RequestRate * Math.Max(1, plan.InputTokens * (1 - _kvHitRate)):0} tok/s ÷ {plan.PrefillCapacityPerWorker:0} per worker (utilization {plan.PrefillUtilization:0.00}, TTFT ≈ {plan.ExpectedTtftMs:0.#} ms, correction {PrefillCorrection:0.00}) = {plan.PrefillWorkers:0.##}; "
             + $"decode {plan.DecodeStreams:0.#} streams ÷ {plan.DecodeConcurrencyPerWorker:0.#} per worker (ITL ≈ {plan.ExpectedItlMs:0.#} ms, correction {DecodeCorrection:0.00}) = {plan.DecodeWorkers:0.##}");
         if (plan.Warnings.Count > 0)
@@ -479,7 +501,9 @@ public sealed class SlaPlanner : IScalingPolicy
             int workers = Math.Max(1, window.PrefillWorkers);
             double profiled = _profile.Prefill.TtftMs(uncached);
             double rho = window.Requests / window.Seconds * uncached / (workers * _profile.Prefill.TokensPerSecondPerWorker(uncached) / PrefillCorrection);
-            if (rho < 0.95)
+            // A backlog (requests waiting at the prefill workers) is a transient the steady-state queueing model
+            // does not describe: its TTFTs would read as a slow profile.
+            if (rho < 0.95 && window.MaxPrefillWaiting < 1)
             {
                 PrefillCorrection = Bound(ttft / (profiled * (1 + (rho / (2 * (1 - rho))))));
             }
@@ -609,6 +633,7 @@ public sealed class SlaPlanner : IScalingPolicy
         private int _concurrencySamples;
         public int PrefillWorkers;
         public double MaxDecodeWaiting;
+        public double MaxPrefillWaiting;
         public double MaxDecodeKvUsage;
 
         public readonly double MeanInputTokens => Requests > 0 ? _inputSum / Requests : 0;
@@ -654,8 +679,12 @@ public sealed class SlaPlanner : IScalingPolicy
                 MaxDecodeKvUsage = Math.Max(MaxDecodeKvUsage, decode.Average(w => w.Load.KvUsage));
             }
 
-            int prefill = o.Workers.Count(w => w.Role is WorkerRole.Prefill or WorkerRole.Aggregated);
-            PrefillWorkers = Math.Max(PrefillWorkers, prefill);
+            WorkerLoadReport[] prefill = [.. o.Workers.Where(w => w.Role is WorkerRole.Prefill or WorkerRole.Aggregated)];
+            PrefillWorkers = Math.Max(PrefillWorkers, prefill.Length);
+            if (prefill.Length > 0)
+            {
+                MaxPrefillWaiting = Math.Max(MaxPrefillWaiting, prefill.Average(w => (double)w.Load.WaitingRequests));
+            }
         }
     }
 }

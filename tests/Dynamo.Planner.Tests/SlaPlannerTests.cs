@@ -439,4 +439,17 @@ public class SlaPlannerTests
 
         Assert.Equal(1, planner.DecodeCorrection, 6);
     }
+
+    [Fact]
+    public void LoadStep_WithABacklog_PlansToClearItWithinAStartUpTime()
+    {
+        var planner = new SlaPlanner(Options(), SyntheticProfiles.Linear());
+        var (_, pools, _) = Run(planner, Pools(1, 1), 0, 180, rate: 10);
+        // 60 requests wait at the prefill workers; with no start-up time they are cleared within a load interval
+        // (5 s): 12 req/s more, 112 in all: prefill 112,000 / 8000 = 14, decode 112 × 100 × 0.03 / 100 = 3.4 → 4.
+        var (_, grown, decisions) = Run(planner, pools, 185, 195, rate: 100,
+            workers: p => [Report(WorkerRole.Prefill, 0, waiting: 30), Report(WorkerRole.Prefill, 1, waiting: 30), Report(WorkerRole.Decode, 0, running: 10)]);
+        Assert.Contains("plus 12 req/s to clear the requests waiting within a start-up time", decisions[^1].Detail);
+        Assert.Equal((14, 4), (grown.Count(WorkerRole.Prefill), grown.Count(WorkerRole.Decode)));
+    }
 }
