@@ -278,7 +278,7 @@ public static class ReplayRunner
         {
             string targets = string.Join(' ', d.Decision.Targets.OrderBy(t => t.Key).Select(t => $"{t.Key.ToString().ToLowerInvariant()}={t.Value}"));
             string detail = d.Decision.Detail.Replace("\"", "\"\"", StringComparison.Ordinal);
-            text.Append(CultureInfo.InvariantCulture, $"{d.TimeS:0.###},{d.Observed:0.###},{d.Decision.Reason.ToString().ToLowerInvariant()},{d.Carried},{targets},{d.Decision.PredictedRequestRate:0.###},{d.Decision.PredictedInputTokens:0.#},{d.Decision.PredictedOutputTokens:0.#},\"{detail}\"\n");
+            text.Append(CultureInfo.InvariantCulture, $"{d.TimeS:0.###},{d.Observed:0.###},{d.Decision.Reason.ToString().ToLowerInvariant()},{(d.Carried ? "true" : "false")},{targets},{d.Decision.PredictedRequestRate:0.###},{d.Decision.PredictedInputTokens:0.#},{d.Decision.PredictedOutputTokens:0.#},\"{detail}\"\n");
         }
 
         return text.ToString();

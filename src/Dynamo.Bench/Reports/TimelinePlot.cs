@@ -53,7 +53,8 @@ public static class TimelinePlot
         var offered = load.Add.ScatterLine(xs, arrivals.Select(a => a / width).ToArray());
         offered.LegendText = "requests/s arriving";
         offered.LineWidth = 2;
-        load.Title($"{title}: load, workers and latency over time");
+        load.Title($"{title}\nload, workers per pool and latency over time");
+        load.Axes.Title.Label.FontSize = 13;
         load.YLabel("requests/s");
         load.Axes.SetLimitsY(0, Math.Max(1, arrivals.Max() / width) * 1.1);
         load.ShowLegend(Alignment.UpperRight);
