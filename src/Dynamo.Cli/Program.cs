@@ -9,6 +9,7 @@ root.Subcommands.Add(WorkerCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(ReplayCommand.Create());
 root.Subcommands.Add(SweepCommand.Create());
+root.Subcommands.Add(ProfileCommand.Create());
 foreach (var verb in NotYetCommands.Create())
 {
     root.Subcommands.Add(verb);

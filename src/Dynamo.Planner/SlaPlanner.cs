@@ -40,6 +40,7 @@ public sealed class SlaPlanner : IScalingPolicy
     private DateTimeOffset? _lastThroughput;
     private DateTimeOffset? _lastLoad;
     private bool _warm;
+    private DecisionReason _wishReason = DecisionReason.Hold;
     private double _kvHitRate;
 
     /// <exception cref="ArgumentException">Invalid options, or a GPU budget the pools' minimums exceed.</exception>
@@ -136,6 +137,7 @@ public sealed class SlaPlanner : IScalingPolicy
             (detail, clamped) = ThroughputLoop();
             (rate, isl, osl) = (LastPlan!.RequestRate, LastPlan.InputTokens, LastPlan.OutputTokens);
             reason = DecisionReason.Throughput;
+            _wishReason = reason;
             _lastThroughput = now;
             _lastLoad = now;
         }
@@ -143,6 +145,7 @@ public sealed class SlaPlanner : IScalingPolicy
         {
             (detail, clamped, bool moved) = LoadLoop(observation, current);
             reason = moved ? DecisionReason.Load : DecisionReason.Hold;
+            _wishReason = moved ? reason : _wishReason;
             _lastLoad = now;
         }
         else
@@ -182,6 +185,12 @@ public sealed class SlaPlanner : IScalingPolicy
         else if (!changes && reason == DecisionReason.Load)
         {
             reason = DecisionReason.Hold;
+        }
+        else if (changes && reason == DecisionReason.Hold)
+        {
+            // A wish held back by the stabilization window is carried out now that the window has passed.
+            reason = _wishReason;
+            detail += $"; carrying out the last {_wishReason} decision: the scale-down stabilization window has passed";
         }
 
         if (stabilized.Count > 0)
