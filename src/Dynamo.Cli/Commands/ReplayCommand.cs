@@ -198,6 +198,12 @@ internal static class ReplayCommand
                 Console.Error.WriteLine($"dynamo replay: bad trace: {badTrace.Message}");
                 return 1;
             }
+            catch (InvalidOperationException badPolicy) when (replayPlanner is not null)
+            {
+                // A decision the simulated cluster cannot carry out (no worker left to route to).
+                Console.Error.WriteLine($"dynamo replay: {badPolicy.Message}");
+                return 1;
+            }
         });
         return command;
     }
