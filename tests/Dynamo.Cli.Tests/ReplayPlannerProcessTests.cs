@@ -85,6 +85,29 @@ public sealed class ReplayPlannerProcessTests : IDisposable
     }
 
     [Fact]
+    public async Task Replay_WithTheSlaPlanner_SameSeed_SameJson()
+    {
+        async Task<string> Once(string name)
+        {
+            string json = Path.Combine(_dir, name);
+            var result = await CliRun.RunAsync(["replay", .. Workload, "--planner", AggPlanner(), "--rate-schedule", "0:1,60:3,120:1", "--router", "random", "--json", json], Budget);
+            Assert.True(result.ExitCode == 0, result.ToString());
+            var node = JsonNode.Parse(await File.ReadAllTextAsync(json))!.AsObject();
+            foreach (string wallClock in new[] { "wall_s", "router_decision_us", "router_decision_timing_control_us", "router_decision_us_by_prompt_tokens" })
+            {
+                Assert.NotNull(node[wallClock]);
+                node.Remove(wallClock);
+            }
+
+            return node.ToJsonString();
+        }
+
+        string first = await Once("a.json");
+        Assert.Equal(first, await Once("b.json"));
+        Assert.Contains("\"scaling\"", first);
+    }
+
+    [Fact]
     public async Task Replay_ThresholdPolicy_AndStartupDelayFlag()
     {
         string json = Path.Combine(_dir, "threshold.json");
