@@ -172,6 +172,11 @@ public sealed class SlaPlanner : IScalingPolicy
             targets[role] = n; // a pool this mode does not plan keeps its size
         }
 
+        if (_constraints.FitBudget(targets, _wish) is { } released)
+        {
+            stabilized.Add(released);
+        }
+
         bool changes = targets.Any(t => t.Value != current[t.Key]);
         if (clamped is not null)
         {
@@ -253,6 +258,41 @@ public sealed class SlaPlanner : IScalingPolicy
         double streams = requestRate * outputTokens * expectedItl / 1000;
         double decodeWorkers = streams / perWorker;
         return new PoolPlan(requestRate, inputTokens, outputTokens, prefillWorkers, decodeWorkers, capacity, utilization, expectedTtft, streams, perWorker, expectedItl, warnings);
+    }
+
+    /// <summary>
+    /// The TTFT and ITL the profile (with the current correction factors) expects for a steady load of
+    /// <paramref name="requestRate"/> req/s on <paramref name="prefillWorkers"/> prefill and
+    /// <paramref name="decodeWorkers"/> decode workers (in aggregated mode, pass the pool's size for both): prefill
+    /// at utilization ρ = uncached prompt tokens/s ÷ the pool's saturated throughput, TTFT = t₀(1 + ρ/2(1 − ρ));
+    /// decode at the concurrency c per worker that solves Little's law, c = rate × OSL × ITL(c) ÷ workers. The
+    /// planner sizes pools with the same arithmetic, so this is what it promises for a size it chose.
+    /// </summary>
+    public LatencyEstimate Expect(double requestRate, double inputTokens, double outputTokens, double kvHitRate, int prefillWorkers, int decodeWorkers)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(prefillWorkers, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(decodeWorkers, 1);
+        double uncached = Math.Max(1, inputTokens * (1 - Math.Clamp(kvHitRate, 0, 1)));
+        double lone = _profile.Prefill.TtftMs(uncached) * PrefillCorrection;
+        double rho = requestRate * uncached / (prefillWorkers * _profile.Prefill.TokensPerSecondPerWorker(uncached) / PrefillCorrection);
+        double ttft = rho >= 1 ? double.PositiveInfinity : lone * (1 + (rho / (2 * (1 - rho))));
+
+        double context = inputTokens + (outputTokens / 2);
+        double Itl(double c) => _profile.Decode.ItlMs(Math.Max(1, c), context) * DecodeCorrection;
+        double Excess(double c) => c - (requestRate * outputTokens * Itl(c) / 1000 / decodeWorkers);
+        double low = 0, high = _profile.Decode.Concurrency[^1];
+        while (Excess(high) < 0 && high < 1e7)
+        {
+            high *= 2; // past the grid: ITL extrapolated along its last cell
+        }
+
+        for (int i = 0; i < 100; i++)
+        {
+            double mid = (low + high) / 2;
+            (low, high) = Excess(mid) < 0 ? (mid, high) : (low, mid);
+        }
+
+        return new LatencyEstimate(ttft, Itl(high), rho, high);
     }
 
     private (double Rate, double Isl, double Osl) Predicted()
@@ -346,7 +386,10 @@ public sealed class SlaPlanner : IScalingPolicy
             }
         }
 
-        if (window.ItlMs is { } itl && window.DecodeConcurrency is { } concurrency)
+        // A saturated decode pool (requests waiting for a batch slot or KV) stretches the observed gaps with
+        // queueing the profile's ITL does not describe: such a window says nothing about the step time.
+        bool saturated = window.MaxDecodeWaiting >= 1 || window.MaxDecodeKvUsage > _options.LoadLoop.KvUsageHigh;
+        if (window.ItlMs is { } itl && window.DecodeConcurrency is { } concurrency && !saturated)
         {
             double context = window.MeanInputTokens + (window.MeanOutputTokens / 2);
             DecodeCorrection = Bound(itl / _profile.Decode.ItlMs(Math.Max(1, concurrency), context));
@@ -456,6 +499,8 @@ public sealed class SlaPlanner : IScalingPolicy
         private double _concurrencySum;
         private int _concurrencySamples;
         public int PrefillWorkers;
+        public double MaxDecodeWaiting;
+        public double MaxDecodeKvUsage;
 
         public readonly double MeanInputTokens => Requests > 0 ? _inputSum / Requests : 0;
 
@@ -496,6 +541,8 @@ public sealed class SlaPlanner : IScalingPolicy
             {
                 _concurrencySum += decode.Average(w => (double)w.Load.RunningRequests);
                 _concurrencySamples++;
+                MaxDecodeWaiting = Math.Max(MaxDecodeWaiting, decode.Average(w => (double)w.Load.WaitingRequests));
+                MaxDecodeKvUsage = Math.Max(MaxDecodeKvUsage, decode.Average(w => w.Load.KvUsage));
             }
 
             int prefill = o.Workers.Count(w => w.Role is WorkerRole.Prefill or WorkerRole.Aggregated);

@@ -347,4 +347,49 @@ public class SlaPlannerTests
 
         Assert.Equal(Trace(), Trace());
     }
+
+    [Fact]
+    public void Expect_OnThePlannedSize_MeetsTheTargets_AndSolvesLittlesLaw()
+    {
+        var planner = new SlaPlanner(Options(), SyntheticProfiles.Linear());
+        // 10 req/s on 2 prefill workers: ρ = 10,000 / 20,000 = 0.5, TTFT = 100 (1 + 0.5) = 150 ms.
+        // Decode on 1 worker: c = 10 × 100 × (10 + 0.2c) / 1000 ⇒ c = 10 + 0.2c ⇒ c = 12.5, ITL = 12.5 ms.
+        LatencyEstimate e = planner.Expect(10, 1000, 100, 0, prefillWorkers: 2, decodeWorkers: 1);
+        Assert.Equal(0.5, e.PrefillUtilization, 9);
+        Assert.Equal(150, e.TtftMs, 6);
+        Assert.Equal(12.5, e.DecodeConcurrencyPerWorker, 6);
+        Assert.Equal(12.5, e.ItlMs, 6);
+
+        // At the planned size for 100 req/s (13 + 3) both targets hold.
+        LatencyEstimate planned = planner.Expect(100, 1000, 100, 0, 13, 3);
+        Assert.InRange(planned.TtftMs, 0, 300);
+        Assert.InRange(planned.ItlMs, 0, 30);
+        Assert.True(double.IsPositiveInfinity(planner.Expect(100, 1000, 100, 0, 5, 3).TtftMs)); // 100,000 tok/s > 50,000
+    }
+
+    [Fact]
+    public void Stabilization_NeverHoldsThePoolsOverTheGpuBudget()
+    {
+        var planner = new SlaPlanner(Options(o => { o.GpuBudget = 8; o.ScaleDownStabilization = TimeSpan.FromSeconds(300); }), SyntheticProfiles.Linear());
+        // Prompt-heavy load: prefill 50 × 1000 / 8000 = 6.25 → 7, decode 50 × 10 × 0.03 = 15 streams → 1; 8 GPUs.
+        // Decode, held at 6 by the window, would make 13: it is let down to its wish instead.
+        var (last, pools, _) = Run(planner, Pools(2, 6), 0, 180, rate: 50, osl: 10);
+        Assert.Equal((7, 1), (pools.Count(WorkerRole.Prefill), pools.Count(WorkerRole.Decode)));
+        Assert.Contains("decode 6 → 1 before the stabilization window ends, to stay within the GPU budget 8", last.Detail);
+    }
+
+    [Fact]
+    public void Corrections_SaturatedDecodeWindow_LeavesTheFactorAlone()
+    {
+        var planner = new SlaPlanner(Options(), SyntheticProfiles.Linear());
+        PoolState[] pools = Pools(2, 1);
+        for (int t = 0; t <= 180; t += 5)
+        {
+            DateTimeOffset now = Start.AddSeconds(t);
+            // Requests queue for the decode batch: their gaps hold queueing, not step time.
+            planner.Decide(new PlannerInput(now, Observation(now, 10, itlMs: 400, workers: [Report(WorkerRole.Decode, 0, running: 50, waiting: 30)]), pools));
+        }
+
+        Assert.Equal(1, planner.DecodeCorrection);
+    }
 }
