@@ -108,6 +108,35 @@ public sealed class ReplayPlannerProcessTests : IDisposable
     }
 
     [Fact]
+    public async Task ShippedPlannerConfig_ReplaysBenchsAzureTrace_FromTheRepositoryRoot()
+    {
+        // The interface as the issue states it: the shipped file, bench's copy of the trace, nothing else.
+        string root = RepoRoot();
+        string json = Path.Combine(_dir, "azure.json");
+        var result = await CliRun.RunAsync(["replay", "--trace", "bench/traces/AzureLLMInferenceTrace_conv.csv", "--planner", "configs/planner.yaml", "--json", json, "--no-plots"], TimeSpan.FromMinutes(4), root);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var summary = JsonNode.Parse(await File.ReadAllTextAsync(json))!;
+        Assert.Equal((19366, "disagg", "h100-70b"), ((int)summary["requests"]!, (string?)summary["mode"], (string?)summary["profile"]));
+        Assert.InRange((double)summary["sla_attainment"]!, 0, 1);
+        Assert.True((double)summary["gpu_hours"]! > 0);
+        Assert.All(summary["scaling"]!.AsArray(), e => Assert.True((int)e!["decode"]! >= 1 && (int)e["prefill"]! >= 1));
+    }
+
+    private static string RepoRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "configs", "planner.yaml")) && Directory.Exists(Path.Combine(dir.FullName, "bench", "traces")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new InvalidOperationException("the repository root (configs/planner.yaml, bench/traces) was not found above " + AppContext.BaseDirectory);
+    }
+
+    [Fact]
     public async Task Replay_ThresholdPolicy_AndStartupDelayFlag()
     {
         string json = Path.Combine(_dir, "threshold.json");
