@@ -64,4 +64,38 @@ public sealed class RateScheduleTests
         File.WriteAllText(path, "0:1\n600:0\n");
         Assert.Contains(path, Assert.Throws<FormatException>(() => RateSchedule.Parse(path)).Message);
     }
+
+    [Fact]
+    public void LengthSchedule_ScalesLengthsByArrival_KeepsLeadingBlocks_AddsOwnOnes()
+    {
+        // Two Mooncake-like requests sharing their first block, before and after the shift at 10 s.
+        var workload = new List<BenchRequest>
+        {
+            new(0, TimeSpan.FromSeconds(5), 1500, 100, [7, 8, 9]),
+            new(1, TimeSpan.FromSeconds(12), 1500, 100, [7, 8, 9]),
+            new(2, TimeSpan.FromSeconds(30), 1500, 101, [7, 8, 9]),
+        };
+        var shifted = LengthSchedule.Parse("10:2:0.5,20:0.3:1").Apply(workload).ToList();
+
+        Assert.Equal((1500, 100), (shifted[0].InputLength, shifted[0].OutputLength));
+        Assert.Same(workload[0], shifted[0]);
+        Assert.Equal((3000, 50), (shifted[1].InputLength, shifted[1].OutputLength));
+        Assert.Equal(6, shifted[1].HashIds.Count); // ceil(3000 / 512)
+        Assert.Equal([7L, 8L, 9L], shifted[1].HashIds.Take(3));
+        Assert.DoesNotContain(shifted[1].HashIds.Skip(3), id => id is 7 or 8 or 9);
+        Assert.Equal((450, 101), (shifted[2].InputLength, shifted[2].OutputLength));
+        Assert.Equal([7L], shifted[2].HashIds);
+        Assert.Equal(workload.Select(r => r.Arrival), shifted.Select(r => r.Arrival));
+    }
+
+    [Theory]
+    [InlineData("0:1", "'0:1'")]
+    [InlineData("0:1:0", "multipliers 1:0")]
+    [InlineData("5:1:1,5:2:2", "times must increase")]
+    public void LengthSchedule_Bad_IsRefusedNamingTheEntry(string text, string mention)
+    {
+        var error = Assert.Throws<FormatException>(() => LengthSchedule.Parse(text));
+        Assert.Contains("--length-schedule", error.Message);
+        Assert.Contains(mention, error.Message);
+    }
 }

@@ -64,7 +64,7 @@ public sealed class ReplayPlannerProcessTests : IDisposable
         string json = Path.Combine(_dir, "out.json");
         string outDir = Path.Combine(_dir, "out");
         var result = await CliRun.RunAsync(
-            ["replay", .. Workload, "--planner", AggPlanner(), "--rate-schedule", "0:1,60:3,120:1", "--json", json, "--out", outDir], Budget);
+            ["replay", .. Workload, "--planner", AggPlanner(), "--rate-schedule", "0:1,60:3,120:1", "--length-schedule", "90:1.5:0.5", "--json", json, "--out", outDir], Budget);
 
         Assert.True(result.ExitCode == 0, result.ToString());
         var summary = JsonNode.Parse(await File.ReadAllTextAsync(json))!.AsObject();
@@ -184,6 +184,7 @@ public sealed class ReplayPlannerProcessTests : IDisposable
     [InlineData(new[] { "--rate-schedule", "0:1,30:0" }, "multiplier 0")]
     [InlineData(new[] { "--rate-schedule", "soon" }, "'soon'")]
     [InlineData(new[] { "--startup-delay-s", "30" }, "--planner")]
+    [InlineData(new[] { "--length-schedule", "0:2" }, "'0:2'")]
     [InlineData(new[] { "--planner", "/nonexistent/planner.yaml" }, "/nonexistent/planner.yaml")]
     public async Task Replay_BadReshapingOrPlannerFlags_Exit1NamingThem(string[] flags, string mention)
     {

@@ -42,13 +42,14 @@ internal static class ReplayCommand
         var itl = new Option<double?>("--slo-itl-ms") { Description = "ITL target for goodput, ms." };
         var seed = new Option<int>("--seed") { Description = "Seed of the workload and the router (default 0).", DefaultValueFactory = _ => 0 };
         var noPlots = new Option<bool>("--no-plots") { Description = "Skip the PNG plots." };
+        var lengthSchedule = new Option<string?>("--length-schedule") { Description = "Shift the ISL/OSL mix over time: SECONDS:ISL_MULTIPLIER:OSL_MULTIPLIER,... by arrival time in the replay (e.g. 0:1:1,600:2:0.5), or a file of such entries." };
         var planner = new Option<string?>("--planner") { Description = "Planner configuration (YAML with a Dynamo:Planner section, e.g. configs/planner.yaml): resize the pools during the run with its policy, in virtual time. Pool sizes given are the sizes at the start (default: each pool's Min)." };
         var startup = new Option<double?>("--startup-delay-s") { Description = "With --planner: seconds from asking for a worker to its serving (default: the file's WorkerStartupTime, 60 s)." };
         var rateSchedule = new Option<string?>("--rate-schedule") { Description = "Reshape the load over time: SECONDS:MULTIPLIER,... of the arrival rate along the replay's timeline (e.g. 0:1,600:3,1200:1), or a file of such entries. Arrival times are warped; requests and lengths stay the trace's." };
 
         var command = new Command("replay", "Replay a trace against a simulated cluster (mocker engines, the real router, virtual time).")
         {
-            trace, isl, osl, rate, arrival, requests, speedup, mode, workers, prefill, decode, router, profile, kvBlocks, scale, temperature, remote, output, json, ttft, itl, seed, noPlots, rateSchedule, planner, startup,
+            trace, isl, osl, rate, arrival, requests, speedup, mode, workers, prefill, decode, router, profile, kvBlocks, scale, temperature, remote, output, json, ttft, itl, seed, noPlots, rateSchedule, lengthSchedule, planner, startup,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -66,6 +67,20 @@ internal static class ReplayCommand
                 try
                 {
                     schedule = RateSchedule.Parse(scheduleText);
+                }
+                catch (Exception bad) when (bad is FormatException or IOException or UnauthorizedAccessException)
+                {
+                    Console.Error.WriteLine($"dynamo replay: {bad.Message}");
+                    return 1;
+                }
+            }
+
+            LengthSchedule? lengths = null;
+            if (parse.GetValue(lengthSchedule) is { } lengthText)
+            {
+                try
+                {
+                    lengths = LengthSchedule.Parse(lengthText);
                 }
                 catch (Exception bad) when (bad is FormatException or IOException or UnauthorizedAccessException)
                 {
@@ -188,6 +203,11 @@ internal static class ReplayCommand
                 if (schedule is not null)
                 {
                     workload = schedule.Apply(workload);
+                }
+
+                if (lengths is not null)
+                {
+                    workload = lengths.Apply(workload);
                 }
 
                 await ReplayRunner.RunAsync(options, workload, count, console, parse.GetValue(output), jsonPath, !parse.GetValue(noPlots), cancellationToken);
