@@ -98,4 +98,36 @@ public sealed class TraceReaderTests
         Assert.NotEqual(a[512..700], b[512..700]);
         Assert.All(a, t => Assert.InRange(t, PromptSynthesizer.FirstTokenId, 31999));
     }
+
+    [Fact]
+    public void Mooncake_TimestampGoingBackwards_IsRefusedWithItsLine()
+    {
+        string path = Temp("back.jsonl", """
+            {"timestamp": 0, "input_length": 10, "output_length": 1}
+            {"timestamp": 500, "input_length": 10, "output_length": 1}
+
+            {"timestamp": 200, "input_length": 10, "output_length": 1}
+            """);
+        var error = Assert.Throws<TraceFormatException>(() => TraceReader.Read(path));
+        Assert.Equal(4, error.Line);
+        Assert.Contains("back.jsonl:4:", error.Message);
+        Assert.Contains("line 2", error.Message);
+        Assert.Contains("arrival order", error.Message);
+    }
+
+    [Fact]
+    public void Azure_TimestampGoingBackwards_IsRefusedWithItsLine()
+    {
+        string path = Temp("back.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.68,374,44\n2023-11-16 18:15:50.99,396,109\n2023-11-16 18:15:49.00,10,5\n");
+        var error = Assert.Throws<TraceFormatException>(() => TraceReader.Read(path));
+        Assert.Equal(4, error.Line);
+        Assert.Contains("line 3", error.Message);
+    }
+
+    [Fact]
+    public void EqualTimestamps_AreAccepted()
+    {
+        string path = Temp("same.jsonl", "{\"timestamp\": 7, \"input_length\": 10, \"output_length\": 1}\n{\"timestamp\": 7, \"input_length\": 10, \"output_length\": 1}\n");
+        Assert.Equal(2, TraceReader.Read(path).Count);
+    }
 }

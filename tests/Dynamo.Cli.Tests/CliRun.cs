@@ -11,10 +11,11 @@ internal sealed record CliResult(int ExitCode, string Stdout, string Stderr)
 /// <summary>Runs the built <c>dynamo</c> CLI (dynamo.dll beside the tests) as a process, the way a user would.</summary>
 internal static class CliRun
 {
-    public static async Task<CliResult> RunAsync(IEnumerable<string> args, TimeSpan timeout)
+    public static async Task<CliResult> RunAsync(IEnumerable<string> args, TimeSpan timeout, string? workingDirectory = null)
     {
         var start = new ProcessStartInfo("dotnet")
         {
+            WorkingDirectory = workingDirectory ?? "",
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,

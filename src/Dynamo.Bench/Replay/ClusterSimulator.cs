@@ -9,6 +9,7 @@ using Dynamo.Contracts.KvEvents;
 using Dynamo.Contracts.Routing;
 using Dynamo.Engine.Mocker;
 using Dynamo.KvCache;
+using Dynamo.Planner;
 using Dynamo.Router;
 using HdrHistogram;
 using Microsoft.Extensions.Time.Testing;
@@ -27,10 +28,15 @@ namespace Dynamo.Bench.Replay;
 /// (the step costs the prefill's time); disaggregated decode workers only decode, except when the conditional rule
 /// keeps a short or mostly cached prompt local. TTFT of a remotely prefilled request is taken when its KV has
 /// reached the decode worker, which then streams the prefill's first token.
+/// With a <see cref="ReplayOptions.Planner"/>, the pools change size during the run: the policy is called every
+/// interval with a <see cref="LoadObservation"/> of the simulated gateway and workers; an added worker joins routing
+/// after the start-up delay; a removed one leaves routing at once (a starting one is cancelled first) and stops once
+/// the requests it holds have finished, so no request is lost. GPUs count from when a worker is asked for until it stops.
 /// </remarks>
 public sealed class ClusterSimulator
 {
-    private static readonly DateTimeOffset Epoch = new(2025, 1, 1, 0, 0, 0, TimeSpan.Zero);
+    /// <summary>The instant virtual time 0 stands for (<see cref="PlannerInput.Now"/> is this plus the virtual seconds).</summary>
+    public static readonly DateTimeOffset Epoch = new(2025, 1, 1, 0, 0, 0, TimeSpan.Zero);
 
     private readonly ReplayOptions _options;
     private readonly FakeTimeProvider _clock = new(Epoch);
@@ -45,16 +51,16 @@ public sealed class ClusterSimulator
     private readonly ulong[] _controlHashes = new ulong[ControlTokens / 16];
     private readonly HashSet<ulong> _oracleBlocks = [];
     private readonly PromptSynthesizer _prompts;
-    private readonly List<SimWorker> _aggregated = [];
-    private readonly List<SimWorker> _prefill = [];
-    private readonly List<SimWorker> _decode = [];
-    private readonly List<WorkerInstance> _aggregatedInstances = [];
-    private readonly List<WorkerInstance> _prefillInstances = [];
-    private readonly List<WorkerInstance> _decodeInstances = [];
+    private readonly List<SimPool> _pools = [];
     private readonly Dictionary<string, SimWorker> _byId = new(StringComparer.Ordinal);
     private readonly List<IWorkerRouter> _routers = [];
-    private IWorkerRouter _mainRouter = null!;
-    private IWorkerRouter? _prefillRouter;
+    private readonly SortedSet<int> _freeSlots = [];
+    private readonly List<ScalingChange> _scaling = [];
+    private readonly List<TimedDecision> _decisions = [];
+    private readonly List<PoolSample> _poolSamples = [];
+    private SimPool _main = null!;
+    private SimPool? _prefillPool;
+    private int _nextSlot;
     private long _seq;
     private double _now;
     private int _inFlight;
@@ -62,6 +68,7 @@ public sealed class ClusterSimulator
     private long _remotePrefills;
     private long _routed;
     private long _eventCount;
+    private Window _window = new();
 
     public ClusterSimulator(ReplayOptions options)
     {
@@ -87,6 +94,11 @@ public sealed class ClusterSimulator
             using IEnumerator<BenchRequest> arrivals = workload.GetEnumerator();
             _moreArrivals = PushNextArrival(arrivals);
             Push(0, SimEvent.Sample());
+            if (_options.Planner is { } planner)
+            {
+                Push(planner.IntervalS, SimEvent.Plan());
+            }
+
             int lastReported = 0;
             while (_events.TryDequeue(out SimEvent ev, out (double Time, long Seq) key))
             {
@@ -117,6 +129,17 @@ public sealed class ClusterSimulator
                         }
 
                         break;
+                    case SimEventKind.Plan:
+                        Plan();
+                        if (_moreArrivals || _inFlight > 0)
+                        {
+                            Push(_now + _options.Planner!.IntervalS, SimEvent.Plan());
+                        }
+
+                        break;
+                    case SimEventKind.WorkerReady:
+                        WorkerReady(ev.Worker!);
+                        break;
                 }
 
                 if (_results.Count - lastReported >= 64)
@@ -143,22 +166,28 @@ public sealed class ClusterSimulator
         _results.Sort(static (a, b) => a.Index.CompareTo(b.Index));
         double first = _results.Count == 0 ? 0 : _results.Min(r => r.StartS);
         double last = _results.Count == 0 ? 0 : _results.Max(r => r.StartS + (r.E2eMs / 1000));
-        var all = _aggregated.Concat(_prefill).Concat(_decode).ToList();
+        var all = _pools.SelectMany(p => p.Workers).ToList();
+        double gpuSeconds = all.Sum(w => Math.Max(0, Math.Min(w.StopS ?? last, last) - w.StartS)) * _options.Profile.GpusPerWorker;
         return new ReplayRun
         {
             Results = _results,
-            Workers = [.. all.Select(w => new WorkerReport(
+            Workers = [.. all.Where(w => w.ReadyS is not null).Select(w => new WorkerReport(
                 w.Id,
                 w.Role.ToString().ToLowerInvariant(),
                 w.Requests,
                 w.PromptTokens,
                 w.CachedTokens,
                 w.OutputTokens,
-                last > 0 ? w.BusyS / last : 0,
+                BusyFraction(w, last),
                 w.KvSamples == 0 ? 0 : w.KvUsageSum / w.KvSamples,
                 w.PeakKvUsage,
                 w.Steps,
-                w.Stepper.Preemptions))],
+                w.Stepper.Preemptions)
+            {
+                StartS = w.StartS,
+                ReadyS = w.ReadyS,
+                StopS = w.StopS,
+            })],
             KvUsage = _kvUsage,
             RouterDecisionUs = Summarize(_routerNs),
             TimingControlUs = Summarize(_controlNs),
@@ -168,58 +197,190 @@ public sealed class ClusterSimulator
             RemotePrefillFraction = _routed == 0 ? 0 : (double)_remotePrefills / _routed,
             Preemptions = all.Sum(w => w.Stepper.Preemptions),
             Events = _eventCount,
+            GpuHours = gpuSeconds / 3600,
+            EndS = last,
+            Scaling = _scaling,
+            Decisions = _decisions,
+            PoolSamples = _poolSamples,
         };
     }
 
     private void BuildCluster()
     {
-        var profile = _options.Profile;
-        int gpu = 0;
-        SimWorker Add(string id, WorkerRole role, List<SimWorker> pool, List<WorkerInstance> instances, (Action<KvEvent>? Feed, Action<WorkerInstance>? Announce) router)
-        {
-            var instance = new WorkerInstance
-            {
-                InstanceId = id,
-                Model = "sim",
-                Role = role,
-                Address = new Uri($"http://{id}.sim/"),
-                BlockSize = profile.BlockSize,
-                TotalKvBlocks = profile.TotalKvBlocks,
-                MaxContextLength = profile.MaxContextLength,
-            };
-            router.Announce?.Invoke(instance);
-            var stepper = new MockerStepper(profile.ToMockerOptions(id, "sim"), router.Feed is null ? null : new CallbackSink(router.Feed));
-            var worker = new SimWorker(instance, stepper, gpu / profile.GpusPerNode);
-            gpu += profile.GpusPerWorker;
-            pool.Add(worker);
-            instances.Add(instance);
-            _byId.Add(id, worker);
-            return worker;
-        }
-
         if (_options.IsDisaggregated)
         {
-            (_prefillRouter, Action<KvEvent>? prefillFeed, Action<WorkerInstance>? prefillAnnounce) = CreateRouter();
-            (_mainRouter, Action<KvEvent>? decodeFeed, Action<WorkerInstance>? decodeAnnounce) = CreateRouter();
-            for (int i = 0; i < _options.PrefillWorkers; i++)
-            {
-                Add($"prefill-{i}", WorkerRole.Prefill, _prefill, _prefillInstances, (prefillFeed, prefillAnnounce));
-            }
-
-            for (int i = 0; i < _options.DecodeWorkers; i++)
-            {
-                Add($"decode-{i}", WorkerRole.Decode, _decode, _decodeInstances, (decodeFeed, decodeAnnounce));
-            }
+            _prefillPool = CreatePool(WorkerRole.Prefill, "prefill");
+            _main = CreatePool(WorkerRole.Decode, "decode");
+            _pools.Add(_prefillPool);
+            _pools.Add(_main);
+            Resize(_prefillPool, _options.PrefillWorkers, ready: true);
+            Resize(_main, _options.DecodeWorkers, ready: true);
         }
         else
         {
-            (_mainRouter, Action<KvEvent>? feed, Action<WorkerInstance>? announce) = CreateRouter();
-            for (int i = 0; i < _options.Workers; i++)
+            _main = CreatePool(WorkerRole.Aggregated, "worker");
+            _pools.Add(_main);
+            Resize(_main, _options.Workers, ready: true);
+        }
+
+        _scaling.Add(new ScalingChange(0, DesiredCounts(), "initial"));
+    }
+
+    /// <summary>Busy time over the time the worker served (ready until stopped or the end of the run).</summary>
+    private static double BusyFraction(SimWorker w, double end)
+    {
+        double served = Math.Min(w.StopS ?? end, end) - w.ReadyS!.Value;
+        return served > 0 ? w.BusyS / served : 0;
+    }
+
+    private SimPool CreatePool(WorkerRole role, string prefix)
+    {
+        (IWorkerRouter router, Action<KvEvent>? feed, Action<WorkerInstance>? announce) = CreateRouter();
+        return new SimPool(role, prefix, router, feed, announce);
+    }
+
+    private Dictionary<WorkerRole, int> DesiredCounts() => _pools.ToDictionary(p => p.Role, p => p.Desired);
+
+    /// <summary>
+    /// Makes the pool's desired size <paramref name="target"/>: adds workers (serving now at the start, after the
+    /// start-up delay later), or removes them: starting ones first (newest first), then the ready ones holding the
+    /// fewest requests (newest first among equals), which leave routing now and stop when their requests are done.
+    /// </summary>
+    private void Resize(SimPool pool, int target, bool ready)
+    {
+        pool.Desired = target;
+        int actual = pool.Count(SimWorkerState.Starting) + pool.Count(SimWorkerState.Ready);
+        for (; actual < target; actual++)
+        {
+            SimWorker worker = AddWorker(pool);
+            if (ready)
             {
-                Add($"worker-{i}", WorkerRole.Aggregated, _aggregated, _aggregatedInstances, (feed, announce));
+                WorkerReady(worker);
+            }
+            else
+            {
+                Push(_now + _options.Planner!.StartupDelayS, SimEvent.WorkerReady(worker));
+            }
+        }
+
+        for (; actual > target; actual--)
+        {
+            SimWorker? starting = pool.Workers.LastOrDefault(w => w.State == SimWorkerState.Starting);
+            if (starting is not null)
+            {
+                Stop(starting);
+                continue;
+            }
+
+            SimWorker victim = pool.Workers.Where(w => w.State == SimWorkerState.Ready)
+                .OrderBy(w => w.Assigned).ThenByDescending(w => w.Slot).First();
+            victim.State = SimWorkerState.Draining;
+            pool.Routable.Remove(victim.Instance);
+            if (victim.Assigned == 0)
+            {
+                Stop(victim);
             }
         }
     }
+
+    private SimWorker AddWorker(SimPool pool)
+    {
+        var profile = _options.Profile;
+        string id = $"{pool.Prefix}-{pool.Created++}";
+        var instance = new WorkerInstance
+        {
+            InstanceId = id,
+            Model = "sim",
+            Role = pool.Role,
+            Address = new Uri($"http://{id}.sim/"),
+            BlockSize = profile.BlockSize,
+            TotalKvBlocks = profile.TotalKvBlocks,
+            MaxContextLength = profile.MaxContextLength,
+        };
+        int slot = _freeSlots.Count > 0 ? _freeSlots.Min : _nextSlot++;
+        _freeSlots.Remove(slot);
+        var stepper = new MockerStepper(profile.ToMockerOptions(id, "sim"), pool.Feed is null ? null : new CallbackSink(pool.Feed));
+        var worker = new SimWorker(instance, stepper, slot, slot * profile.GpusPerWorker / profile.GpusPerNode, _now);
+        pool.Workers.Add(worker);
+        _byId.Add(id, worker);
+        return worker;
+    }
+
+    private void WorkerReady(SimWorker worker)
+    {
+        if (worker.State != SimWorkerState.Starting)
+        {
+            return; // cancelled before it was ready
+        }
+
+        SimPool pool = PoolOf(worker);
+        worker.State = SimWorkerState.Ready;
+        worker.ReadyS = _now;
+        pool.Announce?.Invoke(worker.Instance);
+        pool.Routable.Add(worker.Instance);
+    }
+
+    private void Stop(SimWorker worker)
+    {
+        bool served = worker.State != SimWorkerState.Starting;
+        worker.State = SimWorkerState.Stopped;
+        worker.StopS = _now;
+        _freeSlots.Add(worker.Slot);
+        if (served)
+        {
+            // As discovery does when a worker's registration goes: the router forgets its load and its blocks.
+            PoolOf(worker).Router.RemoveWorker(worker.Id);
+        }
+    }
+
+    private SimPool PoolOf(SimWorker worker) => worker.Role == WorkerRole.Prefill ? _prefillPool! : _main;
+
+    private void Release(SimWorker worker)
+    {
+        worker.Assigned--;
+        if (worker.State == SimWorkerState.Draining && worker.Assigned == 0)
+        {
+            Stop(worker);
+        }
+    }
+
+    private void Plan()
+    {
+        ReplayPlanner planner = _options.Planner!;
+        var pools = _pools.Select(p => new PoolState(p.Role, p.Desired, p.Count(SimWorkerState.Starting) + p.Count(SimWorkerState.Ready), p.Count(SimWorkerState.Ready))).ToList();
+        LoadObservation observation = _window.Close(Epoch + TimeSpan.FromSeconds(_now), planner.IntervalS, Reports());
+        _window = new Window();
+        PlannerDecision decision = planner.Policy.Decide(new PlannerInput(Epoch + TimeSpan.FromSeconds(_now), observation, pools));
+        bool carried = decision.Reason != DecisionReason.Advisory && decision.ChangesAnything(pools);
+        _decisions.Add(new TimedDecision(_now, observation.RequestRate, decision, carried));
+        if (!carried)
+        {
+            return;
+        }
+
+        foreach (SimPool pool in _pools)
+        {
+            if (!decision.Targets.TryGetValue(pool.Role, out int target) || target == pool.Desired)
+            {
+                continue;
+            }
+
+            int floor = pool == _main ? 1 : 0;
+            if (target < floor)
+            {
+                throw new InvalidOperationException($"the scaling policy '{planner.Name}' asked for {target} {pool.Role.ToString().ToLowerInvariant()} workers at t = {_now:0.###} s; the simulated cluster needs at least {floor} (requests are routed to that pool).");
+            }
+
+            Resize(pool, target, ready: false);
+        }
+
+        _scaling.Add(new ScalingChange(_now, DesiredCounts(), decision.Reason.ToString().ToLowerInvariant()));
+    }
+
+    private List<WorkerLoadReport> Reports() =>
+        [.. _pools.SelectMany(p => p.Workers)
+            .Where(w => w.State == SimWorkerState.Ready)
+            .Select(w => new WorkerLoadReport(w.Id, "sim", w.Role, Epoch + TimeSpan.FromSeconds(_now), w.Stepper.GetLoad()))];
 
     private (IWorkerRouter Router, Action<KvEvent>? Feed, Action<WorkerInstance>? Announce) CreateRouter()
     {
@@ -252,6 +413,7 @@ public sealed class ClusterSimulator
     {
         BenchRequest r = request.Request;
         var profile = _options.Profile;
+        _window.Arrived(r.InputLength);
         if (r.InputLength + r.OutputLength > profile.MaxContextLength)
         {
             // As vLLM and the gateway do: prompt plus max_tokens must fit the context.
@@ -283,24 +445,27 @@ public sealed class ClusterSimulator
         int maxTokens = r.OutputLength;
         if (!_options.IsDisaggregated)
         {
-            SimWorker worker = Route(_mainRouter, request, _aggregatedInstances, prompt, maxTokens, out RoutingDecision decision);
+            SimWorker worker = Route(_main, request, prompt, maxTokens, out RoutingDecision decision);
             request.Decision = decision;
             request.Worker = worker;
+            worker.Assigned++;
             worker.Stepper.Submit(Engine(request, prompt, maxTokens), tag: request, oracleCachedTokens: request.OracleCachedTokens);
             Kick(worker);
             return;
         }
 
-        SimWorker decode = Route(_mainRouter, request, _decodeInstances, prompt, maxTokens, out RoutingDecision decodeDecision);
+        SimWorker decode = Route(_main, request, prompt, maxTokens, out RoutingDecision decodeDecision);
         request.Decision = decodeDecision;
         request.Worker = decode;
-        if (_prefill.Count > 0 && maxTokens > 1 && ShouldPrefillRemotely(decode, prompt, request.OracleCachedTokens))
+        decode.Assigned++;
+        if (_prefillPool!.Routable.Count > 0 && maxTokens > 1 && ShouldPrefillRemotely(decode, prompt, request.OracleCachedTokens))
         {
             request.RemotePrefill = true;
             _remotePrefills++;
-            SimWorker prefill = Route(_prefillRouter!, request, _prefillInstances, prompt, 1, out RoutingDecision prefillDecision);
+            SimWorker prefill = Route(_prefillPool, request, prompt, 1, out RoutingDecision prefillDecision);
             request.PrefillDecision = prefillDecision;
             request.PrefillWorker = prefill;
+            prefill.Assigned++;
             prefill.Stepper.Submit(Engine(request, prompt, 1), tag: request, oracleCachedTokens: request.OracleCachedTokens);
             Kick(prefill);
             return;
@@ -330,10 +495,10 @@ public sealed class ClusterSimulator
     /// <summary>Tokens the timing control hashes (see <see cref="ReplayRun.TimingControlUs"/>).</summary>
     public const int ControlTokens = 16_384;
 
-    private SimWorker Route(IWorkerRouter router, SimRequest request, List<WorkerInstance> candidates, int[] prompt, int maxTokens, out RoutingDecision decision)
+    private SimWorker Route(SimPool pool, SimRequest request, int[] prompt, int maxTokens, out RoutingDecision decision)
     {
         long started = Stopwatch.GetTimestamp();
-        decision = router.Select(new RoutingRequest(request.Id, "sim", prompt, maxTokens), candidates);
+        decision = pool.Router.Select(new RoutingRequest(request.Id, "sim", prompt, maxTokens), pool.Routable);
         long ns = (long)(Stopwatch.GetElapsedTime(started).TotalMilliseconds * 1e6);
         _routerNs.RecordValue(Math.Clamp(ns, 0, 10_000_000_000));
         _routerNsByPrompt[DecisionBuckets.Of(prompt.Length)].RecordValue(Math.Clamp(ns, 0, 10_000_000_000));
@@ -382,10 +547,11 @@ public sealed class ClusterSimulator
             worker.Requests++;
             worker.PromptTokens += input;
             worker.CachedTokens += output.CachedTokens;
-            _prefillRouter!.MarkPrefilled(request.PrefillDecision!);
-            _prefillRouter.Complete(request.PrefillDecision!);
+            _prefillPool!.Router.MarkPrefilled(request.PrefillDecision!);
+            _prefillPool.Router.Complete(request.PrefillDecision!);
             bool sameNode = request.PrefillWorker!.Node == request.Worker!.Node;
             Push(_now + (_options.Profile.TransferMs(input, sameNode) / 1000.0), SimEvent.TransferDone(request));
+            Release(worker);
             return;
         }
 
@@ -399,12 +565,12 @@ public sealed class ClusterSimulator
             worker.Requests++;
             worker.PromptTokens += input;
             worker.CachedTokens += output.CachedTokens;
-            _mainRouter.MarkPrefilled(request.Decision!);
+            _main.Router.MarkPrefilled(request.Decision!);
         }
 
         if (output.Finish is not null)
         {
-            _mainRouter.Complete(request.Decision!);
+            _main.Router.Complete(request.Decision!);
             Record(request, error: null);
         }
     }
@@ -417,11 +583,11 @@ public sealed class ClusterSimulator
         request.OutputTokens = 1;
         decode.Requests++;
         decode.OutputTokens++;
-        _mainRouter.MarkPrefilled(request.Decision!);
+        _main.Router.MarkPrefilled(request.Decision!);
         int maxTokens = request.Request.OutputLength;
         if (maxTokens <= 1)
         {
-            _mainRouter.Complete(request.Decision!);
+            _main.Router.Complete(request.Decision!);
             Record(request, error: null);
             return;
         }
@@ -437,11 +603,16 @@ public sealed class ClusterSimulator
             _inFlight--;
         }
 
+        if (error is null)
+        {
+            Release(request.Worker!);
+        }
+
         request.Prompt = null;
         double start = request.ArrivalS;
         double? ttft = request.FirstTokenS is { } f ? (f - start) * 1000 : null;
         int n = request.OutputTokens;
-        _results.Add(new RequestResult
+        var result = new RequestResult
         {
             Index = request.Request.Index,
             StartS = start,
@@ -455,25 +626,49 @@ public sealed class ClusterSimulator
             ErrorMessage = error is null ? null : $"prompt of {request.Request.InputLength} tokens plus max_tokens {request.Request.OutputLength} exceeds the profile's context of {_options.Profile.MaxContextLength}",
             Worker = request.RemotePrefill ? $"{request.PrefillWorker!.Id}>{request.Worker!.Id}" : request.Worker?.Id,
             Measured = request.Measured,
-        });
+        };
+        _results.Add(result);
+        _window.Finished(result);
     }
 
     private void Sample()
     {
-        var all = _aggregated.Count > 0 ? _aggregated : _prefill.Concat(_decode).ToList();
         double sum = 0, max = 0;
-        foreach (SimWorker w in all)
+        int count = 0;
+        foreach (SimPool pool in _pools)
         {
-            BlockPoolStats stats = w.Stepper.GetKvStats();
-            double usage = stats.TotalBlocks == 0 ? 0 : (double)stats.UsedBlocks / stats.TotalBlocks;
-            sum += usage;
-            max = Math.Max(max, usage);
-            w.PeakKvUsage = Math.Max(w.PeakKvUsage, usage);
-            w.KvUsageSum += usage;
-            w.KvSamples++;
+            int ready = 0, starting = 0, draining = 0;
+            foreach (SimWorker w in pool.Workers)
+            {
+                switch (w.State)
+                {
+                    case SimWorkerState.Starting:
+                        starting++;
+                        continue;
+                    case SimWorkerState.Stopped:
+                        continue;
+                    case SimWorkerState.Ready:
+                        ready++;
+                        break;
+                    default:
+                        draining++;
+                        break;
+                }
+
+                BlockPoolStats stats = w.Stepper.GetKvStats();
+                double usage = stats.TotalBlocks == 0 ? 0 : (double)stats.UsedBlocks / stats.TotalBlocks;
+                sum += usage;
+                count++;
+                max = Math.Max(max, usage);
+                w.PeakKvUsage = Math.Max(w.PeakKvUsage, usage);
+                w.KvUsageSum += usage;
+                w.KvSamples++;
+            }
+
+            _poolSamples.Add(new PoolSample(_now, pool.Role, ready, starting, draining));
         }
 
-        _kvUsage.Add(new KvUsageSample(_now, all.Count == 0 ? 0 : sum / all.Count, max, _inFlight));
+        _kvUsage.Add(new KvUsageSample(_now, count == 0 ? 0 : sum / count, max, _inFlight));
     }
 
     private static LatencySummary Summarize(LongHistogram ns) => ns.TotalCount == 0
@@ -500,6 +695,8 @@ public sealed class ClusterSimulator
         StepDone,
         TransferDone,
         Sample,
+        Plan,
+        WorkerReady,
     }
 
     private readonly record struct SimEvent(SimEventKind Kind, SimRequest? Request, SimWorker? Worker)
@@ -511,5 +708,65 @@ public sealed class ClusterSimulator
         public static SimEvent TransferDone(SimRequest request) => new(SimEventKind.TransferDone, request, null);
 
         public static SimEvent Sample() => new(SimEventKind.Sample, null, null);
+
+        public static SimEvent Plan() => new(SimEventKind.Plan, null, null);
+
+        public static SimEvent WorkerReady(SimWorker worker) => new(SimEventKind.WorkerReady, null, worker);
+    }
+
+    /// <summary>What the simulated gateway saw over one planner interval, as <see cref="LoadObservation"/> reports it.</summary>
+    private sealed class Window
+    {
+        private long _arrived;
+        private double _inputTokens;
+        private long _finished;
+        private double _outputTokens;
+        private long _ttftCount;
+        private double _ttftSum;
+        private long _itlCount;
+        private double _itlSum;
+        private long _promptTokens;
+        private long _cachedTokens;
+
+        public void Arrived(int inputTokens)
+        {
+            _arrived++;
+            _inputTokens += inputTokens;
+        }
+
+        public void Finished(RequestResult r)
+        {
+            if (!r.Succeeded)
+            {
+                return;
+            }
+
+            _finished++;
+            _outputTokens += r.OutputTokens;
+            _promptTokens += r.InputTokens;
+            _cachedTokens += r.CachedTokens ?? 0;
+            if (r.TtftMs is { } ttft)
+            {
+                _ttftCount++;
+                _ttftSum += ttft;
+            }
+
+            if (r.ItlMs is { } itl)
+            {
+                _itlCount++;
+                _itlSum += itl;
+            }
+        }
+
+        public LoadObservation Close(DateTimeOffset at, double intervalS, IReadOnlyList<WorkerLoadReport> workers) => new(
+            at,
+            TimeSpan.FromSeconds(intervalS),
+            _arrived,
+            _arrived == 0 ? 0 : _inputTokens / _arrived,
+            _finished == 0 ? 0 : _outputTokens / _finished,
+            _ttftCount == 0 ? null : _ttftSum / _ttftCount,
+            _itlCount == 0 ? null : _itlSum / _itlCount,
+            _promptTokens == 0 ? 0 : (double)_cachedTokens / _promptTokens,
+            workers);
     }
 }

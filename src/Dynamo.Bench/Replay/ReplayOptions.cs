@@ -45,9 +45,16 @@ public sealed record ReplayOptions
 
     public int VocabSize { get; init; } = 32000;
 
+    /// <summary>
+    /// A policy that resizes the pools during the run (<c>--planner FILE</c>); null keeps them at
+    /// <see cref="Workers"/> or <see cref="PrefillWorkers"/> + <see cref="DecodeWorkers"/> (the static baseline).
+    /// Those counts are then the pools' sizes at the start.
+    /// </summary>
+    public ReplayPlanner? Planner { get; init; }
+
     public bool IsDisaggregated => Mode == "disagg";
 
-    /// <summary>GPUs the cluster uses.</summary>
+    /// <summary>GPUs the cluster uses (at the start, when a planner resizes it).</summary>
     public int Gpus => (IsDisaggregated ? PrefillWorkers + DecodeWorkers : Workers) * Profile.GpusPerWorker;
 
     public string? FirstError()
@@ -77,6 +84,6 @@ public sealed record ReplayOptions
             return $"sample interval must be > 0 (got {SampleIntervalS}).";
         }
 
-        return null;
+        return Planner?.FirstError();
     }
 }

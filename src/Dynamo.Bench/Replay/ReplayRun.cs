@@ -39,11 +39,38 @@ public sealed record ReplayRun
     public long Preemptions { get; init; }
 
     public long Events { get; init; }
+
+    /// <summary>
+    /// GPUs × hours: every worker's GPUs from when it was asked for (starting workers included) until it stopped or the
+    /// run ended (<see cref="EndS"/>).
+    /// </summary>
+    public double GpuHours { get; init; }
+
+    /// <summary>Virtual seconds from 0 to the last completion: the span <see cref="GpuHours"/> is taken over.</summary>
+    public double EndS { get; init; }
+
+    /// <summary>The pools' desired sizes at the start and at each change (one entry without a planner).</summary>
+    public IReadOnlyList<ScalingChange> Scaling { get; init; } = [];
+
+    /// <summary>Every planner decision (none without a planner).</summary>
+    public IReadOnlyList<TimedDecision> Decisions { get; init; } = [];
+
+    /// <summary>Ready, starting and draining workers per pool at each KV-usage sample.</summary>
+    public IReadOnlyList<PoolSample> PoolSamples { get; init; } = [];
 }
 
 /// <summary>One simulated worker's load over the run.</summary>
 public sealed record WorkerReport(string Id, string Role, long Requests, long PromptTokens, long CachedTokens, long OutputTokens, double BusyFraction, double MeanKvUsage, double PeakKvUsage, long Steps, long Preemptions)
 {
+    /// <summary>When it was asked for, virtual seconds (0 for the workers of the start).</summary>
+    public double StartS { get; init; }
+
+    /// <summary>When it joined routing.</summary>
+    public double? ReadyS { get; init; }
+
+    /// <summary>When it stopped after draining; null when it served to the end.</summary>
+    public double? StopS { get; init; }
+
     public double HitRate => PromptTokens == 0 ? 0 : (double)CachedTokens / PromptTokens;
 }
 

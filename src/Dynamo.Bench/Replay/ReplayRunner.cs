@@ -65,9 +65,20 @@ public static class ReplayRunner
             string usage = Path.Combine(outDir, "kv_usage.csv");
             await File.WriteAllTextAsync(usage, KvUsageCsv(run), cancellationToken).ConfigureAwait(false);
             files.Add(usage);
+            string pools = Path.Combine(outDir, "pools.csv");
+            await File.WriteAllTextAsync(pools, PoolsCsv(run), cancellationToken).ConfigureAwait(false);
+            files.Add(pools);
+            if (options.Planner is not null)
+            {
+                string decisions = Path.Combine(outDir, "planner_decisions.csv");
+                await File.WriteAllTextAsync(decisions, DecisionsCsv(run), cancellationToken).ConfigureAwait(false);
+                files.Add(decisions);
+            }
+
             if (plots)
             {
                 files.Add(KvUsagePlot(run, Path.Combine(outDir, "kv_usage.png"), title));
+                files.Add(TimelinePlot.Write(run, Path.Combine(outDir, "timeline.png"), title, options.Slo.TtftMs, options.Slo.ItlMs));
             }
 
             console?.MarkupLine($"[grey]wrote {Markup.Escape(string.Join(", ", files.Select(Path.GetFileName)))} to {Markup.Escape(outDir)}[/]");
@@ -81,9 +92,43 @@ public static class ReplayRunner
         return (new BenchOutcome(summary, json, run.Results, files), run);
     }
 
-    public static string Title(ReplayOptions o) => o.IsDisaggregated
-        ? $"dynamo replay: disagg {o.PrefillWorkers}P+{o.DecodeWorkers}D, router {o.Router}, profile {o.Profile.Name}"
-        : $"dynamo replay: agg {o.Workers} workers, router {o.Router}, profile {o.Profile.Name}";
+    public static string Title(ReplayOptions o)
+    {
+        ArgumentNullException.ThrowIfNull(o);
+        string shape = o.IsDisaggregated ? $"disagg {o.PrefillWorkers}P+{o.DecodeWorkers}D" : $"agg {o.Workers} workers";
+        string planner = o.Planner is { } p ? $" at start, planner {p.Name}" : "";
+        return $"dynamo replay: {shape}{planner}, router {o.Router}, profile {o.Profile.Name}";
+    }
+
+    /// <summary>Mean GPUs over the run: <see cref="ReplayRun.GpuHours"/> over its span (the fixed count without a planner).</summary>
+    public static double MeanGpus(ReplayOptions options, ReplayRun run)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(run);
+        return options.Planner is null || run.EndS <= 0 ? options.Gpus : run.GpuHours * 3600 / run.EndS;
+    }
+
+    /// <summary>The <c>scaling</c> array: <c>{t_s, prefill, decode}</c> (disagg) or <c>{t_s, workers}</c> (agg), and the reason.</summary>
+    public static JsonArray ScalingJson(ReplayRun run)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        return new JsonArray([.. run.Scaling.Select(c =>
+        {
+            var entry = new JsonObject { ["t_s"] = Math.Round(c.TimeS, 3) };
+            if (c.Workers.TryGetValue(Contracts.WorkerRole.Aggregated, out int workers))
+            {
+                entry["workers"] = workers;
+            }
+            else
+            {
+                entry["prefill"] = c.Workers.GetValueOrDefault(Contracts.WorkerRole.Prefill);
+                entry["decode"] = c.Workers.GetValueOrDefault(Contracts.WorkerRole.Decode);
+            }
+
+            entry["reason"] = c.Reason;
+            return (JsonNode)entry;
+        })]);
+    }
 
     /// <summary>Goodput per GPU, the sweep's figure of merit.</summary>
     public static double GoodputPerGpu(ReplayOptions options, BenchSummary summary)
@@ -104,8 +149,31 @@ public static class ReplayRunner
         ["decode_workers"] = o.DecodeWorkers,
         ["gpus"] = o.Gpus,
         ["seed"] = o.Seed,
-        ["output_tokens_per_s_per_gpu"] = o.Gpus == 0 ? 0 : summary.OutputTokensPerS / o.Gpus,
-        ["goodput_requests_per_s_per_gpu"] = GoodputPerGpu(o, summary),
+        ["output_tokens_per_s_per_gpu"] = MeanGpus(o, run) is var g and > 0 ? summary.OutputTokensPerS / g : 0,
+        ["goodput_requests_per_s_per_gpu"] = MeanGpus(o, run) is var h and > 0 ? summary.GoodputRequestsPerS / h : 0,
+        ["sla_attainment"] = SlaAttainment.Of(run.Results, o.Slo.TtftMs, o.Slo.ItlMs),
+        ["sla_attainment_targets"] = new JsonObject
+        {
+            ["ttft_ms"] = o.Slo.TtftMs,
+            ["itl_ms"] = o.Slo.ItlMs,
+            ["itl_judged_on"] = "request_mean",
+        },
+        ["gpu_hours"] = run.GpuHours,
+        ["mean_gpus"] = MeanGpus(o, run),
+        ["peak_gpus"] = PeakGpus(o, run),
+        ["scaling"] = ScalingJson(run),
+        ["planner"] = o.Planner is not { } p ? null : new JsonObject
+        {
+            ["policy"] = p.Name,
+            ["interval_s"] = p.IntervalS,
+            ["startup_delay_s"] = p.StartupDelayS,
+            ["decisions"] = run.Decisions.Count,
+            ["changes"] = run.Scaling.Count - 1,
+            ["reasons"] = new JsonObject([.. run.Decisions.GroupBy(d => d.Decision.Reason.ToString().ToLowerInvariant()).OrderBy(g => g.Key, StringComparer.Ordinal)
+                .Select(g => KeyValuePair.Create(g.Key, (JsonNode?)g.Count()))]),
+            ["workers_started"] = run.Workers.Count(w => w.StartS > 0),
+            ["workers_drained"] = run.Workers.Count(w => w.StopS is not null),
+        },
         ["remote_prefill_fraction"] = run.RemotePrefillFraction,
         ["preemptions"] = run.Preemptions,
         ["router_decision_us"] = JsonSerializer.SerializeToNode(run.RouterDecisionUs),
@@ -139,7 +207,18 @@ public static class ReplayRunner
         static string P(double x) => x.ToString("P1", CultureInfo.InvariantCulture);
         var busy = run.Workers.Select(w => w.BusyFraction).DefaultIfEmpty(0).ToList();
         var requests = run.Workers.Select(w => (double)w.Requests).DefaultIfEmpty(0).ToList();
-        yield return ("GPUs", o.Gpus.ToString(CultureInfo.InvariantCulture));
+        yield return ("GPUs", o.Planner is null ? o.Gpus.ToString(CultureInfo.InvariantCulture) : $"{o.Gpus} at start, mean {MeanGpus(o, run):0.0}, peak {PeakGpus(o, run)}");
+        yield return ("GPU-hours", run.GpuHours.ToString("0.###", CultureInfo.InvariantCulture));
+        if (SlaAttainment.Of(run.Results, o.Slo.TtftMs, o.Slo.ItlMs) is { } attained)
+        {
+            yield return ("SLA attainment (TTFT and ITL)", P(attained));
+        }
+
+        if (o.Planner is not null)
+        {
+            yield return ("scaling changes / decisions", $"{run.Scaling.Count - 1} / {run.Decisions.Count}");
+        }
+
         yield return ("goodput req/s per GPU", ConsoleReport.F(GoodputPerGpu(o, summary)));
         yield return ("output tokens/s per GPU", ConsoleReport.F(o.Gpus == 0 ? 0 : summary.OutputTokensPerS / o.Gpus));
         yield return ("requests per worker min / mean / max", $"{requests.Min():0} / {requests.Average():0.0} / {requests.Max():0}");
@@ -162,12 +241,55 @@ public static class ReplayRunner
         yield return ("simulated / wall seconds", $"{run.SimulatedS:0.0} / {run.WallS:0.00} ({run.Events} events)");
     }
 
+    /// <summary>Most GPUs held at once (starting and draining workers included).</summary>
+    public static int PeakGpus(ReplayOptions options, ReplayRun run)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(run);
+        if (options.Planner is null)
+        {
+            return options.Gpus;
+        }
+
+        int peak = 0;
+        foreach (var at in run.PoolSamples.GroupBy(p => p.TimeS))
+        {
+            peak = Math.Max(peak, at.Sum(p => p.Ready + p.Starting + p.Draining));
+        }
+
+        return peak * options.Profile.GpusPerWorker;
+    }
+
+    private static string PoolsCsv(ReplayRun run)
+    {
+        var text = new StringBuilder("time_s,role,ready,starting,draining\n");
+        foreach (PoolSample s in run.PoolSamples)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"{s.TimeS:0.###},{s.Role.ToString().ToLowerInvariant()},{s.Ready},{s.Starting},{s.Draining}\n");
+        }
+
+        return text.ToString();
+    }
+
+    private static string DecisionsCsv(ReplayRun run)
+    {
+        var text = new StringBuilder("time_s,observed_requests_per_s,reason,carried,targets,predicted_requests_per_s,predicted_isl,predicted_osl,detail\n");
+        foreach (TimedDecision d in run.Decisions)
+        {
+            string targets = string.Join(' ', d.Decision.Targets.OrderBy(t => t.Key).Select(t => $"{t.Key.ToString().ToLowerInvariant()}={t.Value}"));
+            string detail = d.Decision.Detail.Replace("\"", "\"\"", StringComparison.Ordinal);
+            text.Append(CultureInfo.InvariantCulture, $"{d.TimeS:0.###},{d.Observed:0.###},{d.Decision.Reason.ToString().ToLowerInvariant()},{(d.Carried ? "true" : "false")},{targets},{d.Decision.PredictedRequestRate:0.###},{d.Decision.PredictedInputTokens:0.#},{d.Decision.PredictedOutputTokens:0.#},\"{detail}\"\n");
+        }
+
+        return text.ToString();
+    }
+
     private static string WorkersCsv(ReplayRun run)
     {
-        var text = new StringBuilder("id,role,requests,prompt_tokens,cached_tokens,hit_rate,output_tokens,busy_fraction,kv_usage_mean,kv_usage_peak,steps,preemptions\n");
+        var text = new StringBuilder("id,role,requests,prompt_tokens,cached_tokens,hit_rate,output_tokens,busy_fraction,kv_usage_mean,kv_usage_peak,steps,preemptions,start_s,ready_s,stop_s\n");
         foreach (WorkerReport w in run.Workers)
         {
-            text.Append(CultureInfo.InvariantCulture, $"{w.Id},{w.Role},{w.Requests},{w.PromptTokens},{w.CachedTokens},{w.HitRate:0.####},{w.OutputTokens},{w.BusyFraction:0.####},{w.MeanKvUsage:0.####},{w.PeakKvUsage:0.####},{w.Steps},{w.Preemptions}\n");
+            text.Append(CultureInfo.InvariantCulture, $"{w.Id},{w.Role},{w.Requests},{w.PromptTokens},{w.CachedTokens},{w.HitRate:0.####},{w.OutputTokens},{w.BusyFraction:0.####},{w.MeanKvUsage:0.####},{w.PeakKvUsage:0.####},{w.Steps},{w.Preemptions},{w.StartS:0.###},{w.ReadyS:0.###},{w.StopS:0.###}\n");
         }
 
         return text.ToString();

@@ -4,8 +4,21 @@ using Dynamo.Engine.Mocker;
 
 namespace Dynamo.Bench.Replay;
 
-/// <summary>One simulated worker: a mocker stepper, its place in the cluster and its counters.</summary>
-internal sealed class SimWorker(WorkerInstance instance, MockerStepper stepper, int node)
+/// <summary>Where a simulated worker is in its life: asked for, serving, leaving, gone.</summary>
+internal enum SimWorkerState
+{
+    /// <summary>Asked for; not in routing until its start-up delay has passed.</summary>
+    Starting,
+    /// <summary>In routing.</summary>
+    Ready,
+    /// <summary>Out of routing, finishing the requests it holds.</summary>
+    Draining,
+    /// <summary>Gone; no longer counted in GPU-hours.</summary>
+    Stopped,
+}
+
+/// <summary>One simulated worker: a mocker stepper, its place in the cluster, its life and its counters.</summary>
+internal sealed class SimWorker(WorkerInstance instance, MockerStepper stepper, int slot, int node, double startS)
 {
     public WorkerInstance Instance { get; } = instance;
 
@@ -15,8 +28,25 @@ internal sealed class SimWorker(WorkerInstance instance, MockerStepper stepper, 
 
     public WorkerRole Role => Instance.Role;
 
+    /// <summary>Worker slot in the cluster: its GPUs are slot × GPUs per worker onwards.</summary>
+    public int Slot { get; } = slot;
+
     /// <summary>NVLink domain the worker's GPUs sit in.</summary>
     public int Node { get; } = node;
+
+    public SimWorkerState State { get; set; } = SimWorkerState.Starting;
+
+    /// <summary>When it was asked for (its GPUs count from here).</summary>
+    public double StartS { get; } = startS;
+
+    /// <summary>When it joined routing; null until then.</summary>
+    public double? ReadyS { get; set; }
+
+    /// <summary>When it stopped (its GPUs stop counting); null while alive.</summary>
+    public double? StopS { get; set; }
+
+    /// <summary>Requests routed to it that have not finished here (for a prefill worker: until its prefill is done).</summary>
+    public int Assigned { get; set; }
 
     public bool Busy { get; set; }
 

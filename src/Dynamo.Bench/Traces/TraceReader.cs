@@ -7,6 +7,8 @@ namespace Dynamo.Bench.Traces;
 /// Reads request traces: Mooncake JSONL (<c>timestamp</c> ms, <c>input_length</c>, <c>output_length</c>,
 /// <c>hash_ids</c>, one per 512 prompt tokens) and Azure LLM inference CSV (<c>TIMESTAMP</c>, <c>ContextTokens</c>,
 /// <c>GeneratedTokens</c>; no prefix information). The format follows the extension (.jsonl/.json or .csv).
+/// Lines must be in arrival order: a timestamp earlier than the line before it is refused with its line number
+/// (it used to be clamped to the start, which turned late lines into one burst at t = 0).
 /// </summary>
 public static class TraceReader
 {
@@ -34,6 +36,7 @@ public static class TraceReader
         ArgumentNullException.ThrowIfNull(reader);
         var records = new List<TraceRecord>();
         int lineNumber = 0;
+        int previousLine = 0;
         while (reader.ReadLine() is { } line)
         {
             lineNumber++;
@@ -42,7 +45,14 @@ public static class TraceReader
                 continue;
             }
 
-            records.Add(ParseMooncakeLine(line, path, lineNumber));
+            TraceRecord record = ParseMooncakeLine(line, path, lineNumber);
+            if (records.Count > 0 && record.TimestampMs < records[^1].TimestampMs)
+            {
+                throw OutOfOrder(path, lineNumber, $"timestamp {record.TimestampMs.ToString(CultureInfo.InvariantCulture)}", $"{records[^1].TimestampMs.ToString(CultureInfo.InvariantCulture)}", previousLine);
+            }
+
+            records.Add(record);
+            previousLine = lineNumber;
         }
 
         return records;
@@ -63,6 +73,8 @@ public static class TraceReader
 
         var records = new List<TraceRecord>();
         DateTime? start = null;
+        DateTime previous = default;
+        int previousLine = 0;
         int lineNumber = 1;
         while (reader.ReadLine() is { } line)
         {
@@ -85,12 +97,22 @@ public static class TraceReader
 
             int input = PositiveInt(cells[context], "ContextTokens", path, lineNumber);
             int output = PositiveInt(cells[generated], "GeneratedTokens", path, lineNumber);
+            if (start is not null && at < previous)
+            {
+                throw OutOfOrder(path, lineNumber, $"TIMESTAMP {cells[time]}", previous.ToString("yyyy-MM-dd HH:mm:ss.fffffff", CultureInfo.InvariantCulture), previousLine);
+            }
+
+            previous = at;
+            previousLine = lineNumber;
             start ??= at;
             records.Add(new TraceRecord((at - start.Value).TotalMilliseconds, input, output, []));
         }
 
         return records;
     }
+
+    private static TraceFormatException OutOfOrder(string path, int line, string what, string before, int beforeLine) =>
+        new(path, line, $"{what} is earlier than line {beforeLine}'s {before}: the trace must be in arrival order (sort it by its timestamps).");
 
     private static TraceRecord ParseMooncakeLine(string line, string path, int lineNumber)
     {

@@ -3,6 +3,7 @@ using Dynamo.Bench.Metrics;
 using Dynamo.Bench.Replay;
 using Dynamo.Bench.Reports;
 using Dynamo.Bench.Traces;
+using Dynamo.Bench.Workload;
 using Dynamo.Engine.Mocker.Profiles;
 using Spectre.Console;
 
@@ -10,7 +11,9 @@ namespace Dynamo.Cli.Commands;
 
 /// <summary>
 /// <c>dynamo replay --trace FILE --workers N [--router ...] [--mode agg|disagg] [--profile NAME]</c>: the workload
-/// through a simulated cluster in virtual time. Exit codes: 0 done, 1 bad arguments or unreadable trace.
+/// through a simulated cluster in virtual time. <c>--planner FILE</c>: the pools are resized during the run by the
+/// policy <c>Dynamo:Planner</c> in FILE configures (the counts given are the sizes at the start).
+/// Exit codes: 0 done, 1 bad arguments, unreadable trace or bad planner file (the message names the file and key).
 /// </summary>
 internal static class ReplayCommand
 {
@@ -39,10 +42,14 @@ internal static class ReplayCommand
         var itl = new Option<double?>("--slo-itl-ms") { Description = "ITL target for goodput, ms." };
         var seed = new Option<int>("--seed") { Description = "Seed of the workload and the router (default 0).", DefaultValueFactory = _ => 0 };
         var noPlots = new Option<bool>("--no-plots") { Description = "Skip the PNG plots." };
+        var lengthSchedule = new Option<string?>("--length-schedule") { Description = "Shift the ISL/OSL mix over time: SECONDS:ISL_MULTIPLIER:OSL_MULTIPLIER,... by arrival time in the replay (e.g. 0:1:1,600:2:0.5), or a file of such entries." };
+        var planner = new Option<string?>("--planner") { Description = "Planner configuration (YAML with a Dynamo:Planner section, e.g. configs/planner.yaml): resize the pools during the run with its policy, in virtual time. Pool sizes given are the sizes at the start (default: each pool's Min)." };
+        var startup = new Option<double?>("--startup-delay-s") { Description = "With --planner: seconds from asking for a worker to its serving (default: the file's WorkerStartupTime, 60 s)." };
+        var rateSchedule = new Option<string?>("--rate-schedule") { Description = "Reshape the load over time: SECONDS:MULTIPLIER,... of the arrival rate along the replay's timeline (e.g. 0:1,600:3,1200:1), or a file of such entries. Arrival times are warped; requests and lengths stay the trace's." };
 
         var command = new Command("replay", "Replay a trace against a simulated cluster (mocker engines, the real router, virtual time).")
         {
-            trace, isl, osl, rate, arrival, requests, speedup, mode, workers, prefill, decode, router, profile, kvBlocks, scale, temperature, remote, output, json, ttft, itl, seed, noPlots,
+            trace, isl, osl, rate, arrival, requests, speedup, mode, workers, prefill, decode, router, profile, kvBlocks, scale, temperature, remote, output, json, ttft, itl, seed, noPlots, rateSchedule, lengthSchedule, planner, startup,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -54,10 +61,63 @@ internal static class ReplayCommand
                 return 1;
             }
 
+            RateSchedule? schedule = null;
+            if (parse.GetValue(rateSchedule) is { } scheduleText)
+            {
+                try
+                {
+                    schedule = RateSchedule.Parse(scheduleText);
+                }
+                catch (Exception bad) when (bad is FormatException or IOException or UnauthorizedAccessException)
+                {
+                    Console.Error.WriteLine($"dynamo replay: {bad.Message}");
+                    return 1;
+                }
+            }
+
+            LengthSchedule? lengths = null;
+            if (parse.GetValue(lengthSchedule) is { } lengthText)
+            {
+                try
+                {
+                    lengths = LengthSchedule.Parse(lengthText);
+                }
+                catch (Exception bad) when (bad is FormatException or IOException or UnauthorizedAccessException)
+                {
+                    Console.Error.WriteLine($"dynamo replay: {bad.Message}");
+                    return 1;
+                }
+            }
+
+            PlannerSetup? plannerSetup = null;
+            if (parse.GetValue(planner) is { } plannerPath)
+            {
+                try
+                {
+                    plannerSetup = PlannerSetup.Load(plannerPath);
+                }
+                catch (PlannerFileException bad)
+                {
+                    Console.Error.WriteLine($"dynamo replay: {bad.Message}");
+                    return 1;
+                }
+            }
+            else if (parse.GetValue(startup) is not null)
+            {
+                Console.Error.WriteLine("dynamo replay: --startup-delay-s needs --planner FILE (without a planner the pools do not change size).");
+                return 1;
+            }
+
+            string profileName = parse.GetValue(profile)!;
+            if (plannerSetup?.SimulatorPreset is { } preset && parse.GetResult(profile) is not { Implicit: false })
+            {
+                profileName = preset; // the planner's profile was made from this preset: simulate the same hardware
+            }
+
             PerformanceProfile perf;
             try
             {
-                perf = PerformanceProfiles.Get(parse.GetValue(profile)!);
+                perf = PerformanceProfiles.Get(profileName);
             }
             catch (ArgumentException bad)
             {
@@ -77,19 +137,57 @@ internal static class ReplayCommand
             }
 
             string modeName = parse.GetValue(mode)!;
+            var slo = new SloTargets { TtftMs = parse.GetValue(ttft), ItlMs = parse.GetValue(itl) };
+            ReplayPlanner? replayPlanner = null;
+            int startWorkers = parse.GetValue(workers), startPrefill = parse.GetValue(prefill), startDecode = parse.GetValue(decode);
+            if (plannerSetup is { } setup)
+            {
+                Dynamo.Planner.PlannerOptions po = setup.Options;
+                string? conflict = parse.GetResult(mode) is { Implicit: false } && modeName != po.Mode
+                    ? $"--mode {modeName} differs from the planner's Dynamo:Planner:Mode '{po.Mode}' ({setup.Path}); drop --mode or change the file."
+                    : slo.TtftMs is { } t && t != po.Sla.TtftMs
+                        ? $"--slo-ttft-ms {t} differs from the planner's Dynamo:Planner:Sla:TtftMs {po.Sla.TtftMs} ({setup.Path}): sla_attainment would judge another target than the planner plans for; drop the flag or change the file."
+                        : slo.ItlMs is { } i && i != po.Sla.ItlMs
+                            ? $"--slo-itl-ms {i} differs from the planner's Dynamo:Planner:Sla:ItlMs {po.Sla.ItlMs} ({setup.Path}): sla_attainment would judge another target than the planner plans for; drop the flag or change the file."
+                            : null;
+                if (conflict is not null)
+                {
+                    Console.Error.WriteLine($"dynamo replay: {conflict}");
+                    return 1;
+                }
+
+                modeName = po.Mode;
+                slo = slo with { TtftMs = po.Sla.TtftMs, ItlMs = po.Sla.ItlMs };
+                startWorkers = parse.GetResult(workers) is { Implicit: false } ? startWorkers : Math.Max(1, po.Workers.Min);
+                startPrefill = parse.GetResult(prefill) is { Implicit: false } ? startPrefill : po.Prefill.Min;
+                startDecode = parse.GetResult(decode) is { Implicit: false } ? startDecode : Math.Max(1, po.Decode.Min);
+                replayPlanner = new ReplayPlanner
+                {
+                    Policy = setup.Policy,
+                    Name = po.Policy,
+                    IntervalS = po.LoadInterval.TotalSeconds,
+                    StartupDelayS = parse.GetValue(startup) ?? po.WorkerStartupTime.TotalSeconds,
+                };
+                if (setup.GpusPerWorker is { } planned && planned != perf.GpusPerWorker)
+                {
+                    Console.Error.WriteLine($"dynamo replay: warning: the planner's profile ({setup.ProfilePath}) has {planned} GPUs a worker, the simulated profile {perf.Name} {perf.GpusPerWorker}; the planner's GPU arithmetic will not match the cluster's.");
+                }
+            }
+
             var options = new ReplayOptions
             {
                 Mode = modeName,
-                Workers = parse.GetValue(workers),
-                PrefillWorkers = modeName == "disagg" ? parse.GetValue(prefill) : 0,
-                DecodeWorkers = modeName == "disagg" ? parse.GetValue(decode) : 0,
+                Workers = startWorkers,
+                PrefillWorkers = modeName == "disagg" ? startPrefill : 0,
+                DecodeWorkers = modeName == "disagg" ? startDecode : 0,
                 Router = parse.GetValue(router)!,
                 PrefillLoadScale = parse.GetValue(scale),
                 Temperature = parse.GetValue(temperature),
                 Profile = perf,
                 MinRemotePrefillTokens = parse.GetValue(remote),
-                Slo = new SloTargets { TtftMs = parse.GetValue(ttft), ItlMs = parse.GetValue(itl) },
+                Slo = slo,
                 Seed = parse.GetValue(seed),
+                Planner = replayPlanner,
             };
             if (options.FirstError() is { } bad2)
             {
@@ -102,12 +200,28 @@ internal static class ReplayCommand
             try
             {
                 var (workload, count) = Dynamo.Bench.Load.BenchRunner.BuildWorkload(tracePath, parse.GetValue(isl), parse.GetValue(osl), parse.GetValue(arrival), parse.GetValue(rate), parse.GetValue(speedup), parse.GetValue(requests), parse.GetValue(seed));
+                if (schedule is not null)
+                {
+                    workload = schedule.Apply(workload);
+                }
+
+                if (lengths is not null)
+                {
+                    workload = lengths.Apply(workload);
+                }
+
                 await ReplayRunner.RunAsync(options, workload, count, console, parse.GetValue(output), jsonPath, !parse.GetValue(noPlots), cancellationToken);
                 return 0;
             }
             catch (TraceFormatException badTrace)
             {
                 Console.Error.WriteLine($"dynamo replay: bad trace: {badTrace.Message}");
+                return 1;
+            }
+            catch (InvalidOperationException badPolicy) when (replayPlanner is not null)
+            {
+                // A decision the simulated cluster cannot carry out (no worker left to route to).
+                Console.Error.WriteLine($"dynamo replay: {badPolicy.Message}");
                 return 1;
             }
         });
