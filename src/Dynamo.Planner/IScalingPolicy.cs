@@ -38,6 +38,11 @@ public enum DecisionReason
     NoData,
     /// <summary>Advisory mode: the decision is logged and exported, not carried out.</summary>
     Advisory,
+    /// <summary>
+    /// A pool did not reach its desired count within the ready timeout: the workers that never became ready are
+    /// given up on (the target drops to the ready count) so the planner is not stuck waiting for them.
+    /// </summary>
+    ReadyTimeout,
 }
 
 /// <summary>A decision: wanted workers per pool, the reason, and the figures behind it (logged and exported).</summary>

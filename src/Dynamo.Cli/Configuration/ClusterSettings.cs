@@ -10,7 +10,7 @@ namespace Dynamo.Cli.Configuration;
 /// <summary>Everything an embedded cluster needs, bound and validated.</summary>
 public sealed record ClusterSettings
 {
-    private static readonly HashSet<string> KnownSections = new(["Serve", "Gateway", "Router", "Mocker", "Engine", "Worker", "Nats", "Transfer", "KvTransfer", "Cluster"], StringComparer.OrdinalIgnoreCase);
+    private static readonly HashSet<string> KnownSections = new(["Serve", "Gateway", "Router", "Mocker", "Engine", "Worker", "Nats", "Transfer", "KvTransfer", "Cluster", "Planner"], StringComparer.OrdinalIgnoreCase);
 
     public ServeOptions Serve { get; init; } = new();
 
@@ -50,7 +50,7 @@ public sealed record ClusterSettings
         {
             if (!KnownSections.Contains(section.Key))
             {
-                throw new ConfigurationException($"Dynamo:{section.Key}: unknown section (expected Serve, Gateway, Router, Mocker, Engine, Worker, Nats, Transfer, KvTransfer or Cluster).");
+                throw new ConfigurationException($"Dynamo:{section.Key}: unknown section (expected Serve, Gateway, Router, Mocker, Engine, Worker, Nats, Transfer, KvTransfer, Cluster or Planner).");
             }
         }
 

@@ -198,6 +198,22 @@ public sealed class DynamoConfiguration
         return options;
     }
 
+    /// <summary>
+    /// <c>Dynamo:Planner</c>, bound and checked (every problem listed, each naming the key and value). The profile
+    /// file itself is read by whoever builds the policy (<see cref="Dynamo.Planner.ScalingPolicies"/>).
+    /// </summary>
+    public Dynamo.Planner.PlannerOptions Planner()
+    {
+        var options = Bind<Dynamo.Planner.PlannerOptions>(Dynamo.Planner.PlannerOptions.SectionName);
+        var problems = options.Problems();
+        if (problems.Count > 0)
+        {
+            throw new ConfigurationException(string.Join(Environment.NewLine, problems));
+        }
+
+        return options;
+    }
+
     internal static void Check(List<string> errors, bool ok, string key, object? value, string rule)
     {
         if (!ok)

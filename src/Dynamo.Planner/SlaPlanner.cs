@@ -1,0 +1,496 @@
+using System.Globalization;
+using Dynamo.Contracts;
+using Dynamo.Contracts.Engine;
+using Dynamo.Planner.Prediction;
+using Dynamo.Planner.Profiles;
+
+namespace Dynamo.Planner;
+
+/// <summary>
+/// The SLA planner: sizes the prefill and decode pools (or the aggregated pool) so that predicted load meets the
+/// TTFT and ITL targets, on the deployment's profile. Call <see cref="Decide"/> every
+/// <see cref="PlannerOptions.LoadInterval"/> (or more often: the policy keeps its own schedule from
+/// <see cref="PlannerInput.Now"/>) with the observation of the time since the previous call.
+/// <list type="number">
+/// <item><b>Throughput loop</b>, every <see cref="PlannerOptions.ThroughputInterval"/>: the interval's request count,
+/// ISL and OSL go to the predictors; the load one start-up time past the next interval is predicted; prefill
+/// workers = rate × uncached ISL ÷ a worker's prompt tokens/s at the utilization whose queueing keeps TTFT within
+/// target (M/D/1: TTFT = t₀·(1 + ρ / 2(1 − ρ))); decode workers = concurrent streams (Little's law: rate × OSL ×
+/// ITL) ÷ the most sequences a worker decodes within the ITL target and its KV cache. Latencies from the profile
+/// are multiplied by correction factors, observed ÷ expected latency, bounded.</item>
+/// <item><b>Load loop</b>, between: ±1 worker per pool when its queue, KV usage or expected latency says the SLA is
+/// about to be missed, −1 when one worker fewer would still run below <see cref="LoadLoopOptions.IdleUtilization"/>.</item>
+/// <item><b>Constraints</b>: min/max per pool, the GPU budget (<see cref="PoolConstraints"/>), the scale-down
+/// stabilization window, nothing new while a pool is not settled (giving up on workers not ready after the ready
+/// timeout), advisory mode.</item>
+/// </list>
+/// A target no configuration can meet gives a warning in the decision's detail and the best effort, never an error.
+/// </summary>
+public sealed class SlaPlanner : IScalingPolicy
+{
+    private readonly PlannerOptions _options;
+    private readonly DeploymentProfile _profile;
+    private readonly PoolConstraints _constraints;
+    private readonly ScalingGuards _guards;
+    private readonly ILoadPredictor _requests;
+    private readonly ILoadPredictor _inputTokens;
+    private readonly ILoadPredictor _outputTokens;
+    private readonly Dictionary<WorkerRole, int> _wish = [];
+    private Window _window;
+    private DateTimeOffset? _lastThroughput;
+    private DateTimeOffset? _lastLoad;
+    private bool _warm;
+    private double _kvHitRate;
+
+    /// <exception cref="ArgumentException">Invalid options, or a GPU budget the pools' minimums exceed.</exception>
+    public SlaPlanner(PlannerOptions options, DeploymentProfile profile)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(profile);
+        options.Validate(requireProfile: false);
+        _options = options;
+        _profile = profile;
+        _constraints = new PoolConstraints(options, profile);
+        _guards = new ScalingGuards(options);
+        _requests = options.CreatePredictor();
+        _inputTokens = options.CreatePredictor();
+        _outputTokens = options.CreatePredictor();
+    }
+
+    /// <summary>Observed ÷ profiled TTFT, bounded; 1 until measured.</summary>
+    public double PrefillCorrection { get; private set; } = 1;
+
+    /// <summary>Observed ÷ profiled ITL, bounded; 1 until measured.</summary>
+    public double DecodeCorrection { get; private set; } = 1;
+
+    /// <summary>Workers given up on after the ready timeout, in all.</summary>
+    public int WorkersGivenUp => _guards.WorkersGivenUp;
+
+    /// <summary>The last throughput loop's plan; null before the first.</summary>
+    public PoolPlan? LastPlan { get; private set; }
+
+    /// <summary>
+    /// Feeds the predictors a known series of throughput intervals (a trace cut with
+    /// <see cref="IntervalLoad.FromArrivals"/> at <see cref="PlannerOptions.ThroughputInterval"/>). The first
+    /// decision then plans at once instead of after one interval of observation.
+    /// </summary>
+    public void WarmStart(IEnumerable<IntervalLoad> series)
+    {
+        ArgumentNullException.ThrowIfNull(series);
+        foreach (IntervalLoad load in series)
+        {
+            Learn(load);
+            _warm = true;
+        }
+    }
+
+    public PlannerDecision Decide(PlannerInput input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        DateTimeOffset now = input.Now;
+        LoadObservation observation = input.Observation;
+        var current = input.Pools.ToDictionary(p => p.Role, p => p.Desired);
+        (double rate, double isl, double osl) = Predicted();
+
+        WorkerRole[] missing = [.. _options.Roles.Where(r => !current.ContainsKey(r))];
+        if (missing.Length > 0)
+        {
+            return new PlannerDecision(current, DecisionReason.Hold,
+                $"Mode {_options.Mode} plans the {string.Join(" and ", _options.Roles.Select(PoolConstraints.Name))} pools but the cluster has no {string.Join(" or ", missing.Select(PoolConstraints.Name))} pool (it has: {PoolConstraints.Describe(current)}); check Dynamo:Planner:Mode",
+                rate, isl, osl);
+        }
+
+        if (observation is null || observation.Interval <= TimeSpan.Zero)
+        {
+            return new PlannerDecision(current, DecisionReason.NoData, "no observation this interval (metrics source unreachable): holding the current size", rate, isl, osl);
+        }
+
+        _window.Add(observation);
+        _kvHitRate = observation.Requests > 0 ? observation.KvHitRate : _kvHitRate;
+        _lastThroughput ??= _warm ? now - _options.ThroughputInterval : now;
+        _lastLoad ??= now;
+
+        if (_guards.CheckPending(input, rate, isl, osl) is { } pending)
+        {
+            if (pending.Reason == DecisionReason.ReadyTimeout)
+            {
+                foreach ((WorkerRole role, int n) in pending.Targets)
+                {
+                    _wish[role] = n;
+                }
+            }
+
+            return Advise(pending, current);
+        }
+
+        foreach ((WorkerRole role, int n) in current)
+        {
+            _wish.TryAdd(role, n);
+        }
+
+        DecisionReason reason = DecisionReason.Hold;
+        string detail;
+        string? clamped = null;
+        if (now - _lastThroughput.Value >= _options.ThroughputInterval)
+        {
+            (detail, clamped) = ThroughputLoop();
+            (rate, isl, osl) = (LastPlan!.RequestRate, LastPlan.InputTokens, LastPlan.OutputTokens);
+            reason = DecisionReason.Throughput;
+            _lastThroughput = now;
+            _lastLoad = now;
+        }
+        else if (_options.LoadLoop.Enabled && now - _lastLoad.Value >= _options.LoadInterval)
+        {
+            (detail, clamped, bool moved) = LoadLoop(observation, current);
+            reason = moved ? DecisionReason.Load : DecisionReason.Hold;
+            _lastLoad = now;
+        }
+        else
+        {
+            detail = "between loops";
+        }
+
+        var targets = new Dictionary<WorkerRole, int>();
+        var stabilized = new List<string>();
+        foreach (WorkerRole role in _options.Roles)
+        {
+            int target = _guards.Stabilize(role, now, _wish[role], current[role]);
+            if (target > _wish[role])
+            {
+                stabilized.Add(string.Create(CultureInfo.InvariantCulture,
+                    $"{PoolConstraints.Name(role)} kept at {target} (wants {_wish[role]}; scale-down stabilization {_options.ScaleDownStabilization.TotalSeconds:0} s)"));
+            }
+
+            targets[role] = target;
+        }
+
+        foreach ((WorkerRole role, int n) in current.Where(c => !targets.ContainsKey(c.Key)))
+        {
+            targets[role] = n; // a pool this mode does not plan keeps its size
+        }
+
+        bool changes = targets.Any(t => t.Value != current[t.Key]);
+        if (clamped is not null)
+        {
+            reason = DecisionReason.Clamped;
+            detail += $"; clamped: {clamped}";
+        }
+        else if (!changes && stabilized.Count > 0)
+        {
+            reason = DecisionReason.Stabilizing;
+        }
+        else if (!changes && reason == DecisionReason.Load)
+        {
+            reason = DecisionReason.Hold;
+        }
+
+        if (stabilized.Count > 0)
+        {
+            detail += $"; {string.Join("; ", stabilized)}";
+        }
+
+        return Advise(new PlannerDecision(targets, reason, $"{detail} → {PoolConstraints.Describe(targets)}", rate, isl, osl), current);
+    }
+
+    /// <summary>
+    /// The throughput loop's arithmetic for one load, without constraints: fractional workers per pool, with the
+    /// capacities and expected latencies behind them, using the current correction factors.
+    /// </summary>
+    public PoolPlan Plan(double requestRate, double inputTokens, double outputTokens, double kvHitRate)
+    {
+        var warnings = new List<string>();
+        double ttftTarget = _options.Sla.TtftMs, itlTarget = _options.Sla.ItlMs;
+        LoadLoopOptions loop = _options.LoadLoop;
+
+        // Prefill: uncached prompt tokens per second against what one worker takes while TTFT stays in target.
+        double uncached = Math.Max(1, inputTokens * (1 - Math.Clamp(kvHitRate, 0, 1)));
+        double lone = _profile.Prefill.TtftMs(uncached) * PrefillCorrection;
+        double utilization;
+        if (lone >= ttftTarget)
+        {
+            utilization = loop.MaxPrefillUtilization;
+            warnings.Add(string.Create(CultureInfo.InvariantCulture,
+                $"TTFT target {ttftTarget:0.#} ms cannot be met: a lone {uncached:0}-token prompt takes {lone:0.#} ms on an idle prefill worker (profile × correction {PrefillCorrection:0.00}); planning at utilization {utilization:0.00} as a best effort"));
+        }
+        else
+        {
+            // M/D/1 queueing: TTFT = t₀ (1 + ρ / 2(1 − ρ)) = target  ⇒  ρ = 2(r − 1) / (1 + 2(r − 1)), r = target / t₀.
+            double slack = 2 * ((ttftTarget / lone) - 1);
+            utilization = Math.Min(loop.MaxPrefillUtilization, slack / (1 + slack));
+        }
+
+        double expectedTtft = lone * (1 + (utilization / (2 * (1 - utilization))));
+        double capacity = _profile.Prefill.TokensPerSecondPerWorker(uncached) / PrefillCorrection * utilization;
+        double prefillWorkers = requestRate * uncached / capacity;
+
+        // Decode: concurrent streams (Little's law) against what one worker decodes within ITL and its KV cache.
+        double context = inputTokens + (outputTokens / 2);
+        double maxByKv = _profile.Kv.TokensPerWorker * loop.KvHeadroom / Math.Max(1, context);
+        double perWorker;
+        if (_profile.Decode.MaxConcurrencyAt(itlTarget, context, DecodeCorrection, maxByKv) is { } c)
+        {
+            perWorker = c;
+        }
+        else
+        {
+            perWorker = Math.Max(1, Math.Min(_profile.Decode.Concurrency[0], maxByKv));
+            double alone = _profile.Decode.ItlMs(perWorker, context) * DecodeCorrection;
+            warnings.Add(maxByKv < _profile.Decode.Concurrency[0]
+                ? string.Create(CultureInfo.InvariantCulture, $"a {context:0}-token context leaves room for {maxByKv:0.##} sequences in a decode worker's KV cache ({_profile.Kv.TokensPerWorker} tokens × headroom {loop.KvHeadroom:0.##}); planning {perWorker:0.##} per worker as a best effort")
+                : string.Create(CultureInfo.InvariantCulture, $"ITL target {itlTarget:0.#} ms cannot be met: {perWorker:0.##} sequence(s) of {context:0} tokens decode at {alone:0.#} ms (profile × correction {DecodeCorrection:0.00}); planning {perWorker:0.##} per worker as a best effort"));
+        }
+
+        double expectedItl = _profile.Decode.ItlMs(perWorker, context) * DecodeCorrection;
+        double streams = requestRate * outputTokens * expectedItl / 1000;
+        double decodeWorkers = streams / perWorker;
+        return new PoolPlan(requestRate, inputTokens, outputTokens, prefillWorkers, decodeWorkers, capacity, utilization, expectedTtft, streams, perWorker, expectedItl, warnings);
+    }
+
+    private (double Rate, double Isl, double Osl) Predicted()
+    {
+        double horizon = 1 + (_options.WorkerStartupTime / _options.ThroughputInterval);
+        return (_requests.PredictAhead(horizon) / _options.ThroughputInterval.TotalSeconds, _inputTokens.PredictAhead(horizon), _outputTokens.PredictAhead(horizon));
+    }
+
+    private void Learn(IntervalLoad load)
+    {
+        _requests.Observe(load.Requests);
+        if (load.Requests > 0)
+        {
+            // Lengths of an empty interval are unknown, not zero: the length predictors skip it.
+            _inputTokens.Observe(load.MeanInputTokens);
+            _outputTokens.Observe(load.MeanOutputTokens);
+        }
+    }
+
+    private (string Detail, string? Clamped) ThroughputLoop()
+    {
+        Window window = _window;
+        _window = default;
+        string observed = "no traffic observed";
+        if (window.Seconds > 0)
+        {
+            // Scaled to a whole interval: a first window may be shorter (the loop started mid-interval).
+            double perInterval = window.Requests * _options.ThroughputInterval.TotalSeconds / window.Seconds;
+            Learn(new IntervalLoad(perInterval, window.MeanInputTokens, window.MeanOutputTokens));
+            observed = string.Create(CultureInfo.InvariantCulture,
+                $"observed {window.Requests / window.Seconds:0.###} req/s, ISL {window.MeanInputTokens:0}, OSL {window.MeanOutputTokens:0}");
+            UpdateCorrections(window);
+        }
+
+        (double rate, double isl, double osl) = Predicted();
+        if (_outputTokens.Count == 0)
+        {
+            // Nothing seen yet: size for nothing; the pools' minimums apply.
+            (isl, osl) = (1, 1);
+        }
+
+        PoolPlan plan = Plan(rate, isl, osl, _kvHitRate);
+        LastPlan = plan;
+        var wanted = new Dictionary<WorkerRole, int>();
+        if (_options.Mode == "agg")
+        {
+            wanted[WorkerRole.Aggregated] = Up(plan.AggregatedWorkers);
+        }
+        else
+        {
+            wanted[WorkerRole.Prefill] = Up(plan.PrefillWorkers);
+            wanted[WorkerRole.Decode] = Up(plan.DecodeWorkers);
+        }
+
+        (Dictionary<WorkerRole, int> counts, string? clamped) = _constraints.Apply(wanted);
+        foreach ((WorkerRole role, int n) in counts)
+        {
+            _wish[role] = n;
+        }
+
+        string detail = string.Create(CultureInfo.InvariantCulture,
+            $"throughput: {observed}; predicted {plan.RequestRate:0.###} req/s, ISL {plan.InputTokens:0}, OSL {plan.OutputTokens:0}, KV hit {_kvHitRate:0.00}; "
+            + $"prefill {plan.RequestRate * Math.Max(1, plan.InputTokens * (1 - _kvHitRate)):0} tok/s ÷ {plan.PrefillCapacityPerWorker:0} per worker (utilization {plan.PrefillUtilization:0.00}, TTFT ≈ {plan.ExpectedTtftMs:0.#} ms, correction {PrefillCorrection:0.00}) = {plan.PrefillWorkers:0.##}; "
+            + $"decode {plan.DecodeStreams:0.#} streams ÷ {plan.DecodeConcurrencyPerWorker:0.#} per worker (ITL ≈ {plan.ExpectedItlMs:0.#} ms, correction {DecodeCorrection:0.00}) = {plan.DecodeWorkers:0.##}");
+        if (plan.Warnings.Count > 0)
+        {
+            detail += $"; WARNING: {string.Join("; ", plan.Warnings)}";
+        }
+
+        return (detail, clamped);
+    }
+
+    private void UpdateCorrections(Window window)
+    {
+        if (!_options.Correction.Enabled)
+        {
+            return;
+        }
+
+        double Bound(double f) => Math.Clamp(f, _options.Correction.Min, _options.Correction.Max);
+        if (window.TtftMs is { } ttft && window.Requests > 0)
+        {
+            // Expected TTFT at the utilization the pool actually ran at; saturated intervals say nothing reliable.
+            double uncached = Math.Max(1, window.MeanInputTokens * (1 - _kvHitRate));
+            int workers = Math.Max(1, window.PrefillWorkers);
+            double profiled = _profile.Prefill.TtftMs(uncached);
+            double rho = window.Requests / window.Seconds * uncached / (workers * _profile.Prefill.TokensPerSecondPerWorker(uncached) / PrefillCorrection);
+            if (rho < 0.95)
+            {
+                PrefillCorrection = Bound(ttft / (profiled * (1 + (rho / (2 * (1 - rho))))));
+            }
+        }
+
+        if (window.ItlMs is { } itl && window.DecodeConcurrency is { } concurrency)
+        {
+            double context = window.MeanInputTokens + (window.MeanOutputTokens / 2);
+            DecodeCorrection = Bound(itl / _profile.Decode.ItlMs(Math.Max(1, concurrency), context));
+        }
+    }
+
+    private (string Detail, string? Clamped, bool Moved) LoadLoop(LoadObservation observation, Dictionary<WorkerRole, int> current)
+    {
+        LoadLoopOptions loop = _options.LoadLoop;
+        double isl = observation.Requests > 0 ? observation.MeanInputTokens : Math.Max(1, _inputTokens.Predict());
+        double osl = observation.MeanOutputTokens > 0 ? observation.MeanOutputTokens : Math.Max(1, _outputTokens.Predict());
+        double hit = observation.Requests > 0 ? observation.KvHitRate : _kvHitRate;
+        PoolPlan now = Plan(observation.RequestRate, isl, osl, hit);
+        var wanted = new Dictionary<WorkerRole, int>(_wish);
+        var notes = new List<string>();
+
+        void Move(WorkerRole role, int delta, string why)
+        {
+            int n = current[role];
+            wanted[role] = delta > 0 ? Math.Max(_wish[role], n + 1) : Math.Min(_wish[role], n - 1);
+            notes.Add($"{PoolConstraints.Name(role)} {(delta > 0 ? "+1" : "-1")}: {why}");
+        }
+
+        foreach (WorkerRole role in _options.Roles)
+        {
+            WorkerLoadReport[] reports = [.. observation.Workers.Where(w => w.Role == role)];
+            if (reports.Length == 0)
+            {
+                notes.Add($"{PoolConstraints.Name(role)}: no load reports");
+                continue;
+            }
+
+            int n = current[role];
+            double waiting = reports.Average(r => (double)r.Load.WaitingRequests);
+            double running = reports.Average(r => (double)r.Load.RunningRequests);
+            double kv = reports.Average(r => r.Load.KvUsage);
+            double context = isl + (osl / 2);
+            double lone = _profile.Prefill.TtftMs(Math.Max(1, isl * (1 - hit))) * PrefillCorrection;
+            double queuedTtft = lone * (1 + waiting);
+            double itl = _profile.Decode.ItlMs(Math.Max(1, running), context) * DecodeCorrection;
+            double need = role switch
+            {
+                WorkerRole.Prefill => now.PrefillWorkers,
+                WorkerRole.Decode => now.DecodeWorkers,
+                _ => now.AggregatedWorkers,
+            };
+            bool prefillSide = role != WorkerRole.Decode, decodeSide = role != WorkerRole.Prefill;
+            string F(double v) => v.ToString("0.##", CultureInfo.InvariantCulture);
+            if (prefillSide && queuedTtft > _options.Sla.TtftMs && waiting >= 1)
+            {
+                Move(role, +1, $"{F(waiting)} waiting per worker: a new prompt would see TTFT ≈ {queuedTtft:0} ms > {_options.Sla.TtftMs:0} ms");
+            }
+            else if (decodeSide && kv > loop.KvUsageHigh)
+            {
+                Move(role, +1, $"KV usage {F(kv)} > {F(loop.KvUsageHigh)}");
+            }
+            else if (decodeSide && itl > _options.Sla.ItlMs && (role == WorkerRole.Decode || waiting >= 1 || running > now.DecodeConcurrencyPerWorker))
+            {
+                Move(role, +1, $"{F(running)} sequences per worker decode at ITL ≈ {itl:0.#} ms > {_options.Sla.ItlMs:0.#} ms");
+            }
+            else if (waiting == 0 && n > _options.Limits(role).Min && need <= (n - 1) * loop.IdleUtilization && (!decodeSide || kv * n / (n - 1) < loop.KvUsageHigh * loop.IdleUtilization))
+            {
+                Move(role, -1, $"idle: the last interval needed {F(need)} workers, under {F(loop.IdleUtilization)} of {n - 1}");
+            }
+        }
+
+        (Dictionary<WorkerRole, int> counts, string? clamped) = _constraints.Apply(wanted);
+        foreach ((WorkerRole role, int n) in counts)
+        {
+            _wish[role] = n;
+        }
+
+        bool moved = notes.Any(n => n.Contains("+1", StringComparison.Ordinal) || n.Contains("-1", StringComparison.Ordinal));
+        return ($"load: {(notes.Count == 0 ? "within targets" : string.Join("; ", notes))}", clamped, moved);
+    }
+
+    private PlannerDecision Advise(PlannerDecision decision, Dictionary<WorkerRole, int> current)
+    {
+        if (!_options.Advisory || !decision.Targets.Any(t => current.TryGetValue(t.Key, out int n) && n != t.Value))
+        {
+            return decision;
+        }
+
+        // Advisory: nothing is carried out, so the pools stay as they are and the next decision starts from them.
+        foreach ((WorkerRole role, int n) in current)
+        {
+            _wish[role] = n;
+        }
+
+        return decision with { Reason = DecisionReason.Advisory, Detail = $"advisory ({decision.Reason}): {decision.Detail}" };
+    }
+
+    private static int Up(double workers) => (int)Math.Ceiling(Math.Max(0, workers - 1e-9));
+
+    /// <summary>Observations accumulated since the last throughput decision.</summary>
+    private struct Window
+    {
+        public double Seconds;
+        public double Requests;
+        private double _inputSum;
+        private double _outputSum;
+        private double _outputWeight;
+        private double _ttftSum;
+        private double _ttftWeight;
+        private double _itlSum;
+        private double _itlWeight;
+        private double _concurrencySum;
+        private int _concurrencySamples;
+        public int PrefillWorkers;
+
+        public readonly double MeanInputTokens => Requests > 0 ? _inputSum / Requests : 0;
+
+        public readonly double MeanOutputTokens => _outputWeight > 0 ? _outputSum / _outputWeight : 0;
+
+        public readonly double? TtftMs => _ttftWeight > 0 ? _ttftSum / _ttftWeight : null;
+
+        public readonly double? ItlMs => _itlWeight > 0 ? _itlSum / _itlWeight : null;
+
+        public readonly double? DecodeConcurrency => _concurrencySamples > 0 ? _concurrencySum / _concurrencySamples : null;
+
+        public void Add(LoadObservation o)
+        {
+            Seconds += o.Interval.TotalSeconds;
+            Requests += o.Requests;
+            _inputSum += o.MeanInputTokens * o.Requests;
+            double weight = Math.Max(1, o.Requests);
+            if (o.MeanOutputTokens > 0)
+            {
+                _outputSum += o.MeanOutputTokens * weight;
+                _outputWeight += weight;
+            }
+
+            if (o.TtftMs is { } ttft)
+            {
+                _ttftSum += ttft * weight;
+                _ttftWeight += weight;
+            }
+
+            if (o.ItlMs is { } itl)
+            {
+                _itlSum += itl * weight;
+                _itlWeight += weight;
+            }
+
+            WorkerLoadReport[] decode = [.. o.Workers.Where(w => w.Role is WorkerRole.Decode or WorkerRole.Aggregated)];
+            if (decode.Length > 0)
+            {
+                _concurrencySum += decode.Average(w => (double)w.Load.RunningRequests);
+                _concurrencySamples++;
+            }
+
+            int prefill = o.Workers.Count(w => w.Role is WorkerRole.Prefill or WorkerRole.Aggregated);
+            PrefillWorkers = Math.Max(PrefillWorkers, prefill);
+        }
+    }
+}
