@@ -9,9 +9,5 @@ root.Subcommands.Add(WorkerCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(ReplayCommand.Create());
 root.Subcommands.Add(SweepCommand.Create());
-foreach (var verb in NotYetCommands.Create())
-{
-    root.Subcommands.Add(verb);
-}
-
+root.Subcommands.Add(PlannerCommand.Create());
 return await root.Parse(args).InvokeAsync();

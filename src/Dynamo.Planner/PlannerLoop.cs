@@ -147,6 +147,19 @@ public sealed partial class PlannerLoop
                 reason = DecisionReason.Advisory;
                 detail = $"advisory, not carried out: {decision.Reason} {PoolNames.Describe(pools, decision.Targets)}; {decision.Detail}";
             }
+            else if (decision.Reason == DecisionReason.ReadyTimeout)
+            {
+                // The policy gives up on workers that never became ready: carried out even though the pool is not settled.
+                foreach (var pool in pools)
+                {
+                    if (decision.Targets.TryGetValue(pool.Role, out var n) && n < pool.Desired)
+                    {
+                        _metrics.FailedStarts.WithLabels(PoolNames.Of(pool.Role)).Inc(pool.Desired - n);
+                    }
+                }
+
+                acted = await SetTargetsAsync(pools, decision.Targets, $"{PoolNames.Of(decision.Reason)}: {decision.Detail}", cancellationToken).ConfigureAwait(false);
+            }
             else if (gaveUp is not null || pools.Any(p => !p.Settled))
             {
                 reason = DecisionReason.Pending;

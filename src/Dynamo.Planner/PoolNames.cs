@@ -41,6 +41,7 @@ public static class PoolNames
     public static string Of(DecisionReason reason) => reason switch
     {
         DecisionReason.NoData => "no_data",
+        DecisionReason.ReadyTimeout => "ready_timeout",
         _ => reason.ToString().ToLowerInvariant(),
     };
 
