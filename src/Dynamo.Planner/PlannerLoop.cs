@@ -137,6 +137,11 @@ public sealed partial class PlannerLoop
         _metrics.RecordObservation(observation);
         var decision = _policy.Decide(new PlannerInput(now, observation, pools));
         _metrics.RecordPrediction(decision);
+        if (_policy is SlaPlanner { LastPlan: { } plan })
+        {
+            _metrics.RecordPlan(plan);
+        }
+
         var reason = decision.Reason;
         var acted = false;
         var detail = decision.Detail;

@@ -20,6 +20,8 @@ public sealed class PlannerMetrics
         ObservedRequestRate = factory.CreateGauge(MetricNames.PlannerObservedRequestRate, "Request rate observed over the last interval, req/s.");
         ObservedTimeToFirstToken = factory.CreateGauge(MetricNames.PlannerObservedTimeToFirstToken, "Mean time to first token observed over the last interval with finished requests.");
         ObservedInterTokenLatency = factory.CreateGauge(MetricNames.PlannerObservedInterTokenLatency, "Mean inter-token latency observed over the last interval with finished requests.");
+        ExpectedTimeToFirstToken = factory.CreateGauge(MetricNames.PlannerExpectedTimeToFirstToken, "TTFT the SLA planner's last throughput plan expects at the load it planned for.");
+        ExpectedInterTokenLatency = factory.CreateGauge(MetricNames.PlannerExpectedInterTokenLatency, "ITL the SLA planner's last throughput plan expects at the load it planned for.");
         DesiredWorkers = factory.CreateGauge(MetricNames.PlannerDesiredWorkers, "Workers the planner wants in each pool (asked of the connector unless advisory).", "pool");
         ActualWorkers = factory.CreateGauge(MetricNames.PlannerActualWorkers, "Workers that exist in each pool, ready or starting (draining ones not counted).", "pool");
         ReadyWorkers = factory.CreateGauge(MetricNames.PlannerReadyWorkers, "Workers registered and serving in each pool.", "pool");
@@ -43,6 +45,10 @@ public sealed class PlannerMetrics
     public Gauge ObservedTimeToFirstToken { get; }
 
     public Gauge ObservedInterTokenLatency { get; }
+
+    public Gauge ExpectedTimeToFirstToken { get; }
+
+    public Gauge ExpectedInterTokenLatency { get; }
 
     public Gauge DesiredWorkers { get; }
 
@@ -83,6 +89,12 @@ public sealed class PlannerMetrics
         {
             ObservedInterTokenLatency.Set(itl / 1000);
         }
+    }
+
+    internal void RecordPlan(PoolPlan plan)
+    {
+        ExpectedTimeToFirstToken.Set(plan.ExpectedTtftMs / 1000);
+        ExpectedInterTokenLatency.Set(plan.ExpectedItlMs / 1000);
     }
 
     internal void RecordPrediction(PlannerDecision decision)

@@ -8,14 +8,15 @@ internal static class CompletionStreams
 {
     /// <summary>Streams one completion of <paramref name="maxTokens"/> tokens (EOS ignored) and reads it to the end.</summary>
     /// <param name="started">Completed once the first chunk arrived.</param>
-    public static async Task<StreamResult> RunAsync(HttpClient client, int maxTokens, TaskCompletionSource? started = null, CancellationToken cancellationToken = default)
+    /// <param name="prompt">The prompt (JSON-safe text); a fixed one by default.</param>
+    public static async Task<StreamResult> RunAsync(HttpClient client, int maxTokens, TaskCompletionSource? started = null, string prompt = "tell me a story about the planner", CancellationToken cancellationToken = default)
     {
         try
         {
             using var request = new HttpRequestMessage(HttpMethod.Post, "v1/completions")
             {
                 Content = new StringContent(
-                    $$$"""{"model":"tiny","prompt":"tell me a story about the planner","max_tokens":{{{maxTokens}}},"ignore_eos":true,"stream":true,"stream_options":{"include_usage":true}}""",
+                    $$$"""{"model":"tiny","prompt":"{{{prompt}}}","max_tokens":{{{maxTokens}}},"ignore_eos":true,"stream":true,"stream_options":{"include_usage":true}}""",
                     Encoding.UTF8,
                     "application/json"),
             };

@@ -44,6 +44,7 @@ public sealed partial class LocalWorkerConnector : IScalingConnector, IAsyncDisp
     private readonly Dictionary<WorkerRole, int> _desired;
     private readonly List<LocalWorker> _workers = [];
     private readonly List<Task> _stopping = [];
+    private readonly List<(string InstanceId, int ExitCode, bool Drained)> _exited = [];
     private int _disposed;
 
     /// <param name="initial">The pools and the workers each starts with.</param>
@@ -69,6 +70,18 @@ public sealed partial class LocalWorkerConnector : IScalingConnector, IAsyncDisp
             lock (_lock)
             {
                 return [.. _workers.Select(w => (w.InstanceId, w.Role, w.Process.Id, w.Draining))];
+            }
+        }
+    }
+
+    /// <summary>Workers gone so far: drained by this connector (<c>Drained</c>) or exited on their own, with their exit codes.</summary>
+    public IReadOnlyList<(string InstanceId, int ExitCode, bool Drained)> Exited
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _exited];
             }
         }
     }
@@ -119,6 +132,7 @@ public sealed partial class LocalWorkerConnector : IScalingConnector, IAsyncDisp
             foreach (var exited in _workers.Where(w => !w.Draining && w.Process.HasExited).ToList())
             {
                 LogExited(_logger, exited.InstanceId, exited.Process.ExitCode, exited.Tail());
+                _exited.Add((exited.InstanceId, exited.Process.ExitCode, false));
                 _workers.Remove(exited);
                 exited.Process.Dispose();
             }
@@ -235,6 +249,7 @@ public sealed partial class LocalWorkerConnector : IScalingConnector, IAsyncDisp
         lock (_lock)
         {
             _workers.Remove(worker);
+            _exited.Add((worker.InstanceId, process.ExitCode, true));
         }
 
         process.Dispose();
