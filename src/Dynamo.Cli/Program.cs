@@ -9,5 +9,6 @@ root.Subcommands.Add(WorkerCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(ReplayCommand.Create());
 root.Subcommands.Add(SweepCommand.Create());
+root.Subcommands.Add(ProfileCommand.Create());
 root.Subcommands.Add(PlannerCommand.Create());
 return await root.Parse(args).InvokeAsync();

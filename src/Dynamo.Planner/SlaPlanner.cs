@@ -40,6 +40,7 @@ public sealed class SlaPlanner : IScalingPolicy
     private DateTimeOffset? _lastThroughput;
     private DateTimeOffset? _lastLoad;
     private bool _warm;
+    private DecisionReason _wishReason = DecisionReason.Hold;
     private double _kvHitRate;
 
     /// <exception cref="ArgumentException">Invalid options, or a GPU budget the pools' minimums exceed.</exception>
@@ -136,6 +137,7 @@ public sealed class SlaPlanner : IScalingPolicy
             (detail, clamped) = ThroughputLoop();
             (rate, isl, osl) = (LastPlan!.RequestRate, LastPlan.InputTokens, LastPlan.OutputTokens);
             reason = DecisionReason.Throughput;
+            _wishReason = reason;
             _lastThroughput = now;
             _lastLoad = now;
         }
@@ -143,6 +145,7 @@ public sealed class SlaPlanner : IScalingPolicy
         {
             (detail, clamped, bool moved) = LoadLoop(observation, current);
             reason = moved ? DecisionReason.Load : DecisionReason.Hold;
+            _wishReason = moved ? reason : _wishReason;
             _lastLoad = now;
         }
         else
@@ -182,6 +185,12 @@ public sealed class SlaPlanner : IScalingPolicy
         else if (!changes && reason == DecisionReason.Load)
         {
             reason = DecisionReason.Hold;
+        }
+        else if (changes && reason == DecisionReason.Hold)
+        {
+            // A wish held back by the stabilization window is carried out now that the window has passed.
+            reason = _wishReason;
+            detail += $"; carrying out the last {_wishReason} decision: the scale-down stabilization window has passed";
         }
 
         if (stabilized.Count > 0)
@@ -244,6 +253,41 @@ public sealed class SlaPlanner : IScalingPolicy
         double streams = requestRate * outputTokens * expectedItl / 1000;
         double decodeWorkers = streams / perWorker;
         return new PoolPlan(requestRate, inputTokens, outputTokens, prefillWorkers, decodeWorkers, capacity, utilization, expectedTtft, streams, perWorker, expectedItl, warnings);
+    }
+
+    /// <summary>
+    /// The TTFT and ITL the profile (with the current correction factors) expects for a steady load of
+    /// <paramref name="requestRate"/> req/s on <paramref name="prefillWorkers"/> prefill and
+    /// <paramref name="decodeWorkers"/> decode workers (in aggregated mode, pass the pool's size for both): prefill
+    /// at utilization ρ = uncached prompt tokens/s ÷ the pool's saturated throughput, TTFT = t₀(1 + ρ/2(1 − ρ));
+    /// decode at the concurrency c per worker that solves Little's law, c = rate × OSL × ITL(c) ÷ workers. The
+    /// planner sizes pools with the same arithmetic, so this is what it promises for a size it chose.
+    /// </summary>
+    public LatencyEstimate Expect(double requestRate, double inputTokens, double outputTokens, double kvHitRate, int prefillWorkers, int decodeWorkers)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(prefillWorkers, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(decodeWorkers, 1);
+        double uncached = Math.Max(1, inputTokens * (1 - Math.Clamp(kvHitRate, 0, 1)));
+        double lone = _profile.Prefill.TtftMs(uncached) * PrefillCorrection;
+        double rho = requestRate * uncached / (prefillWorkers * _profile.Prefill.TokensPerSecondPerWorker(uncached) / PrefillCorrection);
+        double ttft = rho >= 1 ? double.PositiveInfinity : lone * (1 + (rho / (2 * (1 - rho))));
+
+        double context = inputTokens + (outputTokens / 2);
+        double Itl(double c) => _profile.Decode.ItlMs(Math.Max(1, c), context) * DecodeCorrection;
+        double Excess(double c) => c - (requestRate * outputTokens * Itl(c) / 1000 / decodeWorkers);
+        double low = 0, high = _profile.Decode.Concurrency[^1];
+        while (Excess(high) < 0 && high < 1e7)
+        {
+            high *= 2; // past the grid: ITL extrapolated along its last cell
+        }
+
+        for (int i = 0; i < 100; i++)
+        {
+            double mid = (low + high) / 2;
+            (low, high) = Excess(mid) < 0 ? (mid, high) : (low, mid);
+        }
+
+        return new LatencyEstimate(ttft, Itl(high), rho, high);
     }
 
     private (double Rate, double Isl, double Osl) Predicted()

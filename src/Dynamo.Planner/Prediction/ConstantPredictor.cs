@@ -16,5 +16,7 @@ public sealed class ConstantPredictor : ILoadPredictor
         Count++;
     }
 
+    public double Predict() => PredictAhead(1);
+
     public double PredictAhead(double intervals) => _last;
 }

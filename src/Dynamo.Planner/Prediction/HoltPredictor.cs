@@ -61,5 +61,7 @@ public sealed class HoltPredictor : ILoadPredictor
         Count++;
     }
 
+    public double Predict() => PredictAhead(1);
+
     public double PredictAhead(double intervals) => Count == 0 ? 0 : Math.Max(0, _level + (intervals * _trend));
 }

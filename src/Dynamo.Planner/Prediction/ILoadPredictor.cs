@@ -16,7 +16,7 @@ public interface ILoadPredictor
     void Observe(double value);
 
     /// <summary>The value expected for the next interval; 0 before any observation. Never negative.</summary>
-    double Predict() => PredictAhead(1);
+    double Predict();
 
     /// <summary>
     /// The value expected <paramref name="intervals"/> intervals ahead (1 = the next one; fractions allowed): the

@@ -85,5 +85,7 @@ public sealed class KalmanPredictor : ILoadPredictor
         Count++;
     }
 
+    public double Predict() => PredictAhead(1);
+
     public double PredictAhead(double intervals) => Count == 0 ? 0 : Math.Max(0, _level + (_trend ? intervals * _slope : 0));
 }

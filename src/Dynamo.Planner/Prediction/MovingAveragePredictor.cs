@@ -32,5 +32,7 @@ public sealed class MovingAveragePredictor : ILoadPredictor
     }
 
     // Summed afresh: a running sum drifts with rounding over a day of intervals.
+    public double Predict() => PredictAhead(1);
+
     public double PredictAhead(double intervals) => _values.Count == 0 ? 0 : Math.Max(0, _values.Sum() / _values.Count);
 }

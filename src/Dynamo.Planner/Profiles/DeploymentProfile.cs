@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 
 namespace Dynamo.Planner.Profiles;
 
@@ -31,7 +32,7 @@ namespace Dynamo.Planner.Profiles;
 /// }
 /// </code>
 /// </summary>
-public sealed record DeploymentProfile
+public sealed partial record DeploymentProfile
 {
     public const int CurrentFormatVersion = 1;
 
@@ -175,8 +176,13 @@ public sealed record DeploymentProfile
                 ["blocks_per_worker"] = Kv.BlocksPerWorker,
             },
         };
-        return json.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+        // Indented, with each list of numbers on one line: a grid reads as a table.
+        string text = json.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+        return NumberList().Replace(text, m => "[" + string.Join(", ", m.Groups[1].Value.Split(',', StringSplitOptions.TrimEntries)) + "]");
     }
+
+    [GeneratedRegex(@"\[\s*([-+0-9.eE]+(?:\s*,\s*[-+0-9.eE]+)*)\s*\]")]
+    private static partial Regex NumberList();
 
     /// <summary>Writes <see cref="FileName"/> into <paramref name="directory"/> (created if missing); returns the file's path.</summary>
     public async Task<string> SaveAsync(string directory, CancellationToken cancellationToken = default)
