@@ -137,10 +137,7 @@ public sealed partial class PlannerLoop
         _metrics.RecordObservation(observation);
         var decision = _policy.Decide(new PlannerInput(now, observation, pools));
         _metrics.RecordPrediction(decision);
-        if (_policy is SlaPlanner { LastPlan: { } plan })
-        {
-            _metrics.RecordPlan(plan);
-        }
+        RecordExpectedLatency(decision, observation, pools);
 
         var reason = decision.Reason;
         var acted = false;
@@ -188,6 +185,30 @@ public sealed partial class PlannerLoop
 
         _metrics.RecordPools(pools, acted || _options.Advisory ? decision.Targets : null);
         return Finish(new PlannerStep(now, reason, acted, pools, observation, decision, detail));
+    }
+
+    /// <summary>
+    /// The SLA planner's expected TTFT and ITL for the predicted load on the pools as they are (disaggregated), or at
+    /// the load its last plan was made for: what a benchmark of the live system can be checked against.
+    /// </summary>
+    private void RecordExpectedLatency(PlannerDecision decision, LoadObservation observation, IReadOnlyList<PoolState> pools)
+    {
+        if (_policy is not SlaPlanner sla)
+        {
+            return;
+        }
+
+        var prefill = pools.FirstOrDefault(p => p.Role == WorkerRole.Prefill)?.Ready ?? 0;
+        var decode = pools.FirstOrDefault(p => p.Role == WorkerRole.Decode)?.Ready ?? 0;
+        if (prefill >= 1 && decode >= 1 && decision.PredictedRequestRate > 0 && decision.PredictedInputTokens >= 1 && decision.PredictedOutputTokens >= 1)
+        {
+            var expected = sla.Expect(decision.PredictedRequestRate, decision.PredictedInputTokens, decision.PredictedOutputTokens, observation.KvHitRate, prefill, decode);
+            _metrics.RecordExpected(expected.TtftMs, expected.ItlMs);
+        }
+        else if (sla.LastPlan is { } plan)
+        {
+            _metrics.RecordExpected(plan.ExpectedTtftMs, plan.ExpectedItlMs);
+        }
     }
 
     private PlannerStep Finish(PlannerStep step)

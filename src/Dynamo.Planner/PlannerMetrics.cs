@@ -20,8 +20,8 @@ public sealed class PlannerMetrics
         ObservedRequestRate = factory.CreateGauge(MetricNames.PlannerObservedRequestRate, "Request rate observed over the last interval, req/s.");
         ObservedTimeToFirstToken = factory.CreateGauge(MetricNames.PlannerObservedTimeToFirstToken, "Mean time to first token observed over the last interval with finished requests.");
         ObservedInterTokenLatency = factory.CreateGauge(MetricNames.PlannerObservedInterTokenLatency, "Mean inter-token latency observed over the last interval with finished requests.");
-        ExpectedTimeToFirstToken = factory.CreateGauge(MetricNames.PlannerExpectedTimeToFirstToken, "TTFT the SLA planner's last throughput plan expects at the load it planned for.");
-        ExpectedInterTokenLatency = factory.CreateGauge(MetricNames.PlannerExpectedInterTokenLatency, "ITL the SLA planner's last throughput plan expects at the load it planned for.");
+        ExpectedTimeToFirstToken = factory.CreateGauge(MetricNames.PlannerExpectedTimeToFirstToken, "TTFT the SLA planner expects for the predicted load on the ready pools (disagg), or at its last plan's load.");
+        ExpectedInterTokenLatency = factory.CreateGauge(MetricNames.PlannerExpectedInterTokenLatency, "ITL the SLA planner expects for the predicted load on the ready pools (disagg), or at its last plan's load.");
         DesiredWorkers = factory.CreateGauge(MetricNames.PlannerDesiredWorkers, "Workers the planner wants in each pool (asked of the connector unless advisory).", "pool");
         ActualWorkers = factory.CreateGauge(MetricNames.PlannerActualWorkers, "Workers that exist in each pool, ready or starting (draining ones not counted).", "pool");
         ReadyWorkers = factory.CreateGauge(MetricNames.PlannerReadyWorkers, "Workers registered and serving in each pool.", "pool");
@@ -91,10 +91,18 @@ public sealed class PlannerMetrics
         }
     }
 
-    internal void RecordPlan(PoolPlan plan)
+    internal void RecordExpected(double ttftMs, double itlMs)
     {
-        ExpectedTimeToFirstToken.Set(plan.ExpectedTtftMs / 1000);
-        ExpectedInterTokenLatency.Set(plan.ExpectedItlMs / 1000);
+        // Saturated (infinite) expectations are not exported as numbers: the gauge keeps its last finite value.
+        if (double.IsFinite(ttftMs))
+        {
+            ExpectedTimeToFirstToken.Set(ttftMs / 1000);
+        }
+
+        if (double.IsFinite(itlMs))
+        {
+            ExpectedInterTokenLatency.Set(itlMs / 1000);
+        }
     }
 
     internal void RecordPrediction(PlannerDecision decision)

@@ -99,11 +99,27 @@ public sealed class PlannerProcessTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
-    public async Task ServePlanner_MissingProfile_NamesTheKeyAndExits1()
+    public async Task ServePlanner_DotnetEngineWithoutProfile_NamesTheKeyAndExits1()
     {
-        var result = await CliRun.RunAsync(["serve", "--engine", "mocker", "--planner", "--port", "0"], StartTimeout);
+        var result = await CliRun.RunAsync(["serve", "--engine", "dotnet", "--planner", "--port", "0"], StartTimeout);
 
         CliRun.AssertUsageError(result, 1, "Dynamo:Planner:Profile", "dynamo profile");
+    }
+
+    [Fact]
+    public async Task ServePlanner_MockerWithoutConfig_PlansWithTheMockersSimulatedProfile()
+    {
+        await using var serve = DynamoProcess.Start(
+            ["serve", "--engine", "mocker", "--planner", "--port", "0"],
+            new Dictionary<string, string> { ["DYNAMO_CACHE_DIR"] = _dir });
+
+        await serve.WaitForLineAsync("Planner on: policy sla, mode disagg, profile simulated from this serve's Dynamo:Mocker settings", StartTimeout);
+        var url = (await serve.WaitForLineAsync(@"serving model '\S+' at (http://\S+/)v1", StartTimeout)).Groups[1].Value;
+        using var client = new HttpClient { BaseAddress = new Uri(url), Timeout = TimeSpan.FromSeconds(60) };
+        Assert.True((await CompletionStreams.RunAsync(client, 8)).IsComplete(8));
+        Assert.Contains("dynamo_planner_predicted_request_rate", await client.GetStringAsync("metrics"));
+        serve.Interrupt();
+        Assert.Equal(0, await serve.WaitForExitAsync(TimeSpan.FromSeconds(60)));
     }
 
     [Fact]

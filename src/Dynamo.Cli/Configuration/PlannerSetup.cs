@@ -13,7 +13,8 @@ internal sealed record PlannerSetup(PlannerOptions Options, DeploymentProfile Pr
 {
     /// <summary>
     /// For <c>dynamo serve --planner</c>: the planner sizes the pools of the serve mode, so <c>Dynamo:Planner:Mode</c>
-    /// defaults to <c>Dynamo:Serve:Mode</c> and must equal it when set.
+    /// defaults to <c>Dynamo:Serve:Mode</c> and must equal it when set. With the mocker and no
+    /// <c>Dynamo:Planner:Profile</c>, the profile is simulated from the mocker's own settings.
     /// </summary>
     public static PlannerSetup ForServe(DynamoConfiguration configuration, ServeOptions serve)
     {
@@ -30,6 +31,26 @@ internal sealed record PlannerSetup(PlannerOptions Options, DeploymentProfile Pr
                 $"{PlannerOptions.SectionName}:Mode = '{options.Mode}' but {ServeOptions.SectionName}:Mode = '{serve.Mode}': the planner sizes the pools the cluster has; set the same mode in both (or leave {PlannerOptions.SectionName}:Mode out).");
         }
 
+        if (string.IsNullOrWhiteSpace(options.Profile) && serve.Engine == "mocker")
+        {
+            // No profile given: the planner sizes the pools with the simulation of the engine it serves, the mocker as
+            // Dynamo:Mocker configures it (what 'dynamo profile' computes for a preset, here for these settings).
+            var mocker = configuration.Bind<Dynamo.Engine.Mocker.MockerOptions>("Dynamo:Mocker");
+            var preset = new Dynamo.Engine.Mocker.Profiles.PerformanceProfile
+            {
+                Name = "serve-mocker",
+                Description = "the Dynamo:Mocker settings of this serve",
+                Performance = mocker.Performance,
+                BlockSize = mocker.BlockSize,
+                TotalKvBlocks = mocker.TotalKvBlocks,
+                MaxNumSeqs = mocker.MaxNumSeqs,
+                MaxNumBatchedTokens = mocker.MaxNumBatchedTokens,
+                MaxContextLength = mocker.MaxContextLength,
+            };
+            var profile = Profiling.SimulatedProfiler.Run(preset, Profiling.SimulatedProfiler.DefaultGrid(preset), "simulated mocker");
+            return Build(options, profile, "simulated from this serve's Dynamo:Mocker settings");
+        }
+
         return Build(options);
     }
 
@@ -38,6 +59,23 @@ internal sealed record PlannerSetup(PlannerOptions Options, DeploymentProfile Pr
     {
         ArgumentNullException.ThrowIfNull(configuration);
         return Build(configuration.Bind<PlannerOptions>(PlannerOptions.SectionName));
+    }
+
+    private static PlannerSetup Build(PlannerOptions options, DeploymentProfile profile, string origin)
+    {
+        if (options.Problems(requireProfile: false) is { Count: > 0 } problems)
+        {
+            throw new ConfigurationException(string.Join(Environment.NewLine, problems));
+        }
+
+        try
+        {
+            return new PlannerSetup(options, profile, ScalingPolicies.Create(options, profile)) { ProfileOrigin = origin };
+        }
+        catch (ArgumentException error)
+        {
+            throw new ConfigurationException(error.Message);
+        }
     }
 
     private static PlannerSetup Build(PlannerOptions options)
@@ -62,8 +100,11 @@ internal sealed record PlannerSetup(PlannerOptions Options, DeploymentProfile Pr
         }
     }
 
+    /// <summary>Where the profile came from: its file, or how it was made.</summary>
+    public string? ProfileOrigin { get; init; }
+
     /// <summary>One line for the start-up message.</summary>
     public string Describe() => string.Create(CultureInfo.InvariantCulture,
-        $"policy {Options.Policy}, mode {Options.Mode}, profile {Options.Profile} ({Profile.Source.ToString().ToLowerInvariant()}), SLA TTFT {Options.Sla.TtftMs:0.#} ms / ITL {Options.Sla.ItlMs:0.#} ms, "
+        $"policy {Options.Policy}, mode {Options.Mode}, profile {ProfileOrigin ?? Options.Profile} ({Profile.Source.ToString().ToLowerInvariant()}), SLA TTFT {Options.Sla.TtftMs:0.#} ms / ITL {Options.Sla.ItlMs:0.#} ms, "
         + $"observing every {Options.LoadInterval.TotalSeconds:0.###} s, throughput loop every {Options.ThroughputInterval.TotalSeconds:0.###} s{(Options.Advisory ? ", advisory (decisions are not carried out)" : "")}");
 }

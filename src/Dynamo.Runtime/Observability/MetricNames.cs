@@ -61,7 +61,7 @@ public static class MetricNames
     public const string PlannerPredictedOutputTokens = "dynamo_planner_predicted_output_tokens";
     public const string PlannerObservedRequestRate = "dynamo_planner_observed_request_rate";
 
-    /// <summary>TTFT and ITL the SLA planner's last throughput plan expects (profile × correction at the planned load).</summary>
+    /// <summary>TTFT and ITL the SLA planner expects for the predicted load on the ready pools (profile × correction).</summary>
     public const string PlannerExpectedTimeToFirstToken = "dynamo_planner_expected_time_to_first_token_seconds";
     public const string PlannerExpectedInterTokenLatency = "dynamo_planner_expected_inter_token_latency_seconds";
     public const string PlannerObservedTimeToFirstToken = "dynamo_planner_observed_time_to_first_token_seconds";
