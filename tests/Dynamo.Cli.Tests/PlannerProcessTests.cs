@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
-using Dynamo.Planner.Observation;
+using Dynamo.Planner.Observers;
 using Dynamo.Runtime.Tests.Infrastructure;
 using Xunit.Abstractions;
 

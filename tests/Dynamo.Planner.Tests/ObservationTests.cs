@@ -1,6 +1,6 @@
 using Dynamo.Contracts;
 using Dynamo.Contracts.Engine;
-using Dynamo.Planner.Observation;
+using Dynamo.Planner.Observers;
 using Dynamo.Runtime.Events;
 using Microsoft.Extensions.Time.Testing;
 

@@ -123,6 +123,21 @@ public sealed class PlannerLoopTests
     }
 
     [Fact]
+    public async Task PolicyGivingUpOnUnreadyWorkers_IsCarriedOutWhileUnsettled_AndCounted()
+    {
+        _connector.Set(WorkerRole.Decode, 4, 4, 2);
+        var loop = new PlannerLoop(_observer, new GivingUpPolicy(), _connector, Options, _metrics, _time, NullLogger.Instance);
+
+        var step = await loop.StepAsync(CancellationToken.None);
+
+        Assert.True(step.Acted);
+        Assert.Equal(DecisionReason.ReadyTimeout, step.Reason);
+        Assert.Equal(2, Assert.Single(_connector.Calls).Workers[WorkerRole.Decode]);
+        Assert.Equal(2, _metrics.FailedStarts.WithLabels("decode").Value);
+        Assert.Equal(1, _metrics.Decisions.WithLabels("ready_timeout").Value);
+    }
+
+    [Fact]
     public async Task Run_StepsOncePerIntervalOnTheGivenClock()
     {
         var loop = CreateLoop();
@@ -221,6 +236,13 @@ public sealed class PlannerLoopTests
 
             return Task.CompletedTask;
         }
+    }
+
+    /// <summary>As the SLA planner's guards do after the ready timeout: the target drops to the ready count.</summary>
+    private sealed class GivingUpPolicy : IScalingPolicy
+    {
+        public PlannerDecision Decide(PlannerInput input) => new(
+            input.Pools.ToDictionary(p => p.Role, p => Math.Min(p.Desired, p.Ready)), DecisionReason.ReadyTimeout, "gave up", 0, 0, 0);
     }
 
     /// <summary>Wants the counts it is told (the rest as they are), reason throughput; hold when that changes nothing.</summary>

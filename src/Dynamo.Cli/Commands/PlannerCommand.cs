@@ -5,7 +5,7 @@ using Dynamo.Cli.Hosting;
 using Dynamo.Contracts;
 using Dynamo.Planner;
 using Dynamo.Planner.Connectors;
-using Dynamo.Planner.Observation;
+using Dynamo.Planner.Observers;
 using Dynamo.Runtime.Nats;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;

@@ -1,6 +1,6 @@
 using Dynamo.Contracts;
 using Dynamo.Planner;
-using Dynamo.Planner.Observation;
+using Dynamo.Planner.Observers;
 using Microsoft.Extensions.Logging;
 
 namespace Dynamo.Cli.Hosting;

@@ -1,6 +1,6 @@
 using Dynamo.Runtime.Observability;
 
-namespace Dynamo.Planner.Observation;
+namespace Dynamo.Planner.Observers;
 
 /// <summary>
 /// The frontends' traffic, scraped from their <c>/metrics</c> (what <c>dynamo planner</c> reads between processes).

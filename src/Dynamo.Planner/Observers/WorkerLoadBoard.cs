@@ -3,7 +3,7 @@ using Dynamo.Contracts.Engine;
 using Dynamo.Runtime.Events;
 using Microsoft.Extensions.Logging;
 
-namespace Dynamo.Planner.Observation;
+namespace Dynamo.Planner.Observers;
 
 /// <summary>
 /// The newest load report of each worker, from the event plane's <see cref="EventSubjects.LoadMetrics"/> subject (in

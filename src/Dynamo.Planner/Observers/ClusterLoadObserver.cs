@@ -1,6 +1,6 @@
 using Dynamo.Contracts.Engine;
 
-namespace Dynamo.Planner.Observation;
+namespace Dynamo.Planner.Observers;
 
 /// <summary>
 /// The planner's <see cref="ILoadObserver"/>: the gateways' counters (<see cref="ITrafficSource"/>) differenced between

@@ -1,4 +1,4 @@
-namespace Dynamo.Planner.Observation;
+namespace Dynamo.Planner.Observers;
 
 /// <summary>
 /// The gateways' traffic counters since they started (summed over gateways and models): what the planner reads each

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Dynamo.Planner.Observation;
+namespace Dynamo.Planner.Observers;
 
 /// <summary>Reads the Prometheus text exposition format far enough to sum samples by metric name over their labels.</summary>
 public static class PrometheusText
