@@ -21,6 +21,13 @@ public sealed record LocalWorkerLaunch
     /// <summary>Environment variables set for every worker.</summary>
     public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>
+    /// Start each worker in a session of its own (through <c>setsid</c>, where installed), so a signal meant for the
+    /// planner's process group (Ctrl-C in its terminal, <c>kill -TERM -PGID</c>) does not reach the workers too: they
+    /// are drained by the connector alone, once (a second signal would stop a draining worker at once). Default true.
+    /// </summary>
+    public bool OwnSession { get; init; } = true;
+
     /// <summary>How long a worker may drain after SIGTERM before it is killed.</summary>
     public TimeSpan StopTimeout { get; init; } = TimeSpan.FromSeconds(60);
 }
@@ -183,13 +190,21 @@ public sealed partial class LocalWorkerConnector : IScalingConnector, IAsyncDisp
     private LocalWorker Launch(WorkerRole role)
     {
         var instanceId = $"{PoolNames.Of(role)}-{Guid.NewGuid().ToString("N")[..8]}";
-        var start = new ProcessStartInfo(_launch.Executable)
+        // setsid(1) calls setsid() and execs in place (a child of this process never leads a process group, so it
+        // does not fork): the pid stays the worker's.
+        var setsid = _launch.OwnSession ? SetsidPath() : null;
+        var start = new ProcessStartInfo(setsid ?? _launch.Executable)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
+        if (setsid is not null)
+        {
+            start.ArgumentList.Add(_launch.Executable);
+        }
+
         foreach (var argument in _launch.LeadingArguments)
         {
             start.ArgumentList.Add(argument);
@@ -256,6 +271,9 @@ public sealed partial class LocalWorkerConnector : IScalingConnector, IAsyncDisp
     }
 
     private const int SigTerm = 15;
+
+    private static string? SetsidPath() =>
+        new[] { "/usr/bin/setsid", "/bin/setsid", "/usr/local/bin/setsid" }.FirstOrDefault(File.Exists);
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int SendSignal(int pid, int signal);
