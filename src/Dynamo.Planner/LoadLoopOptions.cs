@@ -21,6 +21,13 @@ public sealed class LoadLoopOptions
     /// </summary>
     public double MaxPrefillUtilization { get; set; } = 0.9;
 
+    /// <summary>
+    /// A load step: when the request rate of each of the last three load intervals exceeds this multiple of the rate the
+    /// pools were last planned for, the throughput loop's arithmetic runs at once on that recent rate (growing pools
+    /// only) instead of waiting for the next throughput interval. Default 1.5.
+    /// </summary>
+    public double StepFactor { get; set; } = 1.5;
+
     /// <summary>Fraction of a worker's KV cache the decode plan fills at most (the rest absorbs growth). Default 0.9.</summary>
     public double KvHeadroom { get; set; } = 0.9;
 }

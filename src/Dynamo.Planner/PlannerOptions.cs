@@ -163,6 +163,7 @@ public sealed class PlannerOptions
             Check(LoadLoop.KvUsageHigh > 0 && LoadLoop.KvUsageHigh <= 1, "LoadLoop:KvUsageHigh", LoadLoop.KvUsageHigh, "must be in (0, 1]");
             Check(LoadLoop.IdleUtilization >= 0 && LoadLoop.IdleUtilization < 1, "LoadLoop:IdleUtilization", LoadLoop.IdleUtilization, "must be in [0, 1)");
             Check(LoadLoop.MaxPrefillUtilization > 0 && LoadLoop.MaxPrefillUtilization < 1, "LoadLoop:MaxPrefillUtilization", LoadLoop.MaxPrefillUtilization, "must be in (0, 1)");
+            Check(LoadLoop.StepFactor > 1 && double.IsFinite(LoadLoop.StepFactor), "LoadLoop:StepFactor", LoadLoop.StepFactor, "must be a number > 1");
             Check(LoadLoop.KvHeadroom > 0 && LoadLoop.KvHeadroom <= 1, "LoadLoop:KvHeadroom", LoadLoop.KvHeadroom, "must be in (0, 1]");
         }
 

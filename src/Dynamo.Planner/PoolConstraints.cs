@@ -92,6 +92,36 @@ public sealed class PoolConstraints
         return (counts, why.Count == 0 ? null : string.Join("; ", why));
     }
 
+    /// <summary>
+    /// A scale-down held back by the stabilization window can leave the targets over the GPU budget while another
+    /// pool grows. The budget is the hard limit: pools held above their wish are let down towards it, the one
+    /// furthest above first, until the targets fit. Returns what was released, or null when nothing had to be.
+    /// </summary>
+    public string? FitBudget(Dictionary<WorkerRole, int> targets, IReadOnlyDictionary<WorkerRole, int> wishes)
+    {
+        ArgumentNullException.ThrowIfNull(targets);
+        ArgumentNullException.ThrowIfNull(wishes);
+        if (_options.GpuBudget is not { } budget || Gpus(targets) <= budget)
+        {
+            return null;
+        }
+
+        var before = new Dictionary<WorkerRole, int>(targets);
+        while (Gpus(targets) > budget)
+        {
+            WorkerRole[] held = [.. targets.Keys.Where(r => wishes.TryGetValue(r, out int wish) && targets[r] > wish)];
+            if (held.Length == 0)
+            {
+                break;
+            }
+
+            targets[held.MaxBy(r => targets[r] - wishes[r])]--;
+        }
+
+        return string.Join(", ", targets.Where(t => t.Value != before[t.Key]).Select(t => $"{Name(t.Key)} {before[t.Key]} → {t.Value}"))
+            + string.Create(CultureInfo.InvariantCulture, $" before the stabilization window ends, to stay within the GPU budget {budget}");
+    }
+
     internal static string Name(WorkerRole role) => role switch
     {
         WorkerRole.Prefill => "prefill",

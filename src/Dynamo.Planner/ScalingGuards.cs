@@ -64,9 +64,19 @@ internal sealed class ScalingGuards(PlannerOptions options)
                 $"gave up: {string.Join("; ", gaveUp)} ({WorkersGivenUp} given up in all)", rate, isl, osl);
         }
 
-        return waiting.Count == 0
-            ? null
-            : new PlannerDecision(targets, DecisionReason.Pending, $"waiting for the last change: {string.Join("; ", waiting)}", rate, isl, osl);
+        if (waiting.Count == 0)
+        {
+            return null;
+        }
+
+        // While a change is carried out the pools' desired counts stand as the wish: the stabilization window of
+        // a scale-down counts from when the pools settled, not from the decision that started the change.
+        foreach (PoolState pool in input.Pools)
+        {
+            Record(pool.Role, input.Now, pool.Desired, pool.Desired);
+        }
+
+        return new PlannerDecision(targets, DecisionReason.Pending, $"waiting for the last change: {string.Join("; ", waiting)}", rate, isl, osl);
     }
 
     /// <summary>
@@ -75,6 +85,17 @@ internal sealed class ScalingGuards(PlannerOptions options)
     /// the current count).
     /// </summary>
     public int Stabilize(WorkerRole role, DateTimeOffset now, int wish, int current)
+    {
+        List<(DateTimeOffset At, int Count)> history = Record(role, now, wish, current);
+        if (wish >= current || options.ScaleDownStabilization <= TimeSpan.Zero)
+        {
+            return wish;
+        }
+
+        return Math.Min(current, history.Max(w => w.Count));
+    }
+
+    private List<(DateTimeOffset At, int Count)> Record(WorkerRole role, DateTimeOffset now, int wish, int current)
     {
         if (!_wishes.TryGetValue(role, out var history))
         {
@@ -86,11 +107,6 @@ internal sealed class ScalingGuards(PlannerOptions options)
         DateTimeOffset horizon = now - options.ScaleDownStabilization;
         history.RemoveAll(w => w.At <= horizon && w.At < now);
         history.Add((now, wish));
-        if (wish >= current || options.ScaleDownStabilization <= TimeSpan.Zero)
-        {
-            return wish;
-        }
-
-        return Math.Min(current, history.Max(w => w.Count));
+        return history;
     }
 }

@@ -41,6 +41,7 @@ public sealed class SlaPlanner : IScalingPolicy
     private DateTimeOffset? _lastLoad;
     private bool _warm;
     private DecisionReason _wishReason = DecisionReason.Hold;
+    private readonly Queue<LoadObservation> _recent = new();
     private double _kvHitRate;
 
     /// <exception cref="ArgumentException">Invalid options, or a GPU budget the pools' minimums exceed.</exception>
@@ -107,6 +108,12 @@ public sealed class SlaPlanner : IScalingPolicy
         }
 
         _window.Add(observation);
+        _recent.Enqueue(observation);
+        if (_recent.Count > 3)
+        {
+            _recent.Dequeue();
+        }
+
         _kvHitRate = observation.Requests > 0 ? observation.KvHitRate : _kvHitRate;
         _lastThroughput ??= _warm ? now - _options.ThroughputInterval : now;
         _lastLoad ??= now;
@@ -141,6 +148,14 @@ public sealed class SlaPlanner : IScalingPolicy
             _lastThroughput = now;
             _lastLoad = now;
         }
+        else if (_options.LoadLoop.Enabled && now - _lastLoad.Value >= _options.LoadInterval && Step() is { } step)
+        {
+            (detail, clamped) = step;
+            (rate, isl, osl) = (LastPlan!.RequestRate, LastPlan.InputTokens, LastPlan.OutputTokens);
+            reason = DecisionReason.Throughput;
+            _wishReason = reason;
+            _lastLoad = now;
+        }
         else if (_options.LoadLoop.Enabled && now - _lastLoad.Value >= _options.LoadInterval)
         {
             (detail, clamped, bool moved) = LoadLoop(observation, current);
@@ -164,12 +179,25 @@ public sealed class SlaPlanner : IScalingPolicy
                     $"{PoolConstraints.Name(role)} kept at {target} (wants {_wish[role]}; scale-down stabilization {_options.ScaleDownStabilization.TotalSeconds:0} s)"));
             }
 
+            if (target < current[role] && Recent() is { } recent && Need(recent, role) is var need && need > target)
+            {
+                // Never below what the load of the last few load intervals needs, whatever was planned before.
+                target = Math.Min(current[role], need);
+                stabilized.Add(string.Create(CultureInfo.InvariantCulture,
+                    $"{PoolConstraints.Name(role)} kept at {target}: the last {recent.Seconds:0} s of load ({recent.Rate:0.##} req/s) need {need}"));
+            }
+
             targets[role] = target;
         }
 
         foreach ((WorkerRole role, int n) in current.Where(c => !targets.ContainsKey(c.Key)))
         {
             targets[role] = n; // a pool this mode does not plan keeps its size
+        }
+
+        if (_constraints.FitBudget(targets, _wish) is { } released)
+        {
+            stabilized.Add(released);
         }
 
         bool changes = targets.Any(t => t.Value != current[t.Key]);
@@ -290,6 +318,102 @@ public sealed class SlaPlanner : IScalingPolicy
         return new LatencyEstimate(ttft, Itl(high), rho, high);
     }
 
+    /// <summary>
+    /// Requests waiting at the prefill-side workers in the newest observation, as a rate that clears them within
+    /// one worker start-up time (at least one load interval): new workers come no sooner.
+    /// </summary>
+    private double BacklogRate()
+    {
+        if (_recent.Count == 0)
+        {
+            return 0;
+        }
+
+        double waiting = _recent.Last().Workers.Where(w => w.Role is WorkerRole.Prefill or WorkerRole.Aggregated).Sum(w => (double)w.Load.WaitingRequests);
+        TimeSpan horizon = _options.WorkerStartupTime > _options.LoadInterval ? _options.WorkerStartupTime : _options.LoadInterval;
+        return waiting / horizon.TotalSeconds;
+    }
+
+    /// <summary>The load of the last (up to three) observations: rate, mean ISL and OSL, and their span.</summary>
+    private (double Rate, double Isl, double Osl, double Seconds)? Recent()
+    {
+        double seconds = _recent.Sum(o => o.Interval.TotalSeconds), requests = _recent.Sum(o => (double)o.Requests);
+        if (_recent.Count < 3 || seconds <= 0)
+        {
+            return null;
+        }
+
+        double isl = requests > 0 ? _recent.Sum(o => o.MeanInputTokens * o.Requests) / requests : Math.Max(1, _inputTokens.Predict());
+        // OSL of the requests that finished in the last seconds leans short (long ones are still running): the
+        // predictor's longer view is preferred once it has one.
+        var finished = _recent.Where(o => o.MeanOutputTokens > 0).ToArray();
+        double osl = _outputTokens.Count > 0 ? Math.Max(1, _outputTokens.Predict()) : finished.Length > 0 ? finished.Average(o => o.MeanOutputTokens) : 1;
+        return (requests / seconds, isl, osl, seconds);
+    }
+
+    private int Need((double Rate, double Isl, double Osl, double Seconds) recent, WorkerRole role)
+    {
+        PoolPlan plan = Plan(recent.Rate, recent.Isl, recent.Osl, _kvHitRate);
+        return role switch
+        {
+            WorkerRole.Prefill => Up(plan.PrefillWorkers),
+            WorkerRole.Decode => Up(plan.DecodeWorkers),
+            _ => Up(plan.AggregatedWorkers),
+        };
+    }
+
+    /// <summary>
+    /// A load step: the recent rate is well past what the pools were last planned for. Plans at once on the recent
+    /// load, growing pools only; null when there is no step or nothing would grow.
+    /// </summary>
+    private (string Detail, string? Clamped)? Step()
+    {
+        // Every one of the last three intervals past the mark, so a single burst does not count as a step.
+        double mark = _options.LoadLoop.StepFactor * (LastPlan?.RequestRate ?? 0);
+        if (Recent() is not { } recent || !_recent.All(o => o.RequestRate > mark))
+        {
+            return null;
+        }
+
+        double backlog = BacklogRate();
+        recent = recent with { Rate = recent.Rate + backlog };
+        PoolPlan plan = Plan(recent.Rate, recent.Isl, recent.Osl, _kvHitRate);
+        var wanted = new Dictionary<WorkerRole, int>(_wish);
+        bool grows = false;
+        foreach (WorkerRole role in _options.Roles)
+        {
+            int need = Need(recent, role);
+            if (need > wanted[role])
+            {
+                wanted[role] = need;
+                grows = true;
+            }
+        }
+
+        if (!grows)
+        {
+            return null;
+        }
+
+        (Dictionary<WorkerRole, int> counts, string? clamped) = _constraints.Apply(wanted);
+        foreach ((WorkerRole role, int n) in counts)
+        {
+            _wish[role] = n;
+        }
+
+        string was = LastPlan is { } last ? string.Create(CultureInfo.InvariantCulture, $"{last.RequestRate:0.##} req/s") : "nothing yet";
+        LastPlan = plan;
+        string detail = string.Create(CultureInfo.InvariantCulture,
+            $"load step: the last {recent.Seconds:0} s brought {recent.Rate - backlog:0.##} req/s (ISL {recent.Isl:0}, OSL {recent.Osl:0}), over {_options.LoadLoop.StepFactor:0.##} × the {was} the pools were planned for{(backlog > 0 ? $", plus {backlog:0.##} req/s to clear the requests waiting within a start-up time" : "")}; "
+            + $"prefill {plan.PrefillWorkers:0.##}, decode {plan.DecodeWorkers:0.##} workers needed now");
+        if (plan.Warnings.Count > 0)
+        {
+            detail += $"; WARNING: {string.Join("; ", plan.Warnings)}";
+        }
+
+        return (detail, clamped);
+    }
+
     private (double Rate, double Isl, double Osl) Predicted()
     {
         double horizon = 1 + (_options.WorkerStartupTime / _options.ThroughputInterval);
@@ -323,6 +447,8 @@ public sealed class SlaPlanner : IScalingPolicy
         }
 
         (double rate, double isl, double osl) = Predicted();
+        double backlog = BacklogRate();
+        rate += backlog;
         if (_outputTokens.Count == 0)
         {
             // Nothing seen yet: size for nothing; the pools' minimums apply.
@@ -349,7 +475,7 @@ public sealed class SlaPlanner : IScalingPolicy
         }
 
         string detail = string.Create(CultureInfo.InvariantCulture,
-            $"throughput: {observed}; predicted {plan.RequestRate:0.###} req/s, ISL {plan.InputTokens:0}, OSL {plan.OutputTokens:0}, KV hit {_kvHitRate:0.00}; "
+            $"throughput: {observed}; predicted {plan.RequestRate - backlog:0.###} req/s{(backlog > 0 ? $" + {backlog:0.###} req/s to clear the requests waiting within a start-up time" : "")}, ISL {plan.InputTokens:0}, OSL {plan.OutputTokens:0}, KV hit {_kvHitRate:0.00}; "
             + $"prefill {plan.RequestRate * Math.Max(1, plan.InputTokens * (1 - _kvHitRate)):0} tok/s ÷ {plan.PrefillCapacityPerWorker:0} per worker (utilization {plan.PrefillUtilization:0.00}, TTFT ≈ {plan.ExpectedTtftMs:0.#} ms, correction {PrefillCorrection:0.00}) = {plan.PrefillWorkers:0.##}; "
             + $"decode {plan.DecodeStreams:0.#} streams ÷ {plan.DecodeConcurrencyPerWorker:0.#} per worker (ITL ≈ {plan.ExpectedItlMs:0.#} ms, correction {DecodeCorrection:0.00}) = {plan.DecodeWorkers:0.##}");
         if (plan.Warnings.Count > 0)
@@ -375,16 +501,31 @@ public sealed class SlaPlanner : IScalingPolicy
             int workers = Math.Max(1, window.PrefillWorkers);
             double profiled = _profile.Prefill.TtftMs(uncached);
             double rho = window.Requests / window.Seconds * uncached / (workers * _profile.Prefill.TokensPerSecondPerWorker(uncached) / PrefillCorrection);
-            if (rho < 0.95)
+            // A backlog (requests waiting at the prefill workers) is a transient the steady-state queueing model
+            // does not describe: its TTFTs would read as a slow profile.
+            if (rho < 0.95 && window.MaxPrefillWaiting < 1)
             {
                 PrefillCorrection = Bound(ttft / (profiled * (1 + (rho / (2 * (1 - rho))))));
             }
         }
 
-        if (window.ItlMs is { } itl && window.DecodeConcurrency is { } concurrency)
+        // A saturated decode pool (requests waiting for a batch slot or KV) stretches the observed gaps with
+        // queueing the profile's ITL does not describe: such a window says nothing about the step time.
+        bool saturated = window.MaxDecodeWaiting >= 1 || window.MaxDecodeKvUsage > _options.LoadLoop.KvUsageHigh;
+        if (window.ItlMs is { } itl && window.DecodeConcurrency is { } concurrency && !saturated)
         {
             double context = window.MeanInputTokens + (window.MeanOutputTokens / 2);
-            DecodeCorrection = Bound(itl / _profile.Decode.ItlMs(Math.Max(1, concurrency), context));
+            double profiled = _profile.Decode.ItlMs(Math.Max(1, concurrency), context);
+            if (_options.Mode == "agg" && window.Requests > 0)
+            {
+                // An aggregated worker's steps also carry prefill chunks: its decode gaps stretch by 1 / (1 − ρ),
+                // ρ the share of its time spent prefilling, which the decode profile alone does not include.
+                double uncached = Math.Max(1, window.MeanInputTokens * (1 - _kvHitRate));
+                double rho = window.Requests / window.Seconds * uncached / (Math.Max(1, window.PrefillWorkers) * _profile.Prefill.TokensPerSecondPerWorker(uncached));
+                profiled /= 1 - Math.Min(rho, 0.9);
+            }
+
+            DecodeCorrection = Bound(itl / profiled);
         }
     }
 
@@ -491,6 +632,9 @@ public sealed class SlaPlanner : IScalingPolicy
         private double _concurrencySum;
         private int _concurrencySamples;
         public int PrefillWorkers;
+        public double MaxDecodeWaiting;
+        public double MaxPrefillWaiting;
+        public double MaxDecodeKvUsage;
 
         public readonly double MeanInputTokens => Requests > 0 ? _inputSum / Requests : 0;
 
@@ -531,10 +675,16 @@ public sealed class SlaPlanner : IScalingPolicy
             {
                 _concurrencySum += decode.Average(w => (double)w.Load.RunningRequests);
                 _concurrencySamples++;
+                MaxDecodeWaiting = Math.Max(MaxDecodeWaiting, decode.Average(w => (double)w.Load.WaitingRequests));
+                MaxDecodeKvUsage = Math.Max(MaxDecodeKvUsage, decode.Average(w => w.Load.KvUsage));
             }
 
-            int prefill = o.Workers.Count(w => w.Role is WorkerRole.Prefill or WorkerRole.Aggregated);
-            PrefillWorkers = Math.Max(PrefillWorkers, prefill);
+            WorkerLoadReport[] prefill = [.. o.Workers.Where(w => w.Role is WorkerRole.Prefill or WorkerRole.Aggregated)];
+            PrefillWorkers = Math.Max(PrefillWorkers, prefill.Length);
+            if (prefill.Length > 0)
+            {
+                MaxPrefillWaiting = Math.Max(MaxPrefillWaiting, prefill.Average(w => (double)w.Load.WaitingRequests));
+            }
         }
     }
 }

@@ -99,6 +99,11 @@ public sealed class ThresholdAutoscaler : IScalingPolicy
             }
         }
 
+        if (_constraints.FitBudget(targets, counts) is { } released)
+        {
+            stabilized.Add(released);
+        }
+
         bool changes = targets.Any(p => p.Value != current[p.Key]);
         DecisionReason reason = clamped is not null ? DecisionReason.Clamped
             : changes ? DecisionReason.Load

@@ -108,6 +108,7 @@ public sealed class ProfileProcessTests : IDisposable
         Assert.InRange(profile.Prefill.TtftMs(32), 4, 200);
         Assert.True(profile.Decode.TokensPerSecondPerGpu(4, 68) > profile.Decode.TokensPerSecondPerGpu(1, 68), "batching raises decode throughput");
         Assert.Contains("decode x4 context 64", result.Stdout);
+        Assert.DoesNotContain("prefix cache", result.Stdout); // fresh prompts at every point
     }
 
     [Theory]

@@ -52,7 +52,11 @@ public class SlaPlannerTests
         var planner = new SlaPlanner(Options(), SyntheticProfiles.Linear());
         var (last, pools, all) = Run(planner, Pools(1, 1), 0, 180, rate: 100);
 
-        Assert.All(all.SkipLast(1), d => Assert.Equal(DecisionReason.Hold, d.Reason)); // no load reports: the load loop holds
+        // Nothing planned yet: three load intervals of traffic are a step, sized at once (10 s).
+        Assert.Equal(DecisionReason.Throughput, all[2].Reason);
+        Assert.Contains("load step: the last 15 s brought 100 req/s", all[2].Detail);
+        Assert.Equal((13, 3), (all[2].Targets[WorkerRole.Prefill], all[2].Targets[WorkerRole.Decode]));
+        Assert.All(all.Skip(3).SkipLast(1), d => Assert.Equal(DecisionReason.Hold, d.Reason)); // no load reports: the load loop holds
         Assert.Equal(DecisionReason.Throughput, last.Reason);
         Assert.Equal((13, 3), (pools.Count(WorkerRole.Prefill), pools.Count(WorkerRole.Decode)));
         Assert.Equal(100, last.PredictedRequestRate, 6);
@@ -365,5 +369,87 @@ public class SlaPlannerTests
         Assert.InRange(planned.TtftMs, 0, 300);
         Assert.InRange(planned.ItlMs, 0, 30);
         Assert.True(double.IsPositiveInfinity(planner.Expect(100, 1000, 100, 0, 5, 3).TtftMs)); // 100,000 tok/s > 50,000
+    }
+
+    [Fact]
+    public void Stabilization_NeverHoldsThePoolsOverTheGpuBudget()
+    {
+        var planner = new SlaPlanner(Options(o => { o.GpuBudget = 8; o.ScaleDownStabilization = TimeSpan.FromSeconds(300); }), SyntheticProfiles.Linear());
+        // Prompt-heavy load: prefill 50 × 1000 / 8000 = 6.25 → 7, decode 50 × 10 × 0.03 = 15 streams → 1; 8 GPUs.
+        // Decode, held at 6 by the window, would make 13: it is let down to its wish instead.
+        var (last, pools, _) = Run(planner, Pools(2, 6), 0, 180, rate: 50, osl: 10);
+        Assert.Equal((7, 1), (pools.Count(WorkerRole.Prefill), pools.Count(WorkerRole.Decode)));
+        Assert.Contains("→ 1 before the stabilization window ends, to stay within the GPU budget 8", last.Detail);
+    }
+
+    [Fact]
+    public void Corrections_SaturatedDecodeWindow_LeavesTheFactorAlone()
+    {
+        var planner = new SlaPlanner(Options(), SyntheticProfiles.Linear());
+        PoolState[] pools = Pools(2, 1);
+        for (int t = 0; t <= 180; t += 5)
+        {
+            DateTimeOffset now = Start.AddSeconds(t);
+            // Requests queue for the decode batch: their gaps hold queueing, not step time.
+            planner.Decide(new PlannerInput(now, Observation(now, 10, itlMs: 400, workers: [Report(WorkerRole.Decode, 0, running: 50, waiting: 30)]), pools));
+        }
+
+        Assert.Equal(1, planner.DecodeCorrection);
+    }
+
+    [Fact]
+    public void LoadStep_PlansAtOnceOnTheRecentLoad_WithoutWaitingForTheInterval()
+    {
+        var planner = new SlaPlanner(Options(), SyntheticProfiles.Linear());
+        var (_, pools, _) = Run(planner, Pools(1, 1), 0, 180, rate: 10); // planned for 10 req/s: 2 + 1
+        Assert.Equal((2, 1), (pools.Count(WorkerRole.Prefill), pools.Count(WorkerRole.Decode)));
+
+        // The load jumps to 100 req/s at 185 s: after three load intervals of it (195 s) the pools are sized for it.
+        var (_, grown, decisions) = Run(planner, pools, 185, 195, rate: 100);
+        PlannerDecision step = decisions[^1];
+        Assert.Equal(DecisionReason.Throughput, step.Reason);
+        Assert.Contains("load step: the last 15 s brought 100 req/s (ISL 1000, OSL 100), over 1.5 × the 10 req/s the pools were planned for", step.Detail);
+        Assert.Equal((13, 3), (grown.Count(WorkerRole.Prefill), grown.Count(WorkerRole.Decode)));
+        Assert.Equal(100, step.PredictedRequestRate, 6);
+    }
+
+    [Fact]
+    public void ScaleDown_NeverBelowWhatTheRecentLoadNeeds()
+    {
+        var planner = new SlaPlanner(Options(o => o.LoadLoop.StepFactor = 1e9), SyntheticProfiles.Linear());
+        // A throughput decision planned for 10 req/s on a window the load left: the last 15 s run at 100 req/s.
+        Run(planner, Pools(13, 3), 0, 165, rate: 10);
+        var (last, pools, _) = Run(planner, Pools(13, 3), 170, 180, rate: 100);
+        Assert.Equal((13, 3), (pools.Count(WorkerRole.Prefill), pools.Count(WorkerRole.Decode)));
+        Assert.Contains("prefill kept at 13: the last 15 s of load (100 req/s) need 13", last.Detail);
+    }
+
+    [Fact]
+    public void Corrections_AggregatedWorkers_AllowForTheirPrefillShare()
+    {
+        var planner = new SlaPlanner(Options(o => o.Mode = "agg"), SyntheticProfiles.Linear());
+        // 2 aggregated workers at 10 req/s of 1000-token prompts spend ρ = 10,000 / 20,000 = 0.5 of their time
+        // prefilling, so decode gaps of 20 ms at 50 sequences become 40 ms: observed 40 ms is no correction.
+        PoolState[] pools = [new PoolState(WorkerRole.Aggregated, 2, 2, 2)];
+        for (int t = 0; t <= 180; t += 5)
+        {
+            DateTimeOffset now = Start.AddSeconds(t);
+            planner.Decide(new PlannerInput(now, Observation(now, 10, itlMs: 40, workers: [Report(WorkerRole.Aggregated, 0, running: 50), Report(WorkerRole.Aggregated, 1, running: 50)]), pools));
+        }
+
+        Assert.Equal(1, planner.DecodeCorrection, 6);
+    }
+
+    [Fact]
+    public void LoadStep_WithABacklog_PlansToClearItWithinAStartUpTime()
+    {
+        var planner = new SlaPlanner(Options(), SyntheticProfiles.Linear());
+        var (_, pools, _) = Run(planner, Pools(1, 1), 0, 180, rate: 10);
+        // 60 requests wait at the prefill workers; with no start-up time they are cleared within a load interval
+        // (5 s): 12 req/s more, 112 in all: prefill 112,000 / 8000 = 14, decode 112 × 100 × 0.03 / 100 = 3.4 → 4.
+        var (_, grown, decisions) = Run(planner, pools, 185, 195, rate: 100,
+            workers: p => [Report(WorkerRole.Prefill, 0, waiting: 30), Report(WorkerRole.Prefill, 1, waiting: 30), Report(WorkerRole.Decode, 0, running: 10)]);
+        Assert.Contains("plus 12 req/s to clear the requests waiting within a start-up time", decisions[^1].Detail);
+        Assert.Equal((14, 4), (grown.Count(WorkerRole.Prefill), grown.Count(WorkerRole.Decode)));
     }
 }

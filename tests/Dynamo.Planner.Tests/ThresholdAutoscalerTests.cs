@@ -73,4 +73,29 @@ public class ThresholdAutoscalerTests
         Assert.Equal(5, last.Targets[WorkerRole.Prefill]);
         Assert.Equal(1, pools.Count(WorkerRole.Prefill));
     }
+
+    [Fact]
+    public void StabilizationWindow_CountsFromWhenTheScaleUpSettled()
+    {
+        // A scale-up that takes longer than the window to carry out must not let the pool fall back the moment it
+        // settles (replay saw 16 → 9 → 2 → 1 → 16 within 15 s).
+        var scaler = new ThresholdAutoscaler(Options(o => { o.ScaleDownStabilization = TimeSpan.FromSeconds(180); o.Prefill.Max = 16; }), SyntheticProfiles.Linear());
+        var busy = (PoolState[] p) => (IReadOnlyList<Dynamo.Contracts.Engine.WorkerLoadReport>)[Report(WorkerRole.Prefill, 0, waiting: 40), Report(WorkerRole.Decode, 0, kvUsage: 0.7)];
+        var (up, pools, _) = Run(scaler, Pools(1, 1), 0, 0, rate: 10, workers: busy);
+        Assert.Equal(16, up.Targets[WorkerRole.Prefill]);
+
+        PoolState[] starting = [new PoolState(WorkerRole.Prefill, 16, 16, 1), new PoolState(WorkerRole.Decode, 1, 1, 1)];
+        for (int t = 5; t <= 250; t += 5)
+        {
+            DateTimeOffset now = Start.AddSeconds(t);
+            Assert.Equal(DecisionReason.Pending, scaler.Decide(new PlannerInput(now, Observation(now, 10, workers: busy(starting)), starting)).Reason);
+        }
+
+        var idle = (PoolState[] p) => (IReadOnlyList<Dynamo.Contracts.Engine.WorkerLoadReport>)[.. Enumerable.Range(0, 16).Select(i => Report(WorkerRole.Prefill, i)), Report(WorkerRole.Decode, 0, kvUsage: 0.7)];
+        var (_, held, decisions) = Run(scaler, Pools(16, 1), 255, 425, rate: 1, workers: idle);
+        Assert.All(decisions, d => Assert.Equal(DecisionReason.Stabilizing, d.Reason));
+        Assert.Equal(16, held.Count(WorkerRole.Prefill));
+        var (_, after, _) = Run(scaler, held, 430, 430, rate: 1, workers: idle);
+        Assert.Equal(1, after.Count(WorkerRole.Prefill)); // 180 s after the last pending decision (250 s)
+    }
 }

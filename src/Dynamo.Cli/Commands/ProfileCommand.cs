@@ -31,11 +31,12 @@ internal static class ProfileCommand
         var blockSize = new Option<int?>("--block-size") { Description = "Measured: tokens per KV block (default 16)." };
         var model = new Option<string?>("--model") { Description = "Measured: model name to send (default: the first one /v1/models lists)." };
         var timeout = new Option<double?>("--timeout") { Description = "Measured: per-request limit, seconds (default 600)." };
+        var seed = new Option<int?>("--seed") { Description = "Measured: first seed of the synthetic prompts (default: drawn, so a rerun does not hit the prefix cache of the last)." };
         var hardware = new Option<string?>("--hardware") { Description = "Label for the hardware (default: from the preset, or this machine's cores)." };
 
         var command = new Command("profile", "Write a performance profile (profile.json) for the planner: simulated from a preset, or measured against a running server.")
         {
-            profile, url, output, isl, concurrency, context, osl, requests, duration, workers, gpus, kvBlocks, blockSize, model, timeout, hardware,
+            profile, url, output, isl, concurrency, context, osl, requests, duration, workers, gpus, kvBlocks, blockSize, model, timeout, seed, hardware,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -55,7 +56,7 @@ internal static class ProfileCommand
                         ("--duration", parse.GetValue(duration) is not null), ("--workers", parse.GetValue(workers) is not null),
                         ("--gpus-per-worker", parse.GetValue(gpus) is not null), ("--kv-blocks", parse.GetValue(kvBlocks) is not null),
                         ("--block-size", parse.GetValue(blockSize) is not null), ("--model", parse.GetValue(model) is not null),
-                        ("--timeout", parse.GetValue(timeout) is not null),
+                        ("--timeout", parse.GetValue(timeout) is not null), ("--seed", parse.GetValue(seed) is not null),
                     }.Where(f => f.Set).Select(f => f.Flag)];
                     if (measuredOnly.Length > 0)
                     {
@@ -131,6 +132,7 @@ internal static class ProfileCommand
                 BlockSize = parse.GetValue(blockSize) ?? 16,
                 TimeoutS = parse.GetValue(timeout) ?? 600,
                 Hardware = parse.GetValue(hardware),
+                Seed = parse.GetValue(seed),
             };
             try
             {

@@ -36,6 +36,12 @@ internal sealed record MeasuredProfileArguments
     public double TimeoutS { get; init; } = 600;
 
     public string? Hardware { get; init; }
+
+    /// <summary>
+    /// First seed of the synthetic prompts (each point takes the next). Null draws one, so a second run against
+    /// the same server does not find the first run's prompts in its prefix cache.
+    /// </summary>
+    public int? Seed { get; init; }
 }
 
 /// <summary>
@@ -61,7 +67,9 @@ internal static class MeasuredProfiler
         var client = new OpenAiStreamClient(http, args.Url, model);
         var prompts = new PromptSynthesizer();
         ProfileGrid grid = args.Grid;
-        int seed = 1;
+        // Only 16 bits of a seed make the prompts' block ids: keep the run's points inside that range.
+        int seed = args.Seed ?? Random.Shared.Next(1, 60_000);
+        int firstSeed = seed;
         double divisor = args.Workers * (double)args.GpusPerWorker;
 
         async Task<BenchSummary> Point(string what, int isl, int osl, int inFlight)
@@ -90,12 +98,18 @@ internal static class MeasuredProfiler
 
             log.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"  {what}: {summary.Requests} requests, TTFT {summary.TtftMs.Mean:0.#} ms, ITL {summary.ItlMs.Mean:0.##} ms, {summary.InputTokensPerS:0} prompt tok/s, {summary.OutputTokensPerS:0} output tok/s{(summary.Errors > 0 ? $", {summary.Errors} errors" : "")}"));
+            if (summary.KvHitRate is > 0.05 and var hit)
+            {
+                // Cached prompts prefill faster than the profile should say: a run with the same --seed went before.
+                log.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  warning: {hit:P0} of the prompt tokens came from the server's prefix cache; run again with another --seed (or none) for uncached figures"));
+            }
             return summary;
         }
 
         // The first requests of a fresh server pay for JIT and allocation: keep them out of the first point.
         await Point("warm-up", grid.Isl[0], 2, 1).ConfigureAwait(false);
-        log.WriteLine($"dynamo profile {args.Url} ({model}): prefill over ISL {string.Join(",", grid.Isl)}");
+        log.WriteLine($"dynamo profile {args.Url} ({model}), prompts from seed {firstSeed}: prefill over ISL {string.Join(",", grid.Isl)}");
         int saturating = grid.Concurrency[^1] * args.Workers;
         var ttft = new double[grid.Isl.Length];
         var prefillThroughput = new double[grid.Isl.Length];
