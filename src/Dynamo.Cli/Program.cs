@@ -10,9 +10,5 @@ root.Subcommands.Add(BenchCommand.Create());
 root.Subcommands.Add(ReplayCommand.Create());
 root.Subcommands.Add(SweepCommand.Create());
 root.Subcommands.Add(ProfileCommand.Create());
-foreach (var verb in NotYetCommands.Create())
-{
-    root.Subcommands.Add(verb);
-}
-
+root.Subcommands.Add(PlannerCommand.Create());
 return await root.Parse(args).InvokeAsync();

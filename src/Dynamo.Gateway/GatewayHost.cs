@@ -35,10 +35,12 @@ namespace Dynamo.Gateway;
 public sealed class GatewayHost : IAsyncDisposable
 {
     private readonly WebApplication _app;
+    private readonly MetricsExports _exports;
 
-    private GatewayHost(WebApplication app, Uri address, Uri adminAddress)
+    private GatewayHost(WebApplication app, MetricsExports exports, Uri address, Uri adminAddress)
     {
         _app = app;
+        _exports = exports;
         Address = address;
         AdminAddress = adminAddress;
     }
@@ -120,7 +122,8 @@ public sealed class GatewayHost : IAsyncDisposable
         }
 
         var ports = new BoundPorts();
-        MapEndpoints(app, ports, options);
+        var exports = new MetricsExports();
+        MapEndpoints(app, ports, options, exports);
         await app.StartAsync(cancellationToken);
 
         // Kestrel reports addresses in listen order: the public endpoint first, then the admin one.
@@ -129,7 +132,7 @@ public sealed class GatewayHost : IAsyncDisposable
             .ToList();
         ports.Public = bound[0].Port;
         ports.Admin = bound.Count > 1 ? bound[1].Port : bound[0].Port;
-        return new GatewayHost(app, bound[0], bound.Count > 1 ? bound[1] : bound[0]);
+        return new GatewayHost(app, exports, bound[0], bound.Count > 1 ? bound[1] : bound[0]);
     }
 
     /// <summary>
@@ -145,6 +148,19 @@ public sealed class GatewayHost : IAsyncDisposable
 
     /// <summary>How long a stop without a deadline waits for in-flight requests.</summary>
     public static readonly TimeSpan DefaultStopTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>The traffic counters behind <c>/metrics</c>, read in process (the embedded planner observes these).</summary>
+    public GatewayTraffic Traffic() => _app.Services.GetRequiredService<GatewayMetrics>().Traffic();
+
+    /// <summary>
+    /// Serves <paramref name="registry"/> on <c>/metrics</c> after the gateway's own metrics: parts that run in the
+    /// gateway's process without a server of their own (the embedded planner) are scraped with it.
+    /// </summary>
+    public void ExportMetrics(CollectorRegistry registry)
+    {
+        ArgumentNullException.ThrowIfNull(registry);
+        _exports.Add(registry);
+    }
 
     public async ValueTask DisposeAsync()
     {
@@ -182,7 +198,7 @@ public sealed class GatewayHost : IAsyncDisposable
             .AddOtlpExporter(otlp => otlp.Endpoint = new Uri(endpoint)));
     }
 
-    private static void MapEndpoints(WebApplication app, BoundPorts ports, GatewayOptions options)
+    private static void MapEndpoints(WebApplication app, BoundPorts ports, GatewayOptions options, MetricsExports exports)
     {
         var auth = app.Services.GetRequiredService<ApiKeyAuthenticator>();
         var splitAdmin = options.AdminPort is not null;
@@ -244,6 +260,10 @@ public sealed class GatewayHost : IAsyncDisposable
             var metrics = context.RequestServices.GetRequiredService<GatewayMetrics>();
             context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
             await metrics.Registry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted);
+            foreach (var registry in exports.Registries)
+            {
+                await registry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted);
+            }
         })).WithMetadata(AdminEndpoint.Instance);
         app.MapFallback(context =>
         {
@@ -256,6 +276,23 @@ public sealed class GatewayHost : IAsyncDisposable
     private sealed class AdminEndpoint
     {
         public static readonly AdminEndpoint Instance = new();
+    }
+
+    /// <summary>Registries served on <c>/metrics</c> after the gateway's (<see cref="ExportMetrics"/>).</summary>
+    private sealed class MetricsExports
+    {
+        private readonly Lock _lock = new();
+        private CollectorRegistry[] _registries = [];
+
+        public IReadOnlyList<CollectorRegistry> Registries => Volatile.Read(ref _registries);
+
+        public void Add(CollectorRegistry registry)
+        {
+            lock (_lock)
+            {
+                _registries = [.. _registries, registry];
+            }
+        }
     }
 
     /// <summary>Ports known only after Kestrel binds (0 means "pick one").</summary>

@@ -30,7 +30,8 @@ internal static class ServeCommand
             (new Option<string?>("--cluster-secret-file") { Description = "File holding the secret the in-process workers require of every request (default: one made for this run)." }, "Dynamo:Cluster:SecretFile"),
         };
 
-        var command = new Command("serve", "Run the whole cluster in one process behind an OpenAI-compatible endpoint.") { config };
+        var planner = new Option<bool>("--planner") { Description = "Size the prefill and decode pools from load with the planner (settings under Dynamo:Planner; see configs/planner.yaml)." };
+        var command = new Command("serve", "Run the whole cluster in one process behind an OpenAI-compatible endpoint.") { config, planner };
         foreach (var (option, _) in flags)
         {
             command.Options.Add(option);
@@ -47,18 +48,23 @@ internal static class ServeCommand
                 }
             }
 
-            return await RunAsync(parse.GetValue(config), values, cancellationToken);
+            return await RunAsync(parse.GetValue(config), values, parse.GetValue(planner), cancellationToken);
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(string? configPath, Dictionary<string, string?> flags, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(string? configPath, Dictionary<string, string?> flags, bool planner, CancellationToken cancellationToken)
     {
         ClusterSettings settings;
+        PlannerSetup? plannerSetup = null;
         try
         {
             var configuration = DynamoConfiguration.Build(configPath, flags);
             settings = ClusterSettings.From(configuration);
+            if (planner)
+            {
+                plannerSetup = PlannerSetup.ForServe(configuration, settings.Serve);
+            }
         }
         catch (ConfigurationException error)
         {
@@ -76,9 +82,23 @@ internal static class ServeCommand
         var pools = settings.Serve.Mode == "disagg"
             ? $"{settings.Serve.PrefillWorkers} prefill + {settings.Serve.DecodeWorkers} decode"
             : $"{settings.Serve.Workers} aggregated";
+        await using var embeddedPlanner = plannerSetup is null
+            ? null
+            : await EmbeddedPlanner.StartAsync(cluster, plannerSetup.Options, plannerSetup.Policy, loggerFactory, stopping.Token);
         Console.WriteLine($"Dynamo is serving model '{cluster.ModelName}' at {cluster.Address}v1 ({pools} {settings.Serve.Engine} workers, router {settings.Router.Mode}). Ctrl-C stops.");
+        if (plannerSetup is not null)
+        {
+            Console.WriteLine($"Planner on: {plannerSetup.Describe()}; decisions on {cluster.AdminAddress}metrics (dynamo_planner_*) and in the log.");
+        }
+
         await stopping.WaitAsync();
         Logging.Stopping(logger, settings.Serve.ShutdownTimeout.TotalSeconds);
+        if (embeddedPlanner is not null)
+        {
+            // No new decisions while the cluster drains; scale-downs under way finish first.
+            await embeddedPlanner.DisposeAsync();
+        }
+
         await cluster.StopAsync(settings.Serve.ShutdownTimeout);
         return 0;
     }

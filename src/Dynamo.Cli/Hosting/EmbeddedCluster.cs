@@ -22,19 +22,17 @@ namespace Dynamo.Cli.Hosting;
 /// </summary>
 public sealed partial class EmbeddedCluster : IAsyncDisposable
 {
-    private readonly List<WorkerHost> _workers;
-    private readonly List<IEngine> _engines;
-    private readonly List<KvTransferHosting> _transfers;
+    private readonly Members _members;
+    private readonly WorkerFactory _factory;
     private readonly GatewayHost _gateway;
     private readonly ILogger _logger;
     private bool _stopped;
 
-    private EmbeddedCluster(GatewayHost gateway, Members members, InProcessDiscovery discovery, InProcessEventPlane events, IWorkerRouter router, string modelName, ClusterSecret clusterSecret, ILogger logger)
+    private EmbeddedCluster(GatewayHost gateway, Members members, WorkerFactory factory, InProcessDiscovery discovery, InProcessEventPlane events, IWorkerRouter router, string modelName, ClusterSecret clusterSecret, ILogger logger)
     {
         _gateway = gateway;
-        _workers = members.Workers;
-        _engines = members.Engines;
-        _transfers = members.Transfers;
+        _members = members;
+        _factory = factory;
         Discovery = discovery;
         Events = events;
         Router = router;
@@ -61,7 +59,42 @@ public sealed partial class EmbeddedCluster : IAsyncDisposable
     /// <summary>The gateway's router (a <see cref="Router.Kv.KvRouter"/> with <c>--router kv</c>).</summary>
     public IWorkerRouter Router { get; }
 
-    public IReadOnlyList<WorkerHost> Workers => _workers;
+    /// <summary>The workers serving now (those being drained by <see cref="DrainWorkerAsync"/> have left).</summary>
+    public IReadOnlyList<WorkerHost> Workers => _members.Hosts;
+
+    /// <summary>The gateway's traffic counters, read in process (what <c>serve --planner</c> observes).</summary>
+    public Gateway.Observability.GatewayTraffic Traffic() => _gateway.Traffic();
+
+    /// <summary>Serves <paramref name="registry"/>'s metrics on the gateway's <c>/metrics</c> after its own.</summary>
+    public void ExportMetrics(Prometheus.CollectorRegistry registry) => _gateway.ExportMetrics(registry);
+
+    /// <summary>
+    /// Starts one more worker of <paramref name="role"/> (with its engine and, in disagg mode, its transfer agent) and
+    /// registers it in discovery; the gateway routes to it from then on.
+    /// </summary>
+    public async Task<WorkerHost> AddWorkerAsync(WorkerRole role, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_stopped, this);
+        var member = await _factory.StartAsync(role, cancellationToken);
+        _members.Add(member);
+        LogWorkerAdded(_logger, member.Host.Instance.InstanceId, member.Host.Address);
+        return member.Host;
+    }
+
+    /// <summary>
+    /// Scale-down without losing a request: the worker leaves discovery (the router stops choosing it), finishes its
+    /// streams (up to its drain timeout), then stops; its engine and transfer agent go after a grace period, so a decode
+    /// still reading KV a prefill worker handed over finishes its read.
+    /// </summary>
+    public async Task DrainWorkerAsync(WorkerHost worker, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(worker);
+        var member = _members.Remove(worker) ?? throw new ArgumentException($"Worker '{worker.Instance.InstanceId}' is not serving in this cluster.", nameof(worker));
+        LogWorkerDraining(_logger, worker.Instance.InstanceId, worker.InflightRequests);
+        await member.StopAsync(cancellationToken);
+        _members.Retire(member);
+        LogWorkerDrained(_logger, worker.Instance.InstanceId);
+    }
 
     public static async Task<EmbeddedCluster> StartAsync(ClusterSettings settings, ILoggerFactory loggerFactory, CancellationToken cancellationToken = default)
     {
@@ -76,27 +109,18 @@ public sealed partial class EmbeddedCluster : IAsyncDisposable
         // One process, no setup: the workers and the gateway share a secret made for this run unless one is configured.
         var secret = settings.ClusterSecret ?? ClusterSecret.Generate();
         var router = RouterFactory.Create(settings.Router, new RouterServices { Events = events, Discovery = discovery, LoggerFactory = loggerFactory, ClusterSecret = secret });
-        var metadata = new InProcessMetadataStore();
+        var factory = new WorkerFactory(settings, modelDir, card, discovery, events, new InProcessMetadataStore(), secret, loggerFactory);
         var members = new Members();
         var pools = serve.Mode == "disagg"
-            ? new[] { (Role: WorkerRole.Prefill, Name: "prefill", Count: serve.PrefillWorkers), (Role: WorkerRole.Decode, Name: "decode", Count: serve.DecodeWorkers) }
-            : [(Role: WorkerRole.Aggregated, Name: "worker", Count: serve.Workers)];
+            ? new[] { (Role: WorkerRole.Prefill, Count: serve.PrefillWorkers), (Role: WorkerRole.Decode, Count: serve.DecodeWorkers) }
+            : [(Role: WorkerRole.Aggregated, Count: serve.Workers)];
         try
         {
-            foreach (var (role, name, count) in pools)
+            foreach (var (role, count) in pools)
             {
                 for (var i = 0; i < count; i++)
                 {
-                    var workerOptions = new WorkerOptions { Role = role, ServedModelName = card.Name, InstanceId = $"{name}-{i}" };
-                    var kvEvents = new KvEventPublisher(events, loggerFactory.CreateLogger<KvEventPublisher>());
-                    var engine = EngineFactory.Create(settings, workerOptions.InstanceId, modelDir, card, loggerFactory, kvEvents);
-                    members.Engines.Add(engine);
-                    if (await KvTransferHosting.AttachAsync(engine, role, workerOptions.InstanceId, settings, metadata, "inprocess", secret, loggerFactory, cancellationToken) is { } transfer)
-                    {
-                        members.Transfers.Add(transfer);
-                    }
-
-                    members.Workers.Add(await WorkerHost.StartAsync(workerOptions, engine, card, discovery, secret, loggerFactory, EngineFactory.EventSourceOf(engine), cancellationToken));
+                    members.Add(await factory.StartAsync(role, cancellationToken));
                 }
             }
 
@@ -104,7 +128,7 @@ public sealed partial class EmbeddedCluster : IAsyncDisposable
             models.Add(card);
             var gateway = await GatewayHost.StartAsync(settings.Gateway, router, discovery, models, secret, loggerFactory, cancellationToken: cancellationToken);
             LogStarted(logger, gateway.Address, card.Name, Describe(serve), serve.Engine);
-            return new EmbeddedCluster(gateway, members, discovery, events, router, card.Name, secret, logger);
+            return new EmbeddedCluster(gateway, members, factory, discovery, events, router, card.Name, secret, logger);
         }
         catch
         {
@@ -133,7 +157,7 @@ public sealed partial class EmbeddedCluster : IAsyncDisposable
         _stopped = true;
         using var deadline = new CancellationTokenSource(timeout);
         await _gateway.StopAsync(deadline.Token);
-        await Task.WhenAll(_workers.Select(w => w.StopAsync(deadline.Token)));
+        await Task.WhenAll(_members.Hosts.Select(w => w.StopAsync(deadline.Token)));
         LogStopped(_logger);
     }
 
@@ -141,7 +165,7 @@ public sealed partial class EmbeddedCluster : IAsyncDisposable
     {
         await StopAsync(TimeSpan.FromSeconds(5));
         await _gateway.DisposeAsync();
-        await new Members(_workers, _engines, _transfers).DisposeAsync();
+        await _members.DisposeAsync();
         if (Router is IAsyncDisposable router)
         {
             await router.DisposeAsync();
@@ -151,32 +175,182 @@ public sealed partial class EmbeddedCluster : IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Information, Message = "Gateway on {Address} serving '{Model}' with {Workers} {Engine} workers")]
     private static partial void LogStarted(ILogger logger, Uri address, string model, string workers, string engine);
 
-    /// <summary>What the cluster started, disposed in dependency order: servers, then engines, then the agents they read through.</summary>
-    private sealed record Members(List<WorkerHost> Workers, List<IEngine> Engines, List<KvTransferHosting> Transfers) : IAsyncDisposable
+    /// <summary>Starts workers of each role the same way: engine, transfer agent (disagg), host, load reports.</summary>
+    private sealed class WorkerFactory(
+        ClusterSettings settings, string modelDir, ModelCard card, InProcessDiscovery discovery, InProcessEventPlane events,
+        InProcessMetadataStore metadata, ClusterSecret secret, ILoggerFactory loggerFactory)
     {
-        public Members()
-            : this([], [], [])
+        private readonly Dictionary<WorkerRole, int> _next = [];
+
+        public async Task<Member> StartAsync(WorkerRole role, CancellationToken cancellationToken)
         {
+            int index;
+            lock (_next)
+            {
+                index = _next.GetValueOrDefault(role);
+                _next[role] = index + 1;
+            }
+
+            var name = role switch { WorkerRole.Prefill => "prefill", WorkerRole.Decode => "decode", _ => "worker" };
+            var workerOptions = new WorkerOptions { Role = role, ServedModelName = card.Name, InstanceId = $"{name}-{index}" };
+            var kvEvents = new KvEventPublisher(events, loggerFactory.CreateLogger<KvEventPublisher>());
+            var engine = EngineFactory.Create(settings, workerOptions.InstanceId, modelDir, card, loggerFactory, kvEvents);
+            KvTransferHosting? transfer = null;
+            try
+            {
+                transfer = await KvTransferHosting.AttachAsync(engine, role, workerOptions.InstanceId, settings, metadata, "inprocess", secret, loggerFactory, cancellationToken);
+                var host = await WorkerHost.StartAsync(workerOptions, engine, card, discovery, secret, loggerFactory, EngineFactory.EventSourceOf(engine), cancellationToken);
+
+                // Load reports on the in-process plane, as worker processes publish them on NATS: the planner reads them.
+                var reports = LoadReportPublisher.Start(events, engine, host.Instance, workerOptions.LoadReportInterval, TimeProvider.System, loggerFactory.CreateLogger<LoadReportPublisher>());
+                return new Member(host, engine, transfer, reports);
+            }
+            catch
+            {
+                await engine.DisposeAsync();
+                if (transfer is not null)
+                {
+                    await transfer.DisposeAsync();
+                }
+
+                throw;
+            }
+        }
+    }
+
+    /// <summary>One worker and what it owns, disposed in dependency order: server, load reports, engine, then the agent it reads through.</summary>
+    private sealed record Member(WorkerHost Host, IEngine Engine, KvTransferHosting? Transfer, LoadReportPublisher Reports)
+    {
+        /// <summary>Leaves discovery, drains, stops serving (<see cref="WorkerHost.StopAsync"/>).</summary>
+        public Task StopAsync(CancellationToken cancellationToken) => Host.StopAsync(cancellationToken);
+
+        public async ValueTask DisposeServerAsync()
+        {
+            await Host.DisposeAsync();
+            await Reports.DisposeAsync();
+        }
+
+        public async ValueTask DisposeTransferAsync()
+        {
+            if (Transfer is not null)
+            {
+                await Transfer.DisposeAsync();
+            }
+        }
+    }
+
+    /// <summary>
+    /// The serving workers, and those drained at run time whose engines wait out <see cref="RetireGrace"/> (a decode may
+    /// still be reading KV a drained prefill worker handed over). Disposal: every server, then every engine and agent.
+    /// </summary>
+    private sealed class Members : IAsyncDisposable
+    {
+        private static readonly TimeSpan RetireGrace = TimeSpan.FromSeconds(10);
+        private readonly Lock _lock = new();
+        private readonly List<Member> _serving = [];
+        private readonly List<(Member Member, Task Grace)> _retired = [];
+        private readonly CancellationTokenSource _closing = new();
+
+        public IReadOnlyList<WorkerHost> Hosts
+        {
+            get
+            {
+                lock (_lock)
+                {
+                    return [.. _serving.Select(m => m.Host)];
+                }
+            }
+        }
+
+        public void Add(Member member)
+        {
+            lock (_lock)
+            {
+                _serving.Add(member);
+            }
+        }
+
+        public Member? Remove(WorkerHost host)
+        {
+            lock (_lock)
+            {
+                var member = _serving.FirstOrDefault(m => ReferenceEquals(m.Host, host));
+                if (member is not null)
+                {
+                    _serving.Remove(member);
+                }
+
+                return member;
+            }
+        }
+
+        /// <summary>A drained member: its server goes now, its engine and agent after the grace period.</summary>
+        public void Retire(Member member)
+        {
+            var grace = RetireAsync(member);
+            lock (_lock)
+            {
+                _retired.Add((member, grace));
+            }
         }
 
         public async ValueTask DisposeAsync()
         {
-            foreach (var worker in Workers)
+            List<Member> serving;
+            List<(Member Member, Task Grace)> retired;
+            lock (_lock)
             {
-                await worker.DisposeAsync();
+                serving = [.. _serving];
+                retired = [.. _retired];
+                _serving.Clear();
+                _retired.Clear();
             }
 
-            foreach (var engine in Engines)
+            // The whole cluster is going: retired engines need not wait out their grace any more.
+            await _closing.CancelAsync();
+            await Task.WhenAll(retired.Select(r => r.Grace));
+            foreach (var member in serving)
             {
-                await engine.DisposeAsync();
+                await member.DisposeServerAsync();
             }
 
-            foreach (var transfer in Transfers)
+            foreach (var member in serving)
             {
-                await transfer.DisposeAsync();
+                await member.Engine.DisposeAsync();
             }
+
+            foreach (var member in serving)
+            {
+                await member.DisposeTransferAsync();
+            }
+
+            _closing.Dispose();
+        }
+
+        private async Task RetireAsync(Member member)
+        {
+            await member.DisposeServerAsync();
+            try
+            {
+                await Task.Delay(RetireGrace, _closing.Token);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+
+            await member.Engine.DisposeAsync();
+            await member.DisposeTransferAsync();
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Worker {InstanceId} added at {Address}")]
+    private static partial void LogWorkerAdded(ILogger logger, string instanceId, Uri address);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Worker {InstanceId} leaving: out of discovery, draining {Inflight} in-flight requests")]
+    private static partial void LogWorkerDraining(ILogger logger, string instanceId, int inflight);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Worker {InstanceId} drained and stopped")]
+    private static partial void LogWorkerDrained(ILogger logger, string instanceId);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Cluster stopped")]
     private static partial void LogStopped(ILogger logger);

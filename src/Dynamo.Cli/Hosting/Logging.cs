@@ -26,4 +26,7 @@ internal static partial class Logging
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "SIGINT is ignored, as the parent process left it (a background job of a script does): Ctrl-C does not stop this process; SIGTERM (kill {ProcessId}) stops it with the same drain")]
     public static partial void SigIntIgnored(ILogger logger, int processId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Planner: the frontends' metrics cannot be read yet ({Reason}); the pools are held until they answer")]
+    public static partial void PlannerFrontendsUnreachable(ILogger logger, string reason);
 }

@@ -118,6 +118,31 @@ internal sealed class GatewayMetrics
         }
     });
 
+    /// <summary>The traffic counters summed over every label set (models, endpoints, outcomes).</summary>
+    public GatewayTraffic Traffic()
+    {
+        return new GatewayTraffic(
+            SumCounter(RequestsTotal),
+            SumGauge(Inflight),
+            Queued.Value,
+            SumHistogram(InputTokens, h => h.Sum),
+            SumHistogram(InputTokens, h => h.Count),
+            SumHistogram(OutputTokens, h => h.Sum),
+            SumHistogram(OutputTokens, h => h.Count),
+            SumHistogram(TimeToFirstToken, h => h.Sum),
+            SumHistogram(TimeToFirstToken, h => h.Count),
+            SumHistogram(InterTokenLatency, h => h.Sum),
+            SumHistogram(InterTokenLatency, h => h.Count),
+            SumCounter(CachedTokens));
+
+        static double SumCounter(Counter counter) => counter.GetAllLabelValues().Sum(labels => counter.WithLabels(labels).Value);
+
+        static double SumGauge(Gauge gauge) => gauge.GetAllLabelValues().Sum(labels => gauge.WithLabels(labels).Value);
+
+        static double SumHistogram(Histogram histogram, Func<Histogram.Child, double> read) =>
+            histogram.GetAllLabelValues().Sum(labels => read(histogram.WithLabels(labels)));
+    }
+
     /// <summary>One routing decision: counts, overlap, the running hit rate and how long the choice took.</summary>
     public void RecordDecision(RoutingDecision decision, TimeSpan elapsed)
     {

@@ -13,6 +13,15 @@ public static class EventSubjects
     public const string Transfer = "transfer";
 
     /// <summary>
+    /// The planner's worker targets per pool, for an outside system that runs the workers (<c>dynamo planner
+    /// --connector virtual</c>); each carries a sequence number the system acknowledges on <see cref="PlannerStatus"/>.
+    /// </summary>
+    public const string PlannerTargets = "planner_targets";
+
+    /// <summary>The outside system's answer to <see cref="PlannerTargets"/>: the sequence it applied and each pool's desired, actual and ready workers.</summary>
+    public const string PlannerStatus = "planner_status";
+
+    /// <summary>
     /// Throws <see cref="ArgumentException"/> unless <paramref name="subject"/> is dot-separated, non-empty tokens of
     /// ASCII letters, digits, <c>-</c> and <c>_</c>: valid on NATS and free of its wildcards.
     /// </summary>

@@ -54,4 +54,34 @@ public static class MetricNames
 
     /// <summary>Requests refused with 401 for a missing or invalid cluster credential, by reason.</summary>
     public const string WorkerUnauthenticatedRequestsTotal = "dynamo_component_unauthenticated_requests_total";
+
+    // Planner (the live loop: dynamo serve --planner, dynamo planner)
+    public const string PlannerPredictedRequestRate = "dynamo_planner_predicted_request_rate";
+    public const string PlannerPredictedInputTokens = "dynamo_planner_predicted_input_tokens";
+    public const string PlannerPredictedOutputTokens = "dynamo_planner_predicted_output_tokens";
+    public const string PlannerObservedRequestRate = "dynamo_planner_observed_request_rate";
+
+    /// <summary>TTFT and ITL the SLA planner expects for the predicted load on the ready pools (profile × correction).</summary>
+    public const string PlannerExpectedTimeToFirstToken = "dynamo_planner_expected_time_to_first_token_seconds";
+    public const string PlannerExpectedInterTokenLatency = "dynamo_planner_expected_inter_token_latency_seconds";
+    public const string PlannerObservedTimeToFirstToken = "dynamo_planner_observed_time_to_first_token_seconds";
+    public const string PlannerObservedInterTokenLatency = "dynamo_planner_observed_inter_token_latency_seconds";
+    public const string PlannerDesiredWorkers = "dynamo_planner_desired_workers";
+    public const string PlannerActualWorkers = "dynamo_planner_actual_workers";
+    public const string PlannerReadyWorkers = "dynamo_planner_ready_workers";
+
+    /// <summary>Decisions by reason (hold, pending, throughput, load, clamped, stabilizing, no_data, advisory, ready_timeout).</summary>
+    public const string PlannerDecisionsTotal = "dynamo_planner_decisions_total";
+
+    /// <summary>Target changes carried out, by pool and direction (up, down).</summary>
+    public const string PlannerScalingActionsTotal = "dynamo_planner_scaling_actions_total";
+
+    /// <summary>Workers given up because they did not become ready within the ready timeout, by pool.</summary>
+    public const string PlannerFailedStartsTotal = "dynamo_planner_failed_starts_total";
+
+    /// <summary>Intervals with no observation (metrics source unreachable): the size was held.</summary>
+    public const string PlannerObservationFailuresTotal = "dynamo_planner_observation_failures_total";
+
+    /// <summary>Calls to the connector (list pools, set targets) that failed.</summary>
+    public const string PlannerConnectorFailuresTotal = "dynamo_planner_connector_failures_total";
 }
