@@ -4,6 +4,7 @@ using Dynamo.Bench.Replay;
 using Dynamo.Bench.Reports;
 using Dynamo.Bench.Traces;
 using Dynamo.Bench.Workload;
+using Dynamo.Cli.Configuration;
 using Dynamo.Engine.Mocker.Profiles;
 using Spectre.Console;
 
@@ -94,7 +95,7 @@ internal static class ReplayCommand
             {
                 try
                 {
-                    plannerSetup = PlannerSetup.Load(plannerPath);
+                    plannerSetup = PlannerSetup.FromFile(plannerPath);
                 }
                 catch (PlannerFileException bad)
                 {
@@ -170,7 +171,7 @@ internal static class ReplayCommand
                 };
                 if (setup.GpusPerWorker is { } planned && planned != perf.GpusPerWorker)
                 {
-                    Console.Error.WriteLine($"dynamo replay: warning: the planner's profile ({setup.ProfilePath}) has {planned} GPUs a worker, the simulated profile {perf.Name} {perf.GpusPerWorker}; the planner's GPU arithmetic will not match the cluster's.");
+                    Console.Error.WriteLine($"dynamo replay: warning: the planner's profile ({setup.Options.Profile}) has {planned} GPUs a worker, the simulated profile {perf.Name} {perf.GpusPerWorker}; the planner's GPU arithmetic will not match the cluster's.");
                 }
             }
 

@@ -1,4 +1,7 @@
 using System.Globalization;
+using System.Text.RegularExpressions;
+using Dynamo.Contracts;
+using Dynamo.Engine.Mocker.Profiles;
 using Dynamo.Planner;
 using Dynamo.Planner.Profiles;
 
@@ -9,8 +12,66 @@ namespace Dynamo.Cli.Configuration;
 /// a bad key, a missing or corrupt profile, or a mode that does not match the cluster is a configuration error that
 /// names the key, file or field.
 /// </summary>
-internal sealed record PlannerSetup(PlannerOptions Options, DeploymentProfile Profile, IScalingPolicy Policy)
+internal sealed partial record PlannerSetup(PlannerOptions Options, DeploymentProfile Profile, IScalingPolicy Policy)
 {
+    /// <summary>
+    /// For <c>dynamo replay --planner FILE</c>: the <c>Dynamo:Planner</c> section of a YAML file (environment
+    /// variables <c>DYNAMO__PLANNER__*</c> apply on top, as for every verb), checked, its profile loaded, the policy built.
+    /// </summary>
+    /// <exception cref="PlannerFileException">Missing file, bad YAML, a bad key (named), or a missing or bad profile (file and field named).</exception>
+    public static PlannerSetup FromFile(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        if (!File.Exists(path))
+        {
+            throw new PlannerFileException($"--planner {path}: the file does not exist (configs/planner.yaml is a documented example).");
+        }
+
+        PlannerOptions options;
+        try
+        {
+            options = DynamoConfiguration.Build(path, new Dictionary<string, string?>()).Planner();
+        }
+        catch (ConfigurationException bad)
+        {
+            throw new PlannerFileException($"--planner {path}: {bad.Message.Replace("--config " + path + ": ", "", StringComparison.Ordinal)}", bad);
+        }
+
+        DeploymentProfile profile;
+        try
+        {
+            profile = DeploymentProfile.Load(options.Profile!);
+        }
+        catch (ProfileException bad)
+        {
+            throw new PlannerFileException($"--planner {path}: {PlannerOptions.SectionName}:Profile: {bad.Message}", bad);
+        }
+
+        try
+        {
+            return new PlannerSetup(options, profile, ScalingPolicies.Create(options, profile)) { Path = path };
+        }
+        catch (ArgumentException bad)
+        {
+            throw new PlannerFileException($"--planner {path}: {bad.Message}", bad);
+        }
+    }
+
+    /// <summary>The planner file this came from (<see cref="FromFile"/>), else null.</summary>
+    public string? Path { get; init; }
+
+    /// <summary>The simulator preset a simulated profile was made from (<c>dynamo profile --profile NAME</c>), if it says so.</summary>
+    public string? SimulatorPreset =>
+        Profile.Source == ProfileSource.Simulated && PresetPattern().Match(Profile.Description) is { Success: true } m && PerformanceProfiles.Names.Contains(m.Groups[1].Value)
+            ? m.Groups[1].Value
+            : null;
+
+    /// <summary>GPUs a worker of the pool that serves requests takes, per the profile.</summary>
+    public int? GpusPerWorker => Profile.GpusPerWorker(Options.Mode == "agg" ? WorkerRole.Aggregated : WorkerRole.Decode);
+
+    [GeneratedRegex(@"^dynamo profile --profile (\S+?):")]
+    private static partial Regex PresetPattern();
+
     /// <summary>
     /// For <c>dynamo serve --planner</c>: the planner sizes the pools of the serve mode, so <c>Dynamo:Planner:Mode</c>
     /// defaults to <c>Dynamo:Serve:Mode</c> and must equal it when set. With the mocker and no
@@ -108,3 +169,6 @@ internal sealed record PlannerSetup(PlannerOptions Options, DeploymentProfile Pr
         $"policy {Options.Policy}, mode {Options.Mode}, profile {ProfileOrigin ?? Options.Profile} ({Profile.Source.ToString().ToLowerInvariant()}), SLA TTFT {Options.Sla.TtftMs:0.#} ms / ITL {Options.Sla.ItlMs:0.#} ms, "
         + $"observing every {Options.LoadInterval.TotalSeconds:0.###} s, throughput loop every {Options.ThroughputInterval.TotalSeconds:0.###} s{(Options.Advisory ? ", advisory (decisions are not carried out)" : "")}");
 }
+
+/// <summary>A planner file that cannot be used; the message names the file and the key or profile field.</summary>
+internal sealed class PlannerFileException(string message, Exception? inner = null) : Exception(message, inner);
