@@ -556,6 +556,9 @@ public sealed class TransferAgent : IAsyncDisposable
         }
         finally
         {
+            // Off the in-flight table before the leases go: a region's Dispose returning means the agent no longer
+            // counts its transfers either (a busy run once saw Dispose return between the two).
+            _inFlight.TryRemove(request.Id, out _);
             foreach (var r in revoked)
             {
                 r.Dispose();
@@ -564,7 +567,6 @@ public sealed class TransferAgent : IAsyncDisposable
             leases.ReleaseAll();
             ArrayPool<TransferDescriptor>.Shared.Return(job.Local);
             ArrayPool<TransferDescriptor>.Shared.Return(job.Remote);
-            _inFlight.TryRemove(request.Id, out _);
         }
     }
 
