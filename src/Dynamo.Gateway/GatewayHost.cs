@@ -150,7 +150,7 @@ public sealed class GatewayHost : IAsyncDisposable
     public static readonly TimeSpan DefaultStopTimeout = TimeSpan.FromSeconds(30);
 
     /// <summary>The traffic counters behind <c>/metrics</c>, read in process (the embedded planner observes these).</summary>
-    public GatewayTraffic Traffic() => _app.Services.GetRequiredService<GatewayMetrics>().Traffic();
+    public TrafficTotals Traffic() => _app.Services.GetRequiredService<GatewayMetrics>().Traffic();
 
     /// <summary>
     /// Serves <paramref name="registry"/> on <c>/metrics</c> after the gateway's own metrics: parts that run in the

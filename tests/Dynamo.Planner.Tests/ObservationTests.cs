@@ -1,3 +1,4 @@
+using Dynamo.Runtime.Observability;
 using Dynamo.Contracts;
 using Dynamo.Contracts.Engine;
 using Dynamo.Planner.Observers;

@@ -63,7 +63,7 @@ public sealed partial class EmbeddedCluster : IAsyncDisposable
     public IReadOnlyList<WorkerHost> Workers => _members.Hosts;
 
     /// <summary>The gateway's traffic counters, read in process (what <c>serve --planner</c> observes).</summary>
-    public Gateway.Observability.GatewayTraffic Traffic() => _gateway.Traffic();
+    public Runtime.Observability.TrafficTotals Traffic() => _gateway.Traffic();
 
     /// <summary>Serves <paramref name="registry"/>'s metrics on the gateway's <c>/metrics</c> after its own.</summary>
     public void ExportMetrics(Prometheus.CollectorRegistry registry) => _gateway.ExportMetrics(registry);

@@ -1,3 +1,4 @@
+using Dynamo.Runtime.Observability;
 using Dynamo.Contracts;
 using Dynamo.Planner;
 using Dynamo.Planner.Observers;
@@ -70,12 +71,6 @@ internal sealed class EmbeddedPlanner : IAsyncDisposable
     /// <summary>The embedded gateway's counters, read in process.</summary>
     private sealed class GatewayTrafficSource(EmbeddedCluster cluster) : ITrafficSource
     {
-        public Task<TrafficTotals> ReadAsync(CancellationToken cancellationToken)
-        {
-            var t = cluster.Traffic();
-            return Task.FromResult(new TrafficTotals(
-                t.FinishedRequests, t.InflightRequests, t.QueuedRequests, t.InputTokensSum, t.InputTokensCount, t.OutputTokensSum, t.OutputTokensCount,
-                t.TtftSecondsSum, t.TtftCount, t.ItlSecondsSum, t.ItlCount, t.CachedTokens));
-        }
+        public Task<TrafficTotals> ReadAsync(CancellationToken cancellationToken) => Task.FromResult(cluster.Traffic());
     }
 }

@@ -119,9 +119,9 @@ internal sealed class GatewayMetrics
     });
 
     /// <summary>The traffic counters summed over every label set (models, endpoints, outcomes).</summary>
-    public GatewayTraffic Traffic()
+    public TrafficTotals Traffic()
     {
-        return new GatewayTraffic(
+        return new TrafficTotals(
             SumCounter(RequestsTotal),
             SumGauge(Inflight),
             Queued.Value,

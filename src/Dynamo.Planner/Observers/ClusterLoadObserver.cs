@@ -1,3 +1,4 @@
+using Dynamo.Runtime.Observability;
 using Dynamo.Contracts.Engine;
 
 namespace Dynamo.Planner.Observers;

@@ -1,8 +1,8 @@
-namespace Dynamo.Planner.Observers;
+namespace Dynamo.Runtime.Observability;
 
 /// <summary>
-/// The gateways' traffic counters since they started (summed over gateways and models): what the planner reads each
-/// interval and subtracts from the previous reading. The names follow the <c>dynamo_frontend_*</c> metrics they come from.
+/// A gateway's traffic counters since it started, summed over models (and, added up, over gateways): what the planner
+/// reads each interval and subtracts from the previous reading, in process or from <c>/metrics</c>. The names follow the <c>dynamo_frontend_*</c> metrics they come from.
 /// </summary>
 /// <param name="FinishedRequests">Requests answered, whatever the outcome (<c>dynamo_frontend_requests_total</c>).</param>
 /// <param name="InflightRequests">Requests being served now (<c>dynamo_frontend_inflight_requests</c>).</param>
@@ -53,11 +53,4 @@ public sealed record TrafficTotals(
     public bool WentBackFrom(TrafficTotals earlier) =>
         FinishedRequests < earlier.FinishedRequests || InputTokensCount < earlier.InputTokensCount || OutputTokensCount < earlier.OutputTokensCount
         || TtftCount < earlier.TtftCount || ItlCount < earlier.ItlCount || CachedTokens < earlier.CachedTokens;
-}
-
-/// <summary>Where the gateways' counters are read: in process (the embedded gateway) or over HTTP (frontends' <c>/metrics</c>).</summary>
-public interface ITrafficSource
-{
-    /// <summary>The counters now. Throws when the source cannot be read.</summary>
-    Task<TrafficTotals> ReadAsync(CancellationToken cancellationToken);
 }
