@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.CompilerServices;
 
 namespace Dynamo.Router.Kv;
@@ -52,41 +53,43 @@ internal static class WorkerSelector
         }
 
         // Among the lowest cost, the smallest cache; then one draw for the whole tied set (a lock and a draw per tie
-        // cost a 1,000-worker idle cluster 1,000 of each).
+        // cost a 1,000-worker idle cluster 1,000 of each). Each tied candidate's size is read once and the winners
+        // kept: the index changes under a live router (KV events land between two reads), and a second pass that
+        // re-read the sizes could find fewer winners than the first counted and run off the end of the list.
         var lowest = costs[best];
         var smallest = long.MaxValue;
-        ties = 0;
-        for (var i = best; i < costs.Length; i++)
+        int[]? rented = null;
+        var winners = ties <= 128 ? stackalloc int[ties] : (rented = ArrayPool<int>.Shared.Rent(ties)).AsSpan(0, ties);
+        var found = 0;
+        try
         {
-            if (costs[i] != lowest)
+            for (var i = best; i < costs.Length; i++)
             {
-                continue;
+                if (costs[i] != lowest)
+                {
+                    continue;
+                }
+
+                var size = cacheBlocks.Of(i);
+                if (size < smallest)
+                {
+                    smallest = size;
+                    found = 0;
+                }
+
+                if (size == smallest)
+                {
+                    winners[found++] = i;
+                }
             }
 
-            var size = cacheBlocks.Of(i);
-            if (size < smallest)
-            {
-                smallest = size;
-                best = i;
-                ties = 1;
-            }
-            else if (size == smallest)
-            {
-                ties++;
-            }
+            return found == 1 ? winners[0] : winners[Next(random, found)];
         }
-
-        if (ties == 1)
+        finally
         {
-            return best;
-        }
-
-        var pick = Next(random, ties);
-        for (var i = best; ; i++)
-        {
-            if (costs[i] == lowest && cacheBlocks.Of(i) == smallest && pick-- == 0)
+            if (rented is not null)
             {
-                return i;
+                ArrayPool<int>.Shared.Return(rented);
             }
         }
     }

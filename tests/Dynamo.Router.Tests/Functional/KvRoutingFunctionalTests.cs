@@ -10,6 +10,8 @@ using Dynamo.Router.Kv;
 using Dynamo.Runtime.Discovery;
 using Dynamo.Runtime.Events;
 using Dynamo.Worker;
+using Dynamo.Runtime.Tests.Infrastructure;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Xunit.Abstractions;
 using static Dynamo.Router.Tests.TestSupport;
@@ -77,8 +79,10 @@ public sealed class KvRoutingFunctionalTests(ITestOutputHelper output)
     [Fact]
     public async Task TwoGatewayReplicas_WithReplicaSync_DistributeNoWorseThanOne()
     {
-        var single = await RunAsync(gateways: 1);
-        var pair = await RunAsync(gateways: 2);
+        // Warnings and errors go to the test's output: a request that fails shows the gateway's stack trace.
+        using var logs = TestOutputLoggerProvider.Factory(output, LogLevel.Warning);
+        var single = await RunAsync(gateways: 1, logs);
+        var pair = await RunAsync(gateways: 2, logs);
 
         // Spread = busiest worker's share over the fair share; 1.0 is perfect.
         output.WriteLine($"one gateway: {string.Join(", ", single.OrderBy(p => p.Key))} (spread {Spread(single):F2}); two: {string.Join(", ", pair.OrderBy(p => p.Key))} (spread {Spread(pair):F2})");
@@ -92,7 +96,7 @@ public sealed class KvRoutingFunctionalTests(ITestOutputHelper output)
     /// Four mocker workers (simulated time, 4× faster than an H100 running an 8B model) behind one or two gateways that
     /// share workers, discovery and event plane; 96 requests sharing a system prompt, 16 at a time, alternating gateways.
     /// </summary>
-    private static async Task<Dictionary<string, int>> RunAsync(int gateways)
+    private static async Task<Dictionary<string, int>> RunAsync(int gateways, ILoggerFactory logs)
     {
         var model = await Http.TinyModelAsync();
         var card = ModelCard.Load(model, "tiny");
@@ -113,7 +117,7 @@ public sealed class KvRoutingFunctionalTests(ITestOutputHelper output)
                     TimeProvider.System,
                     new KvEventPublisher(events));
                 engines.Add(engine);
-                workers.Add(await WorkerHost.StartAsync(new WorkerOptions { InstanceId = id, ServedModelName = "tiny" }, engine, card, discovery, secret, NullLoggerFactory.Instance, engine));
+                workers.Add(await WorkerHost.StartAsync(new WorkerOptions { InstanceId = id, ServedModelName = "tiny" }, engine, card, discovery, secret, logs, engine));
             }
 
             var models = new ModelCatalog();
@@ -122,10 +126,10 @@ public sealed class KvRoutingFunctionalTests(ITestOutputHelper output)
             {
                 var router = RouterFactory.CreateKv(
                     new RouterOptions { Seed = 10 + g },
-                    new RouterServices { Events = events, Discovery = discovery, ReplicaId = $"gateway-{g}", ClusterSecret = secret });
+                    new RouterServices { Events = events, Discovery = discovery, ReplicaId = $"gateway-{g}", ClusterSecret = secret, LoggerFactory = logs });
                 routers.Add(router);
                 await Within(router.Indexer!.WhenSyncedAsync(), "the router's first dumps");
-                hosts.Add(await GatewayHost.StartAsync(new GatewayOptions { Port = 0 }, router, discovery, models, secret, NullLoggerFactory.Instance));
+                hosts.Add(await GatewayHost.StartAsync(new GatewayOptions { Port = 0 }, router, discovery, models, secret, logs));
             }
 
             var clients = hosts.Select(h => new HttpClient { BaseAddress = h.Address, Timeout = TimeSpan.FromSeconds(60) }).ToArray();

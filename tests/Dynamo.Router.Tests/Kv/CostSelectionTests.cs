@@ -140,6 +140,32 @@ public sealed class CostSelectionTests
     }
 
     [Fact]
+    public void Ties_WhileTheIndexChangesUnderTheSelector_PickAmongTheSizesItRead()
+    {
+        // A live router's cache sizes move while it selects (KV events land between two reads). The selector once
+        // counted the tied winners in one pass and re-read the sizes in a second: a worker that stored blocks in
+        // between matched nobody, and the second pass ran off the end of the list (a gateway 500).
+        var random = new Random(13);
+        var picks = new int[4];
+        for (var i = 0; i < 4_000; i++)
+        {
+            var sizes = new GrowingCacheSizes(new int[4]);
+            picks[WorkerSelector.Select([5.0, 5.0, 5.0, 5.0], sizes, temperature: 0, random)]++;
+            Assert.All(sizes.Reads, reads => Assert.Equal(1, reads));
+        }
+
+        Assert.All(picks, p => Assert.InRange(p, 850, 1150));
+    }
+
+    /// <summary>Every candidate caches nothing at its first read and 8 blocks at every read after it.</summary>
+    private readonly struct GrowingCacheSizes(int[] reads) : ICacheSizes
+    {
+        public int[] Reads => reads;
+
+        public long Of(int candidate) => reads[candidate]++ == 0 ? 0 : 8;
+    }
+
+    [Fact]
     public void SharedSystemPrompt_UnderLoad_SpreadsOverEveryWorker()
     {
         // Dynamo #737: every request starts with the same long system prompt. Once one worker holds it, a router

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using Xunit.Abstractions;
 
 namespace Dynamo.Runtime.Tests.Infrastructure;
 
@@ -21,6 +22,14 @@ internal sealed class TestOutputLoggerProvider(ITestOutputHelper output, LogLeve
 
     private sealed class Logger(ITestOutputHelper output, string category, LogLevel minimum) : ILogger
     {
+        /// <summary>An error's whole stack trace (a test that failed on a 500 needs it); anything milder, its message.</summary>
+        private static string Describe(LogLevel level, Exception? exception) => exception switch
+        {
+            null => "",
+            _ when level >= LogLevel.Error => " | " + exception,
+            _ => " | " + exception.GetType().Name + ": " + exception.Message,
+        };
+
         public IDisposable? BeginScope<TState>(TState state)
             where TState : notnull => null;
 
@@ -35,7 +44,7 @@ internal sealed class TestOutputLoggerProvider(ITestOutputHelper output, LogLeve
 
             try
             {
-                output.WriteLine($"{DateTime.Now:HH:mm:ss.fff} {logLevel.ToString()[..4]} {category}: {formatter(state, exception)}{(exception is null ? "" : " | " + exception.GetType().Name + ": " + exception.Message)}");
+                output.WriteLine($"{DateTime.Now:HH:mm:ss.fff} {logLevel.ToString()[..4]} {category}: {formatter(state, exception)}{Describe(logLevel, exception)}");
             }
             catch (InvalidOperationException)
             {
