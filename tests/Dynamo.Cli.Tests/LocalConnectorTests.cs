@@ -6,7 +6,9 @@ using Dynamo.Planner;
 using Dynamo.Planner.Connectors;
 using Dynamo.Runtime.Nats;
 using Dynamo.Runtime.Tests.Infrastructure;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Xunit.Abstractions;
 
 namespace Dynamo.Cli.Tests;
 
@@ -14,7 +16,7 @@ namespace Dynamo.Cli.Tests;
 /// The local connector with real <c>dynamo worker</c> processes on a real nats-server: they start, register in NATS
 /// discovery and serve (signed requests), and a scale-down drains one with SIGTERM: it leaves discovery and exits 0.
 /// </summary>
-public sealed class LocalConnectorTests : IAsyncLifetime
+public sealed class LocalConnectorTests(ITestOutputHelper output) : IAsyncLifetime
 {
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(90);
     private readonly string _dir = Directory.CreateTempSubdirectory("dynamo-planner-local-").FullName;
@@ -40,6 +42,8 @@ public sealed class LocalConnectorTests : IAsyncLifetime
     [Fact]
     public async Task WorkerProcesses_StartRegisterServe_AndStopCleanlyOnScaleDown()
     {
+        // The connector's log (starts, drains, a worker's last output lines when it exits) goes to the test's output.
+        using var logs = TestOutputLoggerProvider.Factory(output);
         var connector = new LocalWorkerConnector(
             new LocalWorkerLaunch
             {
@@ -51,7 +55,7 @@ public sealed class LocalConnectorTests : IAsyncLifetime
             },
             _runtime.Discovery,
             new Dictionary<WorkerRole, int> { [WorkerRole.Aggregated] = 2 },
-            NullLogger.Instance);
+            logs.CreateLogger<LocalWorkerConnector>());
         await using (connector)
         {
             connector.Reconcile();
