@@ -549,16 +549,16 @@ public sealed class TransferAgent : IAsyncDisposable
             outcome = TransferOutcome.Fail(TransferErrorKind.BackendError, $"{e.GetType().Name}: {e.Message}");
         }
 
-        // The result is set before the leases go, so a region's Dispose returning means its transfers have results.
+        // Off the in-flight table before the result is published: whoever sees a transfer end sees the agent no
+        // longer count it (a busy run once read the count between the two and found a finished read still there). The
+        // result is set before the leases go, so a region's Dispose returning means its transfers have results.
+        _inFlight.TryRemove(request.Id, out _);
         try
         {
             Finish(request, Conclude(request, job, outcome, Stopwatch.GetElapsedTime(started), timeout));
         }
         finally
         {
-            // Off the in-flight table before the leases go: a region's Dispose returning means the agent no longer
-            // counts its transfers either (a busy run once saw Dispose return between the two).
-            _inFlight.TryRemove(request.Id, out _);
             foreach (var r in revoked)
             {
                 r.Dispose();
