@@ -1,18 +1,28 @@
 namespace Dynamo.Planner;
 
 /// <summary>
-/// The queueing arithmetic the planner sizes pools with, for a mean (<c>attainment</c> null) or for a percentile
-/// of requests (the SLA attainment goal). A worker is taken as a single server with deterministic service at the
-/// mean prompt (M/D/1), as the profile's lone-request TTFT describes it: routing is final at arrival, so each worker
-/// queues on its own rather than the pool sharing one queue.
+/// The queueing arithmetic the planner sizes pools with, for a mean (<c>attainment</c> null, the planner's model
+/// before attainment sizing) or for a percentile of requests (the SLA attainment goal). A worker is a single server
+/// with deterministic service at the mean prompt (M/D/1, as the profile's lone-request TTFT describes it): routing is
+/// final at arrival, so each worker queues on its own rather than the pool sharing one queue. Against the simulated
+/// engine (bench/README.md, P8) this errs optimistic for a lone worker (prompt lengths vary, and a prompt's first token
+/// waits for its whole batched step) and is close once the router spreads load over several; exponential service
+/// (<see cref="ServiceScv"/> 1) errs pessimistic there, and over-provisions every pool of several workers.
 /// </summary>
 public static class Queueing
 {
     /// <summary>
+    /// The squared coefficient of variation of service times (prompt work) the percentile sizing assumes: 0,
+    /// deterministic at the mean prompt (see the class remarks).
+    /// </summary>
+    public const double ServiceScv = 0;
+
+    /// <summary>
     /// TTFT ÷ the lone-request TTFT t₀ at utilization <paramref name="rho"/> (0 ≤ ρ &lt; 1). Mean: the
     /// Pollaczek–Khinchine wait, 1 + ρ / 2(1 − ρ). Percentile q: a request waits with probability ρ, and the wait of
-    /// those that do is close to exponential with mean t₀ / 2(1 − ρ) (the heavy-traffic tail of M/D/1), so the q-th
-    /// percentile is 1 + ln(ρ / (1 − q)) / 2(1 − ρ) when ρ &gt; 1 − q, else 1 (that many requests do not wait).
+    /// those that do is close to exponential with mean t₀ (1 + Cs²) / 2(1 − ρ) = t₀ / 2(1 − ρ) (the heavy-traffic
+    /// tail of M/G/1 with Cs² = <see cref="ServiceScv"/>), so the q-th percentile is 1 + ln(ρ / (1 − q)) / 2(1 − ρ)
+    /// when ρ &gt; 1 − q, else 1 (that many requests do not wait).
     /// </summary>
     public static double TtftFactor(double rho, double? attainment)
     {
@@ -31,7 +41,7 @@ public static class Queueing
             return 1 + (rho / (2 * (1 - rho)));
         }
 
-        return rho > 1 - q ? 1 + (Math.Log(rho / (1 - q)) / (2 * (1 - rho))) : 1;
+        return rho > 1 - q ? 1 + (Math.Log(rho / (1 - q)) * (1 + ServiceScv) / (2 * (1 - rho))) : 1;
     }
 
     /// <summary>

@@ -304,8 +304,9 @@ public sealed class SlaPlanner : IScalingPolicy
     /// worker each job needs, summed. On n workers: ρ = <paramref name="prefillWork"/> (worker-seconds of prefill per
     /// second) ÷ n, c = <paramref name="streamsAtTarget"/> ÷ n (Little's law with gaps at the target). A request's
     /// mean ITL sees the prefill share of its own lifetime, in which about c prompts arrive at its worker (Little's
-    /// law again): that share fluctuates like a Poisson count, so it is taken at ρ(1 + z / √c), z the attainment
-    /// percentile's normal quantile (0 sizes for the mean). Also c within what the KV cache holds. Returns the
+    /// law again): that share fluctuates like a compound Poisson sum (prompt work of squared coefficient of variation
+    /// Cs² = <see cref="Queueing.ServiceScv"/>, 0: the count alone), so it is taken at ρ(1 + z √((1 + Cs²) / c)), z the
+    /// attainment percentile's normal quantile (0 sizes for the mean). Also c within what the KV cache holds. Returns the
     /// smallest n that meets all of it (bisection; every term falls as n grows).
     /// </summary>
     private double AggregatedByTime(double prefillWork, double streamsAtTarget, double context, double maxByKv, double z)
@@ -325,7 +326,7 @@ public sealed class SlaPlanner : IScalingPolicy
             }
 
             double rho = prefillWork / n;
-            double share = rho * (1 + (z / Math.Sqrt(Math.Max(1, c))));
+            double share = rho * (1 + (z * Math.Sqrt((1 + Queueing.ServiceScv) / Math.Max(1, c))));
             return share + (_profile.Decode.ItlMs(Math.Max(floor, c), context) * DecodeCorrection / _options.Sla.ItlMs) <= 1;
         }
 
@@ -594,8 +595,20 @@ public sealed class SlaPlanner : IScalingPolicy
     private (string Detail, string? Clamped, bool Moved) LoadLoop(LoadObservation observation, Dictionary<WorkerRole, int> current)
     {
         LoadLoopOptions loop = _options.LoadLoop;
-        double isl = observation.Requests > 0 ? observation.MeanInputTokens : Math.Max(1, _inputTokens.Predict());
-        double osl = observation.MeanOutputTokens > 0 ? observation.MeanOutputTokens : Math.Max(1, _outputTokens.Predict());
+        // Lengths over the last few load intervals (Recent): one interval's few prompts are noisy, and the OSL of the
+        // requests that finished in it leans short (long ones are still running), which sizes an aggregated pool as
+        // if every request were too short to absorb a prefill chunk.
+        double isl, osl;
+        if (Recent() is { } recent)
+        {
+            (isl, osl) = (recent.Isl, recent.Osl);
+        }
+        else
+        {
+            isl = observation.Requests > 0 ? observation.MeanInputTokens : Math.Max(1, _inputTokens.Predict());
+            osl = _outputTokens.Count > 0 ? Math.Max(1, _outputTokens.Predict()) : observation.MeanOutputTokens > 0 ? observation.MeanOutputTokens : 1;
+        }
+
         double hit = observation.Requests > 0 ? observation.KvHitRate : _kvHitRate;
         PoolPlan now = Plan(observation.RequestRate, isl, osl, hit);
         double backlog = BacklogRate();
@@ -603,6 +616,12 @@ public sealed class SlaPlanner : IScalingPolicy
         // their count, so a burst in a few seconds does not size the pool for minutes.
         double arrivals = Math.Max(0, observation.Requests - Math.Sqrt(observation.Requests)) / observation.Interval.TotalSeconds;
         PoolPlan? jump = null;
+        // The same over the last few intervals (Recent), which also grows a pool with no signal yet: its queueing
+        // tail (the attainment percentile) is missed before its queue or mean latency shows it.
+        (double Rate, double Seconds)? lately = Recent() is { } r
+            ? (Math.Max(0, (r.Rate * r.Seconds) - Math.Sqrt(r.Rate * r.Seconds)) / r.Seconds, r.Seconds)
+            : null;
+        PoolPlan? sustained = lately is { } l ? Plan(l.Rate + backlog, isl, osl, hit) : null;
         var wanted = new Dictionary<WorkerRole, int>(_wish);
         var notes = new List<string>();
         bool moved = false;
@@ -615,12 +634,12 @@ public sealed class SlaPlanner : IScalingPolicy
             jump ??= Plan(arrivals + backlog, isl, osl, hit);
             int n = current[role];
             int need = Up(Workers(jump, role));
-            int target = Math.Max(_wish[role], Math.Max(n + 1, need));
+            int target = Math.Max(_wish[role], Math.Max(n + 1, Math.Max(need, sustained is null ? 0 : Up(Workers(sustained, role)))));
             wanted[role] = target;
             moved = true;
             notes.Add(need > n + 1
                 ? string.Create(CultureInfo.InvariantCulture, $"{PoolConstraints.Name(role)} +{target - n}: {why}; the last {observation.Interval.TotalSeconds:0} s brought {observation.Requests} requests, at least {arrivals:0.##} req/s beyond noise{(backlog > 0 ? $", + {backlog:0.##} req/s to clear the requests waiting" : "")}, which need {need}")
-                : $"{PoolConstraints.Name(role)} +1: {why}");
+                : $"{PoolConstraints.Name(role)} +{target - n}: {why}");
         }
 
         foreach (WorkerRole role in _options.Roles)
@@ -664,6 +683,14 @@ public sealed class SlaPlanner : IScalingPolicy
                 Grow(role, role == WorkerRole.Aggregated
                     ? $"{F(running)} sequences per worker with {F(prefillShare)} of its time prefilling decode at ITL ≈ {itl:0.#} ms > {_options.Sla.ItlMs:0.#} ms"
                     : $"{F(running)} sequences per worker decode at ITL ≈ {itl:0.#} ms > {_options.Sla.ItlMs:0.#} ms");
+            }
+            else if (sustained is not null && lately is { } span && Up(Workers(sustained, role)) > n)
+            {
+                int grow = Math.Max(_wish[role], Up(Workers(sustained, role)));
+                wanted[role] = grow;
+                moved = true;
+                notes.Add(string.Create(CultureInfo.InvariantCulture,
+                    $"{PoolConstraints.Name(role)} +{grow - n}: the last {span.Seconds:0} s brought at least {span.Rate:0.##} req/s beyond noise{(backlog > 0 ? $", + {backlog:0.##} req/s to clear the requests waiting" : "")}, which need {Up(Workers(sustained, role))} at the SLA"));
             }
             else if (waiting == 0 && n > _options.Limits(role).Min && need <= (n - 1) * loop.IdleUtilization && (!decodeSide || kv * n / (n - 1) < loop.KvUsageHigh * loop.IdleUtilization))
             {

@@ -77,10 +77,12 @@ public class AttainmentSizingTests
         Assert.Equal(18, mean.AggregatedWorkers, 6);
         Assert.Equal(15.5, mean.PrefillWorkers + mean.DecodeWorkers, 6);
 
-        // 95th percentile: a request's ITL sees the prefill share of its own lifetime, in which c = 300/n prompts
-        // reach its worker: 10/n (1 + 1.645 / √(300/n)) + (10 + 60/n)/30 ≤ 1 first at n = 25.14 (25: 1.003; 26: 0.981).
-        PoolPlan p95 = new SlaPlanner(Attain(0.95, o => o.Mode = "agg"), SyntheticProfiles.Linear()).Plan(100, 1000, 100, 0);
+        // 95th percentile (TTFT target 1000 ms, so that the TTFT bound, ρ 0.845 and 11.8 workers, does not decide):
+        // a request's ITL sees the prefill share of its own lifetime, in which c = 300/n prompts reach its worker:
+        // 10/n (1 + 1.645 / √(300/n)) + (10 + 60/n)/30 ≤ 1 first at n = 25.14 (25: 1.003; 26: 0.981).
+        PoolPlan p95 = new SlaPlanner(Attain(0.95, o => { o.Mode = "agg"; o.Sla.TtftMs = 1000; }), SyntheticProfiles.Linear()).Plan(100, 1000, 100, 0);
         Assert.Equal(25.1427, p95.AggregatedWorkers, 3);
+        Assert.True(p95.PrefillWorkers < 15, $"{p95.PrefillWorkers}");
     }
 
     [Fact]
@@ -141,6 +143,45 @@ public class AttainmentSizingTests
         Assert.Equal(DecisionReason.Clamped, last.Reason);
         Assert.Contains("decode +2: 120 sequences per worker decode at ITL ≈ 34 ms > 30 ms; the last 5 s brought 500 requests, at least 95.53 req/s beyond noise, which need 3", last.Detail);
         Assert.True(pools.Count(WorkerRole.Prefill) + pools.Count(WorkerRole.Decode) <= 4, last.Detail);
+    }
+
+    [Fact]
+    public void LoadLoop_GrowsToWhatTheSustainedArrivalsNeed_BeforeAnySignal()
+    {
+        var planner = new SlaPlanner(Attain(null), SyntheticProfiles.Linear());
+        // Planned for 16 req/s: prefill 16,000 / 8000 = 2, decode 0.48 → 1.
+        var (_, pools, _) = Run(planner, Pools(1, 1), 0, 180, rate: 16);
+        Assert.Equal((2, 1), (pools.Count(WorkerRole.Prefill), pools.Count(WorkerRole.Decode)));
+
+        // 23 req/s from 185 s: under the load step's 1.5 × 16, no queue, ITL in target. The last 15 s (16, 16, 23)
+        // brought 275 requests, (275 − √275) / 15 s = 17.23 req/s beyond noise: 2.15 prefill workers, so 3.
+        var (last, grown, _) = Run(planner, pools, 185, 185, rate: 23,
+            workers: p => [Report(WorkerRole.Prefill, 0), Report(WorkerRole.Prefill, 1), Report(WorkerRole.Decode, 0, running: 5)]);
+        Assert.Equal(DecisionReason.Load, last.Reason);
+        Assert.Contains("prefill +1: the last 15 s brought at least 17.23 req/s beyond noise, which need 3 at the SLA", last.Detail);
+        Assert.Equal((3, 1), (grown.Count(WorkerRole.Prefill), grown.Count(WorkerRole.Decode)));
+    }
+
+    [Fact]
+    public void LoadLoop_SizesWithThePredictedOsl_NotTheShortOnesThatJustFinished()
+    {
+        var planner = new SlaPlanner(Attain(0.95, o => { o.Mode = "agg"; o.Sla.TtftMs = 1000; }), SyntheticProfiles.Linear());
+        // Three minutes of OSL 100: the predictor holds 100. Then the requests finishing in the last 5 s are short
+        // (OSL 5, the long ones still running) while 10 wait at every worker (TTFT ≈ 100 × 11 = 1100 ms > 1000): the
+        // jump is sized for OSL 100. With OSL 5 a worker would hold under one sequence and the percentile of its
+        // prefill share would ask for more workers.
+        var (_, pools, _) = Run(planner, [new PoolState(WorkerRole.Aggregated, 1, 1, 1)], 0, 180, rate: 10);
+        int n = pools.Count(WorkerRole.Aggregated);
+        var (last, grown, _) = Run(planner, pools, 185, 185, rate: 20, osl: 5,
+            workers: p => [.. Enumerable.Range(0, p.Count(WorkerRole.Aggregated)).Select(i => Report(WorkerRole.Aggregated, i, running: 40, waiting: 10))]);
+        // 100 arrivals in 5 s, less √100, and 10 n waiting cleared within a load interval (no start-up time here).
+        double rate = ((100 - 10) / 5.0) + (10.0 * n / 5);
+        int withPredicted = (int)Math.Ceiling(planner.Plan(rate, 1000, 100, 0).AggregatedWorkers - 1e-9);
+        int withFinished = (int)Math.Ceiling(planner.Plan(rate, 1000, 5, 0).AggregatedWorkers - 1e-9);
+        Assert.True(withFinished > withPredicted, $"{withFinished} vs {withPredicted}");
+        Assert.Equal(DecisionReason.Load, last.Reason);
+        Assert.Contains($"which need {withPredicted}", last.Detail);
+        Assert.Equal(withPredicted, grown.Count(WorkerRole.Aggregated));
     }
 
     [Fact]
