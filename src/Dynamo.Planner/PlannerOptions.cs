@@ -27,7 +27,7 @@ public sealed class PlannerOptions
     /// <summary>How often the predictive (throughput) loop resizes pools from predicted load. Default 180 s.</summary>
     public TimeSpan ThroughputInterval { get; set; } = TimeSpan.FromSeconds(180);
 
-    /// <summary>How often the reactive (load) loop may move a pool by one worker; also how often the loop observes. Default 5 s.</summary>
+    /// <summary>How often the reactive (load) loop may grow or shrink a pool; also how often the loop observes. Default 5 s.</summary>
     public TimeSpan LoadInterval { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Which predictor forecasts request rate, ISL and OSL, and its parameters.</summary>

@@ -22,9 +22,10 @@ namespace Dynamo.Planner;
 /// a worker's time plus its decode step ÷ the ITL target at most one, see <see cref="Plan"/>). Latencies from the
 /// profile are multiplied by correction factors, observed ÷ expected latency, bounded.</item>
 /// <item><b>Load loop</b>, between: when a pool's queue, KV usage or expected latency says the SLA is about to be
-/// missed, it grows by one worker, or at once to what the last load interval's arrival rate (plus the requests
-/// waiting, cleared within a start-up time) needs if that is more; −1 when one worker fewer would still run below
-/// <see cref="LoadLoopOptions.IdleUtilization"/>.</item>
+/// missed, it grows by one worker, or at once to what the last load interval's arrivals (less one Poisson deviation,
+/// plus the requests waiting, cleared within a start-up time) need if that is more; with no such signal, to what the
+/// last three load intervals' arrivals need at the SLA when that is more than the pool has; −1 when one worker fewer
+/// would still run below <see cref="LoadLoopOptions.IdleUtilization"/>.</item>
 /// <item><b>Constraints</b>: min/max per pool, the GPU budget (<see cref="PoolConstraints"/>), the scale-down
 /// stabilization window, nothing new while a pool is not settled (giving up on workers not ready after the ready
 /// timeout), advisory mode.</item>
