@@ -3,7 +3,7 @@ namespace Dynamo.Planner;
 /// <summary>The reactive loop (<c>Dynamo:Planner:LoadLoop</c>) and the utilization the throughput loop plans for.</summary>
 public sealed class LoadLoopOptions
 {
-    /// <summary>Whether the reactive ±1 loop runs between throughput decisions. Default true.</summary>
+    /// <summary>Whether the reactive (load) loop runs between throughput decisions. Default true.</summary>
     public bool Enabled { get; set; } = true;
 
     /// <summary>Mean KV usage of a pool above which it gets one more worker. Default 0.9.</summary>

@@ -27,7 +27,7 @@ public sealed class PlannerOptions
     /// <summary>How often the predictive (throughput) loop resizes pools from predicted load. Default 180 s.</summary>
     public TimeSpan ThroughputInterval { get; set; } = TimeSpan.FromSeconds(180);
 
-    /// <summary>How often the reactive (load) loop may move a pool by one worker; also how often the loop observes. Default 5 s.</summary>
+    /// <summary>How often the reactive (load) loop may grow or shrink a pool; also how often the loop observes. Default 5 s.</summary>
     public TimeSpan LoadInterval { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Which predictor forecasts request rate, ISL and OSL, and its parameters.</summary>
@@ -122,6 +122,7 @@ public sealed class PlannerOptions
         {
             Check(Sla.TtftMs > 0 && double.IsFinite(Sla.TtftMs), "Sla:TtftMs", Sla.TtftMs, "must be a number of milliseconds > 0");
             Check(Sla.ItlMs > 0 && double.IsFinite(Sla.ItlMs), "Sla:ItlMs", Sla.ItlMs, "must be a number of milliseconds > 0");
+            Check(Sla.Attainment is null || (Sla.Attainment >= 0.5 && Sla.Attainment <= 0.999), "Sla:Attainment", Sla.Attainment, "must be a fraction of requests between 0.5 and 0.999 (e.g. 0.95), or empty to size for mean latencies");
         }
 
         Check(ThroughputInterval > TimeSpan.Zero, "ThroughputInterval", ThroughputInterval, "must be positive");

@@ -15,6 +15,7 @@ namespace Dynamo.Planner;
 /// <param name="DecodeStreams">Sequences decoding at once in the whole pool (Little's law: rate × OSL × ITL).</param>
 /// <param name="DecodeConcurrencyPerWorker">Sequences one decode worker runs within the ITL target and its KV cache.</param>
 /// <param name="ExpectedItlMs">ITL expected at that concurrency (profile × correction).</param>
+/// <param name="AggregatedWorkers">Aggregated workers needed (fractional, mode agg): each does both jobs on one worker's time, so the prefill share of its time and its decode step ÷ the ITL target add up to at most one (<see cref="SlaPlanner.Plan"/>), and no fewer than <see cref="PrefillWorkers"/>.</param>
 /// <param name="Warnings">Targets no configuration can meet (the plan is then a best effort), one sentence each.</param>
 public sealed record PoolPlan(
     double RequestRate,
@@ -28,8 +29,5 @@ public sealed record PoolPlan(
     double DecodeStreams,
     double DecodeConcurrencyPerWorker,
     double ExpectedItlMs,
-    IReadOnlyList<string> Warnings)
-{
-    /// <summary>Aggregated workers needed: each does both jobs, so the fractions add.</summary>
-    public double AggregatedWorkers => PrefillWorkers + DecodeWorkers;
-}
+    double AggregatedWorkers,
+    IReadOnlyList<string> Warnings);

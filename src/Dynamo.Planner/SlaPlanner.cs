@@ -15,11 +15,17 @@ namespace Dynamo.Planner;
 /// <item><b>Throughput loop</b>, every <see cref="PlannerOptions.ThroughputInterval"/>: the interval's request count,
 /// ISL and OSL go to the predictors; the load one start-up time past the next interval is predicted; prefill
 /// workers = rate × uncached ISL ÷ a worker's prompt tokens/s at the utilization whose queueing keeps TTFT within
-/// target (M/D/1: TTFT = t₀·(1 + ρ / 2(1 − ρ))); decode workers = concurrent streams (Little's law: rate × OSL ×
-/// ITL) ÷ the most sequences a worker decodes within the ITL target and its KV cache. Latencies from the profile
-/// are multiplied by correction factors, observed ÷ expected latency, bounded.</item>
-/// <item><b>Load loop</b>, between: ±1 worker per pool when its queue, KV usage or expected latency says the SLA is
-/// about to be missed, −1 when one worker fewer would still run below <see cref="LoadLoopOptions.IdleUtilization"/>.</item>
+/// target (M/D/1, <see cref="Queueing"/>: the TTFT percentile of <see cref="PlannerSlaOptions.Attainment"/>, or the
+/// mean t₀·(1 + ρ / 2(1 − ρ)) when it is empty); decode workers = concurrent streams (Little's law: rate × OSL ×
+/// ITL) ÷ the most sequences a worker decodes within the ITL target and its KV cache (at the attainment percentile
+/// of its fluctuating concurrency); aggregated workers = the count whose time holds both jobs (the prefill share of
+/// a worker's time plus its decode step ÷ the ITL target at most one, see <see cref="Plan"/>). Latencies from the
+/// profile are multiplied by correction factors, observed ÷ expected latency, bounded.</item>
+/// <item><b>Load loop</b>, between: when a pool's queue, KV usage or expected latency says the SLA is about to be
+/// missed, it grows by one worker, or at once to what the last load interval's arrivals (less one Poisson deviation,
+/// plus the requests waiting, cleared within a start-up time) need if that is more; with no such signal, to what the
+/// last three load intervals' arrivals need at the SLA when that is more than the pool has; −1 when one worker fewer
+/// would still run below <see cref="LoadLoopOptions.IdleUtilization"/>.</item>
 /// <item><b>Constraints</b>: min/max per pool, the GPU budget (<see cref="PoolConstraints"/>), the scale-down
 /// stabilization window, nothing new while a pool is not settled (giving up on workers not ready after the ready
 /// timeout), advisory mode.</item>
@@ -237,9 +243,12 @@ public sealed class SlaPlanner : IScalingPolicy
     {
         var warnings = new List<string>();
         double ttftTarget = _options.Sla.TtftMs, itlTarget = _options.Sla.ItlMs;
+        double? attainment = _options.Sla.Attainment;
+        double z = attainment is { } q ? Queueing.NormalQuantile(q) : 0;
         LoadLoopOptions loop = _options.LoadLoop;
 
-        // Prefill: uncached prompt tokens per second against what one worker takes while TTFT stays in target.
+        // Prefill: uncached prompt tokens per second against what one worker takes while TTFT (its mean, or the
+        // attainment percentile) stays in target.
         double uncached = Math.Max(1, inputTokens * (1 - Math.Clamp(kvHitRate, 0, 1)));
         double lone = _profile.Prefill.TtftMs(uncached) * PrefillCorrection;
         double utilization;
@@ -251,25 +260,28 @@ public sealed class SlaPlanner : IScalingPolicy
         }
         else
         {
-            // M/D/1 queueing: TTFT = t₀ (1 + ρ / 2(1 − ρ)) = target  ⇒  ρ = 2(r − 1) / (1 + 2(r − 1)), r = target / t₀.
-            double slack = 2 * ((ttftTarget / lone) - 1);
-            utilization = Math.Min(loop.MaxPrefillUtilization, slack / (1 + slack));
+            utilization = Math.Min(loop.MaxPrefillUtilization, Queueing.MaxUtilization(ttftTarget / lone, attainment));
         }
 
-        double expectedTtft = lone * (1 + (utilization / (2 * (1 - utilization))));
-        double capacity = _profile.Prefill.TokensPerSecondPerWorker(uncached) / PrefillCorrection * utilization;
+        double expectedTtft = lone * Queueing.TtftFactor(utilization, attainment);
+        double saturated = _profile.Prefill.TokensPerSecondPerWorker(uncached) / PrefillCorrection;
+        double capacity = saturated * utilization;
         double prefillWorkers = requestRate * uncached / capacity;
 
         // Decode: concurrent streams (Little's law) against what one worker decodes within ITL and its KV cache.
         double context = inputTokens + (outputTokens / 2);
         double maxByKv = _profile.Kv.TokensPerWorker * loop.KvHeadroom / Math.Max(1, context);
         double perWorker;
+        bool itlMeetable = true;
         if (_profile.Decode.MaxConcurrencyAt(itlTarget, context, DecodeCorrection, maxByKv) is { } c)
         {
-            perWorker = c;
+            // A worker's concurrency fluctuates about its mean like a Poisson count (sd √c): the mean is held where
+            // its attainment percentile, c + z√c, reaches the most the worker takes within target.
+            perWorker = z > 0 ? Math.Max(Math.Min(1, c), Math.Pow((-z + Math.Sqrt((z * z) + (4 * c))) / 2, 2)) : c;
         }
         else
         {
+            itlMeetable = false;
             perWorker = Math.Max(1, Math.Min(_profile.Decode.Concurrency[0], maxByKv));
             double alone = _profile.Decode.ItlMs(perWorker, context) * DecodeCorrection;
             warnings.Add(maxByKv < _profile.Decode.Concurrency[0]
@@ -280,7 +292,59 @@ public sealed class SlaPlanner : IScalingPolicy
         double expectedItl = _profile.Decode.ItlMs(perWorker, context) * DecodeCorrection;
         double streams = requestRate * outputTokens * expectedItl / 1000;
         double decodeWorkers = streams / perWorker;
-        return new PoolPlan(requestRate, inputTokens, outputTokens, prefillWorkers, decodeWorkers, capacity, utilization, expectedTtft, streams, perWorker, expectedItl, warnings);
+        double aggregated = itlMeetable
+            ? Math.Max(prefillWorkers, AggregatedByTime(requestRate * uncached / saturated, requestRate * outputTokens * itlTarget / 1000, context, maxByKv, z))
+            : prefillWorkers + decodeWorkers;
+        return new PoolPlan(requestRate, inputTokens, outputTokens, prefillWorkers, decodeWorkers, capacity, utilization, expectedTtft, streams, perWorker, expectedItl, aggregated, warnings);
+    }
+
+    /// <summary>
+    /// Aggregated workers (fractional) whose time holds both jobs: an aggregated worker's steps carry prefill chunks
+    /// and decodes together, so a decode gap is the decode step time d(c) stretched by 1 / (1 − ρ), ρ the share of
+    /// the worker's time spent prefilling. ITL within target is ρ + d(c) ÷ ITL target ≤ 1: the fraction of the
+    /// worker each job needs, summed. On n workers: ρ = <paramref name="prefillWork"/> (worker-seconds of prefill per
+    /// second) ÷ n, c = <paramref name="streamsAtTarget"/> ÷ n (Little's law with gaps at the target). A request's
+    /// mean ITL sees the prefill share of its own lifetime, in which about c prompts arrive at its worker (Little's
+    /// law again): that share fluctuates like a compound Poisson sum (prompt work of squared coefficient of variation
+    /// Cs² = <see cref="Queueing.ServiceScv"/>, 0: the count alone), so it is taken at ρ(1 + z √((1 + Cs²) / c)), z the
+    /// attainment percentile's normal quantile (0 sizes for the mean). Also c within what the KV cache holds. Returns the
+    /// smallest n that meets all of it (bisection; every term falls as n grows).
+    /// </summary>
+    private double AggregatedByTime(double prefillWork, double streamsAtTarget, double context, double maxByKv, double z)
+    {
+        if (streamsAtTarget <= 0 && prefillWork <= 0)
+        {
+            return 0;
+        }
+
+        double floor = _profile.Decode.Concurrency[0];
+        bool Fits(double n)
+        {
+            double c = streamsAtTarget / n;
+            if (c > maxByKv)
+            {
+                return false;
+            }
+
+            double rho = prefillWork / n;
+            double share = rho * (1 + (z * Math.Sqrt((1 + Queueing.ServiceScv) / Math.Max(1, c))));
+            return share + (_profile.Decode.ItlMs(Math.Max(floor, c), context) * DecodeCorrection / _options.Sla.ItlMs) <= 1;
+        }
+
+        double high = Math.Max(1e-6, prefillWork + (streamsAtTarget / Math.Max(1, maxByKv)));
+        while (!Fits(high) && high < 1e6)
+        {
+            high *= 2;
+        }
+
+        double low = 0;
+        for (int i = 0; i < 100; i++)
+        {
+            double mid = (low + high) / 2;
+            (low, high) = Fits(mid) ? (low, mid) : (mid, high);
+        }
+
+        return high;
     }
 
     /// <summary>
@@ -353,13 +417,7 @@ public sealed class SlaPlanner : IScalingPolicy
 
     private int Need((double Rate, double Isl, double Osl, double Seconds) recent, WorkerRole role)
     {
-        PoolPlan plan = Plan(recent.Rate, recent.Isl, recent.Osl, _kvHitRate);
-        return role switch
-        {
-            WorkerRole.Prefill => Up(plan.PrefillWorkers),
-            WorkerRole.Decode => Up(plan.DecodeWorkers),
-            _ => Up(plan.AggregatedWorkers),
-        };
+        return Up(Workers(Plan(recent.Rate, recent.Isl, recent.Osl, _kvHitRate), role));
     }
 
     /// <summary>
@@ -478,6 +536,12 @@ public sealed class SlaPlanner : IScalingPolicy
             $"throughput: {observed}; predicted {plan.RequestRate - backlog:0.###} req/s{(backlog > 0 ? $" + {backlog:0.###} req/s to clear the requests waiting within a start-up time" : "")}, ISL {plan.InputTokens:0}, OSL {plan.OutputTokens:0}, KV hit {_kvHitRate:0.00}; "
             + $"prefill {plan.RequestRate * Math.Max(1, plan.InputTokens * (1 - _kvHitRate)):0} tok/s ÷ {plan.PrefillCapacityPerWorker:0} per worker (utilization {plan.PrefillUtilization:0.00}, TTFT ≈ {plan.ExpectedTtftMs:0.#} ms, correction {PrefillCorrection:0.00}) = {plan.PrefillWorkers:0.##}; "
             + $"decode {plan.DecodeStreams:0.#} streams ÷ {plan.DecodeConcurrencyPerWorker:0.#} per worker (ITL ≈ {plan.ExpectedItlMs:0.#} ms, correction {DecodeCorrection:0.00}) = {plan.DecodeWorkers:0.##}");
+        if (_options.Mode == "agg")
+        {
+            detail += string.Create(CultureInfo.InvariantCulture,
+                $"; aggregated: prefill share + decode step ÷ ITL {_options.Sla.ItlMs:0.#} ms within each worker's time{(_options.Sla.Attainment is { } q ? $", the prefill share at the {q:0.###} percentile of a request's lifetime" : "")} = {plan.AggregatedWorkers:0.##} (prefill and decode fractions alone: {plan.PrefillWorkers + plan.DecodeWorkers:0.##})");
+        }
+
         if (plan.Warnings.Count > 0)
         {
             detail += $"; WARNING: {string.Join("; ", plan.Warnings)}";
@@ -532,18 +596,51 @@ public sealed class SlaPlanner : IScalingPolicy
     private (string Detail, string? Clamped, bool Moved) LoadLoop(LoadObservation observation, Dictionary<WorkerRole, int> current)
     {
         LoadLoopOptions loop = _options.LoadLoop;
-        double isl = observation.Requests > 0 ? observation.MeanInputTokens : Math.Max(1, _inputTokens.Predict());
-        double osl = observation.MeanOutputTokens > 0 ? observation.MeanOutputTokens : Math.Max(1, _outputTokens.Predict());
+        // Lengths over the last few load intervals (Recent): one interval's few prompts are noisy, and the OSL of the
+        // requests that finished in it leans short (long ones are still running), which sizes an aggregated pool as
+        // if every request were too short to absorb a prefill chunk.
+        double isl, osl;
+        if (Recent() is { } recent)
+        {
+            (isl, osl) = (recent.Isl, recent.Osl);
+        }
+        else
+        {
+            isl = observation.Requests > 0 ? observation.MeanInputTokens : Math.Max(1, _inputTokens.Predict());
+            osl = _outputTokens.Count > 0 ? Math.Max(1, _outputTokens.Predict()) : observation.MeanOutputTokens > 0 ? observation.MeanOutputTokens : 1;
+        }
+
         double hit = observation.Requests > 0 ? observation.KvHitRate : _kvHitRate;
         PoolPlan now = Plan(observation.RequestRate, isl, osl, hit);
+        double backlog = BacklogRate();
+        // The rate the last interval's arrivals show beyond Poisson noise: one standard deviation (√count) below
+        // their count, so a burst in a few seconds does not size the pool for minutes.
+        double arrivals = Math.Max(0, observation.Requests - Math.Sqrt(observation.Requests)) / observation.Interval.TotalSeconds;
+        PoolPlan? jump = null;
+        // The same over the last few intervals (Recent), which also grows a pool with no signal yet: its queueing
+        // tail (the attainment percentile) is missed before its queue or mean latency shows it.
+        (double Rate, double Seconds)? lately = Recent() is { } r
+            ? (Math.Max(0, (r.Rate * r.Seconds) - Math.Sqrt(r.Rate * r.Seconds)) / r.Seconds, r.Seconds)
+            : null;
+        PoolPlan? sustained = lately is { } l ? Plan(l.Rate + backlog, isl, osl, hit) : null;
         var wanted = new Dictionary<WorkerRole, int>(_wish);
         var notes = new List<string>();
+        bool moved = false;
+        string F(double v) => v.ToString("0.##", CultureInfo.InvariantCulture);
 
-        void Move(WorkerRole role, int delta, string why)
+        void Grow(WorkerRole role, string why)
         {
+            // One more, or at once what the last interval's arrivals (and the requests waiting, cleared within a
+            // start-up time) need: a worker asked for now serves only a start-up time later.
+            jump ??= Plan(arrivals + backlog, isl, osl, hit);
             int n = current[role];
-            wanted[role] = delta > 0 ? Math.Max(_wish[role], n + 1) : Math.Min(_wish[role], n - 1);
-            notes.Add($"{PoolConstraints.Name(role)} {(delta > 0 ? "+1" : "-1")}: {why}");
+            int need = Up(Workers(jump, role));
+            int target = Math.Max(_wish[role], Math.Max(n + 1, Math.Max(need, sustained is null ? 0 : Up(Workers(sustained, role)))));
+            wanted[role] = target;
+            moved = true;
+            notes.Add(need > n + 1
+                ? string.Create(CultureInfo.InvariantCulture, $"{PoolConstraints.Name(role)} +{target - n}: {why}; the last {observation.Interval.TotalSeconds:0} s brought {observation.Requests} requests, at least {arrivals:0.##} req/s beyond noise{(backlog > 0 ? $", + {backlog:0.##} req/s to clear the requests waiting" : "")}, which need {need}")
+                : $"{PoolConstraints.Name(role)} +{target - n}: {why}");
         }
 
         foreach (WorkerRole role in _options.Roles)
@@ -560,32 +657,47 @@ public sealed class SlaPlanner : IScalingPolicy
             double running = reports.Average(r => (double)r.Load.RunningRequests);
             double kv = reports.Average(r => r.Load.KvUsage);
             double context = isl + (osl / 2);
-            double lone = _profile.Prefill.TtftMs(Math.Max(1, isl * (1 - hit))) * PrefillCorrection;
+            double uncached = Math.Max(1, isl * (1 - hit));
+            double lone = _profile.Prefill.TtftMs(uncached) * PrefillCorrection;
             double queuedTtft = lone * (1 + waiting);
             double itl = _profile.Decode.ItlMs(Math.Max(1, running), context) * DecodeCorrection;
-            double need = role switch
+            double prefillShare = 0;
+            if (role == WorkerRole.Aggregated)
             {
-                WorkerRole.Prefill => now.PrefillWorkers,
-                WorkerRole.Decode => now.DecodeWorkers,
-                _ => now.AggregatedWorkers,
-            };
+                // An aggregated worker's decode gaps stretch by 1 / (1 − its prefill share) (see Plan).
+                prefillShare = observation.RequestRate * uncached / (reports.Length * _profile.Prefill.TokensPerSecondPerWorker(uncached) / PrefillCorrection);
+                itl /= 1 - Math.Min(prefillShare, 0.95);
+            }
+
+            double need = Workers(now, role);
             bool prefillSide = role != WorkerRole.Decode, decodeSide = role != WorkerRole.Prefill;
-            string F(double v) => v.ToString("0.##", CultureInfo.InvariantCulture);
             if (prefillSide && queuedTtft > _options.Sla.TtftMs && waiting >= 1)
             {
-                Move(role, +1, $"{F(waiting)} waiting per worker: a new prompt would see TTFT ≈ {queuedTtft:0} ms > {_options.Sla.TtftMs:0} ms");
+                Grow(role, $"{F(waiting)} waiting per worker: a new prompt would see TTFT ≈ {queuedTtft:0} ms > {_options.Sla.TtftMs:0} ms");
             }
             else if (decodeSide && kv > loop.KvUsageHigh)
             {
-                Move(role, +1, $"KV usage {F(kv)} > {F(loop.KvUsageHigh)}");
+                Grow(role, $"KV usage {F(kv)} > {F(loop.KvUsageHigh)}");
             }
-            else if (decodeSide && itl > _options.Sla.ItlMs && (role == WorkerRole.Decode || waiting >= 1 || running > now.DecodeConcurrencyPerWorker))
+            else if (decodeSide && itl > _options.Sla.ItlMs)
             {
-                Move(role, +1, $"{F(running)} sequences per worker decode at ITL ≈ {itl:0.#} ms > {_options.Sla.ItlMs:0.#} ms");
+                Grow(role, role == WorkerRole.Aggregated
+                    ? $"{F(running)} sequences per worker with {F(prefillShare)} of its time prefilling decode at ITL ≈ {itl:0.#} ms > {_options.Sla.ItlMs:0.#} ms"
+                    : $"{F(running)} sequences per worker decode at ITL ≈ {itl:0.#} ms > {_options.Sla.ItlMs:0.#} ms");
+            }
+            else if (sustained is not null && lately is { } span && Up(Workers(sustained, role)) > n)
+            {
+                int grow = Math.Max(_wish[role], Up(Workers(sustained, role)));
+                wanted[role] = grow;
+                moved = true;
+                notes.Add(string.Create(CultureInfo.InvariantCulture,
+                    $"{PoolConstraints.Name(role)} +{grow - n}: the last {span.Seconds:0} s brought at least {span.Rate:0.##} req/s beyond noise{(backlog > 0 ? $", + {backlog:0.##} req/s to clear the requests waiting" : "")}, which need {Up(Workers(sustained, role))} at the SLA"));
             }
             else if (waiting == 0 && n > _options.Limits(role).Min && need <= (n - 1) * loop.IdleUtilization && (!decodeSide || kv * n / (n - 1) < loop.KvUsageHigh * loop.IdleUtilization))
             {
-                Move(role, -1, $"idle: the last interval needed {F(need)} workers, under {F(loop.IdleUtilization)} of {n - 1}");
+                wanted[role] = Math.Min(_wish[role], n - 1);
+                moved = true;
+                notes.Add($"{PoolConstraints.Name(role)} -1: idle: the last interval needed {F(need)} workers, under {F(loop.IdleUtilization)} of {n - 1}");
             }
         }
 
@@ -595,9 +707,15 @@ public sealed class SlaPlanner : IScalingPolicy
             _wish[role] = n;
         }
 
-        bool moved = notes.Any(n => n.Contains("+1", StringComparison.Ordinal) || n.Contains("-1", StringComparison.Ordinal));
         return ($"load: {(notes.Count == 0 ? "within targets" : string.Join("; ", notes))}", clamped, moved);
     }
+
+    private static double Workers(PoolPlan plan, WorkerRole role) => role switch
+    {
+        WorkerRole.Prefill => plan.PrefillWorkers,
+        WorkerRole.Decode => plan.DecodeWorkers,
+        _ => plan.AggregatedWorkers,
+    };
 
     private PlannerDecision Advise(PlannerDecision decision, Dictionary<WorkerRole, int> current)
     {

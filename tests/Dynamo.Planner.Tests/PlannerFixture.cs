@@ -8,13 +8,16 @@ internal static class PlannerFixture
 {
     public static readonly DateTimeOffset Start = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
 
-    /// <summary>Options for hand-checked arithmetic: constant predictor, no start-up look-ahead, TTFT 300 ms, ITL 30 ms.</summary>
+    /// <summary>
+    /// Options for hand-checked arithmetic: constant predictor, no start-up look-ahead, TTFT 300 ms, ITL 30 ms, sized
+    /// for mean latencies (no attainment percentile; tests of the percentile set <c>Sla.Attainment</c>).
+    /// </summary>
     public static PlannerOptions Options(Action<PlannerOptions>? change = null)
     {
         var options = new PlannerOptions
         {
             Profile = "unused.json",
-            Sla = new PlannerSlaOptions { TtftMs = 300, ItlMs = 30 },
+            Sla = new PlannerSlaOptions { TtftMs = 300, ItlMs = 30, Attainment = null },
             Predictor = new PredictorOptions { Kind = "constant" },
             WorkerStartupTime = TimeSpan.Zero,
             ScaleDownStabilization = TimeSpan.Zero,

@@ -441,15 +441,25 @@ public class SlaPlannerTests
     }
 
     [Fact]
-    public void LoadStep_WithABacklog_PlansToClearItWithinAStartUpTime()
+    public void LoadLoop_WithABacklog_PlansToClearItWithinAStartUpTime()
     {
         var planner = new SlaPlanner(Options(), SyntheticProfiles.Linear());
         var (_, pools, _) = Run(planner, Pools(1, 1), 0, 180, rate: 10);
         // 60 requests wait at the prefill workers; with no start-up time they are cleared within a load interval
-        // (5 s): 12 req/s more, 112 in all: prefill 112,000 / 8000 = 14, decode 112 × 100 × 0.03 / 100 = 3.4 → 4.
+        // (5 s): 12 req/s more. The load loop sees the queue in the first interval and goes at once to what the
+        // arrivals beyond noise, (500 − √500) / 5 s = 95.53 req/s, and the queue need: 107,530 / 8000 = 13.4 → 14
+        // prefill workers; the queue is gone once 14 serve. Decode grows without waiting for a signal, on the
+        // arrivals of the last 15 s beyond noise: at 185 s (10, 10, 100 req/s: (600 − √600) / 15 s = 38.37, + 12 for
+        // the queue) 1.51 → 2 workers; at 190 s (10, 100, 100: (1050 − √1050) / 15 s = 67.84 req/s, the queue gone)
+        // 67.84 × 100 × 0.03 / 100 = 2.04 → 3.
         var (_, grown, decisions) = Run(planner, pools, 185, 195, rate: 100,
-            workers: p => [Report(WorkerRole.Prefill, 0, waiting: 30), Report(WorkerRole.Prefill, 1, waiting: 30), Report(WorkerRole.Decode, 0, running: 10)]);
-        Assert.Contains("plus 12 req/s to clear the requests waiting within a start-up time", decisions[^1].Detail);
-        Assert.Equal((14, 4), (grown.Count(WorkerRole.Prefill), grown.Count(WorkerRole.Decode)));
+            workers: p => p.Count(WorkerRole.Prefill) >= 14
+                ? [Report(WorkerRole.Prefill, 0), Report(WorkerRole.Decode, 0, running: 10)]
+                : [Report(WorkerRole.Prefill, 0, waiting: 30), Report(WorkerRole.Prefill, 1, waiting: 30), Report(WorkerRole.Decode, 0, running: 10)]);
+        Assert.Equal(DecisionReason.Load, decisions[0].Reason);
+        Assert.Contains("prefill +12: 30 waiting per worker: a new prompt would see TTFT ≈ 3100 ms > 300 ms; the last 5 s brought 500 requests, at least 95.53 req/s beyond noise, + 12 req/s to clear the requests waiting, which need 14", decisions[0].Detail);
+        Assert.Contains("decode +1: the last 15 s brought at least 38.37 req/s beyond noise, + 12 req/s to clear the requests waiting, which need 2 at the SLA", decisions[0].Detail);
+        Assert.Contains("decode +1: the last 15 s brought at least 67.84 req/s beyond noise, which need 3 at the SLA", decisions[1].Detail);
+        Assert.Equal((14, 3), (grown.Count(WorkerRole.Prefill), grown.Count(WorkerRole.Decode)));
     }
 }
