@@ -28,8 +28,9 @@ public sealed partial class DevApiServer : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly ILogger _logger;
 
-    private DevApiServer(WebApplication app, ObjectStore store, Uri address, ILogger logger)
+    private DevApiServer(WebApplication app, ObjectStore store, Uri address, string token, ILogger logger)
     {
+        BearerToken = token;
         _app = app;
         Store = store;
         Address = address;
@@ -38,6 +39,9 @@ public sealed partial class DevApiServer : IAsyncDisposable
 
     /// <summary>Where the server listens, e.g. <c>http://127.0.0.1:41234</c>.</summary>
     public Uri Address { get; }
+
+    /// <summary>The token clients send as <c>Authorization: Bearer</c>.</summary>
+    public string BearerToken { get; }
 
     /// <summary>The object store behind the API, for in-process callers (same objects, same resourceVersions, same watch stream).</summary>
     public ObjectStore Store { get; }
@@ -62,6 +66,7 @@ public sealed partial class DevApiServer : IAsyncDisposable
         var builder = WebApplication.CreateSlimBuilder();
         builder.Services.AddSingleton(loggerFactory);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
+        builder.Services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
@@ -73,21 +78,30 @@ public sealed partial class DevApiServer : IAsyncDisposable
         var watch = new WatchHandler(store, tables, options, loggerFactory.CreateLogger("Dynamo.DevCluster.Watch"));
         var resources = new ResourceHandler(store, tables, watch);
         string? serverAddress = null;
-        app.Run(ctx => HandleAsync(ctx, registry, resources, serverAddress!, logger));
+        var token = options.BearerToken ?? Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(24)).ToLowerInvariant();
+        var expected = System.Text.Encoding.UTF8.GetBytes("Bearer " + token);
+        app.Run(ctx => HandleAsync(ctx, registry, resources, serverAddress!, expected, logger));
         await app.StartAsync(cancellationToken);
 
         var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         var address = new Uri(bound.Replace("[::]", "127.0.0.1", StringComparison.Ordinal));
         serverAddress = $"{address.Host}:{address.Port}";
         LogStarted(logger, address);
-        return new DevApiServer(app, store, address, logger);
+        return new DevApiServer(app, store, address, token, logger);
     }
 
-    private static async Task HandleAsync(HttpContext ctx, ResourceRegistry registry, ResourceHandler resources, string serverAddress, ILogger logger)
+    private static async Task HandleAsync(HttpContext ctx, ResourceRegistry registry, ResourceHandler resources, string serverAddress,
+        byte[] expectedAuthorization, ILogger logger)
     {
         var path = ctx.Request.Path.Value ?? "/";
         try
         {
+            if (path is not ("/healthz" or "/livez" or "/readyz" or "/version")
+                && !System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(
+                    System.Text.Encoding.UTF8.GetBytes(ctx.Request.Headers.Authorization.ToString()), expectedAuthorization))
+            {
+                throw new ApiException(401, "Unauthorized", "Unauthorized: send the bearer token from the kubeconfig the dev cluster wrote");
+            }
             Negotiation.CheckAcceptsJson(ctx.Request);
             if (ctx.Request.Method == "GET" && await TryDiscoveryAsync(ctx, registry, path, serverAddress)) return;
             var info = RequestInfo.Parse(registry, path)
@@ -168,7 +182,8 @@ public sealed partial class DevApiServer : IAsyncDisposable
                 server: {Address.GetLeftPart(UriPartial.Authority)}
             users:
             - name: {contextName}
-              user: {"{}"}
+              user:
+                token: {BearerToken}
             contexts:
             - name: {contextName}
               context:
