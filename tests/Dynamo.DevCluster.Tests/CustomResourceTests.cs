@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Http.Headers;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Dynamo.DevCluster.Tests.Infrastructure;
@@ -90,20 +89,13 @@ public sealed class CustomResourceTests(ITestOutputHelper output)
         return JsonNode.Parse(JsonSerializer.Serialize(created))!.AsObject();
     }
 
-    private static HttpClient Http(TestApiServer t)
-    {
-        var http = new HttpClient { BaseAddress = t.Address };
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", t.Server.BearerToken);
-        return http;
-    }
-
     [Fact]
     public async Task CreatingACrd_SetsEstablishedAndNamesAccepted_AndServesTheResourceInDiscovery()
     {
         await using var t = await TestApiServer.StartAsync(output);
 
         var crd = await CreateCrdAsync(t);
-        using var http = Http(t);
+        using var http = t.Http();
         var resources = JsonNode.Parse(await http.GetStringAsync($"/apis/{Group}/{Version}"))!;
         var groups = JsonNode.Parse(await http.GetStringAsync("/apis"))!;
 
@@ -220,7 +212,7 @@ public sealed class CustomResourceTests(ITestOutputHelper output)
         await CreateGraphAsync(t, "g", """{"model":"llama","replicas":3}""");
         await t.Client.CustomObjects.PatchNamespacedCustomObjectStatusAsync(new V1Patch(
             """{"status":{"conditions":[{"type":"Ready","status":"True"}]}}""", V1Patch.PatchType.MergePatch), Group, Version, "default", Plural, "g");
-        using var http = Http(t);
+        using var http = t.Http();
         using var request = new HttpRequestMessage(HttpMethod.Get, $"/apis/{Group}/{Version}/namespaces/default/{Plural}");
         request.Headers.TryAddWithoutValidation("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io,application/json");
 

@@ -1,4 +1,3 @@
-using System.Net.Http.Headers;
 using System.Text.Json;
 using System.Threading.Channels;
 using Dynamo.DevCluster.Tests.Infrastructure;
@@ -207,8 +206,7 @@ public sealed class WatchTests(ITestOutputHelper output)
     {
         await using var t = await TestApiServer.StartAsync(output);
         await t.Client.CoreV1.CreateNamespacedConfigMapAsync(ConfigMap("a"), "default");
-        using var http = new HttpClient { BaseAddress = t.Address };
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", t.Server.BearerToken);
+        using var http = t.Http();
 
         var started = DateTime.UtcNow;
         var body = await http.GetStringAsync("/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=1");
@@ -225,8 +223,7 @@ public sealed class WatchTests(ITestOutputHelper output)
     {
         await using var t = await TestApiServer.StartAsync(output);
         await t.Client.CoreV1.CreateNamespacedConfigMapAsync(ConfigMap("a"), "default");
-        using var http = new HttpClient { BaseAddress = t.Address };
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", t.Server.BearerToken);
+        using var http = t.Http();
 
         var body = await http.GetStringAsync("/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true");
 
@@ -239,7 +236,7 @@ public sealed class WatchTests(ITestOutputHelper output)
     public async Task Request_WithoutTheToken_Is401()
     {
         await using var t = await TestApiServer.StartAsync(output);
-        using var http = new HttpClient { BaseAddress = t.Address };
+        using var http = t.Http(authenticated: false);
 
         using var answer = await http.GetAsync("/api/v1/namespaces");
         using var version = await http.GetAsync("/version");

@@ -36,6 +36,18 @@ internal sealed class TestApiServer : IAsyncDisposable
         return new TestApiServer(server, loggers, dir, kubeconfig, new Kubernetes(config));
     }
 
+    /// <summary>A raw HTTP client that trusts this server's certificate; with the bearer token unless <paramref name="authenticated"/> is false.</summary>
+    public HttpClient Http(bool authenticated = true)
+    {
+        var handler = new HttpClientHandler
+        {
+            ServerCertificateCustomValidationCallback = (_, cert, _, _) => cert?.Thumbprint == Server.Certificate.Thumbprint,
+        };
+        var http = new HttpClient(handler) { BaseAddress = Address };
+        if (authenticated) http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", Server.BearerToken);
+        return http;
+    }
+
     public async ValueTask DisposeAsync()
     {
         Client.Dispose();
