@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using Dynamo.DevCluster.Crds;
 using Dynamo.DevCluster.Discovery;
 using Dynamo.DevCluster.Http;
+using Dynamo.DevCluster.Observability;
 using Dynamo.DevCluster.Store;
 using Dynamo.DevCluster.Tables;
 using Dynamo.DevCluster.Watch;
@@ -82,12 +83,13 @@ public sealed partial class DevApiServer : IAsyncDisposable
         });
         var app = builder.Build();
         var tables = new TablePrinter(options.TimeProvider);
-        var watch = new WatchHandler(store, tables, options, loggerFactory.CreateLogger("Dynamo.DevCluster.Watch"));
+        var metrics = new ApiServerMetrics(store);
+        var watch = new WatchHandler(store, tables, options, metrics, loggerFactory.CreateLogger("Dynamo.DevCluster.Watch"));
         var resources = new ResourceHandler(store, tables, watch);
         string? serverAddress = null;
         var token = options.BearerToken ?? Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(24)).ToLowerInvariant();
         var expected = System.Text.Encoding.UTF8.GetBytes("Bearer " + token);
-        app.Run(ctx => HandleAsync(ctx, registry, resources, serverAddress!, expected, logger));
+        app.Run(ctx => HandleAsync(ctx, registry, resources, metrics, serverAddress!, expected, options.TimeProvider, logger));
         await app.StartAsync(cancellationToken);
 
         var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
@@ -97,12 +99,21 @@ public sealed partial class DevApiServer : IAsyncDisposable
         return new DevApiServer(app, store, address, token, certificate, logger);
     }
 
-    private static async Task HandleAsync(HttpContext ctx, ResourceRegistry registry, ResourceHandler resources, string serverAddress,
-        byte[] expectedAuthorization, ILogger logger)
+    private static async Task HandleAsync(HttpContext ctx, ResourceRegistry registry, ResourceHandler resources, ApiServerMetrics metrics,
+        string serverAddress, byte[] expectedAuthorization, TimeProvider time, ILogger logger)
     {
         var path = ctx.Request.Path.Value ?? "/";
+        var started = time.GetTimestamp();
+        var verb = ctx.Request.Method.ToLowerInvariant();
+        var resource = "";
         try
         {
+            if (path == "/metrics" && ctx.Request.Method == "GET")
+            {
+                ctx.Response.ContentType = "text/plain; version=0.0.4";
+                await metrics.Registry.CollectAndExportAsTextAsync(ctx.Response.Body, ctx.RequestAborted);
+                return;
+            }
             if (path is not ("/healthz" or "/livez" or "/readyz" or "/version")
                 && !System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(
                     System.Text.Encoding.UTF8.GetBytes(ctx.Request.Headers.Authorization.ToString()), expectedAuthorization))
@@ -113,6 +124,8 @@ public sealed partial class DevApiServer : IAsyncDisposable
             if (ctx.Request.Method == "GET" && await TryDiscoveryAsync(ctx, registry, path, serverAddress)) return;
             var info = RequestInfo.Parse(registry, path)
                 ?? throw new ApiException(404, "NotFound", $"the server could not find the requested resource ({ctx.Request.Method} {path})");
+            resource = info.Type.QualifiedResource + (info.Subresource is null ? "" : "/" + info.Subresource);
+            verb = Verb(ctx.Request, info);
             await resources.HandleAsync(ctx, info);
         }
         catch (ApiException e)
@@ -138,7 +151,22 @@ public sealed partial class DevApiServer : IAsyncDisposable
                 await Negotiation.WriteJsonAsync(ctx.Response, 500, status, ctx.RequestAborted);
             }
         }
+        finally
+        {
+            if (path != "/metrics") metrics.Record(verb, resource, ctx.Response.StatusCode, verb == "watch" ? null : time.GetElapsedTime(started));
+        }
     }
+
+    private static string Verb(HttpRequest request, RequestInfo info) => request.Method switch
+    {
+        "GET" when info.WatchPath || ResourceHandler.IsTrue(request.Query["watch"]) => "watch",
+        "GET" => info.Name is null ? "list" : "get",
+        "POST" => "create",
+        "PUT" => "update",
+        "PATCH" => "patch",
+        "DELETE" => info.Name is null ? "deletecollection" : "delete",
+        var other => other.ToLowerInvariant(),
+    };
 
     private static async Task<bool> TryDiscoveryAsync(HttpContext ctx, ResourceRegistry registry, string path, string serverAddress)
     {

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
+using Dynamo.DevCluster.Observability;
 using Dynamo.DevCluster.Selectors;
 using Dynamo.DevCluster.Store;
 using Dynamo.DevCluster.Tables;
@@ -20,13 +21,15 @@ internal sealed partial class WatchHandler
     private readonly ObjectStore _store;
     private readonly TablePrinter _tables;
     private readonly DevApiServerOptions _options;
+    private readonly ApiServerMetrics _metrics;
     private readonly ILogger _logger;
 
-    public WatchHandler(ObjectStore store, TablePrinter tables, DevApiServerOptions options, ILogger logger)
+    public WatchHandler(ObjectStore store, TablePrinter tables, DevApiServerOptions options, ApiServerMetrics metrics, ILogger logger)
     {
         _store = store;
         _tables = tables;
         _options = options;
+        _metrics = metrics;
         _logger = logger;
     }
 
@@ -93,6 +96,8 @@ internal sealed partial class WatchHandler
         }
 
         LogOpened(_logger, info.Type.QualifiedResource, info.Namespace ?? "*", replayCurrent ? "now" : rvText);
+        var open = _metrics.OpenWatches.WithLabels(info.Type.QualifiedResource);
+        open.Inc();
         using var timeoutCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         if (timeout > TimeSpan.Zero) timeoutCts.CancelAfter(timeout);
         try
@@ -117,6 +122,7 @@ internal sealed partial class WatchHandler
         }
         finally
         {
+            open.Dec();
             _store.Unsubscribe(sub);
         }
     }

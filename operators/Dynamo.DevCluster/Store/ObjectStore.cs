@@ -133,6 +133,12 @@ public sealed partial class ObjectStore
         }
     }
 
+    /// <summary>How many objects each storage key holds (for metrics).</summary>
+    public IReadOnlyList<(string Resource, int Count)> Counts()
+    {
+        lock (_gate) return _data.Select(kv => (kv.Key, kv.Value.Count)).ToList();
+    }
+
     /// <summary>The stored objects of a type, uncopied; only for admission code already under the lock.</summary>
     internal IEnumerable<JsonObject> ListUnlocked(ResourceType type) => Bucket(type.StorageKey).Values;
 
