@@ -120,6 +120,12 @@ public sealed partial class DevApiServer : IAsyncDisposable
             {
                 throw new ApiException(401, "Unauthorized", "Unauthorized: send the bearer token from the kubeconfig the dev cluster wrote");
             }
+            if (path == "/openapi/v2" && ctx.Request.Method == "GET")
+            {
+                ctx.Response.ContentType = OpenApiV2Document.ContentType;
+                await ctx.Response.Body.WriteAsync(OpenApiV2Document.Protobuf, ctx.RequestAborted);
+                return;
+            }
             Negotiation.CheckAcceptsJson(ctx.Request);
             if (ctx.Request.Method == "GET" && await TryDiscoveryAsync(ctx, registry, path, serverAddress)) return;
             var info = RequestInfo.Parse(registry, path)
@@ -183,7 +189,6 @@ public sealed partial class DevApiServer : IAsyncDisposable
             ["openapi", "v3"] => OpenApiDocuments.Index(registry),
             ["openapi", "v3", "api", var v] => OpenApiDocuments.GroupVersion(registry, "", v) ?? throw NotFound(path),
             ["openapi", "v3", "apis", var g, var v] => OpenApiDocuments.GroupVersion(registry, g, v) ?? throw NotFound(path),
-            ["openapi", "v2"] => throw new ApiException(404, "NotFound", "OpenAPI v2 is not served; this server publishes OpenAPI v3 at /openapi/v3"),
             _ => null,
         };
         if (doc is null)
