@@ -197,6 +197,7 @@ public sealed partial class ObjectStore
             // Status is the controllers' to write, through /status; a create starts it empty (custom resources: absent).
             if (type.HasStatus && type.IsCustom) obj.Remove("status");
             else if (type.HasStatus) obj["status"] = new JsonObject();
+            Validation.ValidateMetadata(type, obj);
             foreach (var a in _admission) a.Admit(type, obj, null, WriteTarget.Main, options);
             if (options.DryRun) return Stamp(type, obj);
             Commit(type, "ADDED", obj, null);
@@ -269,6 +270,7 @@ public sealed partial class ObjectStore
             }
             JsonPaths.Metadata(next)["resourceVersion"] = currentMeta["resourceVersion"]?.DeepClone();
             JsonPaths.Metadata(next).Remove("selfLink");
+            if (target == WriteTarget.Main) Validation.ValidateMetadata(type, next);
             foreach (var a in _admission) a.Admit(type, next, current, target, options);
 
             if (SpecChanged(current, next)) JsonPaths.Metadata(next)["generation"] = (JsonPaths.GetLong(current, "metadata.generation") ?? 0) + 1;
