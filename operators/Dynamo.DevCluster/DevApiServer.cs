@@ -63,7 +63,9 @@ public sealed partial class DevApiServer : IAsyncDisposable
             loggerFactory.CreateLogger("Dynamo.DevCluster.Store"), options.GracefulPodDeletion);
         store.AddAdmission(new BuiltInAdmission(store));
         store.AddAdmission(new CustomResourceAdmission());
-        store.AddAdmission(new CrdRegistrar(store, options.TimeProvider, loggerFactory.CreateLogger("Dynamo.DevCluster.Crds")));
+        var crds = new CrdRegistrar(store, options.TimeProvider, loggerFactory.CreateLogger("Dynamo.DevCluster.Crds"));
+        store.AddAdmission(crds);
+        store.AddController(crds);
         var namespaces = registry.FindStorage("namespaces")!;
         foreach (var ns in new[] { "default", "kube-system", "kube-public", "kube-node-lease" })
         {

@@ -21,6 +21,7 @@ public sealed partial class ObjectStore
     private readonly Dictionary<string, SortedDictionary<string, JsonObject>> _data = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (string StorageKey, string Key)> _byUid = new(StringComparer.Ordinal);
     private readonly List<IAdmission> _admission = [];
+    private readonly List<IStoreController> _controllers = [];
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly bool _gracefulPodDeletion;
@@ -138,6 +139,9 @@ public sealed partial class ObjectStore
     {
         lock (_gate) return _data.Select(kv => (kv.Key, kv.Value.Count)).ToList();
     }
+
+    /// <summary>A stored object, uncopied, or null; only for admission code already under the lock.</summary>
+    internal JsonObject? TryGetUnlocked(ResourceType type, string key) => Bucket(type.StorageKey).TryGetValue(key, out var o) ? o : null;
 
     /// <summary>The stored objects of a type, uncopied; only for admission code already under the lock.</summary>
     internal IEnumerable<JsonObject> ListUnlocked(ResourceType type) => Bucket(type.StorageKey).Values;
@@ -365,11 +369,31 @@ public sealed partial class ObjectStore
         return Stamp(type, next.DeepClone().AsObject());
     }
 
-    /// <summary>Deletes every object of a storage key (a CustomResourceDefinition going away).</summary>
-    internal void DeleteAll(ResourceType type)
+    /// <summary>Drops whatever a storage key still holds (a CustomResourceDefinition that is gone).</summary>
+    internal void DropAll(ResourceType type)
     {
         foreach (var obj in Bucket(type.StorageKey).Values.ToList()) Remove(type, obj.DeepClone().AsObject());
-        CollectGarbage();
+    }
+
+    internal void AddController(IStoreController controller) => _controllers.Add(controller);
+
+    /// <summary>For store controllers, under the lock: starts deleting a stored object (finalizers still hold it). False when it already is.</summary>
+    internal bool DeleteUnlocked(ResourceType type, JsonObject stored)
+    {
+        if (stored["metadata"]!["deletionTimestamp"] is not null) return false;
+        DeleteLocked(type, stored.DeepClone().AsObject(), new DeleteRequest());
+        return true;
+    }
+
+    /// <summary>For store controllers, under the lock: takes one finalizer off; the object goes if it was the last one and it is being deleted.</summary>
+    internal void RemoveFinalizerUnlocked(ResourceType type, JsonObject stored, string finalizer)
+    {
+        var next = stored.DeepClone().AsObject();
+        var left = Finalizers(stored).Where(f => f != finalizer).ToList();
+        if (left.Count == 0) next["metadata"]!.AsObject().Remove("finalizers");
+        else next["metadata"]!["finalizers"] = new JsonArray(left.Select(f => (JsonNode)f).ToArray());
+        if (left.Count == 0 && next["metadata"]!["deletionTimestamp"] is not null) Remove(type, next);
+        else Commit(type, "MODIFIED", next, stored);
     }
 
     private void Remove(ResourceType type, JsonObject obj)
@@ -448,6 +472,7 @@ public sealed partial class ObjectStore
                     }
                 }
             }
+            foreach (var controller in _controllers) changed |= controller.Reconcile();
             if (!changed) return;
         }
         LogGcNoFixpoint(_logger);
