@@ -87,6 +87,16 @@ internal sealed partial class WatchHandler
         var ct = ctx.RequestAborted;
         await response.StartAsync(ct);
 
+        if (sub is not null && !replayCurrent && fromRv > _store.CurrentResourceVersion)
+        {
+            // A version this server has not reached (a client from before a restart, or a bad one): answer as the
+            // real server does after waiting, so the client relists.
+            _store.Unsubscribe(sub);
+            var tooLarge = new ApiException(504, "Timeout", $"Too large resource version: {fromRv}, current: {_store.CurrentResourceVersion}",
+                causes: [new StatusCause("", "Too large resource version", "ResourceVersionTooLarge")], retryAfterSeconds: 1).ToStatus();
+            await WriteEventAsync(response, "ERROR", tooLarge, ct);
+            return;
+        }
         if (sub is null)
         {
             var gone = ApiException.Gone($"too old resource version: {fromRv} ({_store.Hub.CompactedResourceVersion + 1})").ToStatus();

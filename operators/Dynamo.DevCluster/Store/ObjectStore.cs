@@ -34,6 +34,11 @@ public sealed partial class ObjectStore
         _time = time;
         _logger = logger;
         _gracefulPodDeletion = gracefulPodDeletion;
+        // Versions start from the clock (milliseconds × 1000), not 1: a client still holding a version from an
+        // earlier run of the server is then below the window and gets 410 Gone, so it relists instead of resuming
+        // into a history it never saw, and versions never go backwards across restarts.
+        _resourceVersion = time.GetUtcNow().ToUnixTimeMilliseconds() * 1000;
+        hub.StartAt(_resourceVersion);
     }
 
     public ResourceRegistry Registry { get; }
