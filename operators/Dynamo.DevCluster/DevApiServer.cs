@@ -87,7 +87,7 @@ public sealed partial class DevApiServer : IAsyncDisposable
         var tables = new TablePrinter(options.TimeProvider);
         var metrics = new ApiServerMetrics(store);
         var watch = new WatchHandler(store, tables, options, metrics, loggerFactory.CreateLogger("Dynamo.DevCluster.Watch"));
-        var resources = new ResourceHandler(store, tables, watch);
+        var resources = new ResourceHandler(store, tables, watch, options.TimeProvider);
         var token = options.BearerToken ?? Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(24)).ToLowerInvariant();
         var router = new ApiRouter(registry, resources, metrics, token, options.TimeProvider, logger);
         app.Run(router.HandleAsync);
