@@ -322,11 +322,8 @@ internal sealed class ResourceHandler
                 throw ApiException.Conflict(info.Type, info.Name!, "the object has been modified; please apply your changes to the latest version and try again");
             var replicas = JsonPaths.Get(wanted, "spec.replicas");
             if (replicas is null)
-            {
-                JsonPaths.Set(current, scale.SpecReplicasPath, null);
-                JsonPaths.Metadata(current).Remove("resourceVersion");
-                return current;
-            }
+                throw new ApiException(422, "Invalid", $"Scale.autoscaling \"{info.Name}\" is invalid: spec.replicas: Required value",
+                    "Scale", info.Name, "autoscaling", [new StatusCause("spec.replicas", "Required value", "FieldValueRequired")]);
             if (JsonPaths.GetLong(wanted, "spec.replicas") is not { } n || n < 0)
                 throw new ApiException(422, "Invalid", $"Scale.autoscaling \"{info.Name}\" is invalid: spec.replicas: Invalid value: {replicas.ToJsonString()}: must be greater than or equal to 0",
                     "Scale", info.Name, "autoscaling", [new StatusCause("spec.replicas", $"Invalid value: {replicas.ToJsonString()}: must be greater than or equal to 0")]);
