@@ -30,6 +30,8 @@ internal sealed class ResourceHandler
         var request = ctx.Request;
         var ct = ctx.RequestAborted;
         var method = request.Method;
+        if (info.Type.DeprecationWarning is { } deprecation)
+            ctx.Response.Headers.Append("Warning", $"299 - \"{deprecation.Replace("\"", "\\\"", StringComparison.Ordinal)}\"");
         if (info.Subresource is not null and not ("status" or "scale"))
             throw new ApiException(404, "NotFound", $"the server could not find the requested resource: subresource \"{info.Subresource}\" of {info.Type.QualifiedResource} is not served");
         if (info.Subresource == "status" && !info.Type.HasStatus)
