@@ -29,6 +29,10 @@ public sealed class ServerSideApplyTests(ITestOutputHelper output)
         var updated = await t.Client.AppsV1.PatchNamespacedDeploymentAsync(Apply(Deployment(3, "\"a\":\"1\"",
             """{"name":"main","image":"dynamo:2"}""")), "web", "default", fieldManager: "operator");
 
+        var same = await t.Client.AppsV1.PatchNamespacedDeploymentAsync(Apply(Deployment(3, "\"a\":\"1\"",
+            """{"name":"main","image":"dynamo:2"}""")), "web", "default", fieldManager: "operator");
+
+        Assert.Equal(updated.Metadata.ResourceVersion, same.Metadata.ResourceVersion);
         Assert.Equal(2, created.Spec.Replicas);
         var entry = Assert.Single(created.Metadata.ManagedFields);
         Assert.Equal(("operator", "Apply"), (entry.Manager, entry.Operation));

@@ -64,13 +64,16 @@ public static class ServerSideApply
             ? StrategicMergePatch.Apply(kind, result, Strip(intent))
             : (JsonObject)JsonMergePatch.Apply(result, Strip(intent))!;
 
+        // An apply that owns what it owned before keeps its timestamp, so a repeated apply is a no-op write.
+        var unchanged = mine is not null && JsonNode.DeepEquals(mine["fieldsV1"], wanted) && (string?)mine["apiVersion"] == apiVersion;
+        var time = unchanged ? (string?)mine!["time"] ?? now : now;
         entries.RemoveAll(e => e == mine || (e["fieldsV1"] is JsonObject f && f.Count == 0));
         entries.Add(new JsonObject
         {
             ["manager"] = manager,
             ["operation"] = "Apply",
             ["apiVersion"] = apiVersion,
-            ["time"] = now,
+            ["time"] = time,
             ["fieldsType"] = "FieldsV1",
             ["fieldsV1"] = wanted,
         });
