@@ -32,6 +32,12 @@ internal sealed class ResourceHandler
         var method = request.Method;
         if (info.Type.DeprecationWarning is { } deprecation)
             ctx.Response.Headers.Append("Warning", $"299 - \"{deprecation.Replace("\"", "\\\"", StringComparison.Ordinal)}\"");
+        if (info.Subresource == "binding" && info.Type.StorageKey == "pods" && info.Name is not null)
+        {
+            if (method != "POST") throw ApiException.MethodNotAllowed($"{method} is not supported on pods/binding (POST a Binding)");
+            await BindAsync(ctx, info, ct);
+            return;
+        }
         if (info.Subresource is not null and not ("status" or "scale"))
             throw new ApiException(404, "NotFound", $"the server could not find the requested resource: subresource \"{info.Subresource}\" of {info.Type.QualifiedResource} is not served");
         if (info.Subresource == "status" && !info.Type.HasStatus)
@@ -278,6 +284,33 @@ internal sealed class ResourceHandler
                 }
             }
         }
+    }
+
+    /// <summary>pods/binding: what a scheduler posts to put a pending Pod on a node (spec.nodeName), once.</summary>
+    private async Task BindAsync(HttpContext ctx, RequestInfo info, CancellationToken ct)
+    {
+        var binding = await ReadJsonObjectAsync(ctx.Request, ct);
+        if ((string?)binding["kind"] is { } kind && kind != "Binding")
+            throw ApiException.BadRequest($"a pods/binding body is a Binding, not {kind}");
+        var node = JsonPaths.GetString(binding, "target.name");
+        if (string.IsNullOrEmpty(node))
+            throw new ApiException(422, "Invalid", $"Binding \"{info.Name}\" is invalid: target.name: Required value", "Binding", info.Name, null,
+                [new StatusCause("target.name", "Required value", "FieldValueRequired")]);
+        var options = WriteOptionsFrom(ctx.Request);
+        _store.Update(info.Type, info.Namespace, info.Name!, pod =>
+        {
+            if (JsonPaths.GetString(pod, "spec.nodeName") is { Length: > 0 } bound)
+                throw ApiException.Conflict(info.Type, info.Name!, $"pod {info.Name} is already assigned to node \"{bound}\"");
+            if (JsonPaths.GetString(pod, "metadata.deletionTimestamp") is not null)
+                throw ApiException.Conflict(info.Type, info.Name!, $"pod {info.Name} is being deleted, cannot be assigned to a host");
+            JsonPaths.Set(pod, "spec.nodeName", node);
+            JsonPaths.Metadata(pod).Remove("resourceVersion");
+            return pod;
+        }, WriteTarget.Main, options);
+        await Negotiation.WriteJsonAsync(ctx.Response, 201, new JsonObject
+        {
+            ["kind"] = "Status", ["apiVersion"] = "v1", ["metadata"] = new JsonObject(), ["status"] = "Success", ["code"] = 201,
+        }, ct);
     }
 
     private async Task DeleteAsync(HttpContext ctx, RequestInfo info, CancellationToken ct)
