@@ -22,7 +22,7 @@ public sealed class GraphTopology
         Namespace = graph.Metadata.NamespaceProperty ?? "default";
         var targets = new List<ScaleTarget>();
         var grouped = new HashSet<string>();
-        foreach (var group in graph.Spec.ScalingGroups ?? [])
+        foreach (var group in (graph.Spec.ScalingGroups ?? []).Where(g => g.Members is not null))
         {
             var replicas = group.Replicas ?? 1;
             targets.Add(new ScaleTarget(ObjectName(group.Name), null, group.Name, replicas, group.MinAvailable ?? (replicas == 0 ? 0 : 1),
@@ -30,7 +30,7 @@ public sealed class GraphTopology
             grouped.UnionWith(group.Members.Select(m => m.Component));
         }
 
-        foreach (var component in graph.Spec.Components.Where(c => ComponentType.IsScalable(c.Type) && !grouped.Contains(c.Name)))
+        foreach (var component in (graph.Spec.Components ?? []).Where(c => ComponentType.IsScalable(c.Type) && !grouped.Contains(c.Name)))
         {
             targets.Add(new ScaleTarget(ObjectName(component.Name), component.Name, null, component.Replicas ?? 1, 0, [(component.Name, 1)]));
         }
