@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using System.Security.Cryptography.X509Certificates;
 using System.Text.Json.Nodes;
 using Dynamo.DevCluster.Crds;
 using Dynamo.DevCluster.Discovery;
@@ -19,7 +20,8 @@ using Microsoft.Extensions.Logging;
 namespace Dynamo.DevCluster;
 
 /// <summary>
-/// A Kubernetes-compatible API server for one machine: the REST and watch protocol over HTTP on 127.0.0.1, with
+/// A Kubernetes-compatible API server for one machine: the REST and watch protocol over HTTPS on 127.0.0.1 (a
+/// self-signed certificate and a bearer token per start, both in the kubeconfig it writes), with
 /// discovery, OpenAPI v3 and server-side Tables enough for kubectl and client libraries. Objects live in memory.
 /// <see cref="Store"/> is the in-process view of the same objects for code hosted beside it.
 /// </summary>
@@ -28,16 +30,24 @@ public sealed partial class DevApiServer : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly ILogger _logger;
 
-    private DevApiServer(WebApplication app, ObjectStore store, Uri address, ILogger logger)
+    private DevApiServer(WebApplication app, ObjectStore store, Uri address, string token, X509Certificate2 certificate, ILogger logger)
     {
+        BearerToken = token;
+        Certificate = certificate;
         _app = app;
         Store = store;
         Address = address;
         _logger = logger;
     }
 
-    /// <summary>Where the server listens, e.g. <c>http://127.0.0.1:41234</c>.</summary>
+    /// <summary>Where the server listens, e.g. <c>https://127.0.0.1:41234</c>.</summary>
     public Uri Address { get; }
+
+    /// <summary>The token clients send as <c>Authorization: Bearer</c>.</summary>
+    public string BearerToken { get; }
+
+    /// <summary>The server's self-signed TLS certificate (also its certificate authority in the kubeconfig).</summary>
+    public X509Certificate2 Certificate { get; }
 
     /// <summary>The object store behind the API, for in-process callers (same objects, same resourceVersions, same watch stream).</summary>
     public ObjectStore Store { get; }
@@ -59,35 +69,46 @@ public sealed partial class DevApiServer : IAsyncDisposable
             store.Create(namespaces, null, new JsonObject { ["metadata"] = new JsonObject { ["name"] = ns } });
         }
 
+        var certificate = ServingCertificate.Create(options.TimeProvider);
         var builder = WebApplication.CreateSlimBuilder();
         builder.Services.AddSingleton(loggerFactory);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
+        builder.Services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = 3 * 1024 * 1024;
-            kestrel.Listen(IPAddress.Loopback, options.Port);
+            kestrel.Listen(IPAddress.Loopback, options.Port, listen => listen.UseHttps(certificate));
         });
         var app = builder.Build();
         var tables = new TablePrinter(options.TimeProvider);
         var watch = new WatchHandler(store, tables, options, loggerFactory.CreateLogger("Dynamo.DevCluster.Watch"));
         var resources = new ResourceHandler(store, tables, watch);
         string? serverAddress = null;
-        app.Run(ctx => HandleAsync(ctx, registry, resources, serverAddress!, logger));
+        var token = options.BearerToken ?? Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(24)).ToLowerInvariant();
+        var expected = System.Text.Encoding.UTF8.GetBytes("Bearer " + token);
+        app.Run(ctx => HandleAsync(ctx, registry, resources, serverAddress!, expected, logger));
         await app.StartAsync(cancellationToken);
 
         var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        var address = new Uri(bound.Replace("[::]", "127.0.0.1", StringComparison.Ordinal));
+        var address = new Uri(bound);
         serverAddress = $"{address.Host}:{address.Port}";
         LogStarted(logger, address);
-        return new DevApiServer(app, store, address, logger);
+        return new DevApiServer(app, store, address, token, certificate, logger);
     }
 
-    private static async Task HandleAsync(HttpContext ctx, ResourceRegistry registry, ResourceHandler resources, string serverAddress, ILogger logger)
+    private static async Task HandleAsync(HttpContext ctx, ResourceRegistry registry, ResourceHandler resources, string serverAddress,
+        byte[] expectedAuthorization, ILogger logger)
     {
         var path = ctx.Request.Path.Value ?? "/";
         try
         {
+            if (path is not ("/healthz" or "/livez" or "/readyz" or "/version")
+                && !System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(
+                    System.Text.Encoding.UTF8.GetBytes(ctx.Request.Headers.Authorization.ToString()), expectedAuthorization))
+            {
+                throw new ApiException(401, "Unauthorized", "Unauthorized: send the bearer token from the kubeconfig the dev cluster wrote");
+            }
             Negotiation.CheckAcceptsJson(ctx.Request);
             if (ctx.Request.Method == "GET" && await TryDiscoveryAsync(ctx, registry, path, serverAddress)) return;
             var info = RequestInfo.Parse(registry, path)
@@ -154,9 +175,10 @@ public sealed partial class DevApiServer : IAsyncDisposable
     private static ApiException NotFound(string path) =>
         new(404, "NotFound", $"the server could not find the requested resource ({path})");
 
-    /// <summary>Writes a kubeconfig whose current context points at this server (plain HTTP on loopback, no credentials).</summary>
+    /// <summary>Writes a kubeconfig whose current context points at this server: its certificate as the authority, its bearer token.</summary>
     public void WriteKubeconfig(string path, string contextName = "dynamo-devcluster", string defaultNamespace = "default")
     {
+        var ca = Convert.ToBase64String(System.Text.Encoding.ASCII.GetBytes(Certificate.ExportCertificatePem()));
         var dir = Path.GetDirectoryName(Path.GetFullPath(path));
         if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
         File.WriteAllText(path, $"""
@@ -166,9 +188,11 @@ public sealed partial class DevApiServer : IAsyncDisposable
             - name: {contextName}
               cluster:
                 server: {Address.GetLeftPart(UriPartial.Authority)}
+                certificate-authority-data: {ca}
             users:
             - name: {contextName}
-              user: {"{}"}
+              user:
+                token: {BearerToken}
             contexts:
             - name: {contextName}
               context:
@@ -186,6 +210,7 @@ public sealed partial class DevApiServer : IAsyncDisposable
         lock (Store.Gate) Store.Hub.CompleteAll();
         await _app.StopAsync();
         await _app.DisposeAsync();
+        Certificate.Dispose();
         LogStopped(_logger);
     }
 

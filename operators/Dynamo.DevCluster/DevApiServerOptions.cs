@@ -25,6 +25,12 @@ public sealed class DevApiServerOptions
     /// </summary>
     public bool GracefulPodDeletion { get; init; }
 
+    /// <summary>
+    /// The bearer token every request but /healthz, /livez, /readyz and /version must carry; the kubeconfig written by
+    /// <see cref="DevApiServer.WriteKubeconfig"/> holds it. Null (the default): a random one per start.
+    /// </summary>
+    public string? BearerToken { get; init; }
+
     /// <summary>The clock for timestamps and ages (default: the system clock).</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 
@@ -35,6 +41,7 @@ public sealed class DevApiServerOptions
         if (WatchHistory < 1) throw new ArgumentException($"DevApiServerOptions.WatchHistory {WatchHistory} must be at least 1");
         if (WatchBuffer < 1) throw new ArgumentException($"DevApiServerOptions.WatchBuffer {WatchBuffer} must be at least 1");
         if (BookmarkInterval <= TimeSpan.Zero) throw new ArgumentException($"DevApiServerOptions.BookmarkInterval {BookmarkInterval} must be positive");
+        if (BearerToken is { Length: < 16 }) throw new ArgumentException("DevApiServerOptions.BearerToken must be at least 16 characters (or null for a random one)");
         if (WatchTimeout <= TimeSpan.Zero) throw new ArgumentException($"DevApiServerOptions.WatchTimeout {WatchTimeout} must be positive");
     }
 }

@@ -76,8 +76,7 @@ public static class JsonPatch
     {
         var tokens = Tokens(pointer);
         if (tokens.Count == 0) return value;
-        var parent = Get(doc, "/" + string.Join('/', tokens.Take(tokens.Count - 1).Select(Escape)));
-        if (tokens.Count == 1) parent = doc;
+        var parent = tokens.Count == 1 ? doc : Get(doc, "/" + string.Join('/', tokens.Take(tokens.Count - 1).Select(Escape)));
         var last = tokens[^1];
         switch (parent)
         {

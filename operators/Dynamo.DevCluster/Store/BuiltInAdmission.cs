@@ -34,6 +34,7 @@ internal sealed class BuiltInAdmission : IAdmission
                 podStatus["phase"] ??= "Pending";
                 if (obj["spec"] is not JsonObject podSpec || podSpec["containers"] is not JsonArray { Count: > 0 })
                     throw ApiException.Invalid(type, name, [new StatusCause("spec.containers", "Required value", "FieldValueRequired")]);
+                DefaultPodSpec(podSpec);
                 if (old is not null && target == WriteTarget.Main && JsonPaths.GetString(old, "spec.nodeName") is { Length: > 0 } node
                     && JsonPaths.GetString(obj, "spec.nodeName") != node)
                     throw ApiException.Invalid(type, name, [new StatusCause("spec.nodeName", "Forbidden: pod updates may not change fields other than container images, activeDeadlineSeconds, tolerations and labels", "FieldValueForbidden")]);
@@ -64,6 +65,23 @@ internal sealed class BuiltInAdmission : IAdmission
     {
         if (obj["spec"] is not JsonObject spec) obj["spec"] = spec = new JsonObject();
         spec["replicas"] ??= 1;
+        spec["revisionHistoryLimit"] ??= 10;
+        switch (type.Kind)
+        {
+            case "Deployment":
+                spec["progressDeadlineSeconds"] ??= 600;
+                spec["strategy"] ??= new JsonObject
+                {
+                    ["type"] = "RollingUpdate",
+                    ["rollingUpdate"] = new JsonObject { ["maxUnavailable"] = "25%", ["maxSurge"] = "25%" },
+                };
+                break;
+            case "StatefulSet":
+                spec["podManagementPolicy"] ??= "OrderedReady";
+                spec["updateStrategy"] ??= new JsonObject { ["type"] = "RollingUpdate", ["rollingUpdate"] = new JsonObject { ["partition"] = 0 } };
+                break;
+        }
+        if (JsonPaths.Get(spec, "template.spec") is JsonObject templateSpec) DefaultPodSpec(templateSpec);
         var causes = new List<StatusCause>();
         if (JsonPaths.GetLong(spec, "replicas") is not { } replicas)
             causes.Add(new StatusCause("spec.replicas", "Invalid value: must be an integer", "FieldValueTypeInvalid"));
@@ -83,6 +101,33 @@ internal sealed class BuiltInAdmission : IAdmission
                 causes.Add(new StatusCause("spec.template.metadata.labels", "Invalid value: `selector` does not match template `labels`"));
         }
         if (causes.Count > 0) throw ApiException.Invalid(type, name, causes);
+    }
+
+    /// <summary>The pod-spec defaults the real server fills in (kubectl describe prints them).</summary>
+    private static void DefaultPodSpec(JsonObject spec)
+    {
+        spec["restartPolicy"] ??= "Always";
+        spec["terminationGracePeriodSeconds"] ??= 30;
+        spec["dnsPolicy"] ??= "ClusterFirst";
+        spec["schedulerName"] ??= "default-scheduler";
+        spec["securityContext"] ??= new JsonObject();
+        foreach (var list in new[] { "initContainers", "containers" })
+        {
+            if (spec[list] is not JsonArray containers) continue;
+            foreach (var c in containers.OfType<JsonObject>())
+            {
+                var image = (string?)c["image"] ?? "";
+                var tagged = image.LastIndexOf(':') > image.LastIndexOf('/') && !image.EndsWith(":latest", StringComparison.Ordinal);
+                c["imagePullPolicy"] ??= tagged || image.Contains('@') ? "IfNotPresent" : "Always";
+                c["terminationMessagePath"] ??= "/dev/termination-log";
+                c["terminationMessagePolicy"] ??= "File";
+                c["resources"] ??= new JsonObject();
+                if (c["ports"] is JsonArray ports)
+                {
+                    foreach (var p in ports.OfType<JsonObject>()) p["protocol"] ??= "TCP";
+                }
+            }
+        }
     }
 
     private void AdmitService(ResourceType type, JsonObject obj, JsonObject? old, string name)

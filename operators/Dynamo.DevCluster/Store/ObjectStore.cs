@@ -110,6 +110,29 @@ public sealed partial class ObjectStore
         }
     }
 
+    /// <summary>
+    /// The in-process watch: every change of <paramref name="type"/> after <paramref name="fromResourceVersion"/>
+    /// (the same sequence HTTP watchers get, unfiltered). Throws a 410 <see cref="ApiException"/> when that version
+    /// is older than the kept window.
+    /// </summary>
+    public async IAsyncEnumerable<WatchEvent> WatchAsync(ResourceType type, long fromResourceVersion,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var sub = Subscribe(type, fromResourceVersion, null)
+            ?? throw ApiException.Gone($"too old resource version: {fromResourceVersion} ({Hub.CompactedResourceVersion + 1})");
+        try
+        {
+            await foreach (var e in sub.Reader.ReadAllAsync(cancellationToken))
+            {
+                yield return e with { Object = Stamp(type, e.Object.DeepClone().AsObject()), Old = e.Old?.DeepClone().AsObject() };
+            }
+        }
+        finally
+        {
+            Unsubscribe(sub);
+        }
+    }
+
     /// <summary>The stored objects of a type, uncopied; only for admission code already under the lock.</summary>
     internal IEnumerable<JsonObject> ListUnlocked(ResourceType type) => Bucket(type.StorageKey).Values;
 
