@@ -34,7 +34,9 @@ public sealed class KubeApiClient : IDisposable
     /// Connects as a kubeconfig says: <paramref name="kubeconfig"/>, else <c>$KUBECONFIG</c>, else the in-cluster
     /// service account when running in a pod, else <c>~/.kube/config</c>.
     /// </summary>
-    public static KubeApiClient Create(string? kubeconfig)
+    /// <param name="kubeconfig">The kubeconfig file, or null.</param>
+    /// <param name="wrap">Wraps the HTTP handler (tests inject faults with it); null for none.</param>
+    public static KubeApiClient Create(string? kubeconfig, Func<HttpMessageHandler, HttpMessageHandler>? wrap = null)
     {
         KubernetesClientConfiguration config;
         if (kubeconfig is not null)
@@ -62,10 +64,10 @@ public sealed class KubeApiClient : IDisposable
             config = KubernetesClientConfiguration.BuildDefaultConfig();
         }
 
-        return FromConfig(config);
+        return FromConfig(config, wrap);
     }
 
-    public static KubeApiClient FromConfig(KubernetesClientConfiguration config)
+    public static KubeApiClient FromConfig(KubernetesClientConfiguration config, Func<HttpMessageHandler, HttpMessageHandler>? wrap = null)
     {
         var handler = new SocketsHttpHandler
         {
@@ -99,6 +101,11 @@ public sealed class KubeApiClient : IDisposable
         if (config.TokenProvider is not null || config.AccessToken is not null || config.Username is not null)
         {
             pipeline = new CredentialHandler(config) { InnerHandler = handler };
+        }
+
+        if (wrap is not null)
+        {
+            pipeline = wrap(pipeline);
         }
 
         var http = new HttpClient(pipeline)
