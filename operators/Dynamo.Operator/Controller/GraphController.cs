@@ -92,8 +92,23 @@ public sealed partial class GraphController : IDisposable
 
     private async Task WorkAsync(CancellationToken cancellationToken)
     {
-        while (await Queue.TakeAsync(cancellationToken).ConfigureAwait(false) is { } key)
+        while (true)
         {
+            string? key;
+            try
+            {
+                key = await Queue.TakeAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+
+            if (key is null)
+            {
+                return;
+            }
+
             _metrics.QueueDepth.Set(Queue.Depth);
             var started = Stopwatch.GetTimestamp();
             var split = key.Split('/', 2);

@@ -141,6 +141,11 @@ public sealed partial class LeaderElector
             // Another candidate wrote first.
             return false;
         }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopping: the callers' loops end on the same token.
+            return false;
+        }
         catch (Exception error) when (error is KubeApiException or HttpRequestException or IOException)
         {
             LogAttemptFailed(_logger, error.Message);
