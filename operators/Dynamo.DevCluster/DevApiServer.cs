@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using Dynamo.DevCluster.Crds;
 using Dynamo.DevCluster.Discovery;
 using Dynamo.DevCluster.Http;
+using Dynamo.DevCluster.Observability;
 using Dynamo.DevCluster.Store;
 using Dynamo.DevCluster.Tables;
 using Dynamo.DevCluster.Watch;
@@ -62,7 +63,9 @@ public sealed partial class DevApiServer : IAsyncDisposable
             loggerFactory.CreateLogger("Dynamo.DevCluster.Store"), options.GracefulPodDeletion);
         store.AddAdmission(new BuiltInAdmission(store));
         store.AddAdmission(new CustomResourceAdmission());
-        store.AddAdmission(new CrdRegistrar(store, options.TimeProvider, loggerFactory.CreateLogger("Dynamo.DevCluster.Crds")));
+        var crds = new CrdRegistrar(store, options.TimeProvider, loggerFactory.CreateLogger("Dynamo.DevCluster.Crds"));
+        store.AddAdmission(crds);
+        store.AddController(crds);
         var namespaces = registry.FindStorage("namespaces")!;
         foreach (var ns in new[] { "default", "kube-system", "kube-public", "kube-node-lease" })
         {
@@ -82,12 +85,13 @@ public sealed partial class DevApiServer : IAsyncDisposable
         });
         var app = builder.Build();
         var tables = new TablePrinter(options.TimeProvider);
-        var watch = new WatchHandler(store, tables, options, loggerFactory.CreateLogger("Dynamo.DevCluster.Watch"));
+        var metrics = new ApiServerMetrics(store);
+        var watch = new WatchHandler(store, tables, options, metrics, loggerFactory.CreateLogger("Dynamo.DevCluster.Watch"));
         var resources = new ResourceHandler(store, tables, watch);
         string? serverAddress = null;
         var token = options.BearerToken ?? Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(24)).ToLowerInvariant();
         var expected = System.Text.Encoding.UTF8.GetBytes("Bearer " + token);
-        app.Run(ctx => HandleAsync(ctx, registry, resources, serverAddress!, expected, logger));
+        app.Run(ctx => HandleAsync(ctx, registry, resources, metrics, serverAddress!, expected, options.TimeProvider, logger));
         await app.StartAsync(cancellationToken);
 
         var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
@@ -97,22 +101,39 @@ public sealed partial class DevApiServer : IAsyncDisposable
         return new DevApiServer(app, store, address, token, certificate, logger);
     }
 
-    private static async Task HandleAsync(HttpContext ctx, ResourceRegistry registry, ResourceHandler resources, string serverAddress,
-        byte[] expectedAuthorization, ILogger logger)
+    private static async Task HandleAsync(HttpContext ctx, ResourceRegistry registry, ResourceHandler resources, ApiServerMetrics metrics,
+        string serverAddress, byte[] expectedAuthorization, TimeProvider time, ILogger logger)
     {
         var path = ctx.Request.Path.Value ?? "/";
+        var started = time.GetTimestamp();
+        var verb = ctx.Request.Method.ToLowerInvariant();
+        var resource = "";
         try
         {
+            if (path == "/metrics" && ctx.Request.Method == "GET")
+            {
+                ctx.Response.ContentType = "text/plain; version=0.0.4";
+                await metrics.Registry.CollectAndExportAsTextAsync(ctx.Response.Body, ctx.RequestAborted);
+                return;
+            }
             if (path is not ("/healthz" or "/livez" or "/readyz" or "/version")
                 && !System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(
                     System.Text.Encoding.UTF8.GetBytes(ctx.Request.Headers.Authorization.ToString()), expectedAuthorization))
             {
                 throw new ApiException(401, "Unauthorized", "Unauthorized: send the bearer token from the kubeconfig the dev cluster wrote");
             }
+            if (path == "/openapi/v2" && ctx.Request.Method == "GET")
+            {
+                ctx.Response.ContentType = OpenApiV2Document.ContentType;
+                await ctx.Response.Body.WriteAsync(OpenApiV2Document.Protobuf, ctx.RequestAborted);
+                return;
+            }
             Negotiation.CheckAcceptsJson(ctx.Request);
             if (ctx.Request.Method == "GET" && await TryDiscoveryAsync(ctx, registry, path, serverAddress)) return;
             var info = RequestInfo.Parse(registry, path)
                 ?? throw new ApiException(404, "NotFound", $"the server could not find the requested resource ({ctx.Request.Method} {path})");
+            resource = info.Type.QualifiedResource + (info.Subresource is null ? "" : "/" + info.Subresource);
+            verb = Verb(ctx.Request, info);
             await resources.HandleAsync(ctx, info);
         }
         catch (ApiException e)
@@ -138,7 +159,22 @@ public sealed partial class DevApiServer : IAsyncDisposable
                 await Negotiation.WriteJsonAsync(ctx.Response, 500, status, ctx.RequestAborted);
             }
         }
+        finally
+        {
+            if (path != "/metrics") metrics.Record(verb, resource, ctx.Response.StatusCode, verb == "watch" ? null : time.GetElapsedTime(started));
+        }
     }
+
+    private static string Verb(HttpRequest request, RequestInfo info) => request.Method switch
+    {
+        "GET" when info.WatchPath || ResourceHandler.IsTrue(request.Query["watch"]) => "watch",
+        "GET" => info.Name is null ? "list" : "get",
+        "POST" => "create",
+        "PUT" => "update",
+        "PATCH" => "patch",
+        "DELETE" => info.Name is null ? "deletecollection" : "delete",
+        var other => other.ToLowerInvariant(),
+    };
 
     private static async Task<bool> TryDiscoveryAsync(HttpContext ctx, ResourceRegistry registry, string path, string serverAddress)
     {
@@ -155,7 +191,6 @@ public sealed partial class DevApiServer : IAsyncDisposable
             ["openapi", "v3"] => OpenApiDocuments.Index(registry),
             ["openapi", "v3", "api", var v] => OpenApiDocuments.GroupVersion(registry, "", v) ?? throw NotFound(path),
             ["openapi", "v3", "apis", var g, var v] => OpenApiDocuments.GroupVersion(registry, g, v) ?? throw NotFound(path),
-            ["openapi", "v2"] => throw new ApiException(404, "NotFound", "OpenAPI v2 is not served; this server publishes OpenAPI v3 at /openapi/v3"),
             _ => null,
         };
         if (doc is null)

@@ -261,6 +261,72 @@ public sealed class KubectlTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Apply_CrdAndResourceInOneFile_BehavesAsOnARealCluster()
+    {
+        await using var s = await Session.StartAsync(output);
+        var path = s.Write("both.yaml", Crd + "\n---\n" + Graph("  model: llama"));
+
+        // kubectl maps every object before creating any: the CRD goes in, its kind is not known yet (as on a real
+        // cluster), and validating the resource does not fail on the server's OpenAPI.
+        var first = await s.RunAsync("apply", "-f", path);
+        var second = await s.OkAsync("apply", "-f", path);
+
+        Assert.Contains("customresourcedefinition.apiextensions.k8s.io/graphs.test.dynamo.dev created", first.Stdout, StringComparison.Ordinal);
+        Assert.Contains("no matches for kind \"Graph\"", first.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("error validating", first.Stderr, StringComparison.Ordinal);
+        Assert.Contains("graph.test.dynamo.dev/g created", second, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Get_ShowsTheRealColumnsOfBuiltInKinds()
+    {
+        await using var s = await Session.StartAsync(output);
+        await s.OkAsync("apply", "-f", s.Write("objects.yaml", """
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: p1}
+            spec:
+              nodeName: local
+              containers: [{name: main, image: dynamo:1}]
+            ---
+            apiVersion: v1
+            kind: ConfigMap
+            metadata: {name: cfg}
+            data: {a: "1", b: "2"}
+            ---
+            apiVersion: v1
+            kind: Secret
+            metadata: {name: sec}
+            stringData: {pw: x}
+            ---
+            apiVersion: coordination.k8s.io/v1
+            kind: Lease
+            metadata: {name: op}
+            spec: {holderIdentity: op-1}
+            """));
+        var uid = await s.OkAsync("get", "pod", "p1", "-o", "jsonpath={.metadata.uid}");
+        await s.OkAsync("apply", "-f", s.Write("event.yaml", $$"""
+            apiVersion: v1
+            kind: Event
+            metadata: {name: p1.1}
+            involvedObject: {kind: Pod, name: p1, namespace: default, uid: {{uid}}}
+            reason: Started
+            message: process up
+            type: Normal
+            """));
+        await s.OkAsync("patch", "pod", "p1", "--subresource=status", "--type=merge", "-p",
+            """{"status":{"phase":"Running","podIP":"127.0.0.1","containerStatuses":[{"name":"main","ready":true,"restartCount":2,"image":"dynamo:1","imageID":"","state":{"running":{}}}]}}""");
+
+        Assert.Matches(@"(?m)^NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE\s+IP\s+NODE\s*\np1\s+1/1\s+Running\s+2\s+\d+s\s+127\.0\.0\.1\s+local",
+            await s.OkAsync("get", "pods", "-o", "wide"));
+        Assert.Matches(@"cfg\s+2\s+\d+s", await s.OkAsync("get", "configmap", "cfg"));
+        Assert.Matches(@"sec\s+Opaque\s+1\s+\d+s", await s.OkAsync("get", "secret", "sec"));
+        Assert.Matches(@"op\s+op-1\s+\d+s", await s.OkAsync("get", "lease", "op"));
+        Assert.Matches(@"\d+s\s+Normal\s+Started\s+pod/p1\s+process up", await s.OkAsync("get", "events"));
+        Assert.Matches(@"Events:[\s\S]*Started", await s.OkAsync("describe", "pod", "p1"));
+    }
+
+    [Fact]
     public async Task VersionAndApiResources_ShowTheServer()
     {
         await using var s = await Session.StartAsync(output);

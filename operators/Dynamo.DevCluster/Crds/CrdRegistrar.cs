@@ -10,9 +10,12 @@ namespace Dynamo.DevCluster.Crds;
 /// Validates CustomResourceDefinitions, writes their status (acceptedNames, NamesAccepted and Established
 /// conditions, storedVersions) and registers or removes the resources they define when they are stored.
 /// </summary>
-internal sealed partial class CrdRegistrar : IAdmission
+internal sealed partial class CrdRegistrar : IAdmission, IStoreController
 {
     private const string CrdStorageKey = "customresourcedefinitions.apiextensions.k8s.io";
+
+    /// <summary>Holds a deleted CRD until its objects are gone (and their own finalizers have let them go).</summary>
+    internal const string CleanupFinalizer = "customresourcecleanup.apiextensions.k8s.io";
     private readonly ObjectStore _store;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
@@ -26,7 +29,21 @@ internal sealed partial class CrdRegistrar : IAdmission
 
     public void Admit(ResourceType type, JsonObject obj, JsonObject? old, WriteTarget target, WriteOptions options)
     {
+        if (type.IsCustom && old is null)
+        {
+            // A CRD's name is its storage key (plural.group).
+            var crds = _store.Registry.FindStorage(CrdStorageKey)!;
+            if (_store.TryGetUnlocked(crds, type.StorageKey) is { } crd && crd["metadata"]?["deletionTimestamp"] is not null)
+                throw ApiException.MethodNotAllowed($"create not allowed while custom resource definition {type.StorageKey} is terminating");
+        }
         if (type.StorageKey != CrdStorageKey) return;
+        if (old is null)
+        {
+            var meta = JsonPaths.Metadata(obj);
+            var finalizers = meta["finalizers"] as JsonArray ?? [];
+            if (!finalizers.Any(f => (string?)f == CleanupFinalizer)) finalizers.Add(CleanupFinalizer);
+            meta["finalizers"] = finalizers;
+        }
         var name = JsonPaths.GetString(obj, "metadata.name") ?? "";
         var (_, causes) = Build(obj);
         if (old is not null)
@@ -48,7 +65,8 @@ internal sealed partial class CrdRegistrar : IAdmission
         var storageKey = $"{plural}.{group}";
         if (eventType == "DELETED")
         {
-            if (_store.Registry.FindStorage(storageKey) is { } existing) _store.DeleteAll(existing);
+            // Normally empty by now (the cleanup finalizer waited); a CRD stored without it leaves objects behind.
+            if (_store.Registry.FindStorage(storageKey) is { } existing) _store.DropAll(existing);
             _store.Registry.Replace(storageKey, []);
             LogUnregistered(_logger, storageKey);
             return;
@@ -58,6 +76,27 @@ internal sealed partial class CrdRegistrar : IAdmission
         if (NamesConflict(obj) is not null) return;
         _store.Registry.Replace(storageKey, versions);
         LogRegistered(_logger, storageKey, string.Join(",", versions.Select(v => v.Version)));
+    }
+
+    /// <summary>Empties terminating CRDs: deletes their objects, then lets the CRD go once none is left.</summary>
+    public bool Reconcile()
+    {
+        var crds = _store.Registry.FindStorage(CrdStorageKey)!;
+        var changed = false;
+        foreach (var crd in _store.ListUnlocked(crds).ToList())
+        {
+            if (crd["metadata"]?["deletionTimestamp"] is null || !ObjectStore.Finalizers(crd).Contains(CleanupFinalizer)) continue;
+            var storageKey = JsonPaths.GetString(crd, "metadata.name")!;
+            var type = _store.Registry.FindStorage(storageKey);
+            var remaining = type is null ? [] : _store.ListUnlocked(type).ToList();
+            foreach (var obj in remaining) changed |= _store.DeleteUnlocked(type!, obj);
+            if (remaining.Count == 0)
+            {
+                _store.RemoveFinalizerUnlocked(crds, crd, CleanupFinalizer);
+                changed = true;
+            }
+        }
+        return changed;
     }
 
     /// <summary>The served versions a CRD defines, and what is wrong with it.</summary>

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
+using Dynamo.DevCluster.Observability;
 using Dynamo.DevCluster.Selectors;
 using Dynamo.DevCluster.Store;
 using Dynamo.DevCluster.Tables;
@@ -20,13 +21,15 @@ internal sealed partial class WatchHandler
     private readonly ObjectStore _store;
     private readonly TablePrinter _tables;
     private readonly DevApiServerOptions _options;
+    private readonly ApiServerMetrics _metrics;
     private readonly ILogger _logger;
 
-    public WatchHandler(ObjectStore store, TablePrinter tables, DevApiServerOptions options, ILogger logger)
+    public WatchHandler(ObjectStore store, TablePrinter tables, DevApiServerOptions options, ApiServerMetrics metrics, ILogger logger)
     {
         _store = store;
         _tables = tables;
         _options = options;
+        _metrics = metrics;
         _logger = logger;
     }
 
@@ -84,6 +87,16 @@ internal sealed partial class WatchHandler
         var ct = ctx.RequestAborted;
         await response.StartAsync(ct);
 
+        if (sub is not null && !replayCurrent && fromRv > _store.CurrentResourceVersion)
+        {
+            // A version this server has not reached (a client from before a restart, or a bad one): answer as the
+            // real server does after waiting, so the client relists.
+            _store.Unsubscribe(sub);
+            var tooLarge = new ApiException(504, "Timeout", $"Too large resource version: {fromRv}, current: {_store.CurrentResourceVersion}",
+                causes: [new StatusCause("", "Too large resource version", "ResourceVersionTooLarge")], retryAfterSeconds: 1).ToStatus();
+            await WriteEventAsync(response, "ERROR", tooLarge, ct);
+            return;
+        }
         if (sub is null)
         {
             var gone = ApiException.Gone($"too old resource version: {fromRv} ({_store.Hub.CompactedResourceVersion + 1})").ToStatus();
@@ -93,6 +106,8 @@ internal sealed partial class WatchHandler
         }
 
         LogOpened(_logger, info.Type.QualifiedResource, info.Namespace ?? "*", replayCurrent ? "now" : rvText);
+        var open = _metrics.OpenWatches.WithLabels(info.Type.QualifiedResource);
+        open.Inc();
         using var timeoutCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         if (timeout > TimeSpan.Zero) timeoutCts.CancelAfter(timeout);
         try
@@ -117,6 +132,7 @@ internal sealed partial class WatchHandler
         }
         finally
         {
+            open.Dec();
             _store.Unsubscribe(sub);
         }
     }

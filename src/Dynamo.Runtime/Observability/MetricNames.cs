@@ -100,4 +100,20 @@ public static class MetricNames
 
     /// <summary>1 while this operator replica holds the leader Lease, else 0.</summary>
     public const string OperatorLeader = "dynamo_operator_leader";
+
+    // Dev cluster API server (operators/Dynamo.DevCluster)
+    /// <summary>API requests answered, by verb (get, list, watch, create, update, patch, delete, deletecollection), resource and HTTP code.</summary>
+    public const string DevClusterApiRequestsTotal = "dynamo_devcluster_apiserver_requests_total";
+
+    /// <summary>Time to answer a non-watch API request, by verb.</summary>
+    public const string DevClusterApiRequestDuration = "dynamo_devcluster_apiserver_request_duration_seconds";
+
+    /// <summary>Watch streams open, by resource.</summary>
+    public const string DevClusterOpenWatches = "dynamo_devcluster_apiserver_open_watches";
+
+    /// <summary>Objects stored, by resource.</summary>
+    public const string DevClusterObjects = "dynamo_devcluster_apiserver_objects";
+
+    /// <summary>The store's current resourceVersion (every write adds one).</summary>
+    public const string DevClusterResourceVersion = "dynamo_devcluster_apiserver_resource_version";
 }
