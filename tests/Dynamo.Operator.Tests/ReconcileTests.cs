@@ -237,4 +237,36 @@ public sealed class ReconcileTests(ITestOutputHelper output)
         await Wait.UntilAsync(async () => await api.GetAsync(KubeResource.Deployments, "default", "disagg-planner") is null, () => "the planner's Deployment pruned", Timeout);
         Assert.NotNull(await api.GetAsync(KubeResource.Deployments, "default", "disagg-decode"));
     }
+
+    [Theory]
+    [InlineData("agg")]
+    [InlineData("disagg")]
+    public async Task SecondReconcile_OfAnUnchangedGraph_WritesNothing(string name)
+    {
+        await using var cluster = await OperatorTestCluster.StartAsync(output);
+        var api = cluster.Api;
+        await cluster.ApplyGraphAsync(name == "agg" ? TestGraphs.AggPath : TestGraphs.DisaggPath);
+        var reconciler = new GraphReconciler(api, new EventRecorder(api, cluster.Loggers.CreateLogger<EventRecorder>()), cluster.Loggers.CreateLogger<GraphReconciler>());
+        await reconciler.ReconcileAsync("default", name, CancellationToken.None);
+        await reconciler.ReconcileAsync("default", name, CancellationToken.None);
+
+        async Task<Dictionary<string, string>> VersionsAsync()
+        {
+            var versions = new Dictionary<string, string>();
+            foreach (var resource in new[] { KubeResource.Graphs, KubeResource.Adapters, KubeResource.Deployments, KubeResource.StatefulSets, KubeResource.Services, KubeResource.ConfigMaps, KubeResource.Secrets })
+            {
+                foreach (var item in (await api.ListAsync(resource, "default")).Items)
+                {
+                    versions[$"{resource}/{item["metadata"]!["name"]}"] = item["metadata"]!["resourceVersion"]!.GetValue<string>();
+                }
+            }
+
+            return versions;
+        }
+
+        var before = await VersionsAsync();
+        Assert.Equal(ReconcileOutcome.Applied, await reconciler.ReconcileAsync("default", name, CancellationToken.None));
+        var after = await VersionsAsync();
+        Assert.Equal(before, after);
+    }
 }

@@ -268,10 +268,13 @@ public sealed partial class GraphReconciler
         var want = containers(desired);
         if (have is null || want is null) return true;
         return have.Count == want.Count && have.Zip(want).All(p =>
-            (p.First as JsonObject)?.ContainsKey("resources") == (p.Second as JsonObject)?.ContainsKey("resources")
+            HasContent(p.First?["resources"]) == HasContent(p.Second?["resources"])
             && ((p.First?["env"] as JsonArray)?.Count ?? 0) == ((p.Second?["env"] as JsonArray)?.Count ?? 0)
             && ((p.First?["args"] as JsonArray)?.Count ?? 0) == ((p.Second?["args"] as JsonArray)?.Count ?? 0));
     }
+
+    /// <summary>A value that says something: not absent, not an empty object (a server defaults <c>resources: {}</c>).</summary>
+    private static bool HasContent(JsonNode? node) => node is JsonObject obj ? obj.Any(p => HasContent(p.Value)) : node is not null;
 
     private async Task PruneAsync(JsonObject graph, KubeResource resource, string selector, HashSet<(KubeResource, string)> keep, CancellationToken cancellationToken)
     {

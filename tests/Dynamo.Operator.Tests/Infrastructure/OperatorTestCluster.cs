@@ -33,7 +33,7 @@ internal sealed class OperatorTestCluster : IAsyncDisposable
 
     public KubeApiClient Api { get; }
 
-    public static async Task<OperatorTestCluster> StartAsync(ITestOutputHelper output, DevApiServerOptions? options = null, Func<HttpMessageHandler, HttpMessageHandler>? wrap = null)
+    public static async Task<OperatorTestCluster> StartAsync(ITestOutputHelper output, DevApiServerOptions? options = null, Func<HttpMessageHandler, HttpMessageHandler>? wrap = null, bool installCrds = true)
     {
         var loggers = TestOutputLoggerProvider.Factory(output);
         var server = await DevApiServer.StartAsync(options ?? new DevApiServerOptions(), loggers);
@@ -42,11 +42,23 @@ internal sealed class OperatorTestCluster : IAsyncDisposable
         server.WriteKubeconfig(kubeconfig);
         var api = KubeApiClient.Create(kubeconfig, wrap);
         var cluster = new OperatorTestCluster(server, loggers, dir, kubeconfig, api);
+        if (!installCrds)
+        {
+            return cluster;
+        }
+
         foreach (var (_, crd) in CrdGenerator.All())
         {
             await api.CreateAsync(KubeResource.Crds, null, crd);
         }
 
+        await cluster.WaitForCrdsAsync();
+        return cluster;
+    }
+
+    public async Task WaitForCrdsAsync()
+    {
+        var api = Api;
         await Wait.UntilAsync(async () =>
         {
             try
@@ -60,7 +72,6 @@ internal sealed class OperatorTestCluster : IAsyncDisposable
                 return false;
             }
         }, () => "the CRDs to be served");
-        return cluster;
     }
 
     /// <summary>Another client of the same server (a second operator replica, the planner).</summary>
