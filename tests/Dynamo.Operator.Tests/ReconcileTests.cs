@@ -269,4 +269,20 @@ public sealed class ReconcileTests(ITestOutputHelper output)
         var after = await VersionsAsync();
         Assert.Equal(before, after);
     }
+
+    [Fact]
+    public async Task DeletedSecret_ComesBackAtTheNextResync()
+    {
+        await using var cluster = await OperatorTestCluster.StartAsync(output);
+        await using var running = new Running(new GraphController(cluster.Api, "default", cluster.Loggers, baseBackoff: TimeSpan.FromMilliseconds(50), resync: TimeSpan.FromMilliseconds(300)));
+        var api = cluster.Api;
+        await cluster.ApplyGraphAsync(TestGraphs.AggPath);
+        await Wait.UntilAsync(async () => await api.GetAsync(KubeResource.Secrets, "default", "agg-cluster-secret") is not null, () => "the Secret", Timeout);
+        var first = (await GetAsync(cluster, KubeResource.Secrets, "agg-cluster-secret"))["metadata"]!["uid"]!.GetValue<string>();
+
+        // Secrets are not watched; the periodic resync finds it missing and makes a new one.
+        await api.DeleteAsync(KubeResource.Secrets, "default", "agg-cluster-secret");
+        await Wait.UntilAsync(async () => (await api.GetAsync(KubeResource.Secrets, "default", "agg-cluster-secret"))?["metadata"]?["uid"]?.GetValue<string>() is { } uid && uid != first,
+            () => "a new Secret after the resync", Timeout);
+    }
 }

@@ -26,10 +26,14 @@ public sealed partial class GraphController : IDisposable
     private readonly string? _namespace;
     private readonly int _workers;
     private readonly List<Informer> _informers = [];
+    private readonly TimeSpan _resync;
 
     /// <param name="ns">The namespace to watch, or null for all.</param>
-    public GraphController(KubeApiClient api, string? ns, ILoggerFactory loggerFactory, OperatorMetrics? metrics = null, TimeProvider? time = null, int workers = 2, TimeSpan? baseBackoff = null)
+    /// <param name="resync">How often every known graph is reconciled even without a change (default 5 min): objects the
+    /// informers do not watch (a deleted Secret) come back, and nothing depends on an event never lost.</param>
+    public GraphController(KubeApiClient api, string? ns, ILoggerFactory loggerFactory, OperatorMetrics? metrics = null, TimeProvider? time = null, int workers = 2, TimeSpan? baseBackoff = null, TimeSpan? resync = null)
     {
+        _resync = resync ?? TimeSpan.FromMinutes(5);
         _api = api;
         _namespace = ns;
         _loggerFactory = loggerFactory;
@@ -67,6 +71,7 @@ public sealed partial class GraphController : IDisposable
         var tasks = _informers.Select(i => Task.Run(() => i.RunAsync(stop.Token), CancellationToken.None)).ToList();
         using var registration = stop.Token.Register(Queue.ShutDown);
         tasks.AddRange(Enumerable.Range(0, _workers).Select(_ => Task.Run(() => WorkAsync(stop.Token), CancellationToken.None)));
+        tasks.Add(Task.Run(() => ResyncAsync(stop.Token), CancellationToken.None));
         LogStarted(_logger, _namespace ?? "(all namespaces)", _workers);
         try
         {
@@ -75,6 +80,25 @@ public sealed partial class GraphController : IDisposable
         finally
         {
             await stop.CancelAsync().ConfigureAwait(false);
+        }
+    }
+
+    private async Task ResyncAsync(CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(_resync, _time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
+            {
+                foreach (var graph in _informers[0].Items)
+                {
+                    Queue.Add(Informer.KeyOf(graph));
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopping.
         }
     }
 
