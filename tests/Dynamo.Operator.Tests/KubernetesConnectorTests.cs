@@ -101,4 +101,59 @@ public sealed class KubernetesConnectorTests(ITestOutputHelper output)
         Assert.Equal(3, await Objects.ReplicasAsync(api, KubeResource.Deployments, "inference", "grouped-prefill"));
         Assert.Equal(6, await Objects.ReplicasAsync(api, KubeResource.Deployments, "inference", "grouped-decode"));
     }
+
+    /// <summary>Wants 3 decode workers, then 4 from the second decision on; keeps the other pools.</summary>
+    private sealed class MoreDecode : IScalingPolicy
+    {
+        private int _calls;
+
+        public PlannerDecision Decide(PlannerInput input)
+        {
+            var decode = ++_calls == 1 ? 3 : 4;
+            return new(input.Pools.ToDictionary(p => p.Role, p => p.Role == WorkerRole.Decode ? decode : p.Desired), DecisionReason.Load, $"test: decode {decode}", 0, 0, 0);
+        }
+    }
+
+    private sealed class SteadyLoad(TimeProvider time) : ILoadObserver
+    {
+        public Task<LoadObservation> ObserveAsync(CancellationToken cancellationToken) =>
+            Task.FromResult(new LoadObservation(time.GetUtcNow(), TimeSpan.FromSeconds(5), 10, 100, 50, null, null, 0, []));
+    }
+
+    [Fact]
+    public async Task PlannerLoop_HoldsWhileTheChangeIsPending_AndGivesUpPodsNotReadyInTime()
+    {
+        await using var cluster = await OperatorTestCluster.StartAsync(output);
+        var api = cluster.Api;
+        var reconciler = Reconciler(cluster);
+        await cluster.ApplyGraphAsync(TestGraphs.DisaggPath);
+        await reconciler.ReconcileAsync("default", "disagg", CancellationToken.None);
+        await Objects.MarkReadyAsync(api, "default", "disagg-prefill");
+        await Objects.MarkReadyAsync(api, "default", "disagg-decode");
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+        var connector = new KubernetesScalingConnector(api, "default", "disagg", cluster.Loggers.CreateLogger<KubernetesScalingConnector>());
+        var loop = new PlannerLoop(new SteadyLoad(time), new MoreDecode(), connector, new PlannerLoopOptions { ReadyTimeout = TimeSpan.FromSeconds(30) },
+            new PlannerMetrics(), time, cluster.Loggers.CreateLogger<PlannerLoop>());
+
+        var step = await loop.StepAsync(CancellationToken.None);
+        Assert.True(step.Acted, step.Detail);
+        Assert.Equal(3, await Objects.ReplicasAsync(api, KubeResource.Adapters, "default", "disagg-decode"));
+
+        // The operator scales the Deployment; only one of the two new pods becomes ready (say, no GPU for the other).
+        await reconciler.ReconcileAsync("default", "disagg", CancellationToken.None);
+        await Objects.MarkReadyAsync(api, "default", "disagg-decode", ready: 2);
+        time.Advance(TimeSpan.FromSeconds(5));
+        step = await loop.StepAsync(CancellationToken.None);
+        // The policy now wants 4, but the change to 3 is not done: the loop holds.
+        Assert.Equal(DecisionReason.Pending, step.Reason);
+        Assert.False(step.Acted);
+        Assert.Equal(3, await Objects.ReplicasAsync(api, KubeResource.Adapters, "default", "disagg-decode"));
+
+        time.Advance(TimeSpan.FromSeconds(31));
+        await loop.StepAsync(CancellationToken.None);
+        // The pod that never became ready is given up: the decode target drops to the 2 that are ready.
+        Assert.Equal(2, await Objects.ReplicasAsync(api, KubeResource.Adapters, "default", "disagg-decode"));
+        await reconciler.ReconcileAsync("default", "disagg", CancellationToken.None);
+        Assert.Equal(2, await Objects.ReplicasAsync(api, KubeResource.Deployments, "default", "disagg-decode"));
+    }
 }
