@@ -300,6 +300,33 @@ public sealed class CustomResourceTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task InvalidPrinterColumnAndPreserveUnknownFields_AreRefused()
+    {
+        await using var t = await TestApiServer.StartAsync(output);
+        var json = GraphCrd.Replace("\"jsonPath\": \".spec.replicas\"", "\"jsonPath\": \".spec[?(@.x>1)]\"", StringComparison.Ordinal)
+            .Replace("\"scope\": \"Namespaced\",", "\"scope\": \"Namespaced\", \"preserveUnknownFields\": true,", StringComparison.Ordinal);
+
+        var e = await Assert.ThrowsAsync<HttpOperationException>(() => CreateCrdAsync(t, json));
+
+        var fields = JsonDocument.Parse(e.Response.Content).RootElement.GetProperty("details").GetProperty("causes").EnumerateArray()
+            .Select(c => c.GetProperty("field").GetString()).ToList();
+        Assert.Equal(["spec.preserveUnknownFields", "spec.versions[0].additionalPrinterColumns[0].jsonPath"], fields);
+    }
+
+    [Fact]
+    public async Task DeprecatedVersion_AnswersWithAWarningHeader()
+    {
+        await using var t = await TestApiServer.StartAsync(output);
+        await CreateCrdAsync(t, GraphCrd.Replace("\"served\": true, \"storage\": true,", "\"served\": true, \"storage\": true, \"deprecated\": true, \"deprecationWarning\": \"use v1\",", StringComparison.Ordinal));
+        using var http = t.Http();
+
+        using var answer = await http.GetAsync($"/apis/{Group}/{Version}/namespaces/default/{Plural}");
+
+        Assert.True(answer.IsSuccessStatusCode);
+        Assert.Equal("299 - \"use v1\"", Assert.Single(answer.Headers.GetValues("Warning")));
+    }
+
+    [Fact]
     public async Task WatchOfCustomResources_SeesChanges()
     {
         await using var t = await TestApiServer.StartAsync(output);

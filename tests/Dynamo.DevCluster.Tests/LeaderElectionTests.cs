@@ -11,9 +11,10 @@ public sealed class LeaderElectionTests(ITestOutputHelper output)
 {
     private static LeaderElector Elector(Kubernetes client, string identity) => new(new LeaderElectionConfig(new LeaseLock(client, "kube-system", "dynamo-operator", identity))
     {
-        LeaseDuration = TimeSpan.FromSeconds(2),
-        RenewDeadline = TimeSpan.FromSeconds(1),
-        RetryPeriod = TimeSpan.FromMilliseconds(200),
+        // Generous against busy machines: a renewal every 300 ms has 3 s to land before the leader gives up.
+        LeaseDuration = TimeSpan.FromSeconds(4),
+        RenewDeadline = TimeSpan.FromSeconds(3),
+        RetryPeriod = TimeSpan.FromMilliseconds(300),
     });
 
     [Fact]
@@ -33,8 +34,8 @@ public sealed class LeaderElectionTests(ITestOutputHelper output)
         var runA = a.RunUntilLeadershipLostAsync(stopA.Token);
         await aLeads.Task.WaitAsync(TimeSpan.FromSeconds(10));
         var runB = b.RunUntilLeadershipLostAsync(stopB.Token);
-        // b keeps trying while a renews: for a few lease periods nobody else leads.
-        await Task.Delay(TimeSpan.FromSeconds(3));
+        // b keeps trying while a renews: for several of b's retries nobody else leads.
+        await Task.Delay(TimeSpan.FromSeconds(1.5));
         lock (leaders) Assert.Equal(["a"], leaders);
 
         await stopA.CancelAsync();

@@ -119,6 +119,8 @@ internal sealed partial class CrdRegistrar : IAdmission, IStoreController
             causes.Add(new StatusCause("spec.scope", $"Unsupported value: \"{scope}\": supported values: \"Cluster\", \"Namespaced\"", "FieldValueNotSupported"));
         if (group is not null && plural is not null && name != $"{plural}.{group}")
             causes.Add(new StatusCause("metadata.name", $"Invalid value: \"{name}\": must be spec.names.plural+\".\"+spec.group"));
+        if (spec?["preserveUnknownFields"] is JsonValue puf && puf.TryGetValue<bool>(out var preserve) && preserve)
+            causes.Add(new StatusCause("spec.preserveUnknownFields", "Invalid value: true: must be false in order to use defaulting, pruning and validation (use x-kubernetes-preserve-unknown-fields in the schema)"));
         if (JsonPaths.GetString(spec, "conversion.strategy") is { } strategy && strategy != "None")
             causes.Add(new StatusCause("spec.conversion.strategy", $"Unsupported value: \"{strategy}\": the dev cluster serves every version from one storage without conversion (use None)", "FieldValueNotSupported"));
 
@@ -175,6 +177,17 @@ internal sealed partial class CrdRegistrar : IAdmission, IStoreController
                         causes.Add(new StatusCause($"{path}.additionalPrinterColumns[{c}]", "Required value: name, type and jsonPath are required", "FieldValueRequired"));
                         continue;
                     }
+                    try
+                    {
+                        Tables.JsonPathExpression.Parse(jsonPath);
+                    }
+                    catch (FormatException e)
+                    {
+                        causes.Add(new StatusCause($"{path}.additionalPrinterColumns[{c}].jsonPath", $"Invalid value: \"{jsonPath}\": {e.Message}"));
+                        continue;
+                    }
+                    if (colType is not ("integer" or "number" or "string" or "boolean" or "date"))
+                        causes.Add(new StatusCause($"{path}.additionalPrinterColumns[{c}].type", $"Unsupported value: \"{colType}\": supported values: \"boolean\", \"date\", \"integer\", \"number\", \"string\"", "FieldValueNotSupported"));
                     columns.Add(new PrinterColumn(colName, colType, jsonPath, (string?)col["description"],
                         (int)(JsonPaths.GetLong(col, "priority") ?? 0), (string?)col["format"]));
                 }
@@ -196,6 +209,9 @@ internal sealed partial class CrdRegistrar : IAdmission, IStoreController
                 Schema = schema,
                 PrinterColumns = columns,
                 IsCustom = true,
+                DeprecationWarning = v["deprecated"] is JsonValue dep && dep.TryGetValue<bool>(out var deprecated) && deprecated
+                    ? (string?)v["deprecationWarning"] ?? $"{group}/{version} {kind} is deprecated"
+                    : null,
             });
         }
         if (storageCount != 1)

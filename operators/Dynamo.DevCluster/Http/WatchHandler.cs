@@ -51,6 +51,8 @@ internal sealed partial class WatchHandler
             "false" => false,
             var other => throw ApiException.BadRequest($"sendInitialEvents \"{other}\" is not true or false"),
         };
+        if (sendInitial is null && q["resourceVersionMatch"].Count > 0)
+            throw ApiException.Invalid(info.Type, "", [new StatusCause("resourceVersionMatch", "Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided", "FieldValueForbidden")]);
         if (sendInitial == true && (!bookmarks || q["resourceVersionMatch"] != "NotOlderThan"))
             throw ApiException.Invalid(info.Type, "", [new StatusCause("sendInitialEvents", "Forbidden: sendInitialEvents is allowed with watch=true, resourceVersionMatch=NotOlderThan and allowWatchBookmarks=true", "FieldValueForbidden")]);
         var table = Negotiation.WantsTable(ctx.Request);

@@ -259,6 +259,8 @@ public sealed partial class ObjectStore
                     if (currentMeta[keep] is { } v) meta[keep] = v.DeepClone();
                     else meta.Remove(keep);
                 }
+                // A write that leaves managedFields out keeps them (as the real server does).
+                if (meta["managedFields"] is null && currentMeta["managedFields"] is { } managed) meta["managedFields"] = managed.DeepClone();
                 meta["name"] = name;
                 if (ns is not null) meta["namespace"] = ns;
                 else meta.Remove("namespace");
