@@ -57,7 +57,7 @@ public sealed class OperatorProcessTests(ITestOutputHelper output)
             }
 
             await using var process = DynamoProcess.Start(["operator", "--kubeconfig", kubeconfig, "--metrics-port", "0"], new Dictionary<string, string>());
-            await process.WaitForLineAsync("Dynamo operator .* is running", Timeout);
+            await process.WaitForLineAsync(@"Dynamo operator .* is running .* metrics at http://127\.0\.0\.1:\d+/metrics", Timeout);
             await api.CreateAsync(KubeResource.Graphs, "default", new JsonObject
             {
                 ["apiVersion"] = "dynamo.dotnet.dev/v1beta1",

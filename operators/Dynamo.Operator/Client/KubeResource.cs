@@ -26,10 +26,5 @@ public sealed record KubeResource(string Group, string Version, string Plural, s
     public string ItemPath(string? ns, string name, string? subresource = null) =>
         $"{CollectionPath(ns)}/{Uri.EscapeDataString(name)}" + (subresource is null ? "" : $"/{subresource}");
 
-    /// <summary>The resource for an object's apiVersion and kind, where the operator knows it.</summary>
-    public static KubeResource? For(string? apiVersion, string? kind) =>
-        new[] { Graphs, Adapters, Deployments, StatefulSets, Services, ConfigMaps, Secrets, Events, Leases, Crds }
-            .FirstOrDefault(r => r.ApiVersion == apiVersion && r.Kind == kind);
-
     public override string ToString() => Group.Length == 0 ? Plural : $"{Plural}.{Group}";
 }

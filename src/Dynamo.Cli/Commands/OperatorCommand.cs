@@ -6,7 +6,11 @@ using Dynamo.Operator.Controller;
 using Dynamo.Operator.Schema;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 
 namespace Dynamo.Cli.Commands;
@@ -118,7 +122,7 @@ internal static class OperatorCommand
         {
             Console.WriteLine(
                 $"Dynamo operator {options.LeaderElection.Identity} is running against {api.BaseAddress}: graphs in {ns ?? "all namespaces"}, leader Lease {options.LeaderElection.Namespace}/{options.LeaderElection.LeaseName}"
-                + (metrics is null ? "" : $", metrics at {metrics.Urls.FirstOrDefault()}/metrics") + ". SIGTERM stops.");
+                + (metrics is null ? "" : $", metrics at {MetricsAddress(metrics)}metrics") + ". SIGTERM stops.");
             await host.RunAsync(stop.Token);
         }
         finally
@@ -132,4 +136,7 @@ internal static class OperatorCommand
 
         return 0;
     }
+
+    private static string MetricsAddress(WebApplication app) =>
+        app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First().TrimEnd('/') + "/";
 }
