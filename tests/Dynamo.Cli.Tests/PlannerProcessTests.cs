@@ -145,11 +145,11 @@ public sealed class PlannerProcessTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
-    public async Task Planner_Kubernetes_IsNotAvailableYet_Exits2()
+    public async Task Planner_KubernetesWithoutGraph_Exits1()
     {
         var result = await CliRun.RunAsync(["planner", "--nats", "nats://127.0.0.1:4222", "--connector", "kubernetes"], StartTimeout);
 
-        CliRun.AssertUsageError(result, 2, "kubernetes", "not available yet", "--connector local");
+        CliRun.AssertUsageError(result, 1, "--connector kubernetes needs --graph NAME");
     }
 
     [Theory]

@@ -3,6 +3,8 @@ using System.Net;
 using Dynamo.Cli.Configuration;
 using Dynamo.Cli.Hosting;
 using Dynamo.Contracts;
+using Dynamo.Operator.Client;
+using Dynamo.Operator.Connector;
 using Dynamo.Planner;
 using Dynamo.Planner.Connectors;
 using Dynamo.Planner.Observers;
@@ -23,16 +25,20 @@ namespace Dynamo.Cli.Commands;
 /// reads the frontends' traffic from their <c>/metrics</c> and the workers' load reports from NATS (signed with the
 /// cluster secret, as everything there), decides with the policy of <c>Dynamo:Planner</c>, and acts through the
 /// connector: <c>local</c> starts and drains <c>dynamo worker</c> processes on this machine, <c>virtual</c> publishes
-/// targets on the event plane for an outside system. <c>kubernetes</c> arrives with the operator (exit 2 until then).
+/// targets on the event plane for an outside system, <c>kubernetes</c> patches the scaling adapters of the
+/// DynamoGraphDeployment <c>--graph</c> (the planner runs as one of its components; see operators/README.md).
 /// Its own metrics (<c>dynamo_planner_*</c>) are served on <c>--metrics-port</c>. Exit codes: 0 stopped by a signal,
-/// 1 bad configuration or NATS unreachable, 2 not available.
+/// 1 bad configuration, NATS or the Kubernetes API unreachable.
 /// </summary>
 internal static class PlannerCommand
 {
     public static Command Create()
     {
         var config = new Option<string?>("--config") { Description = "YAML configuration file (keys under Dynamo:; the planner's under Dynamo:Planner, see configs/planner.yaml)." };
-        var connector = new Option<string?>("--connector") { Description = "local (dynamo worker processes on this machine), virtual (targets on the event plane for an outside system) or kubernetes (not available yet)." };
+        var connector = new Option<string?>("--connector") { Description = "local (dynamo worker processes on this machine), virtual (targets on the event plane for an outside system) or kubernetes (the scaling adapters of the DynamoGraphDeployment --graph)." };
+        var kubeconfig = new Option<string?>("--kubeconfig") { Description = "kubernetes: kubeconfig file (default: $KUBECONFIG, the pod's service account, or ~/.kube/config)." };
+        var kubeNamespace = new Option<string?>("--namespace") { Description = "kubernetes: the graph's namespace (default: $POD_NAMESPACE, or the kubeconfig's)." };
+        var graph = new Option<string?>("--graph") { Description = "kubernetes: the DynamoGraphDeployment whose pools this planner sizes (required with --connector kubernetes)." };
         var frontends = new Option<string?>("--frontend-metrics") { Description = "The frontends' metrics URLs, comma-separated (e.g. http://127.0.0.1:8000/metrics): where the planner reads traffic." };
         var metricsHost = new Option<string>("--metrics-host") { Description = "Address the planner's /metrics listens on (default 127.0.0.1).", DefaultValueFactory = _ => "127.0.0.1" };
         var metricsPort = new Option<int>("--metrics-port") { Description = "Port of the planner's /metrics (default 0: a free one, printed at start).", DefaultValueFactory = _ => 0 };
@@ -49,11 +55,12 @@ internal static class PlannerCommand
         var insecure = FrontendCommand.InsecureOption();
         var command = new Command("planner", "Size the prefill and decode pools from load telemetry, acting through a connector.")
         {
-            config, connector, frontends, metricsHost, metricsPort, insecure,
+            config, connector, frontends, metricsHost, metricsPort, insecure, kubeconfig, kubeNamespace, graph,
         };
         flags.AddTo(command);
         command.SetAction((parse, cancellationToken) => RunAsync(
-            new Arguments(parse.GetValue(config), parse.GetValue(connector), parse.GetValue(frontends), parse.GetValue(metricsHost)!, parse.GetValue(metricsPort), parse.GetValue(insecure)),
+            new Arguments(parse.GetValue(config), parse.GetValue(connector), parse.GetValue(frontends), parse.GetValue(metricsHost)!, parse.GetValue(metricsPort), parse.GetValue(insecure),
+                parse.GetValue(kubeconfig), parse.GetValue(kubeNamespace), parse.GetValue(graph)),
             flags.Values(parse),
             cancellationToken));
         return command;
@@ -63,11 +70,10 @@ internal static class PlannerCommand
     {
         switch (args.Connector?.Trim().ToLowerInvariant())
         {
-            case "kubernetes":
-                Console.Error.WriteLine(
-                    "dynamo planner: --connector kubernetes is not available yet; it arrives with the Kubernetes operator. Use --connector local (dynamo worker processes on this machine) or --connector virtual (targets on the event plane for your own system).");
-                return 2;
-            case "local" or "virtual":
+            case "kubernetes" when string.IsNullOrWhiteSpace(args.Graph):
+                Console.Error.WriteLine("dynamo planner: --connector kubernetes needs --graph NAME: the DynamoGraphDeployment whose pools this planner sizes (the operator passes it).");
+                return 1;
+            case "local" or "virtual" or "kubernetes":
                 break;
             case null:
                 Console.Error.WriteLine("dynamo planner: --connector is required: local, virtual or kubernetes.");
@@ -131,9 +137,31 @@ internal static class PlannerCommand
             Logging.PlannerFrontendsUnreachable(logger, error.Message);
         }
 
-        IScalingConnector scaling = args.Connector!.Trim().ToLowerInvariant() == "local"
-            ? CreateLocal(args, flags, process, options, drainTimeout, loggerFactory)
-            : VirtualConnector.Start(runtime.Events, TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(30).Ticks, options.LoadInterval.Ticks * 6)), TimeProvider.System, loggerFactory.CreateLogger<VirtualConnector>());
+        KubeApiClient? kube = null;
+        IScalingConnector scaling;
+        switch (args.Connector!.Trim().ToLowerInvariant())
+        {
+            case "local":
+                scaling = CreateLocal(args, flags, process, options, drainTimeout, loggerFactory);
+                break;
+            case "kubernetes":
+                try
+                {
+                    kube = KubeApiClient.Create(args.Kubeconfig);
+                }
+                catch (Exception error) when (error is IOException or k8s.Exceptions.KubeConfigException or k8s.Exceptions.KubernetesClientException or UnauthorizedAccessException or FormatException)
+                {
+                    Console.Error.WriteLine($"dynamo planner: --connector kubernetes: cannot read the cluster's connection settings: {error.Message}. Pass --kubeconfig FILE or run in a pod.");
+                    return 1;
+                }
+
+                scaling = new KubernetesScalingConnector(kube, args.Namespace ?? Environment.GetEnvironmentVariable("POD_NAMESPACE") ?? kube.DefaultNamespace, args.Graph!.Trim(), loggerFactory.CreateLogger<KubernetesScalingConnector>());
+                break;
+            default:
+                scaling = VirtualConnector.Start(runtime.Events, TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(30).Ticks, options.LoadInterval.Ticks * 6)), TimeProvider.System, loggerFactory.CreateLogger<VirtualConnector>());
+                break;
+        }
+
         try
         {
             var loop = new PlannerLoop(observer, setup.Policy, scaling, EmbeddedPlanner.LoopOptions(options), metrics, TimeProvider.System, loggerFactory.CreateLogger<PlannerLoop>());
@@ -143,8 +171,14 @@ internal static class PlannerCommand
         }
         finally
         {
-            // The local connector drains the workers it started; the virtual one only stops listening.
-            await ((IAsyncDisposable)scaling).DisposeAsync();
+            // The local connector drains the workers it started; the virtual one only stops listening; the kubernetes
+            // one leaves the pools as they are (the operator keeps them).
+            if (scaling is IAsyncDisposable disposable)
+            {
+                await disposable.DisposeAsync();
+            }
+
+            kube?.Dispose();
         }
 
         return 0;
@@ -254,7 +288,7 @@ internal static class PlannerCommand
         return new MetricsServer(app, new Uri($"http://{address}:{bound.Port}/"));
     }
 
-    private sealed record Arguments(string? ConfigPath, string? Connector, string? Frontends, string MetricsHost, int MetricsPort, bool Insecure);
+    private sealed record Arguments(string? ConfigPath, string? Connector, string? Frontends, string MetricsHost, int MetricsPort, bool Insecure, string? Kubeconfig, string? Namespace, string? Graph);
 
     private sealed class MetricsServer(WebApplication app, Uri address) : IAsyncDisposable
     {

@@ -85,6 +85,22 @@ public static class MetricNames
     /// <summary>Calls to the connector (list pools, set targets) that failed.</summary>
     public const string PlannerConnectorFailuresTotal = "dynamo_planner_connector_failures_total";
 
+    // Operator (dynamo operator): reconciles of DynamoGraphDeployments
+    /// <summary>Reconciles finished, by result (success, invalid, error).</summary>
+    public const string OperatorReconcileTotal = "dynamo_operator_reconcile_total";
+
+    /// <summary>How long one reconcile took, seconds.</summary>
+    public const string OperatorReconcileDuration = "dynamo_operator_reconcile_duration_seconds";
+
+    /// <summary>Graph keys waiting in the work queue.</summary>
+    public const string OperatorQueueDepth = "dynamo_operator_queue_depth";
+
+    /// <summary>Objects the operator created, updated or deleted, by kind and action.</summary>
+    public const string OperatorObjectWritesTotal = "dynamo_operator_object_writes_total";
+
+    /// <summary>1 while this operator replica holds the leader Lease, else 0.</summary>
+    public const string OperatorLeader = "dynamo_operator_leader";
+
     // Dev cluster API server (operators/Dynamo.DevCluster)
     /// <summary>API requests answered, by verb (get, list, watch, create, update, patch, delete, deletecollection), resource and HTTP code.</summary>
     public const string DevClusterApiRequestsTotal = "dynamo_devcluster_apiserver_requests_total";
