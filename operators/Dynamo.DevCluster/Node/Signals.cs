@@ -1,0 +1,14 @@
+using System.Runtime.InteropServices;
+
+namespace Dynamo.DevCluster.Node;
+
+/// <summary>POSIX signals to a process id (SIGTERM for a graceful stop; SIGKILL goes through Process.Kill with its tree).</summary>
+internal static partial class Signals
+{
+    public const int SigTerm = 15;
+
+    public static bool Send(int pid, int signal) => !OperatingSystem.IsWindows() && SendSignal(pid, signal) == 0;
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int SendSignal(int pid, int signal);
+}
