@@ -172,7 +172,9 @@ internal sealed class ContainerRunner
 
     private async Task<int> RunOnceAsync(ContainerLaunch launch, string startedAt, CancellationToken podStopping)
     {
-        var info = new ProcessStartInfo(launch.Executable)
+        // Each container is its own session and process group (setsid execs the command in place, same pid), so
+        // what it starts is ended with it, as a container runtime ends everything in the container.
+        var info = new ProcessStartInfo(Setsid ?? launch.Executable)
         {
             UseShellExecute = false,
             RedirectStandardOutput = true,
@@ -180,6 +182,7 @@ internal sealed class ContainerRunner
             RedirectStandardInput = true,
             WorkingDirectory = launch.WorkingDirectory,
         };
+        if (Setsid is not null) info.ArgumentList.Add(launch.Executable);
         foreach (var a in launch.Arguments) info.ArgumentList.Add(a);
         // The agent's own configuration is not the pod's.
         foreach (var key in info.Environment.Keys.Where(k => k.StartsWith("DYNAMO__", StringComparison.OrdinalIgnoreCase) || k == "KUBECONFIG").ToList()) info.Environment.Remove(key);
@@ -223,9 +226,24 @@ internal sealed class ContainerRunner
         using var probing = CancellationTokenSource.CreateLinkedTokenSource(podStopping);
         var probes = Task.Run(() => ProbeLoopAsync(probing.Token), CancellationToken.None);
         using var stopRegistration = podStopping.Register(() => _ = StopAsync(_pod.GracePeriod, "Stopping"));
+        var pid = process.Id;
         _ = Task.Run(async () =>
         {
-            await process.WaitForExitAsync(CancellationToken.None);
+            // The main process ended (the Exited event does not wait for the output to close): whatever it left in
+            // its group goes too, then the output drains.
+            var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            process.Exited += (_, _) => ended.TrySetResult();
+            if (process.HasExited) ended.TrySetResult();
+            await ended.Task;
+            KillGroup(pid);
+            try
+            {
+                await process.WaitForExitAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(5));
+            }
+            catch (TimeoutException)
+            {
+                // A descendant that left the group still holds the output open; the exit code is known anyway.
+            }
             exited.TrySetResult(process.ExitCode);
         }, CancellationToken.None);
 
@@ -301,6 +319,7 @@ internal sealed class ContainerRunner
         if (await Task.WhenAny(exited, Task.Delay(grace)) != exited)
         {
             _pod.Events.Warning(_pod.Pod, "Killing", $"Container {Name} (pid {pid}) did not stop within {grace.TotalSeconds:0.#}s of SIGTERM: SIGKILL");
+            KillGroup(pid);
             try
             {
                 process.Kill(entireProcessTree: true);
@@ -311,6 +330,14 @@ internal sealed class ContainerRunner
             }
             await exited;
         }
+    }
+
+    private static readonly string? Setsid = OperatingSystem.IsLinux() && File.Exists("/usr/bin/setsid") ? "/usr/bin/setsid" : null;
+
+    /// <summary>SIGKILL to the container's process group (its pid is the group's id when started through setsid).</summary>
+    private static void KillGroup(int pid)
+    {
+        if (Setsid is not null) Signals.Send(-pid, Signals.SigKill);
     }
 
     private void SetState(JsonObject state)

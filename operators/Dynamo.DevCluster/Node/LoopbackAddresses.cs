@@ -3,14 +3,15 @@ using System.Net;
 namespace Dynamo.DevCluster.Node;
 
 /// <summary>
-/// Hands out loopback addresses 127.B.x.y (y 1-254) in order, wrapping around, skipping those in use: every Pod gets
+/// Hands out loopback addresses 127.B.x.y (y 1-254) in order from a random start, wrapping around, skipping those in use: every Pod gets
 /// its own, so processes binding their pod IP can all use the same port. All of 127/8 reaches the loopback interface
 /// on Linux without any set-up.
 /// </summary>
 internal sealed class LoopbackAddresses(int secondByte)
 {
     private readonly HashSet<string> _used = [];
-    private int _next;
+    // A random start, so two node agents on one machine (parallel tests) rarely hand out the same address.
+    private int _next = Random.Shared.Next(256 * 254);
 
     public string Allocate()
     {

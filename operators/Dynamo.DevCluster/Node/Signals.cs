@@ -2,10 +2,11 @@ using System.Runtime.InteropServices;
 
 namespace Dynamo.DevCluster.Node;
 
-/// <summary>POSIX signals to a process id (SIGTERM for a graceful stop; SIGKILL goes through Process.Kill with its tree).</summary>
+/// <summary>POSIX signals to a process id (SIGTERM for a graceful stop, SIGKILL; a negative id is a process group).</summary>
 internal static partial class Signals
 {
     public const int SigTerm = 15;
+    public const int SigKill = 9;
 
     public static bool Send(int pid, int signal) => !OperatingSystem.IsWindows() && SendSignal(pid, signal) == 0;
 

@@ -13,7 +13,8 @@ internal sealed class BuiltInAdmission : IAdmission
     private const int NodePortMin = 30000;
     private const int NodePortMax = 32767;
     private readonly ObjectStore _store;
-    private int _nextClusterIp = 10;
+    // A random start, so two dev clusters on one machine (parallel tests) rarely hand out the same loopback address.
+    private int _nextClusterIp = Random.Shared.Next(10, 62_000);
 
     public BuiltInAdmission(ObjectStore store) => _store = store;
 
