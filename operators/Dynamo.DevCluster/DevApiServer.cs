@@ -63,7 +63,9 @@ public sealed partial class DevApiServer : IAsyncDisposable
             loggerFactory.CreateLogger("Dynamo.DevCluster.Store"), options.GracefulPodDeletion);
         store.AddAdmission(new BuiltInAdmission(store));
         store.AddAdmission(new CustomResourceAdmission());
-        store.AddAdmission(new CrdRegistrar(store, options.TimeProvider, loggerFactory.CreateLogger("Dynamo.DevCluster.Crds")));
+        var crds = new CrdRegistrar(store, options.TimeProvider, loggerFactory.CreateLogger("Dynamo.DevCluster.Crds"));
+        store.AddAdmission(crds);
+        store.AddController(crds);
         var namespaces = registry.FindStorage("namespaces")!;
         foreach (var ns in new[] { "default", "kube-system", "kube-public", "kube-node-lease" })
         {
@@ -85,135 +87,33 @@ public sealed partial class DevApiServer : IAsyncDisposable
         var tables = new TablePrinter(options.TimeProvider);
         var metrics = new ApiServerMetrics(store);
         var watch = new WatchHandler(store, tables, options, metrics, loggerFactory.CreateLogger("Dynamo.DevCluster.Watch"));
-        var resources = new ResourceHandler(store, tables, watch);
-        string? serverAddress = null;
+        var resources = new ResourceHandler(store, tables, watch, options.TimeProvider);
         var token = options.BearerToken ?? Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(24)).ToLowerInvariant();
-        var expected = System.Text.Encoding.UTF8.GetBytes("Bearer " + token);
-        app.Run(ctx => HandleAsync(ctx, registry, resources, metrics, serverAddress!, expected, options.TimeProvider, logger));
+        var router = new ApiRouter(registry, resources, metrics, token, options.TimeProvider, logger);
+        app.Run(router.HandleAsync);
         await app.StartAsync(cancellationToken);
 
         var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         var address = new Uri(bound);
-        serverAddress = $"{address.Host}:{address.Port}";
+        router.ServerAddress = $"{address.Host}:{address.Port}";
         LogStarted(logger, address);
         return new DevApiServer(app, store, address, token, certificate, logger);
     }
 
-    private static async Task HandleAsync(HttpContext ctx, ResourceRegistry registry, ResourceHandler resources, ApiServerMetrics metrics,
-        string serverAddress, byte[] expectedAuthorization, TimeProvider time, ILogger logger)
-    {
-        var path = ctx.Request.Path.Value ?? "/";
-        var started = time.GetTimestamp();
-        var verb = ctx.Request.Method.ToLowerInvariant();
-        var resource = "";
-        try
-        {
-            if (path == "/metrics" && ctx.Request.Method == "GET")
-            {
-                ctx.Response.ContentType = "text/plain; version=0.0.4";
-                await metrics.Registry.CollectAndExportAsTextAsync(ctx.Response.Body, ctx.RequestAborted);
-                return;
-            }
-            if (path is not ("/healthz" or "/livez" or "/readyz" or "/version")
-                && !System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(
-                    System.Text.Encoding.UTF8.GetBytes(ctx.Request.Headers.Authorization.ToString()), expectedAuthorization))
-            {
-                throw new ApiException(401, "Unauthorized", "Unauthorized: send the bearer token from the kubeconfig the dev cluster wrote");
-            }
-            if (path == "/openapi/v2" && ctx.Request.Method == "GET")
-            {
-                ctx.Response.ContentType = OpenApiV2Document.ContentType;
-                await ctx.Response.Body.WriteAsync(OpenApiV2Document.Protobuf, ctx.RequestAborted);
-                return;
-            }
-            Negotiation.CheckAcceptsJson(ctx.Request);
-            if (ctx.Request.Method == "GET" && await TryDiscoveryAsync(ctx, registry, path, serverAddress)) return;
-            var info = RequestInfo.Parse(registry, path)
-                ?? throw new ApiException(404, "NotFound", $"the server could not find the requested resource ({ctx.Request.Method} {path})");
-            resource = info.Type.QualifiedResource + (info.Subresource is null ? "" : "/" + info.Subresource);
-            verb = Verb(ctx.Request, info);
-            await resources.HandleAsync(ctx, info);
-        }
-        catch (ApiException e)
-        {
-            if (e.Code >= 500) LogServerError(logger, ctx.Request.Method, path, e.Message);
-            else LogRefused(logger, ctx.Request.Method, path, e.Code, e.Message);
-            if (!ctx.Response.HasStarted)
-            {
-                if (e.RetryAfterSeconds is { } retry) ctx.Response.Headers.RetryAfter = retry.ToString(CultureInfo.InvariantCulture);
-                await Negotiation.WriteJsonAsync(ctx.Response, e.Code, e.ToStatus(), ctx.RequestAborted);
-            }
-        }
-        catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested)
-        {
-            // The client left.
-        }
-        catch (Exception e)
-        {
-            LogUnexpected(logger, e, ctx.Request.Method, path);
-            if (!ctx.Response.HasStarted)
-            {
-                var status = new ApiException(500, "InternalError", $"Internal error occurred: {e.Message}").ToStatus();
-                await Negotiation.WriteJsonAsync(ctx.Response, 500, status, ctx.RequestAborted);
-            }
-        }
-        finally
-        {
-            if (path != "/metrics") metrics.Record(verb, resource, ctx.Response.StatusCode, verb == "watch" ? null : time.GetElapsedTime(started));
-        }
-    }
-
-    private static string Verb(HttpRequest request, RequestInfo info) => request.Method switch
-    {
-        "GET" when info.WatchPath || ResourceHandler.IsTrue(request.Query["watch"]) => "watch",
-        "GET" => info.Name is null ? "list" : "get",
-        "POST" => "create",
-        "PUT" => "update",
-        "PATCH" => "patch",
-        "DELETE" => info.Name is null ? "deletecollection" : "delete",
-        var other => other.ToLowerInvariant(),
-    };
-
-    private static async Task<bool> TryDiscoveryAsync(HttpContext ctx, ResourceRegistry registry, string path, string serverAddress)
-    {
-        var segs = path.Trim('/').Split('/', StringSplitOptions.RemoveEmptyEntries);
-        JsonObject? doc = segs switch
-        {
-            ["version"] => DiscoveryDocuments.Version(),
-            ["healthz"] or ["livez"] or ["readyz"] => null,
-            ["api"] => DiscoveryDocuments.CoreVersions(serverAddress),
-            ["api", var v] => DiscoveryDocuments.ResourceList(registry, "", v) ?? throw NotFound(path),
-            ["apis"] => DiscoveryDocuments.GroupList(registry),
-            ["apis", var g] => DiscoveryDocuments.Group(registry, g) ?? throw NotFound(path),
-            ["apis", var g, var v] => DiscoveryDocuments.ResourceList(registry, g, v) ?? throw NotFound(path),
-            ["openapi", "v3"] => OpenApiDocuments.Index(registry),
-            ["openapi", "v3", "api", var v] => OpenApiDocuments.GroupVersion(registry, "", v) ?? throw NotFound(path),
-            ["openapi", "v3", "apis", var g, var v] => OpenApiDocuments.GroupVersion(registry, g, v) ?? throw NotFound(path),
-            _ => null,
-        };
-        if (doc is null)
-        {
-            if (segs is ["healthz"] or ["livez"] or ["readyz"])
-            {
-                ctx.Response.ContentType = "text/plain";
-                await ctx.Response.WriteAsync("ok", ctx.RequestAborted);
-                return true;
-            }
-            return false;
-        }
-        await Negotiation.WriteJsonAsync(ctx.Response, 200, doc, ctx.RequestAborted);
-        return true;
-    }
-
-    private static ApiException NotFound(string path) =>
-        new(404, "NotFound", $"the server could not find the requested resource ({path})");
-
-    /// <summary>Writes a kubeconfig whose current context points at this server: its certificate as the authority, its bearer token.</summary>
+    /// <summary>
+    /// Writes a kubeconfig whose current context points at this server: its certificate as the authority, its bearer
+    /// token (so the file is made readable by its owner only).
+    /// </summary>
     public void WriteKubeconfig(string path, string contextName = "dynamo-devcluster", string defaultNamespace = "default")
     {
         var ca = Convert.ToBase64String(System.Text.Encoding.ASCII.GetBytes(Certificate.ExportCertificatePem()));
         var dir = Path.GetDirectoryName(Path.GetFullPath(path));
         if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
+        if (!OperatingSystem.IsWindows())
+        {
+            using (File.Create(path)) { }
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
         File.WriteAllText(path, $"""
             apiVersion: v1
             kind: Config
@@ -252,13 +152,4 @@ public sealed partial class DevApiServer : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Dev cluster API server stopped")]
     private static partial void LogStopped(ILogger logger);
-
-    [LoggerMessage(Level = LogLevel.Debug, Message = "{Method} {Path} refused with {Code}: {Message}")]
-    private static partial void LogRefused(ILogger logger, string method, string path, int code, string message);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "{Method} {Path} failed: {Message}")]
-    private static partial void LogServerError(ILogger logger, string method, string path, string message);
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "{Method} {Path} failed unexpectedly")]
-    private static partial void LogUnexpected(ILogger logger, Exception exception, string method, string path);
 }

@@ -136,6 +136,54 @@ public sealed class CrudTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Create_WithInvalidMetadata_Is422NamingEachField()
+    {
+        await using var t = await TestApiServer.StartAsync(output);
+        var cm = ConfigMap("a", new Dictionary<string, string> { ["app"] = "not valid!" });
+        cm.Metadata.OwnerReferences = [new V1OwnerReference { ApiVersion = "v1", Kind = "ConfigMap", Name = "o" }];
+        cm.Metadata.Finalizers = ["bad finalizer"];
+
+        var e = await Assert.ThrowsAsync<HttpOperationException>(() => t.Client.CoreV1.CreateNamespacedConfigMapAsync(cm, "default"));
+
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, e.Response.StatusCode);
+        var fields = JsonDocument.Parse(e.Response.Content).RootElement.GetProperty("details").GetProperty("causes").EnumerateArray()
+            .Select(c => c.GetProperty("field").GetString()).ToList();
+        Assert.Equal(["metadata.labels", "metadata.ownerReferences[0].uid", "metadata.finalizers[0]"], fields);
+    }
+
+    [Fact]
+    public async Task ConcurrentCompareAndSwap_OnALease_ExactlyOneWriterWinsEachVersion()
+    {
+        await using var t = await TestApiServer.StartAsync(output);
+        await t.Client.CoordinationV1.CreateNamespacedLeaseAsync(new V1Lease { Metadata = new V1ObjectMeta { Name = "l" }, Spec = new V1LeaseSpec { LeaseTransitions = 0 } }, "default");
+
+        // Eight candidates each try, from the same read, to bump the transition count; then they all retry on
+        // conflict until each has made one increment. Lost updates would leave the count below eight.
+        var conflicts = 0;
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(async i =>
+        {
+            while (true)
+            {
+                var lease = await t.Client.CoordinationV1.ReadNamespacedLeaseAsync("l", "default");
+                lease.Spec.LeaseTransitions++;
+                lease.Spec.HolderIdentity = $"c{i}";
+                try
+                {
+                    await t.Client.CoordinationV1.ReplaceNamespacedLeaseAsync(lease, "l", "default");
+                    return;
+                }
+                catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
+                {
+                    Interlocked.Increment(ref conflicts);
+                }
+            }
+        }));
+
+        Assert.Equal(8, (await t.Client.CoordinationV1.ReadNamespacedLeaseAsync("l", "default")).Spec.LeaseTransitions);
+        output.WriteLine($"conflicts retried: {conflicts}");
+    }
+
+    [Fact]
     public async Task List_FiltersByEveryLabelSelectorOperator()
     {
         await using var t = await TestApiServer.StartAsync(output);

@@ -245,6 +245,30 @@ public sealed class CustomResourceTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task DeletingTheCrd_WaitsForItsObjectsFinalizers_AndRefusesNewObjectsMeanwhile()
+    {
+        await using var t = await TestApiServer.StartAsync(output);
+        var crd = await CreateCrdAsync(t);
+        var graph = Graph("g", """{"model":"llama"}""");
+        graph["metadata"]!["finalizers"] = new JsonArray("dynamo.dev/operator");
+        await t.Client.CustomObjects.CreateNamespacedCustomObjectAsync(graph, Group, Version, "default", Plural);
+
+        await t.Client.ApiextensionsV1.DeleteCustomResourceDefinitionAsync("graphs.test.dynamo.dev");
+        var terminating = await t.Client.ApiextensionsV1.ReadCustomResourceDefinitionAsync("graphs.test.dynamo.dev");
+        var held = JsonNode.Parse(JsonSerializer.Serialize(await t.Client.CustomObjects.GetNamespacedCustomObjectAsync(Group, Version, "default", Plural, "g")))!;
+        var refused = await Assert.ThrowsAsync<HttpOperationException>(() => CreateGraphAsync(t, "h", """{"model":"llama"}"""));
+        // The operator lets its object go: the object, then the CRD, disappear.
+        await t.Client.CustomObjects.PatchNamespacedCustomObjectAsync(new V1Patch("""{"metadata":{"finalizers":null}}""", V1Patch.PatchType.MergePatch), Group, Version, "default", Plural, "g");
+        var gone = await Assert.ThrowsAsync<HttpOperationException>(() => t.Client.ApiextensionsV1.ReadCustomResourceDefinitionAsync("graphs.test.dynamo.dev"));
+
+        Assert.Contains("customresourcecleanup.apiextensions.k8s.io", crd.Metadata.Finalizers);
+        Assert.NotNull(terminating.Metadata.DeletionTimestamp);
+        Assert.NotNull(held["metadata"]!["deletionTimestamp"]);
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, refused.Response.StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, gone.Response.StatusCode);
+    }
+
+    [Fact]
     public async Task ClusterScopedCrd_ServesObjectsWithoutNamespace()
     {
         await using var t = await TestApiServer.StartAsync(output);
@@ -273,6 +297,33 @@ public sealed class CustomResourceTests(ITestOutputHelper output)
             .Select(c => c.GetProperty("field").GetString()).ToList();
         Assert.Contains("metadata.name", fields);
         Assert.Contains("spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[replicas].x-kubernetes-validations", fields);
+    }
+
+    [Fact]
+    public async Task InvalidPrinterColumnAndPreserveUnknownFields_AreRefused()
+    {
+        await using var t = await TestApiServer.StartAsync(output);
+        var json = GraphCrd.Replace("\"jsonPath\": \".spec.replicas\"", "\"jsonPath\": \".spec[?(@.x>1)]\"", StringComparison.Ordinal)
+            .Replace("\"scope\": \"Namespaced\",", "\"scope\": \"Namespaced\", \"preserveUnknownFields\": true,", StringComparison.Ordinal);
+
+        var e = await Assert.ThrowsAsync<HttpOperationException>(() => CreateCrdAsync(t, json));
+
+        var fields = JsonDocument.Parse(e.Response.Content).RootElement.GetProperty("details").GetProperty("causes").EnumerateArray()
+            .Select(c => c.GetProperty("field").GetString()).ToList();
+        Assert.Equal(["spec.preserveUnknownFields", "spec.versions[0].additionalPrinterColumns[0].jsonPath"], fields);
+    }
+
+    [Fact]
+    public async Task DeprecatedVersion_AnswersWithAWarningHeader()
+    {
+        await using var t = await TestApiServer.StartAsync(output);
+        await CreateCrdAsync(t, GraphCrd.Replace("\"served\": true, \"storage\": true,", "\"served\": true, \"storage\": true, \"deprecated\": true, \"deprecationWarning\": \"use v1\",", StringComparison.Ordinal));
+        using var http = t.Http();
+
+        using var answer = await http.GetAsync($"/apis/{Group}/{Version}/namespaces/default/{Plural}");
+
+        Assert.True(answer.IsSuccessStatusCode);
+        Assert.Equal("299 - \"use v1\"", Assert.Single(answer.Headers.GetValues("Warning")));
     }
 
     [Fact]

@@ -169,6 +169,25 @@ public sealed class DeletionTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task PodBinding_AssignsANodeOnce()
+    {
+        await using var t = await TestApiServer.StartAsync(output);
+        await t.Client.CoreV1.CreateNamespacedPodAsync(new V1Pod
+        {
+            Metadata = new V1ObjectMeta { Name = "p" },
+            Spec = new V1PodSpec { Containers = [new V1Container { Name = "main", Image = "dynamo" }] },
+        }, "default");
+        var binding = new V1Binding { Metadata = new V1ObjectMeta { Name = "p" }, Target = new V1ObjectReference { Kind = "Node", Name = "local" } };
+
+        await t.Client.CoreV1.CreateNamespacedPodBindingAsync(binding, "p", "default");
+        var again = await Assert.ThrowsAsync<HttpOperationException>(() => t.Client.CoreV1.CreateNamespacedPodBindingAsync(binding, "p", "default"));
+
+        Assert.Equal("local", (await t.Client.CoreV1.ReadNamespacedPodAsync("p", "default")).Spec.NodeName);
+        Assert.Equal(HttpStatusCode.Conflict, again.Response.StatusCode);
+        Assert.Contains("already assigned", again.Response.Content, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task UnknownPropagationPolicy_Is400()
     {
         await using var t = await TestApiServer.StartAsync(output);

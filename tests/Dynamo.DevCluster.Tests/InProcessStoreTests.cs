@@ -40,6 +40,19 @@ public sealed class InProcessStoreTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Kubeconfig_IsReadableByItsOwnerOnly_AndNamesTheServer()
+    {
+        await using var t = await TestApiServer.StartAsync(output);
+
+        var text = await File.ReadAllTextAsync(t.Kubeconfig);
+
+        if (!OperatingSystem.IsWindows()) Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(t.Kubeconfig));
+        Assert.Contains($"server: https://127.0.0.1:{t.Address.Port}", text, StringComparison.Ordinal);
+        Assert.Contains($"token: {t.Server.BearerToken}", text, StringComparison.Ordinal);
+        Assert.Contains("certificate-authority-data: ", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task InProcessUpdate_WithStaleVersion_Is409()
     {
         await using var t = await TestApiServer.StartAsync(output);

@@ -162,6 +162,27 @@ public sealed class KubectlTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task ServerSideApply_CreatesUpdatesAndDropsFields_AndConflictsBetweenManagers()
+    {
+        await using var s = await Session.StartAsync(output);
+        await s.OkAsync("apply", "--server-side", "-f", s.Write("crd.yaml", Crd));
+        var path = s.Write("g.yaml", Graph("  model: llama\n  components:\n    decode: {replicas: 2}\n    prefill: {replicas: 1}"));
+
+        Assert.Contains("graph.test.dynamo.dev/g serverside-applied", await s.OkAsync("apply", "--server-side", "-f", path), StringComparison.Ordinal);
+        s.Write("g.yaml", Graph("  model: llama\n  components:\n    decode: {replicas: 3}"));
+        await s.OkAsync("apply", "--server-side", "-f", path);
+        Assert.Equal("3 <none>", await s.OkAsync("get", "graph", "g", "-o", "jsonpath={.spec.components.decode.replicas} {.spec.components.prefill}{\"<none>\"}"));
+
+        s.Write("other.yaml", Graph("  model: mistral"));
+        var conflict = await s.RunAsync("apply", "--server-side", "--field-manager=someone-else", "-f", Path.Combine(s.Dir, "other.yaml"));
+        Assert.NotEqual(0, conflict.ExitCode);
+        Assert.Contains("conflict with \"kubectl\"", conflict.Stderr, StringComparison.Ordinal);
+        Assert.Contains(".spec.model", conflict.Stderr, StringComparison.Ordinal);
+        await s.OkAsync("apply", "--server-side", "--force-conflicts", "--field-manager=someone-else", "-f", Path.Combine(s.Dir, "other.yaml"));
+        Assert.Equal("mistral", await s.OkAsync("get", "graph", "g", "-o", "jsonpath={.spec.model}"));
+    }
+
+    [Fact]
     public async Task InvalidResource_IsRejectedNamingTheField()
     {
         await using var s = await Session.StartAsync(output);

@@ -122,19 +122,19 @@ public sealed class PatchAndSubresourceTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task ApplyPatch_IsRefusedWith415_NamingTheAlternatives()
+    public async Task ApplyPatch_ToTheScaleSubresource_IsRefusedWith415_NamingTheAlternative()
     {
         await using var t = await TestApiServer.StartAsync(output);
         await t.Client.AppsV1.CreateNamespacedDeploymentAsync(Deployment("web"), "default");
 
-        var e = await Assert.ThrowsAsync<HttpOperationException>(() => t.Client.AppsV1.PatchNamespacedDeploymentAsync(
-            Patch("""{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},"spec":{"replicas":3}}""", V1Patch.PatchType.ApplyPatch),
+        var e = await Assert.ThrowsAsync<HttpOperationException>(() => t.Client.AppsV1.PatchNamespacedDeploymentScaleAsync(
+            Patch("""{"apiVersion":"autoscaling/v1","kind":"Scale","metadata":{"name":"web"},"spec":{"replicas":3}}""", V1Patch.PatchType.ApplyPatch),
             "web", "default", fieldManager: "me"));
 
         Assert.Equal(HttpStatusCode.UnsupportedMediaType, e.Response.StatusCode);
         var status = JsonDocument.Parse(e.Response.Content).RootElement;
         Assert.Equal("UnsupportedMediaType", status.GetProperty("reason").GetString());
-        Assert.Contains("merge", status.GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Contains("merge-patch", status.GetProperty("message").GetString(), StringComparison.Ordinal);
     }
 
     [Fact]

@@ -140,6 +140,26 @@ public sealed class WatchTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Watch_FromAVersionOfAnEarlierServerRun_Is410_AndFromTheFutureIsTooLarge()
+    {
+        await using var t = await TestApiServer.StartAsync(output);
+        var list = await t.Client.CoreV1.ListNamespacedConfigMapAsync("default");
+        var current = long.Parse(list.Metadata.ResourceVersion);
+
+        // Versions start from the clock, so one a client kept from before a restart is older than the window.
+        await using var stale = new Watch((onError, ct) => t.Client.CoreV1.WatchListNamespacedConfigMapAsync("default", resourceVersion: "12", onError: onError, cancellationToken: ct));
+        await using var future = new Watch((onError, ct) => t.Client.CoreV1.WatchListNamespacedConfigMapAsync("default", resourceVersion: (current + 1000).ToString(), onError: onError, cancellationToken: ct));
+
+        using var cts = new CancellationTokenSource(Wait);
+        var gone = Assert.IsType<KubernetesException>(await stale.Errors.Reader.ReadAsync(cts.Token)).Status;
+        var tooLarge = Assert.IsType<KubernetesException>(await future.Errors.Reader.ReadAsync(cts.Token)).Status;
+        Assert.True(current > 1_000_000_000_000_000, $"resourceVersion {current} should start from the clock");
+        Assert.Equal(410, gone.Code);
+        Assert.Equal(504, tooLarge.Code);
+        Assert.Equal("ResourceVersionTooLarge", tooLarge.Details.Causes[0].Reason);
+    }
+
+    [Fact]
     public async Task Watch_WithBookmarks_GetsPeriodicBookmarksAtTheCurrentVersion()
     {
         await using var t = await TestApiServer.StartAsync(output, new DevApiServerOptions { BookmarkInterval = TimeSpan.FromMilliseconds(200) });

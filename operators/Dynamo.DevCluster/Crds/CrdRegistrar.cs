@@ -10,9 +10,12 @@ namespace Dynamo.DevCluster.Crds;
 /// Validates CustomResourceDefinitions, writes their status (acceptedNames, NamesAccepted and Established
 /// conditions, storedVersions) and registers or removes the resources they define when they are stored.
 /// </summary>
-internal sealed partial class CrdRegistrar : IAdmission
+internal sealed partial class CrdRegistrar : IAdmission, IStoreController
 {
     private const string CrdStorageKey = "customresourcedefinitions.apiextensions.k8s.io";
+
+    /// <summary>Holds a deleted CRD until its objects are gone (and their own finalizers have let them go).</summary>
+    internal const string CleanupFinalizer = "customresourcecleanup.apiextensions.k8s.io";
     private readonly ObjectStore _store;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
@@ -26,7 +29,21 @@ internal sealed partial class CrdRegistrar : IAdmission
 
     public void Admit(ResourceType type, JsonObject obj, JsonObject? old, WriteTarget target, WriteOptions options)
     {
+        if (type.IsCustom && old is null)
+        {
+            // A CRD's name is its storage key (plural.group).
+            var crds = _store.Registry.FindStorage(CrdStorageKey)!;
+            if (_store.TryGetUnlocked(crds, type.StorageKey) is { } crd && crd["metadata"]?["deletionTimestamp"] is not null)
+                throw ApiException.MethodNotAllowed($"create not allowed while custom resource definition {type.StorageKey} is terminating");
+        }
         if (type.StorageKey != CrdStorageKey) return;
+        if (old is null)
+        {
+            var meta = JsonPaths.Metadata(obj);
+            var finalizers = meta["finalizers"] as JsonArray ?? [];
+            if (!finalizers.Any(f => (string?)f == CleanupFinalizer)) finalizers.Add(CleanupFinalizer);
+            meta["finalizers"] = finalizers;
+        }
         var name = JsonPaths.GetString(obj, "metadata.name") ?? "";
         var (_, causes) = Build(obj);
         if (old is not null)
@@ -48,7 +65,8 @@ internal sealed partial class CrdRegistrar : IAdmission
         var storageKey = $"{plural}.{group}";
         if (eventType == "DELETED")
         {
-            if (_store.Registry.FindStorage(storageKey) is { } existing) _store.DeleteAll(existing);
+            // Normally empty by now (the cleanup finalizer waited); a CRD stored without it leaves objects behind.
+            if (_store.Registry.FindStorage(storageKey) is { } existing) _store.DropAll(existing);
             _store.Registry.Replace(storageKey, []);
             LogUnregistered(_logger, storageKey);
             return;
@@ -58,6 +76,27 @@ internal sealed partial class CrdRegistrar : IAdmission
         if (NamesConflict(obj) is not null) return;
         _store.Registry.Replace(storageKey, versions);
         LogRegistered(_logger, storageKey, string.Join(",", versions.Select(v => v.Version)));
+    }
+
+    /// <summary>Empties terminating CRDs: deletes their objects, then lets the CRD go once none is left.</summary>
+    public bool Reconcile()
+    {
+        var crds = _store.Registry.FindStorage(CrdStorageKey)!;
+        var changed = false;
+        foreach (var crd in _store.ListUnlocked(crds).ToList())
+        {
+            if (crd["metadata"]?["deletionTimestamp"] is null || !ObjectStore.Finalizers(crd).Contains(CleanupFinalizer)) continue;
+            var storageKey = JsonPaths.GetString(crd, "metadata.name")!;
+            var type = _store.Registry.FindStorage(storageKey);
+            var remaining = type is null ? [] : _store.ListUnlocked(type).ToList();
+            foreach (var obj in remaining) changed |= _store.DeleteUnlocked(type!, obj);
+            if (remaining.Count == 0)
+            {
+                _store.RemoveFinalizerUnlocked(crds, crd, CleanupFinalizer);
+                changed = true;
+            }
+        }
+        return changed;
     }
 
     /// <summary>The served versions a CRD defines, and what is wrong with it.</summary>
@@ -80,6 +119,8 @@ internal sealed partial class CrdRegistrar : IAdmission
             causes.Add(new StatusCause("spec.scope", $"Unsupported value: \"{scope}\": supported values: \"Cluster\", \"Namespaced\"", "FieldValueNotSupported"));
         if (group is not null && plural is not null && name != $"{plural}.{group}")
             causes.Add(new StatusCause("metadata.name", $"Invalid value: \"{name}\": must be spec.names.plural+\".\"+spec.group"));
+        if (spec?["preserveUnknownFields"] is JsonValue puf && puf.TryGetValue<bool>(out var preserve) && preserve)
+            causes.Add(new StatusCause("spec.preserveUnknownFields", "Invalid value: true: must be false in order to use defaulting, pruning and validation (use x-kubernetes-preserve-unknown-fields in the schema)"));
         if (JsonPaths.GetString(spec, "conversion.strategy") is { } strategy && strategy != "None")
             causes.Add(new StatusCause("spec.conversion.strategy", $"Unsupported value: \"{strategy}\": the dev cluster serves every version from one storage without conversion (use None)", "FieldValueNotSupported"));
 
@@ -136,6 +177,17 @@ internal sealed partial class CrdRegistrar : IAdmission
                         causes.Add(new StatusCause($"{path}.additionalPrinterColumns[{c}]", "Required value: name, type and jsonPath are required", "FieldValueRequired"));
                         continue;
                     }
+                    try
+                    {
+                        Tables.JsonPathExpression.Parse(jsonPath);
+                    }
+                    catch (FormatException e)
+                    {
+                        causes.Add(new StatusCause($"{path}.additionalPrinterColumns[{c}].jsonPath", $"Invalid value: \"{jsonPath}\": {e.Message}"));
+                        continue;
+                    }
+                    if (colType is not ("integer" or "number" or "string" or "boolean" or "date"))
+                        causes.Add(new StatusCause($"{path}.additionalPrinterColumns[{c}].type", $"Unsupported value: \"{colType}\": supported values: \"boolean\", \"date\", \"integer\", \"number\", \"string\"", "FieldValueNotSupported"));
                     columns.Add(new PrinterColumn(colName, colType, jsonPath, (string?)col["description"],
                         (int)(JsonPaths.GetLong(col, "priority") ?? 0), (string?)col["format"]));
                 }
@@ -157,6 +209,9 @@ internal sealed partial class CrdRegistrar : IAdmission
                 Schema = schema,
                 PrinterColumns = columns,
                 IsCustom = true,
+                DeprecationWarning = v["deprecated"] is JsonValue dep && dep.TryGetValue<bool>(out var deprecated) && deprecated
+                    ? (string?)v["deprecationWarning"] ?? $"{group}/{version} {kind} is deprecated"
+                    : null,
             });
         }
         if (storageCount != 1)

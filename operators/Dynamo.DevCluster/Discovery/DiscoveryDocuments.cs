@@ -92,6 +92,13 @@ public static class DiscoveryDocuments
                     ["name"] = $"{t.Resource}/status", ["singularName"] = "", ["namespaced"] = t.Namespaced, ["kind"] = t.Kind, ["verbs"] = Verbs(SubresourceVerbs),
                 });
             }
+            if (t.StorageKey == "pods")
+            {
+                resources.Add(new JsonObject
+                {
+                    ["name"] = "pods/binding", ["singularName"] = "", ["namespaced"] = true, ["kind"] = "Binding", ["verbs"] = Verbs(["create"]),
+                });
+            }
             if (t.Scale is not null)
             {
                 resources.Add(new JsonObject

@@ -117,7 +117,7 @@ public static class OpenApiDocuments
     {
         // Strategic merge is served for built-in kinds but not announced (see the class remarks); custom resources
         // do not take it at all, as on a real server.
-        return Body(["application/json-patch+json", "application/merge-patch+json"], null, t);
+        return Body(["application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"], null, t);
     }
 
     private static JsonObject Body(IReadOnlyList<string> mediaTypes, string? schemaName, ResourceType t)

@@ -15,12 +15,14 @@ internal sealed class ResourceHandler
     private readonly ObjectStore _store;
     private readonly TablePrinter _tables;
     private readonly WatchHandler _watch;
+    private readonly TimeProvider _time;
 
-    public ResourceHandler(ObjectStore store, TablePrinter tables, WatchHandler watch)
+    public ResourceHandler(ObjectStore store, TablePrinter tables, WatchHandler watch, TimeProvider time)
     {
         _store = store;
         _tables = tables;
         _watch = watch;
+        _time = time;
     }
 
     public async Task HandleAsync(HttpContext ctx, RequestInfo info)
@@ -28,6 +30,14 @@ internal sealed class ResourceHandler
         var request = ctx.Request;
         var ct = ctx.RequestAborted;
         var method = request.Method;
+        if (info.Type.DeprecationWarning is { } deprecation)
+            ctx.Response.Headers.Append("Warning", $"299 - \"{deprecation.Replace("\"", "\\\"", StringComparison.Ordinal)}\"");
+        if (info.Subresource == "binding" && info.Type.StorageKey == "pods" && info.Name is not null)
+        {
+            if (method != "POST") throw ApiException.MethodNotAllowed($"{method} is not supported on pods/binding (POST a Binding)");
+            await BindAsync(ctx, info, ct);
+            return;
+        }
         if (info.Subresource is not null and not ("status" or "scale"))
             throw new ApiException(404, "NotFound", $"the server could not find the requested resource: subresource \"{info.Subresource}\" of {info.Type.QualifiedResource} is not served");
         if (info.Subresource == "status" && !info.Type.HasStatus)
@@ -184,6 +194,11 @@ internal sealed class ResourceHandler
     private async Task PatchAsync(HttpContext ctx, RequestInfo info, CancellationToken ct)
     {
         var media = Negotiation.MediaType(ctx.Request);
+        if (media == "application/apply-patch+yaml")
+        {
+            await ApplyAsync(ctx, info, ct);
+            return;
+        }
         var patch = await Negotiation.ReadJsonAsync(ctx.Request, ct);
         var options = WriteOptionsFrom(ctx.Request);
         Func<JsonObject, JsonObject> apply = media switch
@@ -193,18 +208,109 @@ internal sealed class ResourceHandler
             "application/strategic-merge-patch+json" when info.Type.IsCustom => throw ApiException.UnsupportedMediaType(
                 "strategic merge patch is not supported for custom resources: use application/merge-patch+json or application/json-patch+json"),
             "application/strategic-merge-patch+json" => current => StrategicMergePatch.Apply(info.Subresource == "scale" ? "Scale" : info.Type.Kind, current, patch),
-            "application/apply-patch+yaml" or "application/apply-patch+cbor" => throw ApiException.UnsupportedMediaType(
-                "server-side apply is not supported by the dev cluster's API server: use kubectl apply without --server-side (client-side apply), or a merge / JSON patch"),
+            "application/apply-patch+cbor" => throw ApiException.UnsupportedMediaType(
+                "CBOR apply bodies are not supported: send server-side apply as application/apply-patch+yaml with a JSON body"),
             _ => throw ApiException.UnsupportedMediaType(
-                $"the body of the request was in an unknown format ({media}) - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json"),
+                $"the body of the request was in an unknown format ({media}) - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml"),
         };
         if (ctx.Request.Query["force"].Count > 0)
-            throw ApiException.BadRequest("force is only valid for server-side apply, which this server does not serve");
+            throw ApiException.BadRequest("force is only valid for server-side apply (application/apply-patch+yaml)");
         JsonObject result = info.Subresource == "scale"
             ? WriteScale(info, options, apply)
             : _store.Update(info.Type, info.Namespace, info.Name!, apply, info.Subresource == "status" ? WriteTarget.Status : WriteTarget.Main, options);
         AddWarnings(ctx.Response, options);
         await Negotiation.WriteJsonAsync(ctx.Response, 200, result, ct);
+    }
+
+    /// <summary>Server-side apply: creates the object when missing, else applies the intent as its field manager.</summary>
+    private async Task ApplyAsync(HttpContext ctx, RequestInfo info, CancellationToken ct)
+    {
+        var q = ctx.Request.Query;
+        var manager = q["fieldManager"].ToString();
+        if (manager.Length == 0) throw ApiException.BadRequest("PATCH requests of type apply must set the fieldManager query parameter");
+        var force = q["force"].ToString() switch
+        {
+            "" or "false" => false,
+            "true" => true,
+            var other => throw ApiException.BadRequest($"force \"{other}\" is not true or false"),
+        };
+        if (info.Subresource == "scale")
+            throw ApiException.UnsupportedMediaType("server-side apply to the scale subresource is not supported: patch it with application/merge-patch+json");
+        JsonObject intent;
+        try
+        {
+            intent = await Negotiation.ReadJsonAsync(ctx.Request, ct) as JsonObject ?? throw ApiException.BadRequest("an apply body must be an object");
+        }
+        catch (ApiException e) when (e.Code == 400)
+        {
+            throw ApiException.BadRequest($"apply bodies are read as JSON (YAML's JSON form; kubectl and client libraries send that): {e.Message}");
+        }
+        var apiVersion = (string?)intent["apiVersion"];
+        var kind = (string?)intent["kind"];
+        if (apiVersion != info.Type.ApiVersion || kind != info.Type.Kind)
+            throw ApiException.BadRequest($"an apply body needs apiVersion {info.Type.ApiVersion} and kind {info.Type.Kind} (got {apiVersion ?? "none"} and {kind ?? "none"})");
+        var bodyName = JsonPaths.GetString(intent, "metadata.name");
+        if (bodyName is not null && bodyName != info.Name)
+            throw ApiException.BadRequest($"the name of the object ({bodyName}) does not match the name on the URL ({info.Name})");
+
+        var options = WriteOptionsFrom(ctx.Request);
+        var target = info.Subresource == "status" ? WriteTarget.Status : WriteTarget.Main;
+        var now = ServerSideApply.Timestamp(_time.GetUtcNow());
+        JsonObject Apply(JsonObject? current) =>
+            ServerSideApply.Apply(info.Type.Kind, !info.Type.IsCustom, current, intent, manager, force, info.Type.ApiVersion, now);
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                var updated = _store.Update(info.Type, info.Namespace, info.Name!, current => Apply(current), target, options);
+                AddWarnings(ctx.Response, options);
+                await Negotiation.WriteJsonAsync(ctx.Response, 200, updated, ct);
+                return;
+            }
+            catch (ApiException e) when (e.Code == 404 && e.Name == info.Name && target == WriteTarget.Main)
+            {
+                try
+                {
+                    var created = Apply(null);
+                    JsonPaths.Metadata(created)["name"] = info.Name;
+                    created = _store.Create(info.Type, info.Namespace, created, options);
+                    AddWarnings(ctx.Response, options);
+                    await Negotiation.WriteJsonAsync(ctx.Response, 201, created, ct);
+                    return;
+                }
+                catch (ApiException again) when (again.Reason == "AlreadyExists" && attempt == 0)
+                {
+                    // Created meanwhile: apply to it.
+                }
+            }
+        }
+    }
+
+    /// <summary>pods/binding: what a scheduler posts to put a pending Pod on a node (spec.nodeName), once.</summary>
+    private async Task BindAsync(HttpContext ctx, RequestInfo info, CancellationToken ct)
+    {
+        var binding = await ReadJsonObjectAsync(ctx.Request, ct);
+        if ((string?)binding["kind"] is { } kind && kind != "Binding")
+            throw ApiException.BadRequest($"a pods/binding body is a Binding, not {kind}");
+        var node = JsonPaths.GetString(binding, "target.name");
+        if (string.IsNullOrEmpty(node))
+            throw new ApiException(422, "Invalid", $"Binding \"{info.Name}\" is invalid: target.name: Required value", "Binding", info.Name, null,
+                [new StatusCause("target.name", "Required value", "FieldValueRequired")]);
+        var options = WriteOptionsFrom(ctx.Request);
+        _store.Update(info.Type, info.Namespace, info.Name!, pod =>
+        {
+            if (JsonPaths.GetString(pod, "spec.nodeName") is { Length: > 0 } bound)
+                throw ApiException.Conflict(info.Type, info.Name!, $"pod {info.Name} is already assigned to node \"{bound}\"");
+            if (JsonPaths.GetString(pod, "metadata.deletionTimestamp") is not null)
+                throw ApiException.Conflict(info.Type, info.Name!, $"pod {info.Name} is being deleted, cannot be assigned to a host");
+            JsonPaths.Set(pod, "spec.nodeName", node);
+            JsonPaths.Metadata(pod).Remove("resourceVersion");
+            return pod;
+        }, WriteTarget.Main, options);
+        await Negotiation.WriteJsonAsync(ctx.Response, 201, new JsonObject
+        {
+            ["kind"] = "Status", ["apiVersion"] = "v1", ["metadata"] = new JsonObject(), ["status"] = "Success", ["code"] = 201,
+        }, ct);
     }
 
     private async Task DeleteAsync(HttpContext ctx, RequestInfo info, CancellationToken ct)
@@ -251,11 +357,8 @@ internal sealed class ResourceHandler
                 throw ApiException.Conflict(info.Type, info.Name!, "the object has been modified; please apply your changes to the latest version and try again");
             var replicas = JsonPaths.Get(wanted, "spec.replicas");
             if (replicas is null)
-            {
-                JsonPaths.Set(current, scale.SpecReplicasPath, null);
-                JsonPaths.Metadata(current).Remove("resourceVersion");
-                return current;
-            }
+                throw new ApiException(422, "Invalid", $"Scale.autoscaling \"{info.Name}\" is invalid: spec.replicas: Required value",
+                    "Scale", info.Name, "autoscaling", [new StatusCause("spec.replicas", "Required value", "FieldValueRequired")]);
             if (JsonPaths.GetLong(wanted, "spec.replicas") is not { } n || n < 0)
                 throw new ApiException(422, "Invalid", $"Scale.autoscaling \"{info.Name}\" is invalid: spec.replicas: Invalid value: {replicas.ToJsonString()}: must be greater than or equal to 0",
                     "Scale", info.Name, "autoscaling", [new StatusCause("spec.replicas", $"Invalid value: {replicas.ToJsonString()}: must be greater than or equal to 0")]);

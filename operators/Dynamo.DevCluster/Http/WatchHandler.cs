@@ -51,6 +51,8 @@ internal sealed partial class WatchHandler
             "false" => false,
             var other => throw ApiException.BadRequest($"sendInitialEvents \"{other}\" is not true or false"),
         };
+        if (sendInitial is null && q["resourceVersionMatch"].Count > 0)
+            throw ApiException.Invalid(info.Type, "", [new StatusCause("resourceVersionMatch", "Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided", "FieldValueForbidden")]);
         if (sendInitial == true && (!bookmarks || q["resourceVersionMatch"] != "NotOlderThan"))
             throw ApiException.Invalid(info.Type, "", [new StatusCause("sendInitialEvents", "Forbidden: sendInitialEvents is allowed with watch=true, resourceVersionMatch=NotOlderThan and allowWatchBookmarks=true", "FieldValueForbidden")]);
         var table = Negotiation.WantsTable(ctx.Request);
@@ -87,6 +89,16 @@ internal sealed partial class WatchHandler
         var ct = ctx.RequestAborted;
         await response.StartAsync(ct);
 
+        if (sub is not null && !replayCurrent && fromRv > _store.CurrentResourceVersion)
+        {
+            // A version this server has not reached (a client from before a restart, or a bad one): answer as the
+            // real server does after waiting, so the client relists.
+            _store.Unsubscribe(sub);
+            var tooLarge = new ApiException(504, "Timeout", $"Too large resource version: {fromRv}, current: {_store.CurrentResourceVersion}",
+                causes: [new StatusCause("", "Too large resource version", "ResourceVersionTooLarge")], retryAfterSeconds: 1).ToStatus();
+            await WriteEventAsync(response, "ERROR", tooLarge, ct);
+            return;
+        }
         if (sub is null)
         {
             var gone = ApiException.Gone($"too old resource version: {fromRv} ({_store.Hub.CompactedResourceVersion + 1})").ToStatus();

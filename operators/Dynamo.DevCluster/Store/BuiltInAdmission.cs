@@ -169,10 +169,42 @@ internal sealed class BuiltInAdmission : IAdmission
             }
             var previous = (old?["spec"]?["ports"] as JsonArray)?.OfType<JsonObject>()
                 .FirstOrDefault(p => JsonPaths.GetLong(p, "port") == JsonPaths.GetLong(port, "port")) is { } prev ? JsonPaths.GetLong(prev, "nodePort") : null;
-            var chosen = previous is { } p0 && !used.Contains((int)p0) ? (int)p0
-                : Enumerable.Range(NodePortMin, NodePortMax - NodePortMin + 1).First(n => !used.Contains(n));
+            var chosen = previous is { } p0 && !used.Contains((int)p0) ? (int)p0 : AllocateNodePort(used)
+                ?? throw new ApiException(500, "InternalError", "no free node port left in 30000-32767");
             used.Add(chosen);
             port["nodePort"] = chosen;
+        }
+    }
+
+    /// <summary>
+    /// A node port no Service holds and nothing on this machine listens on (the node agent will bind it on
+    /// 127.0.0.1), starting at a random point of the range as the real allocator does, so two dev clusters on one
+    /// machine rarely pick the same one.
+    /// </summary>
+    private static int? AllocateNodePort(HashSet<int> used)
+    {
+        const int span = NodePortMax - NodePortMin + 1;
+        var start = System.Security.Cryptography.RandomNumberGenerator.GetInt32(span);
+        for (var i = 0; i < span; i++)
+        {
+            var port = NodePortMin + (start + i) % span;
+            if (!used.Contains(port) && FreeOnLoopback(port)) return port;
+        }
+        return null;
+    }
+
+    private static bool FreeOnLoopback(int port)
+    {
+        try
+        {
+            using var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, port);
+            probe.Start();
+            probe.Stop();
+            return true;
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return false;
         }
     }
 

@@ -21,6 +21,7 @@ public sealed partial class ObjectStore
     private readonly Dictionary<string, SortedDictionary<string, JsonObject>> _data = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (string StorageKey, string Key)> _byUid = new(StringComparer.Ordinal);
     private readonly List<IAdmission> _admission = [];
+    private readonly List<IStoreController> _controllers = [];
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly bool _gracefulPodDeletion;
@@ -33,6 +34,11 @@ public sealed partial class ObjectStore
         _time = time;
         _logger = logger;
         _gracefulPodDeletion = gracefulPodDeletion;
+        // Versions start from the clock (milliseconds × 1000), not 1: a client still holding a version from an
+        // earlier run of the server is then below the window and gets 410 Gone, so it relists instead of resuming
+        // into a history it never saw, and versions never go backwards across restarts.
+        _resourceVersion = time.GetUtcNow().ToUnixTimeMilliseconds() * 1000;
+        hub.StartAt(_resourceVersion);
     }
 
     public ResourceRegistry Registry { get; }
@@ -139,6 +145,9 @@ public sealed partial class ObjectStore
         lock (_gate) return _data.Select(kv => (kv.Key, kv.Value.Count)).ToList();
     }
 
+    /// <summary>A stored object, uncopied, or null; only for admission code already under the lock.</summary>
+    internal JsonObject? TryGetUnlocked(ResourceType type, string key) => Bucket(type.StorageKey).TryGetValue(key, out var o) ? o : null;
+
     /// <summary>The stored objects of a type, uncopied; only for admission code already under the lock.</summary>
     internal IEnumerable<JsonObject> ListUnlocked(ResourceType type) => Bucket(type.StorageKey).Values;
 
@@ -197,6 +206,7 @@ public sealed partial class ObjectStore
             // Status is the controllers' to write, through /status; a create starts it empty (custom resources: absent).
             if (type.HasStatus && type.IsCustom) obj.Remove("status");
             else if (type.HasStatus) obj["status"] = new JsonObject();
+            Validation.ValidateMetadata(type, obj);
             foreach (var a in _admission) a.Admit(type, obj, null, WriteTarget.Main, options);
             if (options.DryRun) return Stamp(type, obj);
             Commit(type, "ADDED", obj, null);
@@ -249,6 +259,8 @@ public sealed partial class ObjectStore
                     if (currentMeta[keep] is { } v) meta[keep] = v.DeepClone();
                     else meta.Remove(keep);
                 }
+                // A write that leaves managedFields out keeps them (as the real server does).
+                if (meta["managedFields"] is null && currentMeta["managedFields"] is { } managed) meta["managedFields"] = managed.DeepClone();
                 meta["name"] = name;
                 if (ns is not null) meta["namespace"] = ns;
                 else meta.Remove("namespace");
@@ -269,6 +281,7 @@ public sealed partial class ObjectStore
             }
             JsonPaths.Metadata(next)["resourceVersion"] = currentMeta["resourceVersion"]?.DeepClone();
             JsonPaths.Metadata(next).Remove("selfLink");
+            if (target == WriteTarget.Main) Validation.ValidateMetadata(type, next);
             foreach (var a in _admission) a.Admit(type, next, current, target, options);
 
             if (SpecChanged(current, next)) JsonPaths.Metadata(next)["generation"] = (JsonPaths.GetLong(current, "metadata.generation") ?? 0) + 1;
@@ -363,11 +376,31 @@ public sealed partial class ObjectStore
         return Stamp(type, next.DeepClone().AsObject());
     }
 
-    /// <summary>Deletes every object of a storage key (a CustomResourceDefinition going away).</summary>
-    internal void DeleteAll(ResourceType type)
+    /// <summary>Drops whatever a storage key still holds (a CustomResourceDefinition that is gone).</summary>
+    internal void DropAll(ResourceType type)
     {
         foreach (var obj in Bucket(type.StorageKey).Values.ToList()) Remove(type, obj.DeepClone().AsObject());
-        CollectGarbage();
+    }
+
+    internal void AddController(IStoreController controller) => _controllers.Add(controller);
+
+    /// <summary>For store controllers, under the lock: starts deleting a stored object (finalizers still hold it). False when it already is.</summary>
+    internal bool DeleteUnlocked(ResourceType type, JsonObject stored)
+    {
+        if (stored["metadata"]!["deletionTimestamp"] is not null) return false;
+        DeleteLocked(type, stored.DeepClone().AsObject(), new DeleteRequest());
+        return true;
+    }
+
+    /// <summary>For store controllers, under the lock: takes one finalizer off; the object goes if it was the last one and it is being deleted.</summary>
+    internal void RemoveFinalizerUnlocked(ResourceType type, JsonObject stored, string finalizer)
+    {
+        var next = stored.DeepClone().AsObject();
+        var left = Finalizers(stored).Where(f => f != finalizer).ToList();
+        if (left.Count == 0) next["metadata"]!.AsObject().Remove("finalizers");
+        else next["metadata"]!["finalizers"] = new JsonArray(left.Select(f => (JsonNode)f).ToArray());
+        if (left.Count == 0 && next["metadata"]!["deletionTimestamp"] is not null) Remove(type, next);
+        else Commit(type, "MODIFIED", next, stored);
     }
 
     private void Remove(ResourceType type, JsonObject obj)
@@ -446,6 +479,7 @@ public sealed partial class ObjectStore
                     }
                 }
             }
+            foreach (var controller in _controllers) changed |= controller.Reconcile();
             if (!changed) return;
         }
         LogGcNoFixpoint(_logger);

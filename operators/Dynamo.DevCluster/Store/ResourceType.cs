@@ -30,6 +30,9 @@ public sealed record ResourceType
     /// <summary>The structural schema objects are validated, defaulted and pruned against (custom resources).</summary>
     public StructuralSchema? Schema { get; init; }
     public IReadOnlyList<PrinterColumn> PrinterColumns { get; init; } = [];
+    /// <summary>Sent as a <c>Warning</c> header on every request to this version (a CRD version marked deprecated).</summary>
+    public string? DeprecationWarning { get; init; }
+
     /// <summary>True for resources a CustomResourceDefinition registered.</summary>
     public bool IsCustom { get; init; }
     /// <summary>

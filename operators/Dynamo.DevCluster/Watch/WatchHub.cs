@@ -24,6 +24,9 @@ public sealed class WatchHub
 
     public int SubscriberCount => _subscribers.Count;
 
+    /// <summary>Sets the first version this hub can replay from (the store's starting version).</summary>
+    public void StartAt(long resourceVersion) => CompactedResourceVersion = resourceVersion;
+
     public void Publish(WatchEvent e)
     {
         _history.Enqueue(e);
