@@ -218,6 +218,7 @@ internal sealed class ContainerRunner
             _state = new JsonObject { ["running"] = new JsonObject { ["startedAt"] = startedAt } };
         }
         EverStarted = true;
+        _pod.Agent.Metrics?.ContainerStarts.Inc();
         _pod.Agent.Log.LogInformation("Pod {Namespace}/{Name} container {Container} started: pid {Pid}, {Executable} {Arguments}",
             _pod.Namespace, _pod.Name, Name, process.Id, launch.Executable, string.Join(' ', launch.Arguments));
         _pod.Events.Normal(_pod.Pod, "Started", $"Started container {Name} (pid {process.Id})");
@@ -271,6 +272,7 @@ internal sealed class ContainerRunner
             _exited = null;
         }
         process.Dispose();
+        _pod.Agent.Metrics?.ContainerExits.WithLabels(exitCode == 0 ? "Completed" : "Error").Inc();
         _pod.Agent.Log.LogInformation("Pod {Namespace}/{Name} container {Container} exited with code {ExitCode}", _pod.Namespace, _pod.Name, Name, exitCode);
         _pod.StateChanged();
         return exitCode;
@@ -401,6 +403,7 @@ internal sealed class ContainerRunner
             {
                 successes = 0;
                 failures++;
+                _pod.Agent.Metrics?.ProbeFailures.WithLabels(kind).Inc();
                 _pod.Events.Warning(_pod.Pod, "Unhealthy", $"{kind} probe failed: {detail}");
                 if (failures >= failureThreshold)
                 {

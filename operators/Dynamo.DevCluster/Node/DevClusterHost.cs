@@ -32,6 +32,7 @@ public sealed class DevClusterHost : IAsyncDisposable
         {
             var node = new NodeAgent(server.Store, nodeOptions, loggerFactory, serverOptions.TimeProvider);
             var controllers = new ControllerManager(server.Store, loggerFactory, serverOptions.TimeProvider);
+            node.Metrics = new NodeMetrics(server.MetricsRegistry, server.Store, nodeOptions.NodeName, () => controllers.Passes);
             node.Start();
             controllers.Start();
             return new DevClusterHost(server, controllers, node);

@@ -64,6 +64,9 @@ public sealed class NodeAgent : IAsyncDisposable
 
     internal HttpClient ProbeClient { get; }
 
+    /// <summary>Where the agent counts what it does; null when not hosted beside a server's /metrics.</summary>
+    internal NodeMetrics? Metrics { get; set; }
+
     /// <summary>The node's address, every Pod's status.hostIP.</summary>
     public string HostIp => "127.0.0.1";
 

@@ -78,7 +78,7 @@ internal sealed class PodWorker : IDisposable
         catch (ContainerConfigException e)
         {
             _podError = e.Message;
-            Events.Warning(_pod, "FailedMount", e.Message);
+            Events.Warning(_pod, "Failed", e.Message);
             PublishStatus();
             return;
         }

@@ -109,6 +109,7 @@ internal sealed class ServiceProxies : IAsyncDisposable
         if (backends.Count == 0)
         {
             _agent.Log.LogDebug("Service {Namespace}/{Name}: no ready endpoint for port {Port}; connection closed", ns, name, listener.Key.ServicePort);
+            _agent.Metrics?.ProxyConnections.WithLabels("no_endpoint").Inc();
             return;
         }
         var start = Interlocked.Increment(ref listener.Next);
@@ -124,6 +125,7 @@ internal sealed class ServiceProxies : IAsyncDisposable
             {
                 continue;
             }
+            _agent.Metrics?.ProxyConnections.WithLabels("forwarded").Inc();
             upstream.NoDelay = true;
             client.NoDelay = true;
             using var a = new NetworkStream(client, ownsSocket: false);
@@ -133,6 +135,8 @@ internal sealed class ServiceProxies : IAsyncDisposable
             await Task.WhenAll(up, down);
             return;
         }
+        _agent.Log.LogDebug("Service {Namespace}/{Name}: no endpoint of port {Port} accepted the connection", ns, name, listener.Key.ServicePort);
+        _agent.Metrics?.ProxyConnections.WithLabels("unreachable").Inc();
     }
 
     /// <summary>Copies until the source ends, then half-closes the destination so the other side sees the end.</summary>

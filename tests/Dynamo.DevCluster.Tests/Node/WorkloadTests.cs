@@ -72,6 +72,19 @@ public sealed class WorkloadTests(ITestOutputHelper output)
         Assert.Contains("Started", events);
         Assert.Contains("Killing", events);
         Assert.Contains("ImageIgnored", events);
+
+        var metrics = await ScrapeAsync(c);
+        Assert.Matches(@"dynamo_devcluster_node_pods\{phase=""Running""\} 1\n", metrics);
+        Assert.Matches(@"dynamo_devcluster_node_container_starts_total ([4-9]|\d\d)\n", metrics);
+        Assert.Matches(@"dynamo_devcluster_controller_passes_total [1-9]\d*\n", metrics);
+    }
+
+    /// <summary>The API server's /metrics, where the node agent and the controllers count too.</summary>
+    internal static async Task<string> ScrapeAsync(TestCluster c)
+    {
+        using var handler = new HttpClientHandler { ServerCertificateCustomValidationCallback = (_, cert, _, _) => cert?.Thumbprint == c.Host.Server.Certificate.Thumbprint };
+        using var api = new HttpClient(handler);
+        return await api.GetStringAsync(new Uri(c.Host.Server.Address, "/metrics"));
     }
 
     [Fact]
@@ -138,5 +151,6 @@ public sealed class WorkloadTests(ITestOutputHelper output)
                 return false;
             }
         }, Timeout);
+        Assert.Matches(@"dynamo_devcluster_node_proxy_connections_total\{result=""forwarded""\} ([5-9]|\d\d)\n", await ScrapeAsync(c));
     }
 }
