@@ -9,7 +9,8 @@ namespace Dynamo.DevCluster.Node;
 /// The dev cluster's one node, in process: a kubelet (binds unscheduled Pods to itself, runs each as local processes
 /// on its own loopback address, reports status, probes, restarts, stops), a kube-proxy (<see cref="ServiceProxies"/>)
 /// and the cluster DNS names of Services (rewritten in args and env, see <see cref="ContainerLaunchBuilder"/>).
-/// Disposing it stops every pod process (SIGTERM, then SIGKILL after at most <see cref="NodeAgentOptions.ShutdownGrace"/>).
+/// Disposing it stops every pod process (SIGTERM, then SIGKILL after at most <see cref="NodeAgentOptions.ShutdownGrace"/>),
+/// StatefulSet pods last.
 /// </summary>
 public sealed class NodeAgent : IAsyncDisposable
 {
@@ -239,7 +240,12 @@ public sealed class NodeAgent : IAsyncDisposable
         }
         List<PodWorker> workers;
         lock (_workers) workers = [.. _workers.Values];
-        await Task.WhenAll(workers.Select(w => w.StopAsync(w.GracePeriod < Options.ShutdownGrace ? w.GracePeriod : Options.ShutdownGrace)));
+        // Two waves: StatefulSet pods (the managed NATS, stores) last, so the others can still deregister through them
+        // while they drain.
+        static bool Stateful(PodWorker w) => (JsonPaths.Get(w.Pod, "metadata.ownerReferences") as JsonArray)?.OfType<JsonObject>()
+            .Any(r => (string?)r["kind"] == "StatefulSet") == true;
+        await Task.WhenAll(workers.Where(w => !Stateful(w)).Select(w => w.StopAsync(w.GracePeriod < Options.ShutdownGrace ? w.GracePeriod : Options.ShutdownGrace)));
+        await Task.WhenAll(workers.Where(Stateful).Select(w => w.StopAsync(w.GracePeriod < Options.ShutdownGrace ? w.GracePeriod : Options.ShutdownGrace)));
         await _proxies.DisposeAsync();
         ProbeClient.Dispose();
         _stop.Dispose();
