@@ -186,6 +186,12 @@ internal sealed class ContainerRunner
         foreach (var a in launch.Arguments) info.ArgumentList.Add(a);
         // The agent's own configuration is not the pod's.
         foreach (var key in info.Environment.Keys.Where(k => k.StartsWith("DYNAMO__", StringComparison.OrdinalIgnoreCase) || k == "KUBECONFIG").ToList()) info.Environment.Remove(key);
+        if (_pod.Agent.ApiServer is { } api)
+        {
+            info.Environment["KUBERNETES_SERVICE_HOST"] = api.Host;
+            info.Environment["KUBERNETES_SERVICE_PORT"] = api.Port.ToString(CultureInfo.InvariantCulture);
+        }
+        if (_pod.Agent.PodKubeconfig is { } kubeconfig) info.Environment["KUBECONFIG"] = kubeconfig;
         foreach (var (k, v) in launch.Environment) info.Environment[k] = v;
 
         var log = new StreamWriter(new FileStream(LogPath, FileMode.Append, FileAccess.Write, FileShare.ReadWrite)) { AutoFlush = true };

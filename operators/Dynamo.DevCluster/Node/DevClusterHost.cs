@@ -32,6 +32,12 @@ public sealed class DevClusterHost : IAsyncDisposable
         {
             var node = new NodeAgent(server.Store, nodeOptions, loggerFactory, serverOptions.TimeProvider);
             var controllers = new ControllerManager(server.Store, loggerFactory, serverOptions.TimeProvider);
+            // Pods reach the API with this kubeconfig (the dev cluster's stand-in for a service account).
+            var podKubeconfig = Path.Combine(Path.GetFullPath(nodeOptions.DataDirectory), "kubeconfig");
+            server.WriteKubeconfig(podKubeconfig);
+            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(podKubeconfig, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            node.ApiServer = server.Address;
+            node.PodKubeconfig = podKubeconfig;
             node.Metrics = new NodeMetrics(server.MetricsRegistry, server.Store, nodeOptions.NodeName, () => controllers.Passes);
             node.Start();
             controllers.Start();

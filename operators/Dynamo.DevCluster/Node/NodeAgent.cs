@@ -68,6 +68,16 @@ public sealed class NodeAgent : IAsyncDisposable
     /// <summary>Where the agent counts what it does; null when not hosted beside a server's /metrics.</summary>
     internal NodeMetrics? Metrics { get; set; }
 
+    /// <summary>
+    /// The API server the pods reach: every container gets KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT for
+    /// it and KUBECONFIG naming <see cref="PodKubeconfig"/> (no service account token is mounted, so a client's
+    /// default configuration finds the kubeconfig). Null: neither.
+    /// </summary>
+    internal Uri? ApiServer { get; set; }
+
+    /// <summary>A kubeconfig for <see cref="ApiServer"/>, given to containers as KUBECONFIG.</summary>
+    internal string? PodKubeconfig { get; set; }
+
     /// <summary>The node's address, every Pod's status.hostIP.</summary>
     public string HostIp => "127.0.0.1";
 

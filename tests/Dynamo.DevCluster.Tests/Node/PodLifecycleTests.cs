@@ -30,7 +30,7 @@ public sealed class PodLifecycleTests(ITestOutputHelper output)
         c.Create("v1", "Secret", new JsonObject { ["metadata"] = new JsonObject { ["name"] = "sec" }, ["stringData"] = new JsonObject { ["token"] = "s3cret" } });
         var svc = c.Create("v1", "Service", Manifests.Service("backend", "nothing", "ClusterIP", ("http", 80, "80")));
         var container = Manifests.Shell(
-            "echo \"name=$POD_NAME ns=$NS ip=$POD_IP host=$HOST_IP mode=$MODE cfg_LEVEL=$CFG_LEVEL token=$TOKEN url=$URL\"; echo \"args: $0 $1\"; sleep 60",
+            "echo \"name=$POD_NAME ns=$NS ip=$POD_IP host=$HOST_IP mode=$MODE cfg_LEVEL=$CFG_LEVEL token=$TOKEN url=$URL\"; echo \"api=$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT kubeconfig=$KUBECONFIG\"; echo \"args: $0 $1\"; sleep 60",
             Manifests.Env("POD_NAME", "metadata.name"),
             Manifests.Env("NS", "metadata.namespace"),
             Manifests.Env("POD_IP", "status.podIP"),
@@ -50,6 +50,10 @@ public sealed class PodLifecycleTests(ITestOutputHelper output)
         var log = Log(c, "env");
         Assert.Contains($"name=env ns=default ip={ip} host=127.0.0.1 mode=fast cfg_LEVEL=3 token=s3cret url=http://{clusterIp}:80/env/$(KEPT)", log);
         Assert.Contains($"args: {ip} {clusterIp}", log);
+        var api = c.Host.Server.Address;
+        var kubeconfig = Path.Combine(c.Directory, "data", "kubeconfig");
+        Assert.Contains($"api={api.Host}:{api.Port} kubeconfig={kubeconfig}", log);
+        Assert.Contains(c.Host.Server.BearerToken, File.ReadAllText(kubeconfig));
         Assert.Equal("Running", JsonPaths.GetString(pod, "status.phase"));
     }
 

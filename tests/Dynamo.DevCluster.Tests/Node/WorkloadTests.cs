@@ -79,6 +79,52 @@ public sealed class WorkloadTests(ITestOutputHelper output)
         Assert.Matches(@"dynamo_devcluster_controller_passes_total [1-9]\d*\n", metrics);
     }
 
+    [Fact]
+    public async Task StatefulSet_CreatesStableNamesInOrder_ScalesDownFromTheTop_AndRecreatesADeletedPodUnderItsName()
+    {
+        await using var c = await TestCluster.StartAsync(output);
+        var sts = new JsonObject
+        {
+            ["metadata"] = new JsonObject { ["name"] = "db", ["namespace"] = "default" },
+            ["spec"] = new JsonObject
+            {
+                ["replicas"] = 3,
+                ["serviceName"] = "db",
+                ["selector"] = new JsonObject { ["matchLabels"] = new JsonObject { ["app"] = "db" } },
+                ["template"] = new JsonObject
+                {
+                    ["metadata"] = new JsonObject { ["labels"] = new JsonObject { ["app"] = "db" } },
+                    ["spec"] = new JsonObject { ["containers"] = new JsonArray(Manifests.NatsContainer()), ["terminationGracePeriodSeconds"] = 5 },
+                },
+            },
+        };
+        c.Create("apps/v1", "StatefulSet", sts);
+        await c.WaitAsync("db-0, db-1, db-2 ready", () => ReadyPods(c, "db") == 3
+            && JsonPaths.GetLong(c.Get("apps/v1", "StatefulSet", "db"), "status.readyReplicas") == 3, Timeout);
+        Assert.Equal(["db-0", "db-1", "db-2"], Pods(c, "db").Select(Objects.Name).Order());
+        // OrderedReady: each pod was created once the one before it was ready.
+        var created = c.List("v1", "Event", e => (string?)e["reason"] == "SuccessfulCreate" && JsonPaths.GetString(e, "involvedObject.name") == "db")
+            .OrderBy(e => JsonPaths.GetString(e, "metadata.resourceVersion")!.PadLeft(20, '0')).Select(e => (string)e["message"]!).ToList();
+        Assert.Equal(["db-0", "db-1", "db-2"], created.Select(m => m.Split(' ')[2]));
+        foreach (var (later, earlier) in new[] { ("db-1", "db-0"), ("db-2", "db-1") })
+        {
+            var readyAt = DateTime.Parse(JsonPaths.GetString((JsonArray)JsonPaths.Get(c.Get("v1", "Pod", earlier), "status.conditions")!
+                is var conds ? conds.OfType<JsonObject>().Single(x => (string?)x["type"] == "Ready") : null, "lastTransitionTime")!, System.Globalization.CultureInfo.InvariantCulture);
+            Assert.True(Objects.Created(c.Get("v1", "Pod", later)!) >= readyAt.ToUniversalTime().AddSeconds(-1), $"{later} created before {earlier} was ready");
+        }
+
+        var scale = await Kubectl.RunAsync(c.Kubeconfig, c.Directory, "scale", "statefulset", "db", "--replicas=1");
+        Assert.True(scale.ExitCode == 0, scale.All);
+        await c.WaitAsync("only db-0 left", () => Pods(c, "db", includeDeleting: true).Select(Objects.Name).SequenceEqual(["db-0"]), Timeout);
+        var deletedOrder = c.List("v1", "Event", e => (string?)e["reason"] == "SuccessfulDelete" && JsonPaths.GetString(e, "involvedObject.name") == "db")
+            .OrderBy(e => JsonPaths.GetString(e, "metadata.resourceVersion")!.PadLeft(20, '0')).Select(e => ((string)e["message"]!).Split(' ')[2]).ToList();
+        Assert.Equal(["db-2", "db-1"], deletedOrder);
+
+        var uid = Objects.Uid(c.Get("v1", "Pod", "db-0")!);
+        await c.Client.CoreV1.DeleteNamespacedPodAsync("db-0", "default");
+        await c.WaitAsync("db-0 recreated under its name and ready", () => c.Get("v1", "Pod", "db-0") is { } p && Objects.Uid(p) != uid && Objects.IsPodReady(p), Timeout);
+    }
+
     /// <summary>The API server's /metrics, where the node agent and the controllers count too.</summary>
     internal static async Task<string> ScrapeAsync(TestCluster c)
     {
