@@ -22,6 +22,8 @@ public sealed class ControllerManager : IAsyncDisposable
     private readonly StatefulSetController _statefulSetController;
     private readonly EndpointsController _endpointsController;
     private readonly List<Task> _tasks = [];
+    private readonly HashSet<string> _reported = [];
+    private readonly EventRecorder _events;
     private long _passes;
 
     public ControllerManager(ObjectStore store, ILoggerFactory loggerFactory, TimeProvider? time = null)
@@ -37,6 +39,7 @@ public sealed class ControllerManager : IAsyncDisposable
         _services = registry.FindKind("v1", "Service")!;
         _endpoints = registry.FindKind("v1", "Endpoints")!;
         var events = new EventRecorder(store, "controller-manager", null, time, _logger);
+        _events = events;
         _deploymentController = new DeploymentController(store, _deployments, _replicaSets, events, time);
         _replicaSetController = new ReplicaSetController(store, _replicaSets, _pods, events);
         _statefulSetController = new StatefulSetController(store, _statefulSets, _pods, events);
@@ -109,9 +112,9 @@ public sealed class ControllerManager : IAsyncDisposable
             {
                 return;
             }
-            catch (ApiException e) when (e.Code is 409 or 404 or 422)
+            catch (ApiException e) when (e.Code is 409 or 404)
             {
-                // A write raced another writer or was refused; the next pass starts from what is stored now.
+                // A list or write raced another writer; the next pass starts from what is stored now.
                 _logger.LogDebug("Controller pass retried after {Code}: {Message}", e.Code, e.Message);
                 _wake.Writer.TryWrite(true);
             }
@@ -129,14 +132,37 @@ public sealed class ControllerManager : IAsyncDisposable
     {
         Interlocked.Increment(ref _passes);
         var replicaSets = _store.List(_replicaSets, null).Items;
-        foreach (var d in _store.List(_deployments, null).Items) _deploymentController.Sync(d, replicaSets);
+        foreach (var d in _store.List(_deployments, null).Items) Guard(d, () => _deploymentController.Sync(d, replicaSets));
 
         var pods = _store.List(_pods, null).Items;
-        foreach (var rs in _store.List(_replicaSets, null).Items) _replicaSetController.Sync(rs, pods);
-        foreach (var sts in _store.List(_statefulSets, null).Items) _statefulSetController.Sync(sts, pods);
+        foreach (var rs in _store.List(_replicaSets, null).Items) Guard(rs, () => _replicaSetController.Sync(rs, pods));
+        foreach (var sts in _store.List(_statefulSets, null).Items) Guard(sts, () => _statefulSetController.Sync(sts, pods));
 
         pods = _store.List(_pods, null).Items;
-        foreach (var svc in _store.List(_services, null).Items) _endpointsController.Sync(svc, pods);
+        foreach (var svc in _store.List(_services, null).Items) Guard(svc, () => _endpointsController.Sync(svc, pods));
+    }
+
+    /// <summary>
+    /// One object's sync: a conflict or a vanished object asks for another pass at once; a refused write (an invalid
+    /// pod template, a terminating namespace) is a Warning Event and waits for the next change or resync, so a bad
+    /// object neither stops the others nor spins.
+    /// </summary>
+    private void Guard(System.Text.Json.Nodes.JsonObject obj, Action sync)
+    {
+        try
+        {
+            sync();
+        }
+        catch (ApiException e) when (e.Code is 409 or 404)
+        {
+            _logger.LogDebug("Sync of {Kind} {Name} retried after {Code}: {Message}", (string?)obj["kind"], Objects.Name(obj), e.Code, e.Message);
+            _wake.Writer.TryWrite(true);
+        }
+        catch (ApiException e)
+        {
+            var key = $"{Objects.Uid(obj)}/{e.Message}";
+            if (_reported.Add(key)) _events.Warning(obj, "FailedSync", e.Message);
+        }
     }
 
     public async ValueTask DisposeAsync()
