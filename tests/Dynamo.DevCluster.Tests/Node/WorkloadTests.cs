@@ -178,6 +178,9 @@ public sealed class WorkloadTests(ITestOutputHelper output)
                 && JsonPaths.GetLong(d, "status.updatedReplicas") == 2 && JsonPaths.GetLong(d, "status.replicas") == 2
                 && JsonPaths.GetLong(d, "status.observedGeneration") == JsonPaths.GetLong(d, "metadata.generation");
         }, Timeout);
+        var rollout = await Kubectl.RunAsync(c.Kubeconfig, c.Directory, "rollout", "status", "deployment/web", "--timeout=20s");
+        Assert.True(rollout.ExitCode == 0, rollout.All);
+        Assert.Contains("deployment \"web\" successfully rolled out", rollout.Stdout);
         var newRs = c.List("apps/v1", "ReplicaSet").Single(s => Objects.Uid(s) != Objects.Uid(before));
         Assert.Equal("2", (string?)JsonPaths.Get(newRs, "metadata.annotations")!["deployment.kubernetes.io/revision"]);
         var scaling = c.List("v1", "Event", e => (string?)e["reason"] == "ScalingReplicaSet").Select(e => (string)e["message"]!).ToList();
