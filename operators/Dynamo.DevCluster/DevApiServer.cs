@@ -53,6 +53,9 @@ public sealed partial class DevApiServer : IAsyncDisposable
     /// <summary>The object store behind the API, for in-process callers (same objects, same resourceVersions, same watch stream).</summary>
     public ObjectStore Store { get; }
 
+    /// <summary>The registry served on /metrics, for components hosted beside the server (the node agent, the controllers).</summary>
+    internal Prometheus.CollectorRegistry MetricsRegistry { get; private init; } = null!;
+
     public static async Task<DevApiServer> StartAsync(DevApiServerOptions options, ILoggerFactory loggerFactory, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -97,7 +100,7 @@ public sealed partial class DevApiServer : IAsyncDisposable
         var address = new Uri(bound);
         router.ServerAddress = $"{address.Host}:{address.Port}";
         LogStarted(logger, address);
-        return new DevApiServer(app, store, address, token, certificate, logger);
+        return new DevApiServer(app, store, address, token, certificate, logger) { MetricsRegistry = metrics.Registry };
     }
 
     /// <summary>

@@ -12,4 +12,5 @@ root.Subcommands.Add(SweepCommand.Create());
 root.Subcommands.Add(ProfileCommand.Create());
 root.Subcommands.Add(PlannerCommand.Create());
 root.Subcommands.Add(OperatorCommand.Create());
+root.Subcommands.Add(DevclusterCommand.Create());
 return await root.Parse(args).InvokeAsync();

@@ -259,7 +259,7 @@ public sealed class KubectlTests(ITestOutputHelper output)
         Assert.Matches(@"^NAME\s+READY\s+UP-TO-DATE\s+AVAILABLE\s+AGE$", get[0]);
         Assert.Matches(@"^deployment\.apps/web\s+0/2\s+0\s+0\s+\d+s$", get[1]);
         Assert.Matches(@"^NAME\s+TYPE\s+CLUSTER-IP\s+EXTERNAL-IP\s+PORT\(S\)\s+AGE$", get[2]);
-        Assert.Matches(@"^service/web\s+NodePort\s+10\.\d+\.\d+\.\d+\s+<none>\s+8000:3\d{4}/TCP\s+\d+s$", get[3]);
+        Assert.Matches(@"^service/web\s+NodePort\s+127\.96\.\d+\.\d+\s+<none>\s+8000:3\d{4}/TCP\s+\d+s$", get[3]);
 
         Assert.Contains("deployment.apps/web scaled", await s.OkAsync("scale", "deployment", "web", "--replicas=4"), StringComparison.Ordinal);
         Assert.Equal("4", await s.OkAsync("get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"));

@@ -13,7 +13,8 @@ internal sealed class BuiltInAdmission : IAdmission
     private const int NodePortMin = 30000;
     private const int NodePortMax = 32767;
     private readonly ObjectStore _store;
-    private int _nextClusterIp = 10;
+    // A random start, so two dev clusters on one machine (parallel tests) rarely hand out the same loopback address.
+    private int _nextClusterIp = Random.Shared.Next(10, 62_000);
 
     public BuiltInAdmission(ObjectStore store) => _store = store;
 
@@ -141,8 +142,8 @@ internal sealed class BuiltInAdmission : IAdmission
         var oldIp = JsonPaths.GetString(old, "spec.clusterIP");
         if (svcType != "ExternalName" && (string?)spec["clusterIP"] is null or "")
         {
-            // Addresses are bookkeeping only: the node agent reaches Services through 127.0.0.1 and node ports.
-            var ip = oldIp ?? $"10.96.{(_nextClusterIp / 250) % 250}.{_nextClusterIp++ % 250 + 1}";
+            // Loopback addresses (127.96/16, as 10.96/16 on a real cluster): the node agent proxies each Service port there.
+            var ip = oldIp ?? $"127.96.{(_nextClusterIp / 250) % 250}.{_nextClusterIp++ % 250 + 1}";
             spec["clusterIP"] = ip;
             spec["clusterIPs"] = new JsonArray(ip);
         }

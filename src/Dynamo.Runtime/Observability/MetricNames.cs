@@ -116,4 +116,23 @@ public static class MetricNames
 
     /// <summary>The store's current resourceVersion (every write adds one).</summary>
     public const string DevClusterResourceVersion = "dynamo_devcluster_apiserver_resource_version";
+
+    // Dev cluster node agent and controllers (operators/Dynamo.DevCluster/Node, Controllers)
+    /// <summary>Pods on the node, by phase (Pending, Running, Succeeded, Failed).</summary>
+    public const string DevClusterNodePods = "dynamo_devcluster_node_pods";
+
+    /// <summary>Container processes started by the node agent (first starts and restarts).</summary>
+    public const string DevClusterNodeContainerStartsTotal = "dynamo_devcluster_node_container_starts_total";
+
+    /// <summary>Container processes that ended, by reason (Completed: exit 0, Error: any other).</summary>
+    public const string DevClusterNodeContainerExitsTotal = "dynamo_devcluster_node_container_exits_total";
+
+    /// <summary>Probe failures, by probe (Startup, Liveness, Readiness).</summary>
+    public const string DevClusterNodeProbeFailuresTotal = "dynamo_devcluster_node_probe_failures_total";
+
+    /// <summary>Connections to Service addresses and node ports, by result (forwarded, no_endpoint, unreachable).</summary>
+    public const string DevClusterNodeProxyConnectionsTotal = "dynamo_devcluster_node_proxy_connections_total";
+
+    /// <summary>Passes of the controllers (Deployment, ReplicaSet, StatefulSet, Endpoints) over the store.</summary>
+    public const string DevClusterControllerPassesTotal = "dynamo_devcluster_controller_passes_total";
 }
