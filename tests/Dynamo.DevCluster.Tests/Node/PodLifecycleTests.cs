@@ -73,6 +73,23 @@ public sealed class PodLifecycleTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task ServiceNameOfAServiceNotYetCreated_LeavesThePodPending_UntilTheServiceExists_ThenResolvesToItsClusterIp()
+    {
+        await using var c = await TestCluster.StartAsync(output);
+        var container = Manifests.Shell("echo \"target: $0\"; sleep 60");
+        container["command"]!.AsArray().Add("http://later.default.svc:8000/metrics");
+        c.Create("v1", "Pod", Manifests.Pod("needs-svc", "Always", container));
+        await c.WaitAsync("CreateContainerConfigError naming the Service", () =>
+            JsonPaths.GetString(Status(c, "needs-svc"), "state.waiting.reason") == "CreateContainerConfigError"
+            && JsonPaths.GetString(Status(c, "needs-svc"), "state.waiting.message")!.Contains("no Service \"later\"", StringComparison.Ordinal), Timeout);
+        Assert.Equal("Pending", JsonPaths.GetString(c.Get("v1", "Pod", "needs-svc"), "status.phase"));
+
+        var svc = c.Create("v1", "Service", Manifests.Service("later", "nobody", "ClusterIP", ("http", 8000, "http")));
+        await c.WaitAsync("the pod printed the Service's cluster IP", () => Log(c, "needs-svc").Contains("target: ", StringComparison.Ordinal), Timeout);
+        Assert.Contains($"target: http://{JsonPaths.GetString(svc, "spec.clusterIP")}:8000/metrics", Log(c, "needs-svc"));
+    }
+
+    [Fact]
     public async Task FailedContainer_Never_IsFailedWithExitCodeAndLastLines_OnFailure_RestartsWithBackOff()
     {
         await using var c = await TestCluster.StartAsync(output);
