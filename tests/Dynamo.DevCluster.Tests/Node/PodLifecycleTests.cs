@@ -90,6 +90,20 @@ public sealed class PodLifecycleTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Host_DisposedTwice_StopsItsPodsOnce_AndTheSecondDisposeIsANoOp()
+    {
+        var c = await TestCluster.StartAsync(output);
+        c.Create("v1", "Pod", Manifests.Pod("sleeper", "Always", Manifests.Shell("sleep 60")));
+        await c.WaitAsync("sleeper running", () => JsonPaths.GetString(c.Get("v1", "Pod", "sleeper"), "status.phase") == "Running", Timeout);
+        var pids = c.Host.Node.ProcessIds.ToList();
+        Assert.NotEmpty(pids);
+        await c.Host.DisposeAsync();
+        await c.Host.DisposeAsync();
+        Assert.All(pids, pid => Assert.False(TestCluster.IsAlive(pid), $"pod process {pid} outlived the host"));
+        await c.DisposeAsync();
+    }
+
+    [Fact]
     public async Task FailedContainer_Never_IsFailedWithExitCodeAndLastLines_OnFailure_RestartsWithBackOff()
     {
         await using var c = await TestCluster.StartAsync(output);
