@@ -165,8 +165,12 @@ public sealed class ControllerManager : IAsyncDisposable
         }
     }
 
+    private int _disposed;
+
     public async ValueTask DisposeAsync()
     {
+        // Idempotent, as DisposeAsync must be: a host disposed twice (await using plus a finally) stops once.
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         await _stop.CancelAsync();
         try
         {

@@ -16,9 +16,10 @@ internal sealed record ContainerLaunch(string Executable, IReadOnlyList<string> 
 /// unknown names stay as written), cluster DNS names of Services (<c>SVC.NS.svc</c>, <c>SVC.NS.svc.cluster.local</c>)
 /// replaced by the Service's cluster IP, volume mount paths in args and env values replaced by the pod's folder for
 /// that volume, and the command's executable mapped: <c>dynamo</c> to the dynamo CLI, anything else by PATH (with the
-/// sbin folders). The image is not used.
+/// sbin folders). The image is not used: every image is this machine, and a container that sets no
+/// <c>workingDir</c> starts in <paramref name="imageWorkingDirectory"/> (the image's WORKDIR; null: the pod's folder).
 /// </summary>
-internal sealed partial class ContainerLaunchBuilder(ObjectStore store, DynamoCommand dynamo, Func<string, string, string?> serviceAddress)
+internal sealed partial class ContainerLaunchBuilder(ObjectStore store, DynamoCommand dynamo, Func<string, string, string?> serviceAddress, string? imageWorkingDirectory = null)
 {
     private readonly ResourceType _configMaps = store.Registry.FindKind("v1", "ConfigMap")!;
     private readonly ResourceType _secrets = store.Registry.FindKind("v1", "Secret")!;
@@ -76,7 +77,7 @@ internal sealed partial class ContainerLaunchBuilder(ObjectStore store, DynamoCo
         arguments.AddRange(command.Skip(1));
         arguments.AddRange(args);
 
-        var workingDirectory = (string?)container["workingDir"] is { Length: > 0 } wd ? Rewrite(wd, ns, volumePaths) : podDirectory;
+        var workingDirectory = (string?)container["workingDir"] is { Length: > 0 } wd ? Rewrite(wd, ns, volumePaths) : imageWorkingDirectory ?? podDirectory;
         if (!Directory.Exists(workingDirectory))
             throw new ContainerConfigException("CreateContainerConfigError", $"workingDir {workingDirectory} does not exist on this machine");
         return new ContainerLaunch(executable, arguments, env, workingDirectory);
@@ -200,7 +201,11 @@ internal sealed partial class ContainerLaunchBuilder(ObjectStore store, DynamoCo
     /// <summary>Cluster DNS names replaced by Service addresses, then volume mount paths by the pod's folders.</summary>
     private string Rewrite(string value, string podNamespace, IReadOnlyDictionary<string, string> volumePaths)
     {
-        value = ReplaceServiceNames(value, serviceAddress);
+        value = ReplaceServiceNames(value, (ns, name) => serviceAddress(ns, name)
+            // A real cluster's DNS would answer NXDOMAIN and the program retry; here the name is replaced once, at
+            // start, so the container waits (CreateContainerConfigError, retried with back-off) until the Service exists.
+            ?? throw new ContainerConfigException("CreateContainerConfigError",
+                $"host {name}.{ns}.svc: no Service \"{name}\" with a cluster IP in namespace {ns} yet (the dev cluster has no DNS resolver: Service names are replaced by their cluster IP when the container starts, so it waits for the Service)"));
         foreach (var (mountPath, hostPath) in volumePaths.OrderByDescending(kv => kv.Key.Length))
         {
             if (value == mountPath) return hostPath;

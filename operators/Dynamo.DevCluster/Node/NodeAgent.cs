@@ -35,7 +35,7 @@ public sealed class NodeAgent : IAsyncDisposable
         _podAddresses = new LoopbackAddresses(options.PodNetworkByte);
         Events = new EventRecorder(store, "kubelet", options.NodeName, Time, Log);
         _schedulerEvents = new EventRecorder(store, "default-scheduler", null, Time, Log);
-        Launches = new ContainerLaunchBuilder(store, options.Dynamo ?? DynamoCommand.FromRunningProcess(), ServiceAddress);
+        Launches = new ContainerLaunchBuilder(store, options.Dynamo ?? DynamoCommand.FromRunningProcess(), ServiceAddress, options.WorkingDirectory);
         // HTTPS probes do not verify the certificate, as the kubelet's do not.
 #pragma warning disable CA5359
         ProbeClient = new HttpClient(new SocketsHttpHandler

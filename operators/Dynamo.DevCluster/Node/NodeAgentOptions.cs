@@ -16,6 +16,14 @@ public sealed class NodeAgentOptions
     /// </summary>
     public DynamoCommand? Dynamo { get; init; }
 
+    /// <summary>
+    /// Where a container that sets no <c>workingDir</c> starts: the dev cluster's stand-in for the image's WORKDIR,
+    /// since every image is this machine (<c>dynamo devcluster</c> passes its own current folder, so relative paths
+    /// in a graph's configuration, such as a planner profile, resolve as they would for <c>dynamo</c> run there).
+    /// Null: the pod's own folder under <see cref="DataDirectory"/>.
+    /// </summary>
+    public string? WorkingDirectory { get; init; }
+
     /// <summary>The first restart back-off of a crashed container; doubled per restart up to <see cref="MaxRestartBackoff"/> (default 10 s, as the kubelet).</summary>
     public TimeSpan RestartBackoff { get; init; } = TimeSpan.FromSeconds(10);
 
@@ -35,6 +43,8 @@ public sealed class NodeAgentOptions
     {
         if (string.IsNullOrWhiteSpace(NodeName)) throw new ArgumentException("NodeAgentOptions.NodeName must not be empty");
         if (string.IsNullOrWhiteSpace(DataDirectory)) throw new ArgumentException("NodeAgentOptions.DataDirectory must be set (a folder for pod logs and volumes)");
+        if (WorkingDirectory is not null && !Directory.Exists(WorkingDirectory))
+            throw new ArgumentException($"NodeAgentOptions.WorkingDirectory {WorkingDirectory} does not exist: give an existing folder (or none for the pod's own folder)");
         if (RestartBackoff < TimeSpan.Zero || MaxRestartBackoff < RestartBackoff)
             throw new ArgumentException($"NodeAgentOptions: RestartBackoff {RestartBackoff} must be >= 0 and at most MaxRestartBackoff {MaxRestartBackoff}");
         if (PodNetworkByte is < 1 or > 255 || PodNetworkByte == ServiceNetworkByte)

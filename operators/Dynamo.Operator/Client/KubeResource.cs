@@ -8,6 +8,7 @@ public sealed record KubeResource(string Group, string Version, string Plural, s
     public static readonly KubeResource Deployments = new("apps", "v1", "deployments", "Deployment");
     public static readonly KubeResource StatefulSets = new("apps", "v1", "statefulsets", "StatefulSet");
     public static readonly KubeResource Services = new("", "v1", "services", "Service");
+    public static readonly KubeResource Pods = new("", "v1", "pods", "Pod");
     public static readonly KubeResource ConfigMaps = new("", "v1", "configmaps", "ConfigMap");
     public static readonly KubeResource Secrets = new("", "v1", "secrets", "Secret");
     public static readonly KubeResource Events = new("", "v1", "events", "Event");

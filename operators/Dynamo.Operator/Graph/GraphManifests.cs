@@ -33,7 +33,8 @@ public sealed class GraphManifests
         if (NatsService is not null) yield return NatsService;
         if (NatsStatefulSet is not null) yield return NatsStatefulSet;
         foreach (var adapter in Adapters) yield return adapter;
-        foreach (var deployment in Deployments) yield return deployment;
+        // Services before the Deployments whose pods name them (the frontend's, in the planner's arguments).
         foreach (var service in Services) yield return service;
+        foreach (var deployment in Deployments) yield return deployment;
     }
 }

@@ -92,8 +92,9 @@ public sealed partial class GraphReconciler
         var wanted = new List<(KubeResource Resource, JsonObject Object)> { (KubeResource.ConfigMaps, ManifestBuilder.ToJson(manifests.ConfigMap)) };
         if (manifests.NatsService is not null) wanted.Add((KubeResource.Services, ManifestBuilder.ToJson(manifests.NatsService)));
         if (manifests.NatsStatefulSet is not null) wanted.Add((KubeResource.StatefulSets, ManifestBuilder.ToJson(manifests.NatsStatefulSet)));
-        wanted.AddRange(manifests.Deployments.Select(d => (KubeResource.Deployments, ManifestBuilder.ToJson(d))));
+        // Services first: the planner's pods name the frontend's Service, and a name must resolve when they start.
         wanted.AddRange(manifests.Services.Select(s => (KubeResource.Services, ManifestBuilder.ToJson(s))));
+        wanted.AddRange(manifests.Deployments.Select(d => (KubeResource.Deployments, ManifestBuilder.ToJson(d))));
         foreach (var (resource, desired) in wanted)
         {
             await ApplyAsync(obj, resource, desired, cancellationToken).ConfigureAwait(false);

@@ -7,7 +7,7 @@ using Microsoft.Extensions.Logging;
 namespace Dynamo.Cli.Commands;
 
 /// <summary>
-/// <c>dynamo devcluster --port P --kubeconfig FILE [--data-dir DIR] [--dynamo-command CMD]</c>: the one-machine
+/// <c>dynamo devcluster --port P --kubeconfig FILE [--data-dir DIR] [--workdir DIR] [--dynamo-command CMD]</c>: the one-machine
 /// Kubernetes cluster in the foreground: the API server on 127.0.0.1:P (HTTPS, bearer token), the controllers
 /// (Deployments, ReplicaSets, StatefulSets, Endpoints) and the node agent (each Pod's containers as local processes,
 /// Services proxied on loopback cluster IPs and NodePort Services on 127.0.0.1:nodePort). Writes the kubeconfig,
@@ -21,16 +21,17 @@ internal static class DevclusterCommand
         var port = new Option<int>("--port") { Description = "TCP port of the API server on 127.0.0.1 (0: a free one).", Required = true };
         var kubeconfig = new Option<string>("--kubeconfig") { Description = "Where to write the kubeconfig for kubectl and clients (overwritten).", Required = true };
         var dataDir = new Option<string?>("--data-dir") { Description = "Folder for pod logs (pods/NAMESPACE_NAME_UID/CONTAINER.log) and volumes (default: a devcluster-data folder beside the kubeconfig)." };
+        var workdir = new Option<string?>("--workdir") { Description = "Where containers that set no workingDir start, as an image's WORKDIR (default: the current folder, so relative paths in a graph's configuration resolve from here)." };
         var dynamo = new Option<string?>("--dynamo-command") { Description = "How pods run `dynamo`: an apphost path or 'dotnet PATH/dynamo.dll' (default: this dynamo)." };
         var command = new Command("devcluster", "Run a Kubernetes-compatible cluster on this machine: API server, controllers and a node agent running pods as local processes.")
         {
-            port, kubeconfig, dataDir, dynamo,
+            port, kubeconfig, dataDir, workdir, dynamo,
         };
-        command.SetAction((parse, cancellationToken) => RunAsync(parse.GetValue(port), parse.GetValue(kubeconfig)!, parse.GetValue(dataDir), parse.GetValue(dynamo), cancellationToken));
+        command.SetAction((parse, cancellationToken) => RunAsync(parse.GetValue(port), parse.GetValue(kubeconfig)!, parse.GetValue(dataDir), parse.GetValue(workdir), parse.GetValue(dynamo), cancellationToken));
         return command;
     }
 
-    private static async Task<int> RunAsync(int port, string kubeconfig, string? dataDir, string? dynamoCommand, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(int port, string kubeconfig, string? dataDir, string? workdir, string? dynamoCommand, CancellationToken cancellationToken)
     {
         if (port is < 0 or > 65535)
         {
@@ -58,6 +59,12 @@ internal static class DevclusterCommand
             Console.Error.WriteLine($"dynamo devcluster: cannot listen on 127.0.0.1:{port}: {why}. Pick another --port (0 picks a free one).");
             return 1;
         }
+        var workingDirectory = Path.GetFullPath(workdir ?? Environment.CurrentDirectory);
+        if (!Directory.Exists(workingDirectory))
+        {
+            Console.Error.WriteLine($"dynamo devcluster: --workdir {workdir}: no such folder; give an existing folder (default: the current one).");
+            return 1;
+        }
         var data = Path.GetFullPath(dataDir ?? Path.Combine(Path.GetDirectoryName(kubeconfigPath)!, "devcluster-data"));
 
         using var loggerFactory = Logging.CreateFactory();
@@ -68,7 +75,7 @@ internal static class DevclusterCommand
         {
             host = await DevClusterHost.StartAsync(
                 new DevApiServerOptions { Port = port, GracefulPodDeletion = true },
-                new NodeAgentOptions { DataDirectory = data, Dynamo = dynamo },
+                new NodeAgentOptions { DataDirectory = data, Dynamo = dynamo, WorkingDirectory = workingDirectory },
                 loggerFactory,
                 stop.Token);
         }

@@ -73,6 +73,38 @@ public sealed class PodLifecycleTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task ServiceNameOfAServiceNotYetCreated_LeavesThePodPending_UntilTheServiceExists_ThenResolvesToItsClusterIp()
+    {
+        await using var c = await TestCluster.StartAsync(output);
+        var container = Manifests.Shell("echo \"resolved to $0\"; sleep 60");
+        container["command"]!.AsArray().Add("http://later.default.svc:8000/metrics");
+        c.Create("v1", "Pod", Manifests.Pod("needs-svc", "Always", container));
+        await c.WaitAsync("CreateContainerConfigError naming the Service", () =>
+            JsonPaths.GetString(Status(c, "needs-svc"), "state.waiting.reason") == "CreateContainerConfigError"
+            && JsonPaths.GetString(Status(c, "needs-svc"), "state.waiting.message")!.Contains("no Service \"later\"", StringComparison.Ordinal), Timeout);
+        Assert.Equal("Pending", JsonPaths.GetString(c.Get("v1", "Pod", "needs-svc"), "status.phase"));
+
+        var svc = c.Create("v1", "Service", Manifests.Service("later", "nobody", "ClusterIP", ("http", 8000, "http")));
+        // The log's "starting" line holds the script too: wait for the output, which alone has "resolved to http".
+        await c.WaitAsync("the pod printed the Service's cluster IP", () => Log(c, "needs-svc").Contains("resolved to http", StringComparison.Ordinal), Timeout);
+        Assert.True(Log(c, "needs-svc").Contains($"resolved to http://{JsonPaths.GetString(svc, "spec.clusterIP")}:8000/metrics", StringComparison.Ordinal), Log(c, "needs-svc"));
+    }
+
+    [Fact]
+    public async Task Host_DisposedTwice_StopsItsPodsOnce_AndTheSecondDisposeIsANoOp()
+    {
+        var c = await TestCluster.StartAsync(output);
+        c.Create("v1", "Pod", Manifests.Pod("sleeper", "Always", Manifests.Shell("sleep 60")));
+        await c.WaitAsync("sleeper running", () => JsonPaths.GetString(c.Get("v1", "Pod", "sleeper"), "status.phase") == "Running", Timeout);
+        var pids = c.Host.Node.ProcessIds.ToList();
+        Assert.NotEmpty(pids);
+        await c.Host.DisposeAsync();
+        await c.Host.DisposeAsync();
+        Assert.All(pids, pid => Assert.False(TestCluster.IsAlive(pid), $"pod process {pid} outlived the host"));
+        await c.DisposeAsync();
+    }
+
+    [Fact]
     public async Task FailedContainer_Never_IsFailedWithExitCodeAndLastLines_OnFailure_RestartsWithBackOff()
     {
         await using var c = await TestCluster.StartAsync(output);
