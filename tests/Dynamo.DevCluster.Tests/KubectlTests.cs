@@ -104,6 +104,22 @@ public sealed class KubectlTests(ITestOutputHelper output)
         """;
 
     [Fact]
+    public async Task Create_SendsProtobufForBuiltInKinds_WhichTheServerDecodes()
+    {
+        // kubectl create (client-go's typed clients, as Helm's release storage) sends application/vnd.kubernetes.protobuf.
+        await using var s = await Session.StartAsync(output);
+        await s.OkAsync("create", "namespace", "proto");
+        await s.OkAsync("create", "configmap", "settings", "-n", "proto", "--from-literal=mode=fast", "--from-literal=level=3");
+        await s.OkAsync("create", "secret", "generic", "token", "-n", "proto", "--from-literal=key=s3cret", "--type=example.com/token");
+        await s.OkAsync("label", "secret", "token", "-n", "proto", "owner=helm");
+        Assert.Equal("fast 3", await s.OkAsync("get", "configmap", "settings", "-n", "proto", "-o", "jsonpath={.data.mode} {.data.level}"));
+        Assert.Equal(Convert.ToBase64String("s3cret"u8.ToArray()) + " example.com/token helm",
+            await s.OkAsync("get", "secret", "token", "-n", "proto", "-o", "jsonpath={.data.key} {.type} {.metadata.labels.owner}"));
+        await s.OkAsync("delete", "configmap", "settings", "-n", "proto");
+        Assert.NotEqual(0, (await s.RunAsync("get", "configmap", "settings", "-n", "proto")).ExitCode);
+    }
+
+    [Fact]
     public async Task Apply_CrdThenCustomResource_ThenGetDescribeAndYaml()
     {
         await using var s = await Session.StartAsync(output);

@@ -9,9 +9,13 @@ public sealed class CrdTests
     [Fact]
     public void CheckedInCrds_MatchTheOnesGeneratedFromTheTypes()
     {
-        foreach (var (file, crd) in CrdGenerator.All())
+        // operators/crds for kubectl users, and the platform chart's copy, which Helm installs from crds/.
+        foreach (var (path, crd) in CrdGenerator.All().SelectMany(c => new[]
         {
-            var path = RepoFiles.Path("operators", "crds", file);
+            (RepoFiles.Path("operators", "crds", c.FileName), c.Crd),
+            (RepoFiles.Path("charts", "dynamo-platform", "crds", c.FileName), c.Crd),
+        }))
+        {
             var generated = YamlText.Write(crd);
             if (RepoFiles.Update)
             {
@@ -19,9 +23,9 @@ public sealed class CrdTests
                 continue;
             }
 
-            Assert.True(File.Exists(path), $"{path} is missing: run dynamo operator crds --out operators/crds (or this test with {RepoFiles.UpdateVariable}=1)");
+            Assert.True(File.Exists(path), $"{path} is missing: run dynamo operator crds --out operators/crds and --out charts/dynamo-platform/crds (or this test with {RepoFiles.UpdateVariable}=1)");
             Assert.True(File.ReadAllText(path) == generated,
-                $"{path} differs from the CRD generated from the C# types: run dynamo operator crds --out operators/crds (or this test with {RepoFiles.UpdateVariable}=1) and check the diff in");
+                $"{path} differs from the CRD generated from the C# types: run dynamo operator crds --out operators/crds and --out charts/dynamo-platform/crds (or this test with {RepoFiles.UpdateVariable}=1) and check the diff in");
         }
     }
 

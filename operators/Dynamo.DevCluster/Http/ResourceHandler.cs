@@ -413,9 +413,17 @@ internal sealed class ResourceHandler
     private static async Task<JsonObject> ReadJsonObjectAsync(HttpRequest request, CancellationToken ct)
     {
         var media = Negotiation.MediaType(request);
+        if (media == KubeProtobuf.MediaType) return KubeProtobuf.Decode(await ReadBytesAsync(request, ct));
         if (media != Negotiation.Json)
-            throw ApiException.UnsupportedMediaType($"the body of the request was in an unknown format ({media}) - accepted media types include: application/json");
+            throw ApiException.UnsupportedMediaType($"the body of the request was in an unknown format ({media}) - accepted media types include: application/json, {KubeProtobuf.MediaType} (for {string.Join(", ", KubeProtobuf.Kinds)})");
         return await Negotiation.ReadJsonAsync(request, ct) as JsonObject ?? throw ApiException.BadRequest("the request body must be a JSON object");
+    }
+
+    private static async Task<byte[]> ReadBytesAsync(HttpRequest request, CancellationToken ct)
+    {
+        using var buffer = new MemoryStream();
+        await request.Body.CopyToAsync(buffer, ct);
+        return buffer.ToArray();
     }
 
     private static JsonObject AsObject(JsonNode? node) =>
@@ -444,7 +452,9 @@ internal sealed class ResourceHandler
         JsonObject? body = null;
         if (request.ContentLength is > 0 || request.Headers.TransferEncoding.Count > 0)
         {
-            body = await Negotiation.ReadJsonAsync(request, ct) as JsonObject;
+            body = Negotiation.MediaType(request) == KubeProtobuf.MediaType
+                ? KubeProtobuf.Decode(await ReadBytesAsync(request, ct))
+                : await Negotiation.ReadJsonAsync(request, ct) as JsonObject;
         }
         var policy = (string?)body?["propagationPolicy"] ?? q["propagationPolicy"].ToString();
         var orphan = body?["orphanDependents"] is JsonValue ov && ov.TryGetValue<bool>(out var ob) ? ob

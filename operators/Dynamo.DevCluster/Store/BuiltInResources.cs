@@ -12,6 +12,13 @@ public static class BuiltInResources
         Core("secrets", "Secret", "secret", namespaced: true, hasStatus: false),
         Core("events", "Event", "event", namespaced: true, hasStatus: false, shortNames: ["ev"]),
         Core("endpoints", "Endpoints", "endpoints", namespaced: true, hasStatus: false, shortNames: ["ep"]),
+        Core("serviceaccounts", "ServiceAccount", "serviceaccount", namespaced: true, hasStatus: false, shortNames: ["sa"]),
+        // RBAC objects are stored and served (charts create them) but not enforced: the dev cluster has one token,
+        // with every right.
+        Rbac("roles", "Role", "role", namespaced: true),
+        Rbac("rolebindings", "RoleBinding", "rolebinding", namespaced: true),
+        Rbac("clusterroles", "ClusterRole", "clusterrole", namespaced: false),
+        Rbac("clusterrolebindings", "ClusterRoleBinding", "clusterrolebinding", namespaced: false),
         Apps("deployments", "Deployment", "deployment", ["deploy"]),
         Apps("replicasets", "ReplicaSet", "replicaset", ["rs"]),
         Apps("statefulsets", "StatefulSet", "statefulset", ["sts"]),
@@ -38,6 +45,12 @@ public static class BuiltInResources
     {
         Group = "", Version = "v1", Resource = resource, Kind = kind, Singular = singular, Namespaced = namespaced,
         HasStatus = hasStatus, ShortNames = shortNames ?? [], Categories = categories ?? [],
+    };
+
+    private static ResourceType Rbac(string resource, string kind, string singular, bool namespaced) => new()
+    {
+        Group = "rbac.authorization.k8s.io", Version = "v1", Resource = resource, Kind = kind, Singular = singular,
+        Namespaced = namespaced, HasStatus = false,
     };
 
     private static ResourceType Apps(string resource, string kind, string singular, IReadOnlyList<string> shortNames) => new()
