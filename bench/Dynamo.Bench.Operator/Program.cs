@@ -35,23 +35,7 @@ var work = Directory.CreateTempSubdirectory("dynamo-bench-operator-").FullName;
 var kubeconfig = Path.Combine(work, "kubeconfig");
 server.WriteKubeconfig(kubeconfig);
 using var api = KubeApiClient.Create(kubeconfig);
-foreach (var (_, crd) in CrdGenerator.All())
-{
-    await api.CreateAsync(KubeResource.Crds, null, crd);
-}
-
-await UntilAsync(async () =>
-{
-    try
-    {
-        await api.ListAsync(KubeResource.Graphs, "default");
-        return true;
-    }
-    catch (KubeApiException error) when (error.IsNotFound)
-    {
-        return false;
-    }
-}, TimeSpan.FromSeconds(10), "the CRDs to be served");
+await InstallCrdsAsync(api);
 
 var dynamo = Path.Combine(AppContext.BaseDirectory, "dynamo.dll");
 var (op, opLines) = StartOperator(dynamo, kubeconfig);
@@ -167,6 +151,23 @@ finally
     Directory.Delete(work, recursive: true);
 }
 
+static async Task InstallCrdsAsync(KubeApiClient api)
+{
+    foreach (var (_, crd) in CrdGenerator.All()) await api.CreateAsync(KubeResource.Crds, null, crd);
+    await UntilAsync(async () =>
+    {
+        try
+        {
+            await api.ListAsync(KubeResource.Graphs, "default");
+            return true;
+        }
+        catch (KubeApiException error) when (error.IsNotFound)
+        {
+            return false;
+        }
+    }, TimeSpan.FromSeconds(10), "the CRDs to be served");
+}
+
 static (Process Process, ConcurrentQueue<string> Lines) StartOperator(string dynamo, string kubeconfig)
 {
     var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
@@ -197,19 +198,7 @@ static async Task<object> DecisionToServingAsync(string dynamo, int rounds)
         NullLoggerFactory.Instance);
     host.Server.WriteKubeconfig(kubeconfig);
     using var api = KubeApiClient.Create(kubeconfig);
-    foreach (var (_, crd) in CrdGenerator.All()) await api.CreateAsync(KubeResource.Crds, null, crd);
-    await UntilAsync(async () =>
-    {
-        try
-        {
-            await api.ListAsync(KubeResource.Graphs, "default");
-            return true;
-        }
-        catch (KubeApiException error) when (error.IsNotFound)
-        {
-            return false;
-        }
-    }, TimeSpan.FromSeconds(10), "the CRDs to be served");
+    await InstallCrdsAsync(api);
     var (op, opLines) = StartOperator(dynamo, kubeconfig);
     using var stopLoad = new CancellationTokenSource();
     Task? load = null;
