@@ -260,7 +260,16 @@ public sealed partial class LocalWorkerConnector : IScalingConnector, IAsyncDisp
             }
         }
 
-        LogStopped(_logger, worker.InstanceId, process.ExitCode);
+        if (process.ExitCode == 0)
+        {
+            LogStopped(_logger, worker.InstanceId, process.ExitCode);
+        }
+        else
+        {
+            // A drain that ends in an error is worth its output: the worker's own last lines say why.
+            LogStoppedWithError(_logger, worker.InstanceId, process.ExitCode, worker.Tail());
+        }
+
         lock (_lock)
         {
             _workers.Remove(worker);
@@ -289,6 +298,9 @@ public sealed partial class LocalWorkerConnector : IScalingConnector, IAsyncDisp
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Local connector: {InstanceId} stopped (exit code {ExitCode})")]
     private static partial void LogStopped(ILogger logger, string instanceId, int exitCode);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Local connector: {InstanceId} stopped after SIGTERM with exit code {ExitCode}. Its last output:\n{Tail}")]
+    private static partial void LogStoppedWithError(ILogger logger, string instanceId, int exitCode, string tail);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Local connector: {InstanceId} still running {Seconds} s after SIGTERM; killed")]
     private static partial void LogKilled(ILogger logger, string instanceId, double seconds);
