@@ -20,7 +20,7 @@ namespace Dynamo.Planner;
 /// ITL) ÷ the most sequences a worker decodes within the ITL target and its KV cache (at the attainment percentile
 /// of its fluctuating concurrency); aggregated workers = the count whose time holds both jobs (the prefill share of
 /// a worker's time plus its decode step ÷ the ITL target at most one, see <see cref="Plan"/>). Latencies from the
-/// profile are multiplied by correction factors, observed ÷ expected latency, bounded.</item>
+/// profile are multiplied by correction factors, observed ÷ expected latency, bounded, learnt from the stretch of each interval in which the pools kept their size and nothing queued.</item>
 /// <item><b>Load loop</b>, between: when a pool's queue, KV usage or expected latency says the SLA is about to be
 /// missed, it grows by one worker, or at once to what the last load interval's arrivals (less one Poisson deviation,
 /// plus the requests waiting, cleared within a start-up time) need if that is more; with no such signal, to what the
@@ -43,6 +43,8 @@ public sealed class SlaPlanner : IScalingPolicy
     private readonly ILoadPredictor _outputTokens;
     private readonly Dictionary<WorkerRole, int> _wish = [];
     private Window _window;
+    private Window _steady;
+    private (int Prefill, int Decode) _steadyShape = (-1, -1);
     private DateTimeOffset? _lastThroughput;
     private DateTimeOffset? _lastLoad;
     private bool _warm;
@@ -114,6 +116,7 @@ public sealed class SlaPlanner : IScalingPolicy
         }
 
         _window.Add(observation);
+        AddSteady(observation);
         _recent.Enqueue(observation);
         if (_recent.Count > 3)
         {
@@ -493,6 +496,8 @@ public sealed class SlaPlanner : IScalingPolicy
     {
         Window window = _window;
         _window = default;
+        Window steady = _steady;
+        _steady = default;
         string observed = "no traffic observed";
         if (window.Seconds > 0)
         {
@@ -501,7 +506,7 @@ public sealed class SlaPlanner : IScalingPolicy
             Learn(new IntervalLoad(perInterval, window.MeanInputTokens, window.MeanOutputTokens));
             observed = string.Create(CultureInfo.InvariantCulture,
                 $"observed {window.Requests / window.Seconds:0.###} req/s, ISL {window.MeanInputTokens:0}, OSL {window.MeanOutputTokens:0}");
-            UpdateCorrections(window);
+            UpdateCorrections(steady);
         }
 
         (double rate, double isl, double osl) = Predicted();
@@ -550,9 +555,36 @@ public sealed class SlaPlanner : IScalingPolicy
         return (detail, clamped);
     }
 
+    /// <summary>
+    /// The observations the correction factors learn from: the latest stretch of the window in which the pools
+    /// kept their size and nothing queued (on average under one request waiting per worker of either side). A window
+    /// that spans a resize or a backlog mixes latencies of another pool size, or queueing the steady-state model does
+    /// not describe, into what is taken for the profile's error: a pool too small for a load step, then grown, would
+    /// read as a slow profile and be oversized for the rest of the run.
+    /// </summary>
+    private void AddSteady(LoadObservation o)
+    {
+        WorkerLoadReport[] prefill = [.. o.Workers.Where(w => w.Role is WorkerRole.Prefill or WorkerRole.Aggregated)];
+        WorkerLoadReport[] decode = [.. o.Workers.Where(w => w.Role is WorkerRole.Decode or WorkerRole.Aggregated)];
+        (int, int) shape = (prefill.Length, decode.Length);
+        bool queued = (prefill.Length > 0 && prefill.Average(w => (double)w.Load.WaitingRequests) >= 1)
+            || (decode.Length > 0 && decode.Average(w => (double)w.Load.WaitingRequests) >= 1);
+        if (shape != _steadyShape || queued)
+        {
+            _steady = default;
+            _steadyShape = shape;
+        }
+
+        if (!queued)
+        {
+            _steady.Add(o);
+        }
+    }
+
     private void UpdateCorrections(Window window)
     {
-        if (!_options.Correction.Enabled)
+        // Too short a steady stretch says little: the factors learnt before stand.
+        if (!_options.Correction.Enabled || window.Seconds < MinSteadySeconds(_options))
         {
             return;
         }
@@ -732,6 +764,10 @@ public sealed class SlaPlanner : IScalingPolicy
 
         return decision with { Reason = DecisionReason.Advisory, Detail = $"advisory ({decision.Reason}): {decision.Detail}" };
     }
+
+    /// <summary>A steady stretch shorter than this (a third of the throughput interval, at least three load intervals) leaves the correction factors as they are.</summary>
+    private static double MinSteadySeconds(PlannerOptions options) =>
+        Math.Max(3 * options.LoadInterval.TotalSeconds, options.ThroughputInterval.TotalSeconds / 3);
 
     private static int Up(double workers) => (int)Math.Ceiling(Math.Max(0, workers - 1e-9));
 

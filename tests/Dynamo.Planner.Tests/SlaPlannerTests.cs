@@ -441,6 +441,42 @@ public class SlaPlannerTests
     }
 
     [Fact]
+    public void Corrections_LearnOnlyFromTheSteadyStretchOfTheWindow()
+    {
+        var planner = new SlaPlanner(Options(o => o.LoadLoop.Enabled = false), SyntheticProfiles.Linear());
+        PoolState[] pools = Pools(2, 4);
+        // The first minute a lone decode worker carries the load at 400 ms gaps (too small a pool, not a slow
+        // profile); from 65 s four decode workers run at 50 sequences each, profiled at 20 ms, and 20 ms is observed.
+        // A factor taken over the whole interval would be (12 × 400 + 24 × 20) / 36 / 20 ≈ 7 (bounded to 3) and
+        // size every later interval for a profile three times slower than it is.
+        for (int t = 0; t <= 180; t += 5)
+        {
+            DateTimeOffset now = Start.AddSeconds(t);
+            IReadOnlyList<Dynamo.Contracts.Engine.WorkerLoadReport> workers = t < 65
+                ? [Report(WorkerRole.Prefill, 0), Report(WorkerRole.Prefill, 1), Report(WorkerRole.Decode, 0, running: 50)]
+                : [Report(WorkerRole.Prefill, 0), Report(WorkerRole.Prefill, 1), .. Enumerable.Range(0, 4).Select(i => Report(WorkerRole.Decode, i, running: 50))];
+            planner.Decide(new PlannerInput(now, Observation(now, 10, itlMs: t < 65 ? 400 : 20, workers: workers), pools));
+        }
+
+        Assert.Equal(1, planner.DecodeCorrection, 6);
+    }
+
+    [Fact]
+    public void Corrections_AShortSteadyStretch_KeepsTheFactorsLearntBefore()
+    {
+        var planner = new SlaPlanner(Options(o => o.LoadLoop.Enabled = false), SyntheticProfiles.Linear());
+        PoolState[] pools = Pools(2, 1);
+        // Requests queue at the decode worker until 150 s: the 30 s after are too few to learn from.
+        for (int t = 0; t <= 180; t += 5)
+        {
+            DateTimeOffset now = Start.AddSeconds(t);
+            planner.Decide(new PlannerInput(now, Observation(now, 10, itlMs: 400, workers: [Report(WorkerRole.Decode, 0, running: 50, waiting: t < 150 ? 5 : 0)]), pools));
+        }
+
+        Assert.Equal(1, planner.DecodeCorrection);
+    }
+
+    [Fact]
     public void LoadLoop_WithABacklog_PlansToClearItWithinAStartUpTime()
     {
         var planner = new SlaPlanner(Options(), SyntheticProfiles.Linear());
