@@ -45,6 +45,7 @@ public sealed class SlaPlanner : IScalingPolicy
     private Window _window;
     private Window _steady;
     private (int Prefill, int Decode) _steadyShape = (-1, -1);
+    private double _steadyAge;
     private DateTimeOffset? _lastThroughput;
     private DateTimeOffset? _lastLoad;
     private bool _warm;
@@ -123,7 +124,10 @@ public sealed class SlaPlanner : IScalingPolicy
             _recent.Dequeue();
         }
 
-        _kvHitRate = observation.Requests > 0 ? observation.KvHitRate : _kvHitRate;
+        // The prefix-cache hit rate over the prompt tokens of the last few load intervals, not the newest one's: a few
+        // prompts swing it widely (on the Mooncake trace one interval read 0.84 while the workers' hit rate over the
+        // run is 0.26-0.27); the throughput loop uses its whole window's.
+        _kvHitRate = Window.Over(_recent).MeanKvHitRate ?? _kvHitRate;
         _lastThroughput ??= _warm ? now - _options.ThroughputInterval : now;
         _lastLoad ??= now;
 
@@ -504,6 +508,7 @@ public sealed class SlaPlanner : IScalingPolicy
             // Scaled to a whole interval: a first window may be shorter (the loop started mid-interval).
             double perInterval = window.Requests * _options.ThroughputInterval.TotalSeconds / window.Seconds;
             Learn(new IntervalLoad(perInterval, window.MeanInputTokens, window.MeanOutputTokens));
+            _kvHitRate = window.MeanKvHitRate ?? _kvHitRate;
             observed = string.Create(CultureInfo.InvariantCulture,
                 $"observed {window.Requests / window.Seconds:0.###} req/s, ISL {window.MeanInputTokens:0}, OSL {window.MeanOutputTokens:0}");
             UpdateCorrections(steady);
@@ -573,13 +578,19 @@ public sealed class SlaPlanner : IScalingPolicy
         {
             _steady = default;
             _steadyShape = shape;
+            _steadyAge = 0;
         }
 
-        if (!queued)
+        // The first load intervals of a stretch still report requests that queued before it (latencies are
+        // reported when requests finish): they settle first.
+        _steadyAge += o.Interval.TotalSeconds;
+        if (!queued && _steadyAge > SettleLoadIntervals * _options.LoadInterval.TotalSeconds)
         {
             _steady.Add(o);
         }
     }
+
+    private const int SettleLoadIntervals = 3;
 
     private void UpdateCorrections(Window window)
     {
@@ -593,7 +604,7 @@ public sealed class SlaPlanner : IScalingPolicy
         if (window.TtftMs is { } ttft && window.Requests > 0)
         {
             // Expected TTFT at the utilization the pool actually ran at; saturated intervals say nothing reliable.
-            double uncached = Math.Max(1, window.MeanInputTokens * (1 - _kvHitRate));
+            double uncached = Math.Max(1, window.MeanInputTokens * (1 - (window.MeanKvHitRate ?? _kvHitRate)));
             int workers = Math.Max(1, window.PrefillWorkers);
             double profiled = _profile.Prefill.TtftMs(uncached);
             double rho = window.Requests / window.Seconds * uncached / (workers * _profile.Prefill.TokensPerSecondPerWorker(uncached) / PrefillCorrection);
@@ -616,7 +627,7 @@ public sealed class SlaPlanner : IScalingPolicy
             {
                 // An aggregated worker's steps also carry prefill chunks: its decode gaps stretch by 1 / (1 − ρ),
                 // ρ the share of its time spent prefilling, which the decode profile alone does not include.
-                double uncached = Math.Max(1, window.MeanInputTokens * (1 - _kvHitRate));
+                double uncached = Math.Max(1, window.MeanInputTokens * (1 - (window.MeanKvHitRate ?? _kvHitRate)));
                 double rho = window.Requests / window.Seconds * uncached / (Math.Max(1, window.PrefillWorkers) * _profile.Prefill.TokensPerSecondPerWorker(uncached));
                 profiled /= 1 - Math.Min(rho, 0.9);
             }
@@ -642,8 +653,7 @@ public sealed class SlaPlanner : IScalingPolicy
             osl = _outputTokens.Count > 0 ? Math.Max(1, _outputTokens.Predict()) : observation.MeanOutputTokens > 0 ? observation.MeanOutputTokens : 1;
         }
 
-        double hit = observation.Requests > 0 ? observation.KvHitRate : _kvHitRate;
-        PoolPlan now = Plan(observation.RequestRate, isl, osl, hit);
+        PoolPlan now = Plan(observation.RequestRate, isl, osl, _kvHitRate);
         double backlog = BacklogRate();
         // The rate the last interval's arrivals show beyond Poisson noise: one standard deviation (√count) below
         // their count, so a burst in a few seconds does not size the pool for minutes.
@@ -654,7 +664,7 @@ public sealed class SlaPlanner : IScalingPolicy
         (double Rate, double Seconds)? lately = Recent() is { } r
             ? (Math.Max(0, (r.Rate * r.Seconds) - Math.Sqrt(r.Rate * r.Seconds)) / r.Seconds, r.Seconds)
             : null;
-        PoolPlan? sustained = lately is { } l ? Plan(l.Rate + backlog, isl, osl, hit) : null;
+        PoolPlan? sustained = lately is { } l ? Plan(l.Rate + backlog, isl, osl, _kvHitRate) : null;
         var wanted = new Dictionary<WorkerRole, int>(_wish);
         var notes = new List<string>();
         bool moved = false;
@@ -664,7 +674,7 @@ public sealed class SlaPlanner : IScalingPolicy
         {
             // One more, or at once what the last interval's arrivals (and the requests waiting, cleared within a
             // start-up time) need: a worker asked for now serves only a start-up time later.
-            jump ??= Plan(arrivals + backlog, isl, osl, hit);
+            jump ??= Plan(arrivals + backlog, isl, osl, _kvHitRate);
             int n = current[role];
             int need = Up(Workers(jump, role));
             int target = Math.Max(_wish[role], Math.Max(n + 1, Math.Max(need, sustained is null ? 0 : Up(Workers(sustained, role)))));
@@ -689,7 +699,7 @@ public sealed class SlaPlanner : IScalingPolicy
             double running = reports.Average(r => (double)r.Load.RunningRequests);
             double kv = reports.Average(r => r.Load.KvUsage);
             double context = isl + (osl / 2);
-            double uncached = Math.Max(1, isl * (1 - hit));
+            double uncached = Math.Max(1, isl * (1 - _kvHitRate));
             double lone = _profile.Prefill.TtftMs(uncached) * PrefillCorrection;
             double queuedTtft = lone * (1 + waiting);
             double itl = _profile.Decode.ItlMs(Math.Max(1, running), context) * DecodeCorrection;
@@ -784,6 +794,8 @@ public sealed class SlaPlanner : IScalingPolicy
         private double _itlSum;
         private double _itlWeight;
         private double _concurrencySum;
+        private double _hitSum;
+        private double _hitWeight;
         private int _concurrencySamples;
         public int PrefillWorkers;
         public double MaxDecodeWaiting;
@@ -798,6 +810,20 @@ public sealed class SlaPlanner : IScalingPolicy
 
         public readonly double? ItlMs => _itlWeight > 0 ? _itlSum / _itlWeight : null;
 
+        /// <summary>Prefix-cache hit rate over the window's prompt tokens; null when no prompt arrived.</summary>
+        public readonly double? MeanKvHitRate => _hitWeight > 0 ? Math.Clamp(_hitSum / _hitWeight, 0, 1) : null;
+
+        public static Window Over(IEnumerable<LoadObservation> observations)
+        {
+            var window = default(Window);
+            foreach (LoadObservation o in observations)
+            {
+                window.Add(o);
+            }
+
+            return window;
+        }
+
         public readonly double? DecodeConcurrency => _concurrencySamples > 0 ? _concurrencySum / _concurrencySamples : null;
 
         public void Add(LoadObservation o)
@@ -805,6 +831,8 @@ public sealed class SlaPlanner : IScalingPolicy
             Seconds += o.Interval.TotalSeconds;
             Requests += o.Requests;
             _inputSum += o.MeanInputTokens * o.Requests;
+            _hitSum += o.KvHitRate * o.MeanInputTokens * o.Requests;
+            _hitWeight += o.MeanInputTokens * o.Requests;
             double weight = Math.Max(1, o.Requests);
             if (o.MeanOutputTokens > 0)
             {

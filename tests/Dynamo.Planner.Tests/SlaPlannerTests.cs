@@ -477,6 +477,26 @@ public class SlaPlannerTests
     }
 
     [Fact]
+    public void ThroughputLoop_SizesWithTheWindowsHitRate_NotTheNewestIntervals()
+    {
+        var planner = new SlaPlanner(Options(o => o.LoadLoop.Enabled = false), SyntheticProfiles.Linear());
+        PoolState[] pools = Pools(2, 1);
+        PlannerDecision last = null!;
+        // 10 req/s of 1000-token prompts, none cached, for three minutes; the newest 5 s bring one request that hits
+        // the cache for 90 % of its prompt. Sized on that one the pool would plan 1,000 uncached tokens per second.
+        for (int t = 0; t <= 180; t += 5)
+        {
+            DateTimeOffset now = Start.AddSeconds(t);
+            LoadObservation o = t < 180 ? Observation(now, 10) : Observation(now, 0.2) with { KvHitRate = 0.9 };
+            last = planner.Decide(new PlannerInput(now, o, pools));
+        }
+
+        Assert.Equal(DecisionReason.Throughput, last.Reason);
+        Assert.Contains("KV hit 0.00", last.Detail);
+        Assert.Equal(2, last.Targets[WorkerRole.Prefill]);
+    }
+
+    [Fact]
     public void LoadLoop_WithABacklog_PlansToClearItWithinAStartUpTime()
     {
         var planner = new SlaPlanner(Options(), SyntheticProfiles.Linear());
