@@ -76,17 +76,33 @@ public sealed class ForgedRegistrationTests(NatsServerFixture nats, ITestOutputH
         };
         var wrongSecret = new DiscoveryRecord(instance, 10_000).Encode("backend.fake-signed", ClusterSecret.Generate());
 
+        // The bucket keeps one revision a key, so a put the gateway's watcher has not read before the next put to the
+        // same key replaces it is never delivered (on a loaded machine the watcher lags): each put is awaited.
+        var rejections = cluster.GatewayRuntime.Rejections;
+        string Counts() => string.Join(", ", rejections.Snapshot().Select(c => $"{c.Kind}/{c.Reason} {c.Count}"));
+        async Task<bool> PutAndAwaitAsync(string key, byte[] value, TimeSpan? timeout = null)
+        {
+            var before = rejections.Count(SignatureRejections.Discovery);
+            await bucket.PutAsync(key, value, NatsRawSerializer<byte[]>.Default);
+            return await Wait.TryUntilAsync(() => rejections.Count(SignatureRejections.Discovery) > before, timeout ?? TimeSpan.FromSeconds(30));
+        }
+
         for (var i = 0; i < 5; i++)
         {
             // Repeated, as a heartbeat would be: one log line per key, every attempt counted.
-            await bucket.PutAsync("backend.fake-unsigned", System.Text.Encoding.UTF8.GetBytes(unsigned.ToJsonString()), NatsRawSerializer<byte[]>.Default);
+            Assert.True(await PutAndAwaitAsync("backend.fake-unsigned", System.Text.Encoding.UTF8.GetBytes(unsigned.ToJsonString())), $"put {i + 1} of backend.fake-unsigned was not rejected: {Counts()}");
         }
 
-        await bucket.PutAsync("backend.fake-copied", System.Text.Encoding.UTF8.GetBytes(withOwnAddress.ToJsonString().Replace("\"w1\"", "\"fake-copied\"", StringComparison.Ordinal)), NatsRawSerializer<byte[]>.Default);
-        await bucket.PutAsync("backend.w1", System.Text.Encoding.UTF8.GetBytes(withOwnAddress.ToJsonString()), NatsRawSerializer<byte[]>.Default);
-        await bucket.PutAsync("backend.fake-signed", wrongSecret, NatsRawSerializer<byte[]>.Default);
-        var rejections = cluster.GatewayRuntime.Rejections;
-        await Wait.UntilAsync(() => rejections.Count(SignatureRejections.Discovery) >= 8, "the gateway to reject the 8 forged puts");
+        Assert.True(await PutAndAwaitAsync("backend.fake-copied", System.Text.Encoding.UTF8.GetBytes(withOwnAddress.ToJsonString().Replace("\"w1\"", "\"fake-copied\"", StringComparison.Ordinal))), $"backend.fake-copied was not rejected: {Counts()}");
+        Assert.True(await PutAndAwaitAsync("backend.fake-signed", wrongSecret), $"backend.fake-signed was not rejected: {Counts()}");
+        // w1's own heartbeat (every 500 ms here) puts its genuine record back over the forged one, so the attacker
+        // keeps putting it, as a real one would, until the gateway has read one.
+        var forgedW1 = System.Text.Encoding.UTF8.GetBytes(withOwnAddress.ToJsonString());
+        var tries = 0;
+        while (!await PutAndAwaitAsync("backend.w1", forgedW1, TimeSpan.FromSeconds(2)))
+        {
+            Assert.True(++tries < 30, $"no forged put of backend.w1 reached the gateway in 30 tries: {Counts()}");
+        }
 
         // Round-robin: a forged registration in the view would get a third of these.
         for (var i = 0; i < Requests; i++)

@@ -23,6 +23,23 @@ internal static class Wait
         return clock.Elapsed;
     }
 
+    /// <summary>Polls <paramref name="condition"/> until it holds (true) or <paramref name="timeout"/> passes (false).</summary>
+    public static async Task<bool> TryUntilAsync(Func<bool> condition, TimeSpan timeout)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (clock.Elapsed > timeout)
+            {
+                return false;
+            }
+
+            await Task.Delay(5);
+        }
+
+        return true;
+    }
+
     /// <summary>As <see cref="UntilAsync(Func{bool}, string, TimeSpan?)"/> with a condition that must be awaited.</summary>
     public static async Task<TimeSpan> UntilAsync(Func<Task<bool>> condition, Func<string> what, TimeSpan? timeout = null)
     {
