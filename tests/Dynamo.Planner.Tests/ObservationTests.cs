@@ -50,7 +50,7 @@ public sealed class ObservationTests
             dynamo_frontend_time_to_first_token_seconds_count{model="m"} 10
             dynamo_frontend_inter_token_latency_seconds_sum{model="m"} 6.3
             dynamo_frontend_inter_token_latency_seconds_count{model="m"} 630
-            dynamo_frontend_cached_tokens{model="m"} 1000
+            dynamo_frontend_cached_tokens_total{model="m"} 1000
             """;
 
         Assert.Equal(new TrafficTotals(10, 2, 1, 5000, 10, 640, 10, 0.5, 10, 6.3, 630, 1000), FrontendMetricsSource.Parse(text));

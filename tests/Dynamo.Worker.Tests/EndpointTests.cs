@@ -86,7 +86,7 @@ public sealed class EndpointTests
         Assert.Equal("text/plain", response.Content.Headers.ContentType?.MediaType);
         foreach (var name in new[]
         {
-            MetricNames.WorkerRequestsTotal, MetricNames.WorkerGeneratedTokensTotal, MetricNames.WorkerKvBlocksUsed, MetricNames.WorkerKvBlocksTotal,
+            MetricNames.WorkerRequestsTotal, MetricNames.WorkerGeneratedTokensTotal, MetricNames.WorkerKvBlocksUsed, MetricNames.WorkerKvTotalBlocks,
             MetricNames.WorkerKvUsage, MetricNames.WorkerRunningRequests, MetricNames.WorkerQueueDepth, MetricNames.WorkerPrefixCacheHitRate,
         })
         {
@@ -95,7 +95,7 @@ public sealed class EndpointTests
 
         Assert.Contains($"worker_id=\"{a.Host.Instance.InstanceId}\"", text);
         Assert.DoesNotContain(b.Host.Instance.InstanceId, text);
-        Assert.Matches($"{MetricNames.WorkerKvBlocksTotal}{{[^}}]*}} 1024", text);
+        Assert.Matches($"{MetricNames.WorkerKvTotalBlocks}{{[^}}]*}} 1024", text);
         Assert.Matches($"{MetricNames.WorkerGeneratedTokensTotal}{{[^}}]*}} 4", text);
         Assert.Matches($"{MetricNames.WorkerRequestsTotal}{{[^}}]*endpoint=\"completions\"[^}}]*status=\"200\"[^}}]*}} 1", text);
     }

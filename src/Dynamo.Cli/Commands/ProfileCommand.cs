@@ -27,7 +27,7 @@ internal static class ProfileCommand
         var duration = new Option<double?>("--duration") { Description = "Measured: seconds at each grid point instead of a request count." };
         var workers = new Option<int?>("--workers") { Description = "Measured: workers behind the endpoint; load and throughput are per worker (default 1)." };
         var gpus = new Option<int?>("--gpus-per-worker") { Description = "Measured: GPUs one worker takes; throughputs are per GPU (default 1)." };
-        var kvBlocks = new Option<long?>("--kv-blocks") { Description = "Measured (required): KV blocks of one worker (its /metrics dynamo_component_kv_blocks_total, or Dynamo:Engine:NumKvBlocks / Dynamo:Mocker:TotalKvBlocks)." };
+        var kvBlocks = new Option<long?>("--kv-blocks") { Description = "Measured (required): KV blocks of one worker (its /metrics dynamo_component_kv_total_blocks, or Dynamo:Engine:NumKvBlocks / Dynamo:Mocker:TotalKvBlocks)." };
         var blockSize = new Option<int?>("--block-size") { Description = "Measured: tokens per KV block (default 16)." };
         var model = new Option<string?>("--model") { Description = "Measured: model name to send (default: the first one /v1/models lists)." };
         var timeout = new Option<double?>("--timeout") { Description = "Measured: per-request limit, seconds (default 600)." };
@@ -90,7 +90,7 @@ internal static class ProfileCommand
 
             if (parse.GetValue(kvBlocks) is not { } blocks)
             {
-                return Fail("--kv-blocks is required with --url: give one worker's KV blocks (its /metrics dynamo_component_kv_blocks_total, or Dynamo:Engine:NumKvBlocks / Dynamo:Mocker:TotalKvBlocks).");
+                return Fail("--kv-blocks is required with --url: give one worker's KV blocks (its /metrics dynamo_component_kv_total_blocks, or Dynamo:Engine:NumKvBlocks / Dynamo:Mocker:TotalKvBlocks).");
             }
 
             (string Flag, double Value, double Min)[] checks =

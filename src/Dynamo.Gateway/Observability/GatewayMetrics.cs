@@ -36,7 +36,7 @@ internal sealed class GatewayMetrics
             new HistogramConfiguration { LabelNames = ["model"], Buckets = TokenBuckets });
         OutputTokens = factory.CreateHistogram(MetricNames.FrontendOutputSequenceTokens, "Generated tokens per request.",
             new HistogramConfiguration { LabelNames = ["model"], Buckets = TokenBuckets });
-        CachedTokens = factory.CreateCounter(MetricNames.FrontendCachedTokens, "Prompt tokens served from workers' prefix caches.", "model");
+        CachedTokens = factory.CreateCounter(MetricNames.FrontendCachedTokensTotal, "Prompt tokens served from workers' prefix caches.", "model");
         Migrations = factory.CreateCounter(MetricNames.FrontendMigrationsTotal, "Requests moved to another worker after their worker failed.", "model");
         DisaggPrefills = factory.CreateCounter(MetricNames.FrontendDisaggPrefillsTotal,
             "Where prompts were prefilled while prefill workers were up: remote (prefill pool) or local (decode worker), and why.", "path", "reason");

@@ -29,6 +29,9 @@ namespace Dynamo.Gateway.Pipeline;
 /// </summary>
 internal sealed partial class CompletionPipeline
 {
+    /// <summary>The model label of requests whose body could not be read or names no configured model.</summary>
+    internal const string UnknownModel = "unknown";
+
     private readonly GatewayOptions _options;
     private readonly ModelCatalog _models;
     private readonly WorkerDirectory _workers;
@@ -86,20 +89,23 @@ internal sealed partial class CompletionPipeline
     {
         var start = _time.GetTimestamp();
         var endpoint = kind == RequestKind.Chat ? "chat_completions" : "completions";
-        var model = "unknown";
+        var model = UnknownModel;
         var requestType = "unary";
         var status = "error";
         try
         {
             using var body = await ReadBodyAsync(context);
             var request = OpenAiRequestParser.Parse(kind, body.Span, _limits);
-            model = request.Model;
+            // Metric labels carry only configured model names: a client's made-up name would otherwise become a new
+            // time series per request (memory that grows with requests); those requests are counted as "unknown".
+            bool known = _models.TryGet(request.Model, out var card);
+            model = known ? request.Model : UnknownModel;
             requestType = request.Stream ? "stream" : "unary";
 
             // Cheap bounds first, before the chat template, the tokenizer and admission spend anything on the request.
             RequestSize.CheckPromptChars(request, _options.MaxPromptChars, _maxPromptCharsKey);
             RequestSize.CheckSequences(request, _options.MaxSequencesPerRequest, _maxSequencesKey);
-            if (!_models.TryGet(request.Model, out var card))
+            if (!known)
             {
                 throw ErrorWriter.NotFound($"The model '{OpenAiException.Shorten(request.Model)}' does not exist.", "model", "model_not_found");
             }

@@ -53,7 +53,7 @@ public sealed class FrontendMetricsSource : ITrafficSource, IDisposable
             Get(MetricNames.FrontendTimeToFirstToken + "_count"),
             Get(MetricNames.FrontendInterTokenLatency + "_sum"),
             Get(MetricNames.FrontendInterTokenLatency + "_count"),
-            Get(MetricNames.FrontendCachedTokens));
+            Get(MetricNames.FrontendCachedTokensTotal));
     }
 
     private async Task<TrafficTotals> ReadOneAsync(Uri endpoint, CancellationToken cancellationToken)

@@ -15,7 +15,7 @@ public static class MetricNames
     public const string FrontendRequestDuration = "dynamo_frontend_request_duration_seconds";
     public const string FrontendInputSequenceTokens = "dynamo_frontend_input_sequence_tokens";
     public const string FrontendOutputSequenceTokens = "dynamo_frontend_output_sequence_tokens";
-    public const string FrontendCachedTokens = "dynamo_frontend_cached_tokens";
+    public const string FrontendCachedTokensTotal = "dynamo_frontend_cached_tokens_total";
     public const string FrontendMigrationsTotal = "dynamo_frontend_migrations_total";
     public const string FrontendDisaggPrefillsTotal = "dynamo_frontend_disagg_prefills_total";
     public const string FrontendRemotePrefillDuration = "dynamo_frontend_remote_prefill_duration_seconds";
@@ -39,7 +39,7 @@ public static class MetricNames
     // Worker
     public const string WorkerRequestsTotal = "dynamo_component_requests_total";
     public const string WorkerKvBlocksUsed = "dynamo_component_kv_blocks_used";
-    public const string WorkerKvBlocksTotal = "dynamo_component_kv_blocks_total";
+    public const string WorkerKvTotalBlocks = "dynamo_component_kv_total_blocks";
     public const string WorkerKvUsage = "dynamo_component_kv_cache_usage_ratio";
     public const string WorkerRunningRequests = "dynamo_component_running_requests";
     public const string WorkerQueueDepth = "dynamo_component_queue_depth";
