@@ -18,7 +18,8 @@ namespace Dynamo.Llm.Protocol;
 /// Choices where OpenAI is silent or lenient: a JSON <c>null</c> on an optional field means "not given"; a
 /// duplicated key is validated each time and the last one wins; integers may be written as integral decimals
 /// (<c>5.0</c>, <c>1e3</c>) but not as fractions; multi-part chat content is joined with "\n" as vLLM does;
-/// <c>max_completion_tokens</c> wins over <c>max_tokens</c>; unknown fields are skipped.
+/// <c>max_completion_tokens</c> wins over <c>max_tokens</c>; parameters of the API this server does not implement yet
+/// are refused unless their value asks for nothing (<see cref="UnsupportedParameters"/>); unknown fields are skipped.
 /// </remarks>
 public static class OpenAiRequestParser
 {
@@ -203,6 +204,13 @@ public static class OpenAiRequestParser
             {
                 throw TypeError(ref reader, "kv_transfer_params", "an object");
             }
+        }
+        else if (UnsupportedParameters.Find(ref reader, state.Kind) is { } unsupported)
+        {
+            // Part of the API but not implemented here: refused unless its value asks for nothing.
+            state.Field = unsupported;
+            reader.Read();
+            UnsupportedParameters.Check(unsupported, JsonElement.ParseValue(ref reader));
         }
         else
         {

@@ -209,13 +209,51 @@ public sealed class OpenAiRequestParserTests
     }
 
     [Fact]
-    public void Parse_UnknownFields_AreIgnored()
+    public void Parse_UnknownFields_AndUnsupportedParametersThatAskForNothing_AreIgnored()
     {
         var r = Completion("""
-            {"logprobs":null,"echo":false,"suffix":"s","best_of":1,"logit_bias":{"50256":-100},"extra":{"deep":[[{"a":[1,2,{"b":null}]}]]},
-             "model":"m","prompt":"x","response_format":{"type":"text"},"tools":[]}
+            {"logprobs":null,"echo":false,"suffix":"","best_of":1,"logit_bias":{},"extra":{"deep":[[{"a":[1,2,{"b":null}]}]]},
+             "model":"m","prompt":"x","response_format":{"type":"text"},"tools":[],"tool_choice":"none","top_logprobs":0,"min_tokens":0}
             """);
         Assert.Equal("m", r.Model);
+        var chat = Chat("""
+            {"model":"m","messages":[{"role":"user","content":"hi"}],"logprobs":false,"tools":null,"tool_choice":"auto","functions":[],
+             "modalities":["text"],"audio":null,"repetition_penalty":1,"skip_special_tokens":true,"add_generation_prompt":true,"chat_template_kwargs":{}}
+            """);
+        Assert.Equal("m", chat.Model);
+    }
+
+    /// <summary>Parameters of the API this server does not implement: asking for them is a 400 naming them, never a silent no-op.</summary>
+    [Theory]
+    [InlineData(RequestKind.Chat, "tools", """[{"type":"function","function":{"name":"f","parameters":{}}}]""")]
+    [InlineData(RequestKind.Chat, "tool_choice", "\"required\"")]
+    [InlineData(RequestKind.Chat, "tool_choice", """{"type":"function","function":{"name":"f"}}""")]
+    [InlineData(RequestKind.Chat, "functions", """[{"name":"f"}]""")]
+    [InlineData(RequestKind.Chat, "response_format", """{"type":"json_object"}""")]
+    [InlineData(RequestKind.Chat, "response_format", """{"type":"json_schema","json_schema":{"name":"x","schema":{}}}""")]
+    [InlineData(RequestKind.Chat, "logprobs", "true")]
+    [InlineData(RequestKind.Chat, "top_logprobs", "5")]
+    [InlineData(RequestKind.Completion, "logprobs", "3")]
+    [InlineData(RequestKind.Completion, "echo", "true")]
+    [InlineData(RequestKind.Completion, "suffix", "\"}\"")]
+    [InlineData(RequestKind.Completion, "best_of", "3")]
+    [InlineData(RequestKind.Completion, "logit_bias", """{"50256":-100}""")]
+    [InlineData(RequestKind.Chat, "modalities", """["text","audio"]""")]
+    [InlineData(RequestKind.Chat, "reasoning_effort", "\"low\"")]
+    [InlineData(RequestKind.Chat, "min_tokens", "5")]
+    [InlineData(RequestKind.Completion, "repetition_penalty", "1.1")]
+    [InlineData(RequestKind.Chat, "guided_json", """{"type":"object"}""")]
+    [InlineData(RequestKind.Chat, "skip_special_tokens", "false")]
+    public void Parse_UnsupportedParameterAskingForSomething_Is400NamingIt(RequestKind kind, string name, string value)
+    {
+        var body = kind == RequestKind.Chat
+            ? $$"""{"model":"m","messages":[{"role":"user","content":"hi"}],"{{name}}":{{value}}}"""
+            : $$"""{"model":"m","prompt":"x","{{name}}":{{value}}}""";
+        var error = Assert.Throws<OpenAiException>(() => OpenAiRequestParser.Parse(kind, Encoding.UTF8.GetBytes(body), Limits));
+        Assert.Equal(400, error.StatusCode);
+        Assert.Equal(name, error.Param);
+        Assert.Equal("unsupported_parameter", error.Code);
+        Assert.StartsWith($"'{name}' is not supported by this server yet (", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
