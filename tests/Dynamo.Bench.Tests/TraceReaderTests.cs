@@ -74,17 +74,27 @@ public sealed class TraceReaderTests
     }
 
     [Fact]
-    public void SharedTrace_HasTheDocumentedShape()
+    public void ShippedTrace_HasTheDocumentedShape()
     {
-        string path = Path.Combine(SharedTraces.Folder, "mooncake_synthetic_trace.jsonl");
-        if (!File.Exists(path))
-        {
-            return;
-        }
+        string path = Path.Combine(ShippedTraces.Folder, "mooncake_synthetic_trace.jsonl");
+        Assert.True(File.Exists(path), $"{path} is missing: bench/traces ships it");
 
         var records = TraceReader.Read(path);
         Assert.Equal(3993, records.Count);
         Assert.All(records, r => Assert.Equal((r.InputLength + 511) / 512, r.HashIds.Length));
+    }
+
+    [Fact]
+    public void ShippedAzureTrace_ReadsWhole_InTimeOrder()
+    {
+        string path = Path.Combine(ShippedTraces.Folder, "AzureLLMInferenceTrace_conv.csv");
+        Assert.True(File.Exists(path), $"{path} is missing: bench/traces ships it");
+
+        var records = TraceReader.Read(path);
+        Assert.Equal(19366, records.Count); // every line but the header (the replays of bench/README count 19,366)
+        Assert.Equal(0, records[0].TimestampMs);
+        Assert.Equal((374, 44), (records[0].InputLength, records[0].OutputLength));
+        Assert.All(records.Zip(records.Skip(1)), p => Assert.True(p.First.TimestampMs <= p.Second.TimestampMs));
     }
 
     [Fact]
