@@ -54,6 +54,13 @@ internal static class FrontendCommand
         var settings = process.Settings;
         var loggerFactory = process.LoggerFactory;
         var logger = loggerFactory.CreateLogger("Dynamo.Frontend");
+        // Before the model loads and NATS connects: a port another process holds fails now, in one line.
+        if (StartupChecks.GatewayPortsInUse(settings.Gateway) is { } busy)
+        {
+            process.Fail(busy);
+            return StartupChecks.PortInUseExitCode;
+        }
+
         ModelCard card;
         try
         {
@@ -62,6 +69,10 @@ internal static class FrontendCommand
         catch (ConfigurationException error)
         {
             return process.Fail(error.Message);
+        }
+        catch (Llm.ModelFileException error)
+        {
+            return process.Fail($"cannot load the model: {error.Message}");
         }
 
         if (!await process.ConnectAsync())
@@ -84,7 +95,18 @@ internal static class FrontendCommand
         await using var routerLifetime = router as IAsyncDisposable;
         var models = new ModelCatalog();
         models.Add(card);
-        var gateway = await GatewayHost.StartAsync(settings.Gateway, router, runtime.Discovery, models, process.ClusterSecret, loggerFactory, cancellationToken: process.Stopping.Token);
+        GatewayHost gateway;
+        try
+        {
+            gateway = await GatewayHost.StartAsync(settings.Gateway, router, runtime.Discovery, models, process.ClusterSecret, loggerFactory, cancellationToken: process.Stopping.Token);
+        }
+        catch (Exception error) when (StartupChecks.IsAddressInUse(error))
+        {
+            // Taken between the check above and the bind.
+            process.Fail(StartupChecks.PortInUse(settings.Gateway.Host, settings.Gateway.Port, "the OpenAI endpoint or the admin endpoints", "--port or Dynamo:Gateway:Port, Dynamo:Gateway:AdminPort"));
+            return StartupChecks.PortInUseExitCode;
+        }
+
         await using (gateway)
         {
             Console.WriteLine(

@@ -72,13 +72,42 @@ internal static class ServeCommand
             return 1;
         }
 
+        // Before any model loads: a port another process holds fails now, in one line.
+        if (StartupChecks.GatewayPortsInUse(settings.Gateway) is { } busy)
+        {
+            Console.Error.WriteLine($"dynamo serve: {busy}");
+            return StartupChecks.PortInUseExitCode;
+        }
+
         using var loggerFactory = Logging.CreateFactory();
         var logger = loggerFactory.CreateLogger("Dynamo.Serve");
 
         // Ctrl-C and SIGTERM both start a graceful stop; a second signal is left to the runtime's default.
         using var stopping = new ProcessStopSignal(loggerFactory.CreateLogger<ProcessStopSignal>(), cancellationToken);
 
-        await using var cluster = await EmbeddedCluster.StartAsync(settings, loggerFactory, stopping.Token);
+        EmbeddedCluster started;
+        try
+        {
+            started = await EmbeddedCluster.StartAsync(settings, loggerFactory, stopping.Token);
+        }
+        catch (ConfigurationException error)
+        {
+            Console.Error.WriteLine($"dynamo serve: invalid configuration:{Environment.NewLine}{error.Message}");
+            return 1;
+        }
+        catch (Llm.ModelFileException error)
+        {
+            Console.Error.WriteLine($"dynamo serve: cannot load the model: {error.Message} (a model folder holds config.json, model.safetensors and the tokenizer files; `dynamo model init --out DIR` writes one, or use a preset: --model tiny|small|100m).");
+            return 1;
+        }
+        catch (Exception error) when (StartupChecks.IsAddressInUse(error))
+        {
+            // Taken between the check above and the bind.
+            Console.Error.WriteLine($"dynamo serve: {StartupChecks.PortInUse(settings.Gateway.Host, settings.Gateway.Port, "the OpenAI endpoint or the admin endpoints", "--port or Dynamo:Gateway:Port, Dynamo:Gateway:AdminPort")}");
+            return StartupChecks.PortInUseExitCode;
+        }
+
+        await using var cluster = started;
         var pools = settings.Serve.Mode == "disagg"
             ? $"{settings.Serve.PrefillWorkers} prefill + {settings.Serve.DecodeWorkers} decode"
             : $"{settings.Serve.Workers} aggregated";
