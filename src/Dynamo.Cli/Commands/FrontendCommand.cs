@@ -51,6 +51,11 @@ internal static class FrontendCommand
             return 1;
         }
 
+        return await process.RunAsync(ServeAsync);
+    }
+
+    private static async Task<int> ServeAsync(NatsProcess process)
+    {
         var settings = process.Settings;
         var loggerFactory = process.LoggerFactory;
         var logger = loggerFactory.CreateLogger("Dynamo.Frontend");

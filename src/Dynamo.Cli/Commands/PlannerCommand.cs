@@ -100,6 +100,11 @@ internal static class PlannerCommand
             return 1;
         }
 
+        return await process.RunAsync(p => PlanAsync(p, args, flags, endpoints, metricsAddress));
+    }
+
+    private static async Task<int> PlanAsync(NatsProcess process, Arguments args, Dictionary<string, string?> flags, IReadOnlyList<Uri> endpoints, IPAddress metricsAddress)
+    {
         PlannerSetup setup;
         TimeSpan drainTimeout;
         try

@@ -106,6 +106,12 @@ internal static class ServeCommand
             Console.Error.WriteLine($"dynamo serve: {StartupChecks.PortInUse(settings.Gateway.Host, settings.Gateway.Port, "the OpenAI endpoint or the admin endpoints", "--port or Dynamo:Gateway:Port, Dynamo:Gateway:AdminPort")}");
             return StartupChecks.PortInUseExitCode;
         }
+        catch (OperationCanceledException) when (stopping.Token.IsCancellationRequested)
+        {
+            // Stopped while starting: what had started was stopped as the start-up unwound; a clean stop.
+            Console.WriteLine("dynamo serve: stopped while starting (SIGTERM or Ctrl-C); it had served nothing, so there was nothing to drain.");
+            return 0;
+        }
 
         await using var cluster = started;
         var pools = settings.Serve.Mode == "disagg"

@@ -60,6 +60,11 @@ internal static class WorkerCommand
             return 1;
         }
 
+        return await process.RunAsync(ServeAsync);
+    }
+
+    private static async Task<int> ServeAsync(NatsProcess process)
+    {
         WorkerOptions workerOptions;
         try
         {

@@ -96,6 +96,28 @@ internal sealed class NatsProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Runs <paramref name="run"/>, the command's work after its configuration was read. A stop signal (SIGTERM or
+    /// Ctrl-C) that comes while it is still starting (connecting to NATS, loading the model, binding, registering in
+    /// discovery) cancels the start-up; that is a clean stop, not a failure: what had started is undone as
+    /// <paramref name="run"/> unwinds (a registration is deleted when the NATS runtime is disposed), the process says so
+    /// in one line and exits 0. A scaler that stops a worker it has just started (the planner's local connector, a
+    /// Kubernetes scale-down) sees the same exit as for a worker that had served.
+    /// </summary>
+    public async Task<int> RunAsync(Func<NatsProcess, Task<int>> run)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        try
+        {
+            return await run(this);
+        }
+        catch (OperationCanceledException) when (Stopping.Token.IsCancellationRequested)
+        {
+            Console.WriteLine($"dynamo {_command}: stopped while starting (SIGTERM or Ctrl-C); it had served nothing, so there was nothing to drain.");
+            return 0;
+        }
+    }
+
     /// <summary>Says what went wrong; returns the exit code for it.</summary>
     public int Fail(string message)
     {

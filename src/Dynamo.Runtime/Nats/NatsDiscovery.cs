@@ -133,7 +133,9 @@ public sealed class NatsDiscovery : IDiscovery, IAsyncDisposable
             var store = await StoreAsync(cancellationToken).ConfigureAwait(false);
             try
             {
-                await store.CreateAsync(key, value, Raw, cancellationToken).ConfigureAwait(false);
+                // Not cancellable once sent: a put cancelled after the server stored it would leave a record this
+                // process does not know it holds, there until its lease ran out instead of deleted on dispose.
+                await store.CreateAsync(key, value, Raw, CancellationToken.None).ConfigureAwait(false);
             }
             catch (NatsKVCreateException)
             {

@@ -15,6 +15,40 @@ public sealed class ProcessesOnNatsTests(NatsServerFixture nats, ITestOutputHelp
     private static readonly TimeSpan Lease = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// A worker stopped while it is still starting (a scaler that scales down a worker it has just started) is a clean
+    /// stop: exit 0, one line saying so, and nothing left in discovery. The lease is a minute long, so a record left
+    /// behind cannot pass for one deleted by expiring. Each case sends SIGTERM at a later step of the start-up: before
+    /// NATS connects, once discovery is synchronized, while the HTTP server starts, and once registered.
+    /// </summary>
+    [Theory]
+    [InlineData("Cluster secret")]
+    [InlineData("Discovery synchronized")]
+    [InlineData("accepts requests only with the cluster credential")]
+    [InlineData("Registered p-early-")]
+    public async Task WorkerStoppedWhileStarting_ExitsZero_AndLeavesNothingInDiscovery(string stopAt)
+    {
+        await using var backend = new NatsBackend(nats.Server.Url, TestOutputLoggerProvider.Factory(output), o => o.LeaseTtl = TimeSpan.FromMinutes(1));
+        var observer = await backend.NewRuntimeAsync();
+        var model = await TestModel.DirectoryAsync();
+        var id = "p-early-" + Guid.NewGuid().ToString("N")[..8];
+        await using var worker = DynamoProcess.Start(
+            ["worker", "--role", "agg", "--nats", nats.Server.Url, "--model", model, "--served-model-name", TestModel.Name, "--engine", "mocker", "--instance-id", id, "--cluster-secret-file", TestSecret.File],
+            new Dictionary<string, string>
+            {
+                ["DYNAMO__NATS__NAMESPACE"] = backend.Namespace,
+                ["DYNAMO__NATS__LEASETTL"] = "00:01:00",
+            });
+
+        await worker.WaitForLineAsync(stopAt, StartTimeout);
+        worker.Terminate();
+
+        Assert.Equal(0, await worker.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Matches("stopped while starting|is serving model", worker.Output);
+        Assert.DoesNotContain("Unhandled exception", worker.Output);
+        await Wait.UntilAsync(() => observer.Discovery.GetInstances().All(i => i.InstanceId != id), $"{id} to be out of discovery", TimeSpan.FromSeconds(5));
+    }
+
     [Fact]
     public async Task FrontendAndWorkerProcesses_Serve_KilledWorkerLeavesWithinLease_DrainedWorkerLeavesAtOnce()
     {
