@@ -4,6 +4,7 @@ using Dynamo.Cli.Commands;
 var root = new RootCommand("Dynamo for .NET: a disaggregated, KV-cache-aware LLM inference orchestrator.");
 root.Subcommands.Add(ServeCommand.Create());
 root.Subcommands.Add(ModelCommand.Create());
+root.Subcommands.Add(ConfigCommand.Create());
 root.Subcommands.Add(FrontendCommand.Create());
 root.Subcommands.Add(WorkerCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());

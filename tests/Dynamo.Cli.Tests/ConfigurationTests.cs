@@ -135,6 +135,64 @@ public sealed class ConfigurationTests : IDisposable
         }
     }
 
+    /// <summary>One format for every section: the key path, then what is wrong and what to write instead.</summary>
+    [Theory]
+    [InlineData("Dynamo:Gateway:Prot", "8000", "Dynamo:Gateway:Prot: unknown key (did you mean Port?)")]
+    [InlineData("Dynamo:Serve:Workrs", "2", "Dynamo:Serve:Workrs: unknown key (did you mean Workers?)")]
+    [InlineData("Dynamo:Router:PrefilLoadScale", "2", "Dynamo:Router:PrefilLoadScale: unknown key (did you mean PrefillLoadScale?)")]
+    [InlineData("Dynamo:Gateway:Disaggregation:MinRemotePrefilTokens", "5", "Dynamo:Gateway:Disaggregation:MinRemotePrefilTokens: unknown key (did you mean MinRemotePrefillTokens?)")]
+    [InlineData("Dynamo:Gateway:Port", "abc", "Dynamo:Gateway:Port = 'abc': expected a whole number.")]
+    [InlineData("Dynamo:Gateway:Port", "99999999999", "Dynamo:Gateway:Port = '99999999999': expected a whole number between -2147483648 and 2147483647.")]
+    [InlineData("Dynamo:Gateway:QueueTimeout", "soon", "Dynamo:Gateway:QueueTimeout = 'soon': expected a time span such as 00:00:30 (hh:mm:ss).")]
+    [InlineData("Dynamo:Gateway:Cors:AllowedOrigins:first", "https://a.example", "Dynamo:Gateway:Cors:AllowedOrigins:first: expected a list (items 0, 1, ...), not a key named 'first'.")]
+    [InlineData("Dynamo:Serve:ShutdownTimeout:Seconds", "5", "Dynamo:Serve:ShutdownTimeout: expected a value (a time span such as 00:00:30 (hh:mm:ss)), not a section with keys Seconds.")]
+    [InlineData("Dynamo:Gatway:Port", "8000", "Dynamo:Gatway: unknown section (did you mean Gateway?)")]
+    [InlineData("Dynamo:Zzz:Port", "8000", "Dynamo:Zzz: unknown section (known sections: Serve, Gateway, Router, Mocker, Engine, Worker, Nats, Transfer, KvTransfer, Cluster, Planner).")]
+    [InlineData("Dynamo:Gateway:Zzzzzz", "1", "Dynamo:Gateway:Zzzzzz: unknown key (known keys: ")]
+    public void ConfigurationError_FirstLine_IsTheSameFormatInEverySection(string key, string value, string firstLine)
+    {
+        var error = Assert.Throws<ConfigurationException>(() =>
+            ClusterSettings.From(DynamoConfiguration.Build(null, new Dictionary<string, string?> { [key] = value }, NoEnvironment)));
+
+        Assert.StartsWith(firstLine, error.Message.Split(Environment.NewLine)[0], StringComparison.Ordinal);
+        Assert.DoesNotContain("BinderOptions", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("System.", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void PlannerSection_BadFlag_IsNamedWithTheTypeInWords()
+    {
+        var error = Assert.Throws<ConfigurationException>(() =>
+            DynamoConfiguration.Build(null, new Dictionary<string, string?> { ["Dynamo:Planner:Advisory"] = "maybe" }, NoEnvironment).Planner());
+
+        Assert.Equal("Dynamo:Planner:Advisory = 'maybe': expected true or false.", error.Message);
+    }
+
+    [Fact]
+    public void YamlSyntaxError_NamesFileLineAndColumn()
+    {
+        var yaml = Write("Dynamo:\n  Gateway:\n    Port: [8000\n    Host: 127.0.0.1\n");
+
+        var error = Assert.Throws<ConfigurationException>(() => DynamoConfiguration.Build(yaml, new Dictionary<string, string?>(), NoEnvironment));
+
+        Assert.Matches($@"^--config {System.Text.RegularExpressions.Regex.Escape(yaml)}: line \d+, column \d+: .+ \(YAML syntax\)\.$", error.Message);
+        Assert.DoesNotContain("Idx:", error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("Gateway:\n  Port: 9001\n", "'Gateway' is outside the Dynamo: root")]
+    [InlineData("Dynamo:\n  Gateway:\n    Port: 9001\nRouter:\n  Mode: random\n", "'Router' is outside the Dynamo: root")]
+    [InlineData("# nothing yet\n", "the file has no settings under Dynamo:")]
+    public void YamlFile_WithSettingsOutsideTheDynamoRoot_IsRefused(string text, string problem)
+    {
+        var yaml = Write(text);
+
+        var error = Assert.Throws<ConfigurationException>(() => DynamoConfiguration.Build(yaml, new Dictionary<string, string?>(), NoEnvironment));
+
+        Assert.StartsWith($"--config {yaml}: ", error.Message, StringComparison.Ordinal);
+        Assert.Contains(problem, error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void TransferAuthenticationKey_NotBase64_IsNamed_ButNotShown()
     {

@@ -36,7 +36,8 @@ public sealed record ClusterSettings
     public static ClusterSettings From(DynamoConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
-        var settings = new ClusterSettings
+        CheckSections(configuration);
+        return new ClusterSettings
         {
             Serve = configuration.Serve(),
             Gateway = configuration.Gateway(),
@@ -46,14 +47,23 @@ public sealed record ClusterSettings
             ClusterSecret = configuration.ClusterSecret(),
             Configuration = configuration,
         };
+    }
+
+    /// <summary>A section name nothing reads (a typo such as <c>Dynamo:Gatway</c>) is an error, named with the nearest known one.</summary>
+    internal static void CheckSections(DynamoConfiguration configuration)
+    {
+        var problems = new List<string>();
         foreach (var section in configuration.Root.GetSection("Dynamo").GetChildren())
         {
             if (!KnownSections.Contains(section.Key))
             {
-                throw new ConfigurationException($"Dynamo:{section.Key}: unknown section (expected Serve, Gateway, Router, Mocker, Engine, Worker, Nats, Transfer, KvTransfer, Cluster or Planner).");
+                var nearest = StrictBinding.Nearest(section.Key, KnownSections);
+                problems.Add(nearest is not null
+                    ? $"Dynamo:{section.Key}: unknown section (did you mean {nearest}?)"
+                    : $"Dynamo:{section.Key}: unknown section (known sections: Serve, Gateway, Router, Mocker, Engine, Worker, Nats, Transfer, KvTransfer, Cluster, Planner).");
             }
         }
 
-        return settings;
+        DynamoConfiguration.ThrowIfAny(problems);
     }
 }

@@ -48,16 +48,96 @@ public sealed class DynamoConfiguration
         }
         catch (Exception ex) when (ex is FormatException or InvalidDataException or IOException)
         {
-            throw new ConfigurationException($"--config {yamlPath}: {ex.Message}");
+            throw new ConfigurationException($"--config {yamlPath}: {YamlProblem(ex, yamlPath!)}");
+        }
+
+        if (yamlPath is not null)
+        {
+            CheckRoot(yamlPath, root);
         }
 
         return new DynamoConfiguration(root);
+    }
+
+    /// <summary>
+    /// A file whose settings are not under <c>Dynamo:</c> would be read and ignored (every key is looked up under it),
+    /// so the file is refused, naming what is outside the root.
+    /// </summary>
+    private static void CheckRoot(string yamlPath, IConfiguration root)
+    {
+        var fileOnly = new ConfigurationBuilder().AddYamlFile(Path.GetFullPath(yamlPath), optional: false, reloadOnChange: false).Build();
+        var outside = fileOnly.GetChildren().Select(c => c.Key).Where(k => !string.Equals(k, "Dynamo", StringComparison.OrdinalIgnoreCase)).ToList();
+        if (outside.Count > 0)
+        {
+            throw new ConfigurationException(
+                $"--config {yamlPath}: {string.Join(", ", outside.Select(k => $"'{k}'"))} {(outside.Count == 1 ? "is" : "are")} outside the Dynamo: root, so nothing would read {(outside.Count == 1 ? "it" : "them")}; put every setting under Dynamo: (Dynamo:, then Gateway:, then Port: 8000, each indented under the one before).");
+        }
+
+        if (!fileOnly.GetSection("Dynamo").GetChildren().Any())
+        {
+            throw new ConfigurationException($"--config {yamlPath}: the file has no settings under Dynamo:, so it would change nothing; configs/agg.yaml is an example.");
+        }
+    }
+
+    /// <summary>
+    /// A YAML syntax error as line, column and the parser's words, without its offsets and inner layers. The
+    /// configuration provider does not always pass the parser's error on (some malformed files fail in its own code),
+    /// so the file is parsed again to find where.
+    /// </summary>
+    private static string YamlProblem(Exception error, string path)
+    {
+        for (var inner = error; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is YamlDotNet.Core.YamlException yaml)
+            {
+                return Describe(yaml);
+            }
+        }
+
+        // Some malformed files stop YamlDotNet's scanner with an InvalidOperationException and no position: the end of
+        // the last event it did read is where to look.
+        YamlDotNet.Core.Mark? last = null;
+        try
+        {
+            using var reader = new StreamReader(path);
+            var parser = new YamlDotNet.Core.Parser(reader);
+            while (parser.MoveNext())
+            {
+                last = parser.Current?.End;
+            }
+        }
+        catch (YamlDotNet.Core.YamlException yaml)
+        {
+            return Describe(yaml);
+        }
+        catch (Exception other) when (other is InvalidOperationException or ArgumentException or IOException)
+        {
+            if (last is { } mark)
+            {
+                return $"line {mark.Line}, column {mark.Column}: the YAML cannot be read past this point (an unclosed [, {{ or quote is the usual cause) (YAML syntax).";
+            }
+        }
+
+        return Flatten(error);
+
+        static string Describe(YamlDotNet.Core.YamlException yaml)
+        {
+            var words = yaml.Message;
+            var cut = words.LastIndexOf("): ", StringComparison.Ordinal);
+            if (words.StartsWith("(Line:", StringComparison.Ordinal) && cut > 0)
+            {
+                words = words[(cut + 3)..];
+            }
+
+            return $"line {yaml.Start.Line}, column {yaml.Start.Column}: {words.TrimEnd('.')} (YAML syntax).";
+        }
     }
 
     public T Bind<T>(string sectionName)
         where T : new()
     {
         var options = new T();
+        ThrowIfAny(StrictBinding.Problems(Root.GetSection(sectionName), typeof(T)));
         try
         {
             Root.GetSection(sectionName).Bind(options, binder => binder.ErrorOnUnknownConfiguration = true);
@@ -122,6 +202,8 @@ public sealed class DynamoConfiguration
 
     public RouterOptions Router()
     {
+        // Keys are checked as every section's are; the router parses its own values (round-robin, 00:10:00, ...).
+        ThrowIfAny(StrictBinding.Problems(Root.GetSection(RouterOptions.SectionName), typeof(RouterOptions), checkValues: false));
         try
         {
             return RouterConfiguration.Bind(Root);
