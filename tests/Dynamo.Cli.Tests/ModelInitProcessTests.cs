@@ -45,6 +45,28 @@ public sealed class ModelInitProcessTests : IDisposable
     }
 
     [Fact]
+    public async Task ModelInit_NonEmptyFolder_IsRefusedWithoutForce_AndOverwrittenWithIt()
+    {
+        var folder = Path.Combine(_dir, "taken");
+        Directory.CreateDirectory(folder);
+        var mine = Path.Combine(folder, "notes.txt");
+        await File.WriteAllTextAsync(mine, "mine");
+        await File.WriteAllTextAsync(Path.Combine(folder, "config.json"), "{}");
+
+        var refused = await CliRun.RunAsync(["model", "init", "--out", folder], Budget);
+
+        CliRun.AssertUsageError(refused, 1, folder, "not empty", "--force");
+        Assert.Equal("{}", await File.ReadAllTextAsync(Path.Combine(folder, "config.json")));
+        Assert.False(File.Exists(Path.Combine(folder, "model.safetensors")), "nothing is written when the folder is refused");
+
+        var forced = await CliRun.RunAsync(["model", "init", "--out", folder, "--force"], Budget);
+
+        Assert.True(forced.ExitCode == 0, forced.ToString());
+        Assert.Equal("tiny", ModelCard.Load(folder, "tiny").Name);
+        Assert.Equal("mine", await File.ReadAllTextAsync(mine));
+    }
+
+    [Fact]
     public async Task ModelInit_WithoutOut_Exits1NamingTheFlag()
     {
         var result = await CliRun.RunAsync(["model", "init"], Budget);
