@@ -313,13 +313,18 @@ public sealed class GatewayHost : IAsyncDisposable
         return context.Response.WriteAsJsonAsync(list, OpenAiJsonContext.Relaxed.ModelList);
     }
 
+    /// <summary>
+    /// Healthy while at least one worker of a model this gateway serves is in discovery; <c>instances</c> counts those,
+    /// <c>other_models</c> the workers of models it has no card for (started with the wrong model), which never serve.
+    /// </summary>
     private static Task WriteHealthAsync(HttpContext context)
     {
         var discovery = context.RequestServices.GetRequiredService<IDiscovery>();
-        var instances = discovery.GetInstances();
-        context.Response.StatusCode = instances.Count > 0 ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable;
+        var servable = context.RequestServices.GetRequiredService<WorkerDirectory>().ServableCount;
+        var others = Math.Max(0, discovery.GetInstances().Count - servable);
+        context.Response.StatusCode = servable > 0 ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable;
         context.Response.ContentType = "application/json";
-        var status = instances.Count > 0 ? "healthy" : "unhealthy";
-        return context.Response.WriteAsync($"{{\"status\":\"{status}\",\"instances\":{instances.Count}}}");
+        var status = servable > 0 ? "healthy" : "unhealthy";
+        return context.Response.WriteAsync($"{{\"status\":\"{status}\",\"instances\":{servable},\"other_models\":{others}}}");
     }
 }
