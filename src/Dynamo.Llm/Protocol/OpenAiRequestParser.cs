@@ -208,7 +208,7 @@ public static class OpenAiRequestParser
         else if (UnsupportedParameters.Find(ref reader, state.Kind) is { } unsupported)
         {
             // Part of the API but not implemented here: refused unless its value asks for nothing.
-            state.Field = unsupported;
+            state.Field = unsupported.Name;
             reader.Read();
             UnsupportedParameters.Check(unsupported, JsonElement.ParseValue(ref reader));
         }

@@ -13,7 +13,8 @@ namespace Dynamo.Llm.Protocol;
 /// </summary>
 internal static class UnsupportedParameters
 {
-    private sealed record Parameter(string Name, RequestKind? Only, string Feature, Func<JsonElement, bool> AsksForNothing);
+    /// <summary>One parameter: its name, the kind of request it belongs to (null: both), the feature, and which values ask for nothing.</summary>
+    internal sealed record Parameter(string Name, RequestKind? Only, string Feature, Func<JsonElement, bool> AsksForNothing);
 
     private static readonly Parameter[] Table =
     [
@@ -22,9 +23,13 @@ internal static class UnsupportedParameters
         new("functions", null, "function calling", v => IsEmptyArray(v)),
         new("function_call", null, "function calling", v => IsString(v, "none", "auto")),
         new("response_format", null, "structured outputs (JSON mode, JSON schema)", v => v.ValueKind == JsonValueKind.Object && v.TryGetProperty("type", out var type) && IsString(type, "text")),
-        new("logprobs", null, "log-probabilities", v => v.ValueKind == JsonValueKind.False || IsZero(v)),
+        // Chat's logprobs is a switch; completions' is a count where 0 still asks for the sampled tokens' log-probabilities.
+        new("logprobs", RequestKind.Chat, "log-probabilities", v => v.ValueKind == JsonValueKind.False),
+        new("logprobs", RequestKind.Completion, "log-probabilities", _ => false),
         new("top_logprobs", null, "log-probabilities", IsZero),
-        new("prompt_logprobs", null, "log-probabilities", IsZero),
+
+        // vLLM's prompt_logprobs: 0 asks for the prompt tokens' own log-probabilities.
+        new("prompt_logprobs", null, "prompt log-probabilities", _ => false),
         new("echo", RequestKind.Completion, "echoing the prompt", v => v.ValueKind == JsonValueKind.False),
         new("suffix", RequestKind.Completion, "insertion (suffix)", v => IsString(v, "")),
         new("best_of", RequestKind.Completion, "best_of", v => IsNumber(v, 1)),
@@ -51,30 +56,30 @@ internal static class UnsupportedParameters
         new("skip_special_tokens", null, "keeping special tokens in the output", v => v.ValueKind == JsonValueKind.True),
     ];
 
-    /// <summary>The table's name for the property under <paramref name="reader"/> (a property name), for this kind of request; null when it is not in the table.</summary>
-    public static string? Find(ref Utf8JsonReader reader, RequestKind kind)
+    /// <summary>The table's entry for the property under <paramref name="reader"/> (a property name), for this kind of request; null when it is not in the table.</summary>
+    public static Parameter? Find(ref Utf8JsonReader reader, RequestKind kind)
     {
         foreach (var parameter in Table)
         {
             if ((parameter.Only is null || parameter.Only == kind) && reader.ValueTextEquals(parameter.Name))
             {
-                return parameter.Name;
+                return parameter;
             }
         }
 
         return null;
     }
 
-    /// <summary>Refuses <paramref name="value"/> of the parameter <paramref name="name"/> (from <see cref="Find"/>) unless it asks for nothing.</summary>
+    /// <summary>Refuses <paramref name="value"/> of <paramref name="parameter"/> (from <see cref="Find"/>) unless it asks for nothing.</summary>
     /// <exception cref="OpenAiException">The value asks for something this server does not do (400, code <c>unsupported_parameter</c>).</exception>
-    public static void Check(string name, JsonElement value)
+    public static void Check(Parameter parameter, JsonElement value)
     {
-        var parameter = Table.First(p => p.Name == name);
+        ArgumentNullException.ThrowIfNull(parameter);
         if (value.ValueKind != JsonValueKind.Null && !parameter.AsksForNothing(value))
         {
             throw OpenAiException.BadRequest(
-                $"'{name}' is not supported by this server yet ({parameter.Feature}); send the request without it.",
-                name, "unsupported_parameter");
+                $"'{parameter.Name}' is not supported by this server yet ({parameter.Feature}); send the request without it.",
+                parameter.Name, "unsupported_parameter");
         }
     }
 
