@@ -13,11 +13,25 @@ using Microsoft.Extensions.Logging.Abstractions;
 // P1: requests/s and latency of /v1/completions (token-id prompt, max_tokens 1, zero-delay mocker) through the
 //     gateway versus nginx proxying the same body to the same worker, both driven by wrk, interleaved in one run.
 // P2: streamed tokens/s through the gateway versus straight from the worker, same worker, same run.
-var duration = Arg("--duration", 10);
-var connections = Arg("--connections", 32);
-var streams = Arg("--streams", 16);
-var rounds = Arg("--rounds", 3);
+string[] known = ["--duration", "--connections", "--streams", "--rounds", "--out", "--json"];
+for (var i = 0; i < args.Length; i += 2)
+{
+    if (!known.Contains(args[i]) || i + 1 >= args.Length)
+    {
+        Console.Error.WriteLine($"'{args[i]}': expected --duration S, --connections N, --streams N, --rounds N, --out DIR or --json FILE, each with a value.");
+        return 1;
+    }
+}
+
+if (Arg("--duration", 10) is not { } duration || Arg("--connections", 32) is not { } connections || Arg("--streams", 16) is not { } streams || Arg("--rounds", 3) is not { } rounds)
+{
+    return 1;
+}
+
 var outDir = ArgString("--out", Path.Combine("bench", "results"));
+
+// --json FILE: the two ratios and their inputs, flat, for scripts and checks (p1_ratio, p2_ratio).
+var jsonPath = args.Contains("--json") ? ArgString("--json", "") : null;
 
 foreach (var tool in new[] { "wrk", "nginx" })
 {
@@ -151,6 +165,41 @@ async Task<int> MeasureAsync()
     var path = Path.Combine(outDir, "proxy.json");
     File.WriteAllText(path, JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
     Console.WriteLine($"Wrote {path}");
+    if (jsonPath is not null)
+    {
+        var flat = new Dictionary<string, object>
+        {
+            ["date"] = report.date,
+            ["processor_count"] = Environment.ProcessorCount,
+            ["p1_ratio"] = gw.RequestsPerSecond / ng.RequestsPerSecond,
+            ["p1_gateway_requests_per_second"] = gw.RequestsPerSecond,
+            ["p1_nginx_requests_per_second"] = ng.RequestsPerSecond,
+            ["p1_gateway_p50_ms"] = gw.P50Ms,
+            ["p1_gateway_p99_ms"] = gw.P99Ms,
+            ["p1_nginx_p50_ms"] = ng.P50Ms,
+            ["p1_nginx_p99_ms"] = ng.P99Ms,
+            ["p1_rounds_gateway_requests_per_second"] = p1["gateway"].Select(r => r.RequestsPerSecond).ToArray(),
+            ["p1_rounds_nginx_requests_per_second"] = p1["nginx"].Select(r => r.RequestsPerSecond).ToArray(),
+            ["p1_connections"] = connections,
+            ["p2_ratio"] = gwTokens / wkTokens,
+            ["p2_gateway_tokens_per_second"] = gwTokens,
+            ["p2_worker_tokens_per_second"] = wkTokens,
+            ["p2_rounds_gateway_tokens_per_second"] = p2["gateway"].ToArray(),
+            ["p2_rounds_worker_tokens_per_second"] = p2["worker"].ToArray(),
+            ["p2_streams"] = streams,
+            ["duration_seconds"] = duration,
+            ["rounds"] = rounds,
+        };
+        var directory = Path.GetDirectoryName(Path.GetFullPath(jsonPath));
+        if (directory is not null)
+        {
+            Directory.CreateDirectory(directory);
+        }
+
+        File.WriteAllText(jsonPath, JsonSerializer.Serialize(flat, new JsonSerializerOptions { WriteIndented = true }));
+        Console.WriteLine($"Wrote {jsonPath}");
+    }
+
     return 0;
 }
 
@@ -258,10 +307,21 @@ static async Task WaitForPortAsync(int port)
     }
 }
 
-int Arg(string name, int fallback)
+int? Arg(string name, int fallback)
 {
     var i = Array.IndexOf(args, name);
-    return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
+    if (i < 0 || i + 1 >= args.Length)
+    {
+        return fallback;
+    }
+
+    if (int.TryParse(args[i + 1], NumberStyles.None, CultureInfo.InvariantCulture, out var value) && value >= 1)
+    {
+        return value;
+    }
+
+    Console.Error.WriteLine($"{name} '{args[i + 1]}': expected a whole number, 1 or more.");
+    return null;
 }
 
 string ArgString(string name, string fallback)
