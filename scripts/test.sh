@@ -33,3 +33,8 @@ fi
 bash scripts/helm.sh
 
 dotnet test Dynamo.sln -c Release --logger "console;verbosity=minimal" "$@"
+
+# The whole suite (no filter given): then follow the README literally, as a new user would.
+if [ $# -eq 0 ]; then
+  bash scripts/readme-walkthrough.sh
+fi
