@@ -11,6 +11,13 @@ public sealed class GatewayOptions
     /// <summary>Port of the OpenAI endpoint; 0 picks a free one (tests). Default 8000.</summary>
     public int Port { get; set; } = 8000;
 
+    /// <summary>
+    /// Name the worker that served each request in the response headers <c>x-dynamo-worker</c> (and
+    /// <c>x-dynamo-prefill-worker</c> when a prefill worker computed the prompt), as <c>dynamo bench</c> records per
+    /// request. Default true; false keeps the workers' instance ids from clients.
+    /// </summary>
+    public bool WorkerHeaders { get; set; } = true;
+
     /// <summary>Largest request body accepted, in bytes; larger gets 413. Default 4 MiB.</summary>
     public long MaxRequestBodyBytes { get; set; } = 4 * 1024 * 1024;
 

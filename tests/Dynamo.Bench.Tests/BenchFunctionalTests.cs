@@ -70,6 +70,14 @@ public sealed class BenchFunctionalTests : IAsyncLifetime
             Assert.True(new FileInfo(Path.Combine(outDir, file)).Length > 0, file);
         }
 
+        // Every request names the worker that served it (the gateway's x-dynamo-worker header), and both served some.
+        var workers = _cluster.Workers.Select(w => (string?)w.Instance.InstanceId).ToHashSet();
+        Assert.All(outcome.Results, r => Assert.Contains(r.Worker, workers));
+        Assert.Equal(workers, outcome.Results.Select(r => r.Worker).ToHashSet());
+        var rows = (await File.ReadAllLinesAsync(Path.Combine(outDir, "requests.csv"))).Skip(1).ToList();
+        Assert.Equal(24, rows.Count);
+        Assert.All(rows, row => Assert.Contains(row.Split(',')[9], workers));
+
         var json = JsonNode.Parse(await File.ReadAllTextAsync(args.JsonPath!))!.AsObject();
         Assert.Equal(24, (long)json["requests"]!);
         Assert.Equal("tiny", (string?)json["model"]);

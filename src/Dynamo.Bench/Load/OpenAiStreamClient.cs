@@ -5,6 +5,7 @@ using System.Net.Http.Headers;
 using System.Text.Json;
 using Dynamo.Bench.Metrics;
 using Dynamo.Bench.Workload;
+using Dynamo.Contracts.OpenAi;
 
 namespace Dynamo.Bench.Load;
 
@@ -65,6 +66,7 @@ public sealed class OpenAiStreamClient
         int? usageTokens = null;
         int? cached = null;
         bool done = false;
+        string? worker = null;
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(timeout);
         RequestResult Result(string? error, string? message)
@@ -84,6 +86,7 @@ public sealed class OpenAiStreamClient
                 Error = error,
                 ErrorMessage = message,
                 Measured = measured,
+                Worker = worker,
             };
         }
 
@@ -92,6 +95,7 @@ public sealed class OpenAiStreamClient
             using var message = new HttpRequestMessage(HttpMethod.Post, _completions) { Content = new ByteArrayContent(Body(prompt, request.OutputLength)) };
             message.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
             using HttpResponseMessage response = await _http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, deadline.Token).ConfigureAwait(false);
+            worker = WorkerOf(response);
             if (!response.IsSuccessStatusCode)
             {
                 string body = await response.Content.ReadAsStringAsync(deadline.Token).ConfigureAwait(false);
@@ -164,6 +168,22 @@ public sealed class OpenAiStreamClient
         {
             return Result(ErrorKinds.Stream, error.Message);
         }
+    }
+
+    /// <summary>
+    /// The worker that served the response, from the gateway's headers: <c>decode</c>, or <c>prefill&gt;decode</c>
+    /// when a prefill worker computed the prompt (the form replay writes); null when the server does not say (a
+    /// gateway with <c>WorkerHeaders</c> off, or another server).
+    /// </summary>
+    internal static string? WorkerOf(HttpResponseMessage response)
+    {
+        if (!response.Headers.TryGetValues(ResponseHeaders.Worker, out var workers))
+        {
+            return null;
+        }
+
+        var decode = string.Join(",", workers);
+        return response.Headers.TryGetValues(ResponseHeaders.PrefillWorker, out var prefills) ? $"{string.Join(",", prefills)}>{decode}" : decode;
     }
 
     private byte[] Body(int[] prompt, int maxTokens)

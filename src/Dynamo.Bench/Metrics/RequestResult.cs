@@ -30,7 +30,7 @@ public sealed record RequestResult
     /// <summary>Error detail for the log; not aggregated.</summary>
     public string? ErrorMessage { get; init; }
 
-    /// <summary>Worker that served the request, when known (replay).</summary>
+    /// <summary>Worker that served the request (<c>decode</c> or <c>prefill&gt;decode</c>): replay's simulated ones, or the gateway's <c>x-dynamo-worker</c> headers in <c>bench</c>.</summary>
     public string? Worker { get; init; }
 
     /// <summary>False for requests started during warm-up: they load the system but are not counted.</summary>

@@ -203,6 +203,20 @@ internal sealed partial class CompletionPipeline
                 }
             }
 
+            if (_options.WorkerHeaders && !context.Response.HasStarted)
+            {
+                // The worker that will produce the tokens; a migration before the first byte names the new one.
+                context.Response.Headers[ResponseHeaders.Worker] = decision.Worker.InstanceId;
+                if (remotePrefill is not null)
+                {
+                    context.Response.Headers[ResponseHeaders.PrefillWorker] = remotePrefill.Worker.InstanceId;
+                }
+                else
+                {
+                    context.Response.Headers.Remove(ResponseHeaders.PrefillWorker);
+                }
+            }
+
             var body = WorkerRequestWriter.Write(request with { KvTransferParams = remotePrefill?.Params }, generated.Count == 0 ? prompts : [prompt], remaining);
             var attemptContext = WorkerAttemptContext.Create(context, body);
             var transformer = new WorkerTransformer(relay, decision.RequestId);
