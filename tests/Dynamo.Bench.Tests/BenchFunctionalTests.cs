@@ -38,6 +38,41 @@ public sealed class BenchFunctionalTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _cluster.DisposeAsync();
 
+    /// <summary>This test's own run history (the default is the user's cache folder).</summary>
+    private string History => Path.Combine(_dir, "bench-runs.tsv");
+
+    [Fact]
+    public async Task Bench_SameSeedAgainstTheSameServer_WarnsOfAWarmCache_AnotherSeedDoesNot()
+    {
+        BenchArguments Args(int seed) => new()
+        {
+            Url = _cluster.Address,
+            Isl = "64",
+            Osl = "2",
+            Concurrency = 2,
+            Requests = 4,
+            Seed = seed,
+            HistoryPath = History,
+        };
+
+        var first = new TestConsole { EmitAnsiSequences = false };
+        var again = new TestConsole { EmitAnsiSequences = false };
+        var other = new TestConsole { EmitAnsiSequences = false };
+        again.Profile.Width = other.Profile.Width = first.Profile.Width = 400;
+        BenchOutcome firstRun = await BenchRunner.RunAsync(Args(11), first);
+        BenchOutcome againRun = await BenchRunner.RunAsync(Args(11), again);
+        BenchOutcome otherRun = await BenchRunner.RunAsync(Args(12), other);
+
+        Assert.DoesNotContain("warning", first.Output, StringComparison.Ordinal);
+        Assert.Null(firstRun.Json["seed_reused_from"]);
+        Assert.Contains("warning: a bench run against", again.Output, StringComparison.Ordinal);
+        Assert.Contains("sent the same prompts (seed 11, same workload)", again.Output, StringComparison.Ordinal);
+        Assert.NotNull(againRun.Json["seed_reused_from"]);
+        Assert.Equal(11, (int)againRun.Json["seed"]!);
+        Assert.DoesNotContain("warning", other.Output, StringComparison.Ordinal);
+        Assert.Null(otherRun.Json["seed_reused_from"]);
+    }
+
     [Fact]
     public async Task Bench_Synthetic_WritesTableJsonCsvAndPlots()
     {
@@ -54,6 +89,7 @@ public sealed class BenchFunctionalTests : IAsyncLifetime
             OutDir = outDir,
             JsonPath = Path.Combine(_dir, "summary.json"),
             Slo = new SloTargets { TtftMs = 10_000 },
+            HistoryPath = History,
         };
 
         BenchOutcome outcome = await BenchRunner.RunAsync(args, console);
@@ -91,7 +127,7 @@ public sealed class BenchFunctionalTests : IAsyncLifetime
         string trace = Path.Combine(_dir, "trace.jsonl");
         var lines = Enumerable.Range(0, 12).Select(i => $"{{\"timestamp\": {i * 50}, \"input_length\": 700, \"output_length\": 4, \"hash_ids\": [7, {100 + i}]}}");
         await File.WriteAllLinesAsync(trace, lines);
-        var args = new BenchArguments { Url = _cluster.Address, TracePath = trace, TraceSpeedup = 2 };
+        var args = new BenchArguments { Url = _cluster.Address, TracePath = trace, TraceSpeedup = 2, HistoryPath = History };
 
         BenchOutcome outcome = await BenchRunner.RunAsync(args, new TestConsole());
 
@@ -103,7 +139,7 @@ public sealed class BenchFunctionalTests : IAsyncLifetime
     [Fact]
     public async Task Bench_UnreachableServer_CountsConnectionErrors()
     {
-        var args = new BenchArguments { Url = new Uri("http://127.0.0.1:1/"), Model = "m", Isl = "8", Osl = "2", Rate = 100, Requests = 3 };
+        var args = new BenchArguments { Url = new Uri("http://127.0.0.1:1/"), Model = "m", Isl = "8", Osl = "2", Rate = 100, Requests = 3, HistoryPath = History };
         BenchOutcome outcome = await BenchRunner.RunAsync(args, new TestConsole());
         Assert.Equal(3, outcome.Summary.Errors);
         Assert.Equal(3, outcome.Summary.ErrorsByKind["connection"]);

@@ -47,6 +47,9 @@ public sealed record BenchArguments
 
     public bool NoPlots { get; init; }
 
+    /// <summary>Where the runs made from this machine are kept, to warn about a reused seed (<see cref="BenchHistory"/>).</summary>
+    public string HistoryPath { get; init; } = BenchHistory.DefaultPath;
+
     /// <summary>Write a measured table for <c>--profile fit:FILE</c> here (see <see cref="Reports.ProfileTable"/>).</summary>
     public string? ProfileTablePath { get; init; }
 

@@ -50,6 +50,17 @@ public static class BenchRunner
             Timeout = Timeout.InfiniteTimeSpan,
         };
         string model = args.Model ?? await OpenAiStreamClient.DiscoverModelAsync(http, args.Url, cancellationToken).ConfigureAwait(false);
+
+        // The same seed and workload against the same server send the same prompts: a prefix cache may still hold them.
+        var history = new BenchHistory(args.HistoryPath);
+        string workloadKey = BenchHistory.Workload(args);
+        DateTimeOffset? previous = history.LastRun(args.Url, workloadKey);
+        if (previous is { } before)
+        {
+            console.MarkupLine($"[yellow]warning: a bench run against {Markup.Escape(args.Url.ToString())} at {before.UtcDateTime:yyyy-MM-dd HH:mm:ss} UTC sent the same prompts (seed {args.Seed}, same workload); unless the server restarted since, its prefix cache may still hold them and this run measures a warm cache. Pass another --seed for new prompts.[/]");
+        }
+
+        history.Record(args.Url, workloadKey, DateTimeOffset.UtcNow);
         var client = new OpenAiStreamClient(http, args.Url, model);
         var prompts = new PromptSynthesizer(args.VocabSize);
         var timeout = TimeSpan.FromSeconds(args.TimeoutS);
@@ -91,6 +102,8 @@ public static class BenchRunner
             ["url"] = args.Url.ToString(),
             ["model"] = model,
             ["load"] = mode,
+            ["seed"] = args.Seed,
+            ["seed_reused_from"] = previous?.UtcDateTime.ToString("o", CultureInfo.InvariantCulture),
         });
         console.Write(ConsoleReport.Table(summary, title));
         var files = new List<string>();
