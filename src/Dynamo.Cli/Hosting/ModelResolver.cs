@@ -53,7 +53,9 @@ public static partial class ModelResolver
             return Path.GetFullPath(model);
         }
 
-        var directory = Path.Combine(CacheDirectory(), "models", $"{model.ToLowerInvariant()}-seed{seed}");
+        // Tied-head presets (100m) changed their initialisation: a folder generated before that is not reused ("-w2").
+        var generation = ModelPresets.Get(preset).TieWordEmbeddings ? "-w2" : "";
+        var directory = Path.Combine(CacheDirectory(), "models", $"{model.ToLowerInvariant()}-seed{seed}{generation}");
         if (!File.Exists(Path.Combine(directory, "config.json")))
         {
             LogGenerating(logger, model, directory);

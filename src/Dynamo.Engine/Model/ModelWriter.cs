@@ -75,7 +75,7 @@ public static class ModelWriter
         await File.WriteAllTextAsync(Path.Combine(directory, "generation_config.json"), GenerationConfigJson(config), cancellationToken);
 
         var entries = LlamaTensorNames.All(config)
-            .Select(t => new SafetensorsEntry(t.Name, dtype, t.Shape, span => Fill(span, t.Name, t.Shape, seed)))
+            .Select(t => new SafetensorsEntry(t.Name, dtype, t.Shape, span => Fill(span, t.Name, t.Shape, seed, config.TieWordEmbeddings)))
             .ToList();
         var metadata = new Dictionary<string, string> { ["format"] = "pt", ["generator"] = "dynamo model init", ["seed"] = seed.ToString() };
         var shards = Split(entries, maxShardBytes);
@@ -152,10 +152,14 @@ public static class ModelWriter
 
     /// <summary>
     /// Uniform weights with the standard deviation that keeps each projection's output near unit variance
-    /// (1/sqrt(fan_in)), embeddings at unit variance and norms at one: activations stay sane through the
-    /// layers and logits spread enough that greedy decoding is not one repeated token.
+    /// (1/sqrt(fan_in)), norms at one: activations stay sane through the layers and logits spread enough that
+    /// greedy decoding is not one repeated token. Embeddings are at unit variance when the output head is its own
+    /// matrix; a tied head (the embeddings reused as the output projection) gets 1/sqrt(hidden) instead: at unit
+    /// variance the logit of the token just read is its embedding's squared norm (hidden, 768 for the 100m preset)
+    /// against about sqrt(hidden) for every other token, so greedy output only repeated the last prompt token (logit
+    /// gaps of 50-200) and no comparison on it could tell a right forward pass from a wrong one.
     /// </summary>
-    private static void Fill(Span<float> span, string name, int[] shape, int seed)
+    private static void Fill(Span<float> span, string name, int[] shape, int seed, bool tied)
     {
         if (name.EndsWith("layernorm.weight", StringComparison.Ordinal) || name == LlamaTensorNames.FinalNorm)
         {
@@ -165,7 +169,7 @@ public static class ModelWriter
 
         var std = name switch
         {
-            LlamaTensorNames.Embed => 1.0,
+            LlamaTensorNames.Embed => tied ? 1.0 / Math.Sqrt(shape[^1]) : 1.0,
             _ when name.EndsWith(".bias", StringComparison.Ordinal) => 0.02,
             _ => 1.0 / Math.Sqrt(shape[^1]),
         };
