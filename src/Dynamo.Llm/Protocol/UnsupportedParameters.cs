@@ -36,6 +36,11 @@ internal static class UnsupportedParameters
         new("logit_bias", null, "logit_bias", v => v.ValueKind == JsonValueKind.Object && !v.EnumerateObject().Any()),
         new("modalities", RequestKind.Chat, "output modalities other than text", v => v.ValueKind == JsonValueKind.Array && v.EnumerateArray().All(m => IsString(m, "text"))),
         new("audio", RequestKind.Chat, "audio output", _ => false),
+        new("parallel_tool_calls", RequestKind.Chat, "tool calling", v => v.ValueKind is JsonValueKind.True or JsonValueKind.False),
+        new("store", RequestKind.Chat, "stored completions", v => v.ValueKind == JsonValueKind.False),
+        new("metadata", RequestKind.Chat, "stored-completion metadata", v => v.ValueKind == JsonValueKind.Object && !v.EnumerateObject().Any()),
+        new("service_tier", RequestKind.Chat, "service tiers", v => IsString(v, "auto", "default")),
+        new("verbosity", RequestKind.Chat, "output verbosity", v => IsString(v, "medium")),
         new("prediction", RequestKind.Chat, "predicted outputs", _ => false),
         new("web_search_options", RequestKind.Chat, "web search", _ => false),
         new("reasoning_effort", RequestKind.Chat, "reasoning effort", _ => false),
@@ -55,6 +60,9 @@ internal static class UnsupportedParameters
         new("include_stop_str_in_output", null, "include_stop_str_in_output", v => v.ValueKind == JsonValueKind.False),
         new("skip_special_tokens", null, "keeping special tokens in the output", v => v.ValueKind == JsonValueKind.True),
     ];
+
+    /// <summary>Every parameter name this table refuses (for the README's field table and its test).</summary>
+    public static IEnumerable<string> Names => Table.Select(p => p.Name).Distinct();
 
     /// <summary>The table's entry for the property under <paramref name="reader"/> (a property name), for this kind of request; null when it is not in the table.</summary>
     public static Parameter? Find(ref Utf8JsonReader reader, RequestKind kind)
