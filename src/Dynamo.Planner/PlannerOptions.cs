@@ -92,7 +92,7 @@ public sealed class PlannerOptions
         "constant" => new ConstantPredictor(),
         "moving-average" => new MovingAveragePredictor(Predictor.Window),
         "holt" => new HoltPredictor(Predictor.Alpha, Predictor.Beta),
-        "kalman" => new KalmanPredictor(Predictor.ProcessNoise, Predictor.MeasurementNoise, trend: true),
+        "kalman" => new KalmanPredictor(Predictor.ProcessNoise, Predictor.MeasurementNoise, trend: true, Predictor.TrendDamping),
         "kalman-level" => new KalmanPredictor(Predictor.ProcessNoise, Predictor.MeasurementNoise, trend: false),
         _ => throw new ArgumentException($"{SectionName}:Predictor:Kind = '{Predictor.Kind}': expected constant, moving-average, holt, kalman or kalman-level."),
     };
@@ -154,6 +154,7 @@ public sealed class PlannerOptions
             Check(Predictor.Window >= 1, "Predictor:Window", Predictor.Window, "must be at least 1 interval");
             Check(Predictor.Alpha > 0 && Predictor.Alpha <= 1, "Predictor:Alpha", Predictor.Alpha, "must be in (0, 1]");
             Check(Predictor.Beta >= 0 && Predictor.Beta <= 1, "Predictor:Beta", Predictor.Beta, "must be in [0, 1]");
+            Check(Predictor.TrendDamping > 0 && Predictor.TrendDamping <= 1, "Predictor:TrendDamping", Predictor.TrendDamping, "must be in (0, 1]");
             Check(Predictor.ProcessNoise > 0 && double.IsFinite(Predictor.ProcessNoise), "Predictor:ProcessNoise", Predictor.ProcessNoise, "must be > 0");
             Check(Predictor.MeasurementNoise > 0 && double.IsFinite(Predictor.MeasurementNoise), "Predictor:MeasurementNoise", Predictor.MeasurementNoise, "must be > 0");
         }

@@ -20,4 +20,10 @@ public sealed class PredictorOptions
 
     /// <summary>kalman: measurement noise variance r; q ÷ r sets how fast the filter follows. Default 1.</summary>
     public double MeasurementNoise { get; set; } = 1;
+
+    /// <summary>
+    /// kalman: the share φ of the trend kept from one interval to the next, in (0, 1]. A forecast h intervals ahead
+    /// adds φ + … + φʰ times the trend, so a load step is not extrapolated as a lasting trend. Default 1 (undamped).
+    /// </summary>
+    public double TrendDamping { get; set; } = 1;
 }

@@ -79,6 +79,39 @@ public class PredictorTests
     }
 
     [Fact]
+    public void DampedKalman_AfterAStep_ForecastsNearTheNewLevel_WhereTheUndampedOneCarriesTheTrendOn()
+    {
+        // 10 intervals at 10, then a step to 30 that holds for 2: the trend filter reads the jump as a slope.
+        double[] step = [.. Enumerable.Repeat(10.0, 10), 30, 30];
+        var undamped = new KalmanPredictor(1, 1, trend: true);
+        var damped = new KalmanPredictor(1, 1, trend: true, trendDamping: 0.5);
+        undamped.WarmStart(step);
+        damped.WarmStart(step);
+
+        // φ = 1 is the linear trend (the default, unchanged): far ahead it keeps climbing.
+        Assert.True(undamped.PredictAhead(10) > undamped.PredictAhead(2) + 10, $"undamped: {undamped.PredictAhead(2):F1} then {undamped.PredictAhead(10):F1}");
+
+        // φ = 0.5: the trend's contribution is bounded by φ/(1 − φ) = 1 times the trend, however far ahead.
+        Assert.InRange(damped.PredictAhead(10) - damped.PredictAhead(1), 0, 10);
+        Assert.True(damped.PredictAhead(1.33) < undamped.PredictAhead(1.33), $"damped {damped.PredictAhead(1.33):F1}, undamped {undamped.PredictAhead(1.33):F1}");
+        Assert.InRange(damped.PredictAhead(1.33), 25, 45);
+    }
+
+    [Fact]
+    public void DampedKalman_OnAFlatSeries_IsTheUndampedFilter_AndBadDampingIsRefused()
+    {
+        double[] flat = [.. Enumerable.Repeat(20.0, 30)];
+        var damped = new KalmanPredictor(1, 1, trend: true, trendDamping: 0.7);
+        damped.WarmStart(flat);
+        Assert.Equal(20, damped.PredictAhead(3), 6);
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => new KalmanPredictor(1, 1, trend: true, trendDamping: 0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new KalmanPredictor(1, 1, trend: true, trendDamping: 1.5));
+        var options = new PlannerOptions { Profile = "p.json", Predictor = new PredictorOptions { TrendDamping = 1.2 } };
+        Assert.Contains(options.Problems(requireProfile: false), p => p.StartsWith("Dynamo:Planner:Predictor:TrendDamping = '1.2'", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Kalman_FirstUpdate_MatchesTheFilterByHand()
     {
         // Level model, q = 1, r = 1: after y₀ = 0, P = 1; predict P = 2; K = 2/3; level = 0 + 2/3 · 10.
