@@ -92,6 +92,21 @@ public sealed class TransferAgentTests
     }
 
     [SkippableFact]
+    public async Task Ucx_Loaded_ItsMemoryHooksAreOff_InTheNativeEnvironment()
+    {
+        Backends.SkipIfUnavailable(TransferBackendKind.Ucx);
+        await using var agent = TransferAgent.Create(AgentPair.Options(TransferBackendKind.Ucx, "hooks-check"));
+
+        // UCX reads these from the native environment when libucs loads; .NET's copy would not reach it.
+        foreach (var (name, value) in Dynamo.Transfer.Backends.Ucx.UcxNative.MemoryHookSettings)
+        {
+            var native = Dynamo.Transfer.Backends.Ucx.UcxNative.getenv(name);
+            Assert.True(native != 0, $"{name} is not set in the native environment");
+            Assert.Equal(value, System.Runtime.InteropServices.Marshal.PtrToStringUTF8(native));
+        }
+    }
+
+    [SkippableFact]
     public async Task Ucx_Loaded_NullReferenceStillAManagedException()
     {
         Backends.SkipIfUnavailable(TransferBackendKind.Ucx);

@@ -238,18 +238,46 @@ internal static unsafe partial class UcxNative
     private static int s_prepared;
 
     /// <summary>
-    /// Must run before <c>libucs</c> is first loaded. UCX installs handlers for SIGSEGV, SIGBUS, SIGILL and SIGFPE
-    /// that print a backtrace and kill the process; .NET turns SIGSEGV into <see cref="NullReferenceException"/>, so
-    /// with UCX's handlers any null dereference anywhere in the process becomes a crash (checked against UCX 1.13.1).
-    /// The native environment is what UCX reads (not .NET's copy), hence <c>setenv</c>.
+    /// UCX settings this process needs, applied where the user has not set them (except the first, always).
     /// </summary>
+    /// <remarks>
+    /// <para><c>UCX_ERROR_SIGNALS</c> cleared: UCX installs handlers for SIGSEGV, SIGBUS, SIGILL and SIGFPE that print
+    /// a backtrace and kill the process; .NET turns SIGSEGV into <see cref="NullReferenceException"/>, so with UCX's
+    /// handlers any null dereference anywhere in the process becomes a crash (checked against UCX 1.13.1).</para>
+    /// <para><c>UCX_MEM_EVENTS=no</c>, <c>UCX_MEM_MALLOC_HOOKS=no</c>, <c>UCX_MEM_MMAP_HOOK_MODE=none</c>: by default
+    /// UCX's memory hooks (UCM) rewrite the first instructions of libc's <c>mmap</c>, <c>munmap</c>, <c>madvise</c>,
+    /// <c>brk</c> and malloc's entry points at run time ("bistro" patching), to keep its registration cache in step
+    /// with unmapped memory. Rewriting code that other threads may be executing is a race (UCX fixed one instance in
+    /// PR 5855), and a .NET process always has other threads unmapping memory (the GC). A test host running UCX under
+    /// load crashed with a jump to address 0 from a thread calling a function with (address, 4096), an
+    /// <c>munmap</c>-shaped call, and earlier Engine.Tests runs beside UCX died with "stack smashing detected". This
+    /// backend registers its regions once, explicitly (<c>ucp_mem_map</c>), and needs no registration cache, so the
+    /// hooks are turned off; UCX then runs without the cache (its <c>RCACHE_ENABLE</c> default, <c>try</c>).</para>
+    /// <para>Must run before <c>libucs</c> is first loaded: it reads these when loaded. The native environment is what
+    /// UCX reads (not .NET's copy), hence <c>setenv</c>.</para>
+    /// </remarks>
     public static void PrepareEnvironment()
     {
         if (Interlocked.Exchange(ref s_prepared, 1) == 0)
         {
             setenv("UCX_ERROR_SIGNALS", "", 1);
+            foreach (var (name, value) in MemoryHookSettings)
+            {
+                setenv(name, value, 0);
+            }
         }
     }
+
+    /// <summary>The UCX memory-hook settings <see cref="PrepareEnvironment"/> applies unless the user set them.</summary>
+    public static readonly (string Name, string Value)[] MemoryHookSettings =
+    [
+        ("UCX_MEM_EVENTS", "no"),
+        ("UCX_MEM_MALLOC_HOOKS", "no"),
+        ("UCX_MEM_MMAP_HOOK_MODE", "none"),
+    ];
+
+    [LibraryImport("libc", StringMarshalling = StringMarshalling.Utf8)]
+    public static partial nint getenv(string name);
 
     [LibraryImport("libc", SetLastError = true)]
     public static partial int poll(PollFd* fds, nuint count, int timeoutMilliseconds);
