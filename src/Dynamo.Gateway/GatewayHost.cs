@@ -95,6 +95,7 @@ public sealed class GatewayHost : IAsyncDisposable
         builder.Services.AddSingleton<WorkerHealth>();
         builder.Services.AddSingleton<ApiKeyAuthenticator>();
         builder.Services.AddSingleton<Disaggregation.PrefillCoordinator>();
+        builder.Services.AddSingleton(sp => new Responses.ResponseStore(options.Responses, sp.GetRequiredService<TimeProvider>()));
         builder.Services.AddSingleton<CompletionPipeline>();
         builder.Services.AddHttpForwarder();
         builder.Services.AddSingleton(_ => new HttpMessageInvoker(new ClusterCredentialHandler(clusterSecret, new SocketsHttpHandler
@@ -252,6 +253,8 @@ public sealed class GatewayHost : IAsyncDisposable
         var pipeline = app.Services.GetRequiredService<CompletionPipeline>();
         app.Map("/v1/chat/completions", OpenAiErrors.Allow("POST", OpenAiErrors.JsonOnly(context => pipeline.HandleAsync(context, RequestKind.Chat))));
         app.Map("/v1/completions", OpenAiErrors.Allow("POST", OpenAiErrors.JsonOnly(context => pipeline.HandleAsync(context, RequestKind.Completion))));
+        app.Map("/v1/responses", OpenAiErrors.Allow("POST", OpenAiErrors.JsonOnly(pipeline.HandleResponsesAsync)));
+        app.Map("/v1/responses/{id}", OpenAiErrors.Allow("GET, DELETE", StoredResponseAsync));
         app.Map("/v1/models", OpenAiErrors.Allow("GET, HEAD", WriteModelsAsync));
         app.Map("/health", OpenAiErrors.Allow("GET, HEAD", WriteHealthAsync)).WithMetadata(AdminEndpoint.Instance);
         app.Map("/live", OpenAiErrors.Allow("GET, HEAD", context => context.Response.WriteAsync("{\"status\":\"live\"}"))).WithMetadata(AdminEndpoint.Instance);
@@ -301,6 +304,30 @@ public sealed class GatewayHost : IAsyncDisposable
         public int Public { get; set; }
 
         public int Admin { get; set; }
+    }
+
+    /// <summary><c>GET</c> or <c>DELETE /v1/responses/{id}</c>: a response kept by this gateway's response store.</summary>
+    private static async Task StoredResponseAsync(HttpContext context)
+    {
+        var store = context.RequestServices.GetRequiredService<Responses.ResponseStore>();
+        var id = (string)context.Request.RouteValues["id"]!;
+        var notFound = ErrorWriter.NotFound(
+            $"No response with id '{OpenAiException.Shorten(id)}' is kept by this server (it was not stored, was deleted, or has expired).", "response_id", "response_not_found");
+        if (HttpMethods.IsDelete(context.Request.Method))
+        {
+            if (!store.Delete(id))
+            {
+                throw notFound;
+            }
+
+            context.Response.ContentType = "application/json";
+            await context.Response.WriteAsync($"{{\"id\":{System.Text.Json.JsonSerializer.Serialize(id)},\"object\":\"response\",\"deleted\":true}}");
+            return;
+        }
+
+        var response = store.Response(id) ?? throw notFound;
+        context.Response.ContentType = "application/json";
+        await context.Response.Body.WriteAsync(response, context.RequestAborted);
     }
 
     private static Task WriteModelsAsync(HttpContext context)

@@ -83,6 +83,9 @@ public sealed class GatewayOptions
     /// <summary>Thresholds of conditional disaggregation; used only when prefill workers are in discovery.</summary>
     public Disaggregation.DisaggregationOptions Disaggregation { get; set; } = new();
 
+    /// <summary>The Responses API's response store (<c>previous_response_id</c>, <c>GET /v1/responses/{id}</c>).</summary>
+    public Responses.ResponsesOptions Responses { get; set; } = new();
+
     /// <summary>OTLP endpoint for traces; tracing export is off when empty (OTEL_EXPORTER_OTLP_ENDPOINT also works).</summary>
     public string? OtlpEndpoint { get; set; }
 }

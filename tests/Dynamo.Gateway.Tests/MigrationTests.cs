@@ -47,6 +47,44 @@ public sealed class MigrationTests
         Assert.True(result.Done, "the stream still ends with [DONE]");
     }
 
+    [Fact]
+    public async Task ResponsesStream_WorkerCutWithNoOtherWorker_EndsWithResponseFailed()
+    {
+        await using var cluster = await TestCluster.StartAsync(new Dictionary<string, string?>
+        {
+            ["Dynamo:Mocker:ZeroDelay"] = "false",
+            ["Dynamo:Mocker:SpeedupFactor"] = "4",
+            ["Dynamo:Serve:Workers"] = "1",
+        });
+        using var request = new HttpRequestMessage(HttpMethod.Post, "v1/responses")
+        {
+            Content = Json.Body(new { model = cluster.Model, input = "short lived", max_output_tokens = 200, stream = true }),
+        };
+        using var response = await cluster.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+        var types = new List<string>();
+        JsonNode? last = null;
+        while (await reader.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30)) is { } line)
+        {
+            if (!line.StartsWith("data: ", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            last = JsonNode.Parse(line["data: ".Length..])!;
+            types.Add(last["type"]!.GetValue<string>());
+            if (types.Count(t => t == "response.output_text.delta") == 5)
+            {
+                await CutBusyWorkerAsync(cluster);
+            }
+        }
+
+        Assert.Equal("response.failed", types[^1]);
+        Assert.Equal("failed", last!["response"]!["status"]!.GetValue<string>());
+        Assert.Equal("worker_failed", last["response"]!["error"]!["code"]!.GetValue<string>());
+        Assert.DoesNotContain("response.completed", types);
+    }
+
     private static async Task<StreamResult> StreamTextAsync(TestCluster cluster, object body, int? cutAfterChunks)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, "v1/completions") { Content = Json.Body(body) };

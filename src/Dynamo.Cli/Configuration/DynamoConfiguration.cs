@@ -175,6 +175,10 @@ public sealed class DynamoConfiguration
         Check(errors, d.MinUncachedFraction is >= 0 and <= 1, $"{s}:Disaggregation:MinUncachedFraction", d.MinUncachedFraction, "must be between 0 and 1");
         Check(errors, d.MaxInflightPrefillsPerWorker >= 1, $"{s}:Disaggregation:MaxInflightPrefillsPerWorker", d.MaxInflightPrefillsPerWorker, "must be at least 1");
         Check(errors, d.PrefillTimeout > TimeSpan.Zero, $"{s}:Disaggregation:PrefillTimeout", d.PrefillTimeout, "must be positive");
+        var r = options.Responses;
+        Check(errors, r.StoreMaxEntries >= 0, $"{s}:Responses:StoreMaxEntries", r.StoreMaxEntries, "must be 0 (store nothing) or more");
+        Check(errors, r.StoreMaxBytes >= 1024, $"{s}:Responses:StoreMaxBytes", r.StoreMaxBytes, "must be at least 1024");
+        Check(errors, r.StoreTtl > TimeSpan.Zero, $"{s}:Responses:StoreTtl", r.StoreTtl, "must be positive");
         Check(errors, options.AdminPort is null or 0 || options.AdminPort != options.Port, $"{s}:AdminPort", options.AdminPort, "must differ from Port");
         for (var i = 0; i < options.Auth.Keys.Count; i++)
         {

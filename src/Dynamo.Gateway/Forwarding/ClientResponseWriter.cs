@@ -12,7 +12,7 @@ namespace Dynamo.Gateway.Forwarding;
 /// or gathered into one JSON response. Ids, <c>created</c> and <c>model</c> are the gateway's, so a migrated
 /// request keeps one identity; worker-only fields (<c>token_ids</c>, <c>kv_transfer_params</c>) stay inside.
 /// </summary>
-internal sealed class ClientResponseWriter : IDisposable
+internal sealed class ClientResponseWriter : IClientWriter
 {
     private static readonly JsonWriterOptions WriterOptions = new() { SkipValidation = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
@@ -75,7 +75,10 @@ internal sealed class ClientResponseWriter : IDisposable
         await _body.FlushAsync(cancellationToken);
     }
 
-    public bool IsStreaming => _stream;
+    public bool DecodesText => !_stream;
+
+    /// <summary>Chat and completions streams end with the generic error event (<see cref="Errors.ErrorWriter"/>).</summary>
+    public ValueTask<bool> TryFailAsync(OpenAiException error, CancellationToken cancellationToken) => ValueTask.FromResult(false);
 
     /// <summary>
     /// One worker chunk: new text for a choice, maybe its finish reason. Buffered: the relay flushes once it has

@@ -9,7 +9,7 @@ namespace Dynamo.Gateway.Forwarding;
 /// </summary>
 internal sealed class WorkerStreamRelay
 {
-    private readonly ClientResponseWriter _writer;
+    private readonly IClientWriter _writer;
     private readonly TimeProvider _time;
     private readonly WorkerChunk _chunk = new();
 
@@ -17,7 +17,7 @@ internal sealed class WorkerStreamRelay
     private bool _sawUsage;
     private bool _firstOfAttempt;
 
-    public WorkerStreamRelay(ClientResponseWriter writer, TimeProvider time, long startTimestamp)
+    public WorkerStreamRelay(IClientWriter writer, TimeProvider time, long startTimestamp)
     {
         _writer = writer;
         _time = time;
@@ -76,7 +76,7 @@ internal sealed class WorkerStreamRelay
                         break;
                     }
 
-                    _chunk.Parse(payload, decodeText: !_writer.IsStreaming);
+                    _chunk.Parse(payload, decodeText: _writer.DecodesText);
                     if (_chunk.Error is not null)
                     {
                         throw new WorkerStreamException($"The worker failed mid-stream: {_chunk.Error}");

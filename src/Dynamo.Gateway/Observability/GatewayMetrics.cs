@@ -55,6 +55,10 @@ internal sealed class GatewayMetrics
             new HistogramConfiguration { Buckets = [0, .. TokenBuckets] });
         RouterDecisionDuration = factory.CreateHistogram(MetricNames.RouterDecisionDuration, "Time the router took to choose a worker.",
             new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(1e-6, 2, 16) });
+        ResponsesStored = factory.CreateGauge(MetricNames.FrontendStoredResponses,
+            "Responses API responses kept for previous_response_id and GET /v1/responses/{id}.");
+        ResponsesEvicted = factory.CreateCounter(MetricNames.FrontendStoredResponsesEvictedTotal,
+            "Stored responses dropped before they expired to stay within Dynamo:Gateway:Responses:StoreMaxEntries and StoreMaxBytes.");
         RejectedSignedRecords = factory.CreateCounter(MetricNames.FrontendRejectedSignedRecordsTotal,
             "Discovery records, events and transfer metadata dropped because their cluster signature did not verify, by kind and reason.", "kind", "reason");
     }
@@ -86,6 +90,10 @@ internal sealed class GatewayMetrics
     public Histogram OutputTokens { get; }
 
     public Counter CachedTokens { get; }
+
+    public Gauge ResponsesStored { get; }
+
+    public Counter ResponsesEvicted { get; }
 
     public Counter RouterDecisions { get; }
 

@@ -12,6 +12,7 @@ using Dynamo.Gateway.Forwarding;
 using Dynamo.Gateway.Limits;
 using Dynamo.Gateway.Models;
 using Dynamo.Gateway.Observability;
+using Dynamo.Gateway.Responses;
 using Dynamo.Llm;
 using Dynamo.Llm.Protocol;
 using Dynamo.Runtime.Http;
@@ -39,6 +40,7 @@ internal sealed partial class CompletionPipeline
     private readonly IWorkerRouter _router;
     private readonly PrefillCoordinator _prefill;
     private readonly AdmissionController _admission;
+    private readonly ResponseStore _responseStore;
     private readonly IHttpForwarder _forwarder;
     private readonly HttpMessageInvoker _http;
     private readonly GatewayMetrics _metrics;
@@ -57,6 +59,7 @@ internal sealed partial class CompletionPipeline
         IWorkerRouter router,
         PrefillCoordinator prefill,
         AdmissionController admission,
+        ResponseStore responseStore,
         IHttpForwarder forwarder,
         HttpMessageInvoker http,
         GatewayMetrics metrics,
@@ -70,13 +73,19 @@ internal sealed partial class CompletionPipeline
         _router = router;
         _prefill = prefill;
         _admission = admission;
+        _responseStore = responseStore;
         _forwarder = forwarder;
         _http = http;
         _metrics = metrics;
         _time = time;
         _logger = logger;
         _limits = new RequestLimits { MaxN = options.MaxN, MaxTokensCap = options.MaxTokensCap };
-        metrics.Registry.AddBeforeCollectCallback(() => metrics.AdmittedSequences.Set(admission.AdmittedSequences));
+        metrics.Registry.AddBeforeCollectCallback(() =>
+        {
+            metrics.AdmittedSequences.Set(admission.AdmittedSequences);
+            metrics.ResponsesStored.Set(responseStore.Count);
+            metrics.ResponsesEvicted.IncTo(responseStore.Evicted);
+        });
         _forwardConfig = new ForwarderRequestConfig
         {
             ActivityTimeout = options.WorkerStreamTimeout,
@@ -85,17 +94,37 @@ internal sealed partial class CompletionPipeline
         };
     }
 
-    public async Task HandleAsync(HttpContext context, RequestKind kind)
+    public Task HandleAsync(HttpContext context, RequestKind kind) =>
+        HandleAsync(context, kind, kind == RequestKind.Chat ? "chat_completions" : "completions", responses: false);
+
+    /// <summary>
+    /// <c>POST /v1/responses</c>: the body becomes the equivalent chat request (<see cref="ResponsesRequestTranslator"/>),
+    /// served by the chat path and rendered as a response object or the Responses event stream; kept in the
+    /// <see cref="ResponseStore"/> for <c>previous_response_id</c> unless <c>store</c> is false.
+    /// </summary>
+    public Task HandleResponsesAsync(HttpContext context) => HandleAsync(context, RequestKind.Chat, "responses", responses: true);
+
+    private async Task HandleAsync(HttpContext context, RequestKind kind, string endpoint, bool responses)
     {
         var start = _time.GetTimestamp();
-        var endpoint = kind == RequestKind.Chat ? "chat_completions" : "completions";
         var model = UnknownModel;
         var requestType = "unary";
         var status = "error";
         try
         {
             using var body = await ReadBodyAsync(context);
-            var request = OpenAiRequestParser.Parse(kind, body.Span, _limits);
+            ResponsesRequest? asked = null;
+            ParsedRequest request;
+            if (responses)
+            {
+                asked = ResponsesRequestTranslator.Translate(body.Span, _limits, _responseStore.Conversation);
+                request = OpenAiRequestParser.Parse(RequestKind.Chat, asked.ChatBody, _limits);
+            }
+            else
+            {
+                request = OpenAiRequestParser.Parse(kind, body.Span, _limits);
+            }
+
             // Metric labels carry only configured model names: a client's made-up name would otherwise become a new
             // time series per request (memory that grows with requests); those requests are counted as "unknown".
             bool known = _models.TryGet(request.Model, out var card);
@@ -117,7 +146,7 @@ internal sealed partial class CompletionPipeline
             inflight.Inc();
             try
             {
-                status = await ForwardAsync(context, request, prompts, maxTokens, start) ? "success" : "error";
+                status = await ForwardAsync(context, request, asked, prompts, maxTokens, start) ? "success" : "error";
                 if (context.RequestAborted.IsCancellationRequested)
                 {
                     status = "cancelled";
@@ -132,7 +161,7 @@ internal sealed partial class CompletionPipeline
         catch (OpenAiException error)
         {
             status = error.StatusCode.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            await ErrorWriter.WriteAsync(context, error);
+            await ErrorWriter.WriteAsync(context, responses ? ResponsesRequestTranslator.MapError(error) : error);
         }
         catch (Exception ex) when (ex is Microsoft.AspNetCore.Connections.ConnectionResetException
                                    || (context.RequestAborted.IsCancellationRequested && ex is OperationCanceledException or IOException))
@@ -148,7 +177,7 @@ internal sealed partial class CompletionPipeline
         }
     }
 
-    private async Task<bool> ForwardAsync(HttpContext context, ParsedRequest request, int[][] prompts, int? maxTokens, long start)
+    private async Task<bool> ForwardAsync(HttpContext context, ParsedRequest request, ResponsesRequest? responses, int[][] prompts, int? maxTokens, long start)
     {
         if (_workers.Candidates(request.Model).Count == 0)
         {
@@ -160,8 +189,20 @@ internal sealed partial class CompletionPipeline
         activity?.SetTag("dynamo.request_id", requestId);
         activity?.SetTag("gen_ai.request.model", request.Model);
 
-        var id = (request.Kind == RequestKind.Chat ? "chatcmpl-" : "cmpl-") + requestId[5..];
-        using var writer = new ClientResponseWriter(context.Response, request, prompts.Length * request.N, id, _time.GetUtcNow().ToUnixTimeSeconds());
+        var created = _time.GetUtcNow().ToUnixTimeSeconds();
+        ResponsesWriter? responsesWriter = null;
+        IClientWriter writer;
+        if (responses is null)
+        {
+            var id = (request.Kind == RequestKind.Chat ? "chatcmpl-" : "cmpl-") + requestId[5..];
+            writer = new ClientResponseWriter(context.Response, request, prompts.Length * request.N, id, created);
+        }
+        else
+        {
+            writer = responsesWriter = new ResponsesWriter(context.Response, responses, request.Model, "resp_" + requestId[5..], created);
+        }
+
+        using var disposeWriter = writer;
         var relay = new WorkerStreamRelay(writer, _time, start);
 
         // A request can move when its worker fails: it continues from the tokens already streamed, so only
@@ -252,6 +293,11 @@ internal sealed partial class CompletionPipeline
                 };
                 await writer.CompleteAsync(usage, context.RequestAborted);
                 RecordStream(request, prompts, relay);
+                if (responses is { Store: true } && responsesWriter is not null)
+                {
+                    StoreResponse(responses, responsesWriter, "resp_" + requestId[5..]);
+                }
+
                 return true;
             }
 
@@ -302,16 +348,46 @@ internal sealed partial class CompletionPipeline
         return healthy;
     }
 
-    private static async Task<bool> FailAsync(HttpContext context, ClientResponseWriter writer, string reason)
+    private static async Task<bool> FailAsync(HttpContext context, IClientWriter writer, string reason)
     {
         var failure = writer.HasStarted
             ? new OpenAiException(StatusCodes.Status502BadGateway, $"The stream could not be completed: {reason}.", "server_error", null, "worker_failed")
             : ErrorWriter.ServiceUnavailable($"The request could not be served: {reason}; retry later.");
-        await ErrorWriter.WriteAsync(context, failure);
+        if (!writer.HasStarted || !await writer.TryFailAsync(failure, context.RequestAborted))
+        {
+            await ErrorWriter.WriteAsync(context, failure);
+        }
+
         return false;
     }
 
-    private static async Task<bool> RelayWorkerErrorAsync(HttpContext context, ClientResponseWriter writer, WorkerTransformer transformer)
+    /// <summary>Keeps a completed Responses request: its response object, and the conversation a follow-up continues.</summary>
+    private void StoreResponse(ResponsesRequest responses, ResponsesWriter writer, string id)
+    {
+        var conversation = new ArrayBufferWriter<byte>((responses.History?.Length ?? 0) + responses.InputMessages.Length + writer.OutputMessageJson!.Length + 8);
+        using (var json = new Utf8JsonWriter(conversation))
+        {
+            json.WriteStartArray();
+            foreach (var part in (ReadOnlySpan<byte[]?>)[responses.History, responses.InputMessages])
+            {
+                if (part is not null)
+                {
+                    using var doc = JsonDocument.Parse(part);
+                    foreach (var message in doc.RootElement.EnumerateArray())
+                    {
+                        message.WriteTo(json);
+                    }
+                }
+            }
+
+            json.WriteRawValue(writer.OutputMessageJson, skipInputValidation: true);
+            json.WriteEndArray();
+        }
+
+        _responseStore.Add(id, writer.ResponseJson!, conversation.WrittenSpan.ToArray());
+    }
+
+    private static async Task<bool> RelayWorkerErrorAsync(HttpContext context, IClientWriter writer, WorkerTransformer transformer)
     {
         if (writer.HasStarted)
         {

@@ -24,6 +24,8 @@ public static class MetricNames
     public const string FrontendTokenizationsCancelledTotal = "dynamo_frontend_tokenizations_cancelled_total";
     public const string FrontendKvPinReleasesTotal = "dynamo_frontend_kv_pin_releases_total";
     public const string FrontendAuthFailuresTotal = "dynamo_frontend_auth_failures_total";
+    public const string FrontendStoredResponses = "dynamo_frontend_stored_responses";
+    public const string FrontendStoredResponsesEvictedTotal = "dynamo_frontend_stored_responses_evicted_total";
 
     /// <summary>NATS messages and records this frontend dropped because their cluster signature did not verify, by kind and reason.</summary>
     public const string FrontendRejectedSignedRecordsTotal = "dynamo_frontend_rejected_signed_records_total";

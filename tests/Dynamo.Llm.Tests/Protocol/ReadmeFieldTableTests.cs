@@ -78,7 +78,7 @@ public sealed class ReadmeFieldTableTests
         var inTable = false;
         foreach (var line in File.ReadLines(ReadmePath()))
         {
-            if (line.StartsWith("### ", StringComparison.Ordinal))
+            if (line.StartsWith('#'))
             {
                 inTable = line == "### Request parameters";
                 continue;
@@ -94,7 +94,7 @@ public sealed class ReadmeFieldTableTests
         }
     }
 
-    private static string ReadmePath()
+    internal static string ReadmePath()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {

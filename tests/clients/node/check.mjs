@@ -1,5 +1,6 @@
 // Exercises the gateway with the official `openai` npm package: completions (plain and streamed),
-// chat (plain and streamed, with usage), models and an error. Exits non-zero on the first mismatch.
+// chat (plain and streamed, with usage), the Responses API (create, stream, follow-up, retrieve, delete), models
+// and an error. Exits non-zero on the first mismatch.
 import OpenAI from 'openai';
 import assert from 'node:assert/strict';
 
@@ -53,6 +54,54 @@ for await (const chunk of chatStream) {
 }
 assert.equal(chatText, chat.choices[0].message.content, 'streamed chat equals the non-streamed chat');
 assert.equal(usage.completion_tokens, 6);
+
+// The Responses API, as the Vercel AI SDK's default provider call and the Agents SDK use it.
+const response = await client.responses.create({ model, instructions: 'Be brief.', input: 'Hello there', max_output_tokens: 6, temperature: 0 });
+assert.equal(response.object, 'response');
+assert.equal(response.status, 'incomplete');
+assert.equal(response.incomplete_details.reason, 'max_output_tokens');
+assert.equal(response.usage.output_tokens, 6);
+assert.ok(response.output_text.length > 0, 'output_text (the SDK joins the output_text parts)');
+assert.equal(response.output_text, chat.choices[0].message.content, 'the same greedy text as chat for the same messages');
+
+const events = [];
+let responseText = '';
+const responseStream = await client.responses.create({ model, instructions: 'Be brief.', input: 'Hello there', max_output_tokens: 6, temperature: 0, stream: true });
+for await (const event of responseStream) {
+  events.push(event.type);
+  if (event.type === 'response.output_text.delta') responseText += event.delta;
+}
+assert.equal(events[0], 'response.created');
+assert.equal(events.at(-1), 'response.incomplete');
+assert.equal(responseText, response.output_text, 'streamed response text equals the non-streamed text');
+
+// The SDK's stream helper accumulates the events into the final response (this SDK version replaces its snapshot
+// only on response.completed, so an incomplete response keeps the accumulated output, not the final usage).
+const helper = client.responses.stream({ model, instructions: 'Be brief.', input: 'Hello there', max_output_tokens: 6, temperature: 0 });
+const final = await helper.finalResponse();
+const finalText = final.output.flatMap((item) => item.content ?? []).map((part) => part.text).join('');
+assert.equal(finalText, response.output_text, 'the helper accumulates the same text');
+
+const followUp = await client.responses.create({ model, input: 'And again?', previous_response_id: response.id, max_output_tokens: 3 });
+assert.equal(followUp.previous_response_id, response.id);
+assert.ok(followUp.usage.input_tokens > response.usage.input_tokens, 'the follow-up prompt holds the first turn');
+const retrieved = await client.responses.retrieve(response.id);
+assert.equal(retrieved.output_text, response.output_text);
+await client.responses.delete(response.id);
+try {
+  await client.responses.retrieve(response.id);
+  assert.fail('a deleted response must be gone');
+} catch (error) {
+  assert.equal(error.status, 404);
+}
+
+try {
+  await client.responses.create({ model, input: 'x', reasoning: { effort: 'high' } });
+  assert.fail('reasoning must be refused');
+} catch (error) {
+  assert.equal(error.status, 400);
+  assert.equal(error.param, 'reasoning');
+}
 
 try {
   await client.chat.completions.create({ model: 'no-such-model', messages: [{ role: 'user', content: 'x' }] });

@@ -1,0 +1,79 @@
+using System.Text;
+using System.Text.Json;
+using Dynamo.Contracts.OpenAi;
+using Dynamo.Llm.Protocol;
+
+namespace Dynamo.Llm.Tests.Protocol;
+
+/// <summary>The Responses body becomes the chat body the rest of the path serves.</summary>
+public sealed class ResponsesRequestTranslatorTests
+{
+    private static readonly RequestLimits Limits = new() { VocabSize = 50257 };
+
+    private static ResponsesRequest Translate(string json, Func<string, byte[]?>? history = null) =>
+        ResponsesRequestTranslator.Translate(Encoding.UTF8.GetBytes(json), Limits, history ?? (_ => null));
+
+    [Fact]
+    public void Instructions_History_AndInput_BecomeMessagesInOrder()
+    {
+        var history = """[{"role":"user","content":"My name is Ada."},{"role":"assistant","content":"Hello Ada."}]"""u8.ToArray();
+        var request = Translate(
+            """
+            {"model":"tiny","instructions":"Be terse.","previous_response_id":"resp_1","max_output_tokens":9,"temperature":0.5,
+             "input":[{"type":"message","role":"developer","content":[{"type":"input_text","text":"a"},{"type":"input_text","text":"b"}]},
+                      {"role":"user","content":"What is my name?"}]}
+            """,
+            id => id == "resp_1" ? history : null);
+
+        var chat = OpenAiRequestParser.Parse(RequestKind.Chat, request.ChatBody, Limits);
+        Assert.Equal(
+            [("system", "Be terse."), ("user", "My name is Ada."), ("assistant", "Hello Ada."), ("system", "a\nb"), ("user", "What is my name?")],
+            chat.Messages.Select(m => (m.Role, m.Content)));
+        Assert.Equal(9, chat.MaxTokens);
+        Assert.Equal(0.5f, chat.Sampling.Temperature);
+
+        // What the store keeps of this turn: its input only (no instructions, no history).
+        using var input = JsonDocument.Parse(request.InputMessages);
+        Assert.Equal(2, input.RootElement.GetArrayLength());
+        Assert.Equal("resp_1", request.PreviousResponseId);
+        Assert.True(request.Store);
+    }
+
+    [Fact]
+    public void StringInput_IsOneUserMessage()
+    {
+        var chat = OpenAiRequestParser.Parse(RequestKind.Chat, Translate("""{"model":"tiny","input":"hi","stream":true}""").ChatBody, Limits);
+
+        Assert.Equal(("user", "hi"), (chat.Messages[0].Role, chat.Messages[0].Content));
+        Assert.True(chat.Stream);
+    }
+
+    [Fact]
+    public void UnknownPreviousResponse_Is404()
+    {
+        var error = Assert.Throws<OpenAiException>(() => Translate("""{"model":"tiny","input":"hi","previous_response_id":"resp_gone"}"""));
+
+        Assert.Equal((404, "previous_response_id", "previous_response_not_found"), (error.StatusCode, error.Param, error.Code));
+    }
+
+    [Fact]
+    public void ChatParserErrors_NameTheResponsesFields()
+    {
+        var request = Translate("""{"model":"tiny","input":"hi","text":{"format":{"type":"json_schema","name":"x","schema":{"type":"object"}}}}""");
+        var error = Assert.Throws<OpenAiException>(() => OpenAiRequestParser.Parse(RequestKind.Chat, request.ChatBody, Limits));
+
+        var mapped = ResponsesRequestTranslator.MapError(error);
+        Assert.Equal("text.format", mapped.Param);
+        Assert.Contains("'text.format'", mapped.Message);
+    }
+
+    [Theory]
+    [InlineData("""{"model":"tiny","input":[{"type":"function_call","call_id":"c1","name":"f","arguments":"{}"}]}""", "input[0].type")]
+    [InlineData("""{"model":"tiny","input":[{"type":"function_call_output","call_id":"c1","output":"42"}]}""", "input[0].type")]
+    public void ToolHistory_IsRefusedUntilToolCallingLands(string json, string param)
+    {
+        var error = Assert.Throws<OpenAiException>(() => Translate(json));
+
+        Assert.Equal((400, param, "unsupported_parameter"), (error.StatusCode, error.Param, error.Code));
+    }
+}
