@@ -95,16 +95,13 @@ internal sealed partial class CompletionPipeline
     }
 
     public Task HandleAsync(HttpContext context, RequestKind kind) =>
-        HandleAsync(context, kind, kind == RequestKind.Chat ? "chat_completions" : "completions", responses: false);
+        HandleAsync(context, kind == RequestKind.Chat ? OpenAiFront.Chat : OpenAiFront.Completion);
 
-    /// <summary>
-    /// <c>POST /v1/responses</c>: the body becomes the equivalent chat request (<see cref="ResponsesRequestTranslator"/>),
-    /// served by the chat path and rendered as a response object or the Responses event stream; kept in the
-    /// <see cref="ResponseStore"/> for <c>previous_response_id</c> unless <c>store</c> is false.
-    /// </summary>
-    public Task HandleResponsesAsync(HttpContext context) => HandleAsync(context, RequestKind.Chat, "responses", responses: true);
+    /// <summary><c>POST /v1/responses</c> (<see cref="ResponsesFront"/>).</summary>
+    public Task HandleResponsesAsync(HttpContext context) => HandleAsync(context, new ResponsesFront(_responseStore));
 
-    private async Task HandleAsync(HttpContext context, RequestKind kind, string endpoint, bool responses)
+    /// <summary>One request through the path, whichever API (<paramref name="front"/>) it came in by.</summary>
+    internal async Task HandleAsync(HttpContext context, RequestFront front)
     {
         var start = _time.GetTimestamp();
         var model = UnknownModel;
@@ -112,17 +109,15 @@ internal sealed partial class CompletionPipeline
         var status = "error";
         try
         {
-            using var body = await ReadBodyAsync(context);
-            ResponsesRequest? asked = null;
             ParsedRequest request;
-            if (responses)
+            if (front.ReadsBody)
             {
-                asked = ResponsesRequestTranslator.Translate(body.Span, _limits, _responseStore.Conversation);
-                request = OpenAiRequestParser.Parse(RequestKind.Chat, asked.ChatBody, _limits);
+                using var body = await ReadBodyAsync(context);
+                request = front.Parse(body.Span, _limits);
             }
             else
             {
-                request = OpenAiRequestParser.Parse(kind, body.Span, _limits);
+                request = front.Parse([], _limits);
             }
 
             // Metric labels carry only configured model names: a client's made-up name would otherwise become a new
@@ -146,7 +141,7 @@ internal sealed partial class CompletionPipeline
             inflight.Inc();
             try
             {
-                status = await ForwardAsync(context, request, asked, prompts, maxTokens, start) ? "success" : "error";
+                status = await ForwardAsync(context, front, request, prompts, maxTokens, start) ? "success" : "error";
                 if (context.RequestAborted.IsCancellationRequested)
                 {
                     status = "cancelled";
@@ -161,7 +156,7 @@ internal sealed partial class CompletionPipeline
         catch (OpenAiException error)
         {
             status = error.StatusCode.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            await ErrorWriter.WriteAsync(context, responses ? ResponsesRequestTranslator.MapError(error) : error);
+            await front.WriteErrorAsync(context, error);
         }
         catch (Exception ex) when (ex is Microsoft.AspNetCore.Connections.ConnectionResetException
                                    || (context.RequestAborted.IsCancellationRequested && ex is OperationCanceledException or IOException))
@@ -172,12 +167,12 @@ internal sealed partial class CompletionPipeline
         }
         finally
         {
-            _metrics.RequestsTotal.WithLabels(model, endpoint, requestType, status).Inc();
+            _metrics.RequestsTotal.WithLabels(model, front.Endpoint, requestType, status).Inc();
             _metrics.RequestDuration.WithLabels(model).Observe(_time.GetElapsedTime(start).TotalSeconds);
         }
     }
 
-    private async Task<bool> ForwardAsync(HttpContext context, ParsedRequest request, ResponsesRequest? responses, int[][] prompts, int? maxTokens, long start)
+    private async Task<bool> ForwardAsync(HttpContext context, RequestFront front, ParsedRequest request, int[][] prompts, int? maxTokens, long start)
     {
         if (_workers.Candidates(request.Model).Count == 0)
         {
@@ -189,20 +184,7 @@ internal sealed partial class CompletionPipeline
         activity?.SetTag("dynamo.request_id", requestId);
         activity?.SetTag("gen_ai.request.model", request.Model);
 
-        var created = _time.GetUtcNow().ToUnixTimeSeconds();
-        ResponsesWriter? responsesWriter = null;
-        IClientWriter writer;
-        if (responses is null)
-        {
-            var id = (request.Kind == RequestKind.Chat ? "chatcmpl-" : "cmpl-") + requestId[5..];
-            writer = new ClientResponseWriter(context.Response, request, prompts.Length * request.N, id, created);
-        }
-        else
-        {
-            writer = responsesWriter = new ResponsesWriter(context.Response, responses, request.Model, "resp_" + requestId[5..], created);
-        }
-
-        using var disposeWriter = writer;
+        using var writer = front.CreateWriter(context, request, prompts.Length * request.N, requestId[5..], _time.GetUtcNow().ToUnixTimeSeconds());
         var relay = new WorkerStreamRelay(writer, _time, start);
 
         // A request can move when its worker fails: it continues from the tokens already streamed, so only
@@ -214,7 +196,7 @@ internal sealed partial class CompletionPipeline
             var candidates = HealthyCandidates(request.Model, failed);
             if (candidates.Count == 0)
             {
-                return await FailAsync(context, writer, "no healthy worker is left to take the request");
+                return await FailAsync(context, front, writer, "no healthy worker is left to take the request");
             }
 
             var generated = relay.GeneratedIds;
@@ -293,10 +275,7 @@ internal sealed partial class CompletionPipeline
                 };
                 await writer.CompleteAsync(usage, context.RequestAborted);
                 RecordStream(request, prompts, relay);
-                if (responses is { Store: true } && responsesWriter is not null)
-                {
-                    StoreResponse(responses, responsesWriter, "resp_" + requestId[5..]);
-                }
+                front.OnCompleted(writer, requestId[5..]);
 
                 return true;
             }
@@ -305,7 +284,7 @@ internal sealed partial class CompletionPipeline
             // worker refused this frontend's cluster credential, which is the deployment's fault, not the client's.
             if (transformer.WorkerErrorStatus is { } status && status is >= 400 and < 500 and not 401 and not 408 and not 429)
             {
-                return await RelayWorkerErrorAsync(context, writer, transformer);
+                return await RelayWorkerErrorAsync(context, front, writer, transformer);
             }
 
             var reason = transformer.StreamFailure?.Message
@@ -320,7 +299,7 @@ internal sealed partial class CompletionPipeline
             (failed ??= []).Add(decision.Worker.InstanceId);
             if (attempt >= _options.MigrationLimit || (writer.HasStarted && !migratable))
             {
-                return await FailAsync(context, writer, $"worker '{decision.Worker.InstanceId}' failed: {reason}");
+                return await FailAsync(context, front, writer, $"worker '{decision.Worker.InstanceId}' failed: {reason}");
             }
 
             _metrics.Migrations.WithLabels(request.Model).Inc();
@@ -348,55 +327,27 @@ internal sealed partial class CompletionPipeline
         return healthy;
     }
 
-    private static async Task<bool> FailAsync(HttpContext context, IClientWriter writer, string reason)
+    private static async Task<bool> FailAsync(HttpContext context, RequestFront front, IClientWriter writer, string reason)
     {
         var failure = writer.HasStarted
             ? new OpenAiException(StatusCodes.Status502BadGateway, $"The stream could not be completed: {reason}.", "server_error", null, "worker_failed")
             : ErrorWriter.ServiceUnavailable($"The request could not be served: {reason}; retry later.");
         if (!writer.HasStarted || !await writer.TryFailAsync(failure, context.RequestAborted))
         {
-            await ErrorWriter.WriteAsync(context, failure);
+            await front.WriteErrorAsync(context, failure);
         }
 
         return false;
     }
 
-    /// <summary>Keeps a completed Responses request: its response object, and the conversation a follow-up continues.</summary>
-    private void StoreResponse(ResponsesRequest responses, ResponsesWriter writer, string id)
-    {
-        var conversation = new ArrayBufferWriter<byte>((responses.History?.Length ?? 0) + responses.InputMessages.Length + writer.OutputMessageJson!.Length + 8);
-        using (var json = new Utf8JsonWriter(conversation))
-        {
-            json.WriteStartArray();
-            foreach (var part in (ReadOnlySpan<byte[]?>)[responses.History, responses.InputMessages])
-            {
-                if (part is not null)
-                {
-                    using var doc = JsonDocument.Parse(part);
-                    foreach (var message in doc.RootElement.EnumerateArray())
-                    {
-                        message.WriteTo(json);
-                    }
-                }
-            }
-
-            json.WriteRawValue(writer.OutputMessageJson, skipInputValidation: true);
-            json.WriteEndArray();
-        }
-
-        _responseStore.Add(id, writer.ResponseJson!, conversation.WrittenSpan.ToArray());
-    }
-
-    private static async Task<bool> RelayWorkerErrorAsync(HttpContext context, IClientWriter writer, WorkerTransformer transformer)
+    private static async Task<bool> RelayWorkerErrorAsync(HttpContext context, RequestFront front, IClientWriter writer, WorkerTransformer transformer)
     {
         if (writer.HasStarted)
         {
-            return await FailAsync(context, writer, $"the worker answered HTTP {transformer.WorkerErrorStatus}");
+            return await FailAsync(context, front, writer, $"the worker answered HTTP {transformer.WorkerErrorStatus}");
         }
 
-        context.Response.StatusCode = transformer.WorkerErrorStatus!.Value;
-        context.Response.ContentType = transformer.WorkerErrorContentType ?? "application/json";
-        await context.Response.Body.WriteAsync(transformer.WorkerErrorBody, context.RequestAborted);
+        await front.RelayWorkerErrorAsync(context, transformer.WorkerErrorStatus!.Value, transformer.WorkerErrorContentType, transformer.WorkerErrorBody ?? []);
         return false;
     }
 
