@@ -37,12 +37,13 @@ public sealed class GatewayHost : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly MetricsExports _exports;
 
-    private GatewayHost(WebApplication app, MetricsExports exports, Uri address, Uri adminAddress)
+    private GatewayHost(WebApplication app, MetricsExports exports, Uri address, Uri adminAddress, Uri? grpcAddress)
     {
         _app = app;
         _exports = exports;
         Address = address;
         AdminAddress = adminAddress;
+        GrpcAddress = grpcAddress;
     }
 
     /// <summary>Base address clients use, e.g. <c>http://127.0.0.1:8000/</c>.</summary>
@@ -50,6 +51,9 @@ public sealed class GatewayHost : IAsyncDisposable
 
     /// <summary>Where <c>/metrics</c>, <c>/health</c> and <c>/live</c> are served (the same as <see cref="Address"/> unless split).</summary>
     public Uri AdminAddress { get; }
+
+    /// <summary>Where the KServe v2 gRPC frontend listens (HTTP/2 without TLS); null when <see cref="GatewayOptions.GrpcPort"/> is unset.</summary>
+    public Uri? GrpcAddress { get; }
 
     /// <summary>
     /// Starts the gateway. Every request it sends a worker (generation, remote prefill, health probes) carries a
@@ -82,6 +86,12 @@ public sealed class GatewayHost : IAsyncDisposable
             {
                 kestrel.Listen(IPAddress.Parse(options.Host), adminPort);
             }
+
+            if (options.GrpcPort is { } grpcPort)
+            {
+                // gRPC clients speak HTTP/2 without TLS ("h2c") unless told otherwise: this port speaks only that.
+                kestrel.Listen(IPAddress.Parse(options.Host), grpcPort, listen => listen.Protocols = Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http2);
+            }
         });
 
         builder.Services.AddSingleton(options);
@@ -97,6 +107,10 @@ public sealed class GatewayHost : IAsyncDisposable
         builder.Services.AddSingleton<Disaggregation.PrefillCoordinator>();
         builder.Services.AddSingleton(sp => new Responses.ResponseStore(options.Responses, sp.GetRequiredService<TimeProvider>()));
         builder.Services.AddSingleton<CompletionPipeline>();
+        if (options.GrpcPort is not null)
+        {
+            builder.Services.AddGrpc(grpc => grpc.MaxReceiveMessageSize = (int)Math.Min(int.MaxValue, options.MaxRequestBodyBytes));
+        }
         builder.Services.AddHttpForwarder();
         builder.Services.AddSingleton(_ => new HttpMessageInvoker(new ClusterCredentialHandler(clusterSecret, new SocketsHttpHandler
         {
@@ -127,13 +141,16 @@ public sealed class GatewayHost : IAsyncDisposable
         MapEndpoints(app, ports, options, exports);
         await app.StartAsync(cancellationToken);
 
-        // Kestrel reports addresses in listen order: the public endpoint first, then the admin one.
+        // Kestrel reports addresses in listen order: the public endpoint first, then the admin one, then the gRPC one.
         var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses
             .Select(a => new Uri(a.EndsWith('/') ? a : a + "/"))
             .ToList();
+        var admin = options.AdminPort is null ? bound[0] : bound[1];
+        var grpc = options.GrpcPort is null ? null : bound[^1];
         ports.Public = bound[0].Port;
-        ports.Admin = bound.Count > 1 ? bound[1].Port : bound[0].Port;
-        return new GatewayHost(app, exports, bound[0], bound.Count > 1 ? bound[1] : bound[0]);
+        ports.Admin = admin.Port;
+        ports.Grpc = grpc?.Port ?? -1;
+        return new GatewayHost(app, exports, bound[0], admin, grpc);
     }
 
     /// <summary>
@@ -232,9 +249,10 @@ public sealed class GatewayHost : IAsyncDisposable
             // routing matches case-insensitively, with or without a trailing slash, after Kestrel has decoded %XX and
             // removed dot segments, so any spelling that reaches an admin endpoint is recognised as one.
             var admin = context.GetEndpoint()?.Metadata.GetMetadata<AdminEndpoint>() is not null;
-            if (splitAdmin && admin != (context.Connection.LocalPort == ports.Admin))
+            var grpc = context.GetEndpoint()?.Metadata.GetMetadata<Grpc.AspNetCore.Server.GrpcMethodMetadata>() is not null;
+            if ((splitAdmin && admin != (context.Connection.LocalPort == ports.Admin)) || grpc != (context.Connection.LocalPort == ports.Grpc))
             {
-                // Operational endpoints live only on the admin port, the API only on the public one.
+                // Operational endpoints live only on the admin port, gRPC only on the gRPC port, the API only on the public one.
                 throw ErrorWriter.NotFound($"Unknown path: {OpenAiException.Shorten(context.Request.Method)} {OpenAiException.Shorten(context.Request.Path.Value)}.", null, "unknown_url");
             }
 
@@ -253,6 +271,11 @@ public sealed class GatewayHost : IAsyncDisposable
         var pipeline = app.Services.GetRequiredService<CompletionPipeline>();
         app.Map("/v1/chat/completions", OpenAiErrors.Allow("POST", OpenAiErrors.JsonOnly(context => pipeline.HandleAsync(context, RequestKind.Chat))));
         app.Map("/v1/completions", OpenAiErrors.Allow("POST", OpenAiErrors.JsonOnly(context => pipeline.HandleAsync(context, RequestKind.Completion))));
+        if (options.GrpcPort is not null)
+        {
+            app.MapGrpcService<KServe.KServeService>();
+        }
+
         app.Map("/v1/responses", OpenAiErrors.Allow("POST", OpenAiErrors.JsonOnly(pipeline.HandleResponsesAsync)));
         app.Map("/v1/responses/{id}", OpenAiErrors.Allow("GET, DELETE", StoredResponseAsync));
         app.Map("/v1/models", OpenAiErrors.Allow("GET, HEAD", WriteModelsAsync));
@@ -304,6 +327,9 @@ public sealed class GatewayHost : IAsyncDisposable
         public int Public { get; set; }
 
         public int Admin { get; set; }
+
+        /// <summary>The gRPC port; -1 when there is none.</summary>
+        public int Grpc { get; set; } = -1;
     }
 
     /// <summary><c>GET</c> or <c>DELETE /v1/responses/{id}</c>: a response kept by this gateway's response store.</summary>

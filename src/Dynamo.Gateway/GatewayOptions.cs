@@ -74,6 +74,12 @@ public sealed class GatewayOptions
     /// </summary>
     public int? AdminPort { get; set; }
 
+    /// <summary>
+    /// Port of the KServe v2 gRPC frontend (<c>inference.GRPCInferenceService</c>, HTTP/2 without TLS); off when unset.
+    /// Serves only gRPC, and the other ports serve none.
+    /// </summary>
+    public int? GrpcPort { get; set; }
+
     /// <summary>API keys and per-key limits; none configured means open access.</summary>
     public Security.AuthOptions Auth { get; set; } = new();
 

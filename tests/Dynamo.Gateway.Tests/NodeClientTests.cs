@@ -40,7 +40,7 @@ public sealed class NodeClientTests(ClusterFixture fixture) : IClassFixture<Clus
         Assert.Contains("\"ok\":true", await stdout);
     }
 
-    private static string FindClientDir()
+    internal static string FindClientDir()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {

@@ -27,6 +27,7 @@ internal static class FrontendCommand
             .Add("--cluster-secret-file", "Dynamo:Cluster:SecretFile", "File holding the deployment's shared secret (required; or set Dynamo:Cluster:Secret). Make one with: openssl rand -base64 32 > cluster.secret")
             .Add("--host", "Dynamo:Gateway:Host", "Address to listen on (default 127.0.0.1).")
             .Add("--port", "Dynamo:Gateway:Port", "Port of the OpenAI endpoint (default 8000).")
+            .Add("--grpc-port", "Dynamo:Gateway:GrpcPort", "Port of the KServe v2 gRPC frontend (off when unset).")
             .Add("--model", "Dynamo:Serve:Model", "Model folder, or preset tiny|small|100m (default tiny): the tokenizer and chat template.")
             .Add("--served-model-name", "Dynamo:Serve:ServedModelName", "Name clients use in \"model\"; workers must serve the same name.")
             .Add("--router", "Dynamo:Router:Mode", "round-robin, random, least-loaded or kv.");
@@ -116,6 +117,11 @@ internal static class FrontendCommand
         {
             Console.WriteLine(
                 $"Dynamo frontend is serving model '{card.Name}' at {gateway.Address}v1 ({runtime.Discovery.GetInstances().Count} workers in discovery on {NatsOptions.RedactUrls(process.Nats.Url)}). Ctrl-C stops.");
+            if (gateway.GrpcAddress is { } grpc)
+            {
+                Console.WriteLine($"KServe v2 gRPC frontend (inference.GRPCInferenceService, h2c) on {grpc.Host}:{grpc.Port}.");
+            }
+
             await process.Stopping.WaitAsync();
             Logging.Stopping(logger, settings.Serve.ShutdownTimeout.TotalSeconds);
             using var deadline = new CancellationTokenSource(settings.Serve.ShutdownTimeout);

@@ -19,6 +19,7 @@ internal static class ServeCommand
         {
             (new Option<string?>("--host") { Description = "Address to listen on (default 127.0.0.1)." }, "Dynamo:Gateway:Host"),
             (new Option<string?>("--port") { Description = "Port of the OpenAI endpoint (default 8000)." }, "Dynamo:Gateway:Port"),
+            (new Option<string?>("--grpc-port") { Description = "Port of the KServe v2 gRPC frontend (off when unset)." }, "Dynamo:Gateway:GrpcPort"),
             (new Option<string?>("--engine") { Description = "dotnet (real transformer) or mocker (simulated)." }, "Dynamo:Serve:Engine"),
             (new Option<string?>("--model") { Description = "Model folder, or preset tiny|small|100m (default tiny)." }, "Dynamo:Serve:Model"),
             (new Option<string?>("--served-model-name") { Description = "Name clients use in \"model\"." }, "Dynamo:Serve:ServedModelName"),
@@ -121,6 +122,10 @@ internal static class ServeCommand
             ? null
             : await EmbeddedPlanner.StartAsync(cluster, plannerSetup.Options, plannerSetup.Policy, loggerFactory, stopping.Token);
         Console.WriteLine($"Dynamo is serving model '{cluster.ModelName}' at {cluster.Address}v1 ({pools} {settings.Serve.Engine} workers, router {settings.Router.Mode}). Ctrl-C stops.");
+        if (cluster.GrpcAddress is { } grpc)
+        {
+            Console.WriteLine($"KServe v2 gRPC frontend (inference.GRPCInferenceService, h2c) on {grpc.Host}:{grpc.Port}.");
+        }
         if (plannerSetup is not null)
         {
             Console.WriteLine($"Planner on: {plannerSetup.Describe()}; decisions on {cluster.AdminAddress}metrics (dynamo_planner_*) and in the log.");

@@ -170,6 +170,8 @@ public sealed class DynamoConfiguration
         Check(errors, options.MigrationLimit is >= 0 and <= 16, $"{s}:MigrationLimit", options.MigrationLimit, "must be between 0 and 16");
         Check(errors, options.HealthProbeInterval > TimeSpan.Zero, $"{s}:HealthProbeInterval", options.HealthProbeInterval, "must be positive");
         Check(errors, options.AdminPort is null or (>= 0 and <= 65535), $"{s}:AdminPort", options.AdminPort, "must be between 0 and 65535");
+        Check(errors, options.GrpcPort is null or (>= 0 and <= 65535), $"{s}:GrpcPort", options.GrpcPort, "must be between 0 and 65535");
+        Check(errors, options.GrpcPort is null or 0 || (options.GrpcPort != options.Port && options.GrpcPort != options.AdminPort), $"{s}:GrpcPort", options.GrpcPort, "must differ from Port and AdminPort");
         var d = options.Disaggregation;
         Check(errors, d.MinRemotePrefillTokens >= 1, $"{s}:Disaggregation:MinRemotePrefillTokens", d.MinRemotePrefillTokens, "must be at least 1");
         Check(errors, d.MinUncachedFraction is >= 0 and <= 1, $"{s}:Disaggregation:MinUncachedFraction", d.MinUncachedFraction, "must be between 0 and 1");

@@ -46,6 +46,9 @@ public sealed partial class EmbeddedCluster : IAsyncDisposable
     /// <summary>Where <c>/metrics</c> and <c>/health</c> are served; <see cref="Address"/> unless an admin port is set.</summary>
     public Uri AdminAddress => _gateway.AdminAddress;
 
+    /// <summary>Where the KServe v2 gRPC frontend listens; null unless <c>Dynamo:Gateway:GrpcPort</c> is set.</summary>
+    public Uri? GrpcAddress => _gateway.GrpcAddress;
+
     public string ModelName { get; }
 
     /// <summary>The secret the workers require of every request: the configured one, or one generated for this run.</summary>

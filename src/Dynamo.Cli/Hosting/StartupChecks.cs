@@ -35,6 +35,11 @@ internal static class StartupChecks
             return PortInUse(gateway.Host, admin, "the admin endpoints", "Dynamo:Gateway:AdminPort");
         }
 
+        if (gateway.GrpcPort is > 0 and var grpc && grpc != gateway.Port && InUse(address, grpc))
+        {
+            return PortInUse(gateway.Host, grpc, "the gRPC frontend", "--grpc-port or Dynamo:Gateway:GrpcPort");
+        }
+
         return null;
     }
 
