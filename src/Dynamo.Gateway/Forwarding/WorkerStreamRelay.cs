@@ -76,7 +76,7 @@ internal sealed class WorkerStreamRelay
                         break;
                     }
 
-                    _chunk.Parse(payload, decodeText: !_writer.IsStreaming);
+                    _chunk.Parse(payload, decodeText: _writer.NeedsText);
                     if (_chunk.Error is not null)
                     {
                         throw new WorkerStreamException($"The worker failed mid-stream: {_chunk.Error}");

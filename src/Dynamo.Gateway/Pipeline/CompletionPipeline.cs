@@ -14,6 +14,7 @@ using Dynamo.Gateway.Models;
 using Dynamo.Gateway.Observability;
 using Dynamo.Llm;
 using Dynamo.Llm.Protocol;
+using Dynamo.Llm.ToolCalling;
 using Dynamo.Runtime.Http;
 using Dynamo.Runtime.Observability;
 using Microsoft.AspNetCore.Http;
@@ -110,6 +111,7 @@ internal sealed partial class CompletionPipeline
                 throw ErrorWriter.NotFound($"The model '{OpenAiException.Shorten(request.Model)}' does not exist.", "model", "model_not_found");
             }
 
+            CheckToolCalling(request, card);
             var prompts = Preprocess(request, card, context.RequestAborted);
             var maxTokens = CheckLengths(request, prompts, card);
             using var slot = await _admission.EnterAsync(RequestSize.Sequences(request), context.RequestAborted);
@@ -117,7 +119,7 @@ internal sealed partial class CompletionPipeline
             inflight.Inc();
             try
             {
-                status = await ForwardAsync(context, request, prompts, maxTokens, start) ? "success" : "error";
+                status = await ForwardAsync(context, request, card, prompts, maxTokens, start) ? "success" : "error";
                 if (context.RequestAborted.IsCancellationRequested)
                 {
                     status = "cancelled";
@@ -148,7 +150,7 @@ internal sealed partial class CompletionPipeline
         }
     }
 
-    private async Task<bool> ForwardAsync(HttpContext context, ParsedRequest request, int[][] prompts, int? maxTokens, long start)
+    private async Task<bool> ForwardAsync(HttpContext context, ParsedRequest request, ModelCard card, int[][] prompts, int? maxTokens, long start)
     {
         if (_workers.Candidates(request.Model).Count == 0)
         {
@@ -161,7 +163,7 @@ internal sealed partial class CompletionPipeline
         activity?.SetTag("gen_ai.request.model", request.Model);
 
         var id = (request.Kind == RequestKind.Chat ? "chatcmpl-" : "cmpl-") + requestId[5..];
-        using var writer = new ClientResponseWriter(context.Response, request, prompts.Length * request.N, id, _time.GetUtcNow().ToUnixTimeSeconds());
+        using var writer = new ClientResponseWriter(context.Response, request, prompts.Length * request.N, id, _time.GetUtcNow().ToUnixTimeSeconds(), card.ToolCallFormat);
         var relay = new WorkerStreamRelay(writer, _time, start);
 
         // A request can move when its worker fails: it continues from the tokens already streamed, so only
@@ -381,7 +383,8 @@ internal sealed partial class CompletionPipeline
             string text;
             try
             {
-                text = card.ChatTemplate.Render(request.Messages);
+                // tool_choice "none": the model is not shown the tools (as vLLM renders it).
+                text = card.ChatTemplate.Render(request.Messages, request.UsesTools ? request.Tools : null);
             }
             catch (Exception ex) when (ex is not OpenAiException and not OutOfMemoryException)
             {
@@ -419,6 +422,31 @@ internal sealed partial class CompletionPipeline
         }
 
         return prompts;
+    }
+
+    /// <summary>
+    /// A request offering tools needs a model whose calls a parser can read; one that forces a call (<c>required</c>,
+    /// a named function) needs constrained decoding, which is not available yet: refused, never served as <c>auto</c>.
+    /// </summary>
+    private static void CheckToolCalling(ParsedRequest request, ModelCard card)
+    {
+        if (!request.UsesTools)
+        {
+            return;
+        }
+
+        if (card.ToolCallFormat is not { } format)
+        {
+            throw OpenAiException.BadRequest(
+                $"The model '{card.Name}' does not call tools: its chat template does not show them to it (Dynamo:Serve:ToolCallParser names the format of a model that does); send the request without 'tools' or with tool_choice 'none'.",
+                "tools", "unsupported_parameter");
+        }
+
+        // The constraint a forced call needs (what constrained decoding will be given once it is available).
+        if (ToolCallConstraints.For(request, format) is not null)
+        {
+            throw ToolCallConstraints.NotYetAvailable(request);
+        }
     }
 
     /// <summary>Rejects prompts that cannot fit; returns the max_tokens to send (null: the worker fills the context).</summary>
