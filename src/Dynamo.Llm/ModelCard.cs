@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Dynamo.Llm.Templates;
 using Dynamo.Llm.Tokenization;
+using Dynamo.Llm.ToolCalling;
 using Microsoft.ML.Tokenizers;
 
 namespace Dynamo.Llm;
@@ -36,7 +37,8 @@ public sealed class ModelCard
         string? bosToken,
         string? eosToken,
         bool addBosToken,
-        string? chatTemplateSource)
+        string? chatTemplateSource,
+        ToolCallFormat? toolCallFormat)
     {
         Name = name;
         Directory = directory;
@@ -49,6 +51,7 @@ public sealed class ModelCard
         EosToken = eosToken;
         AddBosToken = addBosToken;
         ChatTemplateSource = chatTemplateSource;
+        ToolCallFormat = toolCallFormat;
         _tokenizer = new Lazy<Tokenizer>(() => TokenizerLoader.Load(directory));
         _encoder = new Lazy<TokenEncoder>(() => TokenizerLoader.LoadEncoder(directory));
         _chatTemplate = new Lazy<ChatTemplate>(() => ChatTemplate.Create(chatTemplateSource, bosToken, eosToken));
@@ -94,6 +97,14 @@ public sealed class ModelCard
     /// the model has none (<see cref="ChatTemplate"/> then uses a ChatML-style default).</summary>
     public string? ChatTemplateSource { get; }
 
+    /// <summary>
+    /// How the model writes tool calls, which decides the parser its answers go through when a request offers tools:
+    /// the <c>toolCallParser</c> setting given to <see cref="Load"/> (<c>Dynamo:Serve:ToolCallParser</c>), detected from
+    /// the chat template when it is <c>auto</c> (see <see cref="ToolCallFormats.Resolve"/>). Null: the model does not
+    /// call tools (its template does not show them, or the setting is <c>none</c>), and requests with tools are refused.
+    /// </summary>
+    public ToolCallFormat? ToolCallFormat { get; }
+
     /// <summary>The tokenizer, loaded on first use (and shared per folder, see <see cref="TokenizerLoader"/>).</summary>
     public Tokenizer Tokenizer => _tokenizer.Value;
 
@@ -109,9 +120,12 @@ public sealed class ModelCard
     /// <summary>Reads the card of the model in <paramref name="modelDir"/>.</summary>
     /// <param name="modelDir">Hugging Face model folder.</param>
     /// <param name="servedName">Name to serve the model under; the folder name when null.</param>
+    /// <param name="toolCallParser">The tool-call format setting (<see cref="ToolCallFormats.SettingValues"/>); null
+    /// for <c>auto</c>.</param>
+    /// <exception cref="ArgumentException"><paramref name="toolCallParser"/> is not a known setting.</exception>
     /// <exception cref="ModelFileException">A file is missing, malformed or has a value of the wrong type; the message
     /// names the file and the key.</exception>
-    public static ModelCard Load(string modelDir, string? servedName = null)
+    public static ModelCard Load(string modelDir, string? servedName = null, string? toolCallParser = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(modelDir);
         var directory = Path.GetFullPath(modelDir);
@@ -181,7 +195,7 @@ public sealed class ModelCard
         }
 
         return new ModelCard(name, directory, modelType, maxContextLength, vocabSize, eosIds.AsReadOnly(), bosTokenId, bosToken,
-            eosToken, addBos, template);
+            eosToken, addBos, template, ToolCallFormats.Resolve(toolCallParser, template));
     }
 
     private static int ContextLength(string configPath, JsonElement config, string tokenizerConfigPath, JsonElement? tokenizerConfig)

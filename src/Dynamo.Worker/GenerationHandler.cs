@@ -536,6 +536,14 @@ internal sealed class GenerationHandler
     {
         if (request.Kind == RequestKind.Chat)
         {
+            if (request.UsesTools)
+            {
+                // Tool calls are read from the answer by the frontend; here they would come back as raw text.
+                throw OpenAiException.BadRequest(
+                    "'tools' is not supported by a worker's own endpoint (tool calling); send the request through the frontend, which parses the model's tool calls.",
+                    "tools", "unsupported_parameter");
+            }
+
             string text;
             try
             {

@@ -52,6 +52,17 @@ public sealed class ConfigurationTests : IDisposable
     }
 
     [Fact]
+    public void ToolCallParser_Unknown_NamesTheKeyAndTheChoices()
+    {
+        var error = Assert.Throws<ConfigurationException>(() =>
+            ClusterSettings.From(DynamoConfiguration.Build(null, new Dictionary<string, string?> { ["Dynamo:Serve:ToolCallParser"] = "pythonic" })));
+
+        Assert.Contains("Dynamo:Serve:ToolCallParser", error.Message, StringComparison.Ordinal);
+        Assert.Contains("hermes, llama3_json, mistral", error.Message, StringComparison.Ordinal);
+        Assert.Equal("mistral", ClusterSettings.From(DynamoConfiguration.Build(null, new Dictionary<string, string?> { ["Dynamo:Serve:ToolCallParser"] = "mistral" })).Serve.ToolCallParser);
+    }
+
+    [Fact]
     public void ClusterSecret_TooShort_NamesTheKey_WithoutEchoingIt()
     {
         var error = Assert.Throws<ConfigurationException>(() =>

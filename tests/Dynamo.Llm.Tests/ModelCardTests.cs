@@ -102,6 +102,19 @@ public sealed class ModelCardTests
     }
 
     [Fact]
+    public void Load_ToolCallFormat_DetectedFromTheTemplate_UnlessTheSettingNamesOne()
+    {
+        using var dir = new TempDirectory();
+        dir.Write("config.json", """{"vocab_size": 10}""");
+        Assert.Equal(Dynamo.Llm.ToolCalling.ToolCallFormat.Hermes, ModelCard.Load(dir.Path).ToolCallFormat);
+
+        dir.Write("chat_template.jinja", "{% for m in messages %}{{ m.content }}{% endfor %}");
+        Assert.Null(ModelCard.Load(dir.Path).ToolCallFormat);
+        Assert.Equal(Dynamo.Llm.ToolCalling.ToolCallFormat.Mistral, ModelCard.Load(dir.Path, toolCallParser: "mistral").ToolCallFormat);
+        Assert.Throws<ArgumentException>(() => ModelCard.Load(dir.Path, toolCallParser: "xml"));
+    }
+
+    [Fact]
     public void Load_Gpt2Folder_LoadsTokenizerAndTemplateLazily()
     {
         using var dir = new TempDirectory();

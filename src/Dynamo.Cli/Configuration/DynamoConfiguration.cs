@@ -282,6 +282,8 @@ public sealed class DynamoConfiguration
         Check(errors, options.DecodeWorkers is >= 1 and <= 256, $"{s}:DecodeWorkers", options.DecodeWorkers, "must be between 1 and 256");
         Check(errors, !string.IsNullOrWhiteSpace(options.Model), $"{s}:Model", options.Model, "must name a model folder or a preset (tiny, small, 100m)");
         Check(errors, options.ShutdownTimeout >= TimeSpan.Zero, $"{s}:ShutdownTimeout", options.ShutdownTimeout, "must not be negative");
+        Check(errors, Llm.ToolCalling.ToolCallFormats.IsValidSetting(options.ToolCallParser), $"{s}:ToolCallParser", options.ToolCallParser,
+            "expected " + string.Join(", ", Llm.ToolCalling.ToolCallFormats.SettingValues));
         ThrowIfAny(errors);
         return options;
     }

@@ -29,6 +29,14 @@ public sealed class ServeOptions
     /// <summary>Decode workers in disaggregated mode. Default 1.</summary>
     public int DecodeWorkers { get; set; } = 1;
 
+    /// <summary>
+    /// How the model writes tool calls, which decides how the frontend reads them from its answers: <c>hermes</c>
+    /// (<c>&lt;tool_call&gt;{...}&lt;/tool_call&gt;</c>: Hermes, Qwen2.5, Qwen3, generated models), <c>llama3_json</c>
+    /// (Llama 3.1+), <c>mistral</c> (<c>[TOOL_CALLS][...]</c>), <c>none</c> (requests with tools are refused), or
+    /// <c>auto</c>: detected from the chat template's markers (none when it has none). Default auto.
+    /// </summary>
+    public string ToolCallParser { get; set; } = "auto";
+
     /// <summary>Seed of generated preset weights. Default 0.</summary>
     public int Seed { get; set; }
 

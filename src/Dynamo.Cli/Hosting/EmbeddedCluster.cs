@@ -106,7 +106,7 @@ public sealed partial class EmbeddedCluster : IAsyncDisposable
         var serve = settings.Serve;
         var modelDir = await ModelResolver.ResolveAsync(serve.Model, serve.Seed, logger, cancellationToken);
         var servedName = serve.ServedModelName ?? (ModelResolver.TryParsePreset(serve.Model, out _) ? serve.Model : Path.GetFileName(modelDir.TrimEnd('/')));
-        var card = ModelCard.Load(modelDir, servedName);
+        var card = ModelCard.Load(modelDir, servedName, serve.ToolCallParser);
         var discovery = new InProcessDiscovery();
         var events = new InProcessEventPlane();
         // One process, no setup: the workers and the gateway share a secret made for this run unless one is configured.

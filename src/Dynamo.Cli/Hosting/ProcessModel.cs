@@ -6,7 +6,7 @@ namespace Dynamo.Cli.Hosting;
 
 /// <summary>
 /// The model of a single-part process (<c>dynamo frontend</c>, <c>dynamo worker</c>), chosen as <c>dynamo serve</c>
-/// chooses it (<c>Dynamo:Serve:Model</c>, <c>:ServedModelName</c>, <c>:Seed</c>), so a frontend and its workers
+/// chooses it (<c>Dynamo:Serve:Model</c>, <c>:ServedModelName</c>, <c>:Seed</c>, <c>:ToolCallParser</c>), so a frontend and its workers
 /// started with the same flags agree on the tokenizer and on the served name.
 /// </summary>
 internal static class ProcessModel
@@ -16,6 +16,6 @@ internal static class ProcessModel
         var directory = await ModelResolver.ResolveAsync(serve.Model, serve.Seed, logger, cancellationToken);
         var name = serve.ServedModelName
             ?? (ModelResolver.TryParsePreset(serve.Model, out _) ? serve.Model : Path.GetFileName(directory.TrimEnd('/')));
-        return (directory, ModelCard.Load(directory, name));
+        return (directory, ModelCard.Load(directory, name, serve.ToolCallParser));
     }
 }

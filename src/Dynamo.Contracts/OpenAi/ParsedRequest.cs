@@ -9,8 +9,23 @@ public enum RequestKind
     Chat,
 }
 
-/// <summary>One chat message after validation; <see cref="Content"/> has text parts joined.</summary>
-public sealed record ChatMessage(string Role, string Content);
+/// <summary>
+/// One chat message after validation; <see cref="Content"/> has text parts joined, and is empty for an assistant message
+/// whose content was null or absent (one that only calls tools).
+/// </summary>
+/// <param name="Role"><c>system</c> (also for <c>developer</c>), <c>user</c>, <c>assistant</c> or <c>tool</c>.</param>
+/// <param name="Content">The text.</param>
+public sealed record ChatMessage(string Role, string Content)
+{
+    /// <summary>An assistant message's function calls (<c>tool_calls</c>); empty when it made none.</summary>
+    public IReadOnlyList<ToolCall> ToolCalls { get; init; } = Array.Empty<ToolCall>();
+
+    /// <summary>A <c>tool</c> message's <c>tool_call_id</c>: the call it answers.</summary>
+    public string? ToolCallId { get; init; }
+
+    /// <summary>The message's <c>name</c> (a participant name, or the function a tool result is from); null when absent.</summary>
+    public string? Name { get; init; }
+}
 
 /// <summary>One prompt of a completions request: text, or token ids (what the gateway sends to workers).</summary>
 public sealed record PromptInput(string? Text, int[]? TokenIds)
@@ -56,6 +71,20 @@ public sealed record ParsedRequest
     public bool IgnoreEos { get; init; }
 
     public string? User { get; init; }
+
+    /// <summary>Chat only: the functions the model may call (<c>tools</c>); empty when none.</summary>
+    public IReadOnlyList<ToolDefinition> Tools { get; init; } = [];
+
+    /// <summary>Chat only: <c>tool_choice</c>; <see cref="ToolChoice.None"/> without tools, <see cref="ToolChoice.Auto"/>
+    /// with tools when the client sent none.</summary>
+    public ToolChoice ToolChoice { get; init; } = ToolChoice.None;
+
+    /// <summary>Chat only: <c>parallel_tool_calls</c> (default true); false keeps at most one call per answer.</summary>
+    public bool ParallelToolCalls { get; init; } = true;
+
+    /// <summary>Whether tools are offered to the model and its output is parsed for calls: tools given and
+    /// <c>tool_choice</c> other than <c>none</c>.</summary>
+    public bool UsesTools => Tools.Count > 0 && ToolChoice.Mode != ToolChoiceMode.None;
 
     /// <summary>Disaggregation hand-off, passed through untouched (vLLM NIXL connector shape).</summary>
     public JsonElement? KvTransferParams { get; init; }

@@ -3,6 +3,7 @@ using System.IO.Pipelines;
 using System.Text;
 using System.Text.Json;
 using Dynamo.Contracts.OpenAi;
+using Dynamo.Llm.ToolCalling;
 using Microsoft.AspNetCore.Http;
 
 namespace Dynamo.Gateway.Forwarding;
@@ -12,6 +13,13 @@ namespace Dynamo.Gateway.Forwarding;
 /// or gathered into one JSON response. Ids, <c>created</c> and <c>model</c> are the gateway's, so a migrated
 /// request keeps one identity; worker-only fields (<c>token_ids</c>, <c>kv_transfer_params</c>) stay inside.
 /// </summary>
+/// <remarks>
+/// Tool calls are read here, per choice, from the text the client would otherwise get as content: it is the text after
+/// the worker applied stop strings and special-token skipping, and a migrated request keeps its writer, so a choice's
+/// parser sees one answer however many workers wrote it. Whole responses parse the answer at the end
+/// (<see cref="ToolCallParser"/>); streams parse it as it comes (<see cref="ToolCallStreamParser"/>) and send OpenAI's
+/// <c>delta.tool_calls</c> chunks.
+/// </remarks>
 internal sealed class ClientResponseWriter : IClientWriter
 {
     private static readonly JsonWriterOptions WriterOptions = new() { SkipValidation = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
@@ -25,11 +33,21 @@ internal sealed class ClientResponseWriter : IClientWriter
     private readonly string _model;
     private readonly long _created;
     private readonly Choice[] _choices;
+    private readonly ToolCallFormat? _toolCalls;
+    private readonly bool _parallelToolCalls;
+    private readonly List<ToolCallDelta> _deltas = [];
     private Utf8JsonWriter? _json;
     private byte[]? _chunkPrefix;
     private bool _started;
 
-    public ClientResponseWriter(HttpResponse response, ParsedRequest request, int choiceCount, string id, long created)
+    /// <param name="response">The client's response.</param>
+    /// <param name="request">The client's request.</param>
+    /// <param name="choiceCount">Choices of the response (prompts × n).</param>
+    /// <param name="id">The response id.</param>
+    /// <param name="created">The response's <c>created</c> time.</param>
+    /// <param name="toolCallFormat">The model's tool-call format: answers are parsed for calls when the request uses
+    /// tools (<see cref="ParsedRequest.UsesTools"/>); null parses nothing.</param>
+    public ClientResponseWriter(HttpResponse response, ParsedRequest request, int choiceCount, string id, long created, ToolCallFormat? toolCallFormat = null)
     {
         _response = response;
         _body = response.BodyWriter;
@@ -39,10 +57,12 @@ internal sealed class ClientResponseWriter : IClientWriter
         _model = request.Model;
         _id = id;
         _created = created;
+        _toolCalls = request.Kind == RequestKind.Chat && request.UsesTools ? toolCallFormat : null;
+        _parallelToolCalls = request.ParallelToolCalls;
         _choices = new Choice[choiceCount];
         for (var i = 0; i < _choices.Length; i++)
         {
-            _choices[i] = new Choice();
+            _choices[i] = new Choice { Parser = _stream && _toolCalls is { } format ? new ToolCallStreamParser(format, _parallelToolCalls) : null };
         }
     }
 
@@ -75,10 +95,12 @@ internal sealed class ClientResponseWriter : IClientWriter
         await _body.FlushAsync(cancellationToken);
     }
 
-    public bool DecodesText => !_stream;
-
     /// <summary>Chat and completions streams end with the generic error event (<see cref="Errors.ErrorWriter"/>).</summary>
     public ValueTask<bool> TryFailAsync(OpenAiException error, CancellationToken cancellationToken) => ValueTask.FromResult(false);
+
+    /// <summary>Whether <see cref="OnChoice"/> needs the chunks' text decoded (<see cref="WorkerChunk.Text"/>): whole
+    /// responses gather it, and streams whose answers are parsed for tool calls read it.</summary>
+    public bool DecodesText => !_stream || _toolCalls is not null;
 
     /// <summary>
     /// One worker chunk: new text for a choice, maybe its finish reason. Buffered: the relay flushes once it has
@@ -98,6 +120,12 @@ internal sealed class ClientResponseWriter : IClientWriter
         if (!_stream)
         {
             choice.Text.Append(chunk.Text);
+            return;
+        }
+
+        if (choice.Parser is { } parser)
+        {
+            OnToolChoice(index, choice, parser, chunk.Text, finishReason);
             return;
         }
 
@@ -123,6 +151,40 @@ internal sealed class ClientResponseWriter : IClientWriter
             WriteCompletionChunk(index, chunk.TextJson, finishReason);
         }
     }
+
+    private void OnToolChoice(int index, Choice choice, ToolCallStreamParser parser, string? text, string? finishReason)
+    {
+        _deltas.Clear();
+        if (!string.IsNullOrEmpty(text))
+        {
+            parser.Append(text, _deltas);
+        }
+
+        if (finishReason is not null)
+        {
+            parser.Finish(_deltas);
+        }
+
+        foreach (var delta in _deltas)
+        {
+            if (delta.IsContent)
+            {
+                WriteChatChunk(index, delta.Content, role: false, finishReason: null);
+            }
+            else
+            {
+                WriteToolCallChunk(index, delta);
+            }
+        }
+
+        if (finishReason is not null)
+        {
+            WriteChatChunk(index, content: null, role: false, FinishWithCalls(finishReason, parser.CallCount));
+        }
+    }
+
+    /// <summary>An answer that called tools ends with <c>tool_calls</c>, unless it was cut (<c>length</c>).</summary>
+    private static string FinishWithCalls(string finishReason, int calls) => calls > 0 && finishReason == "stop" ? "tool_calls" : finishReason;
 
     /// <summary>Sends what the stream has buffered; nothing for a whole (non-streamed) response.</summary>
     public ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken) =>
@@ -268,6 +330,46 @@ internal sealed class ClientResponseWriter : IClientWriter
         _body.Write("\n\n"u8);
     }
 
+    /// <summary>One piece of a tool call: <c>delta.tool_calls[{index, id, type, function: {name, arguments}}]</c> on the
+    /// call's first piece, <c>[{index, function: {arguments}}]</c> after.</summary>
+    private void WriteToolCallChunk(int index, ToolCallDelta delta)
+    {
+        _body.Write("data: "u8);
+        var json = Json();
+        WriteHeader(json, "chat.completion.chunk");
+        json.WriteStartArray("choices"u8);
+        json.WriteStartObject();
+        json.WriteNumber("index"u8, index);
+        json.WriteStartObject("delta"u8);
+        json.WriteStartArray("tool_calls"u8);
+        json.WriteStartObject();
+        json.WriteNumber("index"u8, delta.Index);
+        if (delta.Id is not null)
+        {
+            json.WriteString("id"u8, delta.Id);
+            json.WriteString("type"u8, "function"u8);
+        }
+
+        json.WriteStartObject("function"u8);
+        if (delta.Name is not null)
+        {
+            json.WriteString("name"u8, delta.Name);
+        }
+
+        json.WriteString("arguments"u8, delta.Arguments);
+        json.WriteEndObject();
+        json.WriteEndObject();
+        json.WriteEndArray();
+        json.WriteEndObject();
+        json.WriteNull("logprobs"u8);
+        WriteFinish(json, null);
+        json.WriteEndObject();
+        json.WriteEndArray();
+        json.WriteEndObject();
+        json.Flush();
+        _body.Write("\n\n"u8);
+    }
+
     private void WriteUsageChunk(Usage usage)
     {
         _body.Write("data: "u8);
@@ -292,12 +394,26 @@ internal sealed class ClientResponseWriter : IClientWriter
             var choice = _choices[i];
             json.WriteStartObject();
             json.WriteNumber("index"u8, i);
+            var finishReason = choice.FinishReason ?? "stop";
             if (chat)
             {
                 json.WriteStartObject("message"u8);
                 json.WriteString("role"u8, "assistant"u8);
-                json.WriteString("content"u8, choice.Text.ToString());
-                json.WriteNull("refusal"u8);
+                var text = choice.Text.ToString();
+                var parsed = _toolCalls is { } format ? ToolCallParser.Parse(format, text, _parallelToolCalls) : null;
+                if (parsed is { Calls.Count: > 0 })
+                {
+                    WriteOptionalString(json, "content"u8, parsed.Content);
+                    json.WriteNull("refusal"u8);
+                    WriteToolCalls(json, parsed.Calls);
+                    finishReason = FinishWithCalls(finishReason, parsed.Calls.Count);
+                }
+                else
+                {
+                    json.WriteString("content"u8, text);
+                    json.WriteNull("refusal"u8);
+                }
+
                 json.WriteEndObject();
             }
             else
@@ -306,7 +422,7 @@ internal sealed class ClientResponseWriter : IClientWriter
             }
 
             json.WriteNull("logprobs"u8);
-            WriteFinish(json, choice.FinishReason ?? "stop");
+            WriteFinish(json, finishReason);
             json.WriteEndObject();
         }
 
@@ -314,6 +430,36 @@ internal sealed class ClientResponseWriter : IClientWriter
         WriteUsage(json, usage);
         json.WriteEndObject();
         json.Flush();
+    }
+
+    private static void WriteToolCalls(Utf8JsonWriter json, IReadOnlyList<ToolCall> calls)
+    {
+        json.WriteStartArray("tool_calls"u8);
+        foreach (var call in calls)
+        {
+            json.WriteStartObject();
+            json.WriteString("id"u8, call.Id);
+            json.WriteString("type"u8, "function"u8);
+            json.WriteStartObject("function"u8);
+            json.WriteString("name"u8, call.Name);
+            json.WriteString("arguments"u8, call.Arguments);
+            json.WriteEndObject();
+            json.WriteEndObject();
+        }
+
+        json.WriteEndArray();
+    }
+
+    private static void WriteOptionalString(Utf8JsonWriter json, ReadOnlySpan<byte> name, string? value)
+    {
+        if (value is null)
+        {
+            json.WriteNull(name);
+        }
+        else
+        {
+            json.WriteString(name, value);
+        }
     }
 
     private static void WriteFinish(Utf8JsonWriter json, string? finishReason)
@@ -345,5 +491,8 @@ internal sealed class ClientResponseWriter : IClientWriter
         public StringBuilder Text { get; } = new();
 
         public string? FinishReason { get; set; }
+
+        /// <summary>The choice's tool-call parser, in streams whose answers are parsed.</summary>
+        public ToolCallStreamParser? Parser { get; init; }
     }
 }

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using Dynamo.Contracts.OpenAi;
 using Dynamo.Llm.Protocol;
+using Dynamo.Llm.ToolCalling;
 using Microsoft.AspNetCore.Http;
 
 namespace Dynamo.Gateway.Forwarding;
@@ -11,7 +12,8 @@ namespace Dynamo.Gateway.Forwarding;
 /// <summary>
 /// Renders a request of <c>POST /v1/responses</c>: one response object, or the Responses event stream
 /// (<c>response.created</c>, <c>response.in_progress</c>, <c>response.output_item.added</c>,
-/// <c>response.content_part.added</c>, <c>response.output_text.delta</c>…, the matching <c>.done</c> events, then
+/// <c>response.content_part.added</c>, <c>response.output_text.delta</c>…, the matching <c>.done</c> events; for each
+/// tool call the model makes, a <c>function_call</c> item with <c>response.function_call_arguments.delta</c>…; then
 /// <c>response.completed</c>, or <c>response.incomplete</c> when <c>max_output_tokens</c> ended it, or
 /// <c>response.failed</c> when the request could not be served), each event an SSE <c>event:</c> line and a
 /// <c>data:</c> object carrying its <c>type</c> and <c>sequence_number</c>. After completion it also holds what the
@@ -26,23 +28,36 @@ internal sealed class ResponsesWriter : IClientWriter
     private readonly ResponsesRequest _request;
     private readonly string _model;
     private readonly string _id;
-    private readonly string _messageId;
+    private readonly string _itemIdSuffix;
     private readonly long _createdAt;
     private readonly StringBuilder _text = new();
+    private readonly ToolCallFormat? _toolCalls;
+    private readonly bool _parallelToolCalls;
+    private readonly ToolCallStreamParser? _parser;
+    private readonly List<ToolCallDelta> _deltas = [];
+    private readonly List<Item> _items = [];
     private Utf8JsonWriter? _json;
     private string? _finishReason;
-    private bool _itemOpen;
     private int _sequence;
 
-    public ResponsesWriter(HttpResponse response, ResponsesRequest request, string model, string id, long createdAt)
+    /// <param name="response">The client's response.</param>
+    /// <param name="request">The Responses request.</param>
+    /// <param name="chat">The chat request it became (its tools and tool choice).</param>
+    /// <param name="id">The response id (<c>resp_…</c>).</param>
+    /// <param name="createdAt">The response's <c>created_at</c>.</param>
+    /// <param name="toolCallFormat">The model's tool-call format: output is read for calls when the request offers tools; null reads none.</param>
+    public ResponsesWriter(HttpResponse response, ResponsesRequest request, ParsedRequest chat, string id, long createdAt, ToolCallFormat? toolCallFormat)
     {
         _response = response;
         _body = response.BodyWriter;
         _request = request;
-        _model = model;
+        _model = chat.Model;
         _id = id;
-        _messageId = "msg_" + id["resp_".Length..];
+        _itemIdSuffix = id["resp_".Length..];
         _createdAt = createdAt;
+        _toolCalls = chat.UsesTools ? toolCallFormat : null;
+        _parallelToolCalls = chat.ParallelToolCalls;
+        _parser = request.Stream && _toolCalls is { } format ? new ToolCallStreamParser(format, _parallelToolCalls) : null;
     }
 
     public bool HasStarted { get; private set; }
@@ -83,24 +98,92 @@ internal sealed class ResponsesWriter : IClientWriter
         }
 
         _finishReason ??= chunk.FinishReason;
-        if (string.IsNullOrEmpty(chunk.Text))
+        if (!_request.Stream)
+        {
+            _text.Append(chunk.Text);
+            return;
+        }
+
+        if (_parser is null)
+        {
+            if (!string.IsNullOrEmpty(chunk.Text))
+            {
+                AppendText(chunk.Text);
+            }
+
+            return;
+        }
+
+        _deltas.Clear();
+        if (!string.IsNullOrEmpty(chunk.Text))
+        {
+            _parser.Append(chunk.Text, _deltas);
+        }
+
+        if (chunk.FinishReason is not null)
+        {
+            _parser.Finish(_deltas);
+        }
+
+        foreach (var delta in _deltas)
+        {
+            if (delta.IsContent)
+            {
+                AppendText(delta.Content!);
+            }
+            else
+            {
+                AppendCall(delta);
+            }
+        }
+    }
+
+    /// <summary>Streamed text: into the open message item, or a new one after a call.</summary>
+    private void AppendText(string text)
+    {
+        if (text.Length == 0)
         {
             return;
         }
 
-        _text.Append(chunk.Text);
-        if (_request.Stream)
+        var item = _items.Count > 0 && _items[^1] is { IsCall: false, Done: false } open ? open : OpenItem(new Item(_items.Count, "msg_" + _itemIdSuffix + Suffix(_items.Count)));
+        item.Text.Append(text);
+        WriteEvent("response.output_text.delta", json =>
         {
-            OpenItem();
-            WriteEvent("response.output_text.delta", json =>
+            WriteTextPosition(json, item);
+            json.WriteString("delta"u8, text);
+            json.WriteStartArray("logprobs"u8);
+            json.WriteEndArray();
+        });
+    }
+
+    /// <summary>A streamed piece of a tool call: a new function_call item on its first piece, argument deltas after.</summary>
+    private void AppendCall(ToolCallDelta delta)
+    {
+        Item item;
+        if (delta.Id is not null)
+        {
+            CloseOpenMessage();
+            item = OpenItem(new Item(_items.Count, "fc_" + _itemIdSuffix + Suffix(_items.Count)) { CallIndex = delta.Index, CallId = delta.Id, Name = delta.Name });
+        }
+        else
+        {
+            item = _items.Last(i => i.IsCall && i.CallIndex == delta.Index);
+        }
+
+        if (delta.Arguments.Length > 0)
+        {
+            item.Text.Append(delta.Arguments);
+            WriteEvent("response.function_call_arguments.delta", json =>
             {
-                WriteItemPosition(json);
-                json.WriteString("delta"u8, chunk.Text);
-                json.WriteStartArray("logprobs"u8);
-                json.WriteEndArray();
+                json.WriteString("item_id"u8, item.Id);
+                json.WriteNumber("output_index"u8, item.OutputIndex);
+                json.WriteString("delta"u8, delta.Arguments);
             });
         }
     }
+
+    private static string Suffix(int index) => index == 0 ? "" : "_" + index.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     public ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken) =>
         _request.Stream ? _body.FlushAsync(cancellationToken) : ValueTask.FromResult(default(FlushResult));
@@ -108,42 +191,48 @@ internal sealed class ResponsesWriter : IClientWriter
     public async ValueTask CompleteAsync(Usage usage, CancellationToken cancellationToken)
     {
         var status = _finishReason == "length" ? "incomplete" : "completed";
-        ResponseJson = Render(json => WriteResponse(json, status, usage, error: null));
-        OutputMessageJson = Render(json =>
+        if (!_request.Stream)
         {
-            json.WriteStartObject();
-            json.WriteString("role"u8, "assistant"u8);
-            json.WriteString("content"u8, _text.ToString());
-            json.WriteEndObject();
-        });
+            var text = _text.ToString();
+            var parsed = _toolCalls is { } format ? ToolCallParser.Parse(format, text, _parallelToolCalls) : null;
+            if (parsed is { Calls.Count: > 0 })
+            {
+                if (parsed.Content is { } content)
+                {
+                    _items.Add(new Item(0, "msg_" + _itemIdSuffix) { Done = true }.With(content));
+                }
 
+                foreach (var call in parsed.Calls)
+                {
+                    _items.Add(new Item(_items.Count, "fc_" + _itemIdSuffix + Suffix(_items.Count)) { CallId = call.Id, Name = call.Name, Done = true }.With(call.Arguments));
+                }
+            }
+            else
+            {
+                _items.Add(new Item(0, "msg_" + _itemIdSuffix) { Done = true }.With(text));
+            }
+        }
+        else
+        {
+            if (_items.Count == 0)
+            {
+                OpenItem(new Item(0, "msg_" + _itemIdSuffix));
+            }
+
+            foreach (var item in _items)
+            {
+                CloseItem(item);
+            }
+        }
+
+        ResponseJson = Render(json => WriteResponse(json, status, usage, error: null));
+        OutputMessageJson = Render(WriteOutputAsChatMessage);
         if (!_request.Stream)
         {
             _body.Write(ResponseJson);
         }
         else
         {
-            OpenItem();
-            var text = _text.ToString();
-            WriteEvent("response.output_text.done", json =>
-            {
-                WriteItemPosition(json);
-                json.WriteString("text"u8, text);
-                json.WriteStartArray("logprobs"u8);
-                json.WriteEndArray();
-            });
-            WriteEvent("response.content_part.done", json =>
-            {
-                WriteItemPosition(json);
-                json.WritePropertyName("part"u8);
-                WriteTextPart(json, text);
-            });
-            WriteEvent("response.output_item.done", json =>
-            {
-                json.WriteNumber("output_index"u8, 0);
-                json.WritePropertyName("item"u8);
-                WriteMessageItem(json, "completed", text);
-            });
             var response = ResponseJson;
             WriteEvent(status == "completed" ? "response.completed" : "response.incomplete", json =>
             {
@@ -153,6 +242,43 @@ internal sealed class ResponsesWriter : IClientWriter
         }
 
         await _body.FlushAsync(cancellationToken);
+    }
+
+    /// <summary>The output as one chat message (text and tool calls), which a follow-up's conversation continues from.</summary>
+    private void WriteOutputAsChatMessage(Utf8JsonWriter json)
+    {
+        json.WriteStartObject();
+        json.WriteString("role"u8, "assistant"u8);
+        var text = string.Concat(_items.Where(i => !i.IsCall).Select(i => i.Text.ToString()));
+        var calls = _items.Where(i => i.IsCall).ToList();
+        if (calls.Count > 0 && text.Length == 0)
+        {
+            json.WriteNull("content"u8);
+        }
+        else
+        {
+            json.WriteString("content"u8, text);
+        }
+
+        if (calls.Count > 0)
+        {
+            json.WriteStartArray("tool_calls"u8);
+            foreach (var call in calls)
+            {
+                json.WriteStartObject();
+                json.WriteString("id"u8, call.CallId);
+                json.WriteString("type"u8, "function"u8);
+                json.WriteStartObject("function"u8);
+                json.WriteString("name"u8, call.Name);
+                json.WriteString("arguments"u8, call.Text.ToString());
+                json.WriteEndObject();
+                json.WriteEndObject();
+            }
+
+            json.WriteEndArray();
+        }
+
+        json.WriteEndObject();
     }
 
     public async ValueTask<bool> TryFailAsync(OpenAiException error, CancellationToken cancellationToken)
@@ -167,32 +293,83 @@ internal sealed class ResponsesWriter : IClientWriter
         return true;
     }
 
-    private void OpenItem()
+    private Item OpenItem(Item item)
     {
-        if (_itemOpen)
+        _items.Add(item);
+        WriteEvent("response.output_item.added", json =>
+        {
+            json.WriteNumber("output_index"u8, item.OutputIndex);
+            json.WritePropertyName("item"u8);
+            WriteItem(json, item, "in_progress");
+        });
+        if (!item.IsCall)
+        {
+            WriteEvent("response.content_part.added", json =>
+            {
+                WriteTextPosition(json, item);
+                json.WritePropertyName("part"u8);
+                WriteTextPart(json, "");
+            });
+        }
+
+        return item;
+    }
+
+    private void CloseOpenMessage()
+    {
+        if (_items.Count > 0 && _items[^1] is { IsCall: false, Done: false } open)
+        {
+            CloseItem(open);
+        }
+    }
+
+    private void CloseItem(Item item)
+    {
+        if (item.Done)
         {
             return;
         }
 
-        _itemOpen = true;
-        WriteEvent("response.output_item.added", json =>
+        item.Done = true;
+        var text = item.Text.ToString();
+        if (item.IsCall)
         {
-            json.WriteNumber("output_index"u8, 0);
+            WriteEvent("response.function_call_arguments.done", json =>
+            {
+                json.WriteString("item_id"u8, item.Id);
+                json.WriteNumber("output_index"u8, item.OutputIndex);
+                json.WriteString("arguments"u8, text);
+            });
+        }
+        else
+        {
+            WriteEvent("response.output_text.done", json =>
+            {
+                WriteTextPosition(json, item);
+                json.WriteString("text"u8, text);
+                json.WriteStartArray("logprobs"u8);
+                json.WriteEndArray();
+            });
+            WriteEvent("response.content_part.done", json =>
+            {
+                WriteTextPosition(json, item);
+                json.WritePropertyName("part"u8);
+                WriteTextPart(json, text);
+            });
+        }
+
+        WriteEvent("response.output_item.done", json =>
+        {
+            json.WriteNumber("output_index"u8, item.OutputIndex);
             json.WritePropertyName("item"u8);
-            WriteMessageItem(json, "in_progress", text: null);
-        });
-        WriteEvent("response.content_part.added", json =>
-        {
-            WriteItemPosition(json);
-            json.WritePropertyName("part"u8);
-            WriteTextPart(json, "");
+            WriteItem(json, item, "completed");
         });
     }
 
-    private void WriteItemPosition(Utf8JsonWriter json)
+    private static void WriteTextPosition(Utf8JsonWriter json, Item item)
     {
-        json.WriteString("item_id"u8, _messageId);
-        json.WriteNumber("output_index"u8, 0);
+        json.WriteString("item_id"u8, item.Id);
+        json.WriteNumber("output_index"u8, item.OutputIndex);
         json.WriteNumber("content_index"u8, 0);
     }
 
@@ -256,7 +433,10 @@ internal sealed class ResponsesWriter : IClientWriter
         json.WriteStartArray("output"u8);
         if (status is "completed" or "incomplete")
         {
-            WriteMessageItem(json, "completed", _text.ToString());
+            foreach (var item in _items)
+            {
+                WriteItem(json, item, "completed");
+            }
         }
 
         json.WriteEndArray();
@@ -346,20 +526,33 @@ internal sealed class ResponsesWriter : IClientWriter
         json.WriteEndObject();
     }
 
-    private void WriteMessageItem(Utf8JsonWriter json, string status, string? text)
+    /// <summary>A message item (<c>in_progress</c> ones with no content yet) or a function_call item.</summary>
+    private static void WriteItem(Utf8JsonWriter json, Item item, string status)
     {
         json.WriteStartObject();
-        json.WriteString("id"u8, _messageId);
-        json.WriteString("type"u8, "message"u8);
-        json.WriteString("status"u8, status);
-        json.WriteString("role"u8, "assistant"u8);
-        json.WriteStartArray("content"u8);
-        if (text is not null)
+        json.WriteString("id"u8, item.Id);
+        if (item.IsCall)
         {
-            WriteTextPart(json, text);
+            json.WriteString("type"u8, "function_call"u8);
+            json.WriteString("status"u8, status);
+            json.WriteString("call_id"u8, item.CallId);
+            json.WriteString("name"u8, item.Name);
+            json.WriteString("arguments"u8, status == "completed" ? item.Text.ToString() : "");
+        }
+        else
+        {
+            json.WriteString("type"u8, "message"u8);
+            json.WriteString("status"u8, status);
+            json.WriteString("role"u8, "assistant"u8);
+            json.WriteStartArray("content"u8);
+            if (status == "completed")
+            {
+                WriteTextPart(json, item.Text.ToString());
+            }
+
+            json.WriteEndArray();
         }
 
-        json.WriteEndArray();
         json.WriteEndObject();
     }
 
@@ -420,5 +613,32 @@ internal sealed class ResponsesWriter : IClientWriter
         write(json);
         json.Flush();
         return buffer.WrittenSpan.ToArray();
+    }
+
+    /// <summary>One output item: a message (its text) or a function call (its arguments).</summary>
+    private sealed class Item(int outputIndex, string id)
+    {
+        public int OutputIndex { get; } = outputIndex;
+
+        public string Id { get; } = id;
+
+        public StringBuilder Text { get; } = new();
+
+        public string? CallId { get; init; }
+
+        public string? Name { get; init; }
+
+        /// <summary>The parser's index of the call (streams).</summary>
+        public int CallIndex { get; init; } = -1;
+
+        public bool IsCall => CallId is not null;
+
+        public bool Done { get; set; }
+
+        public Item With(string text)
+        {
+            Text.Append(text);
+            return this;
+        }
     }
 }

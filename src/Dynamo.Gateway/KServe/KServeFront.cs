@@ -30,7 +30,7 @@ internal sealed class KServeFront(ModelInferRequest source, ParsedRequest reques
 
     public override ParsedRequest Parse(ReadOnlySpan<byte> body, RequestLimits limits) => request;
 
-    public override IClientWriter CreateWriter(HttpContext context, ParsedRequest parsed, int choices, string requestId, long created) =>
+    public override IClientWriter CreateWriter(HttpContext context, ParsedRequest parsed, Llm.ModelCard card, int choices, string requestId, long created) =>
         new Writer(this);
 
     public override Task WriteErrorAsync(HttpContext context, OpenAiException error)

@@ -15,6 +15,7 @@ using Dynamo.Gateway.Observability;
 using Dynamo.Gateway.Responses;
 using Dynamo.Llm;
 using Dynamo.Llm.Protocol;
+using Dynamo.Llm.ToolCalling;
 using Dynamo.Runtime.Http;
 using Dynamo.Runtime.Observability;
 using Microsoft.AspNetCore.Http;
@@ -134,6 +135,7 @@ internal sealed partial class CompletionPipeline
                 throw ErrorWriter.NotFound($"The model '{OpenAiException.Shorten(request.Model)}' does not exist.", "model", "model_not_found");
             }
 
+            CheckToolCalling(request, card);
             var prompts = Preprocess(request, card, context.RequestAborted);
             var maxTokens = CheckLengths(request, prompts, card);
             using var slot = await _admission.EnterAsync(RequestSize.Sequences(request), context.RequestAborted);
@@ -141,7 +143,7 @@ internal sealed partial class CompletionPipeline
             inflight.Inc();
             try
             {
-                status = await ForwardAsync(context, front, request, prompts, maxTokens, start) ? "success" : "error";
+                status = await ForwardAsync(context, front, request, card, prompts, maxTokens, start) ? "success" : "error";
                 if (context.RequestAborted.IsCancellationRequested)
                 {
                     status = "cancelled";
@@ -172,7 +174,7 @@ internal sealed partial class CompletionPipeline
         }
     }
 
-    private async Task<bool> ForwardAsync(HttpContext context, RequestFront front, ParsedRequest request, int[][] prompts, int? maxTokens, long start)
+    private async Task<bool> ForwardAsync(HttpContext context, RequestFront front, ParsedRequest request, ModelCard card, int[][] prompts, int? maxTokens, long start)
     {
         if (_workers.Candidates(request.Model).Count == 0)
         {
@@ -184,7 +186,7 @@ internal sealed partial class CompletionPipeline
         activity?.SetTag("dynamo.request_id", requestId);
         activity?.SetTag("gen_ai.request.model", request.Model);
 
-        using var writer = front.CreateWriter(context, request, prompts.Length * request.N, requestId[5..], _time.GetUtcNow().ToUnixTimeSeconds());
+        using var writer = front.CreateWriter(context, request, card, prompts.Length * request.N, requestId[5..], _time.GetUtcNow().ToUnixTimeSeconds());
         var relay = new WorkerStreamRelay(writer, _time, start);
 
         // A request can move when its worker fails: it continues from the tokens already streamed, so only
@@ -408,7 +410,8 @@ internal sealed partial class CompletionPipeline
             string text;
             try
             {
-                text = card.ChatTemplate.Render(request.Messages);
+                // tool_choice "none": the model is not shown the tools (as vLLM renders it).
+                text = card.ChatTemplate.Render(request.Messages, request.UsesTools ? request.Tools : null);
             }
             catch (Exception ex) when (ex is not OpenAiException and not OutOfMemoryException)
             {
@@ -446,6 +449,31 @@ internal sealed partial class CompletionPipeline
         }
 
         return prompts;
+    }
+
+    /// <summary>
+    /// A request offering tools needs a model whose calls a parser can read; one that forces a call (<c>required</c>,
+    /// a named function) needs constrained decoding, which is not available yet: refused, never served as <c>auto</c>.
+    /// </summary>
+    private static void CheckToolCalling(ParsedRequest request, ModelCard card)
+    {
+        if (!request.UsesTools)
+        {
+            return;
+        }
+
+        if (card.ToolCallFormat is not { } format)
+        {
+            throw OpenAiException.BadRequest(
+                $"The model '{card.Name}' does not call tools: its chat template does not show them to it (Dynamo:Serve:ToolCallParser names the format of a model that does); send the request without 'tools' or with tool_choice 'none'.",
+                "tools", "unsupported_parameter");
+        }
+
+        // The constraint a forced call needs (what constrained decoding will be given once it is available).
+        if (ToolCallConstraints.For(request, format) is not null)
+        {
+            throw ToolCallConstraints.NotYetAvailable(request);
+        }
     }
 
     /// <summary>Rejects prompts that cannot fit; returns the max_tokens to send (null: the worker fills the context).</summary>

@@ -2,6 +2,7 @@ using Dynamo.Contracts.OpenAi;
 using Dynamo.Gateway.Errors;
 using Dynamo.Gateway.Forwarding;
 using Dynamo.Gateway.Responses;
+using Dynamo.Llm;
 using Dynamo.Llm.Protocol;
 using Microsoft.AspNetCore.Http;
 
@@ -26,7 +27,7 @@ internal abstract class RequestFront
     public abstract ParsedRequest Parse(ReadOnlySpan<byte> body, RequestLimits limits);
 
     /// <summary>What renders the worker's stream for this API.</summary>
-    public abstract IClientWriter CreateWriter(HttpContext context, ParsedRequest request, int choices, string requestId, long created);
+    public abstract IClientWriter CreateWriter(HttpContext context, ParsedRequest request, ModelCard card, int choices, string requestId, long created);
 
     /// <summary>Answers with <paramref name="error"/> (before or during the output).</summary>
     public virtual Task WriteErrorAsync(HttpContext context, OpenAiException error) => ErrorWriter.WriteAsync(context, error);
@@ -59,8 +60,8 @@ internal sealed class OpenAiFront : RequestFront
 
     public override ParsedRequest Parse(ReadOnlySpan<byte> body, RequestLimits limits) => OpenAiRequestParser.Parse(_kind, body, limits);
 
-    public override IClientWriter CreateWriter(HttpContext context, ParsedRequest request, int choices, string requestId, long created) =>
-        new ClientResponseWriter(context.Response, request, choices, (_kind == RequestKind.Chat ? "chatcmpl-" : "cmpl-") + requestId, created);
+    public override IClientWriter CreateWriter(HttpContext context, ParsedRequest request, ModelCard card, int choices, string requestId, long created) =>
+        new ClientResponseWriter(context.Response, request, choices, (_kind == RequestKind.Chat ? "chatcmpl-" : "cmpl-") + requestId, created, card.ToolCallFormat);
 }
 
 /// <summary>
@@ -80,8 +81,8 @@ internal sealed class ResponsesFront(ResponseStore store) : RequestFront
         return OpenAiRequestParser.Parse(RequestKind.Chat, _request.ChatBody, limits);
     }
 
-    public override IClientWriter CreateWriter(HttpContext context, ParsedRequest request, int choices, string requestId, long created) =>
-        new ResponsesWriter(context.Response, _request!, request.Model, "resp_" + requestId, created);
+    public override IClientWriter CreateWriter(HttpContext context, ParsedRequest request, ModelCard card, int choices, string requestId, long created) =>
+        new ResponsesWriter(context.Response, _request!, request, "resp_" + requestId, created, card.ToolCallFormat);
 
     public override Task WriteErrorAsync(HttpContext context, OpenAiException error) =>
         ErrorWriter.WriteAsync(context, ResponsesRequestTranslator.MapError(error));

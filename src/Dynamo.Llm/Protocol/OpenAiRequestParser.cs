@@ -18,7 +18,8 @@ namespace Dynamo.Llm.Protocol;
 /// Choices where OpenAI is silent or lenient: a JSON <c>null</c> on an optional field means "not given"; a
 /// duplicated key is validated each time and the last one wins; integers may be written as integral decimals
 /// (<c>5.0</c>, <c>1e3</c>) but not as fractions; multi-part chat content is joined with "\n" as vLLM does;
-/// <c>max_completion_tokens</c> wins over <c>max_tokens</c>; parameters of the API this server does not implement yet
+/// <c>max_completion_tokens</c> wins over <c>max_tokens</c>; tools, tool calls and <c>tool_choice</c> are validated by
+/// <see cref="ToolRequestReader"/>; parameters of the API this server does not implement yet
 /// are refused unless their value asks for nothing (<see cref="UnsupportedParameters"/>); unknown fields are skipped.
 /// </remarks>
 public static class OpenAiRequestParser
@@ -205,6 +206,24 @@ public static class OpenAiRequestParser
                 throw TypeError(ref reader, "kv_transfer_params", "an object");
             }
         }
+        else if (state.Kind == RequestKind.Chat && reader.ValueTextEquals("tools"u8))
+        {
+            state.Field = "tools";
+            reader.Read();
+            state.Tools = reader.TokenType == JsonTokenType.Null ? null : ToolRequestReader.ReadTools(JsonElement.ParseValue(ref reader));
+        }
+        else if (state.Kind == RequestKind.Chat && reader.ValueTextEquals("tool_choice"u8))
+        {
+            state.Field = "tool_choice";
+            reader.Read();
+            state.ToolChoice = reader.TokenType == JsonTokenType.Null ? null : ToolRequestReader.ReadToolChoice(JsonElement.ParseValue(ref reader));
+        }
+        else if (state.Kind == RequestKind.Chat && reader.ValueTextEquals("parallel_tool_calls"u8))
+        {
+            state.Field = "parallel_tool_calls";
+            reader.Read();
+            state.ParallelToolCalls = ReadOptionalBool(ref reader, "parallel_tool_calls");
+        }
         else if (UnsupportedParameters.Find(ref reader, state.Kind) is { } unsupported)
         {
             // Part of the API but not implemented here: refused unless its value asks for nothing.
@@ -272,6 +291,9 @@ public static class OpenAiRequestParser
 
         string? role = null;
         string? content = null;
+        string? toolCallId = null;
+        string? name = null;
+        List<ToolCall>? toolCalls = null;
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
             if (reader.ValueTextEquals("role"u8))
@@ -289,6 +311,21 @@ public static class OpenAiRequestParser
                     JsonTokenType.StartArray => ReadContentParts(ref reader, index),
                     _ => throw TypeError(ref reader, $"messages[{index}].content", "a string or an array of content parts"),
                 };
+            }
+            else if (reader.ValueTextEquals("tool_calls"u8))
+            {
+                reader.Read();
+                toolCalls = reader.TokenType == JsonTokenType.Null ? null : ToolRequestReader.ReadToolCalls(JsonElement.ParseValue(ref reader), $"messages[{index}].tool_calls");
+            }
+            else if (reader.ValueTextEquals("tool_call_id"u8))
+            {
+                reader.Read();
+                toolCallId = reader.TokenType == JsonTokenType.Null ? null : ReadString(ref reader, $"messages[{index}].tool_call_id");
+            }
+            else if (reader.ValueTextEquals("name"u8))
+            {
+                reader.Read();
+                name = reader.TokenType == JsonTokenType.Null ? null : ReadString(ref reader, $"messages[{index}].name");
             }
             else
             {
@@ -309,7 +346,24 @@ public static class OpenAiRequestParser
                 $"messages[{index}].content");
         }
 
-        return new ChatMessage(role, content ?? "");
+        if (toolCalls is { Count: > 0 } && role != "assistant")
+        {
+            throw OpenAiException.BadRequest(
+                $"'messages[{index}].tool_calls' is only allowed on assistant messages, not on role '{role}'.", $"messages[{index}].tool_calls");
+        }
+
+        if (role == "tool" && string.IsNullOrEmpty(toolCallId))
+        {
+            throw OpenAiException.BadRequest(
+                $"Missing required parameter: 'messages[{index}].tool_call_id' (a tool message names the call it answers).", $"messages[{index}].tool_call_id");
+        }
+
+        return new ChatMessage(role, content ?? "")
+        {
+            ToolCalls = toolCalls is { Count: > 0 } ? toolCalls : Array.Empty<ToolCall>(),
+            ToolCallId = role == "tool" ? toolCallId : null,
+            Name = name,
+        };
     }
 
     private static string ReadRole(ref Utf8JsonReader reader, int index)
@@ -329,6 +383,11 @@ public static class OpenAiRequestParser
             return "assistant";
         }
 
+        if (reader.ValueTextEquals("tool"u8))
+        {
+            return "tool";
+        }
+
         // OpenAI's o-series renamed system to developer; templates only know system.
         if (reader.ValueTextEquals("system"u8) || reader.ValueTextEquals("developer"u8))
         {
@@ -336,7 +395,7 @@ public static class OpenAiRequestParser
         }
 
         throw OpenAiException.BadRequest(
-            $"Invalid value for 'messages[{index}].role': {Echo(ref reader)} is not supported; expected one of 'system', 'user', 'assistant', 'developer'.",
+            $"Invalid value for 'messages[{index}].role': {Echo(ref reader)} is not supported; expected one of 'system', 'user', 'assistant', 'developer', 'tool'.",
             $"messages[{index}].role");
     }
 
@@ -867,6 +926,12 @@ public static class OpenAiRequestParser
 
         public JsonElement? KvTransferParams { get; set; }
 
+        public List<ToolDefinition>? Tools { get; set; }
+
+        public ToolChoice? ToolChoice { get; set; }
+
+        public bool? ParallelToolCalls { get; set; }
+
         public ParsedRequest Build()
         {
             if (Model is null)
@@ -889,6 +954,8 @@ public static class OpenAiRequestParser
                 throw OpenAiException.BadRequest("The 'stream_options' parameter is only allowed when 'stream' is enabled.", "stream_options");
             }
 
+            var tools = (IReadOnlyList<ToolDefinition>?)Tools ?? [];
+            var toolChoice = ToolRequestReader.Resolve(ToolChoice, tools);
             return new ParsedRequest
             {
                 Kind = Kind,
@@ -913,6 +980,9 @@ public static class OpenAiRequestParser
                 IgnoreEos = IgnoreEos,
                 User = User,
                 KvTransferParams = KvTransferParams,
+                Tools = tools,
+                ToolChoice = toolChoice,
+                ParallelToolCalls = ParallelToolCalls ?? true,
             };
         }
     }

@@ -23,9 +23,6 @@ namespace Dynamo.Llm.Protocol;
 /// </remarks>
 public static class ResponsesRequestTranslator
 {
-    // Chat's parser does not take tool_calls and role "tool" messages yet: until it does, their Responses items are refused here.
-    private static bool ToolHistoryAccepted => false;
-
     /// <summary>Most keys a request's <c>metadata</c> may hold (OpenAI's limit).</summary>
     public const int MaxMetadataKeys = 16;
 
@@ -273,9 +270,6 @@ public static class ResponsesRequestTranslator
                 case "message":
                     WriteInputMessage(json, item, param);
                     break;
-                case "function_call" or "function_call_output" when !ToolHistoryAccepted:
-                    throw OpenAiException.BadRequest(
-                        $"'{param}' is a {type} item; tool calling is not available on this server yet, so neither is its history.", param + ".type", "unsupported_parameter");
                 case "function_call":
                     RequireString(item, "call_id", param);
                     RequireString(item, "name", param);

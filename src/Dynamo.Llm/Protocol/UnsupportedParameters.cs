@@ -18,10 +18,13 @@ internal static class UnsupportedParameters
 
     private static readonly Parameter[] Table =
     [
-        new("tools", null, "tool calling", v => IsEmptyArray(v)),
-        new("tool_choice", null, "tool calling", v => IsString(v, "none", "auto")),
-        new("functions", null, "function calling", v => IsEmptyArray(v)),
-        new("function_call", null, "function calling", v => IsString(v, "none", "auto")),
+        // Chat reads tools and tool_choice itself (ToolRequestReader); completions have no tool calling.
+        new("tools", RequestKind.Completion, "tool calling (a chat completions feature)", v => IsEmptyArray(v)),
+        new("tool_choice", RequestKind.Completion, "tool calling (a chat completions feature)", v => IsString(v, "none", "auto")),
+
+        // The legacy function-calling fields OpenAI replaced with tools: send tools and tool_choice instead.
+        new("functions", null, "legacy function calling; use 'tools'", v => IsEmptyArray(v)),
+        new("function_call", null, "legacy function calling; use 'tool_choice'", v => IsString(v, "none", "auto")),
         new("response_format", null, "structured outputs (JSON mode, JSON schema)", v => v.ValueKind == JsonValueKind.Object && v.TryGetProperty("type", out var type) && IsString(type, "text")),
         // Chat's logprobs is a switch; completions' is a count where 0 still asks for the sampled tokens' log-probabilities.
         new("logprobs", RequestKind.Chat, "log-probabilities", v => v.ValueKind == JsonValueKind.False),
@@ -36,7 +39,6 @@ internal static class UnsupportedParameters
         new("logit_bias", null, "logit_bias", v => v.ValueKind == JsonValueKind.Object && !v.EnumerateObject().Any()),
         new("modalities", RequestKind.Chat, "output modalities other than text", v => v.ValueKind == JsonValueKind.Array && v.EnumerateArray().All(m => IsString(m, "text"))),
         new("audio", RequestKind.Chat, "audio output", _ => false),
-        new("parallel_tool_calls", RequestKind.Chat, "tool calling", v => v.ValueKind is JsonValueKind.True or JsonValueKind.False),
         new("store", RequestKind.Chat, "stored completions", v => v.ValueKind == JsonValueKind.False),
         new("metadata", RequestKind.Chat, "stored-completion metadata", v => v.ValueKind == JsonValueKind.Object && !v.EnumerateObject().Any()),
         new("service_tier", RequestKind.Chat, "service tiers", v => IsString(v, "auto", "default")),

@@ -55,6 +55,30 @@ public sealed class ChatTemplate
     public string Render(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt = true) =>
         Render(messages, addGenerationPrompt, null);
 
+    /// <summary>Renders a chat request's conversation with the tools it offers the model, as Hugging Face's
+    /// <c>apply_chat_template(messages, tools=...)</c> does: <c>tools</c> is the list of tool objects as the client sent
+    /// them, or none when <paramref name="tools"/> is empty.</summary>
+    /// <param name="messages">The conversation, tool calls and tool results included.</param>
+    /// <param name="tools">The tools offered; empty (or null) renders without any, as when <c>tool_choice</c> is none.</param>
+    /// <param name="addGenerationPrompt">Append the opening of the assistant's turn.</param>
+    /// <exception cref="TemplateRaisedException">The template rejected the conversation (<c>raise_exception</c>).</exception>
+    /// <exception cref="TemplateException">The template failed while rendering; the message names the position.</exception>
+    public string Render(IReadOnlyList<ChatMessage> messages, IReadOnlyList<ToolDefinition>? tools, bool addGenerationPrompt = true)
+    {
+        if (tools is not { Count: > 0 })
+        {
+            return Render(messages, addGenerationPrompt, null);
+        }
+
+        var list = new List<object?>(tools.Count);
+        foreach (var tool in tools)
+        {
+            list.Add(Values.FromClr(tool.Tool));
+        }
+
+        return Render(messages, addGenerationPrompt, new Dictionary<string, object?>(1, StringComparer.Ordinal) { ["tools"] = list });
+    }
+
     /// <summary>Renders with extra template variables, such as <c>tools</c> or <c>chat_template_kwargs</c> entries
     /// (<c>enable_thinking</c>). Values may be null, bool, numbers, strings, <see cref="System.Text.Json.JsonElement"/>,
     /// lists and string-keyed dictionaries of those. They cannot replace <c>messages</c> or <c>add_generation_prompt</c>.</summary>
@@ -65,12 +89,7 @@ public sealed class ChatTemplate
         var length = Source.Length;
         foreach (var message in messages)
         {
-            list.Add(new Dictionary<string, object?>(2, StringComparer.Ordinal)
-            {
-                ["role"] = message.Role,
-                ["content"] = message.Content,
-            });
-            length += message.Content.Length + 32;
+            list.Add(ToTemplateMessage(message, ref length));
         }
 
         // Hugging Face always passes tools and documents (None when absent); templates test "tools is not none".
@@ -92,5 +111,71 @@ public sealed class ChatTemplate
         context["messages"] = list;
         context["add_generation_prompt"] = addGenerationPrompt;
         return _template.Render(context, length);
+    }
+
+    /// <summary>
+    /// A message as the template sees it: <c>{role, content}</c>, plus <c>tool_calls</c> (OpenAI's shape, with the
+    /// arguments as a dict when they are a JSON object, as vLLM passes them: templates write them with <c>tojson</c>),
+    /// <c>tool_call_id</c> and <c>name</c> only when the message has them, since templates test <c>'tool_calls' in
+    /// message</c> and <c>message.name is defined</c>.
+    /// </summary>
+    private static Dictionary<string, object?> ToTemplateMessage(ChatMessage message, ref int length)
+    {
+        var dict = new Dictionary<string, object?>(2, StringComparer.Ordinal)
+        {
+            ["role"] = message.Role,
+            ["content"] = message.Content,
+        };
+        length += message.Content.Length + 32;
+        if (message.ToolCalls.Count > 0)
+        {
+            var calls = new List<object?>(message.ToolCalls.Count);
+            foreach (var call in message.ToolCalls)
+            {
+                calls.Add(new Dictionary<string, object?>(3, StringComparer.Ordinal)
+                {
+                    ["id"] = call.Id,
+                    ["type"] = "function",
+                    ["function"] = new Dictionary<string, object?>(2, StringComparer.Ordinal)
+                    {
+                        ["name"] = call.Name,
+                        ["arguments"] = ArgumentsValue(call.Arguments),
+                    },
+                });
+                length += call.Name.Length + call.Arguments.Length + 64;
+            }
+
+            dict["tool_calls"] = calls;
+        }
+
+        if (message.ToolCallId is not null)
+        {
+            dict["tool_call_id"] = message.ToolCallId;
+        }
+
+        if (message.Name is not null)
+        {
+            dict["name"] = message.Name;
+        }
+
+        return dict;
+    }
+
+    private static object? ArgumentsValue(string arguments)
+    {
+        try
+        {
+            using var document = System.Text.Json.JsonDocument.Parse(arguments);
+            if (document.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object)
+            {
+                return Values.FromClr(document.RootElement);
+            }
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            // Not JSON: the template gets the text as the client sent it.
+        }
+
+        return arguments;
     }
 }

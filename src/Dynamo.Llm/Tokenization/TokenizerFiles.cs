@@ -16,12 +16,42 @@ public static class TokenizerFiles
     public const string Gpt2EndOfText = Gpt2Vocabulary.EndOfText;
 
     /// <summary>
-    /// The ChatML-style template written with GPT-2 tokenizers (and used when a model has none). GPT-2 has no chat
-    /// special tokens, so the markers are ordinary text to it.
+    /// The ChatML-style template written with GPT-2 tokenizers (and used when a model has none):
+    /// <c>&lt;|im_start|&gt;role\ncontent&lt;|im_end|&gt;\n</c> per message. With tools it renders them as Qwen2.5's
+    /// template does (Hermes style): a system block listing the tools' JSON inside <c>&lt;tools&gt;</c> (after the
+    /// conversation's own system message, merged into it), assistant tool calls as
+    /// <c>&lt;tool_call&gt;\n{"name": ..., "arguments": ...}\n&lt;/tool_call&gt;</c>, and consecutive tool results as one
+    /// user turn of <c>&lt;tool_response&gt;</c> blocks; so generated models take part in tool calling (the Hermes parser
+    /// reads their calls). A conversation without tools renders exactly as plain ChatML. GPT-2 has no chat special
+    /// tokens, so the markers are ordinary text to it.
     /// </summary>
-    public const string ChatMlTemplate =
-        "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}{% endfor %}" +
-        "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+    public const string ChatMlTemplate = """
+        {%- if tools -%}
+        {{- '<|im_start|>system\n' -}}
+        {%- if messages[0]['role'] == 'system' -%}{{- messages[0]['content'] + '\n\n' -}}{%- endif -%}
+        {{- '# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are provided with function signatures within <tools></tools> XML tags:\n<tools>' -}}
+        {%- for tool in tools -%}{{- '\n' + (tool | tojson) -}}{%- endfor -%}
+        {{- '\n</tools>\n\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call><|im_end|>\n' -}}
+        {%- endif -%}
+        {%- for message in messages -%}
+        {%- if tools and loop.first and message['role'] == 'system' -%}
+        {%- elif message['role'] == 'assistant' and message.tool_calls -%}
+        {{- '<|im_start|>assistant' -}}
+        {%- if message['content'] -%}{{- '\n' + message['content'] -}}{%- endif -%}
+        {%- for tool_call in message.tool_calls -%}
+        {{- '\n<tool_call>\n{"name": "' + tool_call.function.name + '", "arguments": ' + (tool_call.function.arguments | tojson) + '}\n</tool_call>' -}}
+        {%- endfor -%}
+        {{- '<|im_end|>\n' -}}
+        {%- elif message['role'] == 'tool' -%}
+        {%- if loop.first or messages[loop.index0 - 1]['role'] != 'tool' -%}{{- '<|im_start|>user' -}}{%- endif -%}
+        {{- '\n<tool_response>\n' + message['content'] + '\n</tool_response>' -}}
+        {%- if loop.last or messages[loop.index0 + 1]['role'] != 'tool' -%}{{- '<|im_end|>\n' -}}{%- endif -%}
+        {%- else -%}
+        {{- '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' -}}
+        {%- endif -%}
+        {%- endfor -%}
+        {%- if add_generation_prompt -%}{{- '<|im_start|>assistant\n' -}}{%- endif -%}
+        """;
 
     private static readonly JsonWriterOptions s_writerOptions = new()
     {

@@ -106,7 +106,7 @@ public sealed class OpenAiRequestParserRejectionTests
         Add("message not object", Chat, "{" + M + ",\"messages\":[42]}", "messages[0]");
         Add("role missing", Chat, "{" + M + ",\"messages\":[{\"content\":\"hi\"}]}", "messages[0].role");
         Add("role unknown", Chat, "{" + M + ",\"messages\":[{\"role\":\"wizard\",\"content\":\"hi\"}]}", "messages[0].role");
-        Add("role tool unsupported", Chat, "{" + M + ",\"messages\":[{\"role\":\"tool\",\"content\":\"hi\"}]}", "messages[0].role");
+        Add("role function unsupported", Chat, "{" + M + ",\"messages\":[{\"role\":\"function\",\"content\":\"hi\"}]}", "messages[0].role");
         Add("role number", Chat, "{" + M + ",\"messages\":[{\"role\":1,\"content\":\"hi\"}]}", "messages[0].role");
         Add("user content null", Chat, "{" + M + ",\"messages\":[{\"role\":\"user\",\"content\":null}]}", "messages[0].content");
         Add("user content missing", Chat, "{" + M + ",\"messages\":[{\"role\":\"user\"}]}", "messages[0].content");

@@ -106,7 +106,7 @@ public sealed class OpenAiRequestParserTests
 
         Assert.Equal(RequestKind.Chat, r.Kind);
         Assert.Equal(
-            [new("system", "be brief"), new("system", "sys"), new("user", "part one\npart two"), new("assistant", ""), new("assistant", ""), new ChatMessage("user", "only")],
+            [new("system", "be brief"), new("system", "sys"), new("user", "part one\npart two") { Name = "bob" }, new("assistant", ""), new("assistant", ""), new ChatMessage("user", "only")],
             r.Messages);
         Assert.Equal(9, r.MaxTokens);
         Assert.Empty(r.Prompts);
@@ -225,9 +225,8 @@ public sealed class OpenAiRequestParserTests
 
     /// <summary>Parameters of the API this server does not implement: asking for them is a 400 naming them, never a silent no-op.</summary>
     [Theory]
-    [InlineData(RequestKind.Chat, "tools", """[{"type":"function","function":{"name":"f","parameters":{}}}]""")]
-    [InlineData(RequestKind.Chat, "tool_choice", "\"required\"")]
-    [InlineData(RequestKind.Chat, "tool_choice", """{"type":"function","function":{"name":"f"}}""")]
+    [InlineData(RequestKind.Completion, "tools", """[{"type":"function","function":{"name":"f","parameters":{}}}]""")]
+    [InlineData(RequestKind.Completion, "tool_choice", "\"required\"")]
     [InlineData(RequestKind.Chat, "functions", """[{"name":"f"}]""")]
     [InlineData(RequestKind.Chat, "response_format", """{"type":"json_object"}""")]
     [InlineData(RequestKind.Chat, "response_format", """{"type":"json_schema","json_schema":{"name":"x","schema":{}}}""")]

@@ -41,6 +41,12 @@ public sealed class ReadmeFieldTableTests
             fields["stream"] = "true";
         }
 
+        if (field == "tool_choice" && kind == RequestKind.Chat)
+        {
+            // A choice that forces a call needs tools to call.
+            fields["tools"] = """[{"type":"function","function":{"name":"f","parameters":{}}}]""";
+        }
+
         fields[field] = example;
         var body = Encoding.UTF8.GetBytes("{" + string.Join(",", fields.Select(f => $"\"{f.Key}\":{f.Value}")) + "}");
 

@@ -29,6 +29,12 @@ public sealed class ResponsesFieldTableTests
     public void EveryRow_BehavesAsTheTableSays(string field, string status, string example)
     {
         var fields = new Dictionary<string, string> { ["model"] = "\"tiny\"", ["input"] = "\"hi\"" };
+        if (field == "tool_choice")
+        {
+            // A choice that forces a call needs tools to call.
+            fields["tools"] = """[{"type":"function","name":"f","parameters":{}}]""";
+        }
+
         fields[field] = example;
         var body = Encoding.UTF8.GetBytes("{" + string.Join(",", fields.Select(f => $"\"{f.Key}\":{f.Value}")) + "}");
 

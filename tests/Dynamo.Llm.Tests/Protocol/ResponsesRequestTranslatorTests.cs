@@ -67,13 +67,23 @@ public sealed class ResponsesRequestTranslatorTests
         Assert.Contains("'text.format'", mapped.Message);
     }
 
-    [Theory]
-    [InlineData("""{"model":"tiny","input":[{"type":"function_call","call_id":"c1","name":"f","arguments":"{}"}]}""", "input[0].type")]
-    [InlineData("""{"model":"tiny","input":[{"type":"function_call_output","call_id":"c1","output":"42"}]}""", "input[0].type")]
-    public void ToolHistory_IsRefusedUntilToolCallingLands(string json, string param)
+    [Fact]
+    public void FunctionCallItems_BecomeToolCallsAndToolMessages()
     {
-        var error = Assert.Throws<OpenAiException>(() => Translate(json));
+        var request = Translate(
+            """
+            {"model":"tiny","tools":[{"type":"function","name":"f","parameters":{"type":"object"}}],
+             "input":[{"role":"user","content":"go"},
+                      {"type":"function_call","call_id":"c1","name":"f","arguments":"{}"},
+                      {"type":"function_call","call_id":"c2","name":"f","arguments":"{\"x\":1}"},
+                      {"type":"function_call_output","call_id":"c1","output":"one"},
+                      {"type":"function_call_output","call_id":"c2","output":[{"type":"input_text","text":"two"}]}]}
+            """);
 
-        Assert.Equal((400, param, "unsupported_parameter"), (error.StatusCode, error.Param, error.Code));
+        var chat = OpenAiRequestParser.Parse(RequestKind.Chat, request.ChatBody, Limits);
+        Assert.Equal(["user", "assistant", "tool", "tool"], chat.Messages.Select(m => m.Role));
+        Assert.Equal(["c1", "c2"], chat.Messages[1].ToolCalls.Select(c => c.Id));
+        Assert.Equal(("c2", "two"), (chat.Messages[3].ToolCallId, chat.Messages[3].Content));
+        Assert.Equal("f", Assert.Single(chat.Tools).Name);
     }
 }

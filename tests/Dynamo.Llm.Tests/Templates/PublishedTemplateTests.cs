@@ -8,7 +8,7 @@ namespace Dynamo.Llm.Tests.Templates;
 public sealed class PublishedTemplateTests
 {
     // meta-llama/Meta-Llama-3-8B-Instruct
-    private const string Llama3Instruct =
+    internal const string Llama3Instruct =
         "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}";
 
     // Qwen/Qwen2-7B-Instruct
@@ -28,7 +28,7 @@ public sealed class PublishedTemplateTests
         "{% if not add_generation_prompt is defined %}\n{% set add_generation_prompt = false %}\n{% endif %}\n{%- set ns = namespace(found=false) -%}\n{%- for message in messages -%}\n    {%- if message['role'] == 'system' -%}\n        {%- set ns.found = true -%}\n    {%- endif -%}\n{%- endfor -%}\n{{bos_token}}{%- if not ns.found -%}\n{{'You are an AI programming assistant, utilizing the Deepseek Coder model, developed by Deepseek Company, and you only answer questions related to computer science. For politically sensitive questions, security and privacy issues, and other non-computer science questions, you will refuse to answer\\n'}}\n{%- endif %}\n{%- for message in messages %}\n    {%- if message['role'] == 'system' %}\n{{ message['content'] }}\n    {%- else %}\n        {%- if message['role'] == 'user' %}\n{{'### Instruction:\\n' + message['content'] + '\\n'}}\n        {%- else %}\n{{'### Response:\\n' + message['content'] + '\\n<|EOT|>\\n'}}\n        {%- endif %}\n    {%- endif %}\n{%- endfor %}\n{% if add_generation_prompt %}\n{{'### Response:'}}\n{% endif %}";
 
     // The structure of Qwen2.5-Instruct's template: tools rendered with tojson, message attributes that may be missing.
-    private const string Qwen25Tools = """
+    internal const string Qwen25Tools = """
         {%- if tools %}
             {{- '<|im_start|>system\n' }}
             {%- if messages[0]['role'] == 'system' %}

@@ -1,6 +1,6 @@
 // Exercises the gateway with the official `openai` npm package: completions (plain and streamed),
-// chat (plain and streamed, with usage), the Responses API (create, stream, follow-up, retrieve, delete), models
-// and an error. Exits non-zero on the first mismatch.
+// chat (plain and streamed, with usage), an agent loop's two tool-calling turns, the Responses API (create, stream,
+// follow-up, retrieve, delete), models and errors. Exits non-zero on the first mismatch.
 import OpenAI from 'openai';
 import assert from 'node:assert/strict';
 
@@ -101,6 +101,40 @@ try {
 } catch (error) {
   assert.equal(error.status, 400);
   assert.equal(error.param, 'reasoning');
+}
+
+// An agent loop's two turns: tools offered (the model may answer or call), then the history an agent sends back after
+// running a call: the assistant's tool_calls with content null and the tool's result. Random weights rarely call, so
+// turn 2 is built as the SDK's types describe it.
+const tools = [{
+  type: 'function',
+  function: { name: 'get_weather', description: 'Weather of a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } },
+}];
+const history = [{ role: 'user', content: 'Weather in Paris?' }];
+const turn1 = await client.chat.completions.create({ model, messages: history, tools, tool_choice: 'auto', parallel_tool_calls: false, max_tokens: 6 });
+assert.equal(turn1.choices[0].message.role, 'assistant');
+assert.ok(['stop', 'length', 'tool_calls'].includes(turn1.choices[0].finish_reason));
+const calls = turn1.choices[0].message.tool_calls
+  ?? [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: JSON.stringify({ city: 'Paris' }) } }];
+history.push({ role: 'assistant', content: null, tool_calls: calls });
+for (const call of calls) {
+  history.push({ role: 'tool', tool_call_id: call.id, content: JSON.stringify({ city: 'Paris', sky: 'sunny' }) });
+}
+const turn2 = await client.chat.completions.create({ model, messages: history, tools, max_tokens: 6 });
+assert.equal(turn2.object, 'chat.completion');
+assert.equal(turn2.choices[0].message.role, 'assistant');
+let turn2Events = 0;
+for await (const chunk of await client.chat.completions.create({ model, messages: history, tools, max_tokens: 6, stream: true })) {
+  turn2Events++;
+  assert.ok(chunk.choices.length <= 1);
+}
+assert.ok(turn2Events > 0, 'the streamed second turn sends chunks');
+try {
+  await client.chat.completions.create({ model, messages: history, tools, tool_choice: 'required' });
+  assert.fail('tool_choice required must fail until constrained decoding is available');
+} catch (error) {
+  assert.equal(error.status, 400);
+  assert.equal(error.param ?? error.error?.param, 'tool_choice');
 }
 
 try {
