@@ -1,0 +1,14 @@
+using System.Text.Json;
+using Dynamo.Contracts.Engine;
+
+namespace Dynamo.Contracts.OpenAi;
+
+/// <summary>A request's <c>response_format</c> other than <c>text</c>, after its schema was checked and compiled.</summary>
+public sealed record ResponseFormat
+{
+    /// <summary>The value as the client sent it; the gateway forwards it to workers verbatim.</summary>
+    public required JsonElement Raw { get; init; }
+
+    /// <summary>The compiled grammar the output must follow.</summary>
+    public required IOutputGrammar Grammar { get; init; }
+}
