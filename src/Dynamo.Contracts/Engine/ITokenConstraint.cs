@@ -23,6 +23,13 @@ public interface ITokenConstraint
     /// <returns>False when no token is allowed (a vocabulary that cannot spell what must come next).</returns>
     bool FillAllowed(Span<ulong> allowed);
 
+    /// <summary>
+    /// <see cref="FillAllowed"/> less the tokens that only extend free string text: what closes a string, structure,
+    /// literals. A simulator (the mocker) draws from it part of the time so that its random values end soon, as a
+    /// trained model's do. False when that leaves nothing.
+    /// </summary>
+    bool FillAllowedExceptFreeText(Span<ulong> allowed);
+
     /// <summary>Advances past <paramref name="token"/>; false, leaving the state as it was, when the token is not allowed.</summary>
     bool TryAccept(int token);
 }

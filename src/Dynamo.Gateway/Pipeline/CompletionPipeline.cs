@@ -217,7 +217,7 @@ internal sealed partial class CompletionPipeline
                 }
             }
 
-            var body = WorkerRequestWriter.Write(request with { KvTransferParams = remotePrefill?.Params }, generated.Count == 0 ? prompts : [prompt], remaining);
+            var body = WorkerRequestWriter.Write(request with { KvTransferParams = remotePrefill?.Params }, generated.Count == 0 ? prompts : [prompt], remaining, generatedPromptTokens: generated.Count);
             var attemptContext = WorkerAttemptContext.Create(context, body);
             var transformer = new WorkerTransformer(relay, decision.RequestId);
             ForwarderError error;

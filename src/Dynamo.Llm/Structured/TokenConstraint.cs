@@ -80,6 +80,30 @@ public sealed class TokenConstraint : ITokenConstraint
     }
 
     /// <inheritdoc/>
+    public bool FillAllowedExceptFreeText(Span<ulong> allowed)
+    {
+        if (!FillAllowed(allowed))
+        {
+            return false;
+        }
+
+        if (_threads.Count != 1 || !JsonMatcher.InPlainText(_threads[0], out _))
+        {
+            return true;
+        }
+
+        var plain = _vocabulary.PlainUpTo(int.MaxValue);
+        var any = false;
+        for (var i = 0; i < Math.Min(plain.Length, allowed.Length); i++)
+        {
+            allowed[i] &= ~plain[i];
+            any |= allowed[i] != 0;
+        }
+
+        return any;
+    }
+
+    /// <inheritdoc/>
     public bool TryAccept(int token)
     {
         if (_ended || (uint)token >= (uint)VocabSize)
