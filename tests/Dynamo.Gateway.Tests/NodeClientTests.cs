@@ -4,7 +4,8 @@ using Dynamo.Gateway.Tests.Infrastructure;
 namespace Dynamo.Gateway.Tests;
 
 /// <summary>
-/// The gateway checked by the official <c>openai</c> npm package (completions, streams, chat, models, errors),
+/// The gateway checked by the official <c>openai</c> npm package (completions, streams, chat, models, errors, a strict
+/// json_schema response_format),
 /// installed by the test command into tests/clients/node.
 /// </summary>
 public sealed class NodeClientTests(ClusterFixture fixture) : IClassFixture<ClusterFixture>

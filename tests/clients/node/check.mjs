@@ -54,6 +54,45 @@ for await (const chunk of chatStream) {
 assert.equal(chatText, chat.choices[0].message.content, 'streamed chat equals the non-streamed chat');
 assert.equal(usage.completion_tokens, 6);
 
+// Structured outputs: a strict json_schema, as the SDK sends it; the answer must parse and follow the schema.
+const structured = await client.chat.completions.create({
+  model,
+  messages: [{ role: 'user', content: 'The weather in Paris, as JSON.' }],
+  max_tokens: 300,
+  seed: 3,
+  response_format: {
+    type: 'json_schema',
+    json_schema: {
+      name: 'weather',
+      strict: true,
+      schema: {
+        type: 'object',
+        properties: { unit: { enum: ['celsius', 'fahrenheit'] }, days: { type: 'integer' }, city: { type: 'string', maxLength: 10 } },
+        required: ['unit', 'days', 'city'],
+        additionalProperties: false,
+      },
+    },
+  },
+});
+assert.equal(structured.choices[0].finish_reason, 'stop');
+const weather = JSON.parse(structured.choices[0].message.content);
+assert.deepEqual(Object.keys(weather).sort(), ['city', 'days', 'unit']);
+assert.ok(['celsius', 'fahrenheit'].includes(weather.unit));
+assert.ok(Number.isInteger(weather.days));
+assert.ok([...weather.city].length <= 10);
+
+try {
+  await client.chat.completions.create({
+    model,
+    messages: [{ role: 'user', content: 'x' }],
+    response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'string', pattern: '^a' } } },
+  });
+  assert.fail('an unsupported schema keyword must fail');
+} catch (error) {
+  assert.equal(error.status, 400);
+  assert.equal(error.error?.param ?? error.param, 'response_format');
+}
+
 try {
   await client.chat.completions.create({ model: 'no-such-model', messages: [{ role: 'user', content: 'x' }] });
   assert.fail('unknown model must fail');
@@ -62,4 +101,4 @@ try {
   assert.equal(error.error?.code ?? error.code, 'model_not_found');
 }
 
-console.log(JSON.stringify({ ok: true, completion: completion.choices[0].text, chat: chat.choices[0].message.content }));
+console.log(JSON.stringify({ ok: true, completion: completion.choices[0].text, chat: chat.choices[0].message.content, structured: weather }));
