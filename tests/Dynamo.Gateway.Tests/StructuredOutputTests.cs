@@ -147,6 +147,23 @@ public sealed class StructuredOutputTests
     }
 
     [Fact]
+    public async Task MaxTokensBeforeTheJsonCloses_FinishesWithLength()
+    {
+        await using var cluster = await TestCluster.StartAsync(new Dictionary<string, string?> { ["Dynamo:Serve:Workers"] = "1" });
+        var body = new JsonObject
+        {
+            ["model"] = cluster.Model,
+            ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = "hi" }),
+            ["response_format"] = ResponseFormat(),
+            ["max_tokens"] = 3,
+        };
+        using var response = await cluster.Client.PostAsync("v1/chat/completions", new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json"));
+        var choice = JsonNode.Parse(await response.Content.ReadAsStringAsync())!["choices"]![0]!;
+        Assert.Equal("length", choice["finish_reason"]!.GetValue<string>());
+        Assert.StartsWith("{\"", choice["message"]!["content"]!.GetValue<string>(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task UnsupportedKeyword_IsA400NamingIt_BeforeAnyWorkerSeesIt()
     {
         await using var cluster = await TestCluster.StartAsync();
