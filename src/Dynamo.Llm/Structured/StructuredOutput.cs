@@ -28,6 +28,28 @@ public static class StructuredOutput
         return new TokenConstraint(vocabulary, Root(spec), eosTokenIds);
     }
 
+    /// <summary>
+    /// A fresh constraint for one sequence that must produce any one of <paramref name="alternatives"/> (tool_choice
+    /// "required" over several tools: one prefix + arguments schema + suffix per tool). They are followed side by side
+    /// until the bytes tell them apart (their prefixes, typically a tool name).
+    /// </summary>
+    /// <inheritdoc cref="CreateConstraint(Tokenizer, int, StructuredOutputSpec, IReadOnlyList{int})"/>
+    public static TokenConstraint CreateConstraint(Tokenizer tokenizer, int vocabSize, IReadOnlyList<StructuredOutputSpec> alternatives, IReadOnlyList<int> eosTokenIds)
+    {
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        ArgumentNullException.ThrowIfNull(alternatives);
+        ArgumentNullException.ThrowIfNull(eosTokenIds);
+        if (alternatives.Count == 0)
+        {
+            throw new ArgumentException("At least one alternative is needed.", nameof(alternatives));
+        }
+
+        var vocabulary = TokenVocabulary.For(tokenizer, vocabSize)
+            ?? throw new NotSupportedException("Structured outputs need a byte-level tokenizer (one whose tokens' bytes are known); this model's is not.");
+        GrammarNode root = alternatives.Count == 1 ? Root(alternatives[0]) : new AnyOfNode([.. alternatives.Select(Root)]);
+        return new TokenConstraint(vocabulary, root, eosTokenIds);
+    }
+
     internal static GrammarNode Root(StructuredOutputSpec spec)
     {
         if (spec.Prefix.Length == 0 && spec.Suffix.Length == 0)

@@ -80,6 +80,31 @@ public sealed class StructuredOutputPropertyTests(Gpt2ModelFixture gpt2, ITestOu
     }
 
     [Fact]
+    public void Alternatives_OneToolCallAmongSeveral_IsOneOfThemVerbatim()
+    {
+        var tokenizer = TokenizerLoader.Load(gpt2.Directory);
+        var weather = JsonDocument.Parse("""{"type":"object","properties":{"city":{"type":"string","maxLength":8}},"required":["city"],"additionalProperties":false}""").RootElement;
+        var time = JsonDocument.Parse("""{"type":"object","properties":{"zone":{"enum":["UTC","CET"]}},"required":["zone"],"additionalProperties":false}""").RootElement;
+        StructuredOutputSpec Call(string name, JsonElement schema) =>
+            new(JsonGrammar.FromSchema(schema, strict: true)) { Prefix = $"<tool_call>\n{{\"name\":\"{name}\",\"arguments\":", Suffix = "}\n</tool_call>" };
+        var random = new Random(5);
+        var seen = new HashSet<string>();
+        for (var i = 0; i < 12; i++)
+        {
+            var constraint = StructuredOutput.CreateConstraint(tokenizer, 50257, [Call("get_weather", weather), Call("get_time", time)], [Gpt2Eos]);
+            var (text, _) = Generate(constraint, random, [Gpt2Eos], 2000, id => Bytes(tokenizer, id));
+            Assert.StartsWith("<tool_call>\n", text, StringComparison.Ordinal);
+            Assert.EndsWith("\n</tool_call>", text, StringComparison.Ordinal);
+            using var call = JsonDocument.Parse(text["<tool_call>\n".Length..^"\n</tool_call>".Length]);
+            var name = call.RootElement.GetProperty("name").GetString()!;
+            seen.Add(name);
+            Assert.Null(SchemaValidator.Validate(call.RootElement.GetProperty("arguments"), name == "get_weather" ? weather : time));
+        }
+
+        Assert.Equal(2, seen.Count);
+    }
+
+    [Fact]
     public void Replay_OfTokensGeneratedSoFar_ResumesWithTheSameMask()
     {
         var tokenizer = TokenizerLoader.Load(gpt2.Directory);
