@@ -51,20 +51,27 @@ public sealed class StructuredOutputTests
         }
     }
 
-    [Fact]
-    public async Task Disaggregated_DotnetEngine_FirstTokenFromThePrefill_StillValid()
+    [Theory]
+    [InlineData("dotnet")]
+    [InlineData("mocker")]
+    public async Task Disaggregated_FirstTokenFromThePrefill_StillValid(string engine)
     {
-        await using var cluster = await TestCluster.StartAsync(new Dictionary<string, string?>
+        var settings = new Dictionary<string, string?>
         {
-            ["Dynamo:Serve:Engine"] = "dotnet",
+            ["Dynamo:Serve:Engine"] = engine,
             ["Dynamo:Serve:Mode"] = "disagg",
             ["Dynamo:Serve:Workers"] = null,
             ["Dynamo:Serve:PrefillWorkers"] = "1",
             ["Dynamo:Serve:DecodeWorkers"] = "1",
-            ["Dynamo:Engine:NumKvBlocks"] = "512",
             ["Dynamo:Gateway:Disaggregation:MinRemotePrefillTokens"] = "1",
             ["Dynamo:Gateway:Disaggregation:MinUncachedFraction"] = "0",
-        });
+        };
+        if (engine == "dotnet")
+        {
+            settings["Dynamo:Engine:NumKvBlocks"] = "512";
+        }
+
+        await using var cluster = await TestCluster.StartAsync(settings);
         for (var seed = 1; seed <= 2; seed++)
         {
             var (content, finish) = await ChatAsync(cluster, seed, stream: seed == 1);
