@@ -384,7 +384,7 @@ internal sealed partial class CompletionPipeline
             try
             {
                 // tool_choice "none": the model is not shown the tools (as vLLM renders it).
-                text = card.ChatTemplate.Render(request.Messages, request.UsesTools ? request.Tools : null);
+                text = card.ChatTemplateFor(request.UsesTools).Render(request.Messages, request.UsesTools ? request.Tools : null);
             }
             catch (Exception ex) when (ex is not OpenAiException and not OutOfMemoryException)
             {
