@@ -104,6 +104,50 @@ public sealed class ToolCallingTests
     }
 
     [Fact]
+    public async Task Stream_WorkerDiesInsideTheCall_RequestMigrates_AndTheCallArrivesWhole()
+    {
+        await using var cluster = await StartAsync();
+        await using var worker = await ScriptAsync(cluster, s_hermesCall, instances: 2);
+        worker.CutAfterPieces = 3;
+
+        using var response = await Json.PostAsync(cluster.Client, "v1/chat/completions", new
+        {
+            model = cluster.Model,
+            tools = s_tools,
+            stream = true,
+            messages = new[] { new { role = "user", content = "Weather in Paris?" } },
+        });
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var events = await Json.ReadEventsAsync(response);
+        Assert.Equal("[DONE]", events[^1]);
+        var arguments = new StringBuilder();
+        var names = new List<string>();
+        string? finish = null;
+        foreach (var data in events[..^1])
+        {
+            var choice = JsonNode.Parse(data)!["choices"]![0]!;
+            if (choice["delta"]!["tool_calls"] is JsonArray calls)
+            {
+                if (calls[0]!["function"]!["name"] is { } name)
+                {
+                    names.Add(name.GetValue<string>());
+                }
+
+                arguments.Append(calls[0]!["function"]!["arguments"]!.GetValue<string>());
+            }
+
+            finish = choice["finish_reason"]?.GetValue<string>() ?? finish;
+        }
+
+        // The cut fell inside the call's name: the continuation's pieces went through the same parser.
+        Assert.Equal(2, worker.Requests.Count);
+        Assert.Equal(["get_weather"], names);
+        Assert.Equal("{\"city\": \"Paris\"}", arguments.ToString());
+        Assert.Equal("tool_calls", finish);
+    }
+
+    [Fact]
     public async Task ToolChoiceNone_ToolsAreNotShown_AndTheAnswerIsPlainContent()
     {
         await using var cluster = await StartAsync();
@@ -178,11 +222,16 @@ public sealed class ToolCallingTests
     });
 
     /// <summary>Puts a scripted worker in discovery and drains the real one: every request goes to the script.</summary>
-    private static async Task<ScriptedWorker> ScriptAsync(TestCluster cluster, IReadOnlyList<string> pieces)
+    private static async Task<ScriptedWorker> ScriptAsync(TestCluster cluster, IReadOnlyList<string> pieces, int instances = 1)
     {
         var worker = new ScriptedWorker { Pieces = pieces };
         var real = cluster.Cluster.Workers[0];
-        await cluster.Cluster.Discovery.RegisterAsync(real.Instance with { InstanceId = "scripted", Address = worker.Address });
+        for (var i = 0; i < instances; i++)
+        {
+            // Several instances at one address: a request moved off a failed one reaches the script again.
+            await cluster.Cluster.Discovery.RegisterAsync(real.Instance with { InstanceId = $"scripted-{i}", Address = worker.Address });
+        }
+
         await cluster.Cluster.DrainWorkerAsync(real, CancellationToken.None);
         return worker;
     }
