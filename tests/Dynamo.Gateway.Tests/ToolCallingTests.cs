@@ -1,3 +1,4 @@
+using System.ClientModel;
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
@@ -145,6 +146,51 @@ public sealed class ToolCallingTests
         Assert.Equal(["get_weather"], names);
         Assert.Equal("{\"city\": \"Paris\"}", arguments.ToString());
         Assert.Equal("tool_calls", finish);
+    }
+
+    [Fact]
+    public async Task OfficialOpenAiClient_ReadsTheCalls_WholeAndStreamed_AndSendsTheSecondTurn()
+    {
+        await using var cluster = await StartAsync();
+        await using var worker = await ScriptAsync(cluster, s_hermesCall);
+        var client = new OpenAI.OpenAIClient(new ApiKeyCredential("unused"), new OpenAI.OpenAIClientOptions { Endpoint = new Uri(cluster.Address, "v1") })
+            .GetChatClient(cluster.Model);
+        var options = new OpenAI.Chat.ChatCompletionOptions
+        {
+            Tools = { OpenAI.Chat.ChatTool.CreateFunctionTool("get_weather", "Weather of a city", BinaryData.FromString("""{"type":"object","properties":{"city":{"type":"string"}}}""")) },
+        };
+        List<OpenAI.Chat.ChatMessage> conversation = [new OpenAI.Chat.UserChatMessage("Weather in Paris?")];
+
+        OpenAI.Chat.ChatCompletion completion = await client.CompleteChatAsync(conversation, options);
+
+        Assert.Equal(OpenAI.Chat.ChatFinishReason.ToolCalls, completion.FinishReason);
+        var call = Assert.Single(completion.ToolCalls);
+        Assert.Equal(("get_weather", "{\"city\": \"Paris\"}"), (call.FunctionName, call.FunctionArguments.ToString()));
+
+        var arguments = new StringBuilder();
+        string? name = null;
+        OpenAI.Chat.ChatFinishReason? finish = null;
+        await foreach (var update in client.CompleteChatStreamingAsync(conversation, options))
+        {
+            foreach (var part in update.ToolCallUpdates)
+            {
+                Assert.Equal(0, part.Index);
+                name ??= part.FunctionName;
+                arguments.Append(part.FunctionArgumentsUpdate?.ToString());
+            }
+
+            finish ??= update.FinishReason;
+        }
+
+        Assert.Equal(("get_weather", call.FunctionArguments.ToString(), OpenAI.Chat.ChatFinishReason.ToolCalls), (name, arguments.ToString(), finish));
+
+        // The agent ran the call: its second turn carries the SDK's own assistant message and the tool's result.
+        conversation.Add(new OpenAI.Chat.AssistantChatMessage(completion));
+        conversation.Add(new OpenAI.Chat.ToolChatMessage(call.Id, "sunny, 21 C"));
+        await client.CompleteChatAsync(conversation, options);
+        var prompt = await PromptTextAsync(worker.Requests[^1]);
+        Assert.Contains("<|im_start|>assistant\nLet me check.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call><|im_end|>", prompt, StringComparison.Ordinal);
+        Assert.Contains("<tool_response>\nsunny, 21 C\n</tool_response>", prompt, StringComparison.Ordinal);
     }
 
     [Fact]
