@@ -124,7 +124,7 @@ internal sealed class ClientResponseWriter : IDisposable
 
         if (choice.Parser is { } parser)
         {
-            OnToolChoice(index, choice, parser, chunk.Text, finishReason);
+            OnToolChoice(index, parser, chunk.Text, finishReason);
             return;
         }
 
@@ -151,7 +151,7 @@ internal sealed class ClientResponseWriter : IDisposable
         }
     }
 
-    private void OnToolChoice(int index, Choice choice, ToolCallStreamParser parser, string? text, string? finishReason)
+    private void OnToolChoice(int index, ToolCallStreamParser parser, string? text, string? finishReason)
     {
         _deltas.Clear();
         if (!string.IsNullOrEmpty(text))
