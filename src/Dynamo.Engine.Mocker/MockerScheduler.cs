@@ -22,6 +22,7 @@ internal sealed class MockerScheduler
     private readonly MockerOptions _options;
     private readonly BlockPool _pool;
     private readonly TokenGenerator _tokens;
+    private ulong[]? _mask;
     private readonly ILogger _logger;
     private readonly int _watermarkBlocks;
     private readonly Action<SequenceState, EngineOutput> _emit;
@@ -313,7 +314,8 @@ internal sealed class MockerScheduler
 
     private void AppendSilently(SequenceState s)
     {
-        int token = _tokens.Next(s.ContextHash, s.Seed);
+        int token = NextToken(s);
+        s.Request.Constraint?.TryAccept(token);
         s.Tokens.Add(token);
         s.ContextHash = TokenGenerator.Extend(s.ContextHash, token);
         if (s.Generated >= s.Request.MaxTokens)
@@ -324,7 +326,11 @@ internal sealed class MockerScheduler
         }
     }
 
-    private void EmitNextToken(SequenceState s) => Emit(s, _tokens.Next(s.ContextHash, s.Seed));
+    private void EmitNextToken(SequenceState s) => Emit(s, NextToken(s));
+
+    private int NextToken(SequenceState s) => s.Request.Constraint is { } constraint
+        ? _tokens.Next(s.ContextHash, s.Seed, constraint, _mask ??= new ulong[_tokens.MaskWords])
+        : _tokens.Next(s.ContextHash, s.Seed);
 
     /// <summary>Streams a token the sequence produced (sampled here, or by a remote prefill) and finishes it when done.</summary>
     private void Emit(SequenceState s, int token)
@@ -336,6 +342,11 @@ internal sealed class MockerScheduler
         FinishReason? finish = null;
         if ((!request.IgnoreEos && _tokens.IsEos(token)) || request.StopTokenIds.Contains(token))
         {
+            finish = FinishReason.Stop;
+        }
+        else if (request.Constraint is { } constraint && (!constraint.TryAccept(token) || constraint.IsComplete))
+        {
+            // Structured output complete: nothing may follow.
             finish = FinishReason.Stop;
         }
         else if (s.Generated >= request.MaxTokens || s.Tokens.Count >= _options.MaxContextLength)

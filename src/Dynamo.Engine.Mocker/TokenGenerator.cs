@@ -1,5 +1,7 @@
 using System.IO.Hashing;
+using System.Numerics;
 using System.Text;
+using Dynamo.Contracts.Engine;
 
 namespace Dynamo.Engine.Mocker;
 
@@ -68,6 +70,50 @@ internal sealed class TokenGenerator
 
         return token;
     }
+
+    /// <summary>
+    /// The next token under a structured-output constraint: drawn, by the same hash, among the tokens the constraint
+    /// allows (half the time among those that do not just extend free string text, so values end soon), and still a
+    /// pure function of the context and seed. An end-of-sequence token when the constraint allows nothing.
+    /// </summary>
+    public int Next(ulong contextHash, ulong? seed, ITokenConstraint constraint, ulong[] scratch)
+    {
+        ulong r = Mix(contextHash ^ (seed is ulong s ? Mix(s ^ Golden) : GreedyKey) ^ EosKey);
+        var mask = scratch.AsSpan(0, (_vocabSize + 63) >> 6);
+        if (!(((r >> 1) & 1) == 0 && constraint.FillAllowedExceptFreeText(mask)) && !constraint.FillAllowed(mask))
+        {
+            return _eosSorted.Length > 0 ? _eosSorted[0] : 0;
+        }
+
+        var count = 0;
+        foreach (var word in mask)
+        {
+            count += BitOperations.PopCount(word);
+        }
+
+        var target = (int)((r >> 8) % (ulong)count);
+        for (var i = 0; i < mask.Length; i++)
+        {
+            var bits = BitOperations.PopCount(mask[i]);
+            if (target < bits)
+            {
+                var word = mask[i];
+                for (var k = 0; k < target; k++)
+                {
+                    word &= word - 1;
+                }
+
+                return (i << 6) + BitOperations.TrailingZeroCount(word);
+            }
+
+            target -= bits;
+        }
+
+        return _eosSorted.Length > 0 ? _eosSorted[0] : 0;
+    }
+
+    /// <summary>Words a scratch mask for <see cref="Next(ulong, ulong?, ITokenConstraint, ulong[])"/> needs.</summary>
+    public int MaskWords => (_vocabSize + 63) >> 6;
 
     public bool IsEos(int token) => Array.BinarySearch(_eosSorted, token) >= 0;
 

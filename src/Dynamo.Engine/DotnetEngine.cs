@@ -37,6 +37,7 @@ public sealed class DotnetEngine : IEngine, IKvTransferTelemetry, IKvTransferPin
     private readonly PagedKvCache _cache;
     private readonly BlockPool _pool;
     private readonly Sampler _sampler;
+    private readonly TokenMask _mask;
     private readonly HashSet<int> _eos;
     private readonly ConcurrentQueue<EngineSequence> _incoming = new();
     private readonly SemaphoreSlim _wake = new(0);
@@ -93,6 +94,7 @@ public sealed class DotnetEngine : IEngine, IKvTransferTelemetry, IKvTransferPin
                 ReplayBufferSize = options.KvEventReplayBufferSize,
             }, kvEventSink);
             _sampler = new Sampler(c.VocabSize);
+            _mask = new TokenMask(c.VocabSize);
             _logits = GC.AllocateUninitializedArray<float>(options.MaxNumSeqs * c.VocabSize, pinned: true);
             _eos = [.. c.EosTokenIds];
             Info = new EngineInfo
@@ -523,26 +525,27 @@ public sealed class DotnetEngine : IEngine, IKvTransferTelemetry, IKvTransferPin
                 continue;
             }
 
-            Emit(sequence, _sampler.Sample(_logits.AsSpan(chunk.LogitsRow * vocab, vocab), sequence.Sampling));
+            var logits = _logits.AsSpan(chunk.LogitsRow * vocab, vocab);
+            if (sequence.Request.Constraint is { } constraint && !_mask.Apply(constraint, logits))
+            {
+                // Nothing may follow (a replayed migration that had finished its JSON, or a vocabulary that cannot
+                // spell what must come next): end with an end-of-sequence token, which carries no text.
+                Emit(sequence, _model.Config.EosTokenIds.Count > 0 ? _model.Config.EosTokenIds[0] : 0, FinishReason.Stop);
+                continue;
+            }
+
+            Emit(sequence, _sampler.Sample(logits, sequence.Sampling));
         }
     }
 
     /// <summary>Streams a token the sequence produced (sampled here, or sampled by a remote prefill) and ends it when done.</summary>
-    private void Emit(EngineSequence sequence, int token)
+    private void Emit(EngineSequence sequence, int token, FinishReason? forced = null)
     {
         sequence.Sampling.Record(token);
         sequence.Tokens.Add(token);
         sequence.Generated++;
         var request = sequence.Request;
-        FinishReason? finish = null;
-        if (ContainsToken(request.StopTokenIds, token) || (!request.IgnoreEos && _eos.Contains(token)))
-        {
-            finish = FinishReason.Stop;
-        }
-        else if (sequence.Generated >= request.MaxTokens || sequence.Tokens.Count >= Info.MaxContextLength)
-        {
-            finish = FinishReason.Length;
-        }
+        var finish = forced ?? FinishFor(sequence, token);
 
         RemoteKvBlocks? handoff = null;
         var declined = false;
@@ -582,6 +585,29 @@ public sealed class DotnetEngine : IEngine, IKvTransferTelemetry, IKvTransferPin
         {
             sequence.NeedsAppend = true;
         }
+    }
+
+    private FinishReason? FinishFor(EngineSequence sequence, int token)
+    {
+        var request = sequence.Request;
+        if (ContainsToken(request.StopTokenIds, token) || (!request.IgnoreEos && _eos.Contains(token)))
+        {
+            return FinishReason.Stop;
+        }
+
+        if (request.Constraint is { } constraint && (!constraint.TryAccept(token) || constraint.IsComplete))
+        {
+            // The structured output is complete (or a remote prefill's token broke it, which the same constraint
+            // there rules out): nothing may follow.
+            return FinishReason.Stop;
+        }
+
+        if (sequence.Generated >= request.MaxTokens || sequence.Tokens.Count >= Info.MaxContextLength)
+        {
+            return FinishReason.Length;
+        }
+
+        return null;
     }
 
     /// <summary>

@@ -25,6 +25,7 @@ public sealed class ModelCard
     private readonly Lazy<Tokenizer> _tokenizer;
     private readonly Lazy<TokenEncoder> _encoder;
     private readonly Lazy<ChatTemplate> _chatTemplate;
+    private readonly Lazy<ChatTemplate> _toolUseTemplate;
 
     private ModelCard(
         string name,
@@ -38,6 +39,7 @@ public sealed class ModelCard
         string? eosToken,
         bool addBosToken,
         string? chatTemplateSource,
+        string? toolUseTemplateSource,
         ToolCallFormat? toolCallFormat)
     {
         Name = name;
@@ -51,10 +53,12 @@ public sealed class ModelCard
         EosToken = eosToken;
         AddBosToken = addBosToken;
         ChatTemplateSource = chatTemplateSource;
+        ToolUseTemplateSource = toolUseTemplateSource;
         ToolCallFormat = toolCallFormat;
         _tokenizer = new Lazy<Tokenizer>(() => TokenizerLoader.Load(directory));
         _encoder = new Lazy<TokenEncoder>(() => TokenizerLoader.LoadEncoder(directory));
         _chatTemplate = new Lazy<ChatTemplate>(() => ChatTemplate.Create(chatTemplateSource, bosToken, eosToken));
+        _toolUseTemplate = toolUseTemplateSource is null ? _chatTemplate : new Lazy<ChatTemplate>(() => ChatTemplate.Create(toolUseTemplateSource, bosToken, eosToken));
     }
 
     /// <summary>The served model name: the one given to <see cref="Load"/>, else the folder name.</summary>
@@ -117,6 +121,15 @@ public sealed class ModelCard
     /// <summary>The compiled chat template, built on first use.</summary>
     public ChatTemplate ChatTemplate => _chatTemplate.Value;
 
+    /// <summary>The template tokenizer_config.json's list form names <c>tool_use</c> (Hermes 2 Pro, some Mistral
+    /// conversions), which Hugging Face renders instead of the default when tools are passed; null when there is none.</summary>
+    public string? ToolUseTemplateSource { get; }
+
+    /// <summary>The template to render a request with: the <c>tool_use</c> one when the model has it and the request
+    /// offers tools, as Hugging Face's <c>apply_chat_template</c> chooses; <see cref="ChatTemplate"/> otherwise.</summary>
+    /// <param name="withTools">Whether tools are rendered.</param>
+    public ChatTemplate ChatTemplateFor(bool withTools) => withTools ? _toolUseTemplate.Value : _chatTemplate.Value;
+
     /// <summary>Reads the card of the model in <paramref name="modelDir"/>.</summary>
     /// <param name="modelDir">Hugging Face model folder.</param>
     /// <param name="servedName">Name to serve the model under; the folder name when null.</param>
@@ -168,14 +181,14 @@ public sealed class ModelCard
         var bosTokenId = GetIdOrFirst(configPath, configRoot, "bos_token_id")
             ?? (generationRoot is { } g ? GetIdOrFirst(generationConfigPath, g, "bos_token_id") : null);
 
-        string? bosToken = null, eosToken = null, template = null;
+        string? bosToken = null, eosToken = null, template = null, toolUseTemplate = null;
         var addBos = false;
         if (tokenizerRoot is { } tokenizer)
         {
             bosToken = GetTokenText(tokenizerConfigPath, tokenizer, "bos_token");
             eosToken = GetTokenText(tokenizerConfigPath, tokenizer, "eos_token");
             addBos = GetBool(tokenizerConfigPath, tokenizer, "add_bos_token") ?? false;
-            template = GetChatTemplate(tokenizerConfigPath, tokenizer);
+            (template, toolUseTemplate) = GetChatTemplates(tokenizerConfigPath, tokenizer);
         }
 
         template ??= ReadTemplateFile(directory);
@@ -195,7 +208,7 @@ public sealed class ModelCard
         }
 
         return new ModelCard(name, directory, modelType, maxContextLength, vocabSize, eosIds.AsReadOnly(), bosTokenId, bosToken,
-            eosToken, addBos, template, ToolCallFormats.Resolve(toolCallParser, template));
+            eosToken, addBos, template, toolUseTemplate, ToolCallFormats.Resolve(toolCallParser, toolUseTemplate ?? template));
     }
 
     private static int ContextLength(string configPath, JsonElement config, string tokenizerConfigPath, JsonElement? tokenizerConfig)
@@ -224,16 +237,17 @@ public sealed class ModelCard
         return DefaultMaxContextLength;
     }
 
-    private static string? GetChatTemplate(string path, JsonElement tokenizerConfig)
+    /// <summary>The default template and the <c>tool_use</c> one (list form only).</summary>
+    private static (string? Default, string? ToolUse) GetChatTemplates(string path, JsonElement tokenizerConfig)
     {
         if (!tokenizerConfig.TryGetProperty("chat_template", out var value) || value.ValueKind == JsonValueKind.Null)
         {
-            return null;
+            return (null, null);
         }
 
         if (value.ValueKind == JsonValueKind.String)
         {
-            return value.GetString();
+            return (value.GetString(), null);
         }
 
         if (value.ValueKind != JsonValueKind.Array)
@@ -241,8 +255,10 @@ public sealed class ModelCard
             throw new ModelFileException(path, $"'chat_template' must be a string or a list of {{name, template}}, got {value.ValueKind}");
         }
 
-        // Named templates ([{name: "default", template: ...}, {name: "tool_use", ...}]): Hugging Face uses "default".
+        // Named templates ([{name: "default", template: ...}, {name: "tool_use", ...}]): Hugging Face uses "default",
+        // and "tool_use" when tools are passed.
         var names = new List<string>();
+        string? defaultTemplate = null, toolUse = null;
         foreach (var entry in value.EnumerateArray())
         {
             if (entry.ValueKind != JsonValueKind.Object
@@ -252,15 +268,22 @@ public sealed class ModelCard
                 throw new ModelFileException(path, "'chat_template' list entries must be {\"name\": string, \"template\": string}");
             }
 
-            if (name.GetString() == "default")
+            switch (name.GetString())
             {
-                return text.GetString();
+                case "default":
+                    defaultTemplate ??= text.GetString();
+                    break;
+                case "tool_use":
+                    toolUse ??= text.GetString();
+                    break;
             }
 
             names.Add(name.GetString()!);
         }
 
-        throw new ModelFileException(path, $"'chat_template' names templates ({string.Join(", ", names)}) but none is named 'default'");
+        return defaultTemplate is not null
+            ? (defaultTemplate, toolUse)
+            : throw new ModelFileException(path, $"'chat_template' names templates ({string.Join(", ", names)}) but none is named 'default'");
     }
 
     private static string? ReadTemplateFile(string directory)

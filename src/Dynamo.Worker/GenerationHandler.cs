@@ -9,6 +9,7 @@ using Dynamo.Contracts.Engine;
 using Dynamo.Contracts.OpenAi;
 using Dynamo.Llm;
 using Dynamo.Llm.Protocol;
+using Dynamo.Llm.Structured;
 using Dynamo.Llm.Templates;
 using Dynamo.Llm.Tokenization;
 using Dynamo.Runtime.Http;
@@ -590,6 +591,7 @@ internal sealed class GenerationHandler
         }
 
         var promptParam = request.Kind == RequestKind.Chat ? "messages" : "prompt";
+        var structured = StructuredSpec(request, prompts);
         for (var p = 0; p < prompts.Length; p++)
         {
             var length = prompts[p].Length;
@@ -630,6 +632,7 @@ internal sealed class GenerationHandler
                     Sampling = sampling,
                     IgnoreEos = request.IgnoreEos,
                     StopTokenIds = request.StopTokenIds,
+                    Constraint = structured is null ? null : Constraint(structured, prompts[p], request.GeneratedPromptTokens),
 
                     // Disaggregation moves one sequence's KV: only a single prompt with n = 1 takes part.
                     KvTransfer = sequences.Length == 1 ? kvTransfer : null,
@@ -638,6 +641,49 @@ internal sealed class GenerationHandler
         }
 
         return sequences;
+    }
+
+    /// <summary>What <c>response_format</c> asks of every sequence; null when it asks for nothing.</summary>
+    private StructuredOutputSpec? StructuredSpec(ParsedRequest request, int[][] prompts)
+    {
+        if (request.ResponseFormat is not { } format)
+        {
+            return null;
+        }
+
+        if (format.Grammar is not JsonGrammar grammar || !StructuredOutput.Supports(_card.Tokenizer))
+        {
+            throw OpenAiException.BadRequest(
+                $"'response_format' needs a byte-level tokenizer (one whose tokens' bytes are known); the model '{OpenAiException.Shorten(_model)}' does not have one.",
+                "response_format", "unsupported_parameter");
+        }
+
+        if (request.GeneratedPromptTokens > 0 && (prompts.Length != 1 || request.GeneratedPromptTokens >= prompts[0].Length))
+        {
+            throw OpenAiException.BadRequest("'generated_prompt_tokens' must be less than the length of a single prompt.", "generated_prompt_tokens");
+        }
+
+        return new StructuredOutputSpec(grammar) { Prefix = format.Prefix, Suffix = format.Suffix };
+    }
+
+    /// <summary>
+    /// One sequence's constraint. A migrated request's prompt ends with the output generated so far: those tokens go
+    /// through the constraint first, so that it resumes where the failed worker left off.
+    /// </summary>
+    private ITokenConstraint Constraint(StructuredOutputSpec spec, int[] prompt, int generated)
+    {
+        var vocabSize = _engine.Info.VocabSize > 0 ? _engine.Info.VocabSize : _card.VocabSize;
+        var constraint = StructuredOutput.CreateConstraint(_card.Tokenizer, vocabSize, spec, _eosTokenIds);
+        for (var i = prompt.Length - generated; i < prompt.Length; i++)
+        {
+            if (!constraint.TryAccept(prompt[i]))
+            {
+                throw OpenAiException.BadRequest(
+                    $"The prompt's last {generated} tokens ('generated_prompt_tokens') are not output that 'response_format' allows.", "generated_prompt_tokens");
+            }
+        }
+
+        return constraint;
     }
 
     private static UsageCounts Usage(Run run)

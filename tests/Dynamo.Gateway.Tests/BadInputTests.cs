@@ -57,7 +57,7 @@ public sealed class BadInputTests(ClusterFixture fixture) : IClassFixture<Cluste
             { "seed string", Chat, "{" + M + "," + Msgs + ",\"seed\":\"abc\"}", 400, "seed" },
             { "user number", Chat, "{" + M + "," + Msgs + ",\"user\":5}", 400, "user" },
             { "ignore_eos string", Chat, "{" + M + "," + Msgs + ",\"ignore_eos\":\"no\"}", 400, "ignore_eos" },
-            { "tool_choice required (needs constrained decoding)", Chat, "{" + M + "," + Msgs + ",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],\"tool_choice\":\"required\"}", 400, "tool_choice" },
+            { "forced call of a tool whose parameters cannot be enforced", Chat, "{" + M + "," + Msgs + ",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":{\"type\":\"object\",\"properties\":{\"x\":{\"type\":\"string\",\"pattern\":\"a\"}}}}}],\"tool_choice\":\"required\"}", 400, "tools" },
             { "legacy functions", Chat, "{" + M + "," + Msgs + ",\"functions\":[{\"name\":\"f\"}]}", 400, "functions" },
             { "tool_choice required without tools", Chat, "{" + M + "," + Msgs + ",\"tool_choice\":\"required\"}", 400, "tool_choice" },
             { "response_format json_schema", Chat, "{" + M + "," + Msgs + ",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\"}}}", 400, "response_format" },

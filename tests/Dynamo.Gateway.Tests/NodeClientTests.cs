@@ -5,7 +5,8 @@ namespace Dynamo.Gateway.Tests;
 
 /// <summary>
 /// The gateway checked by clients no one here wrote, installed by the test command into tests/clients/node: the official
-/// <c>openai</c> npm package (completions, streams, chat, Responses, models, errors), the Vercel AI SDK and LangChain JS.
+/// <c>openai</c> npm package (completions, streams, chat, a strict json_schema response_format, Responses, models,
+/// errors), the Vercel AI SDK and LangChain JS.
 /// </summary>
 public sealed class NodeClientTests(ClusterFixture fixture) : IClassFixture<ClusterFixture>
 {

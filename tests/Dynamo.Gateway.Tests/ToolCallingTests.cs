@@ -1,5 +1,7 @@
+using System.ClientModel;
 using System.Net;
 using System.Text;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using Dynamo.Gateway.Tests.Infrastructure;
 using Dynamo.Llm;
@@ -17,7 +19,7 @@ public sealed class ToolCallingTests
 {
     private static readonly object[] s_tools =
     [
-        new { type = "function", function = new { name = "get_weather", description = "Weather of a city", parameters = new { type = "object", properties = new { city = new { type = "string" } }, required = new[] { "city" } } } },
+        new { type = "function", function = new { name = "get_weather", description = "Weather of a city", parameters = new { type = "object", properties = new { city = new { type = "string", maxLength = 40 } }, required = new[] { "city" }, additionalProperties = false } } },
     ];
 
     private static readonly string[] s_hermesCall =
@@ -104,6 +106,95 @@ public sealed class ToolCallingTests
     }
 
     [Fact]
+    public async Task Stream_WorkerDiesInsideTheCall_RequestMigrates_AndTheCallArrivesWhole()
+    {
+        await using var cluster = await StartAsync();
+        await using var worker = await ScriptAsync(cluster, s_hermesCall, instances: 2);
+        worker.CutAfterPieces = 3;
+
+        using var response = await Json.PostAsync(cluster.Client, "v1/chat/completions", new
+        {
+            model = cluster.Model,
+            tools = s_tools,
+            stream = true,
+            messages = new[] { new { role = "user", content = "Weather in Paris?" } },
+        });
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var events = await Json.ReadEventsAsync(response);
+        Assert.Equal("[DONE]", events[^1]);
+        var arguments = new StringBuilder();
+        var names = new List<string>();
+        string? finish = null;
+        foreach (var data in events[..^1])
+        {
+            var choice = JsonNode.Parse(data)!["choices"]![0]!;
+            if (choice["delta"]!["tool_calls"] is JsonArray calls)
+            {
+                if (calls[0]!["function"]!["name"] is { } name)
+                {
+                    names.Add(name.GetValue<string>());
+                }
+
+                arguments.Append(calls[0]!["function"]!["arguments"]!.GetValue<string>());
+            }
+
+            finish = choice["finish_reason"]?.GetValue<string>() ?? finish;
+        }
+
+        // The cut fell inside the call's name: the continuation's pieces went through the same parser.
+        Assert.Equal(2, worker.Requests.Count);
+        Assert.Equal(["get_weather"], names);
+        Assert.Equal("{\"city\": \"Paris\"}", arguments.ToString());
+        Assert.Equal("tool_calls", finish);
+    }
+
+    [Fact]
+    public async Task OfficialOpenAiClient_ReadsTheCalls_WholeAndStreamed_AndSendsTheSecondTurn()
+    {
+        await using var cluster = await StartAsync();
+        await using var worker = await ScriptAsync(cluster, s_hermesCall);
+        var client = new OpenAI.OpenAIClient(new ApiKeyCredential("unused"), new OpenAI.OpenAIClientOptions { Endpoint = new Uri(cluster.Address, "v1") })
+            .GetChatClient(cluster.Model);
+        var options = new OpenAI.Chat.ChatCompletionOptions
+        {
+            Tools = { OpenAI.Chat.ChatTool.CreateFunctionTool("get_weather", "Weather of a city", BinaryData.FromString("""{"type":"object","properties":{"city":{"type":"string"}}}""")) },
+        };
+        List<OpenAI.Chat.ChatMessage> conversation = [new OpenAI.Chat.UserChatMessage("Weather in Paris?")];
+
+        OpenAI.Chat.ChatCompletion completion = await client.CompleteChatAsync(conversation, options);
+
+        Assert.Equal(OpenAI.Chat.ChatFinishReason.ToolCalls, completion.FinishReason);
+        var call = Assert.Single(completion.ToolCalls);
+        Assert.Equal(("get_weather", "{\"city\": \"Paris\"}"), (call.FunctionName, call.FunctionArguments.ToString()));
+
+        var arguments = new StringBuilder();
+        string? name = null;
+        OpenAI.Chat.ChatFinishReason? finish = null;
+        await foreach (var update in client.CompleteChatStreamingAsync(conversation, options))
+        {
+            foreach (var part in update.ToolCallUpdates)
+            {
+                Assert.Equal(0, part.Index);
+                name ??= part.FunctionName;
+                arguments.Append(part.FunctionArgumentsUpdate?.ToString());
+            }
+
+            finish ??= update.FinishReason;
+        }
+
+        Assert.Equal(("get_weather", call.FunctionArguments.ToString(), OpenAI.Chat.ChatFinishReason.ToolCalls), (name, arguments.ToString(), finish));
+
+        // The agent ran the call: its second turn carries the SDK's own assistant message and the tool's result.
+        conversation.Add(new OpenAI.Chat.AssistantChatMessage(completion));
+        conversation.Add(new OpenAI.Chat.ToolChatMessage(call.Id, "sunny, 21 C"));
+        await client.CompleteChatAsync(conversation, options);
+        var prompt = await PromptTextAsync(worker.Requests[^1]);
+        Assert.Contains("<|im_start|>assistant\nLet me check.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call><|im_end|>", prompt, StringComparison.Ordinal);
+        Assert.Contains("<tool_response>\nsunny, 21 C\n</tool_response>", prompt, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task ToolChoiceNone_ToolsAreNotShown_AndTheAnswerIsPlainContent()
     {
         await using var cluster = await StartAsync();
@@ -127,7 +218,7 @@ public sealed class ToolCallingTests
     }
 
     [Fact]
-    public async Task RealWorker_AgentSecondTurn_IsServed_AndForcedChoicesAreRefusedUntilConstrainedDecoding()
+    public async Task RealWorker_AgentSecondTurn_IsServed_AndForcedChoicesAlwaysCall()
     {
         await using var cluster = await StartAsync();
 
@@ -145,14 +236,32 @@ public sealed class ToolCallingTests
             Assert.Equal("[DONE]", (await Json.ReadEventsAsync(response))[^1]);
         }
 
+        // A forced call (required, or a named function) is made by constrained decoding: the mocker's pseudo-random
+        // tokens can only write a well-formed call, which comes back as tool_calls, whole and streamed.
         foreach (object choice in new object[] { "required", new { type = "function", function = new { name = "get_weather" } } })
         {
-            using var response = await Json.PostAsync(cluster.Client, "v1/chat/completions", new { model = cluster.Model, tools = s_tools, tool_choice = choice, messages = AgentHistory() });
-            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+            using var response = await Json.PostAsync(cluster.Client, "v1/chat/completions", new { model = cluster.Model, tools = s_tools, tool_choice = choice, max_tokens = 300, messages = AgentHistory() });
             var body = await Json.ReadAsync(response);
-            Json.AssertOpenAiError(body, "tool_choice");
-            Assert.Equal("unsupported_parameter", body["error"]!["code"]!.GetValue<string>());
-            Assert.Contains("constrained decoding", body["error"]!["message"]!.GetValue<string>(), StringComparison.Ordinal);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            var forced = body["choices"]![0]!;
+            Assert.Equal("tool_calls", forced["finish_reason"]!.GetValue<string>());
+            var call = Assert.Single(forced["message"]!["tool_calls"]!.AsArray())!;
+            Assert.Equal("get_weather", call["function"]!["name"]!.GetValue<string>());
+            Assert.Equal(JsonValueKind.String, JsonDocument.Parse(call["function"]!["arguments"]!.GetValue<string>()).RootElement.GetProperty("city").ValueKind);
+        }
+
+        using (var response = await Json.PostAsync(cluster.Client, "v1/chat/completions", new { model = cluster.Model, tools = s_tools, tool_choice = "required", stream = true, max_tokens = 300, messages = AgentHistory() }))
+        {
+            var deltas = (await Json.ReadEventsAsync(response))[..^1].Select(e => JsonNode.Parse(e)!["choices"]!.AsArray()).Where(c => c.Count > 0).Select(c => c[0]!).ToList();
+            Assert.Equal("tool_calls", deltas[^1]["finish_reason"]!.GetValue<string>());
+            var arguments = string.Concat(deltas.Select(d => d["delta"]!["tool_calls"]?[0]?["function"]?["arguments"]?.GetValue<string>()));
+            Assert.Equal(JsonValueKind.String, JsonDocument.Parse(arguments).RootElement.GetProperty("city").ValueKind);
+        }
+
+        using (var response = await Json.PostAsync(cluster.Client, "v1/chat/completions", new { model = cluster.Model, tools = s_tools, tool_choice = "required", response_format = new { type = "json_object" }, messages = AgentHistory() }))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+            Json.AssertOpenAiError(await Json.ReadAsync(response), "response_format");
         }
 
         // A worker's own endpoint does not parse calls: it refuses tools instead of answering with raw markup.
@@ -260,11 +369,16 @@ public sealed class ToolCallingTests
     });
 
     /// <summary>Puts a scripted worker in discovery and drains the real one: every request goes to the script.</summary>
-    private static async Task<ScriptedWorker> ScriptAsync(TestCluster cluster, IReadOnlyList<string> pieces)
+    private static async Task<ScriptedWorker> ScriptAsync(TestCluster cluster, IReadOnlyList<string> pieces, int instances = 1)
     {
         var worker = new ScriptedWorker { Pieces = pieces };
         var real = cluster.Cluster.Workers[0];
-        await cluster.Cluster.Discovery.RegisterAsync(real.Instance with { InstanceId = "scripted", Address = worker.Address });
+        for (var i = 0; i < instances; i++)
+        {
+            // Several instances at one address: a request moved off a failed one reaches the script again.
+            await cluster.Cluster.Discovery.RegisterAsync(real.Instance with { InstanceId = $"scripted-{i}", Address = worker.Address });
+        }
+
         await cluster.Cluster.DrainWorkerAsync(real, CancellationToken.None);
         return worker;
     }

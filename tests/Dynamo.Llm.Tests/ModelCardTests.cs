@@ -50,6 +50,8 @@ public sealed class ModelCardTests
         Assert.Equal([151645], card.EosTokenIds);
         Assert.Null(card.BosToken);
         Assert.Equal("chat", card.ChatTemplateSource);
+        Assert.Equal("tools", card.ToolUseTemplateSource);
+        Assert.Equal(("chat", "tools"), (card.ChatTemplateFor(withTools: false).Source, card.ChatTemplateFor(withTools: true).Source));
     }
 
     [Fact]

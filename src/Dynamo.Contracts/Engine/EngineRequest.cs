@@ -18,6 +18,12 @@ public sealed record EngineRequest
     /// <summary>Extra token ids that end the sequence (the token itself is emitted, finish reason stop).</summary>
     public IReadOnlyList<int> StopTokenIds { get; init; } = [];
 
+    /// <summary>
+    /// Structured output: only tokens the constraint allows are sampled, and the sequence ends (finish reason stop)
+    /// once it is complete. Its own instance per sequence; null: unconstrained.
+    /// </summary>
+    public ITokenConstraint? Constraint { get; init; }
+
     /// <summary>Disaggregated serving: keep the prompt's KV for a remote decode, or read it from a remote prefill. Null: neither.</summary>
     public KvTransferRequest? KvTransfer { get; init; }
 }

@@ -86,6 +86,16 @@ public sealed record ParsedRequest
     /// <c>tool_choice</c> other than <c>none</c>.</summary>
     public bool UsesTools => Tools.Count > 0 && ToolChoice.Mode != ToolChoiceMode.None;
 
+    /// <summary><c>response_format</c> <c>json_object</c> or <c>json_schema</c>; null for plain text.</summary>
+    public ResponseFormat? ResponseFormat { get; init; }
+
+    /// <summary>
+    /// Worker contract (<c>generated_prompt_tokens</c>): how many of the prompt's last tokens are output already
+    /// generated for this request (a migrated request continues from them). They are replayed through the
+    /// <see cref="ResponseFormat"/> constraint so that it resumes where the failed worker left off.
+    /// </summary>
+    public int GeneratedPromptTokens { get; init; }
+
     /// <summary>Disaggregation hand-off, passed through untouched (vLLM NIXL connector shape).</summary>
     public JsonElement? KvTransferParams { get; init; }
 }

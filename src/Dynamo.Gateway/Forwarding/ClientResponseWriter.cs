@@ -125,7 +125,7 @@ internal sealed class ClientResponseWriter : IClientWriter
 
         if (choice.Parser is { } parser)
         {
-            OnToolChoice(index, choice, parser, chunk.Text, finishReason);
+            OnToolChoice(index, parser, chunk.Text, finishReason);
             return;
         }
 
@@ -152,7 +152,7 @@ internal sealed class ClientResponseWriter : IClientWriter
         }
     }
 
-    private void OnToolChoice(int index, Choice choice, ToolCallStreamParser parser, string? text, string? finishReason)
+    private void OnToolChoice(int index, ToolCallStreamParser parser, string? text, string? finishReason)
     {
         _deltas.Clear();
         if (!string.IsNullOrEmpty(text))

@@ -11,7 +11,9 @@ namespace Dynamo.Gateway.Forwarding;
 /// </summary>
 internal static class WorkerRequestWriter
 {
-    public static byte[] Write(ParsedRequest request, int[][] prompts, int? maxTokens, bool stream = true)
+    /// <param name="generatedPromptTokens">A migrated request: how many of the prompt's last tokens are output already
+    /// generated, for the worker to replay through the <c>response_format</c> constraint.</param>
+    public static byte[] Write(ParsedRequest request, int[][] prompts, int? maxTokens, bool stream = true, int generatedPromptTokens = 0)
     {
         var buffer = new ArrayBufferWriter<byte>(256 + (prompts.Length == 1 ? prompts[0].Length * 6 : 1024));
         using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { SkipValidation = true }))
@@ -96,6 +98,16 @@ internal static class WorkerRequestWriter
                 json.WriteStartObject("stream_options"u8);
                 json.WriteBoolean("include_usage"u8, true);
                 json.WriteEndObject();
+            }
+
+            if (request.ResponseFormat is { } format)
+            {
+                json.WritePropertyName("response_format"u8);
+                format.Raw.WriteTo(json);
+                if (generatedPromptTokens > 0)
+                {
+                    json.WriteNumber("generated_prompt_tokens"u8, generatedPromptTokens);
+                }
             }
 
             if (request.KvTransferParams is { } kv)

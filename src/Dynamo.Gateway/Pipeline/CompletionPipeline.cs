@@ -135,7 +135,7 @@ internal sealed partial class CompletionPipeline
                 throw ErrorWriter.NotFound($"The model '{OpenAiException.Shorten(request.Model)}' does not exist.", "model", "model_not_found");
             }
 
-            CheckToolCalling(request, card);
+            request = CheckToolCalling(request, card);
             var prompts = Preprocess(request, card, context.RequestAborted);
             var maxTokens = CheckLengths(request, prompts, card);
             using var slot = await _admission.EnterAsync(RequestSize.Sequences(request), context.RequestAborted);
@@ -242,7 +242,7 @@ internal sealed partial class CompletionPipeline
                 }
             }
 
-            var body = WorkerRequestWriter.Write(request with { KvTransferParams = remotePrefill?.Params }, generated.Count == 0 ? prompts : [prompt], remaining);
+            var body = WorkerRequestWriter.Write(request with { KvTransferParams = remotePrefill?.Params }, generated.Count == 0 ? prompts : [prompt], remaining, generatedPromptTokens: generated.Count);
             var attemptContext = WorkerAttemptContext.Create(context, body);
             var transformer = new WorkerTransformer(relay, decision.RequestId);
             ForwarderError error;
@@ -411,7 +411,7 @@ internal sealed partial class CompletionPipeline
             try
             {
                 // tool_choice "none": the model is not shown the tools (as vLLM renders it).
-                text = card.ChatTemplate.Render(request.Messages, request.UsesTools ? request.Tools : null);
+                text = card.ChatTemplateFor(request.UsesTools).Render(request.Messages, request.UsesTools ? request.Tools : null);
             }
             catch (Exception ex) when (ex is not OpenAiException and not OutOfMemoryException)
             {
@@ -452,14 +452,16 @@ internal sealed partial class CompletionPipeline
     }
 
     /// <summary>
-    /// A request offering tools needs a model whose calls a parser can read; one that forces a call (<c>required</c>,
-    /// a named function) needs constrained decoding, which is not available yet: refused, never served as <c>auto</c>.
+    /// A request offering tools needs a model whose calls a parser can read. One that forces a call (<c>required</c>, a
+    /// named function) gets it by constrained decoding: the call's format (<see cref="ToolCallConstraints"/>: its literal
+    /// wrapper around a JSON value that names a tool and holds arguments of its schema) becomes the request's
+    /// <c>response_format</c>, so the worker's engine can only write such a call, which the gateway then reads back.
     /// </summary>
-    private static void CheckToolCalling(ParsedRequest request, ModelCard card)
+    private static ParsedRequest CheckToolCalling(ParsedRequest request, ModelCard card)
     {
         if (!request.UsesTools)
         {
-            return;
+            return request;
         }
 
         if (card.ToolCallFormat is not { } format)
@@ -469,11 +471,41 @@ internal sealed partial class CompletionPipeline
                 "tools", "unsupported_parameter");
         }
 
-        // The constraint a forced call needs (what constrained decoding will be given once it is available).
-        if (ToolCallConstraints.For(request, format) is not null)
+        if (ToolCallConstraints.For(request, format) is not { } forced)
         {
-            throw ToolCallConstraints.NotYetAvailable(request);
+            return request;
         }
+
+        if (request.ResponseFormat is not null)
+        {
+            throw OpenAiException.BadRequest(
+                "'response_format' cannot be combined with a tool_choice that forces a call: the call's format decides the output; send one of them.", "response_format");
+        }
+
+        var spec = new System.Text.Json.Nodes.JsonObject
+        {
+            ["type"] = "json_schema",
+            ["json_schema"] = new System.Text.Json.Nodes.JsonObject
+            {
+                ["name"] = "tool_call",
+                ["schema"] = System.Text.Json.Nodes.JsonNode.Parse(forced.Schema.GetRawText()),
+            },
+            ["prefix"] = forced.Prefix,
+            ["suffix"] = forced.Suffix,
+        };
+        using var document = JsonDocument.Parse(spec.ToJsonString());
+        ResponseFormat? constraint;
+        try
+        {
+            constraint = OpenAiRequestParser.ReadResponseFormat(document.RootElement.Clone());
+        }
+        catch (OpenAiException error)
+        {
+            // A tool's parameters use a schema keyword constrained decoding does not support: the call cannot be forced.
+            throw new OpenAiException(error.StatusCode, $"tool_choice forces a call, but a tool's parameters cannot be enforced: {error.Message}", error.Type, "tools", error.Code);
+        }
+
+        return request with { ResponseFormat = constraint };
     }
 
     /// <summary>Rejects prompts that cannot fit; returns the max_tokens to send (null: the worker fills the context).</summary>

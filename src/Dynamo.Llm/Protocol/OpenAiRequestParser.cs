@@ -5,6 +5,7 @@ using System.Text.Json;
 using System.Text.Unicode;
 using Dynamo.Contracts.Engine;
 using Dynamo.Contracts.OpenAi;
+using Dynamo.Llm.Structured;
 
 namespace Dynamo.Llm.Protocol;
 
@@ -224,6 +225,18 @@ public static class OpenAiRequestParser
             reader.Read();
             state.ParallelToolCalls = ReadOptionalBool(ref reader, "parallel_tool_calls");
         }
+        else if (reader.ValueTextEquals("response_format"u8))
+        {
+            state.Field = "response_format";
+            reader.Read();
+            state.ResponseFormat = reader.TokenType == JsonTokenType.Null ? null : ReadResponseFormat(JsonElement.ParseValue(ref reader));
+        }
+        else if (reader.ValueTextEquals("generated_prompt_tokens"u8))
+        {
+            state.Field = "generated_prompt_tokens";
+            reader.Read();
+            state.GeneratedPromptTokens = ReadOptionalInt32(ref reader, "generated_prompt_tokens", 0, int.MaxValue) ?? 0;
+        }
         else if (UnsupportedParameters.Find(ref reader, state.Kind) is { } unsupported)
         {
             // Part of the API but not implemented here: refused unless its value asks for nothing.
@@ -245,6 +258,103 @@ public static class OpenAiRequestParser
                 state.Field = ReadPropertyNameForError(ref name);
                 throw;
             }
+        }
+    }
+
+    /// <summary>
+    /// OpenAI's <c>response_format</c>: <c>text</c> (null: nothing to do), <c>json_object</c>, or <c>json_schema</c> with
+    /// its name, schema and strict flag. The schema is compiled here (or found in the cache), so a schema this server
+    /// cannot honour is refused at the gateway, before anything is routed, naming the keyword.
+    /// </summary>
+    /// <summary>
+    /// A <c>response_format</c> value, compiled: null for <c>text</c>. Besides OpenAI's fields it takes <c>prefix</c> and
+    /// <c>suffix</c>, literal text around the JSON value (at most 256 characters each): how the gateway forces a tool
+    /// call in the model's own format.
+    /// </summary>
+    /// <exception cref="OpenAiException">The value is not a valid or supported response format (400, param <c>response_format</c>).</exception>
+    public static ResponseFormat? ReadResponseFormat(JsonElement value)
+    {
+        var format = ReadResponseFormatCore(value);
+        if (format is null)
+        {
+            return null;
+        }
+
+        return format with { Prefix = ReadAffix(value, "prefix"), Suffix = ReadAffix(value, "suffix") };
+    }
+
+    private static string ReadAffix(JsonElement value, string name)
+    {
+        if (!value.TryGetProperty(name, out var affix) || affix.ValueKind == JsonValueKind.Null)
+        {
+            return "";
+        }
+
+        return affix.ValueKind == JsonValueKind.String && affix.GetString() is { Length: <= 256 } text
+            ? text
+            : throw OpenAiException.BadRequest($"'response_format.{name}' must be a string of at most 256 characters.", "response_format");
+    }
+
+    private static ResponseFormat? ReadResponseFormatCore(JsonElement value)
+    {
+        const string Param = "response_format";
+        if (value.ValueKind != JsonValueKind.Object)
+        {
+            throw OpenAiException.BadRequest($"Invalid type for 'response_format': expected an object, but got {value.ValueKind.ToString().ToLowerInvariant()}.", Param);
+        }
+
+        if (!value.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String)
+        {
+            throw OpenAiException.BadRequest("Missing required parameter: 'response_format.type' (a string: 'text', 'json_object' or 'json_schema').", Param);
+        }
+
+        switch (type.GetString())
+        {
+            case "text":
+                return null;
+            case "json_object":
+                return new ResponseFormat { Raw = value, Grammar = JsonGrammar.JsonObject };
+            case "json_schema":
+                break;
+            default:
+                throw OpenAiException.BadRequest(
+                    $"Invalid value for 'response_format.type': '{OpenAiException.Shorten(type.GetString()!)}'; expected 'text', 'json_object' or 'json_schema'.", Param);
+        }
+
+        if (!value.TryGetProperty("json_schema", out var jsonSchema) || jsonSchema.ValueKind != JsonValueKind.Object)
+        {
+            throw OpenAiException.BadRequest("Missing required parameter: 'response_format.json_schema' (an object with name and schema).", Param);
+        }
+
+        if (!jsonSchema.TryGetProperty("name", out var nameValue) || nameValue.ValueKind != JsonValueKind.String
+            || nameValue.GetString() is not { Length: > 0 and <= 64 } name || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-'))
+        {
+            throw OpenAiException.BadRequest("'response_format.json_schema.name' is required: 1 to 64 letters, digits, underscores or dashes.", Param);
+        }
+
+        var strict = false;
+        if (jsonSchema.TryGetProperty("strict", out var strictValue) && strictValue.ValueKind != JsonValueKind.Null)
+        {
+            strict = strictValue.ValueKind switch
+            {
+                JsonValueKind.True => true,
+                JsonValueKind.False => false,
+                _ => throw OpenAiException.BadRequest("Invalid type for 'response_format.json_schema.strict': expected a boolean.", Param),
+            };
+        }
+
+        if (!jsonSchema.TryGetProperty("schema", out var schema) || schema.ValueKind != JsonValueKind.Object)
+        {
+            throw OpenAiException.BadRequest("Missing required parameter: 'response_format.json_schema.schema' (a JSON schema object).", Param);
+        }
+
+        try
+        {
+            return new ResponseFormat { Raw = value, Grammar = JsonGrammar.FromSchema(schema, strict, name) };
+        }
+        catch (SchemaException ex)
+        {
+            throw OpenAiException.BadRequest($"Invalid schema for response_format '{name}': {ex.Message}.", Param, "invalid_json_schema");
         }
     }
 
@@ -932,6 +1042,10 @@ public static class OpenAiRequestParser
 
         public bool? ParallelToolCalls { get; set; }
 
+        public ResponseFormat? ResponseFormat { get; set; }
+
+        public int GeneratedPromptTokens { get; set; }
+
         public ParsedRequest Build()
         {
             if (Model is null)
@@ -983,6 +1097,9 @@ public static class OpenAiRequestParser
                 Tools = tools,
                 ToolChoice = toolChoice,
                 ParallelToolCalls = ParallelToolCalls ?? true,
+
+                ResponseFormat = ResponseFormat,
+                GeneratedPromptTokens = GeneratedPromptTokens,
             };
         }
     }

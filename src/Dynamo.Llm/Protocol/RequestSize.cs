@@ -9,7 +9,8 @@ namespace Dynamo.Llm.Protocol;
 /// </summary>
 public static class RequestSize
 {
-    /// <summary>Characters of prompt text: every text prompt, or every message's content, together.</summary>
+    /// <summary>Characters of prompt text: every text prompt, or every message's content (and tool calls' names and
+    /// arguments), together.</summary>
     public static long PromptChars(ParsedRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -19,6 +20,11 @@ public static class RequestSize
             foreach (var message in request.Messages)
             {
                 chars += message.Content.Length;
+                foreach (var call in message.ToolCalls)
+                {
+                    // A call's arguments are prompt text too: the template writes them back.
+                    chars += call.Name.Length + call.Arguments.Length;
+                }
             }
         }
         else

@@ -85,7 +85,7 @@ public static class ResponsesRequestTranslator
 
         var message = error.Message
             .Replace("'max_completion_tokens'", "'max_output_tokens'", StringComparison.Ordinal)
-            .Replace("'response_format'", "'text.format'", StringComparison.Ordinal);
+            .Replace("response_format", "text.format", StringComparison.Ordinal);
         return new OpenAiException(error.StatusCode, message, error.Type, mapped, error.Code) { RetryAfter = error.RetryAfter };
     }
 

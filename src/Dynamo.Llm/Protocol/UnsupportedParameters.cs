@@ -5,8 +5,8 @@ namespace Dynamo.Llm.Protocol;
 
 /// <summary>
 /// Request parameters of OpenAI's API (and the vLLM extensions clients commonly send) that this server does not
-/// implement yet. A parameter accepted and silently ignored is worse than one refused: a client asking for tool calls,
-/// JSON output or log-probabilities would get an answer that only looks right. So each of these is refused with a 400
+/// implement yet. A parameter accepted and silently ignored is worse than one refused: a client asking for tool calls
+/// or log-probabilities would get an answer that only looks right. So each of these is refused with a 400
 /// naming it (code <c>unsupported_parameter</c>) unless its value asks for nothing (null, false, empty, or the
 /// default), which clients and SDKs often send. Fields outside this table and the parser's own are skipped, as
 /// before: they are not part of the API this server speaks.
@@ -25,7 +25,7 @@ internal static class UnsupportedParameters
         // The legacy function-calling fields OpenAI replaced with tools: send tools and tool_choice instead.
         new("functions", null, "legacy function calling; use 'tools'", v => IsEmptyArray(v)),
         new("function_call", null, "legacy function calling; use 'tool_choice'", v => IsString(v, "none", "auto")),
-        new("response_format", null, "structured outputs (JSON mode, JSON schema)", v => v.ValueKind == JsonValueKind.Object && v.TryGetProperty("type", out var type) && IsString(type, "text")),
+
         // Chat's logprobs is a switch; completions' is a count where 0 still asks for the sampled tokens' log-probabilities.
         new("logprobs", RequestKind.Chat, "log-probabilities", v => v.ValueKind == JsonValueKind.False),
         new("logprobs", RequestKind.Completion, "log-probabilities", _ => false),

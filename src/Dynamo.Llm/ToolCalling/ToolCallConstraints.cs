@@ -7,8 +7,8 @@ namespace Dynamo.Llm.ToolCalling;
 /// <summary>
 /// The one place that says what a forced tool call looks like for each <see cref="ToolCallFormat"/>: the constraint
 /// that <c>tool_choice: "required"</c> or <c>{"type":"function","function":{"name":...}}</c> hands to constrained
-/// decoding. Until constrained decoding is available, hosts compute it and refuse the request with
-/// <see cref="NotYetAvailable"/> (never treating it as <c>auto</c>: an answer without a call would break the promise).
+/// decoding: the gateway sends it to the worker as the request's <c>response_format</c> (with <c>prefix</c> and
+/// <c>suffix</c>), so the engine can only write such a call, and reads the call back with the format's parser.
 /// </summary>
 public static class ToolCallConstraints
 {
@@ -64,19 +64,6 @@ public static class ToolCallConstraints
             ToolCallFormat.Mistral => new ToolCallConstraint("[TOOL_CALLS]", schema, ""),
             _ => new ToolCallConstraint("", schema, ""),
         };
-    }
-
-    /// <summary>
-    /// The refusal of a request whose <c>tool_choice</c> forces a call, while constrained decoding is not available:
-    /// 400, code <c>unsupported_parameter</c>, param <c>tool_choice</c>.
-    /// </summary>
-    public static OpenAiException NotYetAvailable(ParsedRequest request)
-    {
-        ArgumentNullException.ThrowIfNull(request);
-        var what = request.ToolChoice.Mode == ToolChoiceMode.Function ? $"a named function ('{request.ToolChoice.FunctionName}')" : "'required'";
-        return OpenAiException.BadRequest(
-            $"'tool_choice' {what} is not supported by this server yet: forcing a tool call needs constrained decoding, which is not available yet; send 'auto' (the model decides) or 'none'.",
-            "tool_choice", "unsupported_parameter");
     }
 
     private static void WriteCalls(Utf8JsonWriter json, IReadOnlyList<ToolDefinition> tools, string argumentsKey)

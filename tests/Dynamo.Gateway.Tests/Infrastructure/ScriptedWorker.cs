@@ -30,6 +30,12 @@ internal sealed class ScriptedWorker : IAsyncDisposable
     /// <summary>The text pieces each answer is made of.</summary>
     public IReadOnlyList<string> Pieces { get; set; } = [];
 
+    /// <summary>
+    /// When set, the first request's stream is cut (no [DONE]) after this many pieces: a worker dying mid-answer. A
+    /// request that continues it (its prompt is the first one plus the token ids already sent) gets the remaining pieces.
+    /// </summary>
+    public int? CutAfterPieces { get; set; }
+
     /// <summary>The bodies of the generation requests received so far.</summary>
     public IReadOnlyList<JsonNode> Requests
     {
@@ -103,15 +109,22 @@ internal sealed class ScriptedWorker : IAsyncDisposable
             }
 
             var body = JsonNode.Parse(received.GetRange(headEnd + 4, length).ToArray())!;
+            var promptTokens = body["prompt"]!.AsArray().Count;
+            int first;
+            bool cut;
             lock (_requests)
             {
                 _requests.Add(body);
+                first = _requests[0]["prompt"]!.AsArray().Count;
+                cut = _requests.Count == 1 && CutAfterPieces is not null;
             }
 
-            var promptTokens = body["prompt"]!.AsArray().Count;
+            // One token id per piece: a continuation's prompt says how many pieces were already sent.
+            var from = promptTokens - first;
             var stream = new StringBuilder("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n");
             var pieces = Pieces;
-            for (var i = 0; i < pieces.Count; i++)
+            var to = cut ? CutAfterPieces!.Value : pieces.Count;
+            for (var i = from; i < to; i++)
             {
                 var chunk = new JsonObject
                 {
@@ -131,6 +144,13 @@ internal sealed class ScriptedWorker : IAsyncDisposable
                 stream.Append("data: ").Append(chunk.ToJsonString()).Append("\n\n");
             }
 
+            if (cut)
+            {
+                await client.SendAsync(Encoding.UTF8.GetBytes(stream.ToString()), _stop.Token);
+                client.Close(0);
+                return;
+            }
+
             var usage = new JsonObject
             {
                 ["id"] = "cmpl-scripted",
@@ -138,7 +158,7 @@ internal sealed class ScriptedWorker : IAsyncDisposable
                 ["created"] = 0,
                 ["model"] = body["model"]!.GetValue<string>(),
                 ["choices"] = new JsonArray(),
-                ["usage"] = new JsonObject { ["prompt_tokens"] = promptTokens, ["completion_tokens"] = pieces.Count, ["total_tokens"] = promptTokens + pieces.Count },
+                ["usage"] = new JsonObject { ["prompt_tokens"] = promptTokens, ["completion_tokens"] = pieces.Count - from, ["total_tokens"] = promptTokens + pieces.Count - from },
             };
             stream.Append("data: ").Append(usage.ToJsonString()).Append("\n\ndata: [DONE]\n\n");
             await client.SendAsync(Encoding.UTF8.GetBytes(stream.ToString()), _stop.Token);

@@ -228,8 +228,6 @@ public sealed class OpenAiRequestParserTests
     [InlineData(RequestKind.Completion, "tools", """[{"type":"function","function":{"name":"f","parameters":{}}}]""")]
     [InlineData(RequestKind.Completion, "tool_choice", "\"required\"")]
     [InlineData(RequestKind.Chat, "functions", """[{"name":"f"}]""")]
-    [InlineData(RequestKind.Chat, "response_format", """{"type":"json_object"}""")]
-    [InlineData(RequestKind.Chat, "response_format", """{"type":"json_schema","json_schema":{"name":"x","schema":{}}}""")]
     [InlineData(RequestKind.Chat, "logprobs", "true")]
     [InlineData(RequestKind.Chat, "top_logprobs", "5")]
     [InlineData(RequestKind.Completion, "logprobs", "3")]

@@ -23,6 +23,8 @@ public sealed class RequestSizeTests
         Assert.Equal(7, RequestSize.PromptChars(Parse(RequestKind.Completion, """{"model":"m","prompt":["abc","defg"]}""")));
         Assert.Equal(0, RequestSize.PromptChars(Parse(RequestKind.Completion, """{"model":"m","prompt":[1,2,3]}""")));
         Assert.Equal(5, RequestSize.PromptChars(Parse(RequestKind.Chat, """{"model":"m","messages":[{"role":"system","content":"ab"},{"role":"user","content":"cde"}]}""")));
+        Assert.Equal(1 + 1 + 7 + 2, RequestSize.PromptChars(Parse(RequestKind.Chat,
+            """{"model":"m","messages":[{"role":"user","content":"x"},{"role":"assistant","content":null,"tool_calls":[{"id":"c","function":{"name":"f","arguments":"{\"a\":1}"}}]},{"role":"tool","tool_call_id":"c","content":"ok"}]}""")));
     }
 
     [Fact]

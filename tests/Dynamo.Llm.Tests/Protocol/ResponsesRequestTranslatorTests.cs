@@ -59,12 +59,13 @@ public sealed class ResponsesRequestTranslatorTests
     [Fact]
     public void ChatParserErrors_NameTheResponsesFields()
     {
-        var request = Translate("""{"model":"tiny","input":"hi","text":{"format":{"type":"json_schema","name":"x","schema":{"type":"object"}}}}""");
+        var request = Translate("""{"model":"tiny","input":"hi","text":{"format":{"type":"json_schema","name":"x","schema":{"type":"string","pattern":"^a"}}}}""");
         var error = Assert.Throws<OpenAiException>(() => OpenAiRequestParser.Parse(RequestKind.Chat, request.ChatBody, Limits));
 
         var mapped = ResponsesRequestTranslator.MapError(error);
         Assert.Equal("text.format", mapped.Param);
-        Assert.Contains("'text.format'", mapped.Message);
+        Assert.Contains("text.format", mapped.Message);
+        Assert.DoesNotContain("response_format", mapped.Message);
     }
 
     [Fact]

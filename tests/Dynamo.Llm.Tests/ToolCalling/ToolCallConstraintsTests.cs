@@ -79,14 +79,4 @@ public sealed class ToolCallConstraintsTests
         var call = Assert.Single(result.Calls);
         Assert.Equal(("a", "x"), (call.Name, JsonDocument.Parse(call.Arguments).RootElement.GetProperty("q").GetString()));
     }
-
-    [Fact]
-    public void NotYetAvailable_Is400UnsupportedParameter_NamingToolChoice()
-    {
-        var error = ToolCallConstraints.NotYetAvailable(Request("""{"type":"function","function":{"name":"b"}}"""));
-
-        Assert.Equal((400, "tool_choice", "unsupported_parameter"), (error.StatusCode, error.Param, error.Code));
-        Assert.Contains("constrained decoding", error.Message, StringComparison.Ordinal);
-        Assert.Contains("'b'", error.Message, StringComparison.Ordinal);
-    }
 }

@@ -108,7 +108,7 @@ try {
 // turn 2 is built as the SDK's types describe it.
 const tools = [{
   type: 'function',
-  function: { name: 'get_weather', description: 'Weather of a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } },
+  function: { name: 'get_weather', description: 'Weather of a city', parameters: { type: 'object', properties: { city: { type: 'string', maxLength: 40 } }, required: ['city'], additionalProperties: false } },
 }];
 const history = [{ role: 'user', content: 'Weather in Paris?' }];
 const turn1 = await client.chat.completions.create({ model, messages: history, tools, tool_choice: 'auto', parallel_tool_calls: false, max_tokens: 6 });
@@ -129,12 +129,50 @@ for await (const chunk of await client.chat.completions.create({ model, messages
   assert.ok(chunk.choices.length <= 1);
 }
 assert.ok(turn2Events > 0, 'the streamed second turn sends chunks');
+// tool_choice 'required' forces a call (constrained decoding): even random weights answer with a valid one.
+const forced = await client.chat.completions.create({ model, messages: [{ role: 'user', content: 'Weather in Paris?' }], tools, tool_choice: 'required', max_tokens: 200 });
+assert.equal(forced.choices[0].finish_reason, 'tool_calls');
+const forcedCall = forced.choices[0].message.tool_calls[0];
+assert.equal(forcedCall.function.name, 'get_weather');
+assert.equal(typeof JSON.parse(forcedCall.function.arguments).city, 'string');
+
+// Structured outputs: a strict json_schema, as the SDK sends it; the answer must parse and follow the schema.
+const structured = await client.chat.completions.create({
+  model,
+  messages: [{ role: 'user', content: 'The weather in Paris, as JSON.' }],
+  max_tokens: 300,
+  seed: 3,
+  response_format: {
+    type: 'json_schema',
+    json_schema: {
+      name: 'weather',
+      strict: true,
+      schema: {
+        type: 'object',
+        properties: { unit: { enum: ['celsius', 'fahrenheit'] }, days: { type: 'integer' }, city: { type: 'string', maxLength: 10 } },
+        required: ['unit', 'days', 'city'],
+        additionalProperties: false,
+      },
+    },
+  },
+});
+assert.equal(structured.choices[0].finish_reason, 'stop');
+const weather = JSON.parse(structured.choices[0].message.content);
+assert.deepEqual(Object.keys(weather).sort(), ['city', 'days', 'unit']);
+assert.ok(['celsius', 'fahrenheit'].includes(weather.unit));
+assert.ok(Number.isInteger(weather.days));
+assert.ok([...weather.city].length <= 10);
+
 try {
-  await client.chat.completions.create({ model, messages: history, tools, tool_choice: 'required' });
-  assert.fail('tool_choice required must fail until constrained decoding is available');
+  await client.chat.completions.create({
+    model,
+    messages: [{ role: 'user', content: 'x' }],
+    response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'string', pattern: '^a' } } },
+  });
+  assert.fail('an unsupported schema keyword must fail');
 } catch (error) {
   assert.equal(error.status, 400);
-  assert.equal(error.param ?? error.error?.param, 'tool_choice');
+  assert.equal(error.error?.param ?? error.param, 'response_format');
 }
 
 try {
@@ -145,4 +183,4 @@ try {
   assert.equal(error.error?.code ?? error.code, 'model_not_found');
 }
 
-console.log(JSON.stringify({ ok: true, completion: completion.choices[0].text, chat: chat.choices[0].message.content }));
+console.log(JSON.stringify({ ok: true, completion: completion.choices[0].text, chat: chat.choices[0].message.content, structured: weather }));
