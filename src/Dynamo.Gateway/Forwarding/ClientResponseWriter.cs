@@ -450,7 +450,8 @@ internal sealed class ClientResponseWriter : IClientWriter
         json.WriteEndArray();
     }
 
-    private static void WriteOptionalString(Utf8JsonWriter json, ReadOnlySpan<byte> name, string? value)
+    /// <summary>A string property, or null when <paramref name="value"/> is.</summary>
+    internal static void WriteOptionalString(Utf8JsonWriter json, ReadOnlySpan<byte> name, string? value)
     {
         if (value is null)
         {

@@ -427,7 +427,7 @@ internal sealed class ResponsesWriter : IClientWriter
             json.WriteNull("incomplete_details"u8);
         }
 
-        WriteStringOrNull(json, "instructions"u8, request.Instructions);
+        ClientResponseWriter.WriteOptionalString(json, "instructions"u8, request.Instructions);
         WriteNumberOrNull(json, "max_output_tokens"u8, request.MaxOutputTokens);
         json.WriteString("model"u8, _model);
         json.WriteStartArray("output"u8);
@@ -441,7 +441,7 @@ internal sealed class ResponsesWriter : IClientWriter
 
         json.WriteEndArray();
         json.WriteBoolean("parallel_tool_calls"u8, request.ParallelToolCalls);
-        WriteStringOrNull(json, "previous_response_id"u8, request.PreviousResponseId);
+        ClientResponseWriter.WriteOptionalString(json, "previous_response_id"u8, request.PreviousResponseId);
         json.WriteStartObject("reasoning"u8);
         json.WriteNull("effort"u8);
         json.WriteNull("summary"u8);
@@ -511,7 +511,7 @@ internal sealed class ResponsesWriter : IClientWriter
             json.WriteEndObject();
         }
 
-        WriteStringOrNull(json, "user"u8, request.User);
+        ClientResponseWriter.WriteOptionalString(json, "user"u8, request.User);
         json.WritePropertyName("metadata"u8);
         if (request.Metadata is { } metadata)
         {
@@ -566,18 +566,6 @@ internal sealed class ResponsesWriter : IClientWriter
         json.WriteStartArray("logprobs"u8);
         json.WriteEndArray();
         json.WriteEndObject();
-    }
-
-    private static void WriteStringOrNull(Utf8JsonWriter json, ReadOnlySpan<byte> name, string? value)
-    {
-        if (value is null)
-        {
-            json.WriteNull(name);
-        }
-        else
-        {
-            json.WriteString(name, value);
-        }
     }
 
     private static void WriteNumberOrNull(Utf8JsonWriter json, ReadOnlySpan<byte> name, int? value)

@@ -202,12 +202,12 @@ public static class ResponsesRequestTranslator
             "reasoning" => IsEmptyReasoning(v) ? null : "reasoning configuration (this server serves no reasoning models)",
             "include" => v.ValueKind == JsonValueKind.Array && v.GetArrayLength() == 0 ? null : "extra output data ('include')",
             "background" => v.ValueKind == JsonValueKind.False ? null : "background responses",
-            "truncation" => IsString(v, "disabled") ? null : "automatic truncation of the conversation",
+            "truncation" => UnsupportedParameters.IsString(v, "disabled") ? null : "automatic truncation of the conversation",
             "top_logprobs" => v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out var d) && d == 0 ? null : "log-probabilities",
             "max_tool_calls" => "a limit on built-in tool calls",
             "conversation" => "conversations (use previous_response_id)",
             "prompt" => "prompt templates",
-            "service_tier" => IsString(v, "auto", "default") ? null : "service tiers",
+            "service_tier" => UnsupportedParameters.IsString(v, "auto", "default") ? null : "service tiers",
             "stream_options" => StreamOptionsAskNothing(v) ? null : "stream obfuscation ('stream_options.include_obfuscation')",
             _ => null,
         };
@@ -519,7 +519,7 @@ public static class ResponsesRequestTranslator
             throw TypeError(text, "text", "an object");
         }
 
-        if (Present(text, "verbosity") is { } verbosity && !IsString(verbosity, "medium"))
+        if (Present(text, "verbosity") is { } verbosity && !UnsupportedParameters.IsString(verbosity, "medium"))
         {
             throw Unsupported("text.verbosity", "output verbosity");
         }
@@ -659,25 +659,6 @@ public static class ResponsesRequestTranslator
         }
 
         return (int)d;
-    }
-
-    private static bool IsString(JsonElement v, params ReadOnlySpan<string> allowed)
-    {
-        if (v.ValueKind != JsonValueKind.String)
-        {
-            return false;
-        }
-
-        var s = v.GetString();
-        foreach (var a in allowed)
-        {
-            if (s == a)
-            {
-                return true;
-            }
-        }
-
-        return false;
     }
 
     private static byte[] WriteArray(Action<Utf8JsonWriter> write)

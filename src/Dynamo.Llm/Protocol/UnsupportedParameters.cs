@@ -95,7 +95,8 @@ internal static class UnsupportedParameters
 
     private static bool IsEmptyArray(JsonElement v) => v.ValueKind == JsonValueKind.Array && v.GetArrayLength() == 0;
 
-    private static bool IsString(JsonElement v, params ReadOnlySpan<string> allowed)
+    /// <summary>Whether <paramref name="v"/> is a string equal to one of <paramref name="allowed"/>.</summary>
+    internal static bool IsString(JsonElement v, params ReadOnlySpan<string> allowed)
     {
         if (v.ValueKind != JsonValueKind.String)
         {
