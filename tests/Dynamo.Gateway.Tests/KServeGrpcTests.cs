@@ -9,7 +9,10 @@ using Grpc.Net.Client;
 
 namespace Dynamo.Gateway.Tests;
 
-/// <summary>A cluster whose gateway also serves the KServe v2 gRPC frontend, on a port of its own.</summary>
+/// <summary>
+/// A cluster whose gateway also serves the KServe v2 gRPC frontend, on a port of its own. The mocker keeps its step
+/// timing (sped up): with none, a whole answer can reach the gateway in one read and a stream then has one response.
+/// </summary>
 public sealed class GrpcClusterFixture : IAsyncLifetime
 {
     public TestCluster Cluster { get; private set; } = null!;
@@ -18,7 +21,12 @@ public sealed class GrpcClusterFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        Cluster = await TestCluster.StartAsync(new Dictionary<string, string?> { ["Dynamo:Gateway:GrpcPort"] = "0" });
+        Cluster = await TestCluster.StartAsync(new Dictionary<string, string?>
+        {
+            ["Dynamo:Gateway:GrpcPort"] = "0",
+            ["Dynamo:Mocker:ZeroDelay"] = "false",
+            ["Dynamo:Mocker:SpeedupFactor"] = "4",
+        });
         Channel = GrpcChannel.ForAddress(Cluster.Cluster.GrpcAddress!);
     }
 
