@@ -64,6 +64,7 @@ public sealed class MigrationTests
         using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
         var types = new List<string>();
         JsonNode? last = null;
+        var cut = false;
         while (await reader.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30)) is { } line)
         {
             if (!line.StartsWith("data: ", StringComparison.Ordinal))
@@ -73,8 +74,9 @@ public sealed class MigrationTests
 
             last = JsonNode.Parse(line["data: ".Length..])!;
             types.Add(last["type"]!.GetValue<string>());
-            if (types.Count(t => t == "response.output_text.delta") == 5)
+            if (!cut && types.Count(t => t == "response.output_text.delta") == 5)
             {
+                cut = true;
                 await CutBusyWorkerAsync(cluster);
             }
         }
