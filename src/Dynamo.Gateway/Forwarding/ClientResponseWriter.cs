@@ -301,7 +301,8 @@ internal sealed class ClientResponseWriter : IClientWriter
         _body.Write("\n\n"u8);
     }
 
-    private void WriteChatChunk(int index, string? content, bool role, string? finishReason)
+    /// <summary><c>data: {header, "choices": [{"index": i, "delta": {</c>: what every chat chunk opens with.</summary>
+    private Utf8JsonWriter BeginChatDelta(int index)
     {
         _body.Write("data: "u8);
         var json = Json();
@@ -310,16 +311,12 @@ internal sealed class ClientResponseWriter : IClientWriter
         json.WriteStartObject();
         json.WriteNumber("index"u8, index);
         json.WriteStartObject("delta"u8);
-        if (role)
-        {
-            json.WriteString("role"u8, "assistant"u8);
-            json.WriteString("content"u8, ""u8);
-        }
-        else if (content is not null)
-        {
-            json.WriteString("content"u8, content);
-        }
+        return json;
+    }
 
+    /// <summary><c>}, "logprobs": null, "finish_reason": …}]}</c> and the event's end.</summary>
+    private void EndChatDelta(Utf8JsonWriter json, string? finishReason)
+    {
         json.WriteEndObject();
         json.WriteNull("logprobs"u8);
         WriteFinish(json, finishReason);
@@ -330,17 +327,27 @@ internal sealed class ClientResponseWriter : IClientWriter
         _body.Write("\n\n"u8);
     }
 
+    private void WriteChatChunk(int index, string? content, bool role, string? finishReason)
+    {
+        var json = BeginChatDelta(index);
+        if (role)
+        {
+            json.WriteString("role"u8, "assistant"u8);
+            json.WriteString("content"u8, ""u8);
+        }
+        else if (content is not null)
+        {
+            json.WriteString("content"u8, content);
+        }
+
+        EndChatDelta(json, finishReason);
+    }
+
     /// <summary>One piece of a tool call: <c>delta.tool_calls[{index, id, type, function: {name, arguments}}]</c> on the
     /// call's first piece, <c>[{index, function: {arguments}}]</c> after.</summary>
     private void WriteToolCallChunk(int index, ToolCallDelta delta)
     {
-        _body.Write("data: "u8);
-        var json = Json();
-        WriteHeader(json, "chat.completion.chunk");
-        json.WriteStartArray("choices"u8);
-        json.WriteStartObject();
-        json.WriteNumber("index"u8, index);
-        json.WriteStartObject("delta"u8);
+        var json = BeginChatDelta(index);
         json.WriteStartArray("tool_calls"u8);
         json.WriteStartObject();
         json.WriteNumber("index"u8, delta.Index);
@@ -360,14 +367,7 @@ internal sealed class ClientResponseWriter : IClientWriter
         json.WriteEndObject();
         json.WriteEndObject();
         json.WriteEndArray();
-        json.WriteEndObject();
-        json.WriteNull("logprobs"u8);
-        WriteFinish(json, null);
-        json.WriteEndObject();
-        json.WriteEndArray();
-        json.WriteEndObject();
-        json.Flush();
-        _body.Write("\n\n"u8);
+        EndChatDelta(json, finishReason: null);
     }
 
     private void WriteUsageChunk(Usage usage)
@@ -432,7 +432,8 @@ internal sealed class ClientResponseWriter : IClientWriter
         json.Flush();
     }
 
-    private static void WriteToolCalls(Utf8JsonWriter json, IReadOnlyList<ToolCall> calls)
+    /// <summary><c>"tool_calls": [{id, type: "function", function: {name, arguments}}]</c>, as chat messages carry them.</summary>
+    internal static void WriteToolCalls(Utf8JsonWriter json, IReadOnlyList<ToolCall> calls)
     {
         json.WriteStartArray("tool_calls"u8);
         foreach (var call in calls)

@@ -262,20 +262,7 @@ internal sealed class ResponsesWriter : IClientWriter
 
         if (calls.Count > 0)
         {
-            json.WriteStartArray("tool_calls"u8);
-            foreach (var call in calls)
-            {
-                json.WriteStartObject();
-                json.WriteString("id"u8, call.CallId);
-                json.WriteString("type"u8, "function"u8);
-                json.WriteStartObject("function"u8);
-                json.WriteString("name"u8, call.Name);
-                json.WriteString("arguments"u8, call.Text.ToString());
-                json.WriteEndObject();
-                json.WriteEndObject();
-            }
-
-            json.WriteEndArray();
+            ClientResponseWriter.WriteToolCalls(json, [.. calls.Select(c => new ToolCall(c.CallId!, c.Name!, c.Text.ToString()))]);
         }
 
         json.WriteEndObject();
