@@ -321,16 +321,46 @@ public sealed class NatsDiscovery : IDiscovery, IAsyncDisposable
                 token = _watch.Token;
             }
 
+            // Until the watch has delivered the bucket's contents, each step (finding the bucket, starting the watch,
+            // each entry) must come within SyncStallTimeout: a watch started while JetStream is still coming back can
+            // hang without failing, and the view would never resynchronize. Once synchronized the watch may idle.
+            using var attempt = CancellationTokenSource.CreateLinkedTokenSource(token);
+            var stall = SyncStallTimeout;
+            var synchronizing = !IsWatchSynchronized();
+            if (synchronizing)
+            {
+                attempt.CancelAfter(stall);
+            }
+
             try
             {
-                var store = await StoreAsync(token).ConfigureAwait(false);
-                var options = new NatsKVWatchOpts { OnNoData = _ => { MarkSynchronized(); return ValueTask.FromResult(false); } };
-                await foreach (var entry in store.WatchAsync<byte[]>(">", Raw, options, token).ConfigureAwait(false))
+                var store = await StoreAsync(attempt.Token).ConfigureAwait(false);
+                if (synchronizing)
+                {
+                    attempt.CancelAfter(stall);
+                }
+
+                var options = new NatsKVWatchOpts
+                {
+                    OnNoData = _ =>
+                    {
+                        attempt.CancelAfter(Timeout.InfiniteTimeSpan);
+                        MarkSynchronized();
+                        return ValueTask.FromResult(false);
+                    },
+                };
+                await foreach (var entry in store.WatchAsync<byte[]>(">", Raw, options, attempt.Token).ConfigureAwait(false))
                 {
                     Apply(entry);
                     if (entry.Delta == 0)
                     {
+                        attempt.CancelAfter(Timeout.InfiniteTimeSpan);
+                        synchronizing = false;
                         MarkSynchronized();
+                    }
+                    else if (synchronizing)
+                    {
+                        attempt.CancelAfter(stall);
                     }
 
                     failures = 0;
@@ -344,6 +374,12 @@ public sealed class NatsDiscovery : IDiscovery, IAsyncDisposable
             catch (OperationCanceledException) when (token.IsCancellationRequested)
             {
                 // A reconnection asked for a fresh watch, or the discovery is stopping.
+                continue;
+            }
+            catch (OperationCanceledException) when (attempt.IsCancellationRequested)
+            {
+                NatsLog.WatchStalled(_logger, _bucket, stall.TotalSeconds);
+                Volatile.Write(ref _store, null);
                 continue;
             }
             catch (NatsException ex)
@@ -464,6 +500,29 @@ public sealed class NatsDiscovery : IDiscovery, IAsyncDisposable
                 // One broken observer must not stop the watch that every other observer depends on.
                 NatsLog.HandlerFailed(_logger, ex);
             }
+        }
+    }
+
+    /// <summary>
+    /// How long the watch may go without progress before it has delivered the bucket's contents: two heartbeats,
+    /// at least 1 s, at most the connect timeout.
+    /// </summary>
+    private TimeSpan SyncStallTimeout
+    {
+        get
+        {
+            var twoBeats = _options.HeartbeatInterval * 2;
+            var floor = TimeSpan.FromSeconds(1);
+            var ceiling = _options.ConnectTimeout > floor ? _options.ConnectTimeout : floor;
+            return twoBeats < floor ? floor : twoBeats > ceiling ? ceiling : twoBeats;
+        }
+    }
+
+    private bool IsWatchSynchronized()
+    {
+        lock (_gate)
+        {
+            return _synchronized.Task.IsCompleted;
         }
     }
 

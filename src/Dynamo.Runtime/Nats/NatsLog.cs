@@ -43,6 +43,9 @@ internal static partial class NatsLog
     [LoggerMessage(Level = LogLevel.Warning, Message = "Discovery watch on {Bucket} stopped; restarting")]
     public static partial void WatchFailed(ILogger logger, string bucket, Exception exception);
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Discovery watch on {Bucket} made no progress for {Seconds:F1} s before delivering the bucket's contents; watching afresh")]
+    public static partial void WatchStalled(ILogger logger, string bucket, double seconds);
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "Ignored discovery entry {Key}: not a registration")]
     public static partial void BadEntry(ILogger logger, string key, Exception exception);
 

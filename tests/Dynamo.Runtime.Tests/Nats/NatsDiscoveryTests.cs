@@ -3,10 +3,12 @@ using System.Text.Json;
 using Dynamo.Contracts;
 using Dynamo.Contracts.Discovery;
 using Dynamo.Runtime.Nats;
+using Dynamo.Runtime.Security;
 using Dynamo.Runtime.Tests.Contract;
 using Dynamo.Runtime.Tests.Infrastructure;
 using NATS.Client.Core;
 using NATS.Client.KeyValueStore;
+using Microsoft.Extensions.Logging;
 using NATS.Net;
 
 namespace Dynamo.Runtime.Tests.Nats;
@@ -172,6 +174,42 @@ public sealed class NatsDiscoveryTests(NatsServerFixture nats, ITestOutputHelper
         Assert.Equal(0, Volatile.Read(ref removals));
         Assert.Contains(observer.Discovery.GetInstances(), i => i.InstanceId == "survivor");
         Assert.True(recovered < TimeSpan.FromSeconds(10), $"recovery took {recovered}");
+    }
+
+    /// <summary>
+    /// A watch that hangs before delivering the bucket's contents (one started while JetStream is still coming back
+    /// can) is abandoned after the stall timeout and started afresh, so the view synchronizes instead of waiting forever.
+    /// </summary>
+    [Fact]
+    public async Task WatchThatHangsBeforeDelivering_IsStartedAfresh_AndTheViewSynchronizes()
+    {
+        using var loggerFactory = TestOutputLoggerProvider.Factory(output);
+        await using var backend = new NatsBackend(nats.Server.Url, loggerFactory);
+        var owner = await backend.NewRuntimeAsync();
+        await using var lease = await owner.Discovery.RegisterAsync(Instance("present"));
+
+        var options = backend.Options();
+        options.ConnectTimeout = TimeSpan.FromSeconds(10);
+        await using var connection = new NatsConnection(new NatsOpts { Url = nats.Server.Url });
+        await connection.ConnectAsync();
+        var counter = new StallCounter(stalls: 2);
+        var kv = StallingKv.Wrap(connection.CreateKeyValueStoreContext(), counter);
+        var discovery = new NatsDiscovery(
+            connection, kv, options, backend.Secret, new SignatureRejections(), TimeProvider.System, loggerFactory.CreateLogger<NatsDiscovery>());
+        try
+        {
+            // Without the stall timeout this waits the whole connect timeout and throws.
+            await discovery.StartAsync(CancellationToken.None);
+
+            Assert.Equal(3, counter.Watches);
+            Assert.True(discovery.IsSynchronized);
+            Assert.Equal(1, discovery.Synchronizations);
+            Assert.Contains(discovery.GetInstances(), i => i.InstanceId == "present");
+        }
+        finally
+        {
+            await discovery.DisposeAsync();
+        }
     }
 
     private static WorkerInstance Instance(string id) => new()
