@@ -390,7 +390,7 @@ public sealed class ClusterSimulator
             RouterOptions.TryParseMode(_options.Router, out mode);
         }
 
-        (IWorkerRouter router, Action<KvEvent>? feed, Action<WorkerInstance>? announce) = SimRouterSetup.Create(mode, _options.Seed, _options.PrefillLoadScale, _options.Temperature, _clock);
+        (IWorkerRouter router, Action<KvEvent>? feed, Action<WorkerInstance>? announce) = SimRouterSetup.Create(mode, _options, _clock);
         _routers.Add(router);
         return (router, feed, announce);
     }

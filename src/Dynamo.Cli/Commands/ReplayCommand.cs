@@ -36,6 +36,8 @@ internal static class ReplayCommand
         var kvBlocks = new Option<int?>("--kv-blocks") { Description = "KV blocks per worker instead of the profile's (to see what the cache size costs)." };
         var scale = new Option<double?>("--prefill-load-scale") { Description = "kv router: weight of the prefill term (default 1)." };
         var temperature = new Option<double?>("--temperature") { Description = "kv router: softmax temperature (default 0)." };
+        var kvCost = new Option<string?>("--kv-cost") { Description = "kv router: price candidates by predicted TTFT (predicted, the default) or in blocks (blocks, the router before issue 19)." };
+        var impact = new Option<double?>("--decode-impact-weight") { Description = "kv router, predicted cost: weight of the delay a prefill adds to running decodes (default 0: TTFT alone)." };
         var remote = new Option<int>("--min-remote-prefill") { Description = "disagg: prefill locally below this many uncached tokens (default 2048).", DefaultValueFactory = _ => 2048 };
         var output = new Option<string?>("--out") { Description = "Folder for summary.json, CSVs (requests, workers, KV usage) and PNG plots." };
         var json = new Option<string?>("--json") { Description = "JSON summary to FILE, or - for standard output." };
@@ -50,7 +52,7 @@ internal static class ReplayCommand
 
         var command = new Command("replay", "Replay a trace against a simulated cluster (mocker engines, the real router, virtual time).")
         {
-            trace, isl, osl, rate, arrival, requests, speedup, mode, workers, prefill, decode, router, profile, kvBlocks, scale, temperature, remote, output, json, ttft, itl, seed, noPlots, rateSchedule, lengthSchedule, planner, startup,
+            trace, isl, osl, rate, arrival, requests, speedup, mode, workers, prefill, decode, router, profile, kvBlocks, scale, temperature, kvCost, impact, remote, output, json, ttft, itl, seed, noPlots, rateSchedule, lengthSchedule, planner, startup,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -184,6 +186,8 @@ internal static class ReplayCommand
                 Router = parse.GetValue(router)!,
                 PrefillLoadScale = parse.GetValue(scale),
                 Temperature = parse.GetValue(temperature),
+                KvCost = parse.GetValue(kvCost),
+                DecodeImpactWeight = parse.GetValue(impact),
                 Profile = perf,
                 MinRemotePrefillTokens = parse.GetValue(remote),
                 Slo = slo,

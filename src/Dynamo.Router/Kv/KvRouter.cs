@@ -12,8 +12,9 @@ namespace Dynamo.Router.Kv;
 
 /// <summary>
 /// The KV-cache-aware router (<c>--router kv</c>): hashes the prompt once, asks the <see cref="PrefixIndex"/> how many
-/// leading blocks each candidate holds, prices every candidate with <see cref="KvCost"/> over the
-/// <see cref="ActiveLoadTracker"/>'s predicted load, and picks with <see cref="WorkerSelector"/>.
+/// leading blocks each candidate holds, prices every candidate over the <see cref="ActiveLoadTracker"/>'s load (by
+/// default its predicted time to first token, <see cref="TtftPredictor"/>; or the block cost, <see cref="KvCost"/>),
+/// and picks with <see cref="WorkerSelector"/>.
 /// </summary>
 /// <remarks>
 /// The index is fed by a <see cref="KvIndexer"/> (workers' KV events) or, in approximate mode, by the router's own
@@ -32,8 +33,13 @@ public sealed class KvRouter : IWorkerRouter, IAsyncDisposable
     private readonly Random _random;
     private readonly double _prefillLoadScale;
     private readonly double _temperature;
+    private readonly bool _predicted;
+    private readonly int _balanceAbsolute;
+    private readonly double _balanceRelative;
+    private readonly TtftPredictor _predictor;
     private readonly IDisposable? _owned;
     private CandidateView? _view;
+    private long _rebalanced;
 
     internal KvRouter(
         RouterOptions options,
@@ -53,6 +59,10 @@ public sealed class KvRouter : IWorkerRouter, IAsyncDisposable
         _random = random;
         _prefillLoadScale = options.PrefillLoadScale;
         _temperature = options.Temperature;
+        _predicted = options.Cost == KvCostModel.Predicted;
+        _balanceAbsolute = options.BalanceAbsoluteThreshold;
+        _balanceRelative = options.BalanceRelativeThreshold;
+        _predictor = new TtftPredictor(options.Timing, options.DecodeImpactWeight, options.ExpectedOutputTokens);
         _owned = owned;
     }
 
@@ -108,12 +118,44 @@ public sealed class KvRouter : IWorkerRouter, IAsyncDisposable
             var loads = view.Loads;
             var blockSizes = view.BlockSizes;
             var mixed = view.MixedSizes;
-            for (var i = 0; i < count; i++)
+            var fewest = int.MaxValue;
+            if (_predicted)
             {
-                costs[i] = KvCost.Compute(overlaps[i], loads[i].Snapshot(), tokens.Length, mixed ? blockSizes[i] : blockSize, _prefillLoadScale);
+                for (var i = 0; i < count; i++)
+                {
+                    var load = loads[i].Snapshot();
+                    fewest = Math.Min(fewest, load.Requests);
+                    costs[i] = _predictor.Cost(overlaps[i], load, tokens.Length, mixed ? blockSizes[i] : blockSize);
+                }
+            }
+            else
+            {
+                for (var i = 0; i < count; i++)
+                {
+                    var load = loads[i].Snapshot();
+                    fewest = Math.Min(fewest, load.Requests);
+                    costs[i] = KvCost.Compute(overlaps[i], load, tokens.Length, mixed ? blockSizes[i] : blockSize, _prefillLoadScale);
+                }
             }
 
             var pick = WorkerSelector.Select(costs, new IndexCacheSizes(Index, view.Slots), _temperature, _random);
+            if (_predicted && _balanceAbsolute > 0 && IsUnbalanced(loads[pick].Snapshot().Requests, fewest))
+            {
+                // Hot spot: the cheapest worker carries far more than the least busy one (a popular prefix piling onto
+                // its holders). Choose among the workers that are not over the thresholds: the prefix is copied to
+                // one more holder by prefilling it there.
+                for (var i = 0; i < count; i++)
+                {
+                    if (IsUnbalanced(loads[i].Snapshot().Requests, fewest))
+                    {
+                        costs[i] = double.PositiveInfinity;
+                    }
+                }
+
+                pick = WorkerSelector.Select(costs, new IndexCacheSizes(Index, view.Slots), _temperature, _random);
+                Interlocked.Increment(ref _rebalanced);
+            }
+
             var chosen = candidates[pick];
             var decision = new RoutingDecision(request.RequestId, chosen, overlaps[pick], tokens.Length) { Policy = PolicyName };
             _load.Add(decision);
@@ -141,6 +183,16 @@ public sealed class KvRouter : IWorkerRouter, IAsyncDisposable
             }
         }
     }
+
+    /// <summary>Decisions the balance thresholds moved off the cheapest worker (hot-spot control).</summary>
+    public long Rebalanced => Interlocked.Read(ref _rebalanced);
+
+    /// <summary>
+    /// True when a worker with <paramref name="requests"/> in flight is over both balance thresholds against the least
+    /// busy candidate (SGLang's cache-aware router: more than the absolute gap and more than the ratio).
+    /// </summary>
+    private bool IsUnbalanced(int requests, int fewest) =>
+        requests - fewest > _balanceAbsolute && requests > _balanceRelative * fewest;
 
     public void MarkPrefilled(RoutingDecision decision)
     {
