@@ -271,7 +271,8 @@ internal sealed class MockerScheduler
         {
             KvSequence kv = s.Kv!;
             _pool.MarkComputed(kv, kv.TokenCount);
-            Emit(s, s.Request.KvTransfer!.RemotePrefill!.FirstToken);
+            var remote = s.Request.KvTransfer!.RemotePrefill!;
+            Emit(s, remote.FirstToken, s.Request.Logprobs is { } top ? remote.FirstLogprobs ?? _tokens.Logprobs(remote.FirstToken, top) : null);
             if (s.IsFinished)
             {
                 _running.Remove(s);
@@ -326,14 +327,18 @@ internal sealed class MockerScheduler
         }
     }
 
-    private void EmitNextToken(SequenceState s) => Emit(s, NextToken(s));
+    private void EmitNextToken(SequenceState s)
+    {
+        var token = NextToken(s);
+        Emit(s, token, s.Request.Logprobs is { } top ? _tokens.Logprobs(token, top) : null);
+    }
 
     private int NextToken(SequenceState s) => s.Request.Constraint is { } constraint
         ? _tokens.Next(s.ContextHash, s.Seed, constraint, _mask ??= new ulong[_tokens.MaskWords])
         : _tokens.Next(s.ContextHash, s.Seed);
 
     /// <summary>Streams a token the sequence produced (sampled here, or by a remote prefill) and finishes it when done.</summary>
-    private void Emit(SequenceState s, int token)
+    private void Emit(SequenceState s, int token, TokenLogprobs? logprobs)
     {
         s.Tokens.Add(token);
         s.ContextHash = TokenGenerator.Extend(s.ContextHash, token);
@@ -363,7 +368,7 @@ internal sealed class MockerScheduler
             // hold their share of the pool already (the decode worker then computes the prompt).
             if (transfer.TryReserve(kv.Blocks.Length, _pool.TotalBlocks))
             {
-                handoff = transfer.Pin(request.RequestId, kv, request.PromptTokens, token);
+                handoff = transfer.Pin(request.RequestId, kv, request.PromptTokens, token) with { FirstLogprobs = logprobs };
                 s.Kv = null;
             }
             else
@@ -374,7 +379,7 @@ internal sealed class MockerScheduler
             finish = FinishReason.Length;
         }
 
-        var output = new EngineOutput(token, finish, s.CachedTokens) { KvTransfer = handoff, KvTransferDeclined = declined };
+        var output = new EngineOutput(token, finish, s.CachedTokens) { KvTransfer = handoff, KvTransferDeclined = declined, Logprobs = logprobs };
         if (finish is null)
         {
             _emit(s, output);

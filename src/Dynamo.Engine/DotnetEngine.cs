@@ -301,6 +301,11 @@ public sealed class DotnetEngine : IEngine, IKvTransferTelemetry, IKvTransferPin
             throw new ArgumentException($"request {request.RequestId}: the prompt has {request.PromptTokens.Length} tokens; this engine's context holds {Info.MaxContextLength} (prompt plus at least one generated token)", nameof(request));
         }
 
+        if (request.Logprobs is < 0 or > LogprobMath.MaxTop)
+        {
+            throw new ArgumentException($"request {request.RequestId}: logprobs {request.Logprobs} must be between 0 and {LogprobMath.MaxTop}", nameof(request));
+        }
+
         foreach (var token in request.PromptTokens)
         {
             if ((uint)token >= (uint)Info.VocabSize)
@@ -534,12 +539,13 @@ public sealed class DotnetEngine : IEngine, IKvTransferTelemetry, IKvTransferPin
                 continue;
             }
 
-            Emit(sequence, _sampler.Sample(logits, sequence.Sampling));
+            var token = _sampler.Sample(logits, sequence.Sampling, sequence.Request.Logprobs, out var logprobs);
+            Emit(sequence, token, logprobs: logprobs);
         }
     }
 
     /// <summary>Streams a token the sequence produced (sampled here, or sampled by a remote prefill) and ends it when done.</summary>
-    private void Emit(EngineSequence sequence, int token, FinishReason? forced = null)
+    private void Emit(EngineSequence sequence, int token, FinishReason? forced = null, TokenLogprobs? logprobs = null)
     {
         sequence.Sampling.Record(token);
         sequence.Tokens.Add(token);
@@ -556,7 +562,7 @@ public sealed class DotnetEngine : IEngine, IKvTransferTelemetry, IKvTransferPin
             {
                 // Prefill for a remote decode: the prompt's KV is complete (its last chunk produced this token). Keep the
                 // blocks for the decode worker instead of freeing them; End below leaves them alone.
-                handoff = transfer.Pin(request.RequestId, kv, request.PromptTokens, token);
+                handoff = transfer.Pin(request.RequestId, kv, request.PromptTokens, token) with { FirstLogprobs = logprobs };
                 Volatile.Write(ref _pinnedCount, transfer.PinnedCount);
                 sequence.Kv = null;
             }
@@ -569,7 +575,7 @@ public sealed class DotnetEngine : IEngine, IKvTransferTelemetry, IKvTransferPin
             finish = FinishReason.Length;
         }
 
-        var written = sequence.Output.Writer.TryWrite(new EngineOutput(token, finish, sequence.CachedTokens ?? 0) { KvTransfer = handoff, KvTransferDeclined = declined });
+        var written = sequence.Output.Writer.TryWrite(new EngineOutput(token, finish, sequence.CachedTokens ?? 0) { KvTransfer = handoff, KvTransferDeclined = declined, Logprobs = logprobs });
         Debug.Assert(written, "The scheduler only runs sequences with room in their output channel.");
         if (handoff is not null && sequence.Abandoned)
         {
@@ -633,6 +639,8 @@ public sealed class DotnetEngine : IEngine, IKvTransferTelemetry, IKvTransferPin
             : remote.BlockIds.Length != blocks ? $"{remote.BlockIds.Length} block ids for {blocks} blocks"
             : (uint)remote.FirstToken >= (uint)Info.VocabSize ? $"first token {remote.FirstToken} outside the vocabulary"
             : kv.TokenCount != prompt ? "the sequence already holds generated tokens"
+            : request.Logprobs is not null && remote.FirstLogprobs is null
+                ? "the request asks for log-probabilities and the handoff carries none for its first token"
             : null;
         if (mismatch is not null)
         {
@@ -692,7 +700,7 @@ public sealed class DotnetEngine : IEngine, IKvTransferTelemetry, IKvTransferPin
                     result.Bytes, sequence.Kv.ComputedTokens, remote.AgentName, result.Elapsed.TotalMilliseconds);
                 _pool.MarkComputed(sequence.Kv, remote.PromptTokens);
                 KvTransferDone?.Invoke(new KvTransferRecord(result.Bytes, result.Elapsed, null));
-                Emit(sequence, remote.FirstToken);
+                Emit(sequence, remote.FirstToken, logprobs: sequence.Request.Logprobs is null ? null : remote.FirstLogprobs);
             }
             else
             {

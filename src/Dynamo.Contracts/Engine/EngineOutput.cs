@@ -9,6 +9,9 @@ public readonly record struct EngineOutput(int TokenId, FinishReason? Finish, in
     /// <summary>On a prefill request's last output (<see cref="KvTransferRequest.DoRemoteDecode"/>): where its KV waits for the decode worker.</summary>
     public RemoteKvBlocks? KvTransfer { get; init; }
 
+    /// <summary>When the request asked for them (<see cref="EngineRequest.Logprobs"/>): the token's log-probabilities.</summary>
+    public TokenLogprobs? Logprobs { get; init; }
+
     /// <summary>On a prefill request's last output: it asked for a remote decode, and the engine declined to pin (pins hold their share of the pool).</summary>
     public bool KvTransferDeclined { get; init; }
 }

@@ -24,6 +24,12 @@ public sealed record EngineRequest
     /// </summary>
     public ITokenConstraint? Constraint { get; init; }
 
+    /// <summary>
+    /// Report each generated token's log-probability and those of the <see cref="Logprobs"/> most likely tokens
+    /// (0..20) on its <see cref="EngineOutput.Logprobs"/>; null: report none (and pay nothing for them).
+    /// </summary>
+    public int? Logprobs { get; init; }
+
     /// <summary>Disaggregated serving: keep the prompt's KV for a remote decode, or read it from a remote prefill. Null: neither.</summary>
     public KvTransferRequest? KvTransfer { get; init; }
 }

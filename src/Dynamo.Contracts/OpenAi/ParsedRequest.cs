@@ -86,6 +86,19 @@ public sealed record ParsedRequest
     /// <c>tool_choice</c> other than <c>none</c>.</summary>
     public bool UsesTools => Tools.Count > 0 && ToolChoice.Mode != ToolChoiceMode.None;
 
+    /// <summary>
+    /// Log-probabilities to report: null for none, else how many of the most likely alternatives per token (chat:
+    /// <c>logprobs: true</c> with <c>top_logprobs</c> 0..20; completions: <c>logprobs</c> 0..5).
+    /// </summary>
+    public int? Logprobs { get; init; }
+
+    /// <summary>Completions only: <c>echo</c>, the prompt's text put before each choice's output.</summary>
+    public bool Echo { get; init; }
+
+    /// <summary>vLLM's <c>return_tokens_as_token_ids</c>: log-probability tokens are written <c>token_id:N</c> instead of
+    /// their text (the worker contract uses it, so the gateway reads ids, not text).</summary>
+    public bool ReturnTokensAsTokenIds { get; init; }
+
     /// <summary><c>response_format</c> <c>json_object</c> or <c>json_schema</c>; null for plain text.</summary>
     public ResponseFormat? ResponseFormat { get; init; }
 

@@ -1,10 +1,13 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 using Dynamo.Contracts.OpenAi;
+using Dynamo.Llm.Protocol;
 using Dynamo.Llm.ToolCalling;
 using Microsoft.AspNetCore.Http;
+using Microsoft.ML.Tokenizers;
 
 namespace Dynamo.Gateway.Forwarding;
 
@@ -36,6 +39,7 @@ internal sealed class ClientResponseWriter : IClientWriter
     private readonly ToolCallFormat? _toolCalls;
     private readonly bool _parallelToolCalls;
     private readonly List<ToolCallDelta> _deltas = [];
+    private readonly LogprobsJson? _logprobs;
     private Utf8JsonWriter? _json;
     private byte[]? _chunkPrefix;
     private bool _started;
@@ -47,7 +51,10 @@ internal sealed class ClientResponseWriter : IClientWriter
     /// <param name="created">The response's <c>created</c> time.</param>
     /// <param name="toolCallFormat">The model's tool-call format: answers are parsed for calls when the request uses
     /// tools (<see cref="ParsedRequest.UsesTools"/>); null parses nothing.</param>
-    public ClientResponseWriter(HttpResponse response, ParsedRequest request, int choiceCount, string id, long created, ToolCallFormat? toolCallFormat = null)
+    /// <param name="tokenizer">The model's tokenizer, for requests with <c>logprobs</c> (tokens' text and bytes from
+    /// the ids workers send) or <c>echo</c> (a token-id prompt's text).</param>
+    public ClientResponseWriter(HttpResponse response, ParsedRequest request, int choiceCount, string id, long created, ToolCallFormat? toolCallFormat = null,
+        Tokenizer? tokenizer = null)
     {
         _response = response;
         _body = response.BodyWriter;
@@ -59,10 +66,27 @@ internal sealed class ClientResponseWriter : IClientWriter
         _created = created;
         _toolCalls = request.Kind == RequestKind.Chat && request.UsesTools ? toolCallFormat : null;
         _parallelToolCalls = request.ParallelToolCalls;
+        if (request.Logprobs is not null)
+        {
+            _logprobs = new LogprobsJson(tokenizer ?? throw new ArgumentNullException(nameof(tokenizer)), request.ReturnTokensAsTokenIds);
+        }
+
         _choices = new Choice[choiceCount];
         for (var i = 0; i < _choices.Length; i++)
         {
             _choices[i] = new Choice { Parser = _stream && _toolCalls is { } format ? new ToolCallStreamParser(format, _parallelToolCalls) : null };
+            if (request.Echo && request.Kind == RequestKind.Completion)
+            {
+                // Choice i answers prompt i / n; its text starts with that prompt's.
+                var prompt = request.Prompts[i / request.N];
+                var echo = prompt.Text ?? (tokenizer ?? throw new ArgumentNullException(nameof(tokenizer))).Decode(prompt.TokenIds!) ?? "";
+                _choices[i].Echo = echo;
+                _choices[i].TextOffset = echo.Length;
+                if (!_stream)
+                {
+                    _choices[i].Text.Append(echo);
+                }
+            }
         }
     }
 
@@ -89,6 +113,17 @@ internal sealed class ClientResponseWriter : IClientWriter
             for (var i = 0; i < _choices.Length; i++)
             {
                 WriteChatChunk(i, content: null, role: true, finishReason: null);
+            }
+        }
+        else
+        {
+            for (var i = 0; i < _choices.Length; i++)
+            {
+                if (_choices[i].Echo is { } echo)
+                {
+                    // The prompt's text first, as its own chunk (as vLLM streams an echo).
+                    WriteCompletionChunk(i, JsonString(echo), finishReason: null);
+                }
             }
         }
 
@@ -120,6 +155,18 @@ internal sealed class ClientResponseWriter : IClientWriter
         if (!_stream)
         {
             choice.Text.Append(chunk.Text);
+            if (_logprobs is not null)
+            {
+                choice.Logprobs.AddRange(chunk.Logprobs);
+            }
+
+            return;
+        }
+
+        if (_logprobs is not null)
+        {
+            // Log-probabilities go with the chunk of their tokens: written whole, not spliced.
+            OnLogprobsChoice(index, choice, chunk, finishReason);
             return;
         }
 
@@ -150,6 +197,60 @@ internal sealed class ClientResponseWriter : IClientWriter
         {
             WriteCompletionChunk(index, chunk.TextJson, finishReason);
         }
+    }
+
+    private void OnLogprobsChoice(int index, Choice choice, WorkerChunk chunk, string? finishReason)
+    {
+        var logged = CollectionsMarshal.AsSpan(chunk.Logprobs);
+        var hasText = chunk.HasText && chunk.TextJson.Length > 2;
+        if (_kind == RequestKind.Chat)
+        {
+            if (hasText || !logged.IsEmpty)
+            {
+                var json = BeginChatDelta(index);
+                json.WritePropertyName("content"u8);
+                json.WriteRawValue(hasText ? chunk.TextJson : "\"\""u8, skipInputValidation: true);
+                json.WriteEndObject();
+                if (logged.IsEmpty)
+                {
+                    json.WriteNull("logprobs"u8);
+                }
+                else
+                {
+                    _logprobs!.WriteChat(json, logged);
+                }
+
+                EndChoice(json, finishReason: null);
+            }
+
+            if (finishReason is not null)
+            {
+                WriteChatChunk(index, content: null, role: false, finishReason);
+            }
+
+            return;
+        }
+
+        _body.Write("data: "u8);
+        var writer = Json();
+        WriteHeader(writer, "text_completion");
+        writer.WriteStartArray("choices"u8);
+        writer.WriteStartObject();
+        writer.WriteNumber("index"u8, index);
+        writer.WritePropertyName("text"u8);
+        writer.WriteRawValue(hasText ? chunk.TextJson : "\"\""u8, skipInputValidation: true);
+        if (logged.IsEmpty)
+        {
+            writer.WriteNull("logprobs"u8);
+        }
+        else
+        {
+            var offset = choice.TextOffset;
+            _logprobs!.WriteCompletion(writer, logged, ref offset);
+            choice.TextOffset = offset;
+        }
+
+        EndChoice(writer, finishReason);
     }
 
     private void OnToolChoice(int index, ToolCallStreamParser parser, string? text, string? finishReason)
@@ -319,6 +420,12 @@ internal sealed class ClientResponseWriter : IClientWriter
     {
         json.WriteEndObject();
         json.WriteNull("logprobs"u8);
+        EndChoice(json, finishReason);
+    }
+
+    /// <summary><c>"finish_reason": …}]}</c> and the event's end.</summary>
+    private void EndChoice(Utf8JsonWriter json, string? finishReason)
+    {
         WriteFinish(json, finishReason);
         json.WriteEndObject();
         json.WriteEndArray();
@@ -421,7 +528,20 @@ internal sealed class ClientResponseWriter : IClientWriter
                 json.WriteString("text"u8, choice.Text.ToString());
             }
 
-            json.WriteNull("logprobs"u8);
+            if (_logprobs is null)
+            {
+                json.WriteNull("logprobs"u8);
+            }
+            else if (chat)
+            {
+                _logprobs.WriteChat(json, CollectionsMarshal.AsSpan(choice.Logprobs));
+            }
+            else
+            {
+                var offset = choice.Echo?.Length ?? 0;
+                _logprobs.WriteCompletion(json, CollectionsMarshal.AsSpan(choice.Logprobs), ref offset);
+            }
+
             WriteFinish(json, finishReason);
             json.WriteEndObject();
         }
@@ -449,6 +569,18 @@ internal sealed class ClientResponseWriter : IClientWriter
         }
 
         json.WriteEndArray();
+    }
+
+    /// <summary><paramref name="value"/> as a JSON string literal.</summary>
+    private static byte[] JsonString(string value)
+    {
+        var buffer = new ArrayBufferWriter<byte>(value.Length + 16);
+        using (var json = new Utf8JsonWriter(buffer, WriterOptions))
+        {
+            json.WriteStringValue(value);
+        }
+
+        return buffer.WrittenSpan.ToArray();
     }
 
     /// <summary>A string property, or null when <paramref name="value"/> is.</summary>
@@ -496,5 +628,14 @@ internal sealed class ClientResponseWriter : IClientWriter
 
         /// <summary>The choice's tool-call parser, in streams whose answers are parsed.</summary>
         public ToolCallStreamParser? Parser { get; init; }
+
+        /// <summary>Whole responses that asked for log-probabilities: each token's, gathered.</summary>
+        public List<LoggedToken> Logprobs { get; } = [];
+
+        /// <summary>Completions with <c>echo</c>: the prompt's text, which the choice's text starts with.</summary>
+        public string? Echo { get; set; }
+
+        /// <summary>Completion streams: <c>text_offset</c> of the next token (after the echoed prompt and the tokens so far).</summary>
+        public int TextOffset { get; set; }
     }
 }

@@ -86,6 +86,14 @@ internal static class WorkerRequestWriter
                 json.WriteEndArray();
             }
 
+            if (request.Logprobs is { } logprobs)
+            {
+                // Chat's top_logprobs too: the worker contract is completions. Tokens come back as ids, which the
+                // gateway turns into text and bytes with its own tokenizer. (echo is the gateway's: never sent.)
+                json.WriteNumber("logprobs"u8, logprobs);
+                json.WriteBoolean("return_tokens_as_token_ids"u8, true);
+            }
+
             json.WriteNumber("n"u8, request.N);
             if (request.IgnoreEos)
             {

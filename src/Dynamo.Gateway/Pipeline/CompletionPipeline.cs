@@ -459,9 +459,25 @@ internal sealed partial class CompletionPipeline
     /// </summary>
     private static ParsedRequest CheckToolCalling(ParsedRequest request, ModelCard card)
     {
+        if (request.Echo && request.Logprobs is not null)
+        {
+            // The prompt's own log-probabilities need logits at every prompt position, which the engines do not compute.
+            throw OpenAiException.BadRequest(
+                "'echo' with 'logprobs' (the prompt tokens' log-probabilities) is not supported by this server yet; send 'echo' without 'logprobs', or 'logprobs' without 'echo'.",
+                "echo", "unsupported_parameter");
+        }
+
         if (!request.UsesTools)
         {
             return request;
+        }
+
+        if (request.Logprobs is not null)
+        {
+            // The answer is read for tool calls: log-probabilities per token would not line up with what the client gets.
+            throw OpenAiException.BadRequest(
+                "'logprobs' cannot be combined with 'tools' on this server yet; send one of them (or tool_choice 'none').",
+                "logprobs", "unsupported_parameter");
         }
 
         if (card.ToolCallFormat is not { } format)

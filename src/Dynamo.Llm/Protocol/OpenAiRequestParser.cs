@@ -237,6 +237,37 @@ public static class OpenAiRequestParser
             reader.Read();
             state.GeneratedPromptTokens = ReadOptionalInt32(ref reader, "generated_prompt_tokens", 0, int.MaxValue) ?? 0;
         }
+        else if (reader.ValueTextEquals("logprobs"u8))
+        {
+            state.Field = "logprobs";
+            reader.Read();
+            if (state.Kind == RequestKind.Chat)
+            {
+                state.ChatLogprobs = ReadOptionalBool(ref reader, "logprobs");
+            }
+            else
+            {
+                state.CompletionLogprobs = ReadOptionalInt32(ref reader, "logprobs", 0, limits.MaxCompletionLogprobs);
+            }
+        }
+        else if (state.Kind == RequestKind.Chat && reader.ValueTextEquals("top_logprobs"u8))
+        {
+            state.Field = "top_logprobs";
+            reader.Read();
+            state.TopLogprobs = ReadOptionalInt32(ref reader, "top_logprobs", 0, RequestLimits.MaxTopLogprobs);
+        }
+        else if (state.Kind == RequestKind.Completion && reader.ValueTextEquals("echo"u8))
+        {
+            state.Field = "echo";
+            reader.Read();
+            state.Echo = ReadOptionalBool(ref reader, "echo") ?? false;
+        }
+        else if (reader.ValueTextEquals("return_tokens_as_token_ids"u8))
+        {
+            state.Field = "return_tokens_as_token_ids";
+            reader.Read();
+            state.ReturnTokensAsTokenIds = ReadOptionalBool(ref reader, "return_tokens_as_token_ids") ?? false;
+        }
         else if (UnsupportedParameters.Find(ref reader, state.Kind) is { } unsupported)
         {
             // Part of the API but not implemented here: refused unless its value asks for nothing.
@@ -1046,6 +1077,16 @@ public static class OpenAiRequestParser
 
         public int GeneratedPromptTokens { get; set; }
 
+        public bool? ChatLogprobs { get; set; }
+
+        public int? TopLogprobs { get; set; }
+
+        public int? CompletionLogprobs { get; set; }
+
+        public bool Echo { get; set; }
+
+        public bool ReturnTokensAsTokenIds { get; set; }
+
         public ParsedRequest Build()
         {
             if (Model is null)
@@ -1066,6 +1107,11 @@ public static class OpenAiRequestParser
             if (HasStreamOptions && !Stream)
             {
                 throw OpenAiException.BadRequest("The 'stream_options' parameter is only allowed when 'stream' is enabled.", "stream_options");
+            }
+
+            if (TopLogprobs is > 0 && ChatLogprobs != true)
+            {
+                throw OpenAiException.BadRequest("'top_logprobs' needs 'logprobs' set to true.", "top_logprobs");
             }
 
             var tools = (IReadOnlyList<ToolDefinition>?)Tools ?? [];
@@ -1100,6 +1146,9 @@ public static class OpenAiRequestParser
 
                 ResponseFormat = ResponseFormat,
                 GeneratedPromptTokens = GeneratedPromptTokens,
+                Logprobs = Kind == RequestKind.Chat ? (ChatLogprobs == true ? TopLogprobs ?? 0 : null) : CompletionLogprobs,
+                Echo = Echo,
+                ReturnTokensAsTokenIds = ReturnTokensAsTokenIds,
             };
         }
     }
