@@ -9,7 +9,9 @@ Columns: TTFT p50 / p90 / mean (ms), the router's prefix hit rate (kv_hit_rate),
 the cluster's total KV on the same requests), hit ÷ LRU (the issue's goal: >= 90 %), worker_busy_max_over_mean,
 the mean busy fraction, and the replay's wall seconds.
 
-usage: python3 bench/p19_router_grid.py [--workers 16] [--profile h100-8b] [--routers kv,round-robin,least-loaded,oracle]
+Router names are replay's --router values, plus kv-blocks: the KV router with the block cost (--kv-cost blocks), the
+router before issue 19's predicted cost.
+usage: python3 bench/p19_router_grid.py [--workers 16] [--profile h100-8b] [--routers kv,kv-blocks,round-robin,least-loaded,oracle]
        [--loads 1,2,3] [--workloads conversation,agentic] [--conversation-rate 12 --conversation-sessions 1800]
        [--agentic-rate 0.8 --agentic-sessions 160] [--seed 0] [--out DIR] [--extra 'replay flags']
        [--dynamo "dotnet src/Dynamo.Cli/bin/Release/net10.0/dynamo.dll"]
@@ -22,11 +24,15 @@ import subprocess
 import sys
 
 
+def router_flags(router):
+    return ["--router", "kv", "--kv-cost", "blocks"] if router == "kv-blocks" else ["--router", router]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workers", type=int, default=16)
     ap.add_argument("--profile", default="h100-8b")
-    ap.add_argument("--routers", default="kv,round-robin,least-loaded,oracle")
+    ap.add_argument("--routers", default="kv,kv-blocks,round-robin,least-loaded,oracle")
     ap.add_argument("--loads", default="1,2,3", help="load multipliers: --rate-schedule 0:M on the 1x workload")
     ap.add_argument("--workloads", default="conversation,agentic")
     ap.add_argument("--conversation-rate", type=float, default=12.0, help="1x: new conversations per second")
@@ -49,7 +55,7 @@ def main():
                 out = os.path.join(args.out, f"{workload}-{load}x-{router}.json")
                 cmd = shlex.split(args.dynamo) + [
                     "replay", "--workload", workload, "--rate", f"{base:g}", "--rate-schedule", f"0:{load}", "--sessions", str(sessions),
-                    "--workers", str(args.workers), "--profile", args.profile, "--router", router,
+                    "--workers", str(args.workers), "--profile", args.profile] + router_flags(router) + [
                     "--seed", str(args.seed), "--json", out, "--no-plots"] + shlex.split(args.extra)
                 done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
                 if done.returncode != 0:

@@ -48,9 +48,9 @@ public sealed class RouterOptions
     /// <summary>
     /// kv, predicted cost, hot-spot control: when the cheapest worker has more than this many requests in flight above the least busy
     /// candidate (and more than <see cref="BalanceRelativeThreshold"/> times its count), the request goes to the
-    /// cheapest of the workers within the thresholds instead. Default 8; 0 turns the control off.
+    /// cheapest of the workers within the thresholds instead. Default 4; 0 turns the control off.
     /// </summary>
-    public int BalanceAbsoluteThreshold { get; set; } = 8;
+    public int BalanceAbsoluteThreshold { get; set; } = 4;
 
     /// <summary>kv, predicted cost, hot-spot control: the ratio of in-flight requests, cheapest over least busy, that must also be exceeded. Default 1.5.</summary>
     public double BalanceRelativeThreshold { get; set; } = 1.5;

@@ -25,6 +25,12 @@ public sealed record ReplayOptions
     /// <summary>kv router: softmax temperature over costs (null: the router's default, 0).</summary>
     public double? Temperature { get; init; }
 
+    /// <summary>kv router, predicted cost: the balance thresholds' absolute gap in requests (null: the router's default, 4; 0 off).</summary>
+    public int? BalanceAbsoluteThreshold { get; init; }
+
+    /// <summary>kv router, predicted cost: the balance thresholds' ratio (null: the router's default, 1.5).</summary>
+    public double? BalanceRelativeThreshold { get; init; }
+
     /// <summary>kv router: how candidates are priced, predicted or blocks (null: the router's default, predicted).</summary>
     public string? KvCost { get; init; }
 
@@ -94,6 +100,21 @@ public sealed record ReplayOptions
         if (PrefillLoadScale is { } scale && scale != 1.0 && !blocks)
         {
             return $"--prefill-load-scale applies to the block cost only (got {scale} with the predicted cost): add --kv-cost blocks, or tune --decode-impact-weight.";
+        }
+
+        if ((BalanceAbsoluteThreshold is not null || BalanceRelativeThreshold is not null) && blocks)
+        {
+            return "--balance-absolute and --balance-relative apply to the predicted cost only: drop them, or drop --kv-cost blocks.";
+        }
+
+        if (BalanceAbsoluteThreshold is < 0)
+        {
+            return $"--balance-absolute must be 0 (off) or more (got {BalanceAbsoluteThreshold}).";
+        }
+
+        if (BalanceRelativeThreshold is { } ratio && !(double.IsFinite(ratio) && ratio >= 1))
+        {
+            return $"--balance-relative must be a finite number >= 1 (got {ratio}).";
         }
 
         if (DecodeImpactWeight is not null && blocks)

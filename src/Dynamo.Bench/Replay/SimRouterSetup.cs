@@ -33,6 +33,16 @@ internal static class SimRouterSetup
             options.Cost = model;
         }
 
+        if (replay.BalanceAbsoluteThreshold is { } absolute)
+        {
+            options.BalanceAbsoluteThreshold = absolute;
+        }
+
+        if (replay.BalanceRelativeThreshold is { } relative)
+        {
+            options.BalanceRelativeThreshold = relative;
+        }
+
         if (replay.DecodeImpactWeight is { } weight)
         {
             options.DecodeImpactWeight = weight;

@@ -37,6 +37,8 @@ internal static class ReplayCommand
         var scale = new Option<double?>("--prefill-load-scale") { Description = "kv router: weight of the prefill term (default 1)." };
         var temperature = new Option<double?>("--temperature") { Description = "kv router: softmax temperature (default 0)." };
         var kvCost = new Option<string?>("--kv-cost") { Description = "kv router: price candidates by predicted TTFT (predicted, the default) or in blocks (blocks, the router before issue 19)." };
+        var balanceAbsolute = new Option<int?>("--balance-absolute") { Description = "kv router, predicted cost: hot-spot control, requests in flight the cheapest worker may carry above the least busy one (default 4; 0 off)." };
+        var balanceRelative = new Option<double?>("--balance-relative") { Description = "kv router, predicted cost: hot-spot control, ratio of in-flight requests, cheapest over least busy, that must also be exceeded (default 1.5)." };
         var impact = new Option<double?>("--decode-impact-weight") { Description = "kv router, predicted cost: weight of the delay a prefill adds to running decodes (default 0: TTFT alone)." };
         var remote = new Option<int>("--min-remote-prefill") { Description = "disagg: prefill locally below this many uncached tokens (default 2048).", DefaultValueFactory = _ => 2048 };
         var output = new Option<string?>("--out") { Description = "Folder for summary.json, CSVs (requests, workers, KV usage) and PNG plots." };
@@ -54,7 +56,7 @@ internal static class ReplayCommand
 
         var command = new Command("replay", "Replay a trace against a simulated cluster (mocker engines, the real router, virtual time).")
         {
-            trace, isl, osl, rate, arrival, requests, speedup, mode, workers, prefill, decode, router, profile, kvBlocks, scale, temperature, kvCost, impact, remote, output, json, ttft, itl, seed, noPlots, rateSchedule, lengthSchedule, planner, startup, exportTrace,
+            trace, isl, osl, rate, arrival, requests, speedup, mode, workers, prefill, decode, router, profile, kvBlocks, scale, temperature, kvCost, impact, balanceAbsolute, balanceRelative, remote, output, json, ttft, itl, seed, noPlots, rateSchedule, lengthSchedule, planner, startup, exportTrace,
         };
         sessions.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
@@ -202,6 +204,8 @@ internal static class ReplayCommand
                 Temperature = parse.GetValue(temperature),
                 KvCost = parse.GetValue(kvCost),
                 DecodeImpactWeight = parse.GetValue(impact),
+                BalanceAbsoluteThreshold = parse.GetValue(balanceAbsolute),
+                BalanceRelativeThreshold = parse.GetValue(balanceRelative),
                 Profile = perf,
                 MinRemotePrefillTokens = parse.GetValue(remote),
                 Slo = slo,
