@@ -139,6 +139,7 @@ public sealed class KvRouter : IWorkerRouter, IAsyncDisposable
             }
 
             var pick = WorkerSelector.Select(costs, new IndexCacheSizes(Index, view.Slots), _temperature, _random);
+            var rebalanced = false;
             if (_predicted && _balanceAbsolute > 0 && IsUnbalanced(loads[pick].Snapshot().Requests, fewest))
             {
                 // Hot spot: the cheapest worker carries far more than the least busy one (a popular prefix piling onto
@@ -154,10 +155,38 @@ public sealed class KvRouter : IWorkerRouter, IAsyncDisposable
 
                 pick = WorkerSelector.Select(costs, new IndexCacheSizes(Index, view.Slots), _temperature, _random);
                 Interlocked.Increment(ref _rebalanced);
+                rebalanced = true;
             }
 
             var chosen = candidates[pick];
-            var decision = new RoutingDecision(request.RequestId, chosen, overlaps[pick], tokens.Length) { Policy = PolicyName };
+            double? predicted = null;
+            double? alternativeTtft = null;
+            if (_predicted)
+            {
+                // Explanations for metrics and traces: the chosen worker's predicted TTFT and the best other one's.
+                var alternative = -1;
+                for (var i = 0; i < count; i++)
+                {
+                    if (i != pick && (alternative < 0 || costs[i] < costs[alternative]))
+                    {
+                        alternative = i;
+                    }
+                }
+
+                predicted = _predictor.Ttft(overlaps[pick], loads[pick].Snapshot(), tokens.Length, mixed ? blockSizes[pick] : blockSize);
+                if (alternative >= 0)
+                {
+                    alternativeTtft = _predictor.Ttft(overlaps[alternative], loads[alternative].Snapshot(), tokens.Length, mixed ? blockSizes[alternative] : blockSize);
+                }
+            }
+
+            var decision = new RoutingDecision(request.RequestId, chosen, overlaps[pick], tokens.Length)
+            {
+                Policy = PolicyName,
+                Rebalanced = rebalanced,
+                PredictedTtftMs = predicted,
+                AlternativeTtftMs = alternativeTtft,
+            };
             _load.Add(decision);
             _sync?.Publish(ActiveLoadChange.Added, decision);
             if (_approximate is not null && BlockSizeOf(chosen) == blockSize)

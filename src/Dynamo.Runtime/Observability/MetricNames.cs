@@ -38,6 +38,15 @@ public static class MetricNames
     public const string RouterOverlapBlocks = "dynamo_component_router_overlap_blocks";
     public const string RouterDecisionDuration = "dynamo_component_router_decision_duration_seconds";
 
+    /// <summary>The KV router's predicted time to first token per decision: on the chosen worker and on the best other candidate.</summary>
+    public const string RouterPredictedTtft = "dynamo_component_router_predicted_ttft_seconds";
+
+    /// <summary>Decisions the balance thresholds moved off the cheapest worker (hot-spot control).</summary>
+    public const string RouterRebalancedTotal = "dynamo_component_router_rebalanced_total";
+
+    /// <summary>Share of the prompt blocks routed to each worker that it already held, since start.</summary>
+    public const string RouterWorkerKvHitRate = "dynamo_component_router_worker_kv_hit_rate";
+
     // Worker
     public const string WorkerRequestsTotal = "dynamo_component_requests_total";
     public const string WorkerKvBlocksUsed = "dynamo_component_kv_blocks_used";
