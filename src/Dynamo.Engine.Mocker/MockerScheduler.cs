@@ -69,7 +69,21 @@ internal sealed class MockerScheduler
     /// <summary>Whether the last planned step has anything in it.</summary>
     public bool StepIsEmpty => _stepPrefill.Count == 0 && _stepDecode.Count == 0;
 
-    public void Enqueue(SequenceState state) => state.WaitingNode = _waiting.AddLast(state);
+    /// <summary>
+    /// Queues a new sequence by <see cref="EngineRequest.Priority"/>, then arrival: behind every waiting sequence of its
+    /// priority or higher (a preempted sequence, put back at the front, stays ahead of all but higher priorities).
+    /// </summary>
+    public void Enqueue(SequenceState state)
+    {
+        int priority = state.Request.Priority;
+        LinkedListNode<SequenceState>? after = _waiting.Last;
+        while (after is not null && after.Value.Request.Priority < priority)
+        {
+            after = after.Previous;
+        }
+
+        state.WaitingNode = after is null ? _waiting.AddFirst(state) : _waiting.AddAfter(after, state);
+    }
 
     /// <summary>The reader went away: take the sequence out wherever it is and free its blocks.</summary>
     public void Drop(SequenceState state)

@@ -380,7 +380,23 @@ public sealed class DotnetEngine : IEngine, IKvTransferTelemetry, IKvTransferPin
     {
         while (_incoming.TryDequeue(out var sequence))
         {
-            _waiting.AddLast(sequence);
+            // By priority, then arrival: behind every waiting sequence of its priority or higher (a walk from the
+            // back that stops at once when priorities are equal, the common case).
+            var priority = sequence.Request.Priority;
+            var after = _waiting.Last;
+            while (after is not null && after.Value.Request.Priority < priority)
+            {
+                after = after.Previous;
+            }
+
+            if (after is null)
+            {
+                _waiting.AddFirst(sequence);
+            }
+            else
+            {
+                _waiting.AddAfter(after, sequence);
+            }
         }
     }
 

@@ -56,6 +56,12 @@ public static class RouterConfiguration
                 case "activerequestttl":
                     options.ActiveRequestTtl = ParseSpan(value, $"{S}:ActiveRequestTtl", "00:10:00", errors);
                     break;
+                case "sessionttl":
+                    options.SessionTtl = ParseSpan(value, $"{S}:SessionTtl", "00:30:00", errors);
+                    break;
+                case "maxsessions":
+                    options.MaxSessions = ParseInt(value, $"{S}:MaxSessions", 1, errors);
+                    break;
                 case "approximatettl":
                     options.ApproximateTtl = ParseSpan(value, $"{S}:ApproximateTtl", "00:02:00", errors);
                     break;

@@ -48,12 +48,25 @@ public sealed class RouterOptions
     /// <summary>
     /// kv, predicted cost, hot-spot control: when the cheapest worker has more than this many requests in flight above the least busy
     /// candidate (and more than <see cref="BalanceRelativeThreshold"/> times its count), the request goes to the
-    /// cheapest of the workers within the thresholds instead. Default 4; 0 turns the control off.
+    /// cheapest of the workers within the thresholds instead. Default 4; 0 turns the control off. In every mode, the
+    /// same test says when a session's worker is overloaded, so that the session moves (0: sessions never move for load).
     /// </summary>
     public int BalanceAbsoluteThreshold { get; set; } = 4;
 
     /// <summary>kv, predicted cost, hot-spot control: the ratio of in-flight requests, cheapest over least busy, that must also be exceeded. Default 1.5.</summary>
     public double BalanceRelativeThreshold { get; set; } = 1.5;
+
+    /// <summary>
+    /// Session affinity (every mode): how long a session (<c>nvext.session_id</c>) is remembered on its worker after its
+    /// last request. Default 30 min.
+    /// </summary>
+    public TimeSpan SessionTtl { get; set; } = TimeSpan.FromMinutes(30);
+
+    /// <summary>
+    /// Session affinity (every mode): most sessions remembered; beyond it the least recently used is forgotten (its next
+    /// request is placed afresh). Default 100,000 (some 10 MB).
+    /// </summary>
+    public int MaxSessions { get; set; } = 100_000;
 
     /// <summary>kv: softmax temperature over normalized costs; 0 (default) always takes the cheapest worker.</summary>
     public double Temperature { get; set; }
@@ -172,6 +185,16 @@ public sealed class RouterOptions
         else
         {
             Timing.Validate(errors, $"{S}:Timing");
+        }
+
+        if (SessionTtl <= TimeSpan.Zero)
+        {
+            errors.Add($"{S}:SessionTtl = '{SessionTtl}': expected a positive time span such as 00:30:00.");
+        }
+
+        if (MaxSessions < 1)
+        {
+            errors.Add($"{S}:MaxSessions = '{MaxSessions}': must be 1 or more.");
         }
 
         if (ApproximateTtl <= TimeSpan.Zero)

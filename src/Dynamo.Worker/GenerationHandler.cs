@@ -655,6 +655,7 @@ internal sealed class GenerationHandler
                     StopTokenIds = request.StopTokenIds,
                     Constraint = structured is null ? null : Constraint(structured, prompts[p], request.GeneratedPromptTokens),
                     Logprobs = request.Logprobs,
+                    Priority = request.Hints?.Priority ?? 0,
 
                     // Disaggregation moves one sequence's KV: only a single prompt with n = 1 takes part.
                     KvTransfer = sequences.Length == 1 ? kvTransfer : null,

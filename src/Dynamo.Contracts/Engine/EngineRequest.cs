@@ -30,6 +30,12 @@ public sealed record EngineRequest
     /// </summary>
     public int? Logprobs { get; init; }
 
+    /// <summary>
+    /// Scheduling priority (<c>nvext.priority</c>, -100..100, higher first; default 0): the engine's waiting queue is
+    /// ordered by it, then by arrival. Running sequences are not preempted for it.
+    /// </summary>
+    public int Priority { get; init; }
+
     /// <summary>Disaggregated serving: keep the prompt's KV for a remote decode, or read it from a remote prefill. Null: neither.</summary>
     public KvTransferRequest? KvTransfer { get; init; }
 }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Dynamo.Contracts.Engine;
+using Dynamo.Contracts.Routing;
 
 namespace Dynamo.Contracts.OpenAi;
 
@@ -108,6 +109,9 @@ public sealed record ParsedRequest
     /// <see cref="ResponseFormat"/> constraint so that it resumes where the failed worker left off.
     /// </summary>
     public int GeneratedPromptTokens { get; init; }
+
+    /// <summary>The <c>nvext</c> object's hints (session affinity, expected output length, priority); null when the body has none.</summary>
+    public RequestHints? Hints { get; init; }
 
     /// <summary>Disaggregation hand-off, passed through untouched (vLLM NIXL connector shape).</summary>
     public JsonElement? KvTransferParams { get; init; }

@@ -118,6 +118,14 @@ internal static class WorkerRequestWriter
                 }
             }
 
+            if (request.Hints is { Priority: not 0 } hints)
+            {
+                // The worker's engine orders its waiting queue by it; the session and expected length are the router's.
+                json.WriteStartObject("nvext"u8);
+                json.WriteNumber("priority"u8, hints.Priority);
+                json.WriteEndObject();
+            }
+
             if (request.KvTransferParams is { } kv)
             {
                 json.WritePropertyName("kv_transfer_params"u8);

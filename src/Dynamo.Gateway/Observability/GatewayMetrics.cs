@@ -27,6 +27,8 @@ internal sealed class GatewayMetrics
         Queued = factory.CreateGauge(MetricNames.FrontendQueuedRequests, "Requests waiting for a concurrency slot.");
         AdmittedSequences = factory.CreateGauge(MetricNames.FrontendAdmittedSequences,
             "Concurrency slots held: one per sequence (prompt × n) of the requests admitted.");
+        RequestsShed = factory.CreateCounter(MetricNames.FrontendRequestsShedTotal,
+            "Queued requests refused (429) to make room in the full admission queue for a request of higher nvext.priority.");
         Tokenizing = factory.CreateGauge(MetricNames.FrontendTokenizingRequests, "Requests whose prompts are being templated and tokenized.");
         TokenizationsCancelled = factory.CreateCounter(MetricNames.FrontendTokenizationsCancelledTotal,
             "Tokenizations stopped part-way because the client went away.");
@@ -51,6 +53,9 @@ internal sealed class GatewayMetrics
         AuthFailures = factory.CreateCounter(MetricNames.FrontendAuthFailuresTotal,
             "Requests refused for authentication: invalid_key (missing or wrong key), throttled (the client address failed too often).", "reason");
         RouterDecisions = factory.CreateCounter(MetricNames.RouterDecisionsTotal, "Routing decisions, by policy and worker.", "policy", "worker");
+        RouterSessionDecisions = factory.CreateCounter(MetricNames.RouterSessionDecisionsTotal,
+            "Routing decisions for requests with an nvext.session_id: new (first seen, or forgotten), hit (the session's worker), moved (its worker was gone or overloaded).",
+            "outcome");
         RouterKvHitRate = factory.CreateGauge(MetricNames.RouterKvHitRate,
             "Share of routed prompt blocks already cached on the chosen worker, since start (the router's prediction).");
         RouterPromptBlocks = factory.CreateCounter(MetricNames.RouterPromptBlocksTotal, "Full prompt blocks of routed requests.");
@@ -84,6 +89,8 @@ internal sealed class GatewayMetrics
 
     public Gauge Queued { get; }
 
+    public Counter RequestsShed { get; }
+
     public Gauge AdmittedSequences { get; }
 
     public Gauge Tokenizing { get; }
@@ -107,6 +114,8 @@ internal sealed class GatewayMetrics
     public Counter ResponsesEvicted { get; }
 
     public Counter RouterDecisions { get; }
+
+    public Counter RouterSessionDecisions { get; }
 
     public Counter Migrations { get; }
 
@@ -172,6 +181,16 @@ internal sealed class GatewayMetrics
     public void RecordDecision(RoutingDecision decision, TimeSpan elapsed)
     {
         RouterDecisions.WithLabels(decision.Policy, decision.Worker.InstanceId).Inc();
+        if (decision.Session != SessionRouting.None)
+        {
+            RouterSessionDecisions.WithLabels(decision.Session switch
+            {
+                SessionRouting.Hit => "hit",
+                SessionRouting.Moved => "moved",
+                _ => "new",
+            }).Inc();
+        }
+
         RouterDecisionDuration.Observe(elapsed.TotalSeconds);
         RouterOverlap.Observe(decision.OverlapBlocks);
         var blocks = decision.PromptTokens / Math.Max(1, decision.Worker.BlockSize);

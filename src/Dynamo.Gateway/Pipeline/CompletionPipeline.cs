@@ -138,7 +138,7 @@ internal sealed partial class CompletionPipeline
             request = CheckToolCalling(request, card);
             var prompts = Preprocess(request, card, context.RequestAborted);
             var maxTokens = CheckLengths(request, prompts, card);
-            using var slot = await _admission.EnterAsync(RequestSize.Sequences(request), context.RequestAborted);
+            using var slot = await _admission.EnterAsync(RequestSize.Sequences(request), context.RequestAborted, request.Hints?.Priority ?? 0);
             var inflight = _metrics.Inflight.WithLabels(model);
             inflight.Inc();
             try
@@ -205,7 +205,9 @@ internal sealed partial class CompletionPipeline
             var prompt = generated.Count == 0 ? prompts[0] : [.. prompts[0], .. generated];
             var remaining = maxTokens - generated.Count;
             var routeStart = Stopwatch.GetTimestamp();
-            var decision = _router.Select(new RoutingRequest(attempt == 0 ? requestId : $"{requestId}-m{attempt}", request.Model, prompt, remaining ?? 0), candidates);
+            var decision = _router.Select(
+                new RoutingRequest(attempt == 0 ? requestId : $"{requestId}-m{attempt}", request.Model, prompt, remaining ?? 0) { Hints = request.Hints },
+                candidates);
             activity?.AddEvent(new ActivityEvent("dynamo.route", tags: new ActivityTagsCollection
             {
                 ["dynamo.router.policy"] = decision.Policy,
@@ -544,6 +546,13 @@ internal sealed partial class CompletionPipeline
                     $"This model's maximum context length is {context} tokens; the prompt ({prompt.Length}) plus max_tokens ({max}) is {prompt.Length + max}.",
                     "max_tokens", "context_length_exceeded");
             }
+        }
+
+        if (request.Hints?.ExpectedOutputTokens is { } expected && prompts.Max(p => p.Length) + expected > context)
+        {
+            throw OpenAiException.BadRequest(
+                $"Invalid value for 'nvext.expected_output_tokens': this model's maximum context length is {context} tokens and the prompt has {prompts.Max(p => p.Length)}, which leaves room for at most {context - prompts.Max(p => p.Length)} output tokens, not {expected}.",
+                "nvext.expected_output_tokens");
         }
 
         return request.MaxTokens;

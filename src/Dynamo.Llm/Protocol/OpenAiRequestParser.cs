@@ -5,6 +5,7 @@ using System.Text.Json;
 using System.Text.Unicode;
 using Dynamo.Contracts.Engine;
 using Dynamo.Contracts.OpenAi;
+using Dynamo.Contracts.Routing;
 using Dynamo.Llm.Structured;
 
 namespace Dynamo.Llm.Protocol;
@@ -267,6 +268,12 @@ public static class OpenAiRequestParser
             state.Field = "return_tokens_as_token_ids";
             reader.Read();
             state.ReturnTokensAsTokenIds = ReadOptionalBool(ref reader, "return_tokens_as_token_ids") ?? false;
+        }
+        else if (reader.ValueTextEquals("nvext"u8))
+        {
+            state.Field = "nvext";
+            reader.Read();
+            ReadHints(ref reader, state);
         }
         else if (UnsupportedParameters.Find(ref reader, state.Kind) is { } unsupported)
         {
@@ -828,6 +835,79 @@ public static class OpenAiRequestParser
         }
     }
 
+    /// <summary>
+    /// <c>nvext</c>, the hints of agents and applications: <c>session_id</c> (1..256 characters, no control
+    /// characters), <c>expected_output_tokens</c> (1..<see cref="RequestLimits.MaxExpectedOutputTokens"/>, and at most
+    /// <c>max_tokens</c> when both are given; <see cref="State.Build"/> checks that), <c>priority</c>
+    /// (<see cref="RequestHints.MinPriority"/>..<see cref="RequestHints.MaxPriority"/>, higher first). A key it does not
+    /// know is refused, naming <c>nvext.KEY</c>: a hint misspelt and silently dropped would look honoured.
+    /// </summary>
+    private static void ReadHints(ref Utf8JsonReader reader, State state)
+    {
+        if (reader.TokenType == JsonTokenType.Null)
+        {
+            state.HasHints = false;
+            return;
+        }
+
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            throw TypeError(ref reader, "nvext", "an object");
+        }
+
+        state.HasHints = true;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            if (reader.ValueTextEquals("session_id"u8))
+            {
+                state.Field = "nvext.session_id";
+                reader.Read();
+                state.SessionId = reader.TokenType == JsonTokenType.Null ? null : ReadSessionId(ref reader);
+            }
+            else if (reader.ValueTextEquals("expected_output_tokens"u8))
+            {
+                state.Field = "nvext.expected_output_tokens";
+                reader.Read();
+                state.ExpectedOutputTokens = ReadOptionalInt32(ref reader, "nvext.expected_output_tokens", 1, state.Limits.MaxTokensCap ?? RequestLimits.MaxExpectedOutputTokens);
+            }
+            else if (reader.ValueTextEquals("priority"u8))
+            {
+                state.Field = "nvext.priority";
+                reader.Read();
+                state.Priority = ReadOptionalInt32(ref reader, "nvext.priority", RequestHints.MinPriority, RequestHints.MaxPriority);
+            }
+            else
+            {
+                var name = "nvext." + OpenAiException.Shorten(ReadPropertyNameForError(ref reader));
+                throw OpenAiException.BadRequest(
+                    $"Unknown field '{name}': 'nvext' takes 'session_id', 'expected_output_tokens' and 'priority'.", name);
+            }
+        }
+
+        state.Field = "nvext";
+    }
+
+    private static string ReadSessionId(ref Utf8JsonReader reader)
+    {
+        const string Param = "nvext.session_id";
+        var id = ReadString(ref reader, Param);
+        if (id.Length is 0 or > RequestHints.MaxSessionIdLength)
+        {
+            throw OpenAiException.BadRequest(
+                $"Invalid value for '{Param}': expected a string of 1 to {RequestHints.MaxSessionIdLength} characters, got {id.Length}.", Param);
+        }
+
+        foreach (var c in id)
+        {
+            if (char.IsControl(c))
+            {
+                throw OpenAiException.BadRequest($"Invalid value for '{Param}': control characters (U+{(int)c:X4}) are not allowed.", Param);
+            }
+        }
+
+        return id;
+    }
+
     private static ulong? ReadSeed(ref Utf8JsonReader reader)
     {
         if (reader.TokenType == JsonTokenType.Null)
@@ -1087,6 +1167,14 @@ public static class OpenAiRequestParser
 
         public bool ReturnTokensAsTokenIds { get; set; }
 
+        public bool HasHints { get; set; }
+
+        public string? SessionId { get; set; }
+
+        public int? ExpectedOutputTokens { get; set; }
+
+        public int? Priority { get; set; }
+
         public ParsedRequest Build()
         {
             if (Model is null)
@@ -1114,6 +1202,14 @@ public static class OpenAiRequestParser
                 throw OpenAiException.BadRequest("'top_logprobs' needs 'logprobs' set to true.", "top_logprobs");
             }
 
+            var maxTokens = MaxCompletionTokens ?? MaxTokens;
+            if (HasHints && ExpectedOutputTokens > maxTokens)
+            {
+                throw OpenAiException.BadRequest(
+                    $"Invalid value for 'nvext.expected_output_tokens': {ExpectedOutputTokens} is more than max_tokens ({maxTokens}); the request cannot produce that many.",
+                    "nvext.expected_output_tokens");
+            }
+
             var tools = (IReadOnlyList<ToolDefinition>?)Tools ?? [];
             var toolChoice = ToolRequestReader.Resolve(ToolChoice, tools);
             return new ParsedRequest
@@ -1122,7 +1218,7 @@ public static class OpenAiRequestParser
                 Model = Model,
                 Messages = (IReadOnlyList<ChatMessage>?)Messages ?? [],
                 Prompts = (IReadOnlyList<PromptInput>?)Prompts ?? [],
-                MaxTokens = MaxCompletionTokens ?? MaxTokens,
+                MaxTokens = maxTokens,
                 Sampling = new SamplingOptions
                 {
                     Temperature = (float)(Temperature ?? 1.0),
@@ -1149,6 +1245,9 @@ public static class OpenAiRequestParser
                 Logprobs = Kind == RequestKind.Chat ? (ChatLogprobs == true ? TopLogprobs ?? 0 : null) : CompletionLogprobs,
                 Echo = Echo,
                 ReturnTokensAsTokenIds = ReturnTokensAsTokenIds,
+                Hints = HasHints && (SessionId is not null || ExpectedOutputTokens is not null || Priority is not null)
+                    ? new RequestHints(SessionId, ExpectedOutputTokens, Priority ?? 0)
+                    : null,
             };
         }
     }

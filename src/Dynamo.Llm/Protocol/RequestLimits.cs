@@ -12,6 +12,12 @@ public sealed record RequestLimits
     /// <summary>Chat's <c>top_logprobs</c> at most (OpenAI's limit), and the most any request may ask for.</summary>
     public const int MaxTopLogprobs = 20;
 
+    /// <summary>
+    /// Largest <c>nvext.expected_output_tokens</c> when <see cref="MaxTokensCap"/> is not set (it is the bound when
+    /// set); the gateway also refuses a value the model's context leaves no room for.
+    /// </summary>
+    public const int MaxExpectedOutputTokens = 1 << 20;
+
     /// <summary>Deepest JSON nesting accepted. Default 32: real requests nest at most 4-5 deep.</summary>
     public int MaxJsonDepth { get; init; } = 32;
 

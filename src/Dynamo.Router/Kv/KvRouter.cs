@@ -7,6 +7,7 @@ using Dynamo.KvCache;
 using Dynamo.Router.Indexing;
 using Dynamo.Router.Load;
 using Dynamo.Router.Replicas;
+using Dynamo.Router.Sessions;
 
 namespace Dynamo.Router.Kv;
 
@@ -37,6 +38,7 @@ public sealed class KvRouter : IWorkerRouter, IAsyncDisposable
     private readonly int _balanceAbsolute;
     private readonly double _balanceRelative;
     private readonly TtftPredictor _predictor;
+    private readonly SessionAffinity _sessions;
     private readonly IDisposable? _owned;
     private CandidateView? _view;
     private long _rebalanced;
@@ -49,7 +51,8 @@ public sealed class KvRouter : IWorkerRouter, IAsyncDisposable
         ApproximateIndex? approximate,
         ActiveLoadSync? sync,
         Random random,
-        IDisposable? owned = null)
+        IDisposable? owned = null,
+        SessionAffinity? sessions = null)
     {
         Index = index;
         Indexer = indexer;
@@ -63,6 +66,7 @@ public sealed class KvRouter : IWorkerRouter, IAsyncDisposable
         _balanceAbsolute = options.BalanceAbsoluteThreshold;
         _balanceRelative = options.BalanceRelativeThreshold;
         _predictor = new TtftPredictor(options.Timing, options.DecodeImpactWeight, options.ExpectedOutputTokens);
+        _sessions = sessions ?? new SessionAffinity(options, TimeProvider.System);
         _owned = owned;
     }
 
@@ -82,6 +86,9 @@ public sealed class KvRouter : IWorkerRouter, IAsyncDisposable
 
     /// <summary>Replica sharing, when on.</summary>
     public ActiveLoadSync? ReplicaSync => _sync;
+
+    /// <summary>Where each <c>nvext.session_id</c> is served.</summary>
+    public SessionAffinity Sessions => _sessions;
 
     [SkipLocalsInit]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -119,7 +126,16 @@ public sealed class KvRouter : IWorkerRouter, IAsyncDisposable
             var blockSizes = view.BlockSizes;
             var mixed = view.MixedSizes;
             var fewest = int.MaxValue;
-            if (_predicted)
+            if (_predicted && request.Hints?.ExpectedOutputTokens is { } expected)
+            {
+                for (var i = 0; i < count; i++)
+                {
+                    var load = loads[i].Snapshot();
+                    fewest = Math.Min(fewest, load.Requests);
+                    costs[i] = _predictor.Cost(overlaps[i], load, tokens.Length, mixed ? blockSizes[i] : blockSize, expected);
+                }
+            }
+            else if (_predicted)
             {
                 for (var i = 0; i < count; i++)
                 {
@@ -138,9 +154,18 @@ public sealed class KvRouter : IWorkerRouter, IAsyncDisposable
                 }
             }
 
-            var pick = WorkerSelector.Select(costs, new IndexCacheSizes(Index, view.Slots), _temperature, _random);
+            // A session stays on its worker while that worker is a candidate and not overloaded.
+            var session = request.Hints?.SessionId;
+            var known = false;
+            var sticky = session is null ? -1 : _sessions.Find(session, candidates, out known);
+            if (sticky >= 0 && _sessions.IsOverloaded(loads[sticky].Snapshot().Requests, fewest))
+            {
+                sticky = -1;
+            }
+
+            var pick = sticky >= 0 ? sticky : WorkerSelector.Select(costs, new IndexCacheSizes(Index, view.Slots), _temperature, _random);
             var rebalanced = false;
-            if (_predicted && _balanceAbsolute > 0 && IsUnbalanced(loads[pick].Snapshot().Requests, fewest))
+            if (sticky < 0 && _predicted && _balanceAbsolute > 0 && IsUnbalanced(loads[pick].Snapshot().Requests, fewest))
             {
                 // Hot spot: the cheapest worker carries far more than the least busy one (a popular prefix piling onto
                 // its holders). Choose among the workers that are not over the thresholds: the prefix is copied to
@@ -186,6 +211,7 @@ public sealed class KvRouter : IWorkerRouter, IAsyncDisposable
                 Rebalanced = rebalanced,
                 PredictedTtftMs = predicted,
                 AlternativeTtftMs = alternativeTtft,
+                Session = _sessions.Complete(session, sticky >= 0, known, chosen),
             };
             _load.Add(decision);
             _sync?.Publish(ActiveLoadChange.Added, decision);
@@ -238,6 +264,7 @@ public sealed class KvRouter : IWorkerRouter, IAsyncDisposable
     public void RemoveWorker(string instanceId)
     {
         _load.RemoveWorker(instanceId);
+        _sessions.RemoveWorker(instanceId);
         if (Indexer is not null)
         {
             Indexer.RemoveWorker(instanceId);

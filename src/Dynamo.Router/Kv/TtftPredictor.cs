@@ -23,7 +23,8 @@ namespace Dynamo.Router.Kv;
 ///         + E · (per-sequence · active + per-KV-token · active context) (the others slow its own steps)
 /// cost    = TTFT + DecodeImpactWeight · decode
 /// </code>
-/// E is the request's expected output length (<see cref="RouterOptions.ExpectedOutputTokens"/>). A holder of a
+/// E is the request's expected output length: its <c>nvext.expected_output_tokens</c> when it sent one, else
+/// <see cref="RouterOptions.ExpectedOutputTokens"/>. A holder of a
 /// shared prefix wins while its queue and batch cost less than the prefill its cache saves, and loses once they cost
 /// more: hot prefixes spread to more holders on their own (the prefix is copied by prefilling it elsewhere), where
 /// the block cost (<see cref="KvCost"/>) weighs every running request's whole context as if it were prompt to prefill.
@@ -42,25 +43,42 @@ public readonly struct TtftPredictor(RouterTiming timing, double decodeImpactWei
     /// <summary>The predicted time to first token, ms, of a <paramref name="promptTokens"/>-token prompt whose first <paramref name="overlapBlocks"/> blocks the worker holds.</summary>
     public double Ttft(int overlapBlocks, ActiveLoad load, int promptTokens, int blockSize)
     {
-        Terms(overlapBlocks, load, promptTokens, blockSize, out var ttft, out _);
+        Terms(overlapBlocks, load, promptTokens, blockSize, _expectedOutput, out var ttft, out _);
         return ttft;
     }
 
     /// <summary>The routing cost: <see cref="Ttft"/> plus the weighted decode term.</summary>
     public double Cost(int overlapBlocks, ActiveLoad load, int promptTokens, int blockSize)
     {
-        Terms(overlapBlocks, load, promptTokens, blockSize, out var ttft, out var decode);
+        Terms(overlapBlocks, load, promptTokens, blockSize, _expectedOutput, out var ttft, out var decode);
         return ttft + (_impactWeight * decode);
     }
 
-    /// <summary>The decode term of <see cref="Cost"/>, ms, before its weight.</summary>
+    /// <summary>
+    /// As <see cref="Cost(int, ActiveLoad, int, int)"/>, for a request that said how long its output will be
+    /// (<c>nvext.expected_output_tokens</c>): <paramref name="expectedOutputTokens"/> is its E instead of the configured one.
+    /// </summary>
+    public double Cost(int overlapBlocks, ActiveLoad load, int promptTokens, int blockSize, int expectedOutputTokens)
+    {
+        Terms(overlapBlocks, load, promptTokens, blockSize, Math.Max(0, expectedOutputTokens), out var ttft, out var decode);
+        return ttft + (_impactWeight * decode);
+    }
+
+    /// <summary>The decode term of <see cref="Cost(int, ActiveLoad, int, int)"/>, ms, before its weight.</summary>
     public double DecodeImpact(int overlapBlocks, ActiveLoad load, int promptTokens, int blockSize)
     {
-        Terms(overlapBlocks, load, promptTokens, blockSize, out _, out var decode);
+        Terms(overlapBlocks, load, promptTokens, blockSize, _expectedOutput, out _, out var decode);
         return decode;
     }
 
-    private void Terms(int overlapBlocks, ActiveLoad load, int promptTokens, int blockSize, out double ttft, out double decode)
+    /// <summary>The decode term for a request expecting <paramref name="expectedOutputTokens"/> output tokens, ms, before its weight.</summary>
+    public double DecodeImpact(int overlapBlocks, ActiveLoad load, int promptTokens, int blockSize, int expectedOutputTokens)
+    {
+        Terms(overlapBlocks, load, promptTokens, blockSize, Math.Max(0, expectedOutputTokens), out _, out var decode);
+        return decode;
+    }
+
+    private void Terms(int overlapBlocks, ActiveLoad load, int promptTokens, int blockSize, double expectedOutput, out double ttft, out double decode)
     {
         var size = Math.Max(1, blockSize);
         // The last prompt token is always computed (its logits give the first token), as the engines do.
@@ -81,7 +99,7 @@ public readonly struct TtftPredictor(RouterTiming timing, double decodeImpactWei
             + (_perToken * prefill)
             + (_attention * ((own * (cached + (own / 2.0))) + queuedAttention));
         decode = (decoding * _perToken * own)
-            + (_expectedOutput * active * (_perSequence + (_perKvToken * promptTokens)))
-            + (_expectedOutput * ((_perSequence * active) + (_perKvToken * activeContext)));
+            + (expectedOutput * active * (_perSequence + (_perKvToken * promptTokens)))
+            + (expectedOutput * ((_perSequence * active) + (_perKvToken * activeContext)));
     }
 }

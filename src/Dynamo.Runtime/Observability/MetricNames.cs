@@ -27,6 +27,9 @@ public static class MetricNames
     public const string FrontendStoredResponses = "dynamo_frontend_stored_responses";
     public const string FrontendStoredResponsesEvictedTotal = "dynamo_frontend_stored_responses_evicted_total";
 
+    /// <summary>Queued requests refused (429) to make room in a full admission queue for one of higher <c>nvext.priority</c>.</summary>
+    public const string FrontendRequestsShedTotal = "dynamo_frontend_requests_shed_total";
+
     /// <summary>NATS messages and records this frontend dropped because their cluster signature did not verify, by kind and reason.</summary>
     public const string FrontendRejectedSignedRecordsTotal = "dynamo_frontend_rejected_signed_records_total";
 
@@ -46,6 +49,9 @@ public static class MetricNames
 
     /// <summary>Share of the prompt blocks routed to each worker that it already held, since start.</summary>
     public const string RouterWorkerKvHitRate = "dynamo_component_router_worker_kv_hit_rate";
+
+    /// <summary>Decisions for requests with an <c>nvext.session_id</c>, by outcome: new, hit (its worker), moved (re-homed).</summary>
+    public const string RouterSessionDecisionsTotal = "dynamo_component_router_session_decisions_total";
 
     // Worker
     public const string WorkerRequestsTotal = "dynamo_component_requests_total";
