@@ -175,7 +175,7 @@ internal sealed class GenerationHandler
             (kind == RequestKind.Chat ? "chatcmpl-" : "cmpl-") + requestId, _time.GetUtcNow().ToUnixTimeSeconds(), _modelJson, KvTransferParams: null);
         var run = new Run(kind, request, header, sequences, cancellation, context.Response.BodyWriter)
         {
-            Logprobs = request.Logprobs is null ? null : new LogprobsJson(_card.Tokenizer, request.ReturnTokensAsTokenIds),
+            Logprobs = request.Logprobs is null && request.PromptLogprobs is null ? null : new LogprobsJson(_card.Tokenizer, request.ReturnTokensAsTokenIds),
         };
         context.Response.Headers["x-request-id"] = requestId;
 
@@ -347,7 +347,8 @@ internal sealed class GenerationHandler
 
                 sequence.FinishReason = finish;
                 LoggedToken? logged = output.Logprobs is { } lp ? new LoggedToken(output.TokenId, lp) : null;
-                await EmitAsync(run, sequence, text, output.TokenId, finish, logged).ConfigureAwait(false);
+                var prompt = output.PromptLogprobs is { } scores ? LogprobsJson.Prompt(request.PromptTokens, scores) : null;
+                await EmitAsync(run, sequence, text, output.TokenId, finish, logged, prompt).ConfigureAwait(false);
                 if (finish is not null)
                 {
                     if (!last)
@@ -376,7 +377,7 @@ internal sealed class GenerationHandler
             }
 
             sequence.FinishReason = "stop";
-            await EmitAsync(run, sequence, rest, -1, "stop", null).ConfigureAwait(false);
+            await EmitAsync(run, sequence, rest, -1, "stop", null, null).ConfigureAwait(false);
         }
     }
 
@@ -403,10 +404,13 @@ internal sealed class GenerationHandler
 
     private static string Join(string a, string b) => b.Length == 0 ? a : a.Length == 0 ? b : string.Concat(a, b);
 
-    private static async ValueTask EmitAsync(Run run, Sequence sequence, string text, int tokenId, string? finish, LoggedToken? logged)
+    /// <param name="prompt">On the first output of a request with <c>prompt_logprobs</c>: the prompt's tokens and scores,
+    /// written on that output's chunk as <c>prompt_logprobs</c> (the completions <c>logprobs</c> shape).</param>
+    private static async ValueTask EmitAsync(Run run, Sequence sequence, string text, int tokenId, string? finish, LoggedToken? logged, LoggedToken[]? prompt)
     {
         if (!run.Streaming)
         {
+            sequence.PromptLogprobs ??= prompt;
             sequence.Text!.Append(text);
             if (tokenId >= 0)
             {
@@ -445,7 +449,7 @@ internal sealed class GenerationHandler
             }
             else
             {
-                OpenAiWriter.CompletionChunk(json, run.Header, sequence, text, tokenId, finish, run.Logprobs, logged);
+                OpenAiWriter.CompletionChunk(json, run.Header, sequence, text, tokenId, finish, run.Logprobs, logged, prompt);
             }
 
             json.Flush();
@@ -655,6 +659,7 @@ internal sealed class GenerationHandler
                     StopTokenIds = request.StopTokenIds,
                     Constraint = structured is null ? null : Constraint(structured, prompts[p], request.GeneratedPromptTokens),
                     Logprobs = request.Logprobs,
+                    PromptLogprobs = request.PromptLogprobs,
 
                     // Disaggregation moves one sequence's KV: only a single prompt with n = 1 takes part.
                     KvTransfer = sequences.Length == 1 ? kvTransfer : null,

@@ -262,6 +262,14 @@ public static class OpenAiRequestParser
             reader.Read();
             state.Echo = ReadOptionalBool(ref reader, "echo") ?? false;
         }
+        else if (state.Kind == RequestKind.Completion && reader.ValueTextEquals("prompt_logprobs"u8))
+        {
+            // vLLM's extension; the worker contract's way to ask for the prompt's own log-probabilities (the gateway's
+            // clients ask with echo and logprobs).
+            state.Field = "prompt_logprobs";
+            reader.Read();
+            state.PromptLogprobs = ReadOptionalInt32(ref reader, "prompt_logprobs", 0, limits.MaxCompletionLogprobs);
+        }
         else if (reader.ValueTextEquals("return_tokens_as_token_ids"u8))
         {
             state.Field = "return_tokens_as_token_ids";
@@ -1085,6 +1093,8 @@ public static class OpenAiRequestParser
 
         public bool Echo { get; set; }
 
+        public int? PromptLogprobs { get; set; }
+
         public bool ReturnTokensAsTokenIds { get; set; }
 
         public ParsedRequest Build()
@@ -1148,6 +1158,7 @@ public static class OpenAiRequestParser
                 GeneratedPromptTokens = GeneratedPromptTokens,
                 Logprobs = Kind == RequestKind.Chat ? (ChatLogprobs == true ? TopLogprobs ?? 0 : null) : CompletionLogprobs,
                 Echo = Echo,
+                PromptLogprobs = PromptLogprobs,
                 ReturnTokensAsTokenIds = ReturnTokensAsTokenIds,
             };
         }

@@ -262,7 +262,7 @@ public sealed class OpenAiRequestParserTests
     [InlineData(RequestKind.Completion, "tools", """[{"type":"function","function":{"name":"f","parameters":{}}}]""")]
     [InlineData(RequestKind.Completion, "tool_choice", "\"required\"")]
     [InlineData(RequestKind.Chat, "functions", """[{"name":"f"}]""")]
-    [InlineData(RequestKind.Completion, "prompt_logprobs", "0")]
+    [InlineData(RequestKind.Chat, "prompt_logprobs", "0")]
     [InlineData(RequestKind.Completion, "top_logprobs", "2")]
     [InlineData(RequestKind.Completion, "suffix", "\"}\"")]
     [InlineData(RequestKind.Completion, "best_of", "3")]
