@@ -65,8 +65,9 @@ internal sealed class GenerationHandler
         _modelJson = JsonEncodedText.Encode(servedModel, JavaScriptEncoder.UnsafeRelaxedJsonEscaping);
         _maxContext = maxContextLength;
         _eosTokenIds = engine.Info.EosTokenIds.Count > 0 ? engine.Info.EosTokenIds : card.EosTokenIds;
-        // The gateway sends a chat request's top_logprobs (up to 20) through the completions contract.
-        _limits = limits with { MaxCompletionLogprobs = RequestLimits.MaxTopLogprobs };
+        // The gateway sends a chat request's top_logprobs (up to 20) through the completions contract, and
+        // prompt_logprobs for echo with logprobs.
+        _limits = limits with { MaxCompletionLogprobs = RequestLimits.MaxTopLogprobs, AcceptPromptLogprobs = true };
         _gate = gate;
         _metrics = metrics;
         _logRequests = logRequests;

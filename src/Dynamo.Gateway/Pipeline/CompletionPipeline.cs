@@ -462,7 +462,8 @@ internal sealed partial class CompletionPipeline
     {
         if (request.PromptLogprobs is not null)
         {
-            // The worker contract's field (the gateway sends it for echo with logprobs); a client asks the OpenAI way.
+            // The worker contract's field (the gateway sends it for echo with logprobs), which the parser refuses unless
+            // its limits accept it (workers' do): a gateway configured to accept it must not ignore it.
             throw OpenAiException.BadRequest(
                 "'prompt_logprobs' (vLLM's extension) is not served by this frontend; send 'echo': true with 'logprobs', which puts the prompt tokens' log-probabilities first in each choice's 'logprobs'.",
                 "prompt_logprobs", "unsupported_parameter");

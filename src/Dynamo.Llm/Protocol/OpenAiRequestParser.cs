@@ -262,10 +262,10 @@ public static class OpenAiRequestParser
             reader.Read();
             state.Echo = ReadOptionalBool(ref reader, "echo") ?? false;
         }
-        else if (state.Kind == RequestKind.Completion && reader.ValueTextEquals("prompt_logprobs"u8))
+        else if (state.Kind == RequestKind.Completion && limits.AcceptPromptLogprobs && reader.ValueTextEquals("prompt_logprobs"u8))
         {
             // vLLM's extension; the worker contract's way to ask for the prompt's own log-probabilities (the gateway's
-            // clients ask with echo and logprobs).
+            // clients ask with echo and logprobs, and get a refusal for this field).
             state.Field = "prompt_logprobs";
             reader.Read();
             state.PromptLogprobs = ReadOptionalInt32(ref reader, "prompt_logprobs", 0, limits.MaxCompletionLogprobs);
