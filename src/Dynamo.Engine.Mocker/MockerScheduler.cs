@@ -184,7 +184,10 @@ internal sealed class MockerScheduler
 
             s.Kv ??= _pool.CreateSequence(CollectionsMarshal.AsSpan(s.Tokens));
             int reserve = _running.Count == 0 ? 0 : _watermarkBlocks;
-            if (!_pool.TryAllocate(s.Kv, reserve))
+
+            // As the real engine: a request scoring its prompt computes it whole (no cached prefix, no remote prefill).
+            bool scoresPrompt = s.Request.PromptLogprobs is not null && s.Generated == 0;
+            if (!_pool.TryAllocate(s.Kv, reserve, matchPrefix: !scoresPrompt))
             {
                 break;
             }
@@ -194,7 +197,7 @@ internal sealed class MockerScheduler
             bool firstAdmission = s.CachedTokens < 0;
             if (firstAdmission)
             {
-                if (s.OracleCachedTokens > s.Kv.ComputedTokens)
+                if (s.OracleCachedTokens > s.Kv.ComputedTokens && !scoresPrompt)
                 {
                     // Oracle studies: the prefix is taken as cached whatever this pool holds (an infinite cache that every worker shares).
                     _pool.MarkComputed(s.Kv, Math.Min(s.OracleCachedTokens, s.Kv.TokenCount - 1));
@@ -205,7 +208,7 @@ internal sealed class MockerScheduler
                 Interlocked.Add(ref _cachedPromptTokens, s.CachedTokens);
             }
 
-            if (firstAdmission && _transfer is { } transfer && s.Request.KvTransfer?.RemotePrefill is { } remote && transfer.TryBegin(s, remote))
+            if (firstAdmission && !scoresPrompt && _transfer is { } transfer && s.Request.KvTransfer?.RemotePrefill is { } remote && transfer.TryBegin(s, remote))
             {
                 // Live disaggregated decode: the blocks are held while the prompt's KV "moves"; no step until it has.
                 _transferring.Add(s);
@@ -393,7 +396,11 @@ internal sealed class MockerScheduler
             finish = FinishReason.Length;
         }
 
-        var output = new EngineOutput(token, finish, s.CachedTokens) { KvTransfer = handoff, KvTransferDeclined = declined, Logprobs = logprobs };
+        var output = new EngineOutput(token, finish, s.CachedTokens)
+        {
+            KvTransfer = handoff, KvTransferDeclined = declined, Logprobs = logprobs,
+            PromptLogprobs = s.Generated == 1 && request.PromptLogprobs is { } top ? _tokens.PromptLogprobs(request.PromptTokens, top) : null,
+        };
         if (finish is null)
         {
             _emit(s, output);

@@ -165,6 +165,23 @@ internal sealed class TokenGenerator
         }
     }
 
+    /// <summary>
+    /// The prompt's log-probabilities under the same flat distribution (its "model" scores every position alike): null
+    /// for the first token, then <see cref="Logprobs"/> of each next one. The top alternatives are one shared array.
+    /// </summary>
+    public TokenLogprobs?[] PromptLogprobs(int[] prompt, int top)
+    {
+        var scores = new TokenLogprobs?[prompt.Length];
+        TokenLogprobs? other = null;
+        TokenLogprobs? eos = null;
+        for (var i = 1; i < prompt.Length; i++)
+        {
+            scores[i] = IsEos(prompt[i]) ? eos ??= Logprobs(prompt[i], top) : other ??= Logprobs(prompt[i], top);
+        }
+
+        return scores;
+    }
+
     /// <summary>Words a scratch mask for <see cref="Next(ulong, ulong?, ITokenConstraint, ulong[])"/> needs.</summary>
     public int MaskWords => (_vocabSize + 63) >> 6;
 

@@ -29,6 +29,9 @@ public sealed class DotnetEngine : IEngine, IKvTransferTelemetry, IKvTransferPin
     private static readonly TimeSpan IdleWait = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan ThrottledWait = TimeSpan.FromMilliseconds(20);
 
+    /// <summary>Prompt positions whose logits are projected together when a request scores its prompt: 8 rows of the vocabulary at a time.</summary>
+    private const int PromptRowsPerProjection = 8;
+
     private readonly DotnetEngineOptions _options;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
@@ -51,6 +54,8 @@ public sealed class DotnetEngine : IEngine, IKvTransferTelemetry, IKvTransferPin
     private readonly ForwardBatch _batch = new();
     private readonly List<ScheduledChunk> _scheduled = [];
     private readonly float[] _logits;
+    private float[]? _promptLogits;
+    private float[]? _promptScratch;
     private KvTransferConnector? _transfer;
     private long _arrivals;
     private int _runningCount;
@@ -306,6 +311,11 @@ public sealed class DotnetEngine : IEngine, IKvTransferTelemetry, IKvTransferPin
             throw new ArgumentException($"request {request.RequestId}: logprobs {request.Logprobs} must be between 0 and {LogprobMath.MaxTop}", nameof(request));
         }
 
+        if (request.PromptLogprobs is < 0 or > LogprobMath.MaxTop)
+        {
+            throw new ArgumentException($"request {request.RequestId}: prompt logprobs {request.PromptLogprobs} must be between 0 and {LogprobMath.MaxTop}", nameof(request));
+        }
+
         foreach (var token in request.PromptTokens)
         {
             if ((uint)token >= (uint)Info.VocabSize)
@@ -455,9 +465,17 @@ public sealed class DotnetEngine : IEngine, IKvTransferTelemetry, IKvTransferPin
             var sequence = node.Value;
             sequence.Kv ??= _pool.CreateSequence(CollectionsMarshal.AsSpan(sequence.Tokens));
             var reserve = _running.Count == 0 ? 0 : Math.Max(1, _pool.TotalBlocks / 100);
-            if (!_pool.TryAllocate(sequence.Kv, reserve))
+
+            // A request scoring its prompt needs every prompt position's logits: nothing of it comes from the prefix cache.
+            var scoresPrompt = sequence.ScoresPrompt;
+            if (!_pool.TryAllocate(sequence.Kv, reserve, matchPrefix: !scoresPrompt))
             {
                 break;
+            }
+
+            if (scoresPrompt)
+            {
+                sequence.PromptLogprobs = new List<TokenLogprobs?>(sequence.Request.PromptTokens.Length) { null };
             }
 
             _waiting.RemoveFirst();
@@ -486,8 +504,9 @@ public sealed class DotnetEngine : IEngine, IKvTransferTelemetry, IKvTransferPin
         }
 
         var wantLogits = start + count == kv.TokenCount;
+        var firstToken = _batch.TokenCount;
         var row = _batch.Add(CollectionsMarshal.AsSpan(sequence.Tokens).Slice(start, count), start, kv.Blocks.ToArray(), wantLogits);
-        _scheduled.Add(new ScheduledChunk(sequence, start + count, row));
+        _scheduled.Add(new ScheduledChunk(sequence, start + count, row, firstToken, count));
         return count;
     }
 
@@ -541,6 +560,11 @@ public sealed class DotnetEngine : IEngine, IKvTransferTelemetry, IKvTransferPin
             }
 
             _pool.MarkComputed(sequence.Kv, chunk.ComputedAfter);
+            if (sequence.PromptLogprobs is not null)
+            {
+                ScorePrompt(sequence, chunk);
+            }
+
             if (chunk.LogitsRow < 0)
             {
                 continue;
@@ -557,6 +581,37 @@ public sealed class DotnetEngine : IEngine, IKvTransferTelemetry, IKvTransferPin
 
             var token = _sampler.Sample(logits, sequence.Sampling, sequence.Request.Logprobs, out var logprobs);
             Emit(sequence, token, logprobs: logprobs);
+        }
+    }
+
+    /// <summary>
+    /// The prompt's log-probabilities at the positions of one prefill chunk: position p's logits score prompt token p + 1
+    /// (the last prompt position's are the sampling row, which scores no prompt token). Raw scores: the log-softmax of
+    /// the logits as the model gives them, without the penalties, temperature or truncation that shape sampling (vLLM's
+    /// prompt_logprobs are the same). The vocabulary projection runs <see cref="PromptRowsPerProjection"/> rows at a time,
+    /// so a long prompt never holds [prompt × vocabulary] floats.
+    /// </summary>
+    private void ScorePrompt(EngineSequence sequence, ScheduledChunk chunk)
+    {
+        var scores = sequence.PromptLogprobs!;
+        var prompt = sequence.Request.PromptTokens;
+        var top = sequence.Request.PromptLogprobs ?? 0;
+        var start = chunk.ComputedAfter - chunk.Count;
+        var end = Math.Min(chunk.ComputedAfter, prompt.Length - 1);
+        Debug.Assert(start >= end || scores.Count == start + 1, "Prompt chunks are scored in order, from position 0.");
+        var vocab = _model.Config.VocabSize;
+        _promptLogits ??= new float[PromptRowsPerProjection * vocab];
+        _promptScratch ??= new float[vocab];
+        for (var p = start; p < end; p += PromptRowsPerProjection)
+        {
+            var rows = Math.Min(PromptRowsPerProjection, end - p);
+            _model.ProjectTokens(chunk.FirstToken + (p - start), rows, _promptLogits);
+            for (var r = 0; r < rows; r++)
+            {
+                var logits = _promptLogits.AsSpan(r * vocab, vocab);
+                var logZ = LogprobMath.LogSumExp(logits, _promptScratch);
+                scores.Add(new TokenLogprobs(logits[prompt[p + r + 1]] - logZ, LogprobMath.Top(logits, top, logZ)));
+            }
         }
     }
 
@@ -591,7 +646,19 @@ public sealed class DotnetEngine : IEngine, IKvTransferTelemetry, IKvTransferPin
             finish = FinishReason.Length;
         }
 
-        var written = sequence.Output.Writer.TryWrite(new EngineOutput(token, finish, sequence.CachedTokens ?? 0) { KvTransfer = handoff, KvTransferDeclined = declined, Logprobs = logprobs });
+        TokenLogprobs?[]? promptLogprobs = null;
+        if (sequence.PromptLogprobs is { } scored)
+        {
+            // Delivered once, with the first token; a preemption from here on recomputes the prompt from the cache.
+            Debug.Assert(scored.Count == request.PromptTokens.Length, "Every prompt token is scored before the first token.");
+            promptLogprobs = [.. scored];
+            sequence.PromptLogprobs = null;
+        }
+
+        var written = sequence.Output.Writer.TryWrite(new EngineOutput(token, finish, sequence.CachedTokens ?? 0)
+        {
+            KvTransfer = handoff, KvTransferDeclined = declined, Logprobs = logprobs, PromptLogprobs = promptLogprobs,
+        });
         Debug.Assert(written, "The scheduler only runs sequences with room in their output channel.");
         if (handoff is not null && sequence.Abandoned)
         {
@@ -640,7 +707,9 @@ public sealed class DotnetEngine : IEngine, IKvTransferTelemetry, IKvTransferPin
     private bool TryStartRemotePrefill(EngineSequence sequence)
     {
         var request = sequence.Request;
-        if (_transfer is not { } transfer || request.KvTransfer?.RemotePrefill is not { } remote || sequence.RemotePrefillTried || sequence.Generated > 0)
+        // A request scoring its prompt computes it here: the prefill worker's KV would skip the positions it needs.
+        if (_transfer is not { } transfer || request.KvTransfer?.RemotePrefill is not { } remote || sequence.RemotePrefillTried || sequence.Generated > 0
+            || request.PromptLogprobs is not null)
         {
             return false;
         }
@@ -790,5 +859,6 @@ public sealed class DotnetEngine : IEngine, IKvTransferTelemetry, IKvTransferPin
         return false;
     }
 
-    private readonly record struct ScheduledChunk(EngineSequence Sequence, int ComputedAfter, int LogitsRow);
+    /// <summary>One sequence's tokens in the step: positions ComputedAfter − Count ..< ComputedAfter, the batch's tokens FirstToken on.</summary>
+    private readonly record struct ScheduledChunk(EngineSequence Sequence, int ComputedAfter, int LogitsRow, int FirstToken, int Count);
 }

@@ -65,8 +65,9 @@ internal sealed class GenerationHandler
         _modelJson = JsonEncodedText.Encode(servedModel, JavaScriptEncoder.UnsafeRelaxedJsonEscaping);
         _maxContext = maxContextLength;
         _eosTokenIds = engine.Info.EosTokenIds.Count > 0 ? engine.Info.EosTokenIds : card.EosTokenIds;
-        // The gateway sends a chat request's top_logprobs (up to 20) through the completions contract.
-        _limits = limits with { MaxCompletionLogprobs = RequestLimits.MaxTopLogprobs };
+        // The gateway sends a chat request's top_logprobs (up to 20) through the completions contract, and
+        // prompt_logprobs for echo with logprobs.
+        _limits = limits with { MaxCompletionLogprobs = RequestLimits.MaxTopLogprobs, AcceptPromptLogprobs = true };
         _gate = gate;
         _metrics = metrics;
         _logRequests = logRequests;
@@ -175,7 +176,7 @@ internal sealed class GenerationHandler
             (kind == RequestKind.Chat ? "chatcmpl-" : "cmpl-") + requestId, _time.GetUtcNow().ToUnixTimeSeconds(), _modelJson, KvTransferParams: null);
         var run = new Run(kind, request, header, sequences, cancellation, context.Response.BodyWriter)
         {
-            Logprobs = request.Logprobs is null ? null : new LogprobsJson(_card.Tokenizer, request.ReturnTokensAsTokenIds),
+            Logprobs = request.Logprobs is null && request.PromptLogprobs is null ? null : new LogprobsJson(_card.Tokenizer, request.ReturnTokensAsTokenIds),
         };
         context.Response.Headers["x-request-id"] = requestId;
 
@@ -347,7 +348,8 @@ internal sealed class GenerationHandler
 
                 sequence.FinishReason = finish;
                 LoggedToken? logged = output.Logprobs is { } lp ? new LoggedToken(output.TokenId, lp) : null;
-                await EmitAsync(run, sequence, text, output.TokenId, finish, logged).ConfigureAwait(false);
+                var prompt = output.PromptLogprobs is { } scores ? LogprobsJson.Prompt(request.PromptTokens, scores) : null;
+                await EmitAsync(run, sequence, text, output.TokenId, finish, logged, prompt).ConfigureAwait(false);
                 if (finish is not null)
                 {
                     if (!last)
@@ -376,7 +378,7 @@ internal sealed class GenerationHandler
             }
 
             sequence.FinishReason = "stop";
-            await EmitAsync(run, sequence, rest, -1, "stop", null).ConfigureAwait(false);
+            await EmitAsync(run, sequence, rest, -1, "stop", null, null).ConfigureAwait(false);
         }
     }
 
@@ -403,10 +405,13 @@ internal sealed class GenerationHandler
 
     private static string Join(string a, string b) => b.Length == 0 ? a : a.Length == 0 ? b : string.Concat(a, b);
 
-    private static async ValueTask EmitAsync(Run run, Sequence sequence, string text, int tokenId, string? finish, LoggedToken? logged)
+    /// <param name="prompt">On the first output of a request with <c>prompt_logprobs</c>: the prompt's tokens and scores,
+    /// written on that output's chunk as <c>prompt_logprobs</c> (the completions <c>logprobs</c> shape).</param>
+    private static async ValueTask EmitAsync(Run run, Sequence sequence, string text, int tokenId, string? finish, LoggedToken? logged, LoggedToken[]? prompt)
     {
         if (!run.Streaming)
         {
+            sequence.PromptLogprobs ??= prompt;
             sequence.Text!.Append(text);
             if (tokenId >= 0)
             {
@@ -445,7 +450,7 @@ internal sealed class GenerationHandler
             }
             else
             {
-                OpenAiWriter.CompletionChunk(json, run.Header, sequence, text, tokenId, finish, run.Logprobs, logged);
+                OpenAiWriter.CompletionChunk(json, run.Header, sequence, text, tokenId, finish, run.Logprobs, logged, prompt);
             }
 
             json.Flush();
@@ -656,6 +661,7 @@ internal sealed class GenerationHandler
                     Constraint = structured is null ? null : Constraint(structured, prompts[p], request.GeneratedPromptTokens),
                     Logprobs = request.Logprobs,
                     Priority = request.Hints?.Priority ?? 0,
+                    PromptLogprobs = request.PromptLogprobs,
 
                     // Disaggregation moves one sequence's KV: only a single prompt with n = 1 takes part.
                     KvTransfer = sequences.Length == 1 ? kvTransfer : null,

@@ -40,13 +40,14 @@ internal static class OpenAiWriter
 
     /// <summary>A completions stream chunk with one choice: the text and token id one engine output produced.</summary>
     public static void CompletionChunk(Utf8JsonWriter w, ResponseHeader h, Sequence s, string text, int tokenId, string? finishReason,
-        LogprobsJson? logprobs = null, LoggedToken? logged = null)
+        LogprobsJson? logprobs = null, LoggedToken? logged = null, LoggedToken[]? prompt = null)
     {
         Start(w, h, TextCompletion);
         w.WriteStartArray(s_choices);
         w.WriteStartObject();
         w.WriteNumber(s_index, s.Index);
         w.WriteString(s_text, text);
+        WritePromptLogprobs(w, logprobs, prompt);
         if (logprobs is not null && logged is { } entry)
         {
             var offset = s.TextOffset;
@@ -116,6 +117,20 @@ internal static class OpenAiWriter
         End(w, h);
     }
 
+    /// <summary>
+    /// <c>"prompt_logprobs": {tokens, token_logprobs, top_logprobs, text_offset}</c>: the prompt's tokens and scores in the
+    /// completions <c>logprobs</c> shape (first entries null, offsets from the prompt's start). vLLM's request field; its
+    /// own response lists dicts per token instead, which a streamed chunk does not carry. Nothing when none came.
+    /// </summary>
+    private static void WritePromptLogprobs(Utf8JsonWriter w, LogprobsJson? logprobs, LoggedToken[]? prompt)
+    {
+        if (logprobs is not null && prompt is not null)
+        {
+            var offset = 0;
+            logprobs.WriteCompletion(w, "prompt_logprobs"u8, prompt, ref offset);
+        }
+    }
+
     public static void CompletionResponse(Utf8JsonWriter w, ResponseHeader h, Sequence[] sequences, in UsageCounts usage, LogprobsJson? logprobs = null)
     {
         Start(w, h, TextCompletion);
@@ -125,6 +140,7 @@ internal static class OpenAiWriter
             w.WriteStartObject();
             w.WriteNumber(s_index, s.Index);
             w.WriteString(s_text, s.Text?.ToString() ?? "");
+            WritePromptLogprobs(w, logprobs, s.PromptLogprobs);
             if (logprobs is not null && s.Logprobs is { } logged)
             {
                 var offset = 0;

@@ -149,4 +149,57 @@ public sealed class LogprobTests
         Assert.Equal(30, outputs.Count);
         Assert.All(outputs, o => Assert.True(o.Logprobs is { Top.Length: 0 } lp && lp.Logprob < 0 && float.IsFinite(lp.Logprob)));
     }
+    [Fact]
+    public async Task Engine_PromptLogprobs_EqualTheModelsLogSoftmaxAtEachPosition_AcrossChunks()
+    {
+        // Chunks of 7 tokens: the prompt's 23 positions are scored over four prefill steps.
+        await using var engine = await Start(o => o.MaxNumBatchedTokens = 7);
+        var prompt = Prompt(23, 5);
+        var request = Greedy(prompt, 3) with { PromptLogprobs = 4, Sampling = new SamplingOptions { Temperature = 1.5f, PresencePenalty = 1f, Seed = 1 } };
+
+        var outputs = await Collect(engine, request);
+
+        var scores = outputs[0].PromptLogprobs!;
+        Assert.All(outputs.Skip(1), o => Assert.Null(o.PromptLogprobs));
+        Assert.Equal(prompt.Length, scores.Length);
+        Assert.Null(scores[0]);
+        var reference = new ReferenceLlama(await TestModels.Tiny());
+        for (var i = 1; i < prompt.Length; i++)
+        {
+            // Raw scores: the log-softmax of the logits after prompt[..i], whatever the request's sampling settings.
+            var expected = ReferenceLogSoftmax([.. reference.LastLogits(prompt[..i]).Select(l => (float)l)]);
+            var score = scores[i]!;
+            Assert.Equal(expected[prompt[i]], score.Logprob, 2e-3);
+            var best = expected.Select((lp, id) => (lp, id)).OrderByDescending(t => t.lp).Take(4).ToArray();
+            Assert.Equal(4, score.Top.Length);
+            for (var k = 0; k < 4; k++)
+            {
+                Assert.Equal(best[k].lp, score.Top[k].Logprob, 2e-3);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Engine_PromptLogprobs_AreNotChangedByACachedPrefix_AndComputeThePromptWhole()
+    {
+        await using var engine = await Start();
+        var prompt = Prompt(40, 9);
+        var first = await Collect(engine, Greedy(prompt, 2) with { PromptLogprobs = 2 });
+
+        // The same prompt again: its blocks are cached now, yet a request scoring the prompt computes it whole.
+        var warm = await Collect(engine, Greedy(prompt, 2));
+        var second = await Collect(engine, Greedy(prompt, 2) with { PromptLogprobs = 2 });
+
+        Assert.True(warm[0].CachedTokens > 0, "the plain request should reuse the cached prefix");
+        Assert.Equal(0, second[0].CachedTokens);
+        Assert.Equal(first.Select(o => o.TokenId), second.Select(o => o.TokenId));
+        var a = first[0].PromptLogprobs!;
+        var b = second[0].PromptLogprobs!;
+        Assert.Equal(a.Length, b.Length);
+        for (var i = 1; i < a.Length; i++)
+        {
+            Assert.Equal(a[i]!.Logprob, b[i]!.Logprob, 1e-4);
+            Assert.Equal(a[i]!.Top.Select(t => t.TokenId), b[i]!.Top.Select(t => t.TokenId));
+        }
+    }
 }

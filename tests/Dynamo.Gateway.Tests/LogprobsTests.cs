@@ -6,7 +6,7 @@ using Dynamo.Gateway.Tests.Infrastructure;
 namespace Dynamo.Gateway.Tests;
 
 /// <summary>
-/// <c>logprobs</c>, <c>top_logprobs</c> and <c>echo</c> end to end on the real engine: numbers computed by the engine,
+/// <c>logprobs</c>, <c>top_logprobs</c> and <c>echo</c> (with the prompt's own log-probabilities) end to end on the real engine: numbers computed by the engine,
 /// carried by the worker contract as token ids, and written by the gateway in OpenAI's chat and completions shapes,
 /// streamed or whole, aggregated or disaggregated; the mocker's honest flat numbers; and the refusals.
 /// </summary>
@@ -136,6 +136,63 @@ public sealed class LogprobsTests
     }
 
     [Fact]
+    public async Task Completions_EchoWithLogprobs_LeadsWithThePromptsTokens_WholeAndStreamed()
+    {
+        await using var cluster = await TestCluster.StartAsync(Dotnet());
+        const string prompt = "Once upon a time there was";
+        var plainRequest = new { model = cluster.Model, prompt, max_tokens = 4, temperature = 0, ignore_eos = true, logprobs = 2 };
+        using var plain = await Json.PostAsync(cluster.Client, "v1/completions", plainRequest);
+        var plainLogprobs = (await Json.ReadAsync(plain))["choices"]![0]!["logprobs"]!;
+
+        using var response = await Json.PostAsync(cluster.Client, "v1/completions", new { plainRequest.model, prompt, plainRequest.max_tokens, plainRequest.temperature, plainRequest.ignore_eos, plainRequest.logprobs, echo = true });
+        var body = await Json.ReadAsync(response);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var promptTokens = body["usage"]!["prompt_tokens"]!.GetValue<int>();
+        var logprobs = body["choices"]![0]!["logprobs"]!;
+        var tokens = logprobs["tokens"]!.AsArray().Select(t => t!.GetValue<string>()).ToList();
+        var values = logprobs["token_logprobs"]!.AsArray().ToList();
+        var tops = logprobs["top_logprobs"]!.AsArray().ToList();
+        var offsets = logprobs["text_offset"]!.AsArray().Select(t => t!.GetValue<int>()).ToList();
+        Assert.Equal(promptTokens + 4, tokens.Count);
+        Assert.Equal(tokens.Count, values.Count);
+        Assert.Equal(tokens.Count, tops.Count);
+
+        // The prompt's first token has no context; each next one its log-probability and the top 2 at its position.
+        Assert.Null(values[0]);
+        Assert.Null(tops[0]);
+        Assert.Equal(prompt, string.Concat(tokens.Take(promptTokens)));
+        for (var i = 1; i < tokens.Count; i++)
+        {
+            var value = values[i]!.GetValue<double>();
+            var top = tops[i]!.AsObject();
+            Assert.True(value <= 0);
+            Assert.InRange(top.Count, 1, 2);
+            Assert.True(top.Max(t => t.Value!.GetValue<double>()) >= value);
+            Assert.Equal(offsets[i - 1] + tokens[i - 1].Length, offsets[i]);
+        }
+
+        // The output's part is what the request without echo reports.
+        Assert.Equal(plainLogprobs["tokens"]!.AsArray().Select(t => t!.GetValue<string>()), tokens.Skip(promptTokens));
+        var plainValues = plainLogprobs["token_logprobs"]!.AsArray().Select(t => t!.GetValue<double>()).ToList();
+        for (var i = 0; i < 4; i++)
+        {
+            Assert.Equal(plainValues[i], values[promptTokens + i]!.GetValue<double>(), 1e-3);
+        }
+
+        // Streamed: the echo chunk carries the prompt's text and numbers, the rest continue them.
+        using var streamed = await Json.PostAsync(cluster.Client, "v1/completions", new { plainRequest.model, prompt, plainRequest.max_tokens, plainRequest.temperature, plainRequest.ignore_eos, plainRequest.logprobs, echo = true, stream = true });
+        var chunks = (await Json.ReadEventsAsync(streamed))[..^1].Select(e => JsonNode.Parse(e)!["choices"]![0]!).ToList();
+        Assert.Equal(prompt, chunks[0]["text"]!.GetValue<string>());
+        var echoTokens = chunks[0]["logprobs"]!["tokens"]!.AsArray().Select(t => t!.GetValue<string>());
+        Assert.Equal(tokens.Take(promptTokens), echoTokens);
+        Assert.Null(chunks[0]["logprobs"]!["token_logprobs"]![0]);
+        var streamedLogprobs = chunks.Select(c => c["logprobs"]).Where(l => l is not null).ToList();
+        Assert.Equal(tokens, streamedLogprobs.SelectMany(l => l!["tokens"]!.AsArray().Select(t => t!.GetValue<string>())));
+        Assert.Equal(offsets, streamedLogprobs.SelectMany(l => l!["text_offset"]!.AsArray().Select(t => t!.GetValue<int>())));
+        Assert.Equal(body["choices"]![0]!["text"]!.GetValue<string>(), string.Concat(chunks.Select(c => c["text"]!.GetValue<string>())));
+    }
+
+    [Fact]
     public async Task Disaggregated_FirstTokensLogprobsComeFromThePrefillWorker_AndMatchAggregated()
     {
         var prompt = Prompt(60, 1);
@@ -216,6 +273,14 @@ public sealed class LogprobsTests
         Assert.Single(values);
         Assert.InRange(values[0], -20, Math.Log(0.5));
 
+        // Echo with logprobs: the prompt scored by the same flat distribution.
+        using var echoed = await Json.PostAsync(cluster.Client, "v1/completions", new { model = cluster.Model, prompt = new[] { 5, 6, 7, 8 }, max_tokens = 2, ignore_eos = true, logprobs = 1, echo = true });
+        var echoedLogprobs = (await Json.ReadAsync(echoed))["choices"]![0]!["logprobs"]!;
+        var echoedValues = echoedLogprobs["token_logprobs"]!.AsArray();
+        Assert.Equal(6, echoedValues.Count);
+        Assert.Null(echoedValues[0]);
+        Assert.All(echoedValues.Skip(1).Take(3), v => Assert.Equal(values[0], v!.GetValue<double>(), 1e-5));
+
         using var constrained = await Json.PostAsync(cluster.Client, "v1/chat/completions", new
         {
             model = cluster.Model,
@@ -235,7 +300,8 @@ public sealed class LogprobsTests
     [InlineData("chat/completions", """{"logprobs":"yes"}""", "logprobs")]
     [InlineData("completions", """{"logprobs":6}""", "logprobs")]
     [InlineData("completions", """{"logprobs":-1}""", "logprobs")]
-    [InlineData("completions", """{"logprobs":1,"echo":true}""", "echo")]
+    [InlineData("completions", """{"prompt_logprobs":1}""", "prompt_logprobs")]
+    [InlineData("chat/completions", """{"prompt_logprobs":1}""", "prompt_logprobs")]
     [InlineData("completions", """{"echo":"yes"}""", "echo")]
     public async Task OutOfRangeOrUnsupported_Is400NamingTheParameter(string endpoint, string extra, string param)
     {

@@ -96,6 +96,16 @@ public sealed record ParsedRequest
     /// <summary>Completions only: <c>echo</c>, the prompt's text put before each choice's output.</summary>
     public bool Echo { get; init; }
 
+    /// <summary>
+    /// Completions only: vLLM's <c>prompt_logprobs</c>, the prompt tokens' own log-probabilities with this many
+    /// alternatives each. The worker contract's field: the gateway sends it for <c>echo</c> with <c>logprobs</c> and
+    /// refuses it from clients.
+    /// </summary>
+    public int? PromptLogprobs { get; init; }
+
+    /// <summary>Completions with <c>echo</c> and <c>logprobs</c>: the prompt's tokens lead each choice's log-probabilities.</summary>
+    public bool EchoesLogprobs => Echo && Logprobs is not null && Kind == RequestKind.Completion;
+
     /// <summary>vLLM's <c>return_tokens_as_token_ids</c>: log-probability tokens are written <c>token_id:N</c> instead of
     /// their text (the worker contract uses it, so the gateway reads ids, not text).</summary>
     public bool ReturnTokensAsTokenIds { get; init; }

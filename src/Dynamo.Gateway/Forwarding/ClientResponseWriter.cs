@@ -40,6 +40,7 @@ internal sealed class ClientResponseWriter : IClientWriter
     private readonly bool _parallelToolCalls;
     private readonly List<ToolCallDelta> _deltas = [];
     private readonly LogprobsJson? _logprobs;
+    private readonly bool _echoesLogprobs;
     private Utf8JsonWriter? _json;
     private byte[]? _chunkPrefix;
     private bool _started;
@@ -66,6 +67,7 @@ internal sealed class ClientResponseWriter : IClientWriter
         _created = created;
         _toolCalls = request.Kind == RequestKind.Chat && request.UsesTools ? toolCallFormat : null;
         _parallelToolCalls = request.ParallelToolCalls;
+        _echoesLogprobs = request.EchoesLogprobs;
         if (request.Logprobs is not null)
         {
             _logprobs = new LogprobsJson(tokenizer ?? throw new ArgumentNullException(nameof(tokenizer)), request.ReturnTokensAsTokenIds);
@@ -82,6 +84,10 @@ internal sealed class ClientResponseWriter : IClientWriter
                 var echo = prompt.Text ?? (tokenizer ?? throw new ArgumentNullException(nameof(tokenizer))).Decode(prompt.TokenIds!) ?? "";
                 _choices[i].Echo = echo;
                 _choices[i].TextOffset = echo.Length;
+
+                // With logprobs the prompt's tokens lead the choice's logprobs: a stream's echo chunk waits for them (the
+                // worker sends them with the choice's first token).
+                _choices[i].AwaitsPrompt = request.EchoesLogprobs;
                 if (!_stream)
                 {
                     _choices[i].Text.Append(echo);
@@ -119,7 +125,7 @@ internal sealed class ClientResponseWriter : IClientWriter
         {
             for (var i = 0; i < _choices.Length; i++)
             {
-                if (_choices[i].Echo is { } echo)
+                if (_choices[i].Echo is { } echo && !_choices[i].AwaitsPrompt)
                 {
                     // The prompt's text first, as its own chunk (as vLLM streams an echo).
                     WriteCompletionChunk(i, JsonString(echo), finishReason: null);
@@ -152,6 +158,11 @@ internal sealed class ClientResponseWriter : IClientWriter
         var choice = _choices[index];
         var finishReason = chunk.FinishReason;
         choice.FinishReason ??= finishReason;
+        if (choice.AwaitsPrompt)
+        {
+            OnPrompt(index, choice, chunk);
+        }
+
         if (!_stream)
         {
             choice.Text.Append(chunk.Text);
@@ -197,6 +208,39 @@ internal sealed class ClientResponseWriter : IClientWriter
         {
             WriteCompletionChunk(index, chunk.TextJson, finishReason);
         }
+    }
+
+    /// <summary>
+    /// Echo with logprobs, a choice's first chunk: it carries the prompt's tokens and scores (<c>prompt_logprobs</c>).
+    /// They lead the choice's logprobs; the output's <c>text_offset</c>s continue after the prompt tokens' texts (as
+    /// vLLM counts). A stream sends the echoed text with them now, as its own chunk.
+    /// </summary>
+    private void OnPrompt(int index, Choice choice, WorkerChunk chunk)
+    {
+        if (chunk.PromptLogprobs.Count == 0)
+        {
+            throw new InvalidDataException($"The worker's first chunk of choice {index} carries no prompt_logprobs; the request asked for them (echo with logprobs).");
+        }
+
+        choice.AwaitsPrompt = false;
+        if (!_stream)
+        {
+            choice.Logprobs.AddRange(chunk.PromptLogprobs);
+            return;
+        }
+
+        var offset = 0;
+
+        _body.Write("data: "u8);
+        var writer = Json();
+        WriteHeader(writer, "text_completion");
+        writer.WriteStartArray("choices"u8);
+        writer.WriteStartObject();
+        writer.WriteNumber("index"u8, index);
+        writer.WriteString("text"u8, choice.Echo);
+        _logprobs!.WriteCompletion(writer, CollectionsMarshal.AsSpan(chunk.PromptLogprobs), ref offset);
+        choice.TextOffset = offset;
+        EndChoice(writer, finishReason: null);
     }
 
     private void OnLogprobsChoice(int index, Choice choice, WorkerChunk chunk, string? finishReason)
@@ -538,7 +582,8 @@ internal sealed class ClientResponseWriter : IClientWriter
             }
             else
             {
-                var offset = choice.Echo?.Length ?? 0;
+                // Echo with logprobs: the prompt's tokens lead, offsets from 0; else the output's start after the echo.
+                var offset = choice.Echo is { } echo && !_echoesLogprobs ? echo.Length : 0;
                 _logprobs.WriteCompletion(json, CollectionsMarshal.AsSpan(choice.Logprobs), ref offset);
             }
 
@@ -634,6 +679,9 @@ internal sealed class ClientResponseWriter : IClientWriter
 
         /// <summary>Completions with <c>echo</c>: the prompt's text, which the choice's text starts with.</summary>
         public string? Echo { get; set; }
+
+        /// <summary>Echo with logprobs: the prompt's tokens and scores have not come yet (in streams, nor the echoed text).</summary>
+        public bool AwaitsPrompt { get; set; }
 
         /// <summary>Completion streams: <c>text_offset</c> of the next token (after the echoed prompt and the tokens so far).</summary>
         public int TextOffset { get; set; }

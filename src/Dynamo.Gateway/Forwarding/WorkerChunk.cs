@@ -17,6 +17,9 @@ internal sealed class WorkerChunk
     /// <summary>The choice's tokens' log-probabilities (<c>logprobs</c> in the completions shape, tokens as <c>token_id:N</c>); empty when none came.</summary>
     public List<LoggedToken> Logprobs { get; } = [];
 
+    /// <summary>The prompt's tokens and scores (<c>prompt_logprobs</c>, same shape; on a choice's first chunk when the request asked); empty when none came.</summary>
+    public List<LoggedToken> PromptLogprobs { get; } = [];
+
     private byte[] _textJson = new byte[256];
     private int _textJsonLength;
 
@@ -79,6 +82,7 @@ internal sealed class WorkerChunk
     {
         TokenIds.Clear();
         Logprobs.Clear();
+        PromptLogprobs.Clear();
         HasChoice = false;
         ChoiceIndex = 0;
         Text = null;
@@ -143,7 +147,12 @@ internal sealed class WorkerChunk
                 else if (reader.ValueTextEquals("logprobs"u8))
                 {
                     reader.Read();
-                    ReadLogprobs(ref reader);
+                    ReadLogprobs(ref reader, Logprobs);
+                }
+                else if (reader.ValueTextEquals("prompt_logprobs"u8))
+                {
+                    reader.Read();
+                    ReadLogprobs(ref reader, PromptLogprobs);
                 }
                 else if (reader.ValueTextEquals("finish_reason"u8))
                 {
@@ -160,7 +169,7 @@ internal sealed class WorkerChunk
     }
 
     /// <summary><c>{"tokens": ["token_id:N"], "token_logprobs": [x|null], "top_logprobs": [{"token_id:N": x}|null], ...}</c>.</summary>
-    private void ReadLogprobs(ref Utf8JsonReader reader)
+    private static void ReadLogprobs(ref Utf8JsonReader reader, List<LoggedToken> into)
     {
         if (reader.TokenType != JsonTokenType.StartObject)
         {
@@ -228,7 +237,7 @@ internal sealed class WorkerChunk
 
         for (var i = 0; i < ids.Count; i++)
         {
-            Logprobs.Add(new LoggedToken(ids[i], values[i] is { } value ? new TokenLogprobs(value, tops?[i] ?? []) : null));
+            into.Add(new LoggedToken(ids[i], values[i] is { } value ? new TokenLogprobs(value, tops?[i] ?? []) : null));
         }
     }
 

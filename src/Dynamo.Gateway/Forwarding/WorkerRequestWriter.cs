@@ -92,6 +92,12 @@ internal static class WorkerRequestWriter
                 // gateway turns into text and bytes with its own tokenizer. (echo is the gateway's: never sent.)
                 json.WriteNumber("logprobs"u8, logprobs);
                 json.WriteBoolean("return_tokens_as_token_ids"u8, true);
+                if (request.EchoesLogprobs && generatedPromptTokens == 0)
+                {
+                    // Echo with logprobs: the prompt's own numbers, once. A migrated attempt (its prompt ends with
+                    // output already streamed) had them from the first worker, with its first token.
+                    json.WriteNumber("prompt_logprobs"u8, logprobs);
+                }
             }
 
             json.WriteNumber("n"u8, request.N);

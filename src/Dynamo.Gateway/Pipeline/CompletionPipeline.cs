@@ -220,7 +220,8 @@ internal sealed partial class CompletionPipeline
             // kv_transfer_params name other workers' memory: only the gateway sets them, never a client. A migrated
             // attempt prefills locally (its prompt now includes generated tokens the prefill worker never saw).
             RemotePrefill? remotePrefill = null;
-            if (attempt == 0 && migratable && _prefill.HasPrefillPool(request.Model))
+            // Echo with logprobs scores the prompt where it is decoded: a remote prefill's KV would skip the positions it needs.
+            if (attempt == 0 && migratable && !request.EchoesLogprobs && _prefill.HasPrefillPool(request.Model))
             {
                 remotePrefill = await _prefill.TryPrefillAsync(request, prompt, decision, activity, context.RequestAborted);
                 if (remotePrefill is not null)
@@ -461,12 +462,13 @@ internal sealed partial class CompletionPipeline
     /// </summary>
     private static ParsedRequest CheckToolCalling(ParsedRequest request, ModelCard card)
     {
-        if (request.Echo && request.Logprobs is not null)
+        if (request.PromptLogprobs is not null)
         {
-            // The prompt's own log-probabilities need logits at every prompt position, which the engines do not compute.
+            // The worker contract's field (the gateway sends it for echo with logprobs), which the parser refuses unless
+            // its limits accept it (workers' do): a gateway configured to accept it must not ignore it.
             throw OpenAiException.BadRequest(
-                "'echo' with 'logprobs' (the prompt tokens' log-probabilities) is not supported by this server yet; send 'echo' without 'logprobs', or 'logprobs' without 'echo'.",
-                "echo", "unsupported_parameter");
+                "'prompt_logprobs' (vLLM's extension) is not served by this frontend; send 'echo': true with 'logprobs', which puts the prompt tokens' log-probabilities first in each choice's 'logprobs'.",
+                "prompt_logprobs", "unsupported_parameter");
         }
 
         if (!request.UsesTools)

@@ -60,6 +60,20 @@ public sealed class LogprobsJson
         return text;
     }
 
+    /// <summary>A prompt's tokens with their scores (<see cref="Contracts.Engine.EngineOutput.PromptLogprobs"/>: the first null).</summary>
+    public static LoggedToken[] Prompt(int[] tokens, TokenLogprobs?[] scores)
+    {
+        ArgumentNullException.ThrowIfNull(tokens);
+        ArgumentNullException.ThrowIfNull(scores);
+        var logged = new LoggedToken[Math.Min(tokens.Length, scores.Length)];
+        for (var i = 0; i < logged.Length; i++)
+        {
+            logged[i] = new LoggedToken(tokens[i], scores[i]);
+        }
+
+        return logged;
+    }
+
     /// <summary>Reads a token written as <c>token_id:N</c>; false for anything else.</summary>
     public static bool TryParseTokenId(ReadOnlySpan<char> text, out int id)
     {
@@ -99,10 +113,15 @@ public sealed class LogprobsJson
     /// is where the first token's text starts in the choice's text, and is advanced past the last one (vLLM counts
     /// offsets the same way: by the tokens' own texts).
     /// </summary>
-    public void WriteCompletion(Utf8JsonWriter json, ReadOnlySpan<LoggedToken> tokens, ref int textOffset)
+    public void WriteCompletion(Utf8JsonWriter json, ReadOnlySpan<LoggedToken> tokens, ref int textOffset) =>
+        WriteCompletion(json, "logprobs"u8, tokens, ref textOffset);
+
+    /// <summary>As <see cref="WriteCompletion(Utf8JsonWriter, ReadOnlySpan{LoggedToken}, ref int)"/>, under the property
+    /// <paramref name="name"/> (the worker contract's <c>prompt_logprobs</c> has the same shape).</summary>
+    public void WriteCompletion(Utf8JsonWriter json, ReadOnlySpan<byte> name, ReadOnlySpan<LoggedToken> tokens, ref int textOffset)
     {
         ArgumentNullException.ThrowIfNull(json);
-        json.WriteStartObject("logprobs"u8);
+        json.WriteStartObject(name);
         json.WriteStartArray("tokens"u8);
         foreach (var token in tokens)
         {

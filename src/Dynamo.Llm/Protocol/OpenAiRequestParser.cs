@@ -263,6 +263,14 @@ public static class OpenAiRequestParser
             reader.Read();
             state.Echo = ReadOptionalBool(ref reader, "echo") ?? false;
         }
+        else if (state.Kind == RequestKind.Completion && limits.AcceptPromptLogprobs && reader.ValueTextEquals("prompt_logprobs"u8))
+        {
+            // vLLM's extension; the worker contract's way to ask for the prompt's own log-probabilities (the gateway's
+            // clients ask with echo and logprobs, and get a refusal for this field).
+            state.Field = "prompt_logprobs";
+            reader.Read();
+            state.PromptLogprobs = ReadOptionalInt32(ref reader, "prompt_logprobs", 0, limits.MaxCompletionLogprobs);
+        }
         else if (reader.ValueTextEquals("return_tokens_as_token_ids"u8))
         {
             state.Field = "return_tokens_as_token_ids";
@@ -1165,6 +1173,8 @@ public static class OpenAiRequestParser
 
         public bool Echo { get; set; }
 
+        public int? PromptLogprobs { get; set; }
+
         public bool ReturnTokensAsTokenIds { get; set; }
 
         public bool HasHints { get; set; }
@@ -1244,6 +1254,7 @@ public static class OpenAiRequestParser
                 GeneratedPromptTokens = GeneratedPromptTokens,
                 Logprobs = Kind == RequestKind.Chat ? (ChatLogprobs == true ? TopLogprobs ?? 0 : null) : CompletionLogprobs,
                 Echo = Echo,
+                PromptLogprobs = PromptLogprobs,
                 ReturnTokensAsTokenIds = ReturnTokensAsTokenIds,
                 Hints = HasHints && (SessionId is not null || ExpectedOutputTokens is not null || Priority is not null)
                     ? new RequestHints(SessionId, ExpectedOutputTokens, Priority ?? 0)

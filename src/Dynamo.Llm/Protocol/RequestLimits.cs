@@ -36,6 +36,13 @@ public sealed record RequestLimits
     /// </summary>
     public int MaxCompletionLogprobs { get; init; } = 5;
 
+    /// <summary>
+    /// Completions read vLLM's <c>prompt_logprobs</c> (0..<see cref="MaxCompletionLogprobs"/>) instead of refusing it:
+    /// the worker contract's field, which workers accept and the gateway refuses (its clients ask with <c>echo</c> and
+    /// <c>logprobs</c>). Default false.
+    /// </summary>
+    public bool AcceptPromptLogprobs { get; init; }
+
     /// <summary>Most prompts in one completions request (OpenAI's prompt batch). Default 128.</summary>
     public int MaxPrompts { get; init; } = 128;
 

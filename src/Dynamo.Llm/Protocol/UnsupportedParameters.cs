@@ -29,8 +29,9 @@ internal static class UnsupportedParameters
         // Completions' log-probabilities are 'logprobs' (a count); chat's 'top_logprobs' is read by the parser.
         new("top_logprobs", RequestKind.Completion, "log-probabilities; use 'logprobs' (a count) in completions", IsZero),
 
-        // vLLM's prompt_logprobs: 0 asks for the prompt tokens' own log-probabilities.
-        new("prompt_logprobs", null, "prompt log-probabilities", _ => false),
+        // vLLM's prompt_logprobs: 0 asks for the prompt tokens' own log-probabilities. Workers' completions read it
+        // (RequestLimits.AcceptPromptLogprobs, the worker contract); clients ask with echo and logprobs.
+        new("prompt_logprobs", null, "prompt log-probabilities; use 'echo' with 'logprobs' (completions)", _ => false),
         new("suffix", RequestKind.Completion, "insertion (suffix)", v => IsString(v, "")),
         new("best_of", RequestKind.Completion, "best_of", v => IsNumber(v, 1)),
         new("logit_bias", null, "logit_bias", v => v.ValueKind == JsonValueKind.Object && !v.EnumerateObject().Any()),

@@ -240,6 +240,15 @@ public sealed class OpenAiRequestParserTests
         // Workers take chat's top count through the completions contract.
         Assert.Equal(20, OpenAiRequestParser.Parse(RequestKind.Completion, """{"model":"m","prompt":"x","logprobs":20}"""u8,
             RequestLimits.Default with { MaxCompletionLogprobs = 20 }).Logprobs);
+
+        // And prompt_logprobs (echo with logprobs), which only limits that accept it read; chat never does.
+        var worker = RequestLimits.Default with { AcceptPromptLogprobs = true };
+        var scored = OpenAiRequestParser.Parse(RequestKind.Completion, """{"model":"m","prompt":"x","logprobs":2,"prompt_logprobs":2}"""u8, worker);
+        Assert.Equal(2, scored.PromptLogprobs);
+        Assert.Null(Completion("""{"model":"m","prompt":"x","logprobs":2,"echo":true}""").PromptLogprobs);
+        Assert.True(Completion("""{"model":"m","prompt":"x","logprobs":2,"echo":true}""").EchoesLogprobs);
+        Assert.Equal("prompt_logprobs", Assert.Throws<OpenAiException>(() => OpenAiRequestParser.Parse(RequestKind.Completion, """{"model":"m","prompt":"x","prompt_logprobs":6}"""u8, worker)).Param);
+        Assert.Equal("prompt_logprobs", Assert.Throws<OpenAiException>(() => OpenAiRequestParser.Parse(RequestKind.Chat, """{"model":"m","messages":[{"role":"user","content":"hi"}],"prompt_logprobs":1}"""u8, worker)).Param);
     }
 
     [Theory]
