@@ -98,10 +98,14 @@ public sealed class SessionAffinityTests
         var rehomed = router.Select(Turn("s1", 1), remaining);
         Assert.NotEqual(home.InstanceId, rehomed.Worker.InstanceId);
         Assert.Equal(SessionRouting.New, rehomed.Session);
+        router.Complete(rehomed);
 
+        // A session's turns come one after another: each completes before the next is sent.
         for (var turn = 2; turn < 8; turn++)
         {
-            Assert.Equal(rehomed.Worker.InstanceId, router.Select(Turn("s1", turn), remaining).Worker.InstanceId);
+            var decision = router.Select(Turn("s1", turn), remaining);
+            Assert.Equal(rehomed.Worker.InstanceId, decision.Worker.InstanceId);
+            router.Complete(decision);
         }
 
         // The old worker coming back does not pull the session back: it lives where it was re-homed.
