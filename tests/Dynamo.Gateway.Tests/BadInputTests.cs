@@ -62,7 +62,7 @@ public sealed class BadInputTests(ClusterFixture fixture) : IClassFixture<Cluste
             { "tool_choice required without tools", Chat, "{" + M + "," + Msgs + ",\"tool_choice\":\"required\"}", 400, "tool_choice" },
             { "response_format json_schema", Chat, "{" + M + "," + Msgs + ",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\"}}}", 400, "response_format" },
             { "top_logprobs above 20", Chat, "{" + M + "," + Msgs + ",\"logprobs\":true,\"top_logprobs\":21}", 400, "top_logprobs" },
-            { "echo with logprobs", Completions, "{" + M + ",\"prompt\":\"x\",\"echo\":true,\"logprobs\":1}", 400, "echo" },
+            { "prompt_logprobs from a client", Completions, "{" + M + ",\"prompt\":\"x\",\"prompt_logprobs\":1}", 400, "prompt_logprobs" },
             { "deep nesting", Chat, "{" + M + ",\"messages\":" + new string('[', 10_000) + new string(']', 10_000) + "}", 400, null },
             { "prompt missing", Completions, "{" + M + "}", 400, "prompt" },
             { "prompt empty string", Completions, "{" + M + ",\"prompt\":\"\"}", 400, "prompt" },
