@@ -13,10 +13,17 @@ using Dynamo.Llm.Tokenization;
 // interleaved, and the inter-token time of each is compared; (2) the same tokens are replayed through a fresh
 // constraint and each step's mask (FillAllowed, applying it to a row of logits, TryAccept) is timed on its own.
 // dotnet run -c Release --project bench/Dynamo.Bench.Structured -- [--threads 2] [--tokens 200] [--rounds 4] [--out DIR]
+// With --logprobs: what reporting log-probabilities (top 0 and top 20) costs against the same decode step instead.
 var threads = (int)Arg("threads", Math.Min(Environment.ProcessorCount, 2));
 var tokens = (int)Arg("tokens", 200);
 var rounds = (int)Arg("rounds", 4);
 var outDir = ArgString("out", Path.Combine("bench", "results"))!;
+if (args.Contains("--logprobs"))
+{
+    await LogprobsBench.RunAsync(threads, tokens, rounds, outDir);
+    return;
+}
+
 Console.WriteLine($"# Structured outputs benchmark — {Environment.ProcessorCount} cores, {threads} engine threads, {RuntimeInformation.OSDescription}, .NET {Environment.Version}, load {Load()}");
 
 var modelDir = Path.Combine(Path.GetTempPath(), "dynamo-bench-structured-small");

@@ -262,6 +262,15 @@ public sealed class MockerEngine : IEngine, IKvEventSource, IKvTransferTelemetry
         {
             throw new ArgumentException($"max_tokens must be at least 1 (got {request.MaxTokens}).", nameof(request));
         }
+
+        if (request.Logprobs is not null && request.Constraint is not null)
+        {
+            // Constrained tokens are drawn among the allowed ones by a rule whose probabilities the mocker does not compute:
+            // any number reported would be made up.
+            throw Contracts.OpenAi.OpenAiException.BadRequest(
+                "The mocker engine reports log-probabilities only for unconstrained output; send 'logprobs' without 'response_format' (or forced tool calls).",
+                "logprobs", "unsupported_parameter");
+        }
     }
 
     private void Wake() => _wake.Writer.TryWrite(true);

@@ -69,7 +69,21 @@ internal sealed class MockerScheduler
     /// <summary>Whether the last planned step has anything in it.</summary>
     public bool StepIsEmpty => _stepPrefill.Count == 0 && _stepDecode.Count == 0;
 
-    public void Enqueue(SequenceState state) => state.WaitingNode = _waiting.AddLast(state);
+    /// <summary>
+    /// Queues a new sequence by <see cref="EngineRequest.Priority"/>, then arrival: behind every waiting sequence of its
+    /// priority or higher (a preempted sequence, put back at the front, stays ahead of all but higher priorities).
+    /// </summary>
+    public void Enqueue(SequenceState state)
+    {
+        int priority = state.Request.Priority;
+        LinkedListNode<SequenceState>? after = _waiting.Last;
+        while (after is not null && after.Value.Request.Priority < priority)
+        {
+            after = after.Previous;
+        }
+
+        state.WaitingNode = after is null ? _waiting.AddFirst(state) : _waiting.AddAfter(after, state);
+    }
 
     /// <summary>The reader went away: take the sequence out wherever it is and free its blocks.</summary>
     public void Drop(SequenceState state)
@@ -170,7 +184,10 @@ internal sealed class MockerScheduler
 
             s.Kv ??= _pool.CreateSequence(CollectionsMarshal.AsSpan(s.Tokens));
             int reserve = _running.Count == 0 ? 0 : _watermarkBlocks;
-            if (!_pool.TryAllocate(s.Kv, reserve))
+
+            // As the real engine: a request scoring its prompt computes it whole (no cached prefix, no remote prefill).
+            bool scoresPrompt = s.Request.PromptLogprobs is not null && s.Generated == 0;
+            if (!_pool.TryAllocate(s.Kv, reserve, matchPrefix: !scoresPrompt))
             {
                 break;
             }
@@ -180,7 +197,7 @@ internal sealed class MockerScheduler
             bool firstAdmission = s.CachedTokens < 0;
             if (firstAdmission)
             {
-                if (s.OracleCachedTokens > s.Kv.ComputedTokens)
+                if (s.OracleCachedTokens > s.Kv.ComputedTokens && !scoresPrompt)
                 {
                     // Oracle studies: the prefix is taken as cached whatever this pool holds (an infinite cache that every worker shares).
                     _pool.MarkComputed(s.Kv, Math.Min(s.OracleCachedTokens, s.Kv.TokenCount - 1));
@@ -191,7 +208,7 @@ internal sealed class MockerScheduler
                 Interlocked.Add(ref _cachedPromptTokens, s.CachedTokens);
             }
 
-            if (firstAdmission && _transfer is { } transfer && s.Request.KvTransfer?.RemotePrefill is { } remote && transfer.TryBegin(s, remote))
+            if (firstAdmission && !scoresPrompt && _transfer is { } transfer && s.Request.KvTransfer?.RemotePrefill is { } remote && transfer.TryBegin(s, remote))
             {
                 // Live disaggregated decode: the blocks are held while the prompt's KV "moves"; no step until it has.
                 _transferring.Add(s);
@@ -271,7 +288,8 @@ internal sealed class MockerScheduler
         {
             KvSequence kv = s.Kv!;
             _pool.MarkComputed(kv, kv.TokenCount);
-            Emit(s, s.Request.KvTransfer!.RemotePrefill!.FirstToken);
+            var remote = s.Request.KvTransfer!.RemotePrefill!;
+            Emit(s, remote.FirstToken, s.Request.Logprobs is { } top ? remote.FirstLogprobs ?? _tokens.Logprobs(remote.FirstToken, top) : null);
             if (s.IsFinished)
             {
                 _running.Remove(s);
@@ -326,14 +344,18 @@ internal sealed class MockerScheduler
         }
     }
 
-    private void EmitNextToken(SequenceState s) => Emit(s, NextToken(s));
+    private void EmitNextToken(SequenceState s)
+    {
+        var token = NextToken(s);
+        Emit(s, token, s.Request.Logprobs is { } top ? _tokens.Logprobs(token, top) : null);
+    }
 
     private int NextToken(SequenceState s) => s.Request.Constraint is { } constraint
         ? _tokens.Next(s.ContextHash, s.Seed, constraint, _mask ??= new ulong[_tokens.MaskWords])
         : _tokens.Next(s.ContextHash, s.Seed);
 
     /// <summary>Streams a token the sequence produced (sampled here, or by a remote prefill) and finishes it when done.</summary>
-    private void Emit(SequenceState s, int token)
+    private void Emit(SequenceState s, int token, TokenLogprobs? logprobs)
     {
         s.Tokens.Add(token);
         s.ContextHash = TokenGenerator.Extend(s.ContextHash, token);
@@ -363,7 +385,7 @@ internal sealed class MockerScheduler
             // hold their share of the pool already (the decode worker then computes the prompt).
             if (transfer.TryReserve(kv.Blocks.Length, _pool.TotalBlocks))
             {
-                handoff = transfer.Pin(request.RequestId, kv, request.PromptTokens, token);
+                handoff = transfer.Pin(request.RequestId, kv, request.PromptTokens, token) with { FirstLogprobs = logprobs };
                 s.Kv = null;
             }
             else
@@ -374,7 +396,11 @@ internal sealed class MockerScheduler
             finish = FinishReason.Length;
         }
 
-        var output = new EngineOutput(token, finish, s.CachedTokens) { KvTransfer = handoff, KvTransferDeclined = declined };
+        var output = new EngineOutput(token, finish, s.CachedTokens)
+        {
+            KvTransfer = handoff, KvTransferDeclined = declined, Logprobs = logprobs,
+            PromptLogprobs = s.Generated == 1 && request.PromptLogprobs is { } top ? _tokens.PromptLogprobs(request.PromptTokens, top) : null,
+        };
         if (finish is null)
         {
             _emit(s, output);

@@ -112,6 +112,76 @@ internal sealed class TokenGenerator
         return _eosSorted.Length > 0 ? _eosSorted[0] : 0;
     }
 
+    /// <summary>
+    /// The log-probabilities of <paramref name="token"/> and of the <paramref name="top"/> most likely tokens under the
+    /// distribution <see cref="Next(ulong, ulong?)"/> draws from (greedy or seeded alike: the context hash is its random
+    /// source): each end-of-sequence id with probability p / E, every other id with (1 − p) / (V − E). Ties list the
+    /// lower id first. Honest numbers, if dull ones: the mocker's "model" is flat.
+    /// </summary>
+    public TokenLogprobs Logprobs(int token, int top)
+    {
+        var eos = _eosSorted.Length;
+        var eosLogprob = eos == 0 || _eosProbability <= 0 ? float.NegativeInfinity : (float)Math.Log(_eosProbability / eos);
+        var otherLogprob = (float)Math.Log((eos == 0 ? 1.0 : 1 - _eosProbability) / (_vocabSize - eos));
+        var list = new List<TokenLogprob>(Math.Min(top, _vocabSize));
+        if (eosLogprob == otherLogprob)
+        {
+            // One flat distribution over every id.
+            for (var id = 0; id < _vocabSize && list.Count < top; id++)
+            {
+                list.Add(new TokenLogprob(id, otherLogprob));
+            }
+        }
+        else if (eosLogprob > otherLogprob)
+        {
+            AddEos();
+            AddOthers();
+        }
+        else
+        {
+            AddOthers();
+            AddEos();
+        }
+
+        return new TokenLogprobs(IsEos(token) ? eosLogprob : otherLogprob, [.. list]);
+
+        void AddEos()
+        {
+            for (var e = 0; e < _eosSorted.Length && list.Count < top && !float.IsNegativeInfinity(eosLogprob); e++)
+            {
+                list.Add(new TokenLogprob(_eosSorted[e], eosLogprob));
+            }
+        }
+
+        void AddOthers()
+        {
+            for (var id = 0; id < _vocabSize && list.Count < top; id++)
+            {
+                if (!IsEos(id))
+                {
+                    list.Add(new TokenLogprob(id, otherLogprob));
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// The prompt's log-probabilities under the same flat distribution (its "model" scores every position alike): null
+    /// for the first token, then <see cref="Logprobs"/> of each next one. The top alternatives are one shared array.
+    /// </summary>
+    public TokenLogprobs?[] PromptLogprobs(int[] prompt, int top)
+    {
+        var scores = new TokenLogprobs?[prompt.Length];
+        TokenLogprobs? other = null;
+        TokenLogprobs? eos = null;
+        for (var i = 1; i < prompt.Length; i++)
+        {
+            scores[i] = IsEos(prompt[i]) ? eos ??= Logprobs(prompt[i], top) : other ??= Logprobs(prompt[i], top);
+        }
+
+        return scores;
+    }
+
     /// <summary>Words a scratch mask for <see cref="Next(ulong, ulong?, ITokenConstraint, ulong[])"/> needs.</summary>
     public int MaskWords => (_vocabSize + 63) >> 6;
 

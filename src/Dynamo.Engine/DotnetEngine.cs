@@ -29,6 +29,9 @@ public sealed class DotnetEngine : IEngine, IKvTransferTelemetry, IKvTransferPin
     private static readonly TimeSpan IdleWait = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan ThrottledWait = TimeSpan.FromMilliseconds(20);
 
+    /// <summary>Prompt positions whose logits are projected together when a request scores its prompt: 8 rows of the vocabulary at a time.</summary>
+    private const int PromptRowsPerProjection = 8;
+
     private readonly DotnetEngineOptions _options;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
@@ -51,6 +54,8 @@ public sealed class DotnetEngine : IEngine, IKvTransferTelemetry, IKvTransferPin
     private readonly ForwardBatch _batch = new();
     private readonly List<ScheduledChunk> _scheduled = [];
     private readonly float[] _logits;
+    private float[]? _promptLogits;
+    private float[]? _promptScratch;
     private KvTransferConnector? _transfer;
     private long _arrivals;
     private int _runningCount;
@@ -301,6 +306,16 @@ public sealed class DotnetEngine : IEngine, IKvTransferTelemetry, IKvTransferPin
             throw new ArgumentException($"request {request.RequestId}: the prompt has {request.PromptTokens.Length} tokens; this engine's context holds {Info.MaxContextLength} (prompt plus at least one generated token)", nameof(request));
         }
 
+        if (request.Logprobs is < 0 or > LogprobMath.MaxTop)
+        {
+            throw new ArgumentException($"request {request.RequestId}: logprobs {request.Logprobs} must be between 0 and {LogprobMath.MaxTop}", nameof(request));
+        }
+
+        if (request.PromptLogprobs is < 0 or > LogprobMath.MaxTop)
+        {
+            throw new ArgumentException($"request {request.RequestId}: prompt logprobs {request.PromptLogprobs} must be between 0 and {LogprobMath.MaxTop}", nameof(request));
+        }
+
         foreach (var token in request.PromptTokens)
         {
             if ((uint)token >= (uint)Info.VocabSize)
@@ -375,7 +390,23 @@ public sealed class DotnetEngine : IEngine, IKvTransferTelemetry, IKvTransferPin
     {
         while (_incoming.TryDequeue(out var sequence))
         {
-            _waiting.AddLast(sequence);
+            // By priority, then arrival: behind every waiting sequence of its priority or higher (a walk from the
+            // back that stops at once when priorities are equal, the common case).
+            var priority = sequence.Request.Priority;
+            var after = _waiting.Last;
+            while (after is not null && after.Value.Request.Priority < priority)
+            {
+                after = after.Previous;
+            }
+
+            if (after is null)
+            {
+                _waiting.AddFirst(sequence);
+            }
+            else
+            {
+                _waiting.AddAfter(after, sequence);
+            }
         }
     }
 
@@ -434,9 +465,17 @@ public sealed class DotnetEngine : IEngine, IKvTransferTelemetry, IKvTransferPin
             var sequence = node.Value;
             sequence.Kv ??= _pool.CreateSequence(CollectionsMarshal.AsSpan(sequence.Tokens));
             var reserve = _running.Count == 0 ? 0 : Math.Max(1, _pool.TotalBlocks / 100);
-            if (!_pool.TryAllocate(sequence.Kv, reserve))
+
+            // A request scoring its prompt needs every prompt position's logits: nothing of it comes from the prefix cache.
+            var scoresPrompt = sequence.ScoresPrompt;
+            if (!_pool.TryAllocate(sequence.Kv, reserve, matchPrefix: !scoresPrompt))
             {
                 break;
+            }
+
+            if (scoresPrompt)
+            {
+                sequence.PromptLogprobs = new List<TokenLogprobs?>(sequence.Request.PromptTokens.Length) { null };
             }
 
             _waiting.RemoveFirst();
@@ -465,8 +504,9 @@ public sealed class DotnetEngine : IEngine, IKvTransferTelemetry, IKvTransferPin
         }
 
         var wantLogits = start + count == kv.TokenCount;
+        var firstToken = _batch.TokenCount;
         var row = _batch.Add(CollectionsMarshal.AsSpan(sequence.Tokens).Slice(start, count), start, kv.Blocks.ToArray(), wantLogits);
-        _scheduled.Add(new ScheduledChunk(sequence, start + count, row));
+        _scheduled.Add(new ScheduledChunk(sequence, start + count, row, firstToken, count));
         return count;
     }
 
@@ -520,6 +560,11 @@ public sealed class DotnetEngine : IEngine, IKvTransferTelemetry, IKvTransferPin
             }
 
             _pool.MarkComputed(sequence.Kv, chunk.ComputedAfter);
+            if (sequence.PromptLogprobs is not null)
+            {
+                ScorePrompt(sequence, chunk);
+            }
+
             if (chunk.LogitsRow < 0)
             {
                 continue;
@@ -534,12 +579,44 @@ public sealed class DotnetEngine : IEngine, IKvTransferTelemetry, IKvTransferPin
                 continue;
             }
 
-            Emit(sequence, _sampler.Sample(logits, sequence.Sampling));
+            var token = _sampler.Sample(logits, sequence.Sampling, sequence.Request.Logprobs, out var logprobs);
+            Emit(sequence, token, logprobs: logprobs);
+        }
+    }
+
+    /// <summary>
+    /// The prompt's log-probabilities at the positions of one prefill chunk: position p's logits score prompt token p + 1
+    /// (the last prompt position's are the sampling row, which scores no prompt token). Raw scores: the log-softmax of
+    /// the logits as the model gives them, without the penalties, temperature or truncation that shape sampling (vLLM's
+    /// prompt_logprobs are the same). The vocabulary projection runs <see cref="PromptRowsPerProjection"/> rows at a time,
+    /// so a long prompt never holds [prompt × vocabulary] floats.
+    /// </summary>
+    private void ScorePrompt(EngineSequence sequence, ScheduledChunk chunk)
+    {
+        var scores = sequence.PromptLogprobs!;
+        var prompt = sequence.Request.PromptTokens;
+        var top = sequence.Request.PromptLogprobs ?? 0;
+        var start = chunk.ComputedAfter - chunk.Count;
+        var end = Math.Min(chunk.ComputedAfter, prompt.Length - 1);
+        Debug.Assert(start >= end || scores.Count == start + 1, "Prompt chunks are scored in order, from position 0.");
+        var vocab = _model.Config.VocabSize;
+        _promptLogits ??= new float[PromptRowsPerProjection * vocab];
+        _promptScratch ??= new float[vocab];
+        for (var p = start; p < end; p += PromptRowsPerProjection)
+        {
+            var rows = Math.Min(PromptRowsPerProjection, end - p);
+            _model.ProjectTokens(chunk.FirstToken + (p - start), rows, _promptLogits);
+            for (var r = 0; r < rows; r++)
+            {
+                var logits = _promptLogits.AsSpan(r * vocab, vocab);
+                var logZ = LogprobMath.LogSumExp(logits, _promptScratch);
+                scores.Add(new TokenLogprobs(logits[prompt[p + r + 1]] - logZ, LogprobMath.Top(logits, top, logZ)));
+            }
         }
     }
 
     /// <summary>Streams a token the sequence produced (sampled here, or sampled by a remote prefill) and ends it when done.</summary>
-    private void Emit(EngineSequence sequence, int token, FinishReason? forced = null)
+    private void Emit(EngineSequence sequence, int token, FinishReason? forced = null, TokenLogprobs? logprobs = null)
     {
         sequence.Sampling.Record(token);
         sequence.Tokens.Add(token);
@@ -556,7 +633,7 @@ public sealed class DotnetEngine : IEngine, IKvTransferTelemetry, IKvTransferPin
             {
                 // Prefill for a remote decode: the prompt's KV is complete (its last chunk produced this token). Keep the
                 // blocks for the decode worker instead of freeing them; End below leaves them alone.
-                handoff = transfer.Pin(request.RequestId, kv, request.PromptTokens, token);
+                handoff = transfer.Pin(request.RequestId, kv, request.PromptTokens, token) with { FirstLogprobs = logprobs };
                 Volatile.Write(ref _pinnedCount, transfer.PinnedCount);
                 sequence.Kv = null;
             }
@@ -569,7 +646,19 @@ public sealed class DotnetEngine : IEngine, IKvTransferTelemetry, IKvTransferPin
             finish = FinishReason.Length;
         }
 
-        var written = sequence.Output.Writer.TryWrite(new EngineOutput(token, finish, sequence.CachedTokens ?? 0) { KvTransfer = handoff, KvTransferDeclined = declined });
+        TokenLogprobs?[]? promptLogprobs = null;
+        if (sequence.PromptLogprobs is { } scored)
+        {
+            // Delivered once, with the first token; a preemption from here on recomputes the prompt from the cache.
+            Debug.Assert(scored.Count == request.PromptTokens.Length, "Every prompt token is scored before the first token.");
+            promptLogprobs = [.. scored];
+            sequence.PromptLogprobs = null;
+        }
+
+        var written = sequence.Output.Writer.TryWrite(new EngineOutput(token, finish, sequence.CachedTokens ?? 0)
+        {
+            KvTransfer = handoff, KvTransferDeclined = declined, Logprobs = logprobs, PromptLogprobs = promptLogprobs,
+        });
         Debug.Assert(written, "The scheduler only runs sequences with room in their output channel.");
         if (handoff is not null && sequence.Abandoned)
         {
@@ -618,7 +707,9 @@ public sealed class DotnetEngine : IEngine, IKvTransferTelemetry, IKvTransferPin
     private bool TryStartRemotePrefill(EngineSequence sequence)
     {
         var request = sequence.Request;
-        if (_transfer is not { } transfer || request.KvTransfer?.RemotePrefill is not { } remote || sequence.RemotePrefillTried || sequence.Generated > 0)
+        // A request scoring its prompt computes it here: the prefill worker's KV would skip the positions it needs.
+        if (_transfer is not { } transfer || request.KvTransfer?.RemotePrefill is not { } remote || sequence.RemotePrefillTried || sequence.Generated > 0
+            || request.PromptLogprobs is not null)
         {
             return false;
         }
@@ -633,6 +724,8 @@ public sealed class DotnetEngine : IEngine, IKvTransferTelemetry, IKvTransferPin
             : remote.BlockIds.Length != blocks ? $"{remote.BlockIds.Length} block ids for {blocks} blocks"
             : (uint)remote.FirstToken >= (uint)Info.VocabSize ? $"first token {remote.FirstToken} outside the vocabulary"
             : kv.TokenCount != prompt ? "the sequence already holds generated tokens"
+            : request.Logprobs is not null && remote.FirstLogprobs is null
+                ? "the request asks for log-probabilities and the handoff carries none for its first token"
             : null;
         if (mismatch is not null)
         {
@@ -692,7 +785,7 @@ public sealed class DotnetEngine : IEngine, IKvTransferTelemetry, IKvTransferPin
                     result.Bytes, sequence.Kv.ComputedTokens, remote.AgentName, result.Elapsed.TotalMilliseconds);
                 _pool.MarkComputed(sequence.Kv, remote.PromptTokens);
                 KvTransferDone?.Invoke(new KvTransferRecord(result.Bytes, result.Elapsed, null));
-                Emit(sequence, remote.FirstToken);
+                Emit(sequence, remote.FirstToken, logprobs: sequence.Request.Logprobs is null ? null : remote.FirstLogprobs);
             }
             else
             {
@@ -766,5 +859,6 @@ public sealed class DotnetEngine : IEngine, IKvTransferTelemetry, IKvTransferPin
         return false;
     }
 
-    private readonly record struct ScheduledChunk(EngineSequence Sequence, int ComputedAfter, int LogitsRow);
+    /// <summary>One sequence's tokens in the step: positions ComputedAfter − Count ..< ComputedAfter, the batch's tokens FirstToken on.</summary>
+    private readonly record struct ScheduledChunk(EngineSequence Sequence, int ComputedAfter, int LogitsRow, int FirstToken, int Count);
 }

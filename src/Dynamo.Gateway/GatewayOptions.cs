@@ -33,6 +33,13 @@ public sealed class GatewayOptions
     /// <summary>How long a request may wait in the queue before it gets 429. Default 30 s.</summary>
     public TimeSpan QueueTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// The waiting time one level of <c>nvext.priority</c> is worth in the queue: a request of priority p queues as if
+    /// it had arrived p × this earlier (FIFO among equal priorities), so a lower-priority request is passed only by those
+    /// arriving within that head start of it and cannot starve. Default 1 s; a day gives strict priority order.
+    /// </summary>
+    public TimeSpan PriorityAging { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>Largest <c>n</c> accepted. Default 16.</summary>
     public int MaxN { get; set; } = 16;
 

@@ -167,7 +167,14 @@ public sealed class BlockPool : IKvEventSource
     /// (a scheduler keeps some headroom for running sequences to grow).
     /// </summary>
     /// <exception cref="InvalidOperationException">The sequence is already allocated.</exception>
-    public bool TryAllocate(KvSequence sequence, int reserveBlocks = 0)
+    public bool TryAllocate(KvSequence sequence, int reserveBlocks = 0) => TryAllocate(sequence, reserveBlocks, matchPrefix: true);
+
+    /// <summary>
+    /// As <see cref="TryAllocate(KvSequence, int)"/>; with <paramref name="matchPrefix"/> false every block is fresh and
+    /// the whole sequence is computed (a request that needs every prompt position's output). Its completed blocks are
+    /// registered as usual, except those whose hash is cached already, which stay private.
+    /// </summary>
+    public bool TryAllocate(KvSequence sequence, int reserveBlocks, bool matchPrefix)
     {
         CheckOwner(sequence);
         ArgumentOutOfRangeException.ThrowIfNegative(reserveBlocks);
@@ -180,7 +187,7 @@ public sealed class BlockPool : IKvEventSource
 
             List<ulong> hashes = sequence.SeqHashList;
             int neededBlocks = (sequence.TokenCount + BlockSize - 1) / BlockSize;
-            int maxMatch = Math.Min(hashes.Count, Math.Max(0, (sequence.TokenCount - 1) / BlockSize));
+            int maxMatch = matchPrefix ? Math.Min(hashes.Count, Math.Max(0, (sequence.TokenCount - 1) / BlockSize)) : 0;
             int matched = 0;
             int matchedEvictable = 0;
             while (matched < maxMatch && _index.TryGetValue(hashes[matched], out int cached))

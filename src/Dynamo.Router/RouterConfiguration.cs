@@ -17,6 +17,12 @@ public static class RouterConfiguration
         foreach (var child in root.GetSection(S).GetChildren())
         {
             var value = child.Value;
+            if (value is null && string.Equals(child.Key, "Timing", StringComparison.OrdinalIgnoreCase))
+            {
+                BindTiming(child, options.Timing, errors);
+                continue;
+            }
+
             if (value is null)
             {
                 errors.Add($"{S}:{child.Key}: expected a value, not a section.");
@@ -50,6 +56,12 @@ public static class RouterConfiguration
                 case "activerequestttl":
                     options.ActiveRequestTtl = ParseSpan(value, $"{S}:ActiveRequestTtl", "00:10:00", errors);
                     break;
+                case "sessionttl":
+                    options.SessionTtl = ParseSpan(value, $"{S}:SessionTtl", "00:30:00", errors);
+                    break;
+                case "maxsessions":
+                    options.MaxSessions = ParseInt(value, $"{S}:MaxSessions", 1, errors);
+                    break;
                 case "approximatettl":
                     options.ApproximateTtl = ParseSpan(value, $"{S}:ApproximateTtl", "00:02:00", errors);
                     break;
@@ -58,6 +70,29 @@ public static class RouterConfiguration
                     break;
                 case "temperature":
                     options.Temperature = ParseDouble(value, $"{S}:Temperature", errors);
+                    break;
+                case "cost":
+                    if (RouterOptions.TryParseCost(value, out var cost))
+                    {
+                        options.Cost = cost;
+                    }
+                    else
+                    {
+                        errors.Add($"{S}:Cost = '{value}': expected predicted or blocks.");
+                    }
+
+                    break;
+                case "decodeimpactweight":
+                    options.DecodeImpactWeight = ParseDouble(value, $"{S}:DecodeImpactWeight", errors);
+                    break;
+                case "expectedoutputtokens":
+                    options.ExpectedOutputTokens = ParseInt(value, $"{S}:ExpectedOutputTokens", 0, errors);
+                    break;
+                case "balanceabsolutethreshold":
+                    options.BalanceAbsoluteThreshold = ParseInt(value, $"{S}:BalanceAbsoluteThreshold", 0, errors);
+                    break;
+                case "balancerelativethreshold":
+                    options.BalanceRelativeThreshold = ParseDouble(value, $"{S}:BalanceRelativeThreshold", errors);
                     break;
                 case "usekvevents":
                     options.UseKvEvents = ParseBool(value, $"{S}:UseKvEvents", errors);
@@ -77,6 +112,57 @@ public static class RouterConfiguration
         }
 
         return errors.Count == 0 ? options : throw new OptionsValidationException(S, typeof(RouterOptions), errors);
+    }
+
+    private static void BindTiming(IConfigurationSection section, RouterTiming timing, List<string> errors)
+    {
+        var prefix = $"{RouterOptions.SectionName}:Timing";
+        foreach (var child in section.GetChildren())
+        {
+            var value = child.Value;
+            var key = $"{prefix}:{child.Key}";
+            if (value is null)
+            {
+                errors.Add($"{key}: expected a value, not a section.");
+                continue;
+            }
+
+            switch (child.Key.ToLowerInvariant())
+            {
+                case "stepbasems":
+                    timing.StepBaseMs = ParseDouble(value, key, errors);
+                    break;
+                case "prefillpertokenms":
+                    timing.PrefillPerTokenMs = ParseDouble(value, key, errors);
+                    break;
+                case "prefillattentionms":
+                    timing.PrefillAttentionMs = ParseDouble(value, key, errors);
+                    break;
+                case "decodepersequencems":
+                    timing.DecodePerSequenceMs = ParseDouble(value, key, errors);
+                    break;
+                case "decodeperkvtokenms":
+                    timing.DecodePerKvTokenMs = ParseDouble(value, key, errors);
+                    break;
+                case "maxbatchedtokens":
+                    timing.MaxBatchedTokens = ParseInt(value, key, 1, errors);
+                    break;
+                default:
+                    errors.Add($"{key}: unknown key (expected StepBaseMs, PrefillPerTokenMs, PrefillAttentionMs, DecodePerSequenceMs, DecodePerKvTokenMs or MaxBatchedTokens).");
+                    break;
+            }
+        }
+    }
+
+    private static int ParseInt(string value, string key, int minimum, List<string> errors)
+    {
+        if (int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var number) && number >= minimum)
+        {
+            return number;
+        }
+
+        errors.Add($"{key} = '{value}': expected an integer >= {minimum}.");
+        return minimum;
     }
 
     private static TimeSpan ParseSpan(string value, string key, string example, List<string> errors)

@@ -4,6 +4,7 @@ using Dynamo.Router.Kv;
 using Dynamo.Router.Load;
 using Dynamo.Router.Policies;
 using Dynamo.Router.Replicas;
+using Dynamo.Router.Sessions;
 using Dynamo.Runtime.Events;
 using Dynamo.Runtime.Security;
 using Microsoft.Extensions.Logging;
@@ -27,11 +28,12 @@ public static class RouterFactory
         ArgumentNullException.ThrowIfNull(services);
         var load = new ActiveLoadTracker(services.Time ?? TimeProvider.System, options.ActiveRequestTtl);
         var random = options.Seed is { } seed ? new Random(seed) : new Random();
+        var sessions = new SessionAffinity(options, services.Time ?? TimeProvider.System);
         return options.Mode switch
         {
-            RouterMode.RoundRobin => new RoundRobinRouter(load),
-            RouterMode.Random => new RandomRouter(load, random),
-            RouterMode.LeastLoaded => new LeastLoadedRouter(load, random),
+            RouterMode.RoundRobin => new RoundRobinRouter(load, sessions),
+            RouterMode.Random => new RandomRouter(load, random, sessions),
+            RouterMode.LeastLoaded => new LeastLoadedRouter(load, random, sessions),
             RouterMode.Kv => CreateKv(options, services, load, random),
             _ => throw new ArgumentOutOfRangeException(nameof(options), options.Mode, "Unknown router mode."),
         };
@@ -89,6 +91,6 @@ public static class RouterFactory
             sync.Start();
         }
 
-        return new KvRouter(options, index, load, indexer, approximate, sync, random, http);
+        return new KvRouter(options, index, load, indexer, approximate, sync, random, http, new SessionAffinity(options, time));
     }
 }

@@ -20,6 +20,54 @@ public sealed class RouterOptions
     /// </summary>
     public double PrefillLoadScale { get; set; } = 1.0;
 
+    /// <summary>
+    /// kv: how a candidate is priced. <see cref="KvCostModel.Predicted"/> (default): the request's predicted time to
+    /// first token there, plus its decode load weighted by <see cref="DecodeImpactWeight"/> (<c>TtftPredictor</c>,
+    /// timed by <see cref="Timing"/>), with the balance thresholds as hot-spot control. <see cref="KvCostModel.Blocks"/>: the design's cost in blocks (prefill blocks scaled by
+    /// <see cref="PrefillLoadScale"/> plus every active request's blocks), the router before issue 19.
+    /// </summary>
+    public KvCostModel Cost { get; set; } = KvCostModel.Predicted;
+
+    /// <summary>kv, predicted cost: the engine's step timing the prediction uses.</summary>
+    public RouterTiming Timing { get; set; } = new();
+
+    /// <summary>
+    /// kv, predicted cost: weight of the decode term (the stall a request's prefill puts on the running decodes, the
+    /// time its decode steps add to theirs and theirs to its own, in ms summed over the requests) against its time to
+    /// first token. Default 0: route for TTFT alone, which on the shipped traces also gave the best ITL (better cache hits
+    /// leave less prefill to interleave); raise it where decode latency matters more than time to first token.
+    /// </summary>
+    public double DecodeImpactWeight { get; set; }
+
+    /// <summary>
+    /// kv, predicted cost: output tokens a request is expected to generate, for the decode term (used only when
+    /// <see cref="DecodeImpactWeight"/> is above 0). Default 256.
+    /// </summary>
+    public int ExpectedOutputTokens { get; set; } = 256;
+
+    /// <summary>
+    /// kv, predicted cost, hot-spot control: when the cheapest worker has more than this many requests in flight above the least busy
+    /// candidate (and more than <see cref="BalanceRelativeThreshold"/> times its count), the request goes to the
+    /// cheapest of the workers within the thresholds instead. Default 4; 0 turns the control off. In every mode, the
+    /// same test says when a session's worker is overloaded, so that the session moves (0: sessions never move for load).
+    /// </summary>
+    public int BalanceAbsoluteThreshold { get; set; } = 4;
+
+    /// <summary>kv, predicted cost, hot-spot control: the ratio of in-flight requests, cheapest over least busy, that must also be exceeded. Default 1.5.</summary>
+    public double BalanceRelativeThreshold { get; set; } = 1.5;
+
+    /// <summary>
+    /// Session affinity (every mode): how long a session (<c>nvext.session_id</c>) is remembered on its worker after its
+    /// last request. Default 30 min.
+    /// </summary>
+    public TimeSpan SessionTtl { get; set; } = TimeSpan.FromMinutes(30);
+
+    /// <summary>
+    /// Session affinity (every mode): most sessions remembered; beyond it the least recently used is forgotten (its next
+    /// request is placed afresh). Default 100,000 (some 10 MB).
+    /// </summary>
+    public int MaxSessions { get; set; } = 100_000;
+
     /// <summary>kv: softmax temperature over normalized costs; 0 (default) always takes the cheapest worker.</summary>
     public double Temperature { get; set; }
 
@@ -58,6 +106,23 @@ public sealed class RouterOptions
         }
     }
 
+    public static bool TryParseCost(string value, out KvCostModel cost)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        switch (value.Trim().ToLowerInvariant())
+        {
+            case "predicted":
+                cost = KvCostModel.Predicted;
+                return true;
+            case "blocks":
+                cost = KvCostModel.Blocks;
+                return true;
+            default:
+                cost = default;
+                return false;
+        }
+    }
+
     /// <summary>Every bad setting, each naming its key and value; empty when valid.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -83,6 +148,55 @@ public sealed class RouterOptions
             errors.Add($"{S}:Temperature = '{Temperature}': must be a finite number >= 0.");
         }
 
+        if (!Enum.IsDefined(Cost))
+        {
+            errors.Add($"{S}:Cost = '{Cost}': expected predicted or blocks.");
+        }
+
+        if (!double.IsFinite(DecodeImpactWeight) || DecodeImpactWeight < 0)
+        {
+            errors.Add($"{S}:DecodeImpactWeight = '{DecodeImpactWeight}': must be a finite number >= 0.");
+        }
+
+        if (BalanceAbsoluteThreshold < 0)
+        {
+            errors.Add($"{S}:BalanceAbsoluteThreshold = '{BalanceAbsoluteThreshold}': must be 0 (off) or more.");
+        }
+
+        if (!double.IsFinite(BalanceRelativeThreshold) || BalanceRelativeThreshold < 1)
+        {
+            errors.Add($"{S}:BalanceRelativeThreshold = '{BalanceRelativeThreshold}': must be a finite number >= 1.");
+        }
+
+        if (ExpectedOutputTokens < 0)
+        {
+            errors.Add($"{S}:ExpectedOutputTokens = '{ExpectedOutputTokens}': must be 0 or more.");
+        }
+
+        if (Cost == KvCostModel.Predicted && PrefillLoadScale != 1.0)
+        {
+            errors.Add($"{S}:PrefillLoadScale = '{PrefillLoadScale}': applies to Cost: blocks only; set {S}:Cost to blocks, or tune DecodeImpactWeight for the predicted cost.");
+        }
+
+        if (Timing is null)
+        {
+            errors.Add($"{S}:Timing: must not be empty.");
+        }
+        else
+        {
+            Timing.Validate(errors, $"{S}:Timing");
+        }
+
+        if (SessionTtl <= TimeSpan.Zero)
+        {
+            errors.Add($"{S}:SessionTtl = '{SessionTtl}': expected a positive time span such as 00:30:00.");
+        }
+
+        if (MaxSessions < 1)
+        {
+            errors.Add($"{S}:MaxSessions = '{MaxSessions}': must be 1 or more.");
+        }
+
         if (ApproximateTtl <= TimeSpan.Zero)
         {
             errors.Add($"{S}:ApproximateTtl = '{ApproximateTtl}': expected a positive time span such as 00:02:00.");
@@ -90,4 +204,14 @@ public sealed class RouterOptions
 
         return errors;
     }
+}
+
+/// <summary>How the KV router prices a candidate worker (<c>Dynamo:Router:Cost</c>).</summary>
+public enum KvCostModel
+{
+    /// <summary>Predicted time to first token plus the weighted delay to running decodes, in ms.</summary>
+    Predicted,
+
+    /// <summary>The design's cost in blocks: scaled prefill blocks plus every active request's blocks.</summary>
+    Blocks,
 }

@@ -65,7 +65,9 @@ internal sealed class GenerationHandler
         _modelJson = JsonEncodedText.Encode(servedModel, JavaScriptEncoder.UnsafeRelaxedJsonEscaping);
         _maxContext = maxContextLength;
         _eosTokenIds = engine.Info.EosTokenIds.Count > 0 ? engine.Info.EosTokenIds : card.EosTokenIds;
-        _limits = limits;
+        // The gateway sends a chat request's top_logprobs (up to 20) through the completions contract, and
+        // prompt_logprobs for echo with logprobs.
+        _limits = limits with { MaxCompletionLogprobs = RequestLimits.MaxTopLogprobs, AcceptPromptLogprobs = true };
         _gate = gate;
         _metrics = metrics;
         _logRequests = logRequests;
@@ -172,7 +174,10 @@ internal sealed class GenerationHandler
     {
         var header = new ResponseHeader(
             (kind == RequestKind.Chat ? "chatcmpl-" : "cmpl-") + requestId, _time.GetUtcNow().ToUnixTimeSeconds(), _modelJson, KvTransferParams: null);
-        var run = new Run(kind, request, header, sequences, cancellation, context.Response.BodyWriter);
+        var run = new Run(kind, request, header, sequences, cancellation, context.Response.BodyWriter)
+        {
+            Logprobs = request.Logprobs is null && request.PromptLogprobs is null ? null : new LogprobsJson(_card.Tokenizer, request.ReturnTokensAsTokenIds),
+        };
         context.Response.Headers["x-request-id"] = requestId;
 
         if (request.Stream)
@@ -198,11 +203,11 @@ internal sealed class GenerationHandler
             using var json = new Utf8JsonWriter(response.BodyWriter, s_jsonOptions);
             if (kind == RequestKind.Chat)
             {
-                OpenAiWriter.ChatResponse(json, header, sequences, usage);
+                OpenAiWriter.ChatResponse(json, header, sequences, usage, run.Logprobs);
             }
             else
             {
-                OpenAiWriter.CompletionResponse(json, header, sequences, usage);
+                OpenAiWriter.CompletionResponse(json, header, sequences, usage, run.Logprobs);
             }
 
             json.Flush();
@@ -290,6 +295,7 @@ internal sealed class GenerationHandler
         {
             sequence.Text = new StringBuilder();
             sequence.TokenIds = new List<int>(Math.Min(request.MaxTokens, 1024));
+            sequence.Logprobs = request.Logprobs is null ? null : new List<LoggedToken>(Math.Min(request.MaxTokens, 1024));
         }
 
         try
@@ -341,7 +347,9 @@ internal sealed class GenerationHandler
                 };
 
                 sequence.FinishReason = finish;
-                await EmitAsync(run, sequence, text, output.TokenId, finish).ConfigureAwait(false);
+                LoggedToken? logged = output.Logprobs is { } lp ? new LoggedToken(output.TokenId, lp) : null;
+                var prompt = output.PromptLogprobs is { } scores ? LogprobsJson.Prompt(request.PromptTokens, scores) : null;
+                await EmitAsync(run, sequence, text, output.TokenId, finish, logged, prompt).ConfigureAwait(false);
                 if (finish is not null)
                 {
                     if (!last)
@@ -370,7 +378,7 @@ internal sealed class GenerationHandler
             }
 
             sequence.FinishReason = "stop";
-            await EmitAsync(run, sequence, rest, -1, "stop").ConfigureAwait(false);
+            await EmitAsync(run, sequence, rest, -1, "stop", null, null).ConfigureAwait(false);
         }
     }
 
@@ -397,21 +405,30 @@ internal sealed class GenerationHandler
 
     private static string Join(string a, string b) => b.Length == 0 ? a : a.Length == 0 ? b : string.Concat(a, b);
 
-    private static async ValueTask EmitAsync(Run run, Sequence sequence, string text, int tokenId, string? finish)
+    /// <param name="prompt">On the first output of a request with <c>prompt_logprobs</c>: the prompt's tokens and scores,
+    /// written on that output's chunk as <c>prompt_logprobs</c> (the completions <c>logprobs</c> shape).</param>
+    private static async ValueTask EmitAsync(Run run, Sequence sequence, string text, int tokenId, string? finish, LoggedToken? logged, LoggedToken[]? prompt)
     {
         if (!run.Streaming)
         {
+            sequence.PromptLogprobs ??= prompt;
             sequence.Text!.Append(text);
             if (tokenId >= 0)
             {
                 sequence.TokenIds!.Add(tokenId);
             }
 
+            if (logged is { } entry)
+            {
+                sequence.Logprobs!.Add(entry);
+            }
+
             return;
         }
 
-        // Chat chunks carry no token ids: one with nothing to say (a character or a stop string held back) is skipped.
-        if (run.Kind == RequestKind.Chat && text.Length == 0 && finish is null && sequence.RoleSent)
+        // Chat chunks carry no token ids: one with nothing to say (a character or a stop string held back) is skipped,
+        // unless it carries its token's log-probabilities.
+        if (run.Kind == RequestKind.Chat && text.Length == 0 && finish is null && sequence.RoleSent && logged is null)
         {
             return;
         }
@@ -428,12 +445,12 @@ internal sealed class GenerationHandler
             run.Output.Write("data: "u8);
             if (run.Kind == RequestKind.Chat)
             {
-                OpenAiWriter.ChatChunk(json, run.Header, sequence.Index, !sequence.RoleSent, text, finish);
+                OpenAiWriter.ChatChunk(json, run.Header, sequence.Index, !sequence.RoleSent, text, finish, run.Logprobs, logged);
                 sequence.RoleSent = true;
             }
             else
             {
-                OpenAiWriter.CompletionChunk(json, run.Header, sequence.Index, text, tokenId, finish);
+                OpenAiWriter.CompletionChunk(json, run.Header, sequence, text, tokenId, finish, run.Logprobs, logged, prompt);
             }
 
             json.Flush();
@@ -535,6 +552,15 @@ internal sealed class GenerationHandler
 
     private int[][] PromptTokens(ParsedRequest request, CancellationToken cancellationToken)
     {
+        if (request.Echo)
+        {
+            // The frontend echoes the prompt itself (and sends no echo on): a worker's prompt is token ids, often a
+            // migrated request's prompt plus output already streamed.
+            throw OpenAiException.BadRequest(
+                "'echo' is not supported by a worker's own endpoint; send the request through the frontend, which echoes the prompt.",
+                "echo", "unsupported_parameter");
+        }
+
         if (request.Kind == RequestKind.Chat)
         {
             if (request.UsesTools)
@@ -633,6 +659,9 @@ internal sealed class GenerationHandler
                     IgnoreEos = request.IgnoreEos,
                     StopTokenIds = request.StopTokenIds,
                     Constraint = structured is null ? null : Constraint(structured, prompts[p], request.GeneratedPromptTokens),
+                    Logprobs = request.Logprobs,
+                    Priority = request.Hints?.Priority ?? 0,
+                    PromptLogprobs = request.PromptLogprobs,
 
                     // Disaggregation moves one sequence's KV: only a single prompt with n = 1 takes part.
                     KvTransfer = sequences.Length == 1 ? kvTransfer : null,
@@ -874,6 +903,9 @@ internal sealed class GenerationHandler
         public bool Streaming => Request.Stream;
 
         public Utf8JsonWriter? Json { get; set; }
+
+        /// <summary>Writes the tokens' log-probabilities; null when the request asked for none.</summary>
+        public LogprobsJson? Logprobs { get; init; }
 
         /// <summary>Serialises chunk writes when several sequences stream into one response.</summary>
         public SemaphoreSlim? WriteLock { get; set; }

@@ -6,7 +6,7 @@ namespace Dynamo.Worker;
 /// <summary>
 /// The worker's wire form of <c>kv_transfer_params</c> (names after vLLM's NIXL connector). A prefill request sends
 /// <c>{"do_remote_decode": true}</c>; its response carries <c>{"do_remote_prefill": true, "remote_agent", "transfer_id",
-/// "transfer_token", "remote_region", "remote_block_ids", "block_size", "block_bytes", "prompt_tokens", "first_token"}</c>,
+/// "transfer_token", "remote_region", "remote_block_ids", "block_size", "block_bytes", "prompt_tokens", "first_token", "first_logprobs"}</c> (the last when the request asked for log-probabilities),
 /// which the gateway passes unchanged to the decode request, or <c>{"do_remote_prefill": false, "declined": "pin_limit"}</c>
 /// when the prefill's pins hold their share of the pool. Anything else is ignored: a request with unusable parameters
 /// is served whole, never refused.
@@ -39,6 +39,7 @@ internal static class KvTransferParams
                         BlockBytes = e.GetProperty("block_bytes").GetInt64(),
                         PromptTokens = e.GetProperty("prompt_tokens").GetInt32(),
                         FirstToken = e.GetProperty("first_token").GetInt32(),
+                        FirstLogprobs = ReadLogprobs(e),
                     },
                 };
             }
@@ -48,7 +49,7 @@ internal static class KvTransferParams
                 return new KvTransferRequest { DoRemoteDecode = true };
             }
         }
-        catch (Exception ex) when (ex is KeyNotFoundException or InvalidOperationException or FormatException)
+        catch (Exception ex) when (ex is KeyNotFoundException or InvalidOperationException or FormatException or IndexOutOfRangeException)
         {
             problem = ex.Message;
         }
@@ -79,10 +80,39 @@ internal static class KvTransferParams
             w.WriteNumber("block_bytes", blocks.BlockBytes);
             w.WriteNumber("prompt_tokens", blocks.PromptTokens);
             w.WriteNumber("first_token", blocks.FirstToken);
+            if (blocks.FirstLogprobs is { } logprobs)
+            {
+                // The first token's log-probabilities travel with it: [logprob, [[id, logprob], ...]].
+                w.WriteStartArray("first_logprobs");
+                w.WriteNumberValue(logprobs.Logprob);
+                w.WriteStartArray();
+                foreach (var top in logprobs.Top)
+                {
+                    w.WriteStartArray();
+                    w.WriteNumberValue(top.TokenId);
+                    w.WriteNumberValue(top.Logprob);
+                    w.WriteEndArray();
+                }
+
+                w.WriteEndArray();
+                w.WriteEndArray();
+            }
+
             w.WriteEndObject();
         }
 
         return JsonDocument.Parse(buffer.ToArray()).RootElement.Clone();
+    }
+
+    private static TokenLogprobs? ReadLogprobs(JsonElement e)
+    {
+        if (!e.TryGetProperty("first_logprobs", out var value) || value.ValueKind != JsonValueKind.Array)
+        {
+            return null;
+        }
+
+        var top = value[1].EnumerateArray().Select(t => new TokenLogprob(t[0].GetInt32(), t[1].GetSingle())).ToArray();
+        return new TokenLogprobs(value[0].GetSingle(), top);
     }
 
     /// <summary>The response's <c>kv_transfer_params</c> when the prefill declined to pin (the decode worker computes the prompt).</summary>

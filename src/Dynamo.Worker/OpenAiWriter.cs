@@ -1,4 +1,6 @@
+using System.Runtime.InteropServices;
 using System.Text.Json;
+using Dynamo.Llm.Protocol;
 
 namespace Dynamo.Worker;
 
@@ -37,14 +39,26 @@ internal static class OpenAiWriter
     public static readonly JsonEncodedText ChatCompletionChunk = JsonEncodedText.Encode("chat.completion.chunk");
 
     /// <summary>A completions stream chunk with one choice: the text and token id one engine output produced.</summary>
-    public static void CompletionChunk(Utf8JsonWriter w, ResponseHeader h, int index, string text, int tokenId, string? finishReason)
+    public static void CompletionChunk(Utf8JsonWriter w, ResponseHeader h, Sequence s, string text, int tokenId, string? finishReason,
+        LogprobsJson? logprobs = null, LoggedToken? logged = null, LoggedToken[]? prompt = null)
     {
         Start(w, h, TextCompletion);
         w.WriteStartArray(s_choices);
         w.WriteStartObject();
-        w.WriteNumber(s_index, index);
+        w.WriteNumber(s_index, s.Index);
         w.WriteString(s_text, text);
-        w.WriteNull(s_logprobs);
+        WritePromptLogprobs(w, logprobs, prompt);
+        if (logprobs is not null && logged is { } entry)
+        {
+            var offset = s.TextOffset;
+            logprobs.WriteCompletion(w, [entry], ref offset);
+            s.TextOffset = offset;
+        }
+        else
+        {
+            w.WriteNull(s_logprobs);
+        }
+
         FinishReason(w, finishReason);
         w.WriteStartArray(s_tokenIds);
         if (tokenId >= 0)
@@ -59,7 +73,8 @@ internal static class OpenAiWriter
     }
 
     /// <summary>A chat stream chunk with one choice; the role goes in the first chunk of each choice.</summary>
-    public static void ChatChunk(Utf8JsonWriter w, ResponseHeader h, int index, bool withRole, string text, string? finishReason)
+    public static void ChatChunk(Utf8JsonWriter w, ResponseHeader h, int index, bool withRole, string text, string? finishReason,
+        LogprobsJson? logprobs = null, LoggedToken? logged = null)
     {
         Start(w, h, ChatCompletionChunk);
         w.WriteStartArray(s_choices);
@@ -77,7 +92,15 @@ internal static class OpenAiWriter
         }
 
         w.WriteEndObject();
-        w.WriteNull(s_logprobs);
+        if (logprobs is not null && logged is { } entry)
+        {
+            logprobs.WriteChat(w, [entry]);
+        }
+        else
+        {
+            w.WriteNull(s_logprobs);
+        }
+
         FinishReason(w, finishReason);
         w.WriteEndObject();
         w.WriteEndArray();
@@ -94,7 +117,21 @@ internal static class OpenAiWriter
         End(w, h);
     }
 
-    public static void CompletionResponse(Utf8JsonWriter w, ResponseHeader h, Sequence[] sequences, in UsageCounts usage)
+    /// <summary>
+    /// <c>"prompt_logprobs": {tokens, token_logprobs, top_logprobs, text_offset}</c>: the prompt's tokens and scores in the
+    /// completions <c>logprobs</c> shape (first entries null, offsets from the prompt's start). vLLM's request field; its
+    /// own response lists dicts per token instead, which a streamed chunk does not carry. Nothing when none came.
+    /// </summary>
+    private static void WritePromptLogprobs(Utf8JsonWriter w, LogprobsJson? logprobs, LoggedToken[]? prompt)
+    {
+        if (logprobs is not null && prompt is not null)
+        {
+            var offset = 0;
+            logprobs.WriteCompletion(w, "prompt_logprobs"u8, prompt, ref offset);
+        }
+    }
+
+    public static void CompletionResponse(Utf8JsonWriter w, ResponseHeader h, Sequence[] sequences, in UsageCounts usage, LogprobsJson? logprobs = null)
     {
         Start(w, h, TextCompletion);
         w.WriteStartArray(s_choices);
@@ -103,7 +140,17 @@ internal static class OpenAiWriter
             w.WriteStartObject();
             w.WriteNumber(s_index, s.Index);
             w.WriteString(s_text, s.Text?.ToString() ?? "");
-            w.WriteNull(s_logprobs);
+            WritePromptLogprobs(w, logprobs, s.PromptLogprobs);
+            if (logprobs is not null && s.Logprobs is { } logged)
+            {
+                var offset = 0;
+                logprobs.WriteCompletion(w, CollectionsMarshal.AsSpan(logged), ref offset);
+            }
+            else
+            {
+                w.WriteNull(s_logprobs);
+            }
+
             FinishReason(w, s.FinishReason);
             w.WriteStartArray(s_tokenIds);
             if (s.TokenIds is { } ids)
@@ -123,7 +170,7 @@ internal static class OpenAiWriter
         End(w, h);
     }
 
-    public static void ChatResponse(Utf8JsonWriter w, ResponseHeader h, Sequence[] sequences, in UsageCounts usage)
+    public static void ChatResponse(Utf8JsonWriter w, ResponseHeader h, Sequence[] sequences, in UsageCounts usage, LogprobsJson? logprobs = null)
     {
         Start(w, h, ChatCompletion);
         w.WriteStartArray(s_choices);
@@ -135,7 +182,15 @@ internal static class OpenAiWriter
             w.WriteString(s_role, s_assistant);
             w.WriteString(s_content, s.Text?.ToString() ?? "");
             w.WriteEndObject();
-            w.WriteNull(s_logprobs);
+            if (logprobs is not null && s.Logprobs is { } logged)
+            {
+                logprobs.WriteChat(w, CollectionsMarshal.AsSpan(logged));
+            }
+            else
+            {
+                w.WriteNull(s_logprobs);
+            }
+
             FinishReason(w, s.FinishReason);
             w.WriteEndObject();
         }

@@ -28,6 +28,15 @@ internal sealed class Sequence(int index, int promptIndex, EngineRequest request
 
     public List<int>? TokenIds { get; set; }
 
+    /// <summary>Non-streaming responses that asked for log-probabilities: each token's, gathered.</summary>
+    public List<Dynamo.Llm.Protocol.LoggedToken>? Logprobs { get; set; }
+
+    /// <summary>Non-streaming responses that asked for <c>prompt_logprobs</c>: the prompt's tokens and scores, once the first output brought them.</summary>
+    public Dynamo.Llm.Protocol.LoggedToken[]? PromptLogprobs { get; set; }
+
+    /// <summary>Completions' <c>text_offset</c> of the next token: the length of the tokens' texts so far.</summary>
+    public int TextOffset { get; set; }
+
     /// <summary>A prefill for a remote decode: where the engine keeps the prompt's KV.</summary>
     public RemoteKvBlocks? KvTransfer { get; set; }
 

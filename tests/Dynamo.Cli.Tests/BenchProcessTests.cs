@@ -73,6 +73,41 @@ public sealed class BenchProcessTests : IAsyncLifetime
         Assert.True(new FileInfo(table).Length > 0, "--profile-table");
     }
 
+    [Fact]
+    public async Task Bench_AgenticWorkload_SendsEveryTurn_SharedToolPromptHits_ExportsTheTrace()
+    {
+        var export = Path.Combine(_dir, "agentic.jsonl");
+
+        var result = await CliRun.RunAsync(
+            ["bench", "--url", _cluster.Address.ToString(), "--workload", "agentic", "--sessions", "2", "--turns", "3", "--max-turns", "3",
+             "--system-prompt-tokens", "600", "--turn-tokens", "50", "--osl", "4", "--think-ms", "1", "--rate", "10", "--seed", "11",
+             "--export-trace", export, "--json", "-"],
+            Budget);
+
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var json = JsonNode.Parse(result.Stdout)!.AsObject();
+        Assert.Equal((6, 0), ((int)json["requests"]!, (int)json["errors"]!)); // 2 sessions × 3 turns
+        Assert.Contains("agentic workload, 10 sessions/s", (string?)json["load"]);
+        Assert.True((double?)json["kv_hit_rate"] > 0, $"the 512-token tool prompt every turn starts with should hit: {json["kv_hit_rate"]}");
+        var lines = File.ReadAllLines(export).Select(l => JsonNode.Parse(l)!).ToList();
+        Assert.Equal(6, lines.Count);
+        Assert.Single(lines.Select(l => (long)l["hash_ids"]![0]!).Distinct()); // the same first block everywhere
+        Assert.All(lines, l => Assert.Equal(4, (int)l["output_length"]!));
+    }
+
+    [Theory]
+    [InlineData(new[] { "--workload", "agentic", "--concurrency", "2" }, "--concurrency")]
+    [InlineData(new[] { "--workload", "agentic", "--isl", "100" }, "--isl")]
+    [InlineData(new[] { "--workload", "agentic", "--speedup", "2" }, "--speedup")]
+    [InlineData(new[] { "--workload", "chat" }, "'chat'")]
+    [InlineData(new[] { "--think-ms", "5" }, "--workload")]
+    public async Task Bench_BadWorkloadFlags_Exit1NamingThem(string[] flags, string mention)
+    {
+        var result = await CliRun.RunAsync(["bench", "--url", _cluster.Address.ToString(), "--sessions", "1", .. flags], Budget);
+
+        CliRun.AssertUsageError(result, 1, mention);
+    }
+
     [Theory]
     [InlineData(new[] { "--isl", "lots" }, "'lots'")]
     [InlineData(new[] { "--rate", "-3" }, "-3")]

@@ -82,6 +82,53 @@ public sealed class ReplayProcessTests : IDisposable
     }
 
     [Fact]
+    public async Task Replay_ConversationWorkload_ReportsBalanceFigures_ExportedTraceReplaysTheSame()
+    {
+        var export = Path.Combine(_dir, "conversation.jsonl");
+        var first = await CliRun.RunAsync(
+            ["replay", "--workload", "conversation", "--sessions", "30", "--rate", "3", "--workers", "3", "--router", "kv", "--seed", "5",
+             "--export-trace", export, "--json", "-", "--no-plots"],
+            Budget);
+
+        Assert.True(first.ExitCode == 0, first.ToString());
+        var json = JsonNode.Parse(first.Stdout)!;
+        int requests = (int)json["requests"]!;
+        Assert.Equal(requests, File.ReadAllLines(export).Length);
+        Assert.True(requests > 30, $"{requests} requests from 30 sessions");
+        double lru = (double)json["cluster_lru_hit_rate"]!, spread = (double)json["worker_busy_max_over_mean"]!;
+        Assert.InRange(lru, 0.3, 1); // the system prompt and every earlier turn
+        Assert.InRange(spread, 1, 3); // 1 (even) to 3 (all on one of three)
+        Assert.Contains("cluster-wide", first.Stderr); // the table's rows (wrapped to the console's width)
+        Assert.Contains("÷", first.Stderr);
+
+        // The exported trace is the same workload: same requests, same prefix blocks, same simulation.
+        var again = await CliRun.RunAsync(["replay", "--trace", export, "--workers", "3", "--router", "kv", "--seed", "5", "--json", "-", "--no-plots"], Budget);
+        Assert.True(again.ExitCode == 0, again.ToString());
+        var replayed = JsonNode.Parse(again.Stdout)!;
+        Assert.Equal(requests, (int)replayed["requests"]!);
+        Assert.Equal(lru, (double)replayed["cluster_lru_hit_rate"]!, 12);
+        Assert.Equal((double)json["kv_hit_rate"]!, (double)replayed["kv_hit_rate"]!, 12);
+    }
+
+    [Theory]
+    [InlineData(new[] { "--workload", "chat" }, "'chat'")]
+    [InlineData(new[] { "--workload", "conversation", "--trace", "trace.jsonl" }, "--trace")]
+    [InlineData(new[] { "--workload", "conversation", "--isl", "100" }, "--isl")]
+    [InlineData(new[] { "--workload", "conversation", "--speedup", "2" }, "--speedup")]
+    [InlineData(new[] { "--workload", "conversation", "--sessions", "0" }, "--sessions")]
+    [InlineData(new[] { "--workload", "conversation", "--turns", "pareto:0:1" }, "--turns")]
+    [InlineData(new[] { "--workload", "conversation", "--arrival", "trace" }, "--arrival")]
+    [InlineData(new[] { "--workload", "agentic", "--document-share", "0.5" }, "--documents")]
+    [InlineData(new[] { "--workload", "conversation", "--document-zipf", "-1" }, "--document-zipf")]
+    [InlineData(new[] { "--max-turns", "5", "--trace", "trace.jsonl" }, "--workload")]
+    public async Task Replay_BadWorkloadFlags_Exit1NamingThem(string[] flags, string mention)
+    {
+        var result = await CliRun.RunAsync(["replay", .. flags], Budget);
+
+        CliRun.AssertUsageError(result, 1, mention);
+    }
+
+    [Fact]
     public async Task Replay_NoWorkload_Exits1SayingWhatToGive()
     {
         var result = await CliRun.RunAsync(["replay", "--isl", "100"], Budget);

@@ -31,6 +31,28 @@ public sealed class MigrationTests
     }
 
     [Fact]
+    public async Task WorkerCutMidStream_WithLogprobs_TheNewWorkerReportsTheRest()
+    {
+        await using var cluster = await TestCluster.StartAsync(new Dictionary<string, string?>
+        {
+            ["Dynamo:Mocker:ZeroDelay"] = "false",
+            ["Dynamo:Mocker:SpeedupFactor"] = "4",
+            ["Dynamo:Serve:Workers"] = "2",
+            ["Dynamo:Router:Mode"] = "round-robin",
+        });
+        var body = new { model = cluster.Model, prompt = "Tell me a story about a migrating bird", max_tokens = 60, temperature = 0, ignore_eos = true, stream = true, logprobs = 1 };
+        var expected = await StreamTextAsync(cluster, body, cutAfterChunks: null);
+
+        var migrated = await StreamTextAsync(cluster, body, cutAfterChunks: 20);
+
+        Assert.Equal(expected.Text, migrated.Text);
+        Assert.Equal(60, migrated.LogprobTokens.Count);
+        Assert.Equal(expected.LogprobTokens, migrated.LogprobTokens);
+        var metrics = await cluster.Client.GetStringAsync("metrics");
+        Assert.Contains("dynamo_frontend_migrations_total{model=\"tiny\"} 1", metrics);
+    }
+
+    [Fact]
     public async Task WorkerCutMidStream_WithNoOtherWorker_EndsWithErrorEvent()
     {
         await using var cluster = await TestCluster.StartAsync(new Dictionary<string, string?>
@@ -125,6 +147,16 @@ public sealed class MigrationTests
             if (chunk["choices"]!.AsArray() is [{ } choice, ..])
             {
                 text.Append(choice["text"]!.GetValue<string>());
+                if (choice["logprobs"] is { } logprobs)
+                {
+                    var tokens = logprobs["tokens"]!.AsArray();
+                    var values = logprobs["token_logprobs"]!.AsArray();
+                    for (var i = 0; i < tokens.Count; i++)
+                    {
+                        result.LogprobTokens.Add((tokens[i]!.GetValue<string>(), values[i]!.GetValue<double>()));
+                    }
+                }
+
                 result.FinishReason = choice["finish_reason"]?.GetValue<string>() ?? result.FinishReason;
                 if (++chunks == cutAfterChunks)
                 {
@@ -158,6 +190,8 @@ public sealed class MigrationTests
         public string Text { get; set; } = "";
 
         public int CompletionTokens { get; set; }
+
+        public List<(string Token, double Logprob)> LogprobTokens { get; } = [];
 
         public string? FinishReason { get; set; }
 

@@ -66,6 +66,37 @@ public sealed class OpenAiClientTests(ClusterFixture fixture) : IClassFixture<Cl
     }
 
     [Fact]
+    public async Task Logprobs_WholeAndStreamed_ReadByTheClient_AgreeTokenByToken()
+    {
+        var chat = Client.GetChatClient(_cluster.Model);
+        var options = new ChatCompletionOptions { MaxOutputTokenCount = 8, Temperature = 0, IncludeLogProbabilities = true, TopLogProbabilityCount = 3 };
+
+        ChatCompletion whole = await chat.CompleteChatAsync(Conversation, options);
+
+        var tokens = whole.ContentTokenLogProbabilities;
+        Assert.Equal(8, tokens.Count);
+        Assert.Equal(whole.Content[0].Text, string.Concat(tokens.Select(t => t.Token)));
+        foreach (var token in tokens)
+        {
+            Assert.True(token.LogProbability <= 0);
+            Assert.Equal(3, token.TopLogProbabilities.Count);
+            // Greedy: the chosen token is the most likely one, and the alternatives come in descending order.
+            Assert.Equal(token.TopLogProbabilities[0].LogProbability, token.LogProbability, 4);
+            Assert.True(token.TopLogProbabilities[0].LogProbability >= token.TopLogProbabilities[1].LogProbability);
+            Assert.True(token.TopLogProbabilities[1].LogProbability >= token.TopLogProbabilities[2].LogProbability);
+        }
+
+        var streamed = new List<ChatTokenLogProbabilityDetails>();
+        await foreach (var update in chat.CompleteChatStreamingAsync(Conversation, options))
+        {
+            streamed.AddRange(update.ContentTokenLogProbabilities);
+        }
+
+        Assert.Equal(tokens.Select(t => t.Token), streamed.Select(t => t.Token));
+        Assert.Equal(tokens.Select(t => Math.Round(t.LogProbability, 4)), streamed.Select(t => Math.Round(t.LogProbability, 4)));
+    }
+
+    [Fact]
     public async Task SeededSampling_IsReproducible()
     {
         var chat = Client.GetChatClient(_cluster.Model);

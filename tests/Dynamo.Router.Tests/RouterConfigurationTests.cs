@@ -23,7 +23,10 @@ public sealed class RouterConfigurationTests
     {
         var options = RouterConfiguration.Bind(Config(
             ("Mode", "round-robin"), ("Seed", "7"), ("ActiveRequestTtl", "00:01:00"), ("PrefillLoadScale", "2.5"),
-            ("Temperature", "0.3"), ("UseKvEvents", "false"), ("ApproximateTtl", "00:00:30"), ("ReplicaSync", "false")));
+            ("Temperature", "0.3"), ("UseKvEvents", "false"), ("ApproximateTtl", "00:00:30"), ("ReplicaSync", "false"),
+            ("Cost", "blocks"), ("DecodeImpactWeight", "0.25"), ("ExpectedOutputTokens", "512"),
+            ("Timing:StepBaseMs", "7"), ("Timing:PrefillPerTokenMs", "0.05"), ("Timing:PrefillAttentionMs", "2e-6"),
+            ("Timing:DecodePerSequenceMs", "0.04"), ("Timing:DecodePerKvTokenMs", "6e-5"), ("Timing:MaxBatchedTokens", "4096")));
 
         Assert.Equal(RouterMode.RoundRobin, options.Mode);
         Assert.Equal(7, options.Seed);
@@ -33,6 +36,24 @@ public sealed class RouterConfigurationTests
         Assert.False(options.UseKvEvents);
         Assert.Equal(TimeSpan.FromSeconds(30), options.ApproximateTtl);
         Assert.False(options.ReplicaSync);
+        Assert.Equal(KvCostModel.Blocks, options.Cost);
+        Assert.Equal(0.25, options.DecodeImpactWeight);
+        Assert.Equal(512, options.ExpectedOutputTokens);
+        Assert.Equal(7, options.Timing.StepBaseMs);
+        Assert.Equal(0.05, options.Timing.PrefillPerTokenMs);
+        Assert.Equal(2e-6, options.Timing.PrefillAttentionMs);
+        Assert.Equal(0.04, options.Timing.DecodePerSequenceMs);
+        Assert.Equal(6e-5, options.Timing.DecodePerKvTokenMs);
+        Assert.Equal(4096, options.Timing.MaxBatchedTokens);
+    }
+
+    [Fact]
+    public void PrefillLoadScale_WithThePredictedCost_IsRefused_NamingBothKeys()
+    {
+        var error = Assert.Throws<OptionsValidationException>(() => RouterConfiguration.Bind(Config(("PrefillLoadScale", "2"))));
+
+        var failure = Assert.Single(error.Failures);
+        Assert.Contains("Dynamo:Router:PrefillLoadScale = '2': applies to Cost: blocks only", failure);
     }
 
     [Theory]
@@ -41,6 +62,12 @@ public sealed class RouterConfigurationTests
     [InlineData("Temperature", "warm")]
     [InlineData("ApproximateTtl", "0")]
     [InlineData("UseKvEvents", "maybe")]
+    [InlineData("Cost", "cheapest")]
+    [InlineData("DecodeImpactWeight", "-0.5")]
+    [InlineData("ExpectedOutputTokens", "many")]
+    [InlineData("Timing:MaxBatchedTokens", "0")]
+    [InlineData("Timing:StepBaseMs", "-1")]
+    [InlineData("Timing:Speed", "1")]
     [InlineData("Weight", "3")]
     public void BadValue_NamesTheKeyAndTheValue(string key, string value)
     {
@@ -48,7 +75,7 @@ public sealed class RouterConfigurationTests
 
         var failure = Assert.Single(error.Failures);
         Assert.Contains($"Dynamo:Router:{key}", failure);
-        if (key != "Weight")
+        if (key is not ("Weight" or "Timing:Speed"))
         {
             Assert.Contains($"'{value}'", failure);
         }

@@ -79,10 +79,10 @@ public sealed class SimplePolicyTests
         var tracker = new ActiveLoadTracker(TimeProvider.System, TimeSpan.FromMinutes(1));
         var decision = new RoutingDecision("r", Workers[0], 0, 40);
         tracker.Add(decision);
-        Assert.Equal(new ActiveLoad(1, 40, 3), tracker.Get("a"));
+        Assert.Equal(new ActiveLoad(1, 40, 3) { Prefilling = 1 }, tracker.Get("a"));
         var cached = new RoutingDecision("cached", Workers[1], OverlapBlocks: 2, 40);
         tracker.Add(cached);
-        Assert.Equal(new ActiveLoad(1, 8, 3), tracker.Get("b"));
+        Assert.Equal(new ActiveLoad(1, 8, 3) { Prefilling = 1 }, tracker.Get("b"));
 
         tracker.MarkPrefilled(decision);
         tracker.MarkPrefilled(decision);

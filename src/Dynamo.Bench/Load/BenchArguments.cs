@@ -53,12 +53,31 @@ public sealed record BenchArguments
     /// <summary>Write a measured table for <c>--profile fit:FILE</c> here (see <see cref="Reports.ProfileTable"/>).</summary>
     public string? ProfileTablePath { get; init; }
 
+    /// <summary>
+    /// Multi-turn sessions (<c>--workload</c>, <see cref="ConversationWorkload"/>) instead of a trace or synthetic
+    /// lengths. The session rate, arrival process, request cap, output lengths and seed are the options' own (the CLI
+    /// makes them from <c>--rate</c>, <c>--arrival</c>, <c>--requests</c>, <c>--osl</c> and <c>--seed</c>).
+    /// </summary>
+    public SessionWorkloadOptions? Sessions { get; init; }
+
+    /// <summary>Write the workload here as a Mooncake JSONL trace before sending it (<see cref="Traces.TraceWriter"/>).</summary>
+    public string? ExportTracePath { get; init; }
+
     /// <summary>The first problem, phrased for the user (names the flag and the value), or null.</summary>
     public string? FirstError()
     {
         if (Url.Scheme is not ("http" or "https"))
         {
             return $"--url must be an http or https address (got '{Url}').";
+        }
+
+        if (Sessions is { } sessions)
+        {
+            string? conflict = TracePath is not null ? "--workload and --trace are alternatives: the workload makes its own requests (--export-trace FILE saves them as a trace)."
+                : Isl is not null ? "--isl does not apply to --workload: a turn's prompt is its session's context so far; set each turn's new input with --turn-tokens."
+                : Concurrency is not null ? "--workload is open loop (sessions start at --rate, turns follow think times): drop --concurrency."
+                : null;
+            return conflict ?? sessions.FirstError() ?? CommonError();
         }
 
         if (TracePath is not null && (Isl is not null || Osl is not null))
@@ -111,14 +130,40 @@ public sealed record BenchArguments
             return $"--requests must be at least 1 (got {n}).";
         }
 
-        if (DurationS is { } d && !(d > 0))
-        {
-            return $"--duration must be > 0 seconds (got {d}).";
-        }
-
         if (TracePath is null && Requests is null && DurationS is null)
         {
             return "synthetic load needs --requests N or --duration S to end.";
+        }
+
+        if (ExportTracePath is not null && TracePath is null && Requests is null)
+        {
+            return "--export-trace needs a workload that ends: give --requests N.";
+        }
+
+        foreach ((string flag, string? text) in new[] { ("--isl", Isl), ("--osl", Osl) })
+        {
+            if (text is not null)
+            {
+                try
+                {
+                    LengthDistribution.Parse(text, flag);
+                }
+                catch (FormatException error)
+                {
+                    return error.Message;
+                }
+            }
+        }
+
+        return CommonError();
+    }
+
+    /// <summary>The checks every workload shares.</summary>
+    private string? CommonError()
+    {
+        if (DurationS is { } d && !(d > 0))
+        {
+            return $"--duration must be > 0 seconds (got {d}).";
         }
 
         if (WarmupS < 0)
@@ -146,21 +191,6 @@ public sealed record BenchArguments
             if (value is { } v && !(v > 0))
             {
                 return $"{flag} must be > 0 (got {v}).";
-            }
-        }
-
-        foreach ((string flag, string? text) in new[] { ("--isl", Isl), ("--osl", Osl) })
-        {
-            if (text is not null)
-            {
-                try
-                {
-                    LengthDistribution.Parse(text, flag);
-                }
-                catch (FormatException error)
-                {
-                    return error.Message;
-                }
             }
         }
 

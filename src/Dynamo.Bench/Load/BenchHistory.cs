@@ -26,7 +26,8 @@ public sealed class BenchHistory(string path)
     public static string Workload(BenchArguments args)
     {
         ArgumentNullException.ThrowIfNull(args);
-        var source = args.TracePath is { } trace ? "trace=" + System.IO.Path.GetFullPath(trace) : $"isl={args.Isl};osl={args.Osl}";
+        var source = args.Sessions is { } sessions ? FormattableString.Invariant($"workload={sessions}")
+            : args.TracePath is { } trace ? "trace=" + System.IO.Path.GetFullPath(trace) : $"isl={args.Isl};osl={args.Osl}";
         return $"seed={args.Seed.ToString(CultureInfo.InvariantCulture)};{source};vocab={args.VocabSize.ToString(CultureInfo.InvariantCulture)}";
     }
 

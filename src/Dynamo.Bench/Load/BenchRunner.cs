@@ -16,6 +16,11 @@ public static class BenchRunner
     public static (IEnumerable<BenchRequest> Workload, int? Count) BuildWorkload(BenchArguments args)
     {
         ArgumentNullException.ThrowIfNull(args);
+        if (args.Sessions is { } sessions)
+        {
+            return (ConversationWorkload.Generate(sessions), ConversationWorkload.CountRequests(sessions));
+        }
+
         return BuildWorkload(args.TracePath, args.Isl, args.Osl, args.Arrival, args.Rate, args.TraceSpeedup, args.Requests, args.Seed);
     }
 
@@ -45,6 +50,12 @@ public static class BenchRunner
         }
 
         (IEnumerable<BenchRequest> workload, int? count) = BuildWorkload(args);
+        if (args.ExportTracePath is { } export)
+        {
+            TraceWriter.Write(export, workload, cancellationToken);
+            console.MarkupLine($"[grey]wrote the workload to {Markup.Escape(export)}[/]");
+        }
+
         using var http = new HttpClient(handler ?? new SocketsHttpHandler { MaxConnectionsPerServer = int.MaxValue, PooledConnectionLifetime = TimeSpan.FromMinutes(10) }, disposeHandler: handler is null)
         {
             Timeout = Timeout.InfiniteTimeSpan,
@@ -76,7 +87,8 @@ public static class BenchRunner
             client.SendAsync(request, prompts.Tokens(request), startS, measured, timeout, ct);
 
         IReadOnlyList<RequestResult> results = null!;
-        string mode = args.Concurrency is { } c ? $"concurrency {c}" : args.Rate is { } r ? $"{r.ToString(CultureInfo.InvariantCulture)} req/s" : "trace timing";
+        string mode = args.Sessions is { } s ? $"{s.Kind.ToString().ToLowerInvariant()} workload, {s.Rate.ToString(CultureInfo.InvariantCulture)} sessions/s"
+            : args.Concurrency is { } c ? $"concurrency {c}" : args.Rate is { } r ? $"{r.ToString(CultureInfo.InvariantCulture)} req/s" : "trace timing";
         string title = $"dynamo bench {args.Url} ({model}, {mode})";
         await console.Progress()
             .AutoClear(false)

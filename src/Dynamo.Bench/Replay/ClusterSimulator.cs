@@ -51,6 +51,7 @@ public sealed class ClusterSimulator
     private readonly ulong[] _controlHashes = new ulong[ControlTokens / 16];
     private readonly HashSet<ulong> _oracleBlocks = [];
     private readonly PromptSynthesizer _prompts;
+    private readonly ClusterLruBaseline _clusterLru;
     private readonly List<SimPool> _pools = [];
     private readonly Dictionary<string, SimWorker> _byId = new(StringComparer.Ordinal);
     private readonly List<IWorkerRouter> _routers = [];
@@ -80,6 +81,8 @@ public sealed class ClusterSimulator
 
         _options = options;
         _prompts = new PromptSynthesizer(options.VocabSize);
+        int workers = options.IsDisaggregated ? options.PrefillWorkers + options.DecodeWorkers : options.Workers;
+        _clusterLru = new ClusterLruBaseline(ClusterLruBaseline.Capacity(workers, options.Profile.TotalKvBlocks, options.Profile.BlockSize));
     }
 
     private bool IsOracle => _options.Router == "oracle";
@@ -184,6 +187,7 @@ public sealed class ClusterSimulator
                 w.Steps,
                 w.Stepper.Preemptions)
             {
+                BusyS = w.BusyS,
                 StartS = w.StartS,
                 ReadyS = w.ReadyS,
                 StopS = w.StopS,
@@ -202,6 +206,7 @@ public sealed class ClusterSimulator
             Scaling = _scaling,
             Decisions = _decisions,
             PoolSamples = _poolSamples,
+            ClusterLruHitRate = _clusterLru.HitRate,
         };
     }
 
@@ -390,7 +395,7 @@ public sealed class ClusterSimulator
             RouterOptions.TryParseMode(_options.Router, out mode);
         }
 
-        (IWorkerRouter router, Action<KvEvent>? feed, Action<WorkerInstance>? announce) = SimRouterSetup.Create(mode, _options.Seed, _options.PrefillLoadScale, _options.Temperature, _clock);
+        (IWorkerRouter router, Action<KvEvent>? feed, Action<WorkerInstance>? announce) = SimRouterSetup.Create(mode, _options, _clock);
         _routers.Add(router);
         return (router, feed, announce);
     }
@@ -414,6 +419,7 @@ public sealed class ClusterSimulator
         BenchRequest r = request.Request;
         var profile = _options.Profile;
         _window.Arrived(r.InputLength);
+        _clusterLru.Add(r.HashIds, r.InputLength); // every request of the sequence, as p4_cache_bounds.py counts them
         if (r.InputLength + r.OutputLength > profile.MaxContextLength)
         {
             // As vLLM and the gateway do: prompt plus max_tokens must fit the context.

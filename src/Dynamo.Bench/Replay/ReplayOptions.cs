@@ -25,6 +25,18 @@ public sealed record ReplayOptions
     /// <summary>kv router: softmax temperature over costs (null: the router's default, 0).</summary>
     public double? Temperature { get; init; }
 
+    /// <summary>kv router, predicted cost: the balance thresholds' absolute gap in requests (null: the router's default, 4; 0 off).</summary>
+    public int? BalanceAbsoluteThreshold { get; init; }
+
+    /// <summary>kv router, predicted cost: the balance thresholds' ratio (null: the router's default, 1.5).</summary>
+    public double? BalanceRelativeThreshold { get; init; }
+
+    /// <summary>kv router: how candidates are priced, predicted or blocks (null: the router's default, predicted).</summary>
+    public string? KvCost { get; init; }
+
+    /// <summary>kv router, predicted cost: weight of the delay to running decodes (null: the router's default, 0).</summary>
+    public double? DecodeImpactWeight { get; init; }
+
     public required PerformanceProfile Profile { get; init; }
 
     /// <summary>
@@ -77,6 +89,42 @@ public sealed record ReplayOptions
         if (Router != "oracle" && !Dynamo.Router.RouterOptions.TryParseMode(Router, out _))
         {
             return $"--router must be round-robin, random, least-loaded, kv or oracle (got '{Router}').";
+        }
+
+        if (KvCost is not null && !Dynamo.Router.RouterOptions.TryParseCost(KvCost, out _))
+        {
+            return $"--kv-cost must be predicted or blocks (got '{KvCost}').";
+        }
+
+        bool blocks = KvCost is not null && Dynamo.Router.RouterOptions.TryParseCost(KvCost, out var model) && model == Dynamo.Router.KvCostModel.Blocks;
+        if (PrefillLoadScale is { } scale && scale != 1.0 && !blocks)
+        {
+            return $"--prefill-load-scale applies to the block cost only (got {scale} with the predicted cost): add --kv-cost blocks, or tune --decode-impact-weight.";
+        }
+
+        if ((BalanceAbsoluteThreshold is not null || BalanceRelativeThreshold is not null) && blocks)
+        {
+            return "--balance-absolute and --balance-relative apply to the predicted cost only: drop them, or drop --kv-cost blocks.";
+        }
+
+        if (BalanceAbsoluteThreshold is < 0)
+        {
+            return $"--balance-absolute must be 0 (off) or more (got {BalanceAbsoluteThreshold}).";
+        }
+
+        if (BalanceRelativeThreshold is { } ratio && !(double.IsFinite(ratio) && ratio >= 1))
+        {
+            return $"--balance-relative must be a finite number >= 1 (got {ratio}).";
+        }
+
+        if (DecodeImpactWeight is not null && blocks)
+        {
+            return "--decode-impact-weight applies to the predicted cost only: drop it, or drop --kv-cost blocks.";
+        }
+
+        if (DecodeImpactWeight is { } weight && !(double.IsFinite(weight) && weight >= 0))
+        {
+            return $"--decode-impact-weight must be a finite number >= 0 (got {weight}).";
         }
 
         if (!(SampleIntervalS > 0))

@@ -57,11 +57,34 @@ public sealed record ReplayRun
 
     /// <summary>Ready, starting and draining workers per pool at each KV-usage sample.</summary>
     public IReadOnlyList<PoolSample> PoolSamples { get; init; } = [];
+
+    /// <summary>
+    /// The prefix hit rate one cluster-wide LRU cache of the cluster's total KV capacity (at the start) would reach on
+    /// the same requests (<see cref="ClusterLruBaseline"/>); null with no request.
+    /// </summary>
+    public double? ClusterLruHitRate { get; init; }
+
+    /// <summary>
+    /// The busiest worker's busy time ÷ the mean busy time, over the workers that served (<see cref="Workers"/>): 1 is
+    /// an even spread, N (of N workers) all work on one. 1 with one worker; null with none, or when none was busy.
+    /// </summary>
+    public double? WorkerBusyMaxOverMean => BusyMaxOverMean(Workers);
+
+    /// <inheritdoc cref="WorkerBusyMaxOverMean"/>
+    public static double? BusyMaxOverMean(IReadOnlyList<WorkerReport> workers)
+    {
+        ArgumentNullException.ThrowIfNull(workers);
+        double mean = workers.Count == 0 ? 0 : workers.Average(w => w.BusyS);
+        return mean > 0 ? workers.Max(w => w.BusyS) / mean : null;
+    }
 }
 
 /// <summary>One simulated worker's load over the run.</summary>
 public sealed record WorkerReport(string Id, string Role, long Requests, long PromptTokens, long CachedTokens, long OutputTokens, double BusyFraction, double MeanKvUsage, double PeakKvUsage, long Steps, long Preemptions)
 {
+    /// <summary>Virtual seconds it spent in steps (prefill or decode) over the run.</summary>
+    public double BusyS { get; init; }
+
     /// <summary>When it was asked for, virtual seconds (0 for the workers of the start).</summary>
     public double StartS { get; init; }
 

@@ -186,6 +186,8 @@ public static class ReplayRunner
         ["events"] = run.Events,
         ["kv_usage_mean"] = run.KvUsage.Count == 0 ? 0 : run.KvUsage.Average(s => s.Mean),
         ["kv_usage_peak"] = run.KvUsage.Count == 0 ? 0 : run.KvUsage.Max(s => s.Max),
+        ["cluster_lru_hit_rate"] = run.ClusterLruHitRate,
+        ["worker_busy_max_over_mean"] = run.WorkerBusyMaxOverMean,
         ["per_worker"] = new JsonArray([.. run.Workers.Select(w => (JsonNode)new JsonObject
         {
             ["id"] = w.Id,
@@ -196,6 +198,7 @@ public static class ReplayRunner
             ["hit_rate"] = w.HitRate,
             ["output_tokens"] = w.OutputTokens,
             ["busy_fraction"] = w.BusyFraction,
+            ["busy_s"] = w.BusyS,
             ["kv_usage_mean"] = w.MeanKvUsage,
             ["kv_usage_peak"] = w.PeakKvUsage,
             ["preemptions"] = w.Preemptions,
@@ -223,6 +226,8 @@ public static class ReplayRunner
         yield return ("output tokens/s per GPU", ConsoleReport.F(o.Gpus == 0 ? 0 : summary.OutputTokensPerS / o.Gpus));
         yield return ("requests per worker min / mean / max", $"{requests.Min():0} / {requests.Average():0.0} / {requests.Max():0}");
         yield return ("worker busy min / mean / max", $"{P(busy.Min())} / {P(busy.Average())} / {P(busy.Max())}");
+        yield return ("worker busy time max ÷ mean", run.WorkerBusyMaxOverMean is { } spread ? spread.ToString("0.00", CultureInfo.InvariantCulture) : "n/a");
+        yield return ("hit rate, one cluster-wide LRU of the same KV", run.ClusterLruHitRate is { } lru ? P(lru) : "n/a");
         yield return ("KV usage mean / peak", run.KvUsage.Count == 0 ? "n/a" : $"{P(run.KvUsage.Average(s => s.Mean))} / {P(run.KvUsage.Max(s => s.Max))}");
         if (o.IsDisaggregated)
         {

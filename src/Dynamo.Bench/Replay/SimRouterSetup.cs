@@ -1,6 +1,7 @@
 using Dynamo.Contracts.Discovery;
 using Dynamo.Contracts.KvEvents;
 using Dynamo.Contracts.Routing;
+using Dynamo.Engine.Mocker.Profiles;
 using Dynamo.Router;
 using Dynamo.Router.Kv;
 
@@ -14,20 +15,54 @@ namespace Dynamo.Bench.Replay;
 /// </summary>
 internal static class SimRouterSetup
 {
-    public static (IWorkerRouter Router, Action<KvEvent>? Feed, Action<WorkerInstance>? Announce) Create(RouterMode mode, int seed, double? prefillLoadScale, double? temperature, TimeProvider clock)
+    public static (IWorkerRouter Router, Action<KvEvent>? Feed, Action<WorkerInstance>? Announce) Create(RouterMode mode, ReplayOptions replay, TimeProvider clock)
     {
-        var options = new RouterOptions { Mode = mode, Seed = seed, ReplicaSync = false, UseKvEvents = true };
-        if (prefillLoadScale is { } scale)
+        var options = new RouterOptions { Mode = mode, Seed = replay.Seed, ReplicaSync = false, UseKvEvents = true, Timing = TimingOf(replay.Profile) };
+        if (replay.PrefillLoadScale is { } scale)
         {
             options.PrefillLoadScale = scale;
         }
 
-        if (temperature is { } t)
+        if (replay.Temperature is { } t)
         {
             options.Temperature = t;
+        }
+
+        if (replay.KvCost is { } cost && RouterOptions.TryParseCost(cost, out var model))
+        {
+            options.Cost = model;
+        }
+
+        if (replay.BalanceAbsoluteThreshold is { } absolute)
+        {
+            options.BalanceAbsoluteThreshold = absolute;
+        }
+
+        if (replay.BalanceRelativeThreshold is { } relative)
+        {
+            options.BalanceRelativeThreshold = relative;
+        }
+
+        if (replay.DecodeImpactWeight is { } weight)
+        {
+            options.DecodeImpactWeight = weight;
         }
 
         IWorkerRouter router = RouterFactory.Create(options, new RouterServices { Time = clock, Events = new SilentEventPlane() });
         return router is KvRouter { Indexer: { } indexer } ? (router, indexer.Apply, indexer.AddWorker) : (router, null, null);
     }
+
+    /// <summary>
+    /// The predicted router cost is timed by the simulated engine's own model, as a deployment sets
+    /// <c>Dynamo:Router:Timing</c> from <c>dynamo profile</c>'s figures for its engine.
+    /// </summary>
+    internal static RouterTiming TimingOf(PerformanceProfile profile) => new()
+    {
+        StepBaseMs = profile.Performance.PrefillBaseMs,
+        PrefillPerTokenMs = profile.Performance.PrefillPerTokenMs,
+        PrefillAttentionMs = profile.Performance.PrefillQuadraticMs,
+        DecodePerSequenceMs = profile.Performance.DecodePerSeqMs,
+        DecodePerKvTokenMs = profile.Performance.DecodePerKvTokenMs,
+        MaxBatchedTokens = profile.MaxNumBatchedTokens,
+    };
 }

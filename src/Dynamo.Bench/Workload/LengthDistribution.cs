@@ -3,8 +3,10 @@ using System.Globalization;
 namespace Dynamo.Bench.Workload;
 
 /// <summary>
-/// A token-length distribution, written <c>N</c> (fixed), <c>uniform:MIN:MAX</c>, <c>normal:MEAN:STDDEV</c> or
-/// <c>lognormal:MEDIAN:SIGMA</c> (sigma of the underlying normal). Samples are rounded and kept at least 1.
+/// A token-length distribution, written <c>N</c> (fixed), <c>uniform:MIN:MAX</c>, <c>normal:MEAN:STDDEV</c>,
+/// <c>lognormal:MEDIAN:SIGMA</c> (sigma of the underlying normal) or <c>pareto:MIN:ALPHA</c> (heavy-tailed:
+/// P(X ≥ x) = (MIN ÷ x)^ALPHA for x ≥ MIN; the mean is infinite for ALPHA ≤ 1). Samples are rounded (uniform and
+/// pareto: floored, so pareto's tail law holds at every integer from MIN) and kept at least 1.
 /// </summary>
 public sealed record LengthDistribution(string Kind, double A, double B)
 {
@@ -19,9 +21,10 @@ public sealed record LengthDistribution(string Kind, double A, double B)
             "uniform" => A + (random.NextDouble() * (B - A + 1)),
             "normal" => A + (B * Gaussian(random)),
             "lognormal" => A * Math.Exp(B * Gaussian(random)),
+            "pareto" => A / Math.Pow(1.0 - random.NextDouble(), 1.0 / B),
             _ => throw new InvalidOperationException($"Unknown distribution '{Kind}'."),
         };
-        return Math.Max(1, (int)Math.Floor(value + (Kind == "uniform" ? 0 : 0.5)));
+        return (int)Math.Clamp(Math.Floor(value + (Kind is "uniform" or "pareto" ? 0 : 0.5)), 1, int.MaxValue);
     }
 
     /// <summary>Mean of the distribution (before rounding and the floor at 1).</summary>
@@ -29,6 +32,7 @@ public sealed record LengthDistribution(string Kind, double A, double B)
     {
         "uniform" => (A + B) / 2,
         "lognormal" => A * Math.Exp(B * B / 2),
+        "pareto" => B > 1 ? B * A / (B - 1) : double.PositiveInfinity,
         _ => A,
     };
 
@@ -52,13 +56,14 @@ public sealed record LengthDistribution(string Kind, double A, double B)
                 "uniform" when a < 1 || b < a => "uniform:MIN:MAX needs 1 <= MIN <= MAX",
                 "normal" when a < 1 || b < 0 => "normal:MEAN:STDDEV needs MEAN >= 1 and STDDEV >= 0",
                 "lognormal" when a < 1 || b < 0 => "lognormal:MEDIAN:SIGMA needs MEDIAN >= 1 and SIGMA >= 0",
-                "uniform" or "normal" or "lognormal" => null,
+                "pareto" when a < 1 || !(b > 0) => "pareto:MIN:ALPHA needs MIN >= 1 and ALPHA > 0",
+                "uniform" or "normal" or "lognormal" or "pareto" => null,
                 _ => $"unknown distribution '{parts[0]}'",
             };
             return error is null ? new LengthDistribution(kind, a, b) : throw new FormatException($"{what} '{text}': {error}.");
         }
 
-        throw new FormatException($"{what} '{text}' is not a length: use N, uniform:MIN:MAX, normal:MEAN:STDDEV or lognormal:MEDIAN:SIGMA.");
+        throw new FormatException($"{what} '{text}' is not a length: use N, uniform:MIN:MAX, normal:MEAN:STDDEV, lognormal:MEDIAN:SIGMA or pareto:MIN:ALPHA.");
     }
 
     public override string ToString() => Kind == "fixed"

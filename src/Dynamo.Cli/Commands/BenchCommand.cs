@@ -8,7 +8,7 @@ using Spectre.Console;
 namespace Dynamo.Cli.Commands;
 
 /// <summary>
-/// <c>dynamo bench --url URL [--trace FILE | --isl N --osl N] [--rate R | --concurrency C] ...</c>: load against
+/// <c>dynamo bench --url URL [--trace FILE | --isl N --osl N | --workload conversation|agentic] [--rate R | --concurrency C] ...</c>: load against
 /// any OpenAI-compatible endpoint. Exit codes: 0 done, 1 bad arguments or unreadable trace, 3 the server could not
 /// be reached to start.
 /// </summary>
@@ -38,16 +38,28 @@ internal static class BenchCommand
         var vocab = new Option<int>("--vocab-size") { Description = "Synthetic token ids are below this (default 32000).", DefaultValueFactory = _ => 32000 };
         var noPlots = new Option<bool>("--no-plots") { Description = "Skip the PNG plots." };
         var profileTable = new Option<string?>("--profile-table") { Description = "Write a measured table (prefill TTFT, decode ITL) for replay's --profile fit:FILE." };
+        var exportTrace = new Option<string?>("--export-trace") { Description = "Write the workload as a Mooncake JSONL trace (timestamp, input_length, output_length, hash_ids) to FILE before sending it." };
+        var sessions = new WorkloadFlags();
 
         var command = new Command("bench", "Load-test an OpenAI-compatible endpoint: TTFT, ITL, latency, throughput and goodput percentiles.")
         {
-            url, model, trace, isl, osl, rate, arrival, concurrency, requests, duration, warmup, speedup, output, json, ttft, itl, e2e, seed, timeout, vocab, noPlots, profileTable,
+            url, model, trace, isl, osl, rate, arrival, concurrency, requests, duration, warmup, speedup, output, json, ttft, itl, e2e, seed, timeout, vocab, noPlots, profileTable, exportTrace,
         };
+        sessions.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
             if (!Uri.TryCreate(parse.GetValue(url), UriKind.Absolute, out Uri? address))
             {
                 Console.Error.WriteLine($"dynamo bench: --url '{parse.GetValue(url)}' is not an absolute address (e.g. http://127.0.0.1:8000).");
+                return 1;
+            }
+
+            (Dynamo.Bench.Workload.SessionWorkloadOptions? workload, string? workloadError) = sessions.Parse(
+                parse, parse.GetValue(rate), parse.GetValue(arrival), parse.GetValue(requests), parse.GetValue(osl), parse.GetValue(seed),
+                [(speedup, "--speedup applies to --trace; with --workload set the pace with --rate (new sessions per second).")]);
+            if (workloadError is not null)
+            {
+                Console.Error.WriteLine($"dynamo bench: {workloadError}");
                 return 1;
             }
 
@@ -57,8 +69,8 @@ internal static class BenchCommand
                 Model = parse.GetValue(model),
                 TracePath = parse.GetValue(trace),
                 Isl = parse.GetValue(isl),
-                Osl = parse.GetValue(osl),
-                Rate = parse.GetValue(rate),
+                Osl = workload is null ? parse.GetValue(osl) : null,
+                Rate = workload?.Rate ?? parse.GetValue(rate),
                 Arrival = parse.GetValue(arrival),
                 Concurrency = parse.GetValue(concurrency),
                 Requests = parse.GetValue(requests),
@@ -73,6 +85,8 @@ internal static class BenchCommand
                 VocabSize = parse.GetValue(vocab),
                 NoPlots = parse.GetValue(noPlots),
                 ProfileTablePath = parse.GetValue(profileTable),
+                Sessions = workload,
+                ExportTracePath = parse.GetValue(exportTrace),
             };
             return await RunAsync(args, cancellationToken);
         });

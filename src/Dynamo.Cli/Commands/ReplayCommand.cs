@@ -11,7 +11,7 @@ using Spectre.Console;
 namespace Dynamo.Cli.Commands;
 
 /// <summary>
-/// <c>dynamo replay --trace FILE --workers N [--router ...] [--mode agg|disagg] [--profile NAME]</c>: the workload
+/// <c>dynamo replay --trace FILE|--workload conversation|agentic --workers N [--router ...] [--mode agg|disagg] [--profile NAME]</c>: the workload
 /// through a simulated cluster in virtual time. <c>--planner FILE</c>: the pools are resized during the run by the
 /// policy <c>Dynamo:Planner</c> in FILE configures (the counts given are the sizes at the start).
 /// Exit codes: 0 done, 1 bad arguments, unreadable trace or bad planner file (the message names the file and key).
@@ -36,6 +36,10 @@ internal static class ReplayCommand
         var kvBlocks = new Option<int?>("--kv-blocks") { Description = "KV blocks per worker instead of the profile's (to see what the cache size costs)." };
         var scale = new Option<double?>("--prefill-load-scale") { Description = "kv router: weight of the prefill term (default 1)." };
         var temperature = new Option<double?>("--temperature") { Description = "kv router: softmax temperature (default 0)." };
+        var kvCost = new Option<string?>("--kv-cost") { Description = "kv router: price candidates by predicted TTFT (predicted, the default) or in blocks (blocks, the router before issue 19)." };
+        var balanceAbsolute = new Option<int?>("--balance-absolute") { Description = "kv router, predicted cost: hot-spot control, requests in flight the cheapest worker may carry above the least busy one (default 4; 0 off)." };
+        var balanceRelative = new Option<double?>("--balance-relative") { Description = "kv router, predicted cost: hot-spot control, ratio of in-flight requests, cheapest over least busy, that must also be exceeded (default 1.5)." };
+        var impact = new Option<double?>("--decode-impact-weight") { Description = "kv router, predicted cost: weight of the delay a prefill adds to running decodes (default 0: TTFT alone)." };
         var remote = new Option<int>("--min-remote-prefill") { Description = "disagg: prefill locally below this many uncached tokens (default 2048).", DefaultValueFactory = _ => 2048 };
         var output = new Option<string?>("--out") { Description = "Folder for summary.json, CSVs (requests, workers, KV usage) and PNG plots." };
         var json = new Option<string?>("--json") { Description = "JSON summary to FILE, or - for standard output." };
@@ -46,16 +50,30 @@ internal static class ReplayCommand
         var lengthSchedule = new Option<string?>("--length-schedule") { Description = "Shift the ISL/OSL mix over time: SECONDS:ISL_MULTIPLIER:OSL_MULTIPLIER,... by arrival time in the replay (e.g. 0:1:1,600:2:0.5), or a file of such entries." };
         var planner = new Option<string?>("--planner") { Description = "Planner configuration (YAML with a Dynamo:Planner section, e.g. configs/planner.yaml): resize the pools during the run with its policy, in virtual time. Pool sizes given are the sizes at the start (default: each pool's Min)." };
         var startup = new Option<double?>("--startup-delay-s") { Description = "With --planner: seconds from asking for a worker to its serving (default: the file's WorkerStartupTime, 60 s)." };
+        var exportTrace = new Option<string?>("--export-trace") { Description = "Write the workload (after --rate-schedule and --length-schedule) as a Mooncake JSONL trace (timestamp, input_length, output_length, hash_ids) to FILE before replaying it." };
+        var sessions = new WorkloadFlags();
         var rateSchedule = new Option<string?>("--rate-schedule") { Description = "Reshape the load over time: SECONDS:MULTIPLIER,... of the arrival rate along the replay's timeline (e.g. 0:1,600:3,1200:1), or a file of such entries. Arrival times are warped; requests and lengths stay the trace's." };
 
         var command = new Command("replay", "Replay a trace against a simulated cluster (mocker engines, the real router, virtual time).")
         {
-            trace, isl, osl, rate, arrival, requests, speedup, mode, workers, prefill, decode, router, profile, kvBlocks, scale, temperature, remote, output, json, ttft, itl, seed, noPlots, rateSchedule, lengthSchedule, planner, startup,
+            trace, isl, osl, rate, arrival, requests, speedup, mode, workers, prefill, decode, router, profile, kvBlocks, scale, temperature, kvCost, impact, balanceAbsolute, balanceRelative, remote, output, json, ttft, itl, seed, noPlots, rateSchedule, lengthSchedule, planner, startup, exportTrace,
         };
+        sessions.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
             string? tracePath = parse.GetValue(trace);
-            string? error = ValidateWorkload(tracePath, parse.GetValue(isl), parse.GetValue(osl), parse.GetValue(rate), parse.GetValue(requests), parse.GetValue(speedup));
+            (SessionWorkloadOptions? sessionWorkload, string? error) = sessions.Parse(
+                parse, parse.GetValue(rate), parse.GetValue(arrival), parse.GetValue(requests), parse.GetValue(osl), parse.GetValue(seed),
+                [
+                    (trace, "--workload and --trace are alternatives: the workload makes its own requests (--export-trace FILE saves them as a trace)."),
+                    (isl, "--isl does not apply to --workload: a turn's prompt is its session's context so far; set each turn's new input with --turn-tokens."),
+                    (speedup, "--speedup applies to --trace; with --workload set the pace with --rate (new sessions per second) or --rate-schedule."),
+                ]);
+            if (error is null && sessionWorkload is null)
+            {
+                error = ValidateWorkload(tracePath, parse.GetValue(isl), parse.GetValue(osl), parse.GetValue(rate), parse.GetValue(requests), parse.GetValue(speedup));
+            }
+
             if (error is not null)
             {
                 Console.Error.WriteLine($"dynamo replay: {error}");
@@ -184,6 +202,10 @@ internal static class ReplayCommand
                 Router = parse.GetValue(router)!,
                 PrefillLoadScale = parse.GetValue(scale),
                 Temperature = parse.GetValue(temperature),
+                KvCost = parse.GetValue(kvCost),
+                DecodeImpactWeight = parse.GetValue(impact),
+                BalanceAbsoluteThreshold = parse.GetValue(balanceAbsolute),
+                BalanceRelativeThreshold = parse.GetValue(balanceRelative),
                 Profile = perf,
                 MinRemotePrefillTokens = parse.GetValue(remote),
                 Slo = slo,
@@ -200,7 +222,9 @@ internal static class ReplayCommand
             IAnsiConsole console = jsonPath == "-" ? ConsoleReport.StandardError() : AnsiConsole.Console;
             try
             {
-                var (workload, count) = Dynamo.Bench.Load.BenchRunner.BuildWorkload(tracePath, parse.GetValue(isl), parse.GetValue(osl), parse.GetValue(arrival), parse.GetValue(rate), parse.GetValue(speedup), parse.GetValue(requests), parse.GetValue(seed));
+                var (workload, count) = sessionWorkload is not null
+                    ? (ConversationWorkload.Generate(sessionWorkload), ConversationWorkload.CountRequests(sessionWorkload))
+                    : Dynamo.Bench.Load.BenchRunner.BuildWorkload(tracePath, parse.GetValue(isl), parse.GetValue(osl), parse.GetValue(arrival), parse.GetValue(rate), parse.GetValue(speedup), parse.GetValue(requests), parse.GetValue(seed));
                 if (schedule is not null)
                 {
                     workload = schedule.Apply(workload);
@@ -209,6 +233,12 @@ internal static class ReplayCommand
                 if (lengths is not null)
                 {
                     workload = lengths.Apply(workload);
+                }
+
+                if (parse.GetValue(exportTrace) is { } export)
+                {
+                    TraceWriter.Write(export, workload, cancellationToken);
+                    console.MarkupLine($"[grey]wrote the workload to {Markup.Escape(export)}[/]");
                 }
 
                 await ReplayRunner.RunAsync(options, workload, count, console, parse.GetValue(output), jsonPath, !parse.GetValue(noPlots), cancellationToken);
@@ -239,7 +269,7 @@ internal static class ReplayCommand
 
         if (tracePath is null && (isl is null || osl is null || rate is null || requests is null))
         {
-            return "give --trace FILE, or --isl, --osl, --rate and --requests for a synthetic workload.";
+            return "give --trace FILE, --workload conversation|agentic, or --isl, --osl, --rate and --requests for a synthetic workload.";
         }
 
         if (rate is { } r && !(r > 0 && double.IsFinite(r)))

@@ -24,6 +24,27 @@ public sealed record EngineRequest
     /// </summary>
     public ITokenConstraint? Constraint { get; init; }
 
+    /// <summary>
+    /// Report each generated token's log-probability and those of the <see cref="Logprobs"/> most likely tokens
+    /// (0..20) on its <see cref="EngineOutput.Logprobs"/>; null: report none (and pay nothing for them).
+    /// </summary>
+    public int? Logprobs { get; init; }
+
+    /// <summary>
+    /// Scheduling priority (<c>nvext.priority</c>, -100..100, higher first; default 0): the engine's waiting queue is
+    /// ordered by it, then by arrival. Running sequences are not preempted for it.
+    /// </summary>
+    public int Priority { get; init; }
+
+    /// <summary>
+    /// Report the prompt's own log-probabilities on the first output's <see cref="EngineOutput.PromptLogprobs"/>: for
+    /// each prompt token after the first, log P(token | the tokens before it) and the <see cref="PromptLogprobs"/>
+    /// (0..20) most likely tokens at that position, from the model's raw scores (no penalties, temperature or
+    /// truncation: those shape sampling, not the prompt). Null: none. The prompt is then computed whole, not read from
+    /// the prefix cache or a remote prefill (those skip the positions whose scores are asked for).
+    /// </summary>
+    public int? PromptLogprobs { get; init; }
+
     /// <summary>Disaggregated serving: keep the prompt's KV for a remote decode, or read it from a remote prefill. Null: neither.</summary>
     public KvTransferRequest? KvTransfer { get; init; }
 }

@@ -33,4 +33,8 @@ public sealed record RemoteKvBlocks
     public required int PromptTokens { get; init; }
 
     public required int FirstToken { get; init; }
+
+    /// <summary>The first token's log-probabilities, when the request asked for them: the decode worker streams the
+    /// first token, so they travel with it.</summary>
+    public TokenLogprobs? FirstLogprobs { get; init; }
 }

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Dynamo.Contracts.Engine;
+using Dynamo.Contracts.Routing;
 
 namespace Dynamo.Contracts.OpenAi;
 
@@ -86,6 +87,29 @@ public sealed record ParsedRequest
     /// <c>tool_choice</c> other than <c>none</c>.</summary>
     public bool UsesTools => Tools.Count > 0 && ToolChoice.Mode != ToolChoiceMode.None;
 
+    /// <summary>
+    /// Log-probabilities to report: null for none, else how many of the most likely alternatives per token (chat:
+    /// <c>logprobs: true</c> with <c>top_logprobs</c> 0..20; completions: <c>logprobs</c> 0..5).
+    /// </summary>
+    public int? Logprobs { get; init; }
+
+    /// <summary>Completions only: <c>echo</c>, the prompt's text put before each choice's output.</summary>
+    public bool Echo { get; init; }
+
+    /// <summary>
+    /// Completions only: vLLM's <c>prompt_logprobs</c>, the prompt tokens' own log-probabilities with this many
+    /// alternatives each. The worker contract's field: the gateway sends it for <c>echo</c> with <c>logprobs</c> and
+    /// refuses it from clients.
+    /// </summary>
+    public int? PromptLogprobs { get; init; }
+
+    /// <summary>Completions with <c>echo</c> and <c>logprobs</c>: the prompt's tokens lead each choice's log-probabilities.</summary>
+    public bool EchoesLogprobs => Echo && Logprobs is not null && Kind == RequestKind.Completion;
+
+    /// <summary>vLLM's <c>return_tokens_as_token_ids</c>: log-probability tokens are written <c>token_id:N</c> instead of
+    /// their text (the worker contract uses it, so the gateway reads ids, not text).</summary>
+    public bool ReturnTokensAsTokenIds { get; init; }
+
     /// <summary><c>response_format</c> <c>json_object</c> or <c>json_schema</c>; null for plain text.</summary>
     public ResponseFormat? ResponseFormat { get; init; }
 
@@ -95,6 +119,9 @@ public sealed record ParsedRequest
     /// <see cref="ResponseFormat"/> constraint so that it resumes where the failed worker left off.
     /// </summary>
     public int GeneratedPromptTokens { get; init; }
+
+    /// <summary>The <c>nvext</c> object's hints (session affinity, expected output length, priority); null when the body has none.</summary>
+    public RequestHints? Hints { get; init; }
 
     /// <summary>Disaggregation hand-off, passed through untouched (vLLM NIXL connector shape).</summary>
     public JsonElement? KvTransferParams { get; init; }

@@ -29,6 +29,7 @@ public sealed class LlamaModel
     private float[] _gateUp = [];
     private float[] _activation = [];
     private float[] _selected = [];
+    private float[] _projected = [];
     private int _capacity;
     private long _matMulTicks;
     private long _attentionTicks;
@@ -231,6 +232,39 @@ public sealed class LlamaModel
 
         var head = Stopwatch.GetTimestamp();
         _backend.MatMulTransposed(selected, _lmHead, logits, batch.LogitRows, c.VocabSize, hidden);
+        _matMulTicks += Stopwatch.GetTimestamp() - head;
+    }
+
+    /// <summary>
+    /// The logits of <paramref name="count"/> consecutive tokens of the last <see cref="Forward"/>'s batch from
+    /// <paramref name="firstToken"/> on (indices into the batch's tokens), into <paramref name="logits"/>
+    /// ([count × vocab]): the final norm and vocabulary projection <see cref="Forward"/> applies only to each
+    /// sequence's last token. Valid until the next <see cref="Forward"/>, which overwrites the hidden states it reads.
+    /// Callers keep <paramref name="count"/> small: the rows cost count × vocab floats.
+    /// </summary>
+    public void ProjectTokens(int firstToken, int count, Span<float> logits)
+    {
+        var c = Config;
+        var hidden = c.HiddenSize;
+        if (firstToken < 0 || count < 1 || (long)(firstToken + count) * hidden > _x.Length)
+        {
+            throw new ArgumentOutOfRangeException(nameof(count), $"tokens {firstToken}..{firstToken + count - 1} are not in the last batch");
+        }
+
+        if (logits.Length < (long)count * c.VocabSize)
+        {
+            throw new ArgumentException($"logits holds {logits.Length} floats; {count} rows of {c.VocabSize} are needed", nameof(logits));
+        }
+
+        if (_projected.Length < count * hidden)
+        {
+            _projected = Pinned((long)count * hidden);
+        }
+
+        var normed = _projected.AsSpan(0, count * hidden);
+        _backend.RmsNorm(_x.AsSpan(firstToken * hidden, count * hidden), _finalNorm, normed, count, hidden, c.RmsNormEps);
+        var head = Stopwatch.GetTimestamp();
+        _backend.MatMulTransposed(normed, _lmHead, logits[..(count * c.VocabSize)], count, c.VocabSize, hidden);
         _matMulTicks += Stopwatch.GetTimestamp() - head;
     }
 

@@ -26,13 +26,28 @@ internal sealed class Sampler
         _probabilities = new float[vocabSize];
     }
 
-    public int Sample(Span<float> logits, SamplingState state)
+    public int Sample(Span<float> logits, SamplingState state) => Sample(logits, state, null, out _);
+
+    /// <summary>
+    /// Picks the next token; with <paramref name="topLogprobs"/> set, also reports its log-probability and those of the
+    /// <paramref name="topLogprobs"/> most likely tokens, of the distribution it was drawn from: the logits after
+    /// penalties (and whatever the caller masked), divided by the temperature, restricted to what top-k/top-p kept. A
+    /// greedy pick reports the log-softmax of the penalized logits (no temperature, no truncation), as vLLM does.
+    /// </summary>
+    public int Sample(Span<float> logits, SamplingState state, int? topLogprobs, out TokenLogprobs? logprobs)
     {
         var options = state.Options;
         ApplyPenalties(logits, state.OutputCounts, options);
+        logprobs = null;
         if (options.IsGreedy)
         {
-            return TensorPrimitives.IndexOfMax(logits);
+            var greedy = TensorPrimitives.IndexOfMax(logits);
+            if (topLogprobs is { } greedyTop)
+            {
+                logprobs = Report(logits, greedy, LogprobMath.LogSumExp(logits, _probabilities), greedyTop, logits.Length);
+            }
+
+            return greedy;
         }
 
         TensorPrimitives.Divide(logits, options.Temperature, logits);
@@ -44,7 +59,14 @@ internal sealed class Sampler
             var probabilities = _probabilities.AsSpan(0, logits.Length);
             TensorPrimitives.Subtract(logits, max, probabilities);
             TensorPrimitives.Exp(probabilities, probabilities);
-            return Draw(probabilities, TensorPrimitives.Sum(probabilities), state.NextDouble(), null);
+            var sum = TensorPrimitives.Sum(probabilities);
+            var drawn = Draw(probabilities, sum, state.NextDouble(), null);
+            if (topLogprobs is { } fullTop)
+            {
+                logprobs = Report(logits, drawn, max + MathF.Log(sum), fullTop, logits.Length);
+            }
+
+            return drawn;
         }
 
         // Candidates in descending order of logit.
@@ -92,8 +114,19 @@ internal sealed class Sampler
         // Draw over the kept tokens in vocabulary order, not logit order: two tokens whose logits tie to
         // rounding swap places between batch shapes, and that must not change which one a seed picks.
         _indices.AsSpan(0, count).Sort(candidates);
-        return Draw(candidates, total, state.NextDouble(), _indices);
+        var token = Draw(candidates, total, state.NextDouble(), _indices);
+        if (topLogprobs is { } top)
+        {
+            // The kept tokens are the `count` largest logits: the top alternatives are the largest min(top, count).
+            logprobs = Report(logits, token, max + MathF.Log(total), top, count);
+        }
+
+        return token;
     }
+
+    /// <summary>The chosen token's log-probability under the normalizer <paramref name="logZ"/>, and the top alternatives among the <paramref name="kept"/> largest logits.</summary>
+    private static TokenLogprobs Report(ReadOnlySpan<float> logits, int token, float logZ, int top, int kept) =>
+        new(logits[token] - logZ, LogprobMath.Top(logits, Math.Min(top, kept), logZ));
 
     /// <summary>OpenAI's penalties on generated tokens: logit -= count × frequency + (count &gt; 0) × presence.</summary>
     private static void ApplyPenalties(Span<float> logits, Dictionary<int, int> counts, SamplingOptions options)

@@ -55,6 +55,15 @@ internal sealed class EngineSequence
 
     public bool Finished { get; set; }
 
+    /// <summary>
+    /// A request that asked for the prompt's log-probabilities, until its first output carries them: one entry per
+    /// prompt token scored so far (the first null). Started afresh at each admission, which recomputes the prompt whole.
+    /// </summary>
+    public List<TokenLogprobs?>? PromptLogprobs { get; set; }
+
+    /// <summary>The prompt's log-probabilities are asked for and not yet delivered: its prompt must be computed, not read from a cache.</summary>
+    public bool ScoresPrompt => Request.PromptLogprobs is not null && Generated == 0;
+
     /// <summary>Set by the reader when it stops listening; the loop frees the sequence at its next step.</summary>
     public volatile bool Abandoned;
 

@@ -1,10 +1,13 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 using Dynamo.Contracts.OpenAi;
+using Dynamo.Llm.Protocol;
 using Dynamo.Llm.ToolCalling;
 using Microsoft.AspNetCore.Http;
+using Microsoft.ML.Tokenizers;
 
 namespace Dynamo.Gateway.Forwarding;
 
@@ -36,6 +39,8 @@ internal sealed class ClientResponseWriter : IClientWriter
     private readonly ToolCallFormat? _toolCalls;
     private readonly bool _parallelToolCalls;
     private readonly List<ToolCallDelta> _deltas = [];
+    private readonly LogprobsJson? _logprobs;
+    private readonly bool _echoesLogprobs;
     private Utf8JsonWriter? _json;
     private byte[]? _chunkPrefix;
     private bool _started;
@@ -47,7 +52,10 @@ internal sealed class ClientResponseWriter : IClientWriter
     /// <param name="created">The response's <c>created</c> time.</param>
     /// <param name="toolCallFormat">The model's tool-call format: answers are parsed for calls when the request uses
     /// tools (<see cref="ParsedRequest.UsesTools"/>); null parses nothing.</param>
-    public ClientResponseWriter(HttpResponse response, ParsedRequest request, int choiceCount, string id, long created, ToolCallFormat? toolCallFormat = null)
+    /// <param name="tokenizer">The model's tokenizer, for requests with <c>logprobs</c> (tokens' text and bytes from
+    /// the ids workers send) or <c>echo</c> (a token-id prompt's text).</param>
+    public ClientResponseWriter(HttpResponse response, ParsedRequest request, int choiceCount, string id, long created, ToolCallFormat? toolCallFormat = null,
+        Tokenizer? tokenizer = null)
     {
         _response = response;
         _body = response.BodyWriter;
@@ -59,10 +67,32 @@ internal sealed class ClientResponseWriter : IClientWriter
         _created = created;
         _toolCalls = request.Kind == RequestKind.Chat && request.UsesTools ? toolCallFormat : null;
         _parallelToolCalls = request.ParallelToolCalls;
+        _echoesLogprobs = request.EchoesLogprobs;
+        if (request.Logprobs is not null)
+        {
+            _logprobs = new LogprobsJson(tokenizer ?? throw new ArgumentNullException(nameof(tokenizer)), request.ReturnTokensAsTokenIds);
+        }
+
         _choices = new Choice[choiceCount];
         for (var i = 0; i < _choices.Length; i++)
         {
             _choices[i] = new Choice { Parser = _stream && _toolCalls is { } format ? new ToolCallStreamParser(format, _parallelToolCalls) : null };
+            if (request.Echo && request.Kind == RequestKind.Completion)
+            {
+                // Choice i answers prompt i / n; its text starts with that prompt's.
+                var prompt = request.Prompts[i / request.N];
+                var echo = prompt.Text ?? (tokenizer ?? throw new ArgumentNullException(nameof(tokenizer))).Decode(prompt.TokenIds!) ?? "";
+                _choices[i].Echo = echo;
+                _choices[i].TextOffset = echo.Length;
+
+                // With logprobs the prompt's tokens lead the choice's logprobs: a stream's echo chunk waits for them (the
+                // worker sends them with the choice's first token).
+                _choices[i].AwaitsPrompt = request.EchoesLogprobs;
+                if (!_stream)
+                {
+                    _choices[i].Text.Append(echo);
+                }
+            }
         }
     }
 
@@ -91,6 +121,17 @@ internal sealed class ClientResponseWriter : IClientWriter
                 WriteChatChunk(i, content: null, role: true, finishReason: null);
             }
         }
+        else
+        {
+            for (var i = 0; i < _choices.Length; i++)
+            {
+                if (_choices[i].Echo is { } echo && !_choices[i].AwaitsPrompt)
+                {
+                    // The prompt's text first, as its own chunk (as vLLM streams an echo).
+                    WriteCompletionChunk(i, JsonString(echo), finishReason: null);
+                }
+            }
+        }
 
         await _body.FlushAsync(cancellationToken);
     }
@@ -117,9 +158,26 @@ internal sealed class ClientResponseWriter : IClientWriter
         var choice = _choices[index];
         var finishReason = chunk.FinishReason;
         choice.FinishReason ??= finishReason;
+        if (choice.AwaitsPrompt)
+        {
+            OnPrompt(index, choice, chunk);
+        }
+
         if (!_stream)
         {
             choice.Text.Append(chunk.Text);
+            if (_logprobs is not null)
+            {
+                choice.Logprobs.AddRange(chunk.Logprobs);
+            }
+
+            return;
+        }
+
+        if (_logprobs is not null)
+        {
+            // Log-probabilities go with the chunk of their tokens: written whole, not spliced.
+            OnLogprobsChoice(index, choice, chunk, finishReason);
             return;
         }
 
@@ -150,6 +208,93 @@ internal sealed class ClientResponseWriter : IClientWriter
         {
             WriteCompletionChunk(index, chunk.TextJson, finishReason);
         }
+    }
+
+    /// <summary>
+    /// Echo with logprobs, a choice's first chunk: it carries the prompt's tokens and scores (<c>prompt_logprobs</c>).
+    /// They lead the choice's logprobs; the output's <c>text_offset</c>s continue after the prompt tokens' texts (as
+    /// vLLM counts). A stream sends the echoed text with them now, as its own chunk.
+    /// </summary>
+    private void OnPrompt(int index, Choice choice, WorkerChunk chunk)
+    {
+        if (chunk.PromptLogprobs.Count == 0)
+        {
+            throw new InvalidDataException($"The worker's first chunk of choice {index} carries no prompt_logprobs; the request asked for them (echo with logprobs).");
+        }
+
+        choice.AwaitsPrompt = false;
+        if (!_stream)
+        {
+            choice.Logprobs.AddRange(chunk.PromptLogprobs);
+            return;
+        }
+
+        var offset = 0;
+
+        _body.Write("data: "u8);
+        var writer = Json();
+        WriteHeader(writer, "text_completion");
+        writer.WriteStartArray("choices"u8);
+        writer.WriteStartObject();
+        writer.WriteNumber("index"u8, index);
+        writer.WriteString("text"u8, choice.Echo);
+        _logprobs!.WriteCompletion(writer, CollectionsMarshal.AsSpan(chunk.PromptLogprobs), ref offset);
+        choice.TextOffset = offset;
+        EndChoice(writer, finishReason: null);
+    }
+
+    private void OnLogprobsChoice(int index, Choice choice, WorkerChunk chunk, string? finishReason)
+    {
+        var logged = CollectionsMarshal.AsSpan(chunk.Logprobs);
+        var hasText = chunk.HasText && chunk.TextJson.Length > 2;
+        if (_kind == RequestKind.Chat)
+        {
+            if (hasText || !logged.IsEmpty)
+            {
+                var json = BeginChatDelta(index);
+                json.WritePropertyName("content"u8);
+                json.WriteRawValue(hasText ? chunk.TextJson : "\"\""u8, skipInputValidation: true);
+                json.WriteEndObject();
+                if (logged.IsEmpty)
+                {
+                    json.WriteNull("logprobs"u8);
+                }
+                else
+                {
+                    _logprobs!.WriteChat(json, logged);
+                }
+
+                EndChoice(json, finishReason: null);
+            }
+
+            if (finishReason is not null)
+            {
+                WriteChatChunk(index, content: null, role: false, finishReason);
+            }
+
+            return;
+        }
+
+        _body.Write("data: "u8);
+        var writer = Json();
+        WriteHeader(writer, "text_completion");
+        writer.WriteStartArray("choices"u8);
+        writer.WriteStartObject();
+        writer.WriteNumber("index"u8, index);
+        writer.WritePropertyName("text"u8);
+        writer.WriteRawValue(hasText ? chunk.TextJson : "\"\""u8, skipInputValidation: true);
+        if (logged.IsEmpty)
+        {
+            writer.WriteNull("logprobs"u8);
+        }
+        else
+        {
+            var offset = choice.TextOffset;
+            _logprobs!.WriteCompletion(writer, logged, ref offset);
+            choice.TextOffset = offset;
+        }
+
+        EndChoice(writer, finishReason);
     }
 
     private void OnToolChoice(int index, ToolCallStreamParser parser, string? text, string? finishReason)
@@ -319,6 +464,12 @@ internal sealed class ClientResponseWriter : IClientWriter
     {
         json.WriteEndObject();
         json.WriteNull("logprobs"u8);
+        EndChoice(json, finishReason);
+    }
+
+    /// <summary><c>"finish_reason": …}]}</c> and the event's end.</summary>
+    private void EndChoice(Utf8JsonWriter json, string? finishReason)
+    {
         WriteFinish(json, finishReason);
         json.WriteEndObject();
         json.WriteEndArray();
@@ -421,7 +572,21 @@ internal sealed class ClientResponseWriter : IClientWriter
                 json.WriteString("text"u8, choice.Text.ToString());
             }
 
-            json.WriteNull("logprobs"u8);
+            if (_logprobs is null)
+            {
+                json.WriteNull("logprobs"u8);
+            }
+            else if (chat)
+            {
+                _logprobs.WriteChat(json, CollectionsMarshal.AsSpan(choice.Logprobs));
+            }
+            else
+            {
+                // Echo with logprobs: the prompt's tokens lead, offsets from 0; else the output's start after the echo.
+                var offset = choice.Echo is { } echo && !_echoesLogprobs ? echo.Length : 0;
+                _logprobs.WriteCompletion(json, CollectionsMarshal.AsSpan(choice.Logprobs), ref offset);
+            }
+
             WriteFinish(json, finishReason);
             json.WriteEndObject();
         }
@@ -449,6 +614,18 @@ internal sealed class ClientResponseWriter : IClientWriter
         }
 
         json.WriteEndArray();
+    }
+
+    /// <summary><paramref name="value"/> as a JSON string literal.</summary>
+    private static byte[] JsonString(string value)
+    {
+        var buffer = new ArrayBufferWriter<byte>(value.Length + 16);
+        using (var json = new Utf8JsonWriter(buffer, WriterOptions))
+        {
+            json.WriteStringValue(value);
+        }
+
+        return buffer.WrittenSpan.ToArray();
     }
 
     /// <summary>A string property, or null when <paramref name="value"/> is.</summary>
@@ -496,5 +673,17 @@ internal sealed class ClientResponseWriter : IClientWriter
 
         /// <summary>The choice's tool-call parser, in streams whose answers are parsed.</summary>
         public ToolCallStreamParser? Parser { get; init; }
+
+        /// <summary>Whole responses that asked for log-probabilities: each token's, gathered.</summary>
+        public List<LoggedToken> Logprobs { get; } = [];
+
+        /// <summary>Completions with <c>echo</c>: the prompt's text, which the choice's text starts with.</summary>
+        public string? Echo { get; set; }
+
+        /// <summary>Echo with logprobs: the prompt's tokens and scores have not come yet (in streams, nor the echoed text).</summary>
+        public bool AwaitsPrompt { get; set; }
+
+        /// <summary>Completion streams: <c>text_offset</c> of the next token (after the echoed prompt and the tokens so far).</summary>
+        public int TextOffset { get; set; }
     }
 }

@@ -1,5 +1,7 @@
 using System.Buffers;
 using System.Text.Json;
+using Dynamo.Contracts.Engine;
+using Dynamo.Llm.Protocol;
 
 namespace Dynamo.Gateway.Forwarding;
 
@@ -11,6 +13,12 @@ namespace Dynamo.Gateway.Forwarding;
 internal sealed class WorkerChunk
 {
     public List<int> TokenIds { get; } = new(8);
+
+    /// <summary>The choice's tokens' log-probabilities (<c>logprobs</c> in the completions shape, tokens as <c>token_id:N</c>); empty when none came.</summary>
+    public List<LoggedToken> Logprobs { get; } = [];
+
+    /// <summary>The prompt's tokens and scores (<c>prompt_logprobs</c>, same shape; on a choice's first chunk when the request asked); empty when none came.</summary>
+    public List<LoggedToken> PromptLogprobs { get; } = [];
 
     private byte[] _textJson = new byte[256];
     private int _textJsonLength;
@@ -73,6 +81,8 @@ internal sealed class WorkerChunk
     private void Reset()
     {
         TokenIds.Clear();
+        Logprobs.Clear();
+        PromptLogprobs.Clear();
         HasChoice = false;
         ChoiceIndex = 0;
         Text = null;
@@ -134,6 +144,16 @@ internal sealed class WorkerChunk
                         }
                     }
                 }
+                else if (reader.ValueTextEquals("logprobs"u8))
+                {
+                    reader.Read();
+                    ReadLogprobs(ref reader, Logprobs);
+                }
+                else if (reader.ValueTextEquals("prompt_logprobs"u8))
+                {
+                    reader.Read();
+                    ReadLogprobs(ref reader, PromptLogprobs);
+                }
                 else if (reader.ValueTextEquals("finish_reason"u8))
                 {
                     reader.Read();
@@ -146,6 +166,93 @@ internal sealed class WorkerChunk
                 }
             }
         }
+    }
+
+    /// <summary><c>{"tokens": ["token_id:N"], "token_logprobs": [x|null], "top_logprobs": [{"token_id:N": x}|null], ...}</c>.</summary>
+    private static void ReadLogprobs(ref Utf8JsonReader reader, List<LoggedToken> into)
+    {
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            reader.Skip();
+            return;
+        }
+
+        List<int>? ids = null;
+        List<float?>? values = null;
+        List<TokenLogprob[]?>? tops = null;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            if (reader.ValueTextEquals("tokens"u8))
+            {
+                reader.Read();
+                ids = [];
+                while (reader.Read() && reader.TokenType == JsonTokenType.String)
+                {
+                    ids.Add(TokenId(ref reader));
+                }
+            }
+            else if (reader.ValueTextEquals("token_logprobs"u8))
+            {
+                reader.Read();
+                values = [];
+                while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+                {
+                    values.Add(reader.TokenType == JsonTokenType.Number ? reader.GetSingle() : null);
+                }
+            }
+            else if (reader.ValueTextEquals("top_logprobs"u8))
+            {
+                reader.Read();
+                tops = [];
+                while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+                {
+                    if (reader.TokenType != JsonTokenType.StartObject)
+                    {
+                        tops.Add(null);
+                        continue;
+                    }
+
+                    var top = new List<TokenLogprob>();
+                    while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+                    {
+                        var id = TokenId(ref reader);
+                        reader.Read();
+                        top.Add(new TokenLogprob(id, reader.GetSingle()));
+                    }
+
+                    tops.Add([.. top]);
+                }
+            }
+            else
+            {
+                reader.Read();
+                reader.Skip();
+            }
+        }
+
+        if (ids is null || values is null || values.Count != ids.Count || (tops is not null && tops.Count != ids.Count))
+        {
+            throw new JsonException("A worker chunk's logprobs need as many token_logprobs (and top_logprobs) as tokens.");
+        }
+
+        for (var i = 0; i < ids.Count; i++)
+        {
+            into.Add(new LoggedToken(ids[i], values[i] is { } value ? new TokenLogprobs(value, tops?[i] ?? []) : null));
+        }
+    }
+
+    private static int TokenId(ref Utf8JsonReader reader)
+    {
+        Span<char> buffer = stackalloc char[32];
+        if ((reader.HasValueSequence ? reader.ValueSequence.Length : reader.ValueSpan.Length) > buffer.Length)
+        {
+            throw new JsonException("A worker chunk's logprobs name a token that is not token_id:N.");
+        }
+
+        var length = reader.CopyString(buffer);
+        return LogprobsJson.TryParseTokenId(buffer[..length], out var id)
+            ? id
+            : throw new JsonException("A worker chunk's logprobs must name tokens as token_id:N (return_tokens_as_token_ids).");
     }
 
     private void CaptureTextJson(ref Utf8JsonReader reader)

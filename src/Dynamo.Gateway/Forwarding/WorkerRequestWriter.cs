@@ -86,6 +86,20 @@ internal static class WorkerRequestWriter
                 json.WriteEndArray();
             }
 
+            if (request.Logprobs is { } logprobs)
+            {
+                // Chat's top_logprobs too: the worker contract is completions. Tokens come back as ids, which the
+                // gateway turns into text and bytes with its own tokenizer. (echo is the gateway's: never sent.)
+                json.WriteNumber("logprobs"u8, logprobs);
+                json.WriteBoolean("return_tokens_as_token_ids"u8, true);
+                if (request.EchoesLogprobs && generatedPromptTokens == 0)
+                {
+                    // Echo with logprobs: the prompt's own numbers, once. A migrated attempt (its prompt ends with
+                    // output already streamed) had them from the first worker, with its first token.
+                    json.WriteNumber("prompt_logprobs"u8, logprobs);
+                }
+            }
+
             json.WriteNumber("n"u8, request.N);
             if (request.IgnoreEos)
             {
@@ -108,6 +122,14 @@ internal static class WorkerRequestWriter
                 {
                     json.WriteNumber("generated_prompt_tokens"u8, generatedPromptTokens);
                 }
+            }
+
+            if (request.Hints is { Priority: not 0 } hints)
+            {
+                // The worker's engine orders its waiting queue by it; the session and expected length are the router's.
+                json.WriteStartObject("nvext"u8);
+                json.WriteNumber("priority"u8, hints.Priority);
+                json.WriteEndObject();
             }
 
             if (request.KvTransferParams is { } kv)

@@ -13,6 +13,10 @@ internal sealed class GatewayMetrics
     private static readonly double[] LatencyBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 10, 30, 60];
     private static readonly double[] TokenBuckets = Histogram.ExponentialBuckets(1, 2, 18);
 
+    // Prompt and overlap blocks routed to each worker, for its hit-rate gauge (worker ids come from discovery, as the
+    // decisions counter's worker label does).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, WorkerBlocks> _workerBlocks = new(StringComparer.Ordinal);
+
     public GatewayMetrics()
     {
         Registry = Metrics.NewCustomRegistry();
@@ -23,6 +27,8 @@ internal sealed class GatewayMetrics
         Queued = factory.CreateGauge(MetricNames.FrontendQueuedRequests, "Requests waiting for a concurrency slot.");
         AdmittedSequences = factory.CreateGauge(MetricNames.FrontendAdmittedSequences,
             "Concurrency slots held: one per sequence (prompt × n) of the requests admitted.");
+        RequestsShed = factory.CreateCounter(MetricNames.FrontendRequestsShedTotal,
+            "Queued requests refused (429) to make room in the full admission queue for a request of higher nvext.priority.");
         Tokenizing = factory.CreateGauge(MetricNames.FrontendTokenizingRequests, "Requests whose prompts are being templated and tokenized.");
         TokenizationsCancelled = factory.CreateCounter(MetricNames.FrontendTokenizationsCancelledTotal,
             "Tokenizations stopped part-way because the client went away.");
@@ -47,6 +53,9 @@ internal sealed class GatewayMetrics
         AuthFailures = factory.CreateCounter(MetricNames.FrontendAuthFailuresTotal,
             "Requests refused for authentication: invalid_key (missing or wrong key), throttled (the client address failed too often).", "reason");
         RouterDecisions = factory.CreateCounter(MetricNames.RouterDecisionsTotal, "Routing decisions, by policy and worker.", "policy", "worker");
+        RouterSessionDecisions = factory.CreateCounter(MetricNames.RouterSessionDecisionsTotal,
+            "Routing decisions for requests with an nvext.session_id: new (first seen, or forgotten), hit (the session's worker), moved (its worker was gone or overloaded).",
+            "outcome");
         RouterKvHitRate = factory.CreateGauge(MetricNames.RouterKvHitRate,
             "Share of routed prompt blocks already cached on the chosen worker, since start (the router's prediction).");
         RouterPromptBlocks = factory.CreateCounter(MetricNames.RouterPromptBlocksTotal, "Full prompt blocks of routed requests.");
@@ -55,6 +64,13 @@ internal sealed class GatewayMetrics
             new HistogramConfiguration { Buckets = [0, .. TokenBuckets] });
         RouterDecisionDuration = factory.CreateHistogram(MetricNames.RouterDecisionDuration, "Time the router took to choose a worker.",
             new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(1e-6, 2, 16) });
+        RouterPredictedTtft = factory.CreateHistogram(MetricNames.RouterPredictedTtft,
+            "The KV router's predicted time to first token per decision: choice=chosen (the worker it picked) or best_alternative (the best other candidate).",
+            new HistogramConfiguration { LabelNames = ["choice"], Buckets = LatencyBuckets });
+        RouterRebalanced = factory.CreateCounter(MetricNames.RouterRebalancedTotal,
+            "Decisions the KV router's balance thresholds moved off the cheapest worker (Dynamo:Router:BalanceAbsoluteThreshold, BalanceRelativeThreshold).");
+        RouterWorkerKvHitRate = factory.CreateGauge(MetricNames.RouterWorkerKvHitRate,
+            "Share of the prompt blocks routed to each worker that it already held, since start (the router's prediction).", "worker");
         ResponsesStored = factory.CreateGauge(MetricNames.FrontendStoredResponses,
             "Responses API responses kept for previous_response_id and GET /v1/responses/{id}.");
         ResponsesEvicted = factory.CreateCounter(MetricNames.FrontendStoredResponsesEvictedTotal,
@@ -72,6 +88,8 @@ internal sealed class GatewayMetrics
     public Gauge Inflight { get; }
 
     public Gauge Queued { get; }
+
+    public Counter RequestsShed { get; }
 
     public Gauge AdmittedSequences { get; }
 
@@ -97,6 +115,8 @@ internal sealed class GatewayMetrics
 
     public Counter RouterDecisions { get; }
 
+    public Counter RouterSessionDecisions { get; }
+
     public Counter Migrations { get; }
 
     public Counter DisaggPrefills { get; }
@@ -106,6 +126,12 @@ internal sealed class GatewayMetrics
     public Histogram RemotePrefillDuration { get; }
 
     public Gauge RouterKvHitRate { get; }
+
+    public Histogram RouterPredictedTtft { get; }
+
+    public Counter RouterRebalanced { get; }
+
+    public Gauge RouterWorkerKvHitRate { get; }
 
     public Counter RouterPromptBlocks { get; }
 
@@ -155,6 +181,16 @@ internal sealed class GatewayMetrics
     public void RecordDecision(RoutingDecision decision, TimeSpan elapsed)
     {
         RouterDecisions.WithLabels(decision.Policy, decision.Worker.InstanceId).Inc();
+        if (decision.Session != SessionRouting.None)
+        {
+            RouterSessionDecisions.WithLabels(decision.Session switch
+            {
+                SessionRouting.Hit => "hit",
+                SessionRouting.Moved => "moved",
+                _ => "new",
+            }).Inc();
+        }
+
         RouterDecisionDuration.Observe(elapsed.TotalSeconds);
         RouterOverlap.Observe(decision.OverlapBlocks);
         var blocks = decision.PromptTokens / Math.Max(1, decision.Worker.BlockSize);
@@ -163,6 +199,35 @@ internal sealed class GatewayMetrics
             RouterPromptBlocks.Inc(blocks);
             RouterOverlapBlocks.Inc(Math.Min(decision.OverlapBlocks, blocks));
             RouterKvHitRate.Set(RouterOverlapBlocks.Value / RouterPromptBlocks.Value);
+            var worker = _workerBlocks.GetOrAdd(decision.Worker.InstanceId, _ => new WorkerBlocks());
+            RouterWorkerKvHitRate.WithLabels(decision.Worker.InstanceId).Set(worker.Add(blocks, Math.Min(decision.OverlapBlocks, blocks)));
+        }
+
+        if (decision.PredictedTtftMs is { } chosen)
+        {
+            RouterPredictedTtft.WithLabels("chosen").Observe(chosen / 1000);
+        }
+
+        if (decision.AlternativeTtftMs is { } alternative)
+        {
+            RouterPredictedTtft.WithLabels("best_alternative").Observe(alternative / 1000);
+        }
+
+        if (decision.Rebalanced)
+        {
+            RouterRebalanced.Inc();
+        }
+    }
+
+    private sealed class WorkerBlocks
+    {
+        private long _prompt;
+        private long _overlap;
+
+        public double Add(long prompt, long overlap)
+        {
+            var total = Interlocked.Add(ref _prompt, prompt);
+            return (double)Interlocked.Add(ref _overlap, overlap) / total;
         }
     }
 }

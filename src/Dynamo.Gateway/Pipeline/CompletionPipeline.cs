@@ -138,7 +138,7 @@ internal sealed partial class CompletionPipeline
             request = CheckToolCalling(request, card);
             var prompts = Preprocess(request, card, context.RequestAborted);
             var maxTokens = CheckLengths(request, prompts, card);
-            using var slot = await _admission.EnterAsync(RequestSize.Sequences(request), context.RequestAborted);
+            using var slot = await _admission.EnterAsync(RequestSize.Sequences(request), context.RequestAborted, request.Hints?.Priority ?? 0);
             var inflight = _metrics.Inflight.WithLabels(model);
             inflight.Inc();
             try
@@ -205,7 +205,9 @@ internal sealed partial class CompletionPipeline
             var prompt = generated.Count == 0 ? prompts[0] : [.. prompts[0], .. generated];
             var remaining = maxTokens - generated.Count;
             var routeStart = Stopwatch.GetTimestamp();
-            var decision = _router.Select(new RoutingRequest(attempt == 0 ? requestId : $"{requestId}-m{attempt}", request.Model, prompt, remaining ?? 0), candidates);
+            var decision = _router.Select(
+                new RoutingRequest(attempt == 0 ? requestId : $"{requestId}-m{attempt}", request.Model, prompt, remaining ?? 0) { Hints = request.Hints },
+                candidates);
             activity?.AddEvent(new ActivityEvent("dynamo.route", tags: new ActivityTagsCollection
             {
                 ["dynamo.router.policy"] = decision.Policy,
@@ -218,7 +220,8 @@ internal sealed partial class CompletionPipeline
             // kv_transfer_params name other workers' memory: only the gateway sets them, never a client. A migrated
             // attempt prefills locally (its prompt now includes generated tokens the prefill worker never saw).
             RemotePrefill? remotePrefill = null;
-            if (attempt == 0 && migratable && _prefill.HasPrefillPool(request.Model))
+            // Echo with logprobs scores the prompt where it is decoded: a remote prefill's KV would skip the positions it needs.
+            if (attempt == 0 && migratable && !request.EchoesLogprobs && _prefill.HasPrefillPool(request.Model))
             {
                 remotePrefill = await _prefill.TryPrefillAsync(request, prompt, decision, activity, context.RequestAborted);
                 if (remotePrefill is not null)
@@ -459,9 +462,26 @@ internal sealed partial class CompletionPipeline
     /// </summary>
     private static ParsedRequest CheckToolCalling(ParsedRequest request, ModelCard card)
     {
+        if (request.PromptLogprobs is not null)
+        {
+            // The worker contract's field (the gateway sends it for echo with logprobs), which the parser refuses unless
+            // its limits accept it (workers' do): a gateway configured to accept it must not ignore it.
+            throw OpenAiException.BadRequest(
+                "'prompt_logprobs' (vLLM's extension) is not served by this frontend; send 'echo': true with 'logprobs', which puts the prompt tokens' log-probabilities first in each choice's 'logprobs'.",
+                "prompt_logprobs", "unsupported_parameter");
+        }
+
         if (!request.UsesTools)
         {
             return request;
+        }
+
+        if (request.Logprobs is not null)
+        {
+            // The answer is read for tool calls: log-probabilities per token would not line up with what the client gets.
+            throw OpenAiException.BadRequest(
+                "'logprobs' cannot be combined with 'tools' on this server yet; send one of them (or tool_choice 'none').",
+                "logprobs", "unsupported_parameter");
         }
 
         if (card.ToolCallFormat is not { } format)
@@ -528,6 +548,13 @@ internal sealed partial class CompletionPipeline
                     $"This model's maximum context length is {context} tokens; the prompt ({prompt.Length}) plus max_tokens ({max}) is {prompt.Length + max}.",
                     "max_tokens", "context_length_exceeded");
             }
+        }
+
+        if (request.Hints?.ExpectedOutputTokens is { } expected && prompts.Max(p => p.Length) + expected > context)
+        {
+            throw OpenAiException.BadRequest(
+                $"Invalid value for 'nvext.expected_output_tokens': this model's maximum context length is {context} tokens and the prompt has {prompts.Max(p => p.Length)}, which leaves room for at most {context - prompts.Max(p => p.Length)} output tokens, not {expected}.",
+                "nvext.expected_output_tokens");
         }
 
         return request.MaxTokens;

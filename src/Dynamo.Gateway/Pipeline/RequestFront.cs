@@ -61,7 +61,8 @@ internal sealed class OpenAiFront : RequestFront
     public override ParsedRequest Parse(ReadOnlySpan<byte> body, RequestLimits limits) => OpenAiRequestParser.Parse(_kind, body, limits);
 
     public override IClientWriter CreateWriter(HttpContext context, ParsedRequest request, ModelCard card, int choices, string requestId, long created) =>
-        new ClientResponseWriter(context.Response, request, choices, (_kind == RequestKind.Chat ? "chatcmpl-" : "cmpl-") + requestId, created, card.ToolCallFormat);
+        new ClientResponseWriter(context.Response, request, choices, (_kind == RequestKind.Chat ? "chatcmpl-" : "cmpl-") + requestId, created, card.ToolCallFormat,
+            request.Logprobs is not null || request.Echo ? card.Tokenizer : null);
 }
 
 /// <summary>

@@ -5,6 +5,7 @@ using System.Text.Json;
 using System.Text.Unicode;
 using Dynamo.Contracts.Engine;
 using Dynamo.Contracts.OpenAi;
+using Dynamo.Contracts.Routing;
 using Dynamo.Llm.Structured;
 
 namespace Dynamo.Llm.Protocol;
@@ -236,6 +237,51 @@ public static class OpenAiRequestParser
             state.Field = "generated_prompt_tokens";
             reader.Read();
             state.GeneratedPromptTokens = ReadOptionalInt32(ref reader, "generated_prompt_tokens", 0, int.MaxValue) ?? 0;
+        }
+        else if (reader.ValueTextEquals("logprobs"u8))
+        {
+            state.Field = "logprobs";
+            reader.Read();
+            if (state.Kind == RequestKind.Chat)
+            {
+                state.ChatLogprobs = ReadOptionalBool(ref reader, "logprobs");
+            }
+            else
+            {
+                state.CompletionLogprobs = ReadOptionalInt32(ref reader, "logprobs", 0, limits.MaxCompletionLogprobs);
+            }
+        }
+        else if (state.Kind == RequestKind.Chat && reader.ValueTextEquals("top_logprobs"u8))
+        {
+            state.Field = "top_logprobs";
+            reader.Read();
+            state.TopLogprobs = ReadOptionalInt32(ref reader, "top_logprobs", 0, RequestLimits.MaxTopLogprobs);
+        }
+        else if (state.Kind == RequestKind.Completion && reader.ValueTextEquals("echo"u8))
+        {
+            state.Field = "echo";
+            reader.Read();
+            state.Echo = ReadOptionalBool(ref reader, "echo") ?? false;
+        }
+        else if (state.Kind == RequestKind.Completion && limits.AcceptPromptLogprobs && reader.ValueTextEquals("prompt_logprobs"u8))
+        {
+            // vLLM's extension; the worker contract's way to ask for the prompt's own log-probabilities (the gateway's
+            // clients ask with echo and logprobs, and get a refusal for this field).
+            state.Field = "prompt_logprobs";
+            reader.Read();
+            state.PromptLogprobs = ReadOptionalInt32(ref reader, "prompt_logprobs", 0, limits.MaxCompletionLogprobs);
+        }
+        else if (reader.ValueTextEquals("return_tokens_as_token_ids"u8))
+        {
+            state.Field = "return_tokens_as_token_ids";
+            reader.Read();
+            state.ReturnTokensAsTokenIds = ReadOptionalBool(ref reader, "return_tokens_as_token_ids") ?? false;
+        }
+        else if (reader.ValueTextEquals("nvext"u8))
+        {
+            state.Field = "nvext";
+            reader.Read();
+            ReadHints(ref reader, state);
         }
         else if (UnsupportedParameters.Find(ref reader, state.Kind) is { } unsupported)
         {
@@ -797,6 +843,79 @@ public static class OpenAiRequestParser
         }
     }
 
+    /// <summary>
+    /// <c>nvext</c>, the hints of agents and applications: <c>session_id</c> (1..256 characters, no control
+    /// characters), <c>expected_output_tokens</c> (1..<see cref="RequestLimits.MaxExpectedOutputTokens"/>, and at most
+    /// <c>max_tokens</c> when both are given; <see cref="State.Build"/> checks that), <c>priority</c>
+    /// (<see cref="RequestHints.MinPriority"/>..<see cref="RequestHints.MaxPriority"/>, higher first). A key it does not
+    /// know is refused, naming <c>nvext.KEY</c>: a hint misspelt and silently dropped would look honoured.
+    /// </summary>
+    private static void ReadHints(ref Utf8JsonReader reader, State state)
+    {
+        if (reader.TokenType == JsonTokenType.Null)
+        {
+            state.HasHints = false;
+            return;
+        }
+
+        if (reader.TokenType != JsonTokenType.StartObject)
+        {
+            throw TypeError(ref reader, "nvext", "an object");
+        }
+
+        state.HasHints = true;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            if (reader.ValueTextEquals("session_id"u8))
+            {
+                state.Field = "nvext.session_id";
+                reader.Read();
+                state.SessionId = reader.TokenType == JsonTokenType.Null ? null : ReadSessionId(ref reader);
+            }
+            else if (reader.ValueTextEquals("expected_output_tokens"u8))
+            {
+                state.Field = "nvext.expected_output_tokens";
+                reader.Read();
+                state.ExpectedOutputTokens = ReadOptionalInt32(ref reader, "nvext.expected_output_tokens", 1, state.Limits.MaxTokensCap ?? RequestLimits.MaxExpectedOutputTokens);
+            }
+            else if (reader.ValueTextEquals("priority"u8))
+            {
+                state.Field = "nvext.priority";
+                reader.Read();
+                state.Priority = ReadOptionalInt32(ref reader, "nvext.priority", RequestHints.MinPriority, RequestHints.MaxPriority);
+            }
+            else
+            {
+                var name = "nvext." + OpenAiException.Shorten(ReadPropertyNameForError(ref reader));
+                throw OpenAiException.BadRequest(
+                    $"Unknown field '{name}': 'nvext' takes 'session_id', 'expected_output_tokens' and 'priority'.", name);
+            }
+        }
+
+        state.Field = "nvext";
+    }
+
+    private static string ReadSessionId(ref Utf8JsonReader reader)
+    {
+        const string Param = "nvext.session_id";
+        var id = ReadString(ref reader, Param);
+        if (id.Length is 0 or > RequestHints.MaxSessionIdLength)
+        {
+            throw OpenAiException.BadRequest(
+                $"Invalid value for '{Param}': expected a string of 1 to {RequestHints.MaxSessionIdLength} characters, got {id.Length}.", Param);
+        }
+
+        foreach (var c in id)
+        {
+            if (char.IsControl(c))
+            {
+                throw OpenAiException.BadRequest($"Invalid value for '{Param}': control characters (U+{(int)c:X4}) are not allowed.", Param);
+            }
+        }
+
+        return id;
+    }
+
     private static ulong? ReadSeed(ref Utf8JsonReader reader)
     {
         if (reader.TokenType == JsonTokenType.Null)
@@ -1046,6 +1165,26 @@ public static class OpenAiRequestParser
 
         public int GeneratedPromptTokens { get; set; }
 
+        public bool? ChatLogprobs { get; set; }
+
+        public int? TopLogprobs { get; set; }
+
+        public int? CompletionLogprobs { get; set; }
+
+        public bool Echo { get; set; }
+
+        public int? PromptLogprobs { get; set; }
+
+        public bool ReturnTokensAsTokenIds { get; set; }
+
+        public bool HasHints { get; set; }
+
+        public string? SessionId { get; set; }
+
+        public int? ExpectedOutputTokens { get; set; }
+
+        public int? Priority { get; set; }
+
         public ParsedRequest Build()
         {
             if (Model is null)
@@ -1068,6 +1207,19 @@ public static class OpenAiRequestParser
                 throw OpenAiException.BadRequest("The 'stream_options' parameter is only allowed when 'stream' is enabled.", "stream_options");
             }
 
+            if (TopLogprobs is > 0 && ChatLogprobs != true)
+            {
+                throw OpenAiException.BadRequest("'top_logprobs' needs 'logprobs' set to true.", "top_logprobs");
+            }
+
+            var maxTokens = MaxCompletionTokens ?? MaxTokens;
+            if (HasHints && ExpectedOutputTokens > maxTokens)
+            {
+                throw OpenAiException.BadRequest(
+                    $"Invalid value for 'nvext.expected_output_tokens': {ExpectedOutputTokens} is more than max_tokens ({maxTokens}); the request cannot produce that many.",
+                    "nvext.expected_output_tokens");
+            }
+
             var tools = (IReadOnlyList<ToolDefinition>?)Tools ?? [];
             var toolChoice = ToolRequestReader.Resolve(ToolChoice, tools);
             return new ParsedRequest
@@ -1076,7 +1228,7 @@ public static class OpenAiRequestParser
                 Model = Model,
                 Messages = (IReadOnlyList<ChatMessage>?)Messages ?? [],
                 Prompts = (IReadOnlyList<PromptInput>?)Prompts ?? [],
-                MaxTokens = MaxCompletionTokens ?? MaxTokens,
+                MaxTokens = maxTokens,
                 Sampling = new SamplingOptions
                 {
                     Temperature = (float)(Temperature ?? 1.0),
@@ -1100,6 +1252,13 @@ public static class OpenAiRequestParser
 
                 ResponseFormat = ResponseFormat,
                 GeneratedPromptTokens = GeneratedPromptTokens,
+                Logprobs = Kind == RequestKind.Chat ? (ChatLogprobs == true ? TopLogprobs ?? 0 : null) : CompletionLogprobs,
+                Echo = Echo,
+                PromptLogprobs = PromptLogprobs,
+                ReturnTokensAsTokenIds = ReturnTokensAsTokenIds,
+                Hints = HasHints && (SessionId is not null || ExpectedOutputTokens is not null || Priority is not null)
+                    ? new RequestHints(SessionId, ExpectedOutputTokens, Priority ?? 0)
+                    : null,
             };
         }
     }

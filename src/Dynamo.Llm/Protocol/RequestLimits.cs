@@ -9,6 +9,15 @@ public sealed record RequestLimits
     /// <summary>The defaults below.</summary>
     public static RequestLimits Default { get; } = new();
 
+    /// <summary>Chat's <c>top_logprobs</c> at most (OpenAI's limit), and the most any request may ask for.</summary>
+    public const int MaxTopLogprobs = 20;
+
+    /// <summary>
+    /// Largest <c>nvext.expected_output_tokens</c> when <see cref="MaxTokensCap"/> is not set (it is the bound when
+    /// set); the gateway also refuses a value the model's context leaves no room for.
+    /// </summary>
+    public const int MaxExpectedOutputTokens = 1 << 20;
+
     /// <summary>Deepest JSON nesting accepted. Default 32: real requests nest at most 4-5 deep.</summary>
     public int MaxJsonDepth { get; init; } = 32;
 
@@ -20,6 +29,19 @@ public sealed record RequestLimits
 
     /// <summary>Most stop strings in <c>stop</c>. Default 4, as OpenAI.</summary>
     public int MaxStopSequences { get; init; } = 4;
+
+    /// <summary>
+    /// Completions' <c>logprobs</c> at most (OpenAI's limit, 5). Workers take up to 20: the gateway sends a chat
+    /// request's <c>top_logprobs</c> (0..20) through the completions contract.
+    /// </summary>
+    public int MaxCompletionLogprobs { get; init; } = 5;
+
+    /// <summary>
+    /// Completions read vLLM's <c>prompt_logprobs</c> (0..<see cref="MaxCompletionLogprobs"/>) instead of refusing it:
+    /// the worker contract's field, which workers accept and the gateway refuses (its clients ask with <c>echo</c> and
+    /// <c>logprobs</c>). Default false.
+    /// </summary>
+    public bool AcceptPromptLogprobs { get; init; }
 
     /// <summary>Most prompts in one completions request (OpenAI's prompt batch). Default 128.</summary>
     public int MaxPrompts { get; init; } = 128;
@@ -62,6 +84,11 @@ public sealed record RequestLimits
         if (MaxStopSequences < 0)
         {
             errors.Add($"{section}:MaxStopSequences must not be negative, got {MaxStopSequences}.");
+        }
+
+        if (MaxCompletionLogprobs is < 0 or > MaxTopLogprobs)
+        {
+            errors.Add($"{section}:MaxCompletionLogprobs must be between 0 and {MaxTopLogprobs}, got {MaxCompletionLogprobs}.");
         }
 
         if (MaxPrompts < 1)

@@ -155,6 +155,7 @@ public static class ResponsesRequestTranslator
             CopyIfPresent(json, root, "top_p");
             CopyIfPresent(json, root, "stream");
             CopyIfPresent(json, root, "parallel_tool_calls");
+            CopyIfPresent(json, root, "nvext");
             if (user is not null)
             {
                 json.WriteString("user"u8, user);

@@ -26,14 +26,12 @@ internal static class UnsupportedParameters
         new("functions", null, "legacy function calling; use 'tools'", v => IsEmptyArray(v)),
         new("function_call", null, "legacy function calling; use 'tool_choice'", v => IsString(v, "none", "auto")),
 
-        // Chat's logprobs is a switch; completions' is a count where 0 still asks for the sampled tokens' log-probabilities.
-        new("logprobs", RequestKind.Chat, "log-probabilities", v => v.ValueKind == JsonValueKind.False),
-        new("logprobs", RequestKind.Completion, "log-probabilities", _ => false),
-        new("top_logprobs", null, "log-probabilities", IsZero),
+        // Completions' log-probabilities are 'logprobs' (a count); chat's 'top_logprobs' is read by the parser.
+        new("top_logprobs", RequestKind.Completion, "log-probabilities; use 'logprobs' (a count) in completions", IsZero),
 
-        // vLLM's prompt_logprobs: 0 asks for the prompt tokens' own log-probabilities.
-        new("prompt_logprobs", null, "prompt log-probabilities", _ => false),
-        new("echo", RequestKind.Completion, "echoing the prompt", v => v.ValueKind == JsonValueKind.False),
+        // vLLM's prompt_logprobs: 0 asks for the prompt tokens' own log-probabilities. Workers' completions read it
+        // (RequestLimits.AcceptPromptLogprobs, the worker contract); clients ask with echo and logprobs.
+        new("prompt_logprobs", null, "prompt log-probabilities; use 'echo' with 'logprobs' (completions)", _ => false),
         new("suffix", RequestKind.Completion, "insertion (suffix)", v => IsString(v, "")),
         new("best_of", RequestKind.Completion, "best_of", v => IsNumber(v, 1)),
         new("logit_bias", null, "logit_bias", v => v.ValueKind == JsonValueKind.Object && !v.EnumerateObject().Any()),

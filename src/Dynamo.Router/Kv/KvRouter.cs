@@ -7,13 +7,15 @@ using Dynamo.KvCache;
 using Dynamo.Router.Indexing;
 using Dynamo.Router.Load;
 using Dynamo.Router.Replicas;
+using Dynamo.Router.Sessions;
 
 namespace Dynamo.Router.Kv;
 
 /// <summary>
 /// The KV-cache-aware router (<c>--router kv</c>): hashes the prompt once, asks the <see cref="PrefixIndex"/> how many
-/// leading blocks each candidate holds, prices every candidate with <see cref="KvCost"/> over the
-/// <see cref="ActiveLoadTracker"/>'s predicted load, and picks with <see cref="WorkerSelector"/>.
+/// leading blocks each candidate holds, prices every candidate over the <see cref="ActiveLoadTracker"/>'s load (by
+/// default its predicted time to first token, <see cref="TtftPredictor"/>; or the block cost, <see cref="KvCost"/>),
+/// and picks with <see cref="WorkerSelector"/>.
 /// </summary>
 /// <remarks>
 /// The index is fed by a <see cref="KvIndexer"/> (workers' KV events) or, in approximate mode, by the router's own
@@ -32,8 +34,14 @@ public sealed class KvRouter : IWorkerRouter, IAsyncDisposable
     private readonly Random _random;
     private readonly double _prefillLoadScale;
     private readonly double _temperature;
+    private readonly bool _predicted;
+    private readonly int _balanceAbsolute;
+    private readonly double _balanceRelative;
+    private readonly TtftPredictor _predictor;
+    private readonly SessionAffinity _sessions;
     private readonly IDisposable? _owned;
     private CandidateView? _view;
+    private long _rebalanced;
 
     internal KvRouter(
         RouterOptions options,
@@ -43,7 +51,8 @@ public sealed class KvRouter : IWorkerRouter, IAsyncDisposable
         ApproximateIndex? approximate,
         ActiveLoadSync? sync,
         Random random,
-        IDisposable? owned = null)
+        IDisposable? owned = null,
+        SessionAffinity? sessions = null)
     {
         Index = index;
         Indexer = indexer;
@@ -53,6 +62,11 @@ public sealed class KvRouter : IWorkerRouter, IAsyncDisposable
         _random = random;
         _prefillLoadScale = options.PrefillLoadScale;
         _temperature = options.Temperature;
+        _predicted = options.Cost == KvCostModel.Predicted;
+        _balanceAbsolute = options.BalanceAbsoluteThreshold;
+        _balanceRelative = options.BalanceRelativeThreshold;
+        _predictor = new TtftPredictor(options.Timing, options.DecodeImpactWeight, options.ExpectedOutputTokens);
+        _sessions = sessions ?? new SessionAffinity(options, TimeProvider.System);
         _owned = owned;
     }
 
@@ -72,6 +86,9 @@ public sealed class KvRouter : IWorkerRouter, IAsyncDisposable
 
     /// <summary>Replica sharing, when on.</summary>
     public ActiveLoadSync? ReplicaSync => _sync;
+
+    /// <summary>Where each <c>nvext.session_id</c> is served.</summary>
+    public SessionAffinity Sessions => _sessions;
 
     [SkipLocalsInit]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -108,14 +125,94 @@ public sealed class KvRouter : IWorkerRouter, IAsyncDisposable
             var loads = view.Loads;
             var blockSizes = view.BlockSizes;
             var mixed = view.MixedSizes;
-            for (var i = 0; i < count; i++)
+            var fewest = int.MaxValue;
+            if (_predicted && request.Hints?.ExpectedOutputTokens is { } expected)
             {
-                costs[i] = KvCost.Compute(overlaps[i], loads[i].Snapshot(), tokens.Length, mixed ? blockSizes[i] : blockSize, _prefillLoadScale);
+                for (var i = 0; i < count; i++)
+                {
+                    var load = loads[i].Snapshot();
+                    fewest = Math.Min(fewest, load.Requests);
+                    costs[i] = _predictor.Cost(overlaps[i], load, tokens.Length, mixed ? blockSizes[i] : blockSize, expected);
+                }
+            }
+            else if (_predicted)
+            {
+                for (var i = 0; i < count; i++)
+                {
+                    var load = loads[i].Snapshot();
+                    fewest = Math.Min(fewest, load.Requests);
+                    costs[i] = _predictor.Cost(overlaps[i], load, tokens.Length, mixed ? blockSizes[i] : blockSize);
+                }
+            }
+            else
+            {
+                for (var i = 0; i < count; i++)
+                {
+                    var load = loads[i].Snapshot();
+                    fewest = Math.Min(fewest, load.Requests);
+                    costs[i] = KvCost.Compute(overlaps[i], load, tokens.Length, mixed ? blockSizes[i] : blockSize, _prefillLoadScale);
+                }
             }
 
-            var pick = WorkerSelector.Select(costs, new IndexCacheSizes(Index, view.Slots), _temperature, _random);
+            // A session stays on its worker while that worker is a candidate and not overloaded.
+            var session = request.Hints?.SessionId;
+            var known = false;
+            var sticky = session is null ? -1 : _sessions.Find(session, candidates, out known);
+            if (sticky >= 0 && _sessions.IsOverloaded(loads[sticky].Snapshot().Requests, fewest))
+            {
+                sticky = -1;
+            }
+
+            var pick = sticky >= 0 ? sticky : WorkerSelector.Select(costs, new IndexCacheSizes(Index, view.Slots), _temperature, _random);
+            var rebalanced = false;
+            if (sticky < 0 && _predicted && _balanceAbsolute > 0 && IsUnbalanced(loads[pick].Snapshot().Requests, fewest))
+            {
+                // Hot spot: the cheapest worker carries far more than the least busy one (a popular prefix piling onto
+                // its holders). Choose among the workers that are not over the thresholds: the prefix is copied to
+                // one more holder by prefilling it there.
+                for (var i = 0; i < count; i++)
+                {
+                    if (IsUnbalanced(loads[i].Snapshot().Requests, fewest))
+                    {
+                        costs[i] = double.PositiveInfinity;
+                    }
+                }
+
+                pick = WorkerSelector.Select(costs, new IndexCacheSizes(Index, view.Slots), _temperature, _random);
+                Interlocked.Increment(ref _rebalanced);
+                rebalanced = true;
+            }
+
             var chosen = candidates[pick];
-            var decision = new RoutingDecision(request.RequestId, chosen, overlaps[pick], tokens.Length) { Policy = PolicyName };
+            double? predicted = null;
+            double? alternativeTtft = null;
+            if (_predicted)
+            {
+                // Explanations for metrics and traces: the chosen worker's predicted TTFT and the best other one's.
+                var alternative = -1;
+                for (var i = 0; i < count; i++)
+                {
+                    if (i != pick && (alternative < 0 || costs[i] < costs[alternative]))
+                    {
+                        alternative = i;
+                    }
+                }
+
+                predicted = _predictor.Ttft(overlaps[pick], loads[pick].Snapshot(), tokens.Length, mixed ? blockSizes[pick] : blockSize);
+                if (alternative >= 0)
+                {
+                    alternativeTtft = _predictor.Ttft(overlaps[alternative], loads[alternative].Snapshot(), tokens.Length, mixed ? blockSizes[alternative] : blockSize);
+                }
+            }
+
+            var decision = new RoutingDecision(request.RequestId, chosen, overlaps[pick], tokens.Length)
+            {
+                Policy = PolicyName,
+                Rebalanced = rebalanced,
+                PredictedTtftMs = predicted,
+                AlternativeTtftMs = alternativeTtft,
+                Session = _sessions.Complete(session, sticky >= 0, known, chosen),
+            };
             _load.Add(decision);
             _sync?.Publish(ActiveLoadChange.Added, decision);
             if (_approximate is not null && BlockSizeOf(chosen) == blockSize)
@@ -142,6 +239,16 @@ public sealed class KvRouter : IWorkerRouter, IAsyncDisposable
         }
     }
 
+    /// <summary>Decisions the balance thresholds moved off the cheapest worker (hot-spot control).</summary>
+    public long Rebalanced => Interlocked.Read(ref _rebalanced);
+
+    /// <summary>
+    /// True when a worker with <paramref name="requests"/> in flight is over both balance thresholds against the least
+    /// busy candidate (SGLang's cache-aware router: more than the absolute gap and more than the ratio).
+    /// </summary>
+    private bool IsUnbalanced(int requests, int fewest) =>
+        requests - fewest > _balanceAbsolute && requests > _balanceRelative * fewest;
+
     public void MarkPrefilled(RoutingDecision decision)
     {
         _load.MarkPrefilled(decision);
@@ -157,6 +264,7 @@ public sealed class KvRouter : IWorkerRouter, IAsyncDisposable
     public void RemoveWorker(string instanceId)
     {
         _load.RemoveWorker(instanceId);
+        _sessions.RemoveWorker(instanceId);
         if (Indexer is not null)
         {
             Indexer.RemoveWorker(instanceId);

@@ -132,7 +132,9 @@ public sealed class ActiveLoadTracker
     {
         if (_active.TryRemove(requestId, out var entry) && _workers.TryGetValue(entry.InstanceId, out var load))
         {
-            load.Remove(entry.IsPrefilled ? 0 : entry.PrefillTokens, entry.Blocks);
+            // Claim the prefill's end here unless MarkPrefilled already did: one of the two takes it off, never both.
+            var prefilled = !entry.TryMarkPrefilled();
+            load.Remove(prefilled ? 0 : entry.PrefillTokens, entry.Blocks, prefilled);
         }
     }
 
@@ -166,8 +168,6 @@ public sealed class ActiveLoadTracker
 
         public long StartedAt { get; } = startedAt;
 
-        public bool IsPrefilled => Volatile.Read(ref _prefilled) == 1;
-
         public bool TryMarkPrefilled() => Interlocked.Exchange(ref _prefilled, 1) == 0;
     }
 
@@ -176,23 +176,37 @@ public sealed class ActiveLoadTracker
         private int _requests;
         private int _prefillTokens;
         private int _blocks;
+        private int _prefilling;
 
         public void Add(int prefillTokens, int blocks)
         {
             Interlocked.Increment(ref _requests);
+            Interlocked.Increment(ref _prefilling);
             Interlocked.Add(ref _prefillTokens, prefillTokens);
             Interlocked.Add(ref _blocks, blocks);
         }
 
-        public void PrefillDone(int prefillTokens) => Interlocked.Add(ref _prefillTokens, -prefillTokens);
+        public void PrefillDone(int prefillTokens)
+        {
+            Interlocked.Decrement(ref _prefilling);
+            Interlocked.Add(ref _prefillTokens, -prefillTokens);
+        }
 
-        public void Remove(int prefillTokens, int blocks)
+        public void Remove(int prefillTokens, int blocks, bool prefilled)
         {
             Interlocked.Decrement(ref _requests);
+            if (!prefilled)
+            {
+                Interlocked.Decrement(ref _prefilling);
+            }
+
             Interlocked.Add(ref _prefillTokens, -prefillTokens);
             Interlocked.Add(ref _blocks, -blocks);
         }
 
-        public ActiveLoad Snapshot() => new(Volatile.Read(ref _requests), Volatile.Read(ref _prefillTokens), Volatile.Read(ref _blocks));
+        public ActiveLoad Snapshot() => new(Volatile.Read(ref _requests), Volatile.Read(ref _prefillTokens), Volatile.Read(ref _blocks))
+        {
+            Prefilling = Volatile.Read(ref _prefilling),
+        };
     }
 }

@@ -1,5 +1,6 @@
 using Dynamo.Contracts.Discovery;
 using Dynamo.Router.Load;
+using Dynamo.Router.Sessions;
 
 namespace Dynamo.Router.Policies;
 
@@ -7,7 +8,7 @@ namespace Dynamo.Router.Policies;
 /// Fewest active requests, then fewest active KV blocks; remaining ties are broken at random so that several
 /// idle workers share a burst instead of the first one taking it all.
 /// </summary>
-public sealed class LeastLoadedRouter(ActiveLoadTracker load, Random random) : LoadTrackingRouter(load)
+public sealed class LeastLoadedRouter(ActiveLoadTracker load, Random random, SessionAffinity? sessions = null) : LoadTrackingRouter(load, sessions)
 {
     public override string Name => "least-loaded";
 

@@ -1,18 +1,28 @@
 using Dynamo.Contracts.Discovery;
 using Dynamo.Contracts.Routing;
 using Dynamo.Router.Load;
+using Dynamo.Router.Sessions;
 
 namespace Dynamo.Router.Policies;
 
 /// <summary>
 /// Base of the simple policies: they differ only in how they pick an index; all of them keep the active-load
-/// bookkeeping the gateway reports through <see cref="IWorkerRouter"/>.
+/// bookkeeping the gateway reports through <see cref="IWorkerRouter"/>, and honour session affinity
+/// (<see cref="SessionAffinity"/>) before they pick.
 /// </summary>
 public abstract class LoadTrackingRouter : IWorkerRouter
 {
-    protected LoadTrackingRouter(ActiveLoadTracker load) => Load = load;
+    /// <param name="sessions">Session affinity; null: one with the default options.</param>
+    protected LoadTrackingRouter(ActiveLoadTracker load, SessionAffinity? sessions = null)
+    {
+        Load = load;
+        Sessions = sessions ?? new SessionAffinity(new RouterOptions(), TimeProvider.System);
+    }
 
     public abstract string Name { get; }
+
+    /// <summary>Where each <c>nvext.session_id</c> is served.</summary>
+    public SessionAffinity Sessions { get; }
 
     protected ActiveLoadTracker Load { get; }
 
@@ -24,8 +34,29 @@ public abstract class LoadTrackingRouter : IWorkerRouter
             throw new ArgumentException("No candidate workers.", nameof(candidates));
         }
 
-        var worker = candidates.Count == 1 ? candidates[0] : candidates[Pick(candidates)];
-        var decision = new RoutingDecision(request.RequestId, worker, OverlapBlocks: 0, request.PromptTokens.Length) { Policy = Name };
+        var session = request.Hints?.SessionId;
+        var known = false;
+        var sticky = session is null ? -1 : Sessions.Find(session, candidates, out known);
+        if (sticky >= 0 && Sessions.ChecksLoad && candidates.Count > 1)
+        {
+            var fewest = int.MaxValue;
+            for (var i = 0; i < candidates.Count; i++)
+            {
+                fewest = Math.Min(fewest, Load.Get(candidates[i].InstanceId).Requests);
+            }
+
+            if (Sessions.IsOverloaded(Load.Get(candidates[sticky].InstanceId).Requests, fewest))
+            {
+                sticky = -1;
+            }
+        }
+
+        var worker = sticky >= 0 ? candidates[sticky] : candidates.Count == 1 ? candidates[0] : candidates[Pick(candidates)];
+        var decision = new RoutingDecision(request.RequestId, worker, OverlapBlocks: 0, request.PromptTokens.Length)
+        {
+            Policy = Name,
+            Session = Sessions.Complete(session, sticky >= 0, known, worker),
+        };
         Load.Add(decision);
         return decision;
     }
@@ -34,7 +65,11 @@ public abstract class LoadTrackingRouter : IWorkerRouter
 
     public void Complete(RoutingDecision decision) => Load.Complete(decision);
 
-    public void RemoveWorker(string instanceId) => Load.RemoveWorker(instanceId);
+    public void RemoveWorker(string instanceId)
+    {
+        Load.RemoveWorker(instanceId);
+        Sessions.RemoveWorker(instanceId);
+    }
 
     /// <summary>Index into <paramref name="candidates"/> (at least two).</summary>
     protected abstract int Pick(IReadOnlyList<WorkerInstance> candidates);

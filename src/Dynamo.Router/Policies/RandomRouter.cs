@@ -1,9 +1,10 @@
 using Dynamo.Contracts.Discovery;
 using Dynamo.Router.Load;
+using Dynamo.Router.Sessions;
 
 namespace Dynamo.Router.Policies;
 
-public sealed class RandomRouter(ActiveLoadTracker load, Random random) : LoadTrackingRouter(load)
+public sealed class RandomRouter(ActiveLoadTracker load, Random random, SessionAffinity? sessions = null) : LoadTrackingRouter(load, sessions)
 {
     public override string Name => "random";
 

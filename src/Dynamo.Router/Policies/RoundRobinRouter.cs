@@ -1,9 +1,10 @@
 using Dynamo.Contracts.Discovery;
 using Dynamo.Router.Load;
+using Dynamo.Router.Sessions;
 
 namespace Dynamo.Router.Policies;
 
-public sealed class RoundRobinRouter(ActiveLoadTracker load) : LoadTrackingRouter(load)
+public sealed class RoundRobinRouter(ActiveLoadTracker load, SessionAffinity? sessions = null) : LoadTrackingRouter(load, sessions)
 {
     private uint _next = uint.MaxValue;
 

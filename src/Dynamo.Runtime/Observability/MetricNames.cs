@@ -27,6 +27,9 @@ public static class MetricNames
     public const string FrontendStoredResponses = "dynamo_frontend_stored_responses";
     public const string FrontendStoredResponsesEvictedTotal = "dynamo_frontend_stored_responses_evicted_total";
 
+    /// <summary>Queued requests refused (429) to make room in a full admission queue for one of higher <c>nvext.priority</c>.</summary>
+    public const string FrontendRequestsShedTotal = "dynamo_frontend_requests_shed_total";
+
     /// <summary>NATS messages and records this frontend dropped because their cluster signature did not verify, by kind and reason.</summary>
     public const string FrontendRejectedSignedRecordsTotal = "dynamo_frontend_rejected_signed_records_total";
 
@@ -37,6 +40,18 @@ public static class MetricNames
     public const string RouterOverlapBlocksTotal = "dynamo_component_router_overlap_blocks_total";
     public const string RouterOverlapBlocks = "dynamo_component_router_overlap_blocks";
     public const string RouterDecisionDuration = "dynamo_component_router_decision_duration_seconds";
+
+    /// <summary>The KV router's predicted time to first token per decision: on the chosen worker and on the best other candidate.</summary>
+    public const string RouterPredictedTtft = "dynamo_component_router_predicted_ttft_seconds";
+
+    /// <summary>Decisions the balance thresholds moved off the cheapest worker (hot-spot control).</summary>
+    public const string RouterRebalancedTotal = "dynamo_component_router_rebalanced_total";
+
+    /// <summary>Share of the prompt blocks routed to each worker that it already held, since start.</summary>
+    public const string RouterWorkerKvHitRate = "dynamo_component_router_worker_kv_hit_rate";
+
+    /// <summary>Decisions for requests with an <c>nvext.session_id</c>, by outcome: new, hit (its worker), moved (re-homed).</summary>
+    public const string RouterSessionDecisionsTotal = "dynamo_component_router_session_decisions_total";
 
     // Worker
     public const string WorkerRequestsTotal = "dynamo_component_requests_total";

@@ -223,18 +223,56 @@ public sealed class OpenAiRequestParserTests
         Assert.Equal("m", chat.Model);
     }
 
+    [Fact]
+    public void Parse_Logprobs_ChatSwitchWithTopCount_CompletionsCount_AndEcho()
+    {
+        const string Chat0 = """{"model":"m","messages":[{"role":"user","content":"hi"}]""";
+        Assert.Null(Chat(Chat0 + "}").Logprobs);
+        Assert.Null(Chat(Chat0 + ""","logprobs":false,"top_logprobs":0}""").Logprobs);
+        Assert.Equal(0, Chat(Chat0 + ""","logprobs":true}""").Logprobs);
+        Assert.Equal(20, Chat(Chat0 + ""","top_logprobs":20,"logprobs":true}""").Logprobs);
+        Assert.Null(Completion("""{"model":"m","prompt":"x"}""").Logprobs);
+        Assert.Equal(0, Completion("""{"model":"m","prompt":"x","logprobs":0}""").Logprobs);
+        Assert.Equal(5, Completion("""{"model":"m","prompt":"x","logprobs":5}""").Logprobs);
+        Assert.True(Completion("""{"model":"m","prompt":"x","echo":true}""").Echo);
+        Assert.True(Completion("""{"model":"m","prompt":"x","logprobs":1,"return_tokens_as_token_ids":true}""").ReturnTokensAsTokenIds);
+
+        // Workers take chat's top count through the completions contract.
+        Assert.Equal(20, OpenAiRequestParser.Parse(RequestKind.Completion, """{"model":"m","prompt":"x","logprobs":20}"""u8,
+            RequestLimits.Default with { MaxCompletionLogprobs = 20 }).Logprobs);
+
+        // And prompt_logprobs (echo with logprobs), which only limits that accept it read; chat never does.
+        var worker = RequestLimits.Default with { AcceptPromptLogprobs = true };
+        var scored = OpenAiRequestParser.Parse(RequestKind.Completion, """{"model":"m","prompt":"x","logprobs":2,"prompt_logprobs":2}"""u8, worker);
+        Assert.Equal(2, scored.PromptLogprobs);
+        Assert.Null(Completion("""{"model":"m","prompt":"x","logprobs":2,"echo":true}""").PromptLogprobs);
+        Assert.True(Completion("""{"model":"m","prompt":"x","logprobs":2,"echo":true}""").EchoesLogprobs);
+        Assert.Equal("prompt_logprobs", Assert.Throws<OpenAiException>(() => OpenAiRequestParser.Parse(RequestKind.Completion, """{"model":"m","prompt":"x","prompt_logprobs":6}"""u8, worker)).Param);
+        Assert.Equal("prompt_logprobs", Assert.Throws<OpenAiException>(() => OpenAiRequestParser.Parse(RequestKind.Chat, """{"model":"m","messages":[{"role":"user","content":"hi"}],"prompt_logprobs":1}"""u8, worker)).Param);
+    }
+
+    [Theory]
+    [InlineData(RequestKind.Chat, ""","logprobs":true,"top_logprobs":21""", "top_logprobs")]
+    [InlineData(RequestKind.Chat, ""","top_logprobs":1""", "top_logprobs")]
+    [InlineData(RequestKind.Chat, ""","logprobs":1""", "logprobs")]
+    [InlineData(RequestKind.Completion, ""","logprobs":6""", "logprobs")]
+    [InlineData(RequestKind.Completion, ""","logprobs":true""", "logprobs")]
+    [InlineData(RequestKind.Completion, ""","echo":1""", "echo")]
+    public void Parse_LogprobsOutOfRangeOrMistyped_Is400NamingIt(RequestKind kind, string extra, string param)
+    {
+        var body = (kind == RequestKind.Chat ? """{"model":"m","messages":[{"role":"user","content":"hi"}]""" : """{"model":"m","prompt":"x" """.TrimEnd()) + extra + "}";
+        var error = Assert.Throws<OpenAiException>(() => OpenAiRequestParser.Parse(kind, System.Text.Encoding.UTF8.GetBytes(body), RequestLimits.Default));
+        Assert.Equal(400, error.StatusCode);
+        Assert.Equal(param, error.Param);
+    }
+
     /// <summary>Parameters of the API this server does not implement: asking for them is a 400 naming them, never a silent no-op.</summary>
     [Theory]
     [InlineData(RequestKind.Completion, "tools", """[{"type":"function","function":{"name":"f","parameters":{}}}]""")]
     [InlineData(RequestKind.Completion, "tool_choice", "\"required\"")]
     [InlineData(RequestKind.Chat, "functions", """[{"name":"f"}]""")]
-    [InlineData(RequestKind.Chat, "logprobs", "true")]
-    [InlineData(RequestKind.Chat, "top_logprobs", "5")]
-    [InlineData(RequestKind.Completion, "logprobs", "3")]
-    [InlineData(RequestKind.Completion, "logprobs", "0")]
     [InlineData(RequestKind.Completion, "prompt_logprobs", "0")]
-    [InlineData(RequestKind.Chat, "logprobs", "0")]
-    [InlineData(RequestKind.Completion, "echo", "true")]
+    [InlineData(RequestKind.Completion, "top_logprobs", "2")]
     [InlineData(RequestKind.Completion, "suffix", "\"}\"")]
     [InlineData(RequestKind.Completion, "best_of", "3")]
     [InlineData(RequestKind.Completion, "logit_bias", """{"50256":-100}""")]

@@ -17,10 +17,10 @@ public sealed class ReadmeFieldTableTests
     public static TheoryData<string, string, string, string> Rows()
     {
         var data = new TheoryData<string, string, string, string>();
-        foreach (var (field, chat, completions, example) in Table())
+        foreach (var (field, chat, completions, chatExample, completionsExample) in Table())
         {
-            data.Add(field, "chat", chat, example);
-            data.Add(field, "completions", completions, example);
+            data.Add(field, "chat", chat, chatExample);
+            data.Add(field, "completions", completions, completionsExample);
         }
 
         return data;
@@ -45,6 +45,12 @@ public sealed class ReadmeFieldTableTests
         {
             // A choice that forces a call needs tools to call.
             fields["tools"] = """[{"type":"function","function":{"name":"f","parameters":{}}}]""";
+        }
+
+        if (field == "top_logprobs" && kind == RequestKind.Chat)
+        {
+            // Alternatives need the switch on.
+            fields["logprobs"] = "true";
         }
 
         fields[field] = example;
@@ -79,7 +85,8 @@ public sealed class ReadmeFieldTableTests
         }
     }
 
-    private static IEnumerable<(string Field, string Chat, string Completions, string Example)> Table()
+    /// <summary>The table's rows; an example cell <c>`x` / `y`</c> holds chat's example and completions' (a field whose type differs).</summary>
+    private static IEnumerable<(string Field, string Chat, string Completions, string ChatExample, string CompletionsExample)> Table()
     {
         var inTable = false;
         foreach (var line in File.ReadLines(ReadmePath()))
@@ -96,7 +103,10 @@ public sealed class ReadmeFieldTableTests
             }
 
             var cells = line.Trim().Trim('|').Split(" | ").Select(c => c.Trim()).ToArray();
-            yield return (cells[0].Trim('`'), cells[1], cells[2], cells[3][1..^1]);
+            var examples = cells[3].Split("` / `");
+            yield return examples.Length == 2
+                ? (cells[0].Trim('`'), cells[1], cells[2], examples[0][1..], examples[1][..^1])
+                : (cells[0].Trim('`'), cells[1], cells[2], cells[3][1..^1], cells[3][1..^1]);
         }
     }
 

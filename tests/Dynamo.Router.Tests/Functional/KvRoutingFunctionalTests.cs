@@ -59,6 +59,13 @@ public sealed class KvRoutingFunctionalTests(ITestOutputHelper output)
         // Idle workers tie on cost and the smaller cache wins the tie: the four documents went to four workers.
         Assert.Equal(4, holders.Count);
         Assert.True(await Http.MetricAsync(client, "dynamo_component_router_kv_hit_rate") > 0.4);
+        // Each decision explains itself: the predicted TTFT of the chosen worker and of the best other candidate.
+        var routed = await Http.MetricAsync(client, """dynamo_component_router_predicted_ttft_seconds_count{choice="chosen"}""");
+        Assert.True(routed >= 8, $"predicted TTFT observed for {routed} decisions");
+        Assert.Equal(routed, await Http.MetricAsync(client, """dynamo_component_router_predicted_ttft_seconds_count{choice="best_alternative"}"""));
+        Assert.True(await Http.MetricAsync(client, """dynamo_component_router_predicted_ttft_seconds_sum{choice="chosen"}""")
+            <= await Http.MetricAsync(client, """dynamo_component_router_predicted_ttft_seconds_sum{choice="best_alternative"}"""),
+            "the chosen workers were predicted no slower than the alternatives, in sum");
 
         // Dynamo #737: a shared system prompt under load must not pile onto the worker that holds it. One request
         // puts the prompt on one worker; then 32 arrive at once.

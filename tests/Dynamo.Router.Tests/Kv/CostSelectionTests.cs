@@ -66,7 +66,7 @@ public sealed class CostSelectionTests
     [Fact]
     public void Select_WithALargePrefillScale_StaysOnTheHolderUnderTheSameLoad()
     {
-        var (router, index) = NewRouter(new RouterOptions { PrefillLoadScale = 10 });
+        var (router, index) = NewRouter(new RouterOptions { Cost = KvCostModel.Blocks, PrefillLoadScale = 10 });
         var prompt = Tokens(3, 160);
         index.Store(index.GetOrAddWorker("b"), StorageTier.Device, Hashes(prompt).AsSpan(0, 8));
         for (var i = 0; i < 2; i++)
@@ -217,6 +217,64 @@ public sealed class CostSelectionTests
         Assert.All(picked.Where(p => p.Key != "a"), p => Assert.InRange(p.Value, 2, 4));
     }
 
+    [Theory]
+    [InlineData(0, 1)]
+    [InlineData(4, 4)]
+    public void Predicted_SharedSystemPrompt_PilesOntoItsHolder_UntilTheBalanceThresholdsSpreadIt(int absoluteThreshold, int workersUsed)
+    {
+        // Every request starts with the same 1K-token system prompt; 40 are in flight. By predicted TTFT alone the
+        // holders win (64 tokens to prefill against 1,088); the balance thresholds copy the prefix to the others.
+        var workers = new[] { Instance("a"), Instance("b"), Instance("c"), Instance("d") };
+        var (router, index) = NewRouter(new RouterOptions { Cost = KvCostModel.Predicted, BalanceAbsoluteThreshold = absoluteThreshold });
+        var system = Tokens(20, 1024);
+        index.Store(index.GetOrAddWorker("a"), StorageTier.Device, Hashes(system));
+        var inflight = new Queue<RoutingDecision>();
+        var counts = new Dictionary<string, int>();
+        var maxInFlight = 0;
+        for (var i = 0; i < 400; i++)
+        {
+            var decision = router.Select(new RoutingRequest($"r{i}", "m", Concat(system, Tokens(1000 + i, 64)), 128), workers);
+            counts[decision.Worker.InstanceId] = counts.GetValueOrDefault(decision.Worker.InstanceId) + 1;
+            index.Store(index.GetOrAddWorker(decision.Worker.InstanceId), StorageTier.Device, Hashes(system));
+            inflight.Enqueue(decision);
+            router.MarkPrefilled(decision);
+            maxInFlight = Math.Max(maxInFlight, workers.Max(w => router.Load.Get(w.InstanceId).Requests));
+            if (inflight.Count > 40)
+            {
+                router.Complete(inflight.Dequeue());
+            }
+        }
+
+        Assert.Equal(workersUsed, counts.Count);
+        if (absoluteThreshold == 0)
+        {
+            Assert.Equal(0, router.Rebalanced);
+            return;
+        }
+
+        // Spread: no worker ran more than the thresholds allow above the least busy (4 + 1 for the request just placed).
+        Assert.True(router.Rebalanced > 0);
+        Assert.InRange(maxInFlight, 10, 10 + absoluteThreshold + 1);
+        Assert.All(counts.Values, c => Assert.InRange(c, 60, 140));
+    }
+
+    [Fact]
+    public void Predicted_Holder_LosesToAnIdleWorker_OnceItsQueueOutweighsTheCachedPrefill()
+    {
+        var workers = new[] { Instance("a"), Instance("b") };
+        var (router, index) = NewRouter(new RouterOptions { Cost = KvCostModel.Predicted, BalanceAbsoluteThreshold = 0 });
+        var shared = Tokens(22, 4096);
+        index.Store(index.GetOrAddWorker("a"), StorageTier.Device, Hashes(shared));
+
+        // Each request's 4,096 cached tokens save a's prefill of them; its queue of 4,096-token tails grows with each.
+        var picks = Enumerable.Range(0, 6)
+            .Select(i => router.Select(new RoutingRequest($"r{i}", "m", Concat(shared, Tokens(3000 + i, 4096)), 16), workers).Worker.InstanceId)
+            .ToList();
+
+        Assert.Equal("a", picks[0]);
+        Assert.Contains("b", picks);
+    }
+
     [Fact]
     public void Select_WithTheSameCandidates_SeesWorkersAndLoadThatAppearBetweenCalls()
     {
@@ -251,7 +309,8 @@ public sealed class CostSelectionTests
 
     private static (KvRouter Router, PrefixIndex Index) NewRouter(RouterOptions? options = null)
     {
-        options ??= new RouterOptions();
+        // The block cost unless a test asks otherwise: these tests pin the design's cost in blocks.
+        options ??= new RouterOptions { Cost = KvCostModel.Blocks };
         var index = new PrefixIndex();
         var load = new ActiveLoadTracker(TimeProvider.System, options.ActiveRequestTtl);
         return (new KvRouter(options, index, load, indexer: null, approximate: null, sync: null, new Random(42)), index);

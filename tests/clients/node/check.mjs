@@ -55,6 +55,32 @@ for await (const chunk of chatStream) {
 assert.equal(chatText, chat.choices[0].message.content, 'streamed chat equals the non-streamed chat');
 assert.equal(usage.completion_tokens, 6);
 
+// Log-probabilities, as the SDK types them: chat's logprobs.content entries (whole and streamed), completions' legacy shape.
+const scored = await client.chat.completions.create({
+  model, messages: [{ role: 'user', content: 'Hello there' }], max_tokens: 6, temperature: 0, logprobs: true, top_logprobs: 2,
+});
+const entries = scored.choices[0].logprobs.content;
+assert.equal(entries.length, 6, 'one logprobs entry per generated token');
+for (const entry of entries) {
+  assert.equal(typeof entry.token, 'string');
+  assert.ok(entry.logprob <= 0 && Number.isFinite(entry.logprob));
+  assert.ok(Array.isArray(entry.bytes) && entry.bytes.every((b) => Number.isInteger(b) && b >= 0 && b < 256));
+  assert.equal(entry.top_logprobs.length, 2);
+}
+const streamedEntries = [];
+for await (const chunk of await client.chat.completions.create({
+  model, messages: [{ role: 'user', content: 'Hello there' }], max_tokens: 6, temperature: 0, logprobs: true, top_logprobs: 2, stream: true,
+})) {
+  streamedEntries.push(...(chunk.choices[0]?.logprobs?.content ?? []));
+}
+assert.deepEqual(streamedEntries.map((e) => e.token), entries.map((e) => e.token), 'streamed logprobs name the same tokens');
+const scoredCompletion = await client.completions.create({ model, prompt: 'The capital of France is', max_tokens: 4, temperature: 0, logprobs: 2, echo: false });
+const legacy = scoredCompletion.choices[0].logprobs;
+assert.equal(legacy.tokens.length, 4);
+assert.equal(legacy.token_logprobs.length, 4);
+assert.equal(legacy.text_offset.length, 4);
+assert.ok(legacy.top_logprobs.every((top) => Object.keys(top).length >= 1 && Object.keys(top).length <= 2));
+
 // The Responses API, as the Vercel AI SDK's default provider call and the Agents SDK use it.
 const response = await client.responses.create({ model, instructions: 'Be brief.', input: 'Hello there', max_output_tokens: 6, temperature: 0 });
 assert.equal(response.object, 'response');
