@@ -100,6 +100,19 @@ internal static class WorkerCommand
             {
                 // Prefill and decode workers move KV between processes: TCP, or UCX where libucp loads.
                 transfer = await KvTransferHosting.AttachAsync(engine, workerOptions.Role, workerOptions.InstanceId, settings, runtime.Metadata, "tcp,ucx", process.ClusterSecret, loggerFactory, stopping.Token);
+                if (settings.Serve.WarmUp)
+                {
+                    // Before the worker is in discovery: its first routed request finds the serving path compiled.
+                    try
+                    {
+                        await WarmUp.WorkerAsync(workerOptions, engine, card, process.ClusterSecret, logger, stopping.Token);
+                    }
+                    catch (Exception error) when (error is not OperationCanceledException || !stopping.Token.IsCancellationRequested)
+                    {
+                        WarmUp.Failed(logger, error);
+                    }
+                }
+
                 host = await WorkerHost.StartAsync(workerOptions, engine, card, runtime.Discovery, process.ClusterSecret, loggerFactory, EngineFactory.EventSourceOf(engine), stopping.Token);
             }
             catch

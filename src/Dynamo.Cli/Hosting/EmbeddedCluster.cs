@@ -51,6 +51,9 @@ public sealed partial class EmbeddedCluster : IAsyncDisposable
 
     public string ModelName { get; }
 
+    /// <summary>The warm-up pass run before the gateway and the workers started (<c>Dynamo:Serve:WarmUp</c>); null when off or failed.</summary>
+    public WarmUpReport? WarmUp { get; private init; }
+
     /// <summary>The secret the workers require of every request: the configured one, or one generated for this run.</summary>
     public ClusterSecret ClusterSecret { get; }
 
@@ -117,24 +120,51 @@ public sealed partial class EmbeddedCluster : IAsyncDisposable
         var pools = serve.Mode == "disagg"
             ? new[] { (Role: WorkerRole.Prefill, Count: serve.PrefillWorkers), (Role: WorkerRole.Decode, Count: serve.DecodeWorkers) }
             : [(Role: WorkerRole.Aggregated, Count: serve.Workers)];
+        var prepared = new List<Prepared>();
         try
         {
             foreach (var (role, count) in pools)
             {
                 for (var i = 0; i < count; i++)
                 {
-                    members.Add(await factory.StartAsync(role, cancellationToken));
+                    prepared.Add(await factory.PrepareAsync(role, cancellationToken));
                 }
+            }
+
+            // Before any host the world can reach is up: nothing reports ready until the serving path is compiled.
+            WarmUpReport? warmUp = null;
+            if (serve.WarmUp)
+            {
+                try
+                {
+                    warmUp = await Hosting.WarmUp.ClusterAsync(settings, card, [.. prepared.Select(p => (p.Options.Role, p.Options.InstanceId, p.Engine))], secret, logger, cancellationToken);
+                }
+                catch (Exception error) when (error is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                {
+                    Hosting.WarmUp.Failed(logger, error);
+                }
+            }
+
+            while (prepared.Count > 0)
+            {
+                var next = prepared[0];
+                prepared.RemoveAt(0);
+                members.Add(await factory.ServeAsync(next, cancellationToken));
             }
 
             var models = new ModelCatalog();
             models.Add(card);
             var gateway = await GatewayHost.StartAsync(settings.Gateway, router, discovery, models, secret, loggerFactory, cancellationToken: cancellationToken);
             LogStarted(logger, gateway.Address, card.Name, Describe(serve), serve.Engine);
-            return new EmbeddedCluster(gateway, members, factory, discovery, events, router, card.Name, secret, logger);
+            return new EmbeddedCluster(gateway, members, factory, discovery, events, router, card.Name, secret, logger) { WarmUp = warmUp };
         }
         catch
         {
+            foreach (var unserved in prepared)
+            {
+                await unserved.DisposeAsync();
+            }
+
             await members.DisposeAsync();
             if (router is IAsyncDisposable disposable)
             {
@@ -185,7 +215,11 @@ public sealed partial class EmbeddedCluster : IAsyncDisposable
     {
         private readonly Dictionary<WorkerRole, int> _next = [];
 
-        public async Task<Member> StartAsync(WorkerRole role, CancellationToken cancellationToken)
+        public async Task<Member> StartAsync(WorkerRole role, CancellationToken cancellationToken) =>
+            await ServeAsync(await PrepareAsync(role, cancellationToken), cancellationToken);
+
+        /// <summary>The engine and, in disagg mode, its transfer agent: what a worker serves, before anything serves it.</summary>
+        public async Task<Prepared> PrepareAsync(WorkerRole role, CancellationToken cancellationToken)
         {
             int index;
             lock (_next)
@@ -198,25 +232,46 @@ public sealed partial class EmbeddedCluster : IAsyncDisposable
             var workerOptions = new WorkerOptions { Role = role, ServedModelName = card.Name, InstanceId = $"{name}-{index}" };
             var kvEvents = new KvEventPublisher(events, loggerFactory.CreateLogger<KvEventPublisher>());
             var engine = EngineFactory.Create(settings, workerOptions.InstanceId, modelDir, card, loggerFactory, kvEvents);
-            KvTransferHosting? transfer = null;
             try
             {
-                transfer = await KvTransferHosting.AttachAsync(engine, role, workerOptions.InstanceId, settings, metadata, "inprocess", secret, loggerFactory, cancellationToken);
-                var host = await WorkerHost.StartAsync(workerOptions, engine, card, discovery, secret, loggerFactory, EngineFactory.EventSourceOf(engine), cancellationToken);
-
-                // Load reports on the in-process plane, as worker processes publish them on NATS: the planner reads them.
-                var reports = LoadReportPublisher.Start(events, engine, host.Instance, workerOptions.LoadReportInterval, TimeProvider.System, loggerFactory.CreateLogger<LoadReportPublisher>());
-                return new Member(host, engine, transfer, reports);
+                var transfer = await KvTransferHosting.AttachAsync(engine, role, workerOptions.InstanceId, settings, metadata, "inprocess", secret, loggerFactory, cancellationToken);
+                return new Prepared(workerOptions, engine, transfer);
             }
             catch
             {
                 await engine.DisposeAsync();
-                if (transfer is not null)
-                {
-                    await transfer.DisposeAsync();
-                }
-
                 throw;
+            }
+        }
+
+        /// <summary>Starts the worker's host in discovery and its load reports; on failure disposes what was prepared.</summary>
+        public async Task<Member> ServeAsync(Prepared prepared, CancellationToken cancellationToken)
+        {
+            try
+            {
+                var host = await WorkerHost.StartAsync(prepared.Options, prepared.Engine, card, discovery, secret, loggerFactory, EngineFactory.EventSourceOf(prepared.Engine), cancellationToken);
+
+                // Load reports on the in-process plane, as worker processes publish them on NATS: the planner reads them.
+                var reports = LoadReportPublisher.Start(events, prepared.Engine, host.Instance, prepared.Options.LoadReportInterval, TimeProvider.System, loggerFactory.CreateLogger<LoadReportPublisher>());
+                return new Member(host, prepared.Engine, prepared.Transfer, reports);
+            }
+            catch
+            {
+                await prepared.DisposeAsync();
+                throw;
+            }
+        }
+    }
+
+    /// <summary>A worker's engine and transfer agent, not yet served (the warm-up runs over these).</summary>
+    private sealed record Prepared(WorkerOptions Options, IEngine Engine, KvTransferHosting? Transfer) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await Engine.DisposeAsync();
+            if (Transfer is not null)
+            {
+                await Transfer.DisposeAsync();
             }
         }
     }
