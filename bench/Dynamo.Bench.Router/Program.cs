@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using System.Text.Json;
 using BenchmarkDotNet.Running;
 using Dynamo.Bench.Router;
+using Dynamo.Router;
 
 // Router benchmarks (bench/README.md, "Router (P3, P9)").
 //   p3       decision latency p50/p99 (64 workers, ~1M indexed blocks, 4K and 32K prompts), events/s on one thread, bytes per pair
@@ -36,10 +37,26 @@ Dictionary<string, object> results = verb switch
             OutputTokens = options.Int("osl", 32),
             PrefillLoadScale = options.Double("prefill-load-scale", 1.0),
             Temperature = options.Double("temperature", 0),
+            Cost = CostOf(options.String("kv-cost", "predicted"), options.Double("prefill-load-scale", 1.0)),
         },
         options.String("routers", "kv,round-robin").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)),
     _ => throw new ArgumentException($"unknown verb '{verb}': expected p3, p9, quality or bdn"),
 };
+
+static KvCostModel CostOf(string value, double prefillLoadScale)
+{
+    if (!RouterOptions.TryParseCost(value, out var cost))
+    {
+        throw new ArgumentException($"--kv-cost must be predicted or blocks (got '{value}')");
+    }
+
+    if (cost == KvCostModel.Predicted && prefillLoadScale != 1.0)
+    {
+        throw new ArgumentException($"--prefill-load-scale applies to the block cost only (got {prefillLoadScale}): add --kv-cost blocks");
+    }
+
+    return cost;
+}
 
 var outDir = options.String("out", Path.Combine("bench", "results"));
 Directory.CreateDirectory(outDir);

@@ -35,13 +35,16 @@ internal static class Quality
         public int Seed { get; init; } = 1;
         public double PrefillLoadScale { get; init; } = 1.0;
         public double Temperature { get; init; }
+
+        /// <summary>The KV router's cost: predicted (the default) or blocks; --prefill-load-scale applies to blocks only.</summary>
+        public KvCostModel Cost { get; init; } = KvCostModel.Predicted;
     }
 
     public static async Task<Dictionary<string, object>> RunAsync(Options options, IReadOnlyList<string> modes)
     {
         Console.WriteLine($"{options.Workers} mocker workers × {options.KvBlocks} KV blocks, speed-up {options.Speedup}; {options.Requests} requests at {options.Rate}/s (simulated), " +
             $"{options.Documents} documents of {options.DocumentTokens} tokens + {options.QuestionTokens} unique tokens, {options.OutputTokens} output tokens; " +
-            $"kv: prefill load scale {options.PrefillLoadScale}, temperature {options.Temperature}");
+            $"kv: cost {options.Cost}, prefill load scale {options.PrefillLoadScale}, temperature {options.Temperature}");
         var results = new Dictionary<string, object>();
         Console.WriteLine("| router | TTFT p50 ms | TTFT p99 ms | hit rate (cached / prompt tokens) | router predicted hit rate | requests per worker (min–max) | decision p50 / p99 µs |");
         Console.WriteLine("| --- | --- | --- | --- | --- | --- | --- |");
@@ -80,7 +83,7 @@ internal static class Quality
         }
 
         var router = RouterFactory.Create(
-            new RouterOptions { Mode = routerMode, Seed = o.Seed, ReplicaSync = false, PrefillLoadScale = o.PrefillLoadScale, Temperature = o.Temperature },
+            new RouterOptions { Mode = routerMode, Seed = o.Seed, ReplicaSync = false, Cost = o.Cost, PrefillLoadScale = o.PrefillLoadScale, Temperature = o.Temperature },
             new RouterServices { Events = plane, Discovery = discovery, KvEventControl = new KvEventSourceControl(id => engines.GetValueOrDefault(id)) });
         if (router is KvRouter { Indexer: { } indexer })
         {
