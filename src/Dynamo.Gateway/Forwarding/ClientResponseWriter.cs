@@ -275,14 +275,7 @@ internal sealed class ClientResponseWriter : IClientWriter
             return;
         }
 
-        _body.Write("data: "u8);
-        var writer = Json();
-        WriteHeader(writer, "text_completion");
-        writer.WriteStartArray("choices"u8);
-        writer.WriteStartObject();
-        writer.WriteNumber("index"u8, index);
-        writer.WritePropertyName("text"u8);
-        writer.WriteRawValue(hasText ? chunk.TextJson : "\"\""u8, skipInputValidation: true);
+        var writer = BeginCompletionChoice(index, hasText ? chunk.TextJson : default);
         if (logged.IsEmpty)
         {
             writer.WriteNull("logprobs"u8);
@@ -421,6 +414,14 @@ internal sealed class ClientResponseWriter : IClientWriter
 
     private void WriteCompletionChunk(int index, ReadOnlySpan<byte> textJson, string? finishReason)
     {
+        var json = BeginCompletionChoice(index, textJson);
+        json.WriteNull("logprobs"u8);
+        EndChoice(json, finishReason);
+    }
+
+    /// <summary><c>data: {header, "choices": [{"index": i, "text": T</c>: what every completions chunk opens with (T "" when the text is empty).</summary>
+    private Utf8JsonWriter BeginCompletionChoice(int index, ReadOnlySpan<byte> textJson)
+    {
         _body.Write("data: "u8);
         var json = Json();
         WriteHeader(json, "text_completion");
@@ -428,22 +429,8 @@ internal sealed class ClientResponseWriter : IClientWriter
         json.WriteStartObject();
         json.WriteNumber("index"u8, index);
         json.WritePropertyName("text"u8);
-        if (textJson.Length >= 2)
-        {
-            json.WriteRawValue(textJson, skipInputValidation: true);
-        }
-        else
-        {
-            json.WriteStringValue(""u8);
-        }
-
-        json.WriteNull("logprobs"u8);
-        WriteFinish(json, finishReason);
-        json.WriteEndObject();
-        json.WriteEndArray();
-        json.WriteEndObject();
-        json.Flush();
-        _body.Write("\n\n"u8);
+        json.WriteRawValue(textJson.Length >= 2 ? textJson : "\"\""u8, skipInputValidation: true);
+        return json;
     }
 
     /// <summary><c>data: {header, "choices": [{"index": i, "delta": {</c>: what every chat chunk opens with.</summary>
