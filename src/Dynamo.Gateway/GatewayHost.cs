@@ -361,8 +361,9 @@ public sealed class GatewayHost : IAsyncDisposable
         var models = context.RequestServices.GetRequiredService<ModelCatalog>();
         var workers = context.RequestServices.GetRequiredService<WorkerDirectory>();
         var created = context.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow().ToUnixTimeSeconds();
-        var served = workers.ServedModels.Where(name => models.TryGet(name, out _)).Order(StringComparer.Ordinal);
-        var list = new ModelList([.. served.Select(name => new ModelCardOut(name, created, "dynamo"))]);
+        var list = new ModelList([.. workers.ServedModels.Order(StringComparer.Ordinal)
+            .Select(name => models.TryGet(name, out var card) ? new ModelCardOut(name, created, "dynamo") { MaxModelLen = card.MaxContextLength } : null)
+            .OfType<ModelCardOut>()]);
         return context.Response.WriteAsJsonAsync(list, OpenAiJsonContext.Relaxed.ModelList);
     }
 

@@ -95,6 +95,27 @@ public sealed class BenchProcessTests : IAsyncLifetime
         Assert.All(lines, l => Assert.Equal(4, (int)l["output_length"]!));
     }
 
+    [Fact]
+    public async Task Bench_PromptsLongerThanTheModelsContext_WarnBeforeTheRun()
+    {
+        // /v1/models says the context (vLLM's max_model_len); the agentic workload's default 6,000-token tool prompt
+        // does not fit the tiny model's.
+        using var http = new HttpClient();
+        var models = JsonNode.Parse(await http.GetStringAsync(new Uri(_cluster.Address, "v1/models")))!;
+        var context = (int)models["data"]![0]!["max_model_len"]!;
+        Assert.InRange(context, 1, 5999);
+
+        var result = await CliRun.RunAsync(
+            ["bench", "--url", _cluster.Address.ToString(), "--workload", "agentic", "--sessions", "1", "--turns", "1", "--max-turns", "1",
+             "--osl", "2", "--rate", "10", "--json", "-"],
+            Budget);
+
+        // The console wraps long lines at its width.
+        var stderr = System.Text.RegularExpressions.Regex.Replace(result.Stderr, @"\s+", " ");
+        Assert.Contains($"warning: 1 of 1 requests of this workload have prompts of at least the {context:N0}-token context of model 'tiny'", stderr);
+        Assert.Equal(1, (int)JsonNode.Parse(result.Stdout)!["errors"]!);
+    }
+
     [Theory]
     [InlineData(new[] { "--workload", "agentic", "--concurrency", "2" }, "--concurrency")]
     [InlineData(new[] { "--workload", "agentic", "--isl", "100" }, "--isl")]

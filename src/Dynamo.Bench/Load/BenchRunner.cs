@@ -40,6 +40,23 @@ public static class BenchRunner
         return (WorkloadBuilder.Synthetic(inputs, outputs, arrival, rate, requests, seed), requests);
     }
 
+    /// <summary>Requests whose prompt alone fills a context of <paramref name="context"/> tokens, and the longest prompt.</summary>
+    internal static (int Count, int Longest) TooLong(IEnumerable<BenchRequest> workload, int context)
+    {
+        int count = 0;
+        int longest = 0;
+        foreach (BenchRequest request in workload)
+        {
+            longest = Math.Max(longest, request.InputLength);
+            if (request.InputLength >= context)
+            {
+                count++;
+            }
+        }
+
+        return (count, longest);
+    }
+
     public static async Task<BenchOutcome> RunAsync(BenchArguments args, IAnsiConsole console, HttpMessageHandler? handler = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(args);
@@ -60,7 +77,12 @@ public static class BenchRunner
         {
             Timeout = Timeout.InfiniteTimeSpan,
         };
-        string model = args.Model ?? await OpenAiStreamClient.DiscoverModelAsync(http, args.Url, cancellationToken).ConfigureAwait(false);
+        (string model, int? context) = await OpenAiStreamClient.DescribeModelAsync(http, args.Url, args.Model, cancellationToken).ConfigureAwait(false);
+        if (context is { } limit && count is not null && TooLong(workload, limit) is { Count: > 0 } tooLong)
+        {
+            // Say it before the run, not as a column of errors after it: the server will refuse these prompts.
+            console.MarkupLine($"[yellow]warning: {tooLong.Count} of {count} requests of this workload have prompts of at least the {limit:N0}-token context of model '{Markup.Escape(model)}' (longest {tooLong.Longest:N0} tokens); the server will refuse them (context_length_exceeded). Shorten the workload (--isl; with --workload: --system-prompt-tokens, --document-tokens, --turn-tokens, --max-turns) or serve a model with a longer context.[/]");
+        }
 
         // The same seed and workload against the same server send the same prompts: a prefix cache may still hold them.
         var history = new BenchHistory(args.HistoryPath);

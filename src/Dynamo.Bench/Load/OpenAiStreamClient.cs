@@ -38,22 +38,42 @@ public sealed class OpenAiStreamClient
         return new Uri(text.EndsWith("/v1", StringComparison.Ordinal) ? text + "/" : text + "/v1/");
     }
 
-    /// <summary>The first model the server lists at <c>/v1/models</c>.</summary>
-    public static async Task<string> DiscoverModelAsync(HttpClient http, Uri baseUrl, CancellationToken cancellationToken)
+    /// <summary>
+    /// The model to send (<paramref name="wanted"/>, or the first one the server lists at <c>/v1/models</c>) and its
+    /// context length when the listing says it (<c>max_model_len</c>, as vLLM and Dynamo write it).
+    /// </summary>
+    public static async Task<(string Name, int? MaxModelLen)> DescribeModelAsync(HttpClient http, Uri baseUrl, string? wanted, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(http);
-        using HttpResponseMessage response = await http.GetAsync(new Uri(ApiRoot(baseUrl), "models"), cancellationToken).ConfigureAwait(false);
+        HttpResponseMessage response;
+        try
+        {
+            response = await http.GetAsync(new Uri(ApiRoot(baseUrl), "models"), cancellationToken).ConfigureAwait(false);
+        }
+        catch (HttpRequestException) when (wanted is not null)
+        {
+            // The model is named: the listing only adds its context length, so a server without one still runs.
+            return (wanted, null);
+        }
+
+        using var owned = response;
+        if (!response.IsSuccessStatusCode && wanted is not null)
+        {
+            return (wanted, null);
+        }
+
         response.EnsureSuccessStatusCode();
         using JsonDocument body = await JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false), cancellationToken: cancellationToken).ConfigureAwait(false);
         foreach (JsonElement model in body.RootElement.GetProperty("data").EnumerateArray())
         {
-            if (model.TryGetProperty("id", out JsonElement id) && id.GetString() is { Length: > 0 } name)
+            if (model.TryGetProperty("id", out JsonElement id) && id.GetString() is { Length: > 0 } name && (wanted is null || name == wanted))
             {
-                return name;
+                int? context = model.TryGetProperty("max_model_len", out JsonElement length) && length.TryGetInt32(out int tokens) ? tokens : null;
+                return (name, context);
             }
         }
 
-        throw new InvalidOperationException($"{baseUrl} lists no models at /v1/models; pass --model.");
+        return wanted is not null ? (wanted, null) : throw new InvalidOperationException($"{baseUrl} lists no models at /v1/models; pass --model.");
     }
 
     public async Task<RequestResult> SendAsync(BenchRequest request, int[] prompt, double startS, bool measured, TimeSpan timeout, CancellationToken cancellationToken)

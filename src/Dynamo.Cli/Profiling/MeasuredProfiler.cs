@@ -63,7 +63,7 @@ internal static class MeasuredProfiler
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(log);
         using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = int.MaxValue }) { Timeout = Timeout.InfiniteTimeSpan };
-        string model = args.Model ?? await OpenAiStreamClient.DiscoverModelAsync(http, args.Url, cancellationToken).ConfigureAwait(false);
+        string model = args.Model ?? (await OpenAiStreamClient.DescribeModelAsync(http, args.Url, wanted: null, cancellationToken).ConfigureAwait(false)).Name;
         var client = new OpenAiStreamClient(http, args.Url, model);
         var prompts = new PromptSynthesizer();
         ProfileGrid grid = args.Grid;

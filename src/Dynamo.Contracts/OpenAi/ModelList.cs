@@ -16,4 +16,9 @@ public sealed record ModelCardOut(
 {
     [JsonPropertyName("object")]
     public string Object { get; init; } = "model";
+
+    /// <summary>The model's context length in tokens (vLLM's extension of the model object); null: not said.</summary>
+    [JsonPropertyName("max_model_len")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? MaxModelLen { get; init; }
 }
