@@ -30,6 +30,8 @@ public enum DecisionReason
     Throughput,
     /// <summary>The reactive (load) loop: queues or KV usage say the SLA is about to be missed, or a pool idles.</summary>
     Load,
+    /// <summary>A timetable entry came due (<c>Policy: schedule</c>).</summary>
+    Scheduled,
     /// <summary>A wanted count was lowered to fit the GPU budget or a pool's maximum.</summary>
     Clamped,
     /// <summary>A scale-down was wanted but the stabilization window has not passed.</summary>

@@ -12,8 +12,17 @@ public sealed class PlannerOptions
 {
     public const string SectionName = "Dynamo:Planner";
 
-    /// <summary><c>sla</c> (default): <see cref="SlaPlanner"/>, predictive plus reactive. <c>threshold</c>: <see cref="ThresholdAutoscaler"/>, the reactive HPA-like baseline.</summary>
+    /// <summary>
+    /// <c>sla</c> (default): <see cref="SlaPlanner"/>, predictive plus reactive. <c>threshold</c>: <see cref="ThresholdAutoscaler"/>,
+    /// the reactive HPA-like baseline. <c>schedule</c>: <see cref="ScheduledScaler"/>, the pools follow <see cref="Schedule"/>.
+    /// </summary>
     public string Policy { get; set; } = "sla";
+
+    /// <summary>
+    /// The timetable of <c>Policy: schedule</c>, seconds from the planner's start: <c>T:N,...</c> in mode agg (e.g.
+    /// <c>0:2,540:6,1140:2</c>), <c>T:P/D,...</c> in mode disagg (prefill/decode). Refused with any other policy.
+    /// </summary>
+    public string? Schedule { get; set; }
 
     /// <summary><c>disagg</c> (default): a prefill and a decode pool. <c>agg</c>: one pool of aggregated workers.</summary>
     public string Mode { get; set; } = "disagg";
@@ -114,7 +123,20 @@ public sealed class PlannerOptions
             }
         }
 
-        Check(Policy is "sla" or "threshold", "Policy", Policy, "expected sla or threshold");
+        Check(Policy is "sla" or "threshold" or "schedule", "Policy", Policy, "expected sla, threshold or schedule");
+        Check(Policy == "schedule" || string.IsNullOrWhiteSpace(Schedule), "Schedule", Schedule, "is read only by Policy schedule; remove it or set Policy: schedule");
+        if (Policy == "schedule" && Mode is "disagg" or "agg")
+        {
+            try
+            {
+                ScheduleEntry.Parse(Schedule, Mode);
+            }
+            catch (ArgumentException e)
+            {
+                errors.Add(e.Message);
+            }
+        }
+
         Check(Mode is "disagg" or "agg", "Mode", Mode, "expected disagg or agg");
         Check(!requireProfile || !string.IsNullOrWhiteSpace(Profile), "Profile", Profile, "must name a profile.json (make one with 'dynamo profile --profile h100-70b --out DIR')");
         Check(Sla is not null, "Sla", null, "must be set");

@@ -20,6 +20,11 @@ public static class ScalingPolicies
     public static IScalingPolicy Create(PlannerOptions options, DeploymentProfile profile)
     {
         ArgumentNullException.ThrowIfNull(options);
-        return options.Policy == "threshold" ? new ThresholdAutoscaler(options, profile) : new SlaPlanner(options, profile);
+        return options.Policy switch
+        {
+            "threshold" => new ThresholdAutoscaler(options, profile),
+            "schedule" => new ScheduledScaler(options, profile),
+            _ => new SlaPlanner(options, profile),
+        };
     }
 }

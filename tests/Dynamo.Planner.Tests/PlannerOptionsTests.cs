@@ -43,7 +43,7 @@ public class PlannerOptionsTests
         foreach (string expected in new[]
         {
             "Dynamo:Planner:Mode = 'split': expected disagg or agg",
-            "Dynamo:Planner:Policy = 'magic': expected sla or threshold",
+            "Dynamo:Planner:Policy = 'magic': expected sla, threshold or schedule",
             "Dynamo:Planner:Sla:TtftMs = '0'",
             "Dynamo:Planner:Sla:ItlMs = 'NaN'",
             "Dynamo:Planner:LoadInterval = '00:10:00': must not be longer than ThroughputInterval",

@@ -87,7 +87,7 @@ public static class MetricNames
     public const string PlannerActualWorkers = "dynamo_planner_actual_workers";
     public const string PlannerReadyWorkers = "dynamo_planner_ready_workers";
 
-    /// <summary>Decisions by reason (hold, pending, throughput, load, clamped, stabilizing, no_data, advisory, ready_timeout).</summary>
+    /// <summary>Decisions by reason (hold, pending, throughput, load, scheduled, clamped, stabilizing, no_data, advisory, ready_timeout).</summary>
     public const string PlannerDecisionsTotal = "dynamo_planner_decisions_total";
 
     /// <summary>Target changes carried out, by pool and direction (up, down).</summary>
