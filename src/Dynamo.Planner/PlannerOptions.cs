@@ -144,6 +144,7 @@ public sealed class PlannerOptions
         {
             Check(Sla.TtftMs > 0 && double.IsFinite(Sla.TtftMs), "Sla:TtftMs", Sla.TtftMs, "must be a number of milliseconds > 0");
             Check(Sla.ItlMs > 0 && double.IsFinite(Sla.ItlMs), "Sla:ItlMs", Sla.ItlMs, "must be a number of milliseconds > 0");
+            Check(Sla.PromptScv >= 0 && Sla.PromptScv <= 16 && double.IsFinite(Sla.PromptScv), "Sla:PromptScv", Sla.PromptScv, "must be a squared coefficient of variation between 0 and 16 (1: prompt work about exponential; 0: every prompt alike)");
             Check(Sla.Attainment is null || (Sla.Attainment >= 0.5 && Sla.Attainment <= 0.999), "Sla:Attainment", Sla.Attainment, "must be a fraction of requests between 0.5 and 0.999 (e.g. 0.95), or empty to size for mean latencies");
         }
 

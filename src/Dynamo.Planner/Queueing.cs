@@ -7,7 +7,9 @@ namespace Dynamo.Planner;
 /// final at arrival, so each worker queues on its own rather than the pool sharing one queue. Against the simulated
 /// engine (bench/README.md, P8) this errs optimistic for a lone worker (prompt lengths vary, and a prompt's first token
 /// waits for its whole batched step) and is close once the router spreads load over several; exponential service
-/// (<see cref="ServiceScv"/> 1) errs pessimistic there, and over-provisions every pool of several workers.
+/// (<see cref="ServiceScv"/> 1) errs pessimistic there, and over-provisions every pool of several workers. The
+/// prefill pool is therefore sized with the overloads that take Cs², at <see cref="PlannerSlaOptions.PromptScv"/> ÷ c
+/// for a pool of c workers (<see cref="SlaPlanner.Plan"/>); the aggregated model keeps <see cref="ServiceScv"/>.
 /// </summary>
 public static class Queueing
 {
@@ -24,7 +26,10 @@ public static class Queueing
     /// tail of M/G/1 with Cs² = <see cref="ServiceScv"/>), so the q-th percentile is 1 + ln(ρ / (1 − q)) / 2(1 − ρ)
     /// when ρ &gt; 1 − q, else 1 (that many requests do not wait).
     /// </summary>
-    public static double TtftFactor(double rho, double? attainment)
+    public static double TtftFactor(double rho, double? attainment) => TtftFactor(rho, attainment, ServiceScv);
+
+    /// <summary><see cref="TtftFactor(double, double?)"/> with the service times' squared coefficient of variation <paramref name="scv"/>.</summary>
+    public static double TtftFactor(double rho, double? attainment, double scv)
     {
         if (rho <= 0)
         {
@@ -41,14 +46,17 @@ public static class Queueing
             return 1 + (rho / (2 * (1 - rho)));
         }
 
-        return rho > 1 - q ? 1 + (Math.Log(rho / (1 - q)) * (1 + ServiceScv) / (2 * (1 - rho))) : 1;
+        return rho > 1 - q ? 1 + (Math.Log(rho / (1 - q)) * (1 + scv) / (2 * (1 - rho))) : 1;
     }
 
     /// <summary>
     /// The highest utilization at which <see cref="TtftFactor"/> stays within <paramref name="ratio"/> = TTFT target
     /// ÷ t₀ (&gt; 1); 0 when the ratio is 1 or less.
     /// </summary>
-    public static double MaxUtilization(double ratio, double? attainment)
+    public static double MaxUtilization(double ratio, double? attainment) => MaxUtilization(ratio, attainment, ServiceScv);
+
+    /// <summary><see cref="MaxUtilization(double, double?)"/> with the service times' squared coefficient of variation <paramref name="scv"/>.</summary>
+    public static double MaxUtilization(double ratio, double? attainment, double scv)
     {
         if (!(ratio > 1))
         {
@@ -66,7 +74,7 @@ public static class Queueing
         for (int i = 0; i < 64; i++)
         {
             double mid = (low + high) / 2;
-            (low, high) = TtftFactor(mid, attainment) <= ratio ? (mid, high) : (low, mid);
+            (low, high) = TtftFactor(mid, attainment, scv) <= ratio ? (mid, high) : (low, mid);
         }
 
         return low;

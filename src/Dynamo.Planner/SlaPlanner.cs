@@ -270,10 +270,30 @@ public sealed class SlaPlanner : IScalingPolicy
             utilization = Math.Min(loop.MaxPrefillUtilization, Queueing.MaxUtilization(ttftTarget / lone, attainment));
         }
 
-        double expectedTtft = lone * Queueing.TtftFactor(utilization, attainment);
         double saturated = _profile.Prefill.TokensPerSecondPerWorker(uncached) / PrefillCorrection;
+        double prefillWorkers = requestRate * uncached / (saturated * utilization);
+        double scv = Queueing.ServiceScv;
+        double promptScv = _options.Sla.PromptScv;
+        if (attainment is not null && lone < ttftTarget && promptScv > 0)
+        {
+            // The tail of a pool of c workers: prompt work varies (Cs² = Sla:PromptScv on one worker) and the router
+            // spreads it over c, so each worker is taken as M/G/1 at Cs² / c. The smallest c whose tail holds the
+            // load; its fractional count is kept above c − 1, since c − 1 workers would each see more variation.
+            for (int servers = 1; servers <= 1024; servers++)
+            {
+                scv = promptScv / servers;
+                utilization = Math.Min(loop.MaxPrefillUtilization, Queueing.MaxUtilization(ttftTarget / lone, attainment, scv));
+                double n = requestRate * uncached / (saturated * utilization);
+                if (n <= servers)
+                {
+                    prefillWorkers = Math.Max(n, servers - 1 + 1e-6);
+                    break;
+                }
+            }
+        }
+
+        double expectedTtft = lone * Queueing.TtftFactor(utilization, attainment, scv);
         double capacity = saturated * utilization;
-        double prefillWorkers = requestRate * uncached / capacity;
 
         // Decode: concurrent streams (Little's law) against what one worker decodes within ITL and its KV cache.
         double context = inputTokens + (outputTokens / 2);

@@ -52,7 +52,7 @@ public class AttainmentSizingTests
     public void Plan_AtTheAttainmentPercentile_HoldsMoreHeadroomThanTheMean()
     {
         var mean = new SlaPlanner(Attain(null), SyntheticProfiles.Linear()).Plan(100, 1000, 100, 0);
-        var p95 = new SlaPlanner(Attain(0.95), SyntheticProfiles.Linear()).Plan(100, 1000, 100, 0);
+        var p95 = new SlaPlanner(Attain(0.95, o => o.Sla.PromptScv = 0), SyntheticProfiles.Linear()).Plan(100, 1000, 100, 0);
         // Mean: prefill at ρ 0.8, 12.5 workers; decode 100 sequences a worker, 3.
         Assert.Equal((12.5, 3.0), (mean.PrefillWorkers, mean.DecodeWorkers));
 
@@ -64,6 +64,35 @@ public class AttainmentSizingTests
         Assert.Equal(26.9697, p95.ExpectedItlMs, 3);
         Assert.Equal(3.1786, p95.DecodeWorkers, 3);
         Assert.Equal((23, 4), ((int)Math.Ceiling(p95.PrefillWorkers), (int)Math.Ceiling(p95.DecodeWorkers)));
+    }
+
+    [Fact]
+    public void PrefillPool_TailOfVariedPrompts_IsSizedPerPoolSize()
+    {
+        // 4 req/s of 1,000-token prompts: 4,000 tok/s, ρ 0.4 on one worker (TTFT alone 100 ms, target 300 ms: ratio 3).
+        var md1 = new SlaPlanner(Attain(0.95, o => o.Sla.PromptScv = 0), SyntheticProfiles.Linear()).Plan(4, 1000, 100, 0);
+        var varied = new SlaPlanner(Attain(0.95), SyntheticProfiles.Linear()).Plan(4, 1000, 100, 0);
+
+        // M/D/1 allows ρ 0.4504 a worker: one worker (0.888).
+        Assert.Equal(0.4 / 0.450446, md1.PrefillWorkers, 3);
+        // Cs² 1 on one worker (M/M/1 tail) allows only ρ 0.233: one is not enough. Two see Cs² ½ each and allow ρ 0.31:
+        // 0.4 ÷ 0.31 = 1.29, two workers.
+        double rhoOne = Queueing.MaxUtilization(3, 0.95, 1), rhoTwo = Queueing.MaxUtilization(3, 0.95, 0.5);
+        Assert.InRange(rhoOne, 0.23, 0.24);
+        Assert.InRange(rhoTwo, 0.30, 0.32);
+        Assert.Equal(0.4 / rhoTwo, varied.PrefillWorkers, 3);
+        Assert.Equal(300, varied.ExpectedTtftMs, 3);
+        Assert.Equal((1, 2), ((int)Math.Ceiling(md1.PrefillWorkers), (int)Math.Ceiling(varied.PrefillWorkers)));
+
+        // A large pool sees little of the variation: 100 req/s needs 23 workers either way (22.2 at M/D/1).
+        var large = new SlaPlanner(Attain(0.95), SyntheticProfiles.Linear()).Plan(100, 1000, 100, 0);
+        Assert.Equal(23, (int)Math.Ceiling(large.PrefillWorkers));
+    }
+
+    [Fact]
+    public void PromptScv_OutOfRange_IsNamed()
+    {
+        Assert.Contains("Dynamo:Planner:Sla:PromptScv = '-1': must be a squared coefficient of variation between 0 and 16", string.Join("\n", Attain(0.95, o => o.Sla.PromptScv = -1).Problems()));
     }
 
     [Fact]
