@@ -105,7 +105,7 @@ public sealed class SweepEligibilityTests
         Assert.Equal(420, ttft.Recommended!.X);
         Assert.Equal("recommended: agg 2 workers, 8 GPUs, router kv at 3 req/s", ttft.Recommended.Label);
         Assert.Equal(
-            ["agg, eligible", "agg, not eligible (unstable or missing a target)", "disagg, not eligible (unstable or missing a target)", "Pareto front (all points)"],
+            ["agg, eligible", "agg, not eligible (hollow)", "disagg, not eligible (hollow)", "Pareto front (all points)"],
             ttft.AllSeries.Select(s => s.Name));
         Assert.False(plots[1].XLog); // ITL 20 to 230 ms: one decade, linear from 0
         Assert.Equal(0, plots[1].XLimits.Min);

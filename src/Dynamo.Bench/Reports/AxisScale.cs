@@ -20,8 +20,8 @@ public static class AxisScale
     }
 
     /// <summary>
-    /// Limits of an axis over <paramref name="values"/>: on a log axis whole decades around them (in log10 units,
-    /// the coordinates a log axis is drawn in); on a linear one from 0 to 10 % past the largest.
+    /// Limits of an axis over <paramref name="values"/>: on a log axis whole decades around them and a tenth of a decade
+    /// more (in log10 units, the coordinates a log axis is drawn in); on a linear one from 0 to 10 % past the largest.
     /// </summary>
     public static (double Min, double Max) Limits(IEnumerable<double> values, bool log)
     {
@@ -36,7 +36,8 @@ public static class AxisScale
         {
             double low = Math.Floor(Math.Log10(positive.Min()));
             double high = Math.Ceiling(Math.Log10(positive.Max()));
-            return (low, Math.Max(high, low + 1));
+            // A tenth of a decade each side, so points on a decade line and its tick label are not cut at the edge.
+            return (low - 0.1, Math.Max(high, low + 1) + 0.1);
         }
 
         return (0, positive.Max() * 1.1);

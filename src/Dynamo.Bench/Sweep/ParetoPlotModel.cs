@@ -35,7 +35,7 @@ public sealed record ParetoPlotModel(
         var series = new List<Series>();
         foreach (var group in drawn.GroupBy(r => (r.Point.Mode, r.Eligible)).OrderBy(g => g.Key.Mode, StringComparer.Ordinal).ThenByDescending(g => g.Key.Eligible))
         {
-            string name = $"{group.Key.Mode}, {(group.Key.Eligible ? "eligible" : "not eligible (unstable or missing a target)")}";
+            string name = $"{group.Key.Mode}, {(group.Key.Eligible ? "eligible" : "not eligible (hollow)")}";
             series.Add(new Series(name, [.. group.Select(latency)], [.. group.Select(r => r.ThroughputPerGpu)], Line: false, Hollow: !group.Key.Eligible));
         }
 
@@ -108,7 +108,7 @@ public sealed record ParetoPlotModel(
             double x = AxisScale.Coordinate(best.X, XLog);
             var marker = plot.Add.Marker(x, best.Y, MarkerShape.OpenDiamond, 18);
             marker.Color = Colors.Black;
-            marker.LegendText = best.Label;
+            marker.LegendText = "recommended (labelled)";
             var text = plot.Add.Text(best.Label, x, best.Y);
             text.LabelFontSize = 13;
             text.LabelBold = true;
@@ -127,6 +127,6 @@ public sealed record ParetoPlotModel(
         plot.Title(Title);
         plot.XLabel(XLabel);
         plot.YLabel(YLabel);
-        plot.SavePng(path, PlotReport.Width, PlotReport.Height + 120);
+        plot.SavePng(path, PlotReport.Width, PlotReport.Height + 140);
     }
 }

@@ -338,8 +338,8 @@ public static class SweepRunner
         string itlLabel = result.Rows.Count > 0 ? result.Rows[0].ItlLabel : "ITL p90";
         return
         [
-            ParetoPlotModel.Build(result.Rows, ttftFront, r => r.TtftAtSla, "TTFT p90 (ms)", targets.TtftMs, result.Recommended),
-            ParetoPlotModel.Build(result.Rows, itlFront, r => r.ItlAtSla, itlLabel + " (ms)", targets.ItlMs, result.Recommended),
+            ParetoPlotModel.Build(result.Rows, ttftFront, r => r.TtftAtSla, "TTFT p90, ms", targets.TtftMs, result.Recommended),
+            ParetoPlotModel.Build(result.Rows, itlFront, r => r.ItlAtSla, itlLabel + ", ms", targets.ItlMs, result.Recommended),
         ];
     }
 
