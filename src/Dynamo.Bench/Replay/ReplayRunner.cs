@@ -321,7 +321,7 @@ public static class ReplayRunner
             mean.LegendText = "mean over workers";
             var max = plot.Add.ScatterLine(xs, run.KvUsage.Select(s => s.Max * 100).ToArray());
             max.LegendText = "busiest worker";
-            plot.ShowLegend();
+            plot.ShowLegend(Edge.Bottom); // outside the data: usage can sit in any corner
         }
 
         plot.Title($"{title}: KV usage");
