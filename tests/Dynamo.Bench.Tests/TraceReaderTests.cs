@@ -122,7 +122,36 @@ public sealed class TraceReaderTests
         Assert.Equal(4, error.Line);
         Assert.Contains("back.jsonl:4:", error.Message);
         Assert.Contains("line 2", error.Message);
-        Assert.Contains("arrival order", error.Message);
+        Assert.Contains("back.jsonl:4: timestamp 200 is before the previous one (500, line 2); sort the trace or pass --sort-trace", error.Message);
+    }
+
+    [Fact]
+    public void Mooncake_SortFlag_SortsOutOfOrderLinesAndWarnsOnce()
+    {
+        string path = Temp("sorted.jsonl", """
+            {"timestamp": 0, "input_length": 10, "output_length": 1}
+            {"timestamp": 500, "input_length": 11, "output_length": 1}
+            {"timestamp": 200, "input_length": 12, "output_length": 1}
+            {"timestamp": 100, "input_length": 13, "output_length": 1}
+            """);
+        var warnings = new List<string>();
+        var records = TraceReader.Read(path, sort: true, warnings.Add);
+        Assert.Equal([0.0, 100, 200, 500], records.Select(r => r.TimestampMs));
+        Assert.Equal([10, 13, 12, 11], records.Select(r => r.InputLength));
+        string warning = Assert.Single(warnings);
+        Assert.Contains("2 line(s)", warning);
+        Assert.Contains("first at line 3", warning);
+    }
+
+    [Fact]
+    public void Azure_SortFlag_MeasuresFromTheEarliestTimestamp()
+    {
+        string path = Temp("sorted.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.00,374,44\n2023-11-16 18:15:45.00,396,109\n");
+        var warnings = new List<string>();
+        var records = TraceReader.Read(path, sort: true, warnings.Add);
+        Assert.Equal([0.0, 1000], records.Select(r => r.TimestampMs));
+        Assert.Equal([396, 374], records.Select(r => r.InputLength));
+        Assert.Single(warnings);
     }
 
     [Fact]

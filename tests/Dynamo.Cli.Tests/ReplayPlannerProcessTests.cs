@@ -205,6 +205,12 @@ public sealed class ReplayPlannerProcessTests : IDisposable
         string trace = Path.Combine(_dir, "back.jsonl");
         await File.WriteAllLinesAsync(trace, ["{\"timestamp\": 0, \"input_length\": 10, \"output_length\": 2}", "{\"timestamp\": 900, \"input_length\": 10, \"output_length\": 2}", "{\"timestamp\": 100, \"input_length\": 10, \"output_length\": 2}"]);
         var result = await CliRun.RunAsync(["replay", "--trace", trace], Budget);
-        CliRun.AssertUsageError(result, 1, "back.jsonl:3", "arrival order");
+        CliRun.AssertUsageError(result, 1, "back.jsonl:3: timestamp 100 is before the previous one (900, line 2)", "--sort-trace");
+
+        var sorted = await CliRun.RunAsync(["replay", "--trace", trace, "--sort-trace", "--json", "-"], Budget);
+        Assert.True(sorted.ExitCode == 0, sorted.ToString());
+        Assert.Contains("warning:", sorted.Stderr);
+        Assert.Contains("1 line(s)", sorted.Stderr);
+        Assert.Equal(3, (int)JsonNode.Parse(sorted.Stdout)!["requests"]!);
     }
 }

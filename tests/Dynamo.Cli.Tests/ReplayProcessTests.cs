@@ -27,6 +27,10 @@ public sealed class ReplayProcessTests : IDisposable
         Assert.Equal(("replay", "disagg", "least-loaded", "h100-8b"), ((string?)json["tool"], (string?)json["mode"], (string?)json["router"], (string?)json["profile"]));
         Assert.Equal((20, 0, 3, 1, 2, 3), ((int)json["requests"]!, (int)json["errors"]!, (int)json["workers"]!, (int)json["prefill_workers"]!, (int)json["decode_workers"]!, (int)json["seed"]!));
         Assert.True((double)json["ttft_ms"]!["p50"]! > 0, "ttft p50");
+        Assert.Equal(20 * 7, (long)json["itl_token_ms"]!["count"]!); // 8 tokens a request: 7 gaps each, beside itl_ms's one mean a request
+        Assert.True((double)json["itl_token_ms"]!["p90"]! > 0, "itl_token_ms p90");
+        Assert.Equal(20, (long)json["itl_ms"]!["count"]!);
+        Assert.Equal("token_p90", (string?)json["slo"]!["itl_metric"]);
         Assert.True((double)json["output_tokens_per_s"]! > 0, "throughput");
         Assert.Contains("TTFT", result.Stderr); // the table goes to stderr when the JSON takes stdout
 
@@ -64,6 +68,7 @@ public sealed class ReplayProcessTests : IDisposable
     [InlineData(new[] { "--isl", "x7" }, "'x7'")]
     [InlineData(new[] { "--rate", "fast" }, "'fast'")]
     [InlineData(new[] { "--requests", "0" }, "--requests")]
+    [InlineData(new[] { "--slo-itl-metric", "p95" }, "--slo-itl-metric must be token_p90 or request_mean (got 'p95')")]
     public async Task Replay_BadFlagValue_Exits1NamingIt(string[] flags, string mention)
     {
         // A complete synthetic workload in which the flag under test takes the bad value.

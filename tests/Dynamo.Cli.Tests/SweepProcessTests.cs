@@ -41,7 +41,15 @@ public sealed class SweepProcessTests : IDisposable
         var rows = File.ReadAllLines(Path.Combine(outDir, "sweep.csv")).Where(l => l.Length > 0).ToArray();
         Assert.NotEmpty(points);
         Assert.Equal(points.Length + 1, rows.Length); // header + one row per point
-        Assert.Contains("Dynamo:", await File.ReadAllTextAsync(Path.Combine(outDir, "recommended.yaml")));
+        string[] header = rows[0].Split(',');
+        Assert.Contains("stable", header);
+        Assert.Contains("eligible", header);
+        Assert.All(rows.Skip(1), row => Assert.Contains(row.Split(',')[Array.IndexOf(header, "eligible")], new[] { "true", "false" }));
+        string recommended = await File.ReadAllTextAsync(Path.Combine(outDir, "recommended.yaml"));
+        Assert.Contains("Dynamo:", recommended);
+        Assert.Contains("# TTFT p90 ", recommended);
+        Assert.Contains("# ITL p90 (token gaps) ", recommended);
+        Assert.Contains(" offered (", recommended);
         foreach (var plot in new[] { "pareto_ttft.png", "pareto_itl.png" })
         {
             Assert.True(new FileInfo(Path.Combine(outDir, plot)).Length > 0, plot);

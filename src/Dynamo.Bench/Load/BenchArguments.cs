@@ -13,6 +13,12 @@ public sealed record BenchArguments
 
     public string? TracePath { get; init; }
 
+    /// <summary>Sort a trace whose timestamps go backwards (with a warning through <see cref="Warn"/>) instead of refusing it.</summary>
+    public bool SortTrace { get; init; }
+
+    /// <summary>Where a warning about the workload goes (a sorted trace); null drops it.</summary>
+    public Action<string>? Warn { get; init; }
+
     public string? Isl { get; init; }
 
     public string? Osl { get; init; }
@@ -184,6 +190,11 @@ public sealed record BenchArguments
         if (VocabSize <= PromptSynthesizer.FirstTokenId + 1)
         {
             return $"--vocab-size must be more than {PromptSynthesizer.FirstTokenId + 1} (got {VocabSize}).";
+        }
+
+        if (ItlMetrics.Error(Slo.ItlMetric, "--slo-itl-metric") is { } metric)
+        {
+            return metric;
         }
 
         foreach ((string flag, double? value) in new[] { ("--slo-ttft-ms", Slo.TtftMs), ("--slo-itl-ms", Slo.ItlMs), ("--slo-e2e-ms", Slo.E2eMs) })

@@ -21,16 +21,18 @@ public static class BenchRunner
             return (ConversationWorkload.Generate(sessions), ConversationWorkload.CountRequests(sessions));
         }
 
-        return BuildWorkload(args.TracePath, args.Isl, args.Osl, args.Arrival, args.Rate, args.TraceSpeedup, args.Requests, args.Seed);
+        return BuildWorkload(args.TracePath, args.Isl, args.Osl, args.Arrival, args.Rate, args.TraceSpeedup, args.Requests, args.Seed, args.SortTrace, args.Warn);
     }
 
     /// <inheritdoc cref="BuildWorkload(BenchArguments)"/>
-    public static (IEnumerable<BenchRequest> Workload, int? Count) BuildWorkload(string? tracePath, string? isl, string? osl, string? arrivalName, double? rate, double speedup, int? requests, int seed)
+    /// <param name="sortTrace">Sort a trace whose timestamps go backwards instead of refusing it (<see cref="TraceReader.Read"/>).</param>
+    /// <param name="warn">Told, once, when the trace was sorted.</param>
+    public static (IEnumerable<BenchRequest> Workload, int? Count) BuildWorkload(string? tracePath, string? isl, string? osl, string? arrivalName, double? rate, double speedup, int? requests, int seed, bool sortTrace = false, Action<string>? warn = null)
     {
         ArrivalProcess arrival = arrivalName is { } a ? BenchArguments.ParseArrival(a)!.Value : (tracePath is not null && rate is null ? ArrivalProcess.Trace : ArrivalProcess.Poisson);
         if (tracePath is { } path)
         {
-            IReadOnlyList<TraceRecord> trace = TraceReader.Read(path);
+            IReadOnlyList<TraceRecord> trace = TraceReader.Read(path, sortTrace, warn);
             int count = Math.Min(trace.Count, requests ?? int.MaxValue);
             return (WorkloadBuilder.FromTrace(trace, arrival, rate, speedup, requests, seed), count);
         }

@@ -13,7 +13,9 @@ namespace Dynamo.Bench.Load;
 /// Sends one streaming <c>/v1/completions</c> request with a token-id prompt (vLLM, SGLang and this project's
 /// gateway all accept them) and <c>ignore_eos</c>, so the output length is the one asked for, and times it.
 /// TTFT is the first chunk with a choice; the output token count is <c>usage.completion_tokens</c> when the
-/// server reports it, else the number of chunks with a choice.
+/// server reports it, else the number of chunks with a choice. The token gaps (<c>itl_token_ms</c>) are the gaps
+/// between chunks with a choice: one token each from this gateway and vLLM; a server that sends several tokens a
+/// chunk shows fewer, longer gaps.
 /// </summary>
 public sealed class OpenAiStreamClient
 {
@@ -83,6 +85,8 @@ public sealed class OpenAiStreamClient
         long started = Stopwatch.GetTimestamp();
         double? ttft = null;
         int chunks = 0;
+        double lastChunkMs = 0;
+        var gaps = new List<float>();
         int? usageTokens = null;
         int? cached = null;
         bool done = false;
@@ -103,6 +107,7 @@ public sealed class OpenAiStreamClient
                 TtftMs = ttft,
                 ItlMs = ttft is { } t && tokens > 1 ? (e2e - t) / (tokens - 1) : null,
                 E2eMs = e2e,
+                TokenGapsMs = error is null && gaps.Count > 0 ? gaps : null,
                 Error = error,
                 ErrorMessage = message,
                 Measured = measured,
@@ -147,7 +152,17 @@ public sealed class OpenAiStreamClient
 
                 if (root.TryGetProperty("choices", out JsonElement choices) && choices.ValueKind == JsonValueKind.Array && choices.GetArrayLength() > 0)
                 {
-                    ttft ??= Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+                    double now = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+                    if (ttft is null)
+                    {
+                        ttft = now;
+                    }
+                    else
+                    {
+                        gaps.Add((float)(now - lastChunkMs));
+                    }
+
+                    lastChunkMs = now;
                     chunks++;
                 }
 

@@ -27,6 +27,13 @@ public sealed record BenchSummary
     [JsonPropertyName("itl_ms")]
     public LatencySummary ItlMs { get; init; } = new();
 
+    /// <summary>
+    /// Percentiles over every gap between consecutive output tokens of every successful request (what a user watching
+    /// the stream feels), beside <see cref="ItlMs"/>, each request's mean gap. Empty (count 0) when gaps were not recorded.
+    /// </summary>
+    [JsonPropertyName("itl_token_ms")]
+    public LatencySummary ItlTokenMs { get; init; } = new();
+
     [JsonPropertyName("e2e_ms")]
     public LatencySummary E2eMs { get; init; } = new();
 
@@ -52,6 +59,10 @@ public sealed record BenchSummary
 
     [JsonPropertyName("slo")]
     public SloTargets Slo { get; init; } = new();
+
+    /// <summary>Offered against served rate and the requests in the system over the run (<see cref="RunStability"/>); null in summaries written before it existed.</summary>
+    [JsonPropertyName("stability")]
+    public RunStability? Stability { get; init; }
 
     /// <summary>Requests started during warm-up, not counted above.</summary>
     [JsonPropertyName("warmup_requests")]

@@ -14,6 +14,7 @@ public static class MetricsAggregator
         slo ??= new SloTargets();
         var ttft = new LongHistogram(HighestUs, 3);
         var itl = new LongHistogram(HighestUs, 3);
+        var itlToken = new LongHistogram(HighestUs, 3);
         var e2e = new LongHistogram(HighestUs, 3);
         var errors = new SortedDictionary<string, long>(StringComparer.Ordinal);
         long ok = 0, failed = 0, good = 0, warmup = 0, outputTokens = 0, inputTokens = 0, cached = 0;
@@ -52,6 +53,11 @@ public static class MetricsAggregator
                 itl.RecordValue(Us(i));
             }
 
+            foreach (float gap in r.TokenGapsMs ?? [])
+            {
+                itlToken.RecordValue(Us(gap));
+            }
+
             if (slo.Met(r))
             {
                 good++;
@@ -67,6 +73,7 @@ public static class MetricsAggregator
             DurationS = duration,
             TtftMs = Summary(ttft),
             ItlMs = Summary(itl),
+            ItlTokenMs = Summary(itlToken),
             E2eMs = Summary(e2e),
             OutputTokensPerS = Per(outputTokens),
             InputTokensPerS = Per(inputTokens),
@@ -76,6 +83,7 @@ public static class MetricsAggregator
             ErrorsByKind = errors,
             Slo = slo,
             WarmupRequests = warmup,
+            Stability = RunStability.Of(results),
         };
     }
 

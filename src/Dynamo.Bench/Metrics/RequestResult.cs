@@ -22,6 +22,12 @@ public sealed record RequestResult
 
     public double? ItlMs { get; init; }
 
+    /// <summary>
+    /// Gaps between consecutive output tokens (tokens − 1 of them; chunks carrying tokens in <c>bench</c>), ms; null
+    /// when not recorded. Their percentiles over a run are <c>itl_token_ms</c>.
+    /// </summary>
+    public IReadOnlyList<float>? TokenGapsMs { get; init; }
+
     public double E2eMs { get; init; }
 
     /// <summary>Error kind (<see cref="ErrorKinds"/>), or null for success.</summary>

@@ -563,6 +563,11 @@ public sealed class ClusterSimulator
 
         worker.OutputTokens++;
         request.OutputTokens++;
+        if (request.FirstTokenS is not null)
+        {
+            request.TokenGapsMs.Add((float)((_now - request.LastTokenS) * 1000));
+        }
+
         request.LastTokenS = _now;
         if (request.FirstTokenS is null)
         {
@@ -628,6 +633,7 @@ public sealed class ClusterSimulator
             TtftMs = ttft,
             ItlMs = n > 1 && request.FirstTokenS is { } first ? (request.LastTokenS - first) * 1000 / (n - 1) : null,
             E2eMs = error is null ? (request.LastTokenS - start) * 1000 : 0,
+            TokenGapsMs = error is null && request.TokenGapsMs.Count > 0 ? [.. request.TokenGapsMs] : null,
             Error = error,
             ErrorMessage = error is null ? null : $"prompt of {request.Request.InputLength} tokens plus max_tokens {request.Request.OutputLength} exceeds the profile's context of {_options.Profile.MaxContextLength}",
             Worker = request.RemotePrefill ? $"{request.PrefillWorker!.Id}>{request.Worker!.Id}" : request.Worker?.Id,

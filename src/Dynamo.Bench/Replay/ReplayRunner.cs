@@ -151,12 +151,12 @@ public static class ReplayRunner
         ["seed"] = o.Seed,
         ["output_tokens_per_s_per_gpu"] = MeanGpus(o, run) is var g and > 0 ? summary.OutputTokensPerS / g : 0,
         ["goodput_requests_per_s_per_gpu"] = MeanGpus(o, run) is var h and > 0 ? summary.GoodputRequestsPerS / h : 0,
-        ["sla_attainment"] = SlaAttainment.Of(run.Results, o.Slo.TtftMs, o.Slo.ItlMs),
+        ["sla_attainment"] = SlaAttainment.Of(run.Results, o.Slo.TtftMs, o.Slo.ItlMs, o.Slo.ItlMetric),
         ["sla_attainment_targets"] = new JsonObject
         {
             ["ttft_ms"] = o.Slo.TtftMs,
             ["itl_ms"] = o.Slo.ItlMs,
-            ["itl_judged_on"] = "request_mean",
+            ["itl_judged_on"] = o.Slo.ItlMetric,
         },
         ["gpu_hours"] = run.GpuHours,
         ["mean_gpus"] = MeanGpus(o, run),
@@ -212,7 +212,7 @@ public static class ReplayRunner
         var requests = run.Workers.Select(w => (double)w.Requests).DefaultIfEmpty(0).ToList();
         yield return ("GPUs", o.Planner is null ? o.Gpus.ToString(CultureInfo.InvariantCulture) : $"{o.Gpus} at start, mean {MeanGpus(o, run):0.0}, peak {PeakGpus(o, run)}");
         yield return ("GPU-hours", run.GpuHours.ToString("0.###", CultureInfo.InvariantCulture));
-        if (SlaAttainment.Of(run.Results, o.Slo.TtftMs, o.Slo.ItlMs) is { } attained)
+        if (SlaAttainment.Of(run.Results, o.Slo.TtftMs, o.Slo.ItlMs, o.Slo.ItlMetric) is { } attained)
         {
             yield return ("SLA attainment (TTFT and ITL)", P(attained));
         }
@@ -321,12 +321,20 @@ public static class ReplayRunner
             mean.LegendText = "mean over workers";
             var max = plot.Add.ScatterLine(xs, run.KvUsage.Select(s => s.Max * 100).ToArray());
             max.LegendText = "busiest worker";
-            plot.ShowLegend();
+            plot.ShowLegend(Edge.Bottom); // outside the data: usage can sit in any corner
         }
 
         plot.Title($"{title}: KV usage");
         plot.XLabel("simulated time (s)");
         plot.YLabel("KV blocks in use (%)");
+
+        // A share of the pool: never below 0, and 100 % stays in view so a full pool reads as full.
+        plot.Axes.SetLimitsY(0, 105);
+        if (xs.Length > 0)
+        {
+            plot.Axes.SetLimitsX(0, Math.Max(1, xs[^1]));
+        }
+
         plot.SavePng(path, PlotReport.Width, PlotReport.Height);
         return path;
     }

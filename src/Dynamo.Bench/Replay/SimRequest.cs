@@ -32,6 +32,9 @@ internal sealed class SimRequest(BenchRequest request, bool measured)
 
     public double LastTokenS { get; set; }
 
+    /// <summary>Gaps between consecutive output tokens, ms (<see cref="Metrics.RequestResult.TokenGapsMs"/>).</summary>
+    public List<float> TokenGapsMs { get; } = [];
+
     public int OutputTokens { get; set; }
 
     public int CachedTokens { get; set; }

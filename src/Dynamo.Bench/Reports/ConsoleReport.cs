@@ -20,14 +20,24 @@ public static class ConsoleReport
         table.AddColumn(new TableColumn("p99").RightAligned());
         table.AddColumn(new TableColumn("mean").RightAligned());
         AddLatency(table, "TTFT (ms)", s.TtftMs);
-        AddLatency(table, "ITL (ms)", s.ItlMs);
+        AddLatency(table, "ITL (ms, request mean)", s.ItlMs);
+        if (s.ItlTokenMs.Count > 0)
+        {
+            AddLatency(table, "ITL (ms, token gaps)", s.ItlTokenMs);
+        }
+
         AddLatency(table, "end-to-end (ms)", s.E2eMs);
         table.AddEmptyRow();
         AddValue(table, "requests ok / errors", $"{s.Requests} / {s.Errors}");
         AddValue(table, "duration (s)", F(s.DurationS));
         AddValue(table, "requests/s", F(s.RequestsPerS));
         AddValue(table, "output tokens/s", F(s.OutputTokensPerS));
-        string slo = string.Join(", ", new[] { s.Slo.TtftMs is { } t ? $"TTFT≤{F(t)}ms" : null, s.Slo.ItlMs is { } i ? $"ITL≤{F(i)}ms" : null, s.Slo.E2eMs is { } e ? $"e2e≤{F(e)}ms" : null }.OfType<string>());
+        if (s.Stability is { } stability)
+        {
+            AddValue(table, "served / offered req/s", $"{F(stability.ServedRequestsPerS)} / {F(stability.OfferedRequestsPerS)} ({(stability.Stable ? "stable" : "unstable")}{(stability.Reason.Length > 0 ? ": " + stability.Reason : "")})");
+        }
+
+        string slo = string.Join(", ", new[] { s.Slo.TtftMs is { } t ? $"TTFT≤{F(t)}ms" : null, s.Slo.ItlMs is { } i ? $"ITL {s.Slo.ItlMetric}≤{F(i)}ms" : null, s.Slo.E2eMs is { } e ? $"e2e≤{F(e)}ms" : null }.OfType<string>());
         AddValue(table, slo.Length > 0 ? $"goodput req/s ({slo})" : "goodput req/s (no targets)", F(s.GoodputRequestsPerS));
         AddValue(table, "KV hit rate", s.KvHitRate is { } h ? h.ToString("P1", CultureInfo.InvariantCulture) : "n/a");
         foreach (var (kind, count) in s.ErrorsByKind)

@@ -22,7 +22,7 @@ public static class ReportWriter
         files.Add(requestsCsv);
         if (plots)
         {
-            files.AddRange(PlotReport.WriteAll(results, dir, title));
+            files.AddRange(PlotReport.WriteAll(results, dir, title, summary.Slo));
         }
 
         return files;

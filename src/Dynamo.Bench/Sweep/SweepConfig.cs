@@ -71,6 +71,11 @@ public sealed class SweepConfig
             return $"gpu_budgets must be at least 1 (got [{string.Join(", ", GpuBudgets)}]).";
         }
 
+        if (ItlMetrics.Error(Slo.ItlMetric, "slo.itl_metric") is { } metric)
+        {
+            return metric;
+        }
+
         if (Grid.Mode.Any(m => m is not ("agg" or "disagg")))
         {
             return $"grid.mode entries must be agg or disagg (got [{string.Join(", ", Grid.Mode)}]).";
@@ -79,7 +84,7 @@ public sealed class SweepConfig
         return null;
     }
 
-    public SloTargets Targets => new() { TtftMs = Slo.TtftMs, ItlMs = Slo.ItlMs };
+    public SloTargets Targets => new() { TtftMs = Slo.TtftMs, ItlMs = Slo.ItlMs, ItlMetric = Slo.ItlMetric ?? ItlMetrics.Default };
 }
 
 /// <summary>The workload of every sweep point.</summary>
@@ -93,13 +98,27 @@ public sealed class SweepWorkload
 
     /// <summary>Requests per point (default: the whole trace, or 500 synthetic).</summary>
     public int? Requests { get; set; }
+
+    /// <summary>Sort a trace whose timestamps go backwards by time (with a warning) instead of refusing it (default false).</summary>
+    public bool SortTrace { get; set; }
 }
 
+/// <summary>
+/// Latency targets. A point is eligible for the recommendation when it is stable (<see cref="RunStability"/>) and
+/// its TTFT p90 and ITL p90 meet them; ITL as <see cref="ItlMetric"/> says.
+/// </summary>
 public sealed class SweepSlo
 {
     public double? TtftMs { get; set; }
 
     public double? ItlMs { get; set; }
+
+    /// <summary>
+    /// token_p90 (default: the 90th percentile of every gap between tokens, what a user watching the stream feels; a
+    /// request mean averages a prefill stall over the whole reply) or request_mean (the 90th percentile of each
+    /// request's mean gap, as AIPerf and the planner's decode profile define ITL). See <see cref="ItlMetrics"/>.
+    /// </summary>
+    public string? ItlMetric { get; set; }
 }
 
 /// <summary>Values to combine.</summary>

@@ -6,8 +6,8 @@ using Dynamo.Bench.Load;
 using Dynamo.Bench.Metrics;
 using Dynamo.Bench.Replay;
 using Dynamo.Bench.Reports;
+using Dynamo.Bench.Traces;
 using Dynamo.Engine.Mocker.Profiles;
-using ScottPlot;
 using Spectre.Console;
 
 namespace Dynamo.Bench.Sweep;
@@ -15,8 +15,11 @@ namespace Dynamo.Bench.Sweep;
 /// <summary>
 /// <c>dynamo sweep</c>: every grid point through replay, in parallel; each point's summary is kept in
 /// <c>points/ID.json</c> as it finishes, so a sweep that is interrupted and started again only runs what is missing.
-/// Writes sweep.csv, pareto_ttft.png and pareto_itl.png (output tokens/s per GPU against TTFT p90 and ITL p90), and
-/// recommended.yaml: the configuration with the most goodput per GPU under the targets, as <c>dynamo serve --config</c> takes it.
+/// Writes sweep.csv (with <c>stable</c> and <c>eligible</c> per point), pareto_ttft.png and pareto_itl.png (output
+/// tokens/s per GPU against TTFT p90 and ITL p90, the recommended point marked), and recommended.yaml: the eligible
+/// point (<see cref="SweepRow"/>: stable, TTFT and ITL p90 within the targets) with the most served requests/s per GPU,
+/// as <c>dynamo serve --config</c> takes it, its figures and margins in the header; when no point is eligible, a file
+/// that says so and names the closest point and why it fails, with no configuration to serve.
 /// </summary>
 public static class SweepRunner
 {
@@ -69,6 +72,12 @@ public static class SweepRunner
         ArgumentNullException.ThrowIfNull(console);
         PerformanceProfile profile = PerformanceProfiles.Get(config.Profile);
         IReadOnlyList<SweepPoint> points = Expand(config, profile);
+        if (config.Workload.Trace is { } trace)
+        {
+            // Read once up front: a bad trace is refused before any point runs, and a sorted one warns once.
+            TraceReader.Read(trace, config.Workload.SortTrace, warning => console.MarkupLine($"[yellow]warning: {Markup.Escape(warning)}[/]"));
+        }
+
         string pointsDir = Path.Combine(outDir, "points");
         Directory.CreateDirectory(pointsDir);
         var summaries = new Dictionary<SweepPoint, BenchSummary>();
@@ -76,7 +85,7 @@ public static class SweepRunner
         foreach (SweepPoint point in points)
         {
             string file = Path.Combine(pointsDir, point.Id + ".json");
-            if (File.Exists(file) && JsonReport.ReadSummary(await File.ReadAllTextAsync(file, cancellationToken).ConfigureAwait(false)) is { } done)
+            if (File.Exists(file) && JsonReport.ReadSummary(await File.ReadAllTextAsync(file, cancellationToken).ConfigureAwait(false)) is { Stability: not null } done)
             {
                 summaries[point] = done;
                 resumed++;
@@ -105,17 +114,20 @@ public static class SweepRunner
                 task.StopTask();
             }).ConfigureAwait(false);
 
-        var rows = points.Select(p => new SweepRow(p, summaries[p])).ToList();
-        var result = new SweepResult(rows, Recommend(rows), profile);
+        SloTargets targets = config.Targets;
+        var rows = points.Select(p => new SweepRow(p, summaries[p], targets)).ToList();
+        SweepRow? recommended = Recommend(rows);
+        var result = new SweepResult(rows, recommended, profile) { Closest = recommended is null ? Closest(rows) : null };
         await WriteAsync(config, result, outDir, cancellationToken).ConfigureAwait(false);
         console.Write(Table(result));
+        string written = Markup.Escape(Path.Combine(outDir, "recommended.yaml"));
         if (result.Recommended is { } best)
         {
-            console.MarkupLine($"recommended: [bold]{Markup.Escape(best.Point.ConfigId)}[/] at {best.Point.Rate.ToString(CultureInfo.InvariantCulture)} req/s: {best.GoodputPerGpu:0.###} goodput req/s per GPU; written to {Markup.Escape(Path.Combine(outDir, "recommended.yaml"))}");
+            console.MarkupLine($"recommended: [bold]{Markup.Escape(Describe(best.Point))}[/] ({Markup.Escape(best.Point.ConfigId)}) at {best.Point.Rate.ToString(CultureInfo.InvariantCulture)} req/s: {Markup.Escape(Figures(best, targets))}; written to {written}");
         }
-        else
+        else if (result.Closest is { } closest)
         {
-            console.MarkupLine("[yellow]no point met the latency targets; nothing recommended[/]");
+            console.MarkupLine($"[yellow]no point is eligible (stable, TTFT p90 and ITL p90 within the targets): nothing to recommend. Closest: {Markup.Escape(Describe(closest.Point))} at {closest.Point.Rate.ToString(CultureInfo.InvariantCulture)} req/s, which fails: {Markup.Escape(string.Join("; ", closest.Failures))}. Written to {written}[/]");
         }
 
         return result;
@@ -138,7 +150,7 @@ public static class SweepRunner
             SampleIntervalS = 5,
         };
         var w = config.Workload;
-        var (workload, count) = BenchRunner.BuildWorkload(w.Trace, w.Isl, w.Osl, null, point.Rate, 1, w.Requests ?? (w.Trace is null ? 500 : null), config.Seed);
+        var (workload, count) = BenchRunner.BuildWorkload(w.Trace, w.Isl, w.Osl, null, point.Rate, 1, w.Requests ?? (w.Trace is null ? 500 : null), config.Seed, w.SortTrace);
         var (outcome, _) = await ReplayRunner.RunAsync(options, workload, count, console: null, outDir: null, jsonPath: null, plots: false, cancellationToken).ConfigureAwait(false);
         JsonObject json = outcome.Json;
         json["point"] = JsonSerializer.SerializeToNode(point);
@@ -149,16 +161,48 @@ public static class SweepRunner
         return outcome.Summary;
     }
 
-    /// <summary>The row with the most goodput per GPU; ties go to fewer GPUs, then lower TTFT p90.</summary>
+    /// <summary>
+    /// The eligible row (<see cref="SweepRow.Eligible"/>) with the most goodput (served requests/s) per GPU; ties go to
+    /// fewer GPUs, then lower TTFT p90. Null when no row is eligible.
+    /// </summary>
     public static SweepRow? Recommend(IReadOnlyList<SweepRow> rows)
     {
         ArgumentNullException.ThrowIfNull(rows);
-        return rows.Where(r => r.GoodputPerGpu > 0)
+        return rows.Where(r => r.Eligible)
             .OrderByDescending(r => Math.Round(r.GoodputPerGpu, 9))
             .ThenBy(r => r.Point.Gpus)
             .ThenBy(r => r.Summary.TtftMs.P90)
             .FirstOrDefault();
     }
+
+    /// <summary>The row nearest to eligible (<see cref="SweepRow.Shortfall"/>), more throughput per GPU first among equals.</summary>
+    public static SweepRow? Closest(IReadOnlyList<SweepRow> rows)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        return rows.OrderBy(r => Math.Round(r.Shortfall, 6)).ThenByDescending(r => r.ThroughputPerGpu).FirstOrDefault();
+    }
+
+    /// <summary>A configuration in words: <c>agg 2 workers, 8 GPUs, router kv</c> or <c>disagg 1P:1D, 8 GPUs, router kv</c>.</summary>
+    public static string Describe(SweepPoint point)
+    {
+        ArgumentNullException.ThrowIfNull(point);
+        string shape = point.Mode == "agg" ? $"agg {point.Workers} workers" : $"disagg {point.PrefillWorkers}P:{point.DecodeWorkers}D";
+        return $"{shape}, {point.Gpus} GPUs, router {point.Router}";
+    }
+
+    /// <summary>The row's figures against the targets, one line.</summary>
+    public static string Figures(SweepRow row, SloTargets targets)
+    {
+        ArgumentNullException.ThrowIfNull(row);
+        ArgumentNullException.ThrowIfNull(targets);
+        return string.Create(CultureInfo.InvariantCulture, $"TTFT p90 {row.TtftAtSla:0.#} ms{Margin(row.TtftAtSla, targets.TtftMs)}, {row.ItlLabel} {row.ItlAtSla:0.##} ms{Margin(row.ItlAtSla, targets.ItlMs)}, served {row.ServedRate:0.###} of {row.OfferedRate:0.###} req/s offered, {row.GoodputPerGpu:0.###} goodput req/s per GPU");
+    }
+
+    private static string Margin(double value, double? target) => target is not { } t
+        ? " (no target)"
+        : value <= t
+            ? string.Create(CultureInfo.InvariantCulture, $" (target {t:0.#} ms, margin {t - value:0.##} ms, {(t - value) / t * 100:0}%)")
+            : string.Create(CultureInfo.InvariantCulture, $" (target {t:0.#} ms, over by {value - t:0.##} ms)");
 
     /// <summary>Rows no other row beats on both output tokens/s per GPU (higher) and <paramref name="latency"/> (lower).</summary>
     public static List<SweepRow> Pareto(IReadOnlyList<SweepRow> rows, Func<SweepRow, double> latency)
@@ -179,14 +223,54 @@ public static class SweepRunner
         return front;
     }
 
-    /// <summary>What <c>dynamo serve --config</c> reads for this configuration.</summary>
-    public static string ServeYaml(SweepRow row, string profile)
+    /// <summary>
+    /// What <c>dynamo serve --config</c> reads for this configuration, under a header of comments: the configuration
+    /// and rate, TTFT p90 and ITL p90 with their margins to the targets, the served and offered rates.
+    /// </summary>
+    public static string ServeYaml(SweepRow row, string profile, SloTargets? targets = null)
     {
         ArgumentNullException.ThrowIfNull(row);
         SweepPoint p = row.Point;
+        targets ??= row.Targets ?? row.Summary.Slo;
         var text = new StringBuilder();
-        text.Append(CultureInfo.InvariantCulture, $"# dynamo serve --config recommended.yaml\n# Recommended by dynamo sweep (profile {profile}): {row.GoodputPerGpu:0.###} goodput req/s per GPU at {p.Rate} req/s,\n");
-        text.Append(CultureInfo.InvariantCulture, $"# TTFT p90 {row.Summary.TtftMs.P90:0.#} ms, ITL p90 {row.Summary.ItlMs.P90:0.##} ms, {p.Gpus} GPUs.\n");
+        text.Append("# dynamo serve --config recommended.yaml\n");
+        text.Append(CultureInfo.InvariantCulture, $"# Recommended by dynamo sweep (profile {profile}): {Describe(p)} at {p.Rate} req/s ({p.ConfigId}).\n");
+        text.Append(Header(row, targets));
+        text.Append(CultureInfo.InvariantCulture, $"# goodput {row.GoodputPerGpu:0.###} req/s per GPU (the served rate of a stable point meeting both targets, over {p.Gpus} GPUs).\n");
+        text.Append(Body(row));
+        return text.ToString();
+    }
+
+    /// <summary>recommended.yaml when no point is eligible: says so, names the closest point and why it fails; its configuration is commented out.</summary>
+    public static string NoneEligibleYaml(SweepRow? closest, string profile, SloTargets targets)
+    {
+        ArgumentNullException.ThrowIfNull(targets);
+        var text = new StringBuilder();
+        text.Append(CultureInfo.InvariantCulture, $"# NO CONFIGURATION RECOMMENDED: dynamo sweep (profile {profile}) found no eligible point (stable, with TTFT p90 and ITL p90 within the targets).\n");
+        if (closest is not null)
+        {
+            SweepPoint p = closest.Point;
+            text.Append(CultureInfo.InvariantCulture, $"# Closest: {Describe(p)} at {p.Rate} req/s ({p.ConfigId}).\n");
+            text.Append(Header(closest, targets));
+            text.Append(CultureInfo.InvariantCulture, $"# It fails: {string.Join("; ", closest.Failures)}.\n");
+            text.Append("# Its configuration, commented out so that it is not deployed by mistake:\n");
+            foreach (string line in Body(closest).Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            {
+                text.Append("# ").Append(line).Append('\n');
+            }
+        }
+
+        return text.ToString();
+    }
+
+    private static string Header(SweepRow row, SloTargets targets) => string.Create(
+        CultureInfo.InvariantCulture,
+        $"# TTFT p90 {row.TtftAtSla:0.#} ms{Margin(row.TtftAtSla, targets.TtftMs)}\n# {row.ItlLabel} {row.ItlAtSla:0.##} ms{Margin(row.ItlAtSla, targets.ItlMs)}; itl_metric {targets.ItlMetric}\n# served {row.ServedRate:0.###} req/s of {row.OfferedRate:0.###} offered ({(row.OfferedRate > 0 ? row.ServedRate / row.OfferedRate * 100 : 0):0.#}%; rate setting {row.Point.Rate} req/s), {(row.Stable ? "stable" : "unstable")}\n");
+
+    private static string Body(SweepRow row)
+    {
+        SweepPoint p = row.Point;
+        var text = new StringBuilder();
         text.Append("Dynamo:\n  Serve:\n");
         text.Append(CultureInfo.InvariantCulture, $"    Mode: {p.Mode}\n");
         if (p.Mode == "agg")
@@ -216,97 +300,85 @@ public static class SweepRunner
     private static async Task WriteAsync(SweepConfig config, SweepResult result, string outDir, CancellationToken cancellationToken)
     {
         var csv = new StringBuilder("id,gpus,mode,workers,prefill_workers,decode_workers,router,prefill_load_scale,min_remote_prefill,max_num_seqs,rate,"
-            + string.Join(',', CsvReport.SummaryColumns) + ",output_tokens_per_s_per_gpu,goodput_requests_per_s_per_gpu,pareto_ttft,pareto_itl\n");
+            + string.Join(',', CsvReport.SummaryColumns) + ",output_tokens_per_s_per_gpu,goodput_requests_per_s_per_gpu,pareto_ttft,pareto_itl,"
+            + "itl_token_p50_ms,itl_token_p90_ms,itl_token_p99_ms,offered_requests_per_s,served_requests_per_s,served_fraction,in_system_middle_third,in_system_last_third,stable,eligible,recommended,fails\n");
         var ttftFront = Pareto(result.Rows, r => r.Summary.TtftMs.P90).ToHashSet();
-        var itlFront = Pareto(result.Rows, r => r.Summary.ItlMs.P90).ToHashSet();
+        var itlFront = Pareto(result.Rows, r => r.ItlAtSla).ToHashSet();
         foreach (SweepRow row in result.Rows)
         {
             SweepPoint p = row.Point;
             csv.Append(CultureInfo.InvariantCulture, $"{p.Id},{p.Gpus},{p.Mode},{p.Workers},{p.PrefillWorkers},{p.DecodeWorkers},{p.Router},{p.PrefillLoadScale},{p.MinRemotePrefill},{p.MaxNumSeqs},{p.Rate},");
             csv.Append(string.Join(',', CsvReport.SummaryRow(row.Summary)));
-            csv.Append(CultureInfo.InvariantCulture, $",{CsvReport.Num(row.ThroughputPerGpu)},{CsvReport.Num(row.GoodputPerGpu)},{(ttftFront.Contains(row) ? 1 : 0)},{(itlFront.Contains(row) ? 1 : 0)}\n");
+            csv.Append(CultureInfo.InvariantCulture, $",{CsvReport.Num(row.ThroughputPerGpu)},{CsvReport.Num(row.GoodputPerGpu)},{(ttftFront.Contains(row) ? 1 : 0)},{(itlFront.Contains(row) ? 1 : 0)},");
+            RunStability? st = row.Summary.Stability;
+            csv.Append(CultureInfo.InvariantCulture, $"{CsvReport.Num(row.Summary.ItlTokenMs.P50)},{CsvReport.Num(row.Summary.ItlTokenMs.P90)},{CsvReport.Num(row.Summary.ItlTokenMs.P99)},");
+            csv.Append(CultureInfo.InvariantCulture, $"{CsvReport.Num(st?.OfferedRequestsPerS)},{CsvReport.Num(st?.ServedRequestsPerS)},{CsvReport.Num(st?.ServedFraction)},{CsvReport.Num(st?.InSystemMiddle)},{CsvReport.Num(st?.InSystemLast)},");
+            csv.Append(CultureInfo.InvariantCulture, $"{(row.Stable ? "true" : "false")},{(row.Eligible ? "true" : "false")},{(ReferenceEquals(row, result.Recommended) ? "true" : "false")},{CsvReport.Cell(string.Join("; ", row.Failures))}\n");
         }
 
         await File.WriteAllTextAsync(Path.Combine(outDir, "sweep.csv"), csv.ToString(), cancellationToken).ConfigureAwait(false);
-        ParetoPlot(result.Rows, ttftFront, r => r.Summary.TtftMs.P90, "TTFT p90 (ms)", config.Slo.TtftMs, Path.Combine(outDir, "pareto_ttft.png"));
-        ParetoPlot(result.Rows, itlFront, r => r.Summary.ItlMs.P90, "ITL p90 (ms)", config.Slo.ItlMs, Path.Combine(outDir, "pareto_itl.png"));
+        IReadOnlyList<ParetoPlotModel> plots = PlotModels(result, config.Targets);
+        plots[0].Render(Path.Combine(outDir, "pareto_ttft.png"));
+        plots[1].Render(Path.Combine(outDir, "pareto_itl.png"));
+
         string recommended = Path.Combine(outDir, "recommended.yaml");
-        if (result.Recommended is { } best)
-        {
-            await File.WriteAllTextAsync(recommended, ServeYaml(best, result.Profile.Name), cancellationToken).ConfigureAwait(false);
-        }
-        else if (File.Exists(recommended))
-        {
-            File.Delete(recommended);
-        }
+        string yaml = result.Recommended is { } best
+            ? ServeYaml(best, result.Profile.Name, config.Targets)
+            : NoneEligibleYaml(result.Closest, result.Profile.Name, config.Targets);
+        await File.WriteAllTextAsync(recommended, yaml, cancellationToken).ConfigureAwait(false);
     }
 
-    private static void ParetoPlot(IReadOnlyList<SweepRow> rows, HashSet<SweepRow> front, Func<SweepRow, double> latency, string label, double? target, string path)
+    /// <summary>pareto_ttft.png's and pareto_itl.png's models, in that order: latencies at the SLA's percentile (the ITL as the targets' itl_metric says).</summary>
+    public static IReadOnlyList<ParetoPlotModel> PlotModels(SweepResult result, SloTargets targets)
     {
-        var plot = new Plot();
-        foreach (var group in rows.GroupBy(r => r.Point.Mode))
-        {
-            var scatter = plot.Add.ScatterPoints(group.Select(latency).ToArray(), group.Select(r => r.ThroughputPerGpu).ToArray());
-            scatter.LegendText = group.Key;
-            scatter.MarkerSize = 7;
-        }
-
-        var ordered = front.OrderBy(latency).ToList();
-        if (ordered.Count > 0)
-        {
-            var line = plot.Add.ScatterLine(ordered.Select(latency).ToArray(), ordered.Select(r => r.ThroughputPerGpu).ToArray());
-            line.LegendText = "Pareto front";
-            line.LineWidth = 2;
-        }
-
-        if (target is { } t)
-        {
-            var v = plot.Add.VerticalLine(t);
-            v.LegendText = "target";
-            v.LinePattern = LinePattern.Dashed;
-        }
-
-        plot.ShowLegend();
-        plot.Title($"dynamo sweep: output tokens/s per GPU against {label}");
-        plot.XLabel(label);
-        plot.YLabel("output tokens/s per GPU");
-        plot.SavePng(path, PlotReport.Width, PlotReport.Height);
+        ArgumentNullException.ThrowIfNull(result);
+        ArgumentNullException.ThrowIfNull(targets);
+        var ttftFront = Pareto(result.Rows, r => r.TtftAtSla).ToHashSet();
+        var itlFront = Pareto(result.Rows, r => r.ItlAtSla).ToHashSet();
+        string itlLabel = result.Rows.Count > 0 ? result.Rows[0].ItlLabel : "ITL p90";
+        return
+        [
+            ParetoPlotModel.Build(result.Rows, ttftFront, r => r.TtftAtSla, "TTFT p90, ms", targets.TtftMs, result.Recommended),
+            ParetoPlotModel.Build(result.Rows, itlFront, r => r.ItlAtSla, itlLabel + ", ms", targets.ItlMs, result.Recommended),
+        ];
     }
 
     private static Table Table(SweepResult result)
     {
-        var table = new Table().Border(TableBorder.Rounded).Title("best rate per configuration (by goodput per GPU)");
-        foreach (string column in new[] { "configuration", "GPUs", "rate", "TTFT p90 ms", "ITL p90 ms", "tok/s/GPU", "goodput/GPU" })
+        var table = new Table().Border(TableBorder.Rounded).Title("per configuration: the eligible rate with the most goodput per GPU, else the closest point");
+        foreach (string column in new[] { "configuration", "GPUs", "rate", "TTFT p90 ms", "ITL p90 ms", "served/offered", "tok/s/GPU", "goodput/GPU", "eligible" })
         {
             table.AddColumn(column);
         }
 
         foreach (var group in result.Rows.GroupBy(r => r.Point.ConfigId))
         {
-            SweepRow best = group.OrderByDescending(r => r.GoodputPerGpu).ThenByDescending(r => r.ThroughputPerGpu).First();
+            SweepRow best = group.Any(r => r.Eligible)
+                ? group.Where(r => r.Eligible).OrderByDescending(r => r.GoodputPerGpu).ThenByDescending(r => r.ThroughputPerGpu).First()
+                : Closest([.. group])!;
             bool recommended = ReferenceEquals(best, result.Recommended);
             string name = Markup.Escape(group.Key);
             table.AddRow(
                 recommended ? $"[bold green]{name}[/]" : name,
                 best.Point.Gpus.ToString(CultureInfo.InvariantCulture),
                 best.Point.Rate.ToString(CultureInfo.InvariantCulture),
-                best.Summary.TtftMs.P90.ToString("0.#", CultureInfo.InvariantCulture),
-                best.Summary.ItlMs.P90.ToString("0.##", CultureInfo.InvariantCulture),
+                best.TtftAtSla.ToString("0.#", CultureInfo.InvariantCulture),
+                best.ItlAtSla.ToString("0.##", CultureInfo.InvariantCulture),
+                $"{best.ServedRate.ToString("0.##", CultureInfo.InvariantCulture)}/{best.OfferedRate.ToString("0.##", CultureInfo.InvariantCulture)}",
                 best.ThroughputPerGpu.ToString("0.#", CultureInfo.InvariantCulture),
-                best.GoodputPerGpu.ToString("0.###", CultureInfo.InvariantCulture));
+                best.GoodputPerGpu.ToString("0.###", CultureInfo.InvariantCulture),
+                best.Eligible ? "yes" : Markup.Escape("no: " + string.Join("; ", best.Failures)));
         }
 
         return table;
     }
 }
 
-/// <summary>One point's outcome.</summary>
-public sealed record SweepRow(SweepPoint Point, BenchSummary Summary)
+/// <summary>
+/// All rows, the recommendation (null when no point is eligible), the profile used, and, when nothing is
+/// recommended, the point closest to eligible.
+/// </summary>
+public sealed record SweepResult(IReadOnlyList<SweepRow> Rows, SweepRow? Recommended, PerformanceProfile Profile)
 {
-    public double ThroughputPerGpu => Summary.OutputTokensPerS / Point.Gpus;
-
-    public double GoodputPerGpu => Summary.GoodputRequestsPerS / Point.Gpus;
+    public SweepRow? Closest { get; init; }
 }
-
-/// <summary>All rows, the recommendation (null when nothing met the targets) and the profile used.</summary>
-public sealed record SweepResult(IReadOnlyList<SweepRow> Rows, SweepRow? Recommended, PerformanceProfile Profile);

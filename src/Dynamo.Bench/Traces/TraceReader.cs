@@ -8,11 +8,21 @@ namespace Dynamo.Bench.Traces;
 /// <c>hash_ids</c>, one per 512 prompt tokens) and Azure LLM inference CSV (<c>TIMESTAMP</c>, <c>ContextTokens</c>,
 /// <c>GeneratedTokens</c>; no prefix information). The format follows the extension (.jsonl/.json or .csv).
 /// Lines must be in arrival order: a timestamp earlier than the line before it is refused with its line number
-/// (it used to be clamped to the start, which turned late lines into one burst at t = 0).
+/// (it used to be clamped to the start, which turned late lines into one burst at t = 0), unless the caller asks for
+/// the trace to be sorted (<c>--sort-trace</c>, <c>workload.sort_trace</c>): then it is sorted by time, ties kept in
+/// file order, and a warning says how many lines were out of order and the first of them. docs/traces.md describes
+/// both formats field by field.
 /// </summary>
 public static class TraceReader
 {
-    public static IReadOnlyList<TraceRecord> Read(string path)
+    /// <summary>The flag that sorts a trace instead of refusing it, named in the refusal.</summary>
+    public const string SortFlag = "--sort-trace";
+
+    public static IReadOnlyList<TraceRecord> Read(string path) => Read(path, sort: false, warn: null);
+
+    /// <param name="sort">Sort a trace whose timestamps go backwards instead of refusing it.</param>
+    /// <param name="warn">Told when a trace was sorted: the file, how many lines were out of order and the first.</param>
+    public static IReadOnlyList<TraceRecord> Read(string path, bool sort, Action<string>? warn)
     {
         ArgumentNullException.ThrowIfNull(path);
         if (!File.Exists(path))
@@ -24,19 +34,19 @@ public static class TraceReader
         using var reader = new StreamReader(path);
         IReadOnlyList<TraceRecord> records = extension switch
         {
-            ".jsonl" or ".json" => ReadMooncake(reader, path),
-            ".csv" => ReadAzure(reader, path),
+            ".jsonl" or ".json" => ReadMooncake(reader, path, sort, warn),
+            ".csv" => ReadAzure(reader, path, sort, warn),
             _ => throw new TraceFormatException(path, null, $"unknown trace format '{extension}': expected .jsonl (Mooncake) or .csv (Azure)."),
         };
         return records.Count > 0 ? records : throw new TraceFormatException(path, null, "the trace has no requests.");
     }
 
-    public static List<TraceRecord> ReadMooncake(TextReader reader, string path)
+    public static List<TraceRecord> ReadMooncake(TextReader reader, string path, bool sort = false, Action<string>? warn = null)
     {
         ArgumentNullException.ThrowIfNull(reader);
         var records = new List<TraceRecord>();
+        var order = new OrderCheck(path, sort);
         int lineNumber = 0;
-        int previousLine = 0;
         while (reader.ReadLine() is { } line)
         {
             lineNumber++;
@@ -46,19 +56,14 @@ public static class TraceReader
             }
 
             TraceRecord record = ParseMooncakeLine(line, path, lineNumber);
-            if (records.Count > 0 && record.TimestampMs < records[^1].TimestampMs)
-            {
-                throw OutOfOrder(path, lineNumber, $"timestamp {record.TimestampMs.ToString(CultureInfo.InvariantCulture)}", $"{records[^1].TimestampMs.ToString(CultureInfo.InvariantCulture)}", previousLine);
-            }
-
+            order.Next(record.TimestampMs, lineNumber, record.TimestampMs.ToString(CultureInfo.InvariantCulture));
             records.Add(record);
-            previousLine = lineNumber;
         }
 
-        return records;
+        return order.Finish(records, r => r.TimestampMs, warn);
     }
 
-    public static List<TraceRecord> ReadAzure(TextReader reader, string path)
+    public static List<TraceRecord> ReadAzure(TextReader reader, string path, bool sort = false, Action<string>? warn = null)
     {
         ArgumentNullException.ThrowIfNull(reader);
         string? header = reader.ReadLine();
@@ -71,10 +76,8 @@ public static class TraceReader
             throw new TraceFormatException(path, 1, $"expected a header with TIMESTAMP, ContextTokens and GeneratedTokens (got '{header}').");
         }
 
-        var records = new List<TraceRecord>();
-        DateTime? start = null;
-        DateTime previous = default;
-        int previousLine = 0;
+        var rows = new List<(DateTime At, int Input, int Output)>();
+        var order = new OrderCheck(path, sort);
         int lineNumber = 1;
         while (reader.ReadLine() is { } line)
         {
@@ -97,22 +100,58 @@ public static class TraceReader
 
             int input = PositiveInt(cells[context], "ContextTokens", path, lineNumber);
             int output = PositiveInt(cells[generated], "GeneratedTokens", path, lineNumber);
-            if (start is not null && at < previous)
-            {
-                throw OutOfOrder(path, lineNumber, $"TIMESTAMP {cells[time]}", previous.ToString("yyyy-MM-dd HH:mm:ss.fffffff", CultureInfo.InvariantCulture), previousLine);
-            }
-
-            previous = at;
-            previousLine = lineNumber;
-            start ??= at;
-            records.Add(new TraceRecord((at - start.Value).TotalMilliseconds, input, output, []));
+            order.Next(at.Ticks, lineNumber, cells[time]);
+            rows.Add((at, input, output));
         }
 
-        return records;
+        rows = order.Finish(rows, r => r.At.Ticks, warn);
+        DateTime start = rows.Count == 0 ? default : rows[0].At;
+        return [.. rows.Select(r => new TraceRecord((r.At - start).TotalMilliseconds, r.Input, r.Output, []))];
     }
 
-    private static TraceFormatException OutOfOrder(string path, int line, string what, string before, int beforeLine) =>
-        new(path, line, $"{what} is earlier than line {beforeLine}'s {before}: the trace must be in arrival order (sort it by its timestamps).");
+    /// <summary>Refuses the first timestamp that goes backwards, or (sorting) counts them and sorts at the end.</summary>
+    private sealed class OrderCheck(string path, bool sort)
+    {
+        private double _previous = double.NegativeInfinity;
+        private string _previousText = "";
+        private int _previousLine;
+        private int _outOfOrder;
+        private int _firstLine;
+
+        public void Next(double value, int line, string text)
+        {
+            if (value < _previous)
+            {
+                if (!sort)
+                {
+                    throw new TraceFormatException(path, line, $"timestamp {text} is before the previous one ({_previousText}, line {_previousLine}); sort the trace or pass {SortFlag}.");
+                }
+
+                _outOfOrder++;
+                if (_firstLine == 0)
+                {
+                    _firstLine = line;
+                }
+
+                return;
+            }
+
+            _previous = value;
+            _previousText = text;
+            _previousLine = line;
+        }
+
+        public List<T> Finish<T>(List<T> items, Func<T, double> key, Action<string>? warn)
+        {
+            if (_outOfOrder == 0)
+            {
+                return items;
+            }
+
+            warn?.Invoke($"{path}: {_outOfOrder} line(s) had a timestamp before an earlier line's (first at line {_firstLine}); sorted by timestamp ({SortFlag}).");
+            return [.. items.OrderBy(key)];
+        }
+    }
 
     private static TraceRecord ParseMooncakeLine(string line, string path, int lineNumber)
     {

@@ -33,6 +33,8 @@ internal static class BenchCommand
         var ttft = new Option<double?>("--slo-ttft-ms") { Description = "TTFT target for goodput, ms." };
         var itl = new Option<double?>("--slo-itl-ms") { Description = "ITL target for goodput, ms." };
         var e2e = new Option<double?>("--slo-e2e-ms") { Description = "End-to-end target for goodput, ms." };
+        var itlMetric = new Option<string?>("--slo-itl-metric") { Description = "What the ITL target is judged on: token_p90 (default: the 90th percentile of the request's gaps between streamed tokens) or request_mean (its mean gap)." };
+        var sortTrace = new Option<bool>(TraceReader.SortFlag) { Description = "Sort a trace whose timestamps go backwards (with a warning) instead of refusing it." };
         var seed = new Option<int>("--seed") { Description = "Seed of lengths, arrivals and synthetic prompts (default 0).", DefaultValueFactory = _ => 0 };
         var timeout = new Option<double>("--timeout") { Description = "Per-request limit, seconds (default 600).", DefaultValueFactory = _ => 600 };
         var vocab = new Option<int>("--vocab-size") { Description = "Synthetic token ids are below this (default 32000).", DefaultValueFactory = _ => 32000 };
@@ -43,7 +45,7 @@ internal static class BenchCommand
 
         var command = new Command("bench", "Load-test an OpenAI-compatible endpoint: TTFT, ITL, latency, throughput and goodput percentiles.")
         {
-            url, model, trace, isl, osl, rate, arrival, concurrency, requests, duration, warmup, speedup, output, json, ttft, itl, e2e, seed, timeout, vocab, noPlots, profileTable, exportTrace,
+            url, model, trace, isl, osl, rate, arrival, concurrency, requests, duration, warmup, speedup, output, json, ttft, itl, e2e, itlMetric, sortTrace, seed, timeout, vocab, noPlots, profileTable, exportTrace,
         };
         sessions.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
@@ -68,6 +70,8 @@ internal static class BenchCommand
                 Url = address,
                 Model = parse.GetValue(model),
                 TracePath = parse.GetValue(trace),
+                SortTrace = parse.GetValue(sortTrace),
+                Warn = warning => Console.Error.WriteLine($"dynamo bench: warning: {warning}"),
                 Isl = parse.GetValue(isl),
                 Osl = workload is null ? parse.GetValue(osl) : null,
                 Rate = workload?.Rate ?? parse.GetValue(rate),
@@ -79,7 +83,7 @@ internal static class BenchCommand
                 TraceSpeedup = parse.GetValue(speedup),
                 OutDir = parse.GetValue(output),
                 JsonPath = parse.GetValue(json),
-                Slo = new SloTargets { TtftMs = parse.GetValue(ttft), ItlMs = parse.GetValue(itl), E2eMs = parse.GetValue(e2e) },
+                Slo = new SloTargets { TtftMs = parse.GetValue(ttft), ItlMs = parse.GetValue(itl), ItlMetric = parse.GetValue(itlMetric) ?? ItlMetrics.Default, E2eMs = parse.GetValue(e2e) },
                 Seed = parse.GetValue(seed),
                 TimeoutS = parse.GetValue(timeout),
                 VocabSize = parse.GetValue(vocab),

@@ -45,6 +45,8 @@ internal static class ReplayCommand
         var json = new Option<string?>("--json") { Description = "JSON summary to FILE, or - for standard output." };
         var ttft = new Option<double?>("--slo-ttft-ms") { Description = "TTFT target for goodput, ms." };
         var itl = new Option<double?>("--slo-itl-ms") { Description = "ITL target for goodput, ms." };
+        var itlMetric = new Option<string?>("--slo-itl-metric") { Description = "What the ITL target is judged on: token_p90 (default: the 90th percentile of the token gaps) or request_mean (each request's mean gap; the default with --planner, whose decode profile predicts it)." };
+        var sortTrace = new Option<bool>(TraceReader.SortFlag) { Description = "Sort a trace whose timestamps go backwards (with a warning) instead of refusing it." };
         var seed = new Option<int>("--seed") { Description = "Seed of the workload and the router (default 0).", DefaultValueFactory = _ => 0 };
         var noPlots = new Option<bool>("--no-plots") { Description = "Skip the PNG plots." };
         var lengthSchedule = new Option<string?>("--length-schedule") { Description = "Shift the ISL/OSL mix over time: SECONDS:ISL_MULTIPLIER:OSL_MULTIPLIER,... by arrival time in the replay (e.g. 0:1:1,600:2:0.5), or a file of such entries." };
@@ -56,7 +58,7 @@ internal static class ReplayCommand
 
         var command = new Command("replay", "Replay a trace against a simulated cluster (mocker engines, the real router, virtual time).")
         {
-            trace, isl, osl, rate, arrival, requests, speedup, mode, workers, prefill, decode, router, profile, kvBlocks, scale, temperature, kvCost, impact, balanceAbsolute, balanceRelative, remote, output, json, ttft, itl, seed, noPlots, rateSchedule, lengthSchedule, planner, startup, exportTrace,
+            trace, isl, osl, rate, arrival, requests, speedup, mode, workers, prefill, decode, router, profile, kvBlocks, scale, temperature, kvCost, impact, balanceAbsolute, balanceRelative, remote, output, json, ttft, itl, itlMetric, sortTrace, seed, noPlots, rateSchedule, lengthSchedule, planner, startup, exportTrace,
         };
         sessions.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
@@ -156,7 +158,18 @@ internal static class ReplayCommand
             }
 
             string modeName = parse.GetValue(mode)!;
-            var slo = new SloTargets { TtftMs = parse.GetValue(ttft), ItlMs = parse.GetValue(itl) };
+            if (ItlMetrics.Error(parse.GetValue(itlMetric), "--slo-itl-metric") is { } badMetric)
+            {
+                Console.Error.WriteLine($"dynamo replay: {badMetric}");
+                return 1;
+            }
+
+            var slo = new SloTargets
+            {
+                TtftMs = parse.GetValue(ttft),
+                ItlMs = parse.GetValue(itl),
+                ItlMetric = parse.GetValue(itlMetric) ?? (plannerSetup is null ? ItlMetrics.Default : ItlMetrics.RequestMean),
+            };
             ReplayPlanner? replayPlanner = null;
             int startWorkers = parse.GetValue(workers), startPrefill = parse.GetValue(prefill), startDecode = parse.GetValue(decode);
             if (plannerSetup is { } setup)
@@ -224,7 +237,7 @@ internal static class ReplayCommand
             {
                 var (workload, count) = sessionWorkload is not null
                     ? (ConversationWorkload.Generate(sessionWorkload), ConversationWorkload.CountRequests(sessionWorkload))
-                    : Dynamo.Bench.Load.BenchRunner.BuildWorkload(tracePath, parse.GetValue(isl), parse.GetValue(osl), parse.GetValue(arrival), parse.GetValue(rate), parse.GetValue(speedup), parse.GetValue(requests), parse.GetValue(seed));
+                    : Dynamo.Bench.Load.BenchRunner.BuildWorkload(tracePath, parse.GetValue(isl), parse.GetValue(osl), parse.GetValue(arrival), parse.GetValue(rate), parse.GetValue(speedup), parse.GetValue(requests), parse.GetValue(seed), parse.GetValue(sortTrace), warning => Console.Error.WriteLine($"dynamo replay: warning: {warning}"));
                 if (schedule is not null)
                 {
                     workload = schedule.Apply(workload);
