@@ -13,6 +13,13 @@ using Microsoft.Extensions.Logging.Abstractions;
 // P1: requests/s and latency of /v1/completions (token-id prompt, max_tokens 1, zero-delay mocker) through the
 //     gateway versus nginx proxying the same body to the same worker, both driven by wrk, interleaved in one run.
 // P2: streamed tokens/s through the gateway versus straight from the worker, same worker, same run.
+// bdn: the BenchmarkDotNet classes (PipelineBenchmarks: allocations per P1 request); BenchmarkDotNet arguments follow.
+if (args.Length > 0 && args[0] == "bdn")
+{
+    BenchmarkDotNet.Running.BenchmarkSwitcher.FromAssembly(typeof(Dynamo.Bench.Proxy.PipelineBenchmarks).Assembly).Run(args[1..]);
+    return 0;
+}
+
 string[] known = ["--duration", "--connections", "--streams", "--rounds", "--out", "--json"];
 for (var i = 0; i < args.Length; i += 2)
 {
