@@ -41,7 +41,11 @@ public class PipelineBenchmarks : IDisposable
         }));
         _cluster = EmbeddedCluster.StartAsync(settings, NullLoggerFactory.Instance).GetAwaiter().GetResult();
         _gateway = new HttpClient { BaseAddress = _cluster.Address };
-        _worker = new HttpClient(new ClusterCredentialHandler(_cluster.ClusterSecret, new SocketsHttpHandler())) { BaseAddress = _cluster.Workers[0].Address };
+        // One credential minted now, as nginx sends in P1 (valid 5 minutes, longer than a run): the client signs nothing
+        // per request, so the difference of the two rows holds the gateway's signing.
+        _worker = new HttpClient { BaseAddress = _cluster.Workers[0].Address };
+        _worker.DefaultRequestHeaders.TryAddWithoutValidation(
+            ClusterSecret.HttpHeader, _cluster.ClusterSecret.CreateHttpCredential("POST", "/v1/completions", DateTimeOffset.UtcNow));
 
         // The P1 request, and the body the gateway sends the worker for it (WorkerRequestWriter: token ids, streamed with usage).
         _body = Encoding.UTF8.GetBytes($"{{\"model\":\"{_cluster.ModelName}\",\"prompt\":[464,3139,286,4881,318,6342,13,383],\"max_tokens\":1}}");
