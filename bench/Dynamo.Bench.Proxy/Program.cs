@@ -8,11 +8,18 @@ using System.Text.RegularExpressions;
 using Dynamo.Cli.Configuration;
 using Dynamo.Cli.Hosting;
 using Dynamo.Runtime.Security;
-using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Logging;
 
 // P1: requests/s and latency of /v1/completions (token-id prompt, max_tokens 1, zero-delay mocker) through the
 //     gateway versus nginx proxying the same body to the same worker, both driven by wrk, interleaved in one run.
 // P2: streamed tokens/s through the gateway versus straight from the worker, same worker, same run.
+// bdn: the BenchmarkDotNet classes (PipelineBenchmarks: allocations per P1 request); BenchmarkDotNet arguments follow.
+if (args.Length > 0 && args[0] == "bdn")
+{
+    BenchmarkDotNet.Running.BenchmarkSwitcher.FromAssembly(typeof(Dynamo.Bench.Proxy.PipelineBenchmarks).Assembly).Run(args[1..]);
+    return 0;
+}
+
 string[] known = ["--duration", "--connections", "--streams", "--rounds", "--out", "--json"];
 for (var i = 0; i < args.Length; i += 2)
 {
@@ -51,7 +58,12 @@ var settings = ClusterSettings.From(DynamoConfiguration.Build(null, new Dictiona
     ["Dynamo:Serve:Workers"] = "1",
     ["Dynamo:Mocker:ZeroDelay"] = "true",
 }));
-await using var cluster = await EmbeddedCluster.StartAsync(settings, NullLoggerFactory.Instance);
+// Warnings and errors only (to stderr): a run that fails says why (a worker the gateway gave up on logs its reason).
+using var loggerFactory = LoggerFactory.Create(builder => builder
+    .AddSimpleConsole(console => console.SingleLine = true)
+    .AddConsole(console => console.LogToStandardErrorThreshold = LogLevel.Trace)
+    .SetMinimumLevel(LogLevel.Warning));
+await using var cluster = await EmbeddedCluster.StartAsync(settings, loggerFactory);
 var worker = cluster.Workers[0].Address;
 var gateway = cluster.Address;
 var nginxPort = FreePort();

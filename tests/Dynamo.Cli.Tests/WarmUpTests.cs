@@ -100,6 +100,21 @@ public sealed class WarmUpTests : IAsyncLifetime
         Assert.Equal(new WorkerOptions().Port, options.Port);
     }
 
+    [Fact]
+    public async Task FrontendWarmUp_SendsTheRequestSetThroughAPrivateGatewayOverAMocker()
+    {
+        var settings = Settings(warmUp: null);
+        var card = ModelCard.Load(_model, "tiny", "auto");
+        var logs = new Capture();
+        using var loggerFactory = LoggerFactory.Create(b => b.AddProvider(logs).SetMinimumLevel(LogLevel.Information));
+
+        var report = await WarmUp.FrontendAsync(settings, card, ClusterSecret.Generate(), loggerFactory.CreateLogger("test"), CancellationToken.None);
+
+        // Chat (the model's template and tokenizer) and completions, streamed and whole, twice, all answered.
+        Assert.Equal(8, report.Requests);
+        Assert.Contains(logs.Lines, l => l.StartsWith("Warm-up took", StringComparison.Ordinal));
+    }
+
     private ClusterSettings Settings(string? warmUp)
     {
         var values = new Dictionary<string, string?>

@@ -81,6 +81,19 @@ internal static class FrontendCommand
             return process.Fail($"cannot load the model: {error.Message}");
         }
 
+        // Before the gateway listens (WarmUp.FrontendAsync: its own path, over a private mocker worker).
+        if (settings.Serve.WarmUp)
+        {
+            try
+            {
+                await WarmUp.FrontendAsync(settings, card, process.ClusterSecret, logger, process.Stopping.Token);
+            }
+            catch (Exception error) when (error is not OperationCanceledException || !process.Stopping.Token.IsCancellationRequested)
+            {
+                WarmUp.Failed(logger, error);
+            }
+        }
+
         if (!await process.ConnectAsync())
         {
             return 1;

@@ -43,9 +43,10 @@ public sealed class ServeOptions
     /// <summary>
     /// Before reporting ready, send a few requests (chat and completions, streamed and whole) through private copies of
     /// the serving path over the real engines, so the first user request does not pay for compiling it (<c>dynamo serve</c>:
-    /// gateway, router and workers; <c>dynamo worker</c>: the worker). They are not counted in metrics nor left as router
+    /// gateway, router and workers; <c>dynamo worker</c>: the worker; <c>dynamo frontend</c>: the gateway and router over a
+    /// private zero-delay mocker worker, as it has no engine). They are not counted in metrics nor left as router
     /// load; the prefix cache may keep their few blocks. Takes 1-2 s on the tiny model on 2 busy cores (logged: "Warm-up
-    /// took"). Not done by <c>dynamo frontend</c>, which has no engine. Default true.
+    /// took"). Default true.
     /// </summary>
     public bool WarmUp { get; set; } = true;
 

@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Dynamo.Cli.Configuration;
 using Dynamo.Contracts;
 using Dynamo.Contracts.Engine;
+using Dynamo.Engine.Mocker;
 using Dynamo.Gateway;
 using Dynamo.Gateway.Models;
 using Dynamo.Llm;
@@ -97,6 +98,29 @@ internal static partial class WarmUp
                 await disposable.DisposeAsync();
             }
         }
+    }
+
+    /// <summary>
+    /// <c>frontend</c>: the deployment's workers are other processes (maybe not started yet), so a private worker over a
+    /// zero-delay mocker engine that poses as <paramref name="card"/>'s model stands behind a private gateway with a router
+    /// of the configured kind, and <see cref="ClusterAsync"/> sends its request set through them. The gateway's own path
+    /// runs as it will for users (parsing, the model's chat template and tokenizer, admission, routing, YARP's forwarder
+    /// and its HTTP client with the cluster credential, the stream relay, the whole and the streamed writers); the engine
+    /// is not the deployment's, whose code runs in the workers' processes, not this one.
+    /// </summary>
+    public static async Task<WarmUpReport> FrontendAsync(ClusterSettings settings, ModelCard card, ClusterSecret secret, ILogger logger, CancellationToken cancellationToken)
+    {
+        var mocker = new MockerOptions
+        {
+            ModelName = card.Name,
+            WorkerId = "warm-up",
+            VocabSize = card.VocabSize,
+            EosTokenIds = [.. card.EosTokenIds],
+            MaxContextLength = card.MaxContextLength,
+            ZeroDelay = true,
+        };
+        await using var engine = new MockerEngine(mocker, TimeProvider.System, null, NullLogger<MockerEngine>.Instance);
+        return await ClusterAsync(settings, card, [(WorkerRole.Aggregated, "warm-up", engine)], secret, logger, cancellationToken);
     }
 
     /// <summary>

@@ -70,7 +70,7 @@ internal sealed class WorkerStreamRelay
                 var buffer = result.Buffer;
                 while (!done && TryReadData(ref buffer, out var payload))
                 {
-                    if (payload.Length == 6 && payload.FirstSpan.Length >= 6 && payload.FirstSpan.StartsWith("[DONE]"u8))
+                    if (IsDone(payload))
                     {
                         done = true;
                         break;
@@ -178,6 +178,22 @@ internal sealed class WorkerStreamRelay
 
             return true;
         }
+    }
+
+    /// <summary>
+    /// Whether the event's data is <c>[DONE]</c>, wherever the pipe's segments split it: a long stream's buffer has the
+    /// last event across two segments now and then, and taken for a chunk it failed the stream (and the worker) at its end.
+    /// </summary>
+    private static bool IsDone(ReadOnlySequence<byte> payload)
+    {
+        if (payload.Length != 6)
+        {
+            return false;
+        }
+
+        Span<byte> data = stackalloc byte[6];
+        payload.CopyTo(data);
+        return data.SequenceEqual("[DONE]"u8);
     }
 
     private static bool StartsWithData(ReadOnlySequence<byte> line)

@@ -1,4 +1,3 @@
-using System.Net.Http.Headers;
 using Microsoft.AspNetCore.Http;
 using Yarp.ReverseProxy.Forwarder;
 
@@ -25,11 +24,12 @@ internal sealed class WorkerTransformer(WorkerStreamRelay relay, string requestI
 
     public override async ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
     {
+        // No RequestUri here: the forwarder makes it after the transform from the destination prefix and the attempt's
+        // path, /v1/completions (WorkerAttemptContext), once per request.
         await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken);
-        proxyRequest.RequestUri = new Uri(destinationPrefix + "v1/completions", UriKind.Absolute);
         proxyRequest.Headers.TryAddWithoutValidation("x-request-id", requestId);
-        proxyRequest.Headers.Accept.Clear();
-        proxyRequest.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
+        proxyRequest.Headers.Remove("Accept");
+        proxyRequest.Headers.TryAddWithoutValidation("Accept", "text/event-stream");
     }
 
     public override async ValueTask<bool> TransformResponseAsync(HttpContext httpContext, HttpResponseMessage? proxyResponse, CancellationToken cancellationToken)

@@ -17,6 +17,13 @@ internal sealed class GatewayMetrics
     // decisions counter's worker label does).
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, WorkerBlocks> _workerBlocks = new(StringComparer.Ordinal);
 
+    // Each model's series, looked up once: WithLabels hashes its labels and allocates on every call, nine per request.
+    // Model labels are configured names or "unknown" (CompletionPipeline), so this holds a few entries.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ModelSeries> _models = new(StringComparer.Ordinal);
+
+    // Routing decisions' counter children by policy and worker (as many as the series themselves).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Policy, string Worker), Counter.Child> _decisions = new();
+
     public GatewayMetrics()
     {
         Registry = Metrics.NewCustomRegistry();
@@ -143,6 +150,9 @@ internal sealed class GatewayMetrics
 
     public Counter RejectedSignedRecords { get; }
 
+    /// <summary>The series labelled with <paramref name="model"/> alone, and its request counters.</summary>
+    public ModelSeries ForModel(string model) => _models.GetOrAdd(model, static (name, metrics) => new ModelSeries(metrics, name), this);
+
     /// <summary>Exports <paramref name="rejections"/> (counted by the NATS connection) at each scrape.</summary>
     public void Track(Runtime.Security.SignatureRejections rejections) => Registry.AddBeforeCollectCallback(() =>
     {
@@ -180,7 +190,7 @@ internal sealed class GatewayMetrics
     /// <summary>One routing decision: counts, overlap, the running hit rate and how long the choice took.</summary>
     public void RecordDecision(RoutingDecision decision, TimeSpan elapsed)
     {
-        RouterDecisions.WithLabels(decision.Policy, decision.Worker.InstanceId).Inc();
+        _decisions.GetOrAdd((decision.Policy, decision.Worker.InstanceId), static (key, counter) => counter.WithLabels(key.Policy, key.Worker), RouterDecisions).Inc();
         if (decision.Session != SessionRouting.None)
         {
             RouterSessionDecisions.WithLabels(decision.Session switch
@@ -199,8 +209,8 @@ internal sealed class GatewayMetrics
             RouterPromptBlocks.Inc(blocks);
             RouterOverlapBlocks.Inc(Math.Min(decision.OverlapBlocks, blocks));
             RouterKvHitRate.Set(RouterOverlapBlocks.Value / RouterPromptBlocks.Value);
-            var worker = _workerBlocks.GetOrAdd(decision.Worker.InstanceId, _ => new WorkerBlocks());
-            RouterWorkerKvHitRate.WithLabels(decision.Worker.InstanceId).Set(worker.Add(blocks, Math.Min(decision.OverlapBlocks, blocks)));
+            var worker = _workerBlocks.GetOrAdd(decision.Worker.InstanceId, static (id, gauge) => new WorkerBlocks(gauge.WithLabels(id)), RouterWorkerKvHitRate);
+            worker.HitRate.Set(worker.Add(blocks, Math.Min(decision.OverlapBlocks, blocks)));
         }
 
         if (decision.PredictedTtftMs is { } chosen)
@@ -219,8 +229,10 @@ internal sealed class GatewayMetrics
         }
     }
 
-    private sealed class WorkerBlocks
+    private sealed class WorkerBlocks(Gauge.Child hitRate)
     {
+        public Gauge.Child HitRate { get; } = hitRate;
+
         private long _prompt;
         private long _overlap;
 
@@ -229,5 +241,30 @@ internal sealed class GatewayMetrics
             var total = Interlocked.Add(ref _prompt, prompt);
             return (double)Interlocked.Add(ref _overlap, overlap) / total;
         }
+    }
+
+    /// <summary>One model's children of the per-model series (<see cref="ForModel"/>).</summary>
+    internal sealed class ModelSeries(GatewayMetrics metrics, string model)
+    {
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Endpoint, string Type, string Status), Counter.Child> _requests = new();
+
+        public Gauge.Child Inflight { get; } = metrics.Inflight.WithLabels(model);
+
+        public Histogram.Child RequestDuration { get; } = metrics.RequestDuration.WithLabels(model);
+
+        public Histogram.Child TimeToFirstToken { get; } = metrics.TimeToFirstToken.WithLabels(model);
+
+        public Histogram.Child InterTokenLatency { get; } = metrics.InterTokenLatency.WithLabels(model);
+
+        public Histogram.Child InputTokens { get; } = metrics.InputTokens.WithLabels(model);
+
+        public Histogram.Child OutputTokens { get; } = metrics.OutputTokens.WithLabels(model);
+
+        public Counter.Child CachedTokens { get; } = metrics.CachedTokens.WithLabels(model);
+
+        /// <summary><c>dynamo_frontend_requests_total</c> of this model (endpoints, request types and outcomes are few).</summary>
+        public Counter.Child Requests(string endpoint, string requestType, string status) =>
+            _requests.GetOrAdd((endpoint, requestType, status), static (key, state) =>
+                state.metrics.RequestsTotal.WithLabels(state.model, key.Endpoint, key.Type, key.Status), (metrics, model));
     }
 }

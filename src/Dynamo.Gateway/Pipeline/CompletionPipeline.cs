@@ -139,7 +139,7 @@ internal sealed partial class CompletionPipeline
             var prompts = Preprocess(request, card, context.RequestAborted);
             var maxTokens = CheckLengths(request, prompts, card);
             using var slot = await _admission.EnterAsync(RequestSize.Sequences(request), context.RequestAborted, request.Hints?.Priority ?? 0);
-            var inflight = _metrics.Inflight.WithLabels(model);
+            var inflight = _metrics.ForModel(model).Inflight;
             inflight.Inc();
             try
             {
@@ -169,8 +169,9 @@ internal sealed partial class CompletionPipeline
         }
         finally
         {
-            _metrics.RequestsTotal.WithLabels(model, front.Endpoint, requestType, status).Inc();
-            _metrics.RequestDuration.WithLabels(model).Observe(_time.GetElapsedTime(start).TotalSeconds);
+            var series = _metrics.ForModel(model);
+            series.Requests(front.Endpoint, requestType, status).Inc();
+            series.RequestDuration.Observe(_time.GetElapsedTime(start).TotalSeconds);
         }
     }
 
@@ -358,15 +359,15 @@ internal sealed partial class CompletionPipeline
 
     private void RecordStream(ParsedRequest request, int[][] prompts, WorkerStreamRelay relay)
     {
-        var model = request.Model;
+        var series = _metrics.ForModel(request.Model);
         if (relay.TimeToFirstToken is { } ttft)
         {
-            _metrics.TimeToFirstToken.WithLabels(model).Observe(ttft.TotalSeconds);
+            series.TimeToFirstToken.Observe(ttft.TotalSeconds);
         }
 
         if (relay.InterTokenSeconds.Count > 0)
         {
-            var itl = _metrics.InterTokenLatency.WithLabels(model);
+            var itl = series.InterTokenLatency;
             foreach (var seconds in relay.InterTokenSeconds)
             {
                 itl.Observe(seconds);
@@ -379,9 +380,9 @@ internal sealed partial class CompletionPipeline
             promptTokens += prompt.Length;
         }
 
-        _metrics.InputTokens.WithLabels(model).Observe(promptTokens);
-        _metrics.OutputTokens.WithLabels(model).Observe(relay.GeneratedTokens);
-        _metrics.CachedTokens.WithLabels(model).Inc(relay.CachedTokens);
+        series.InputTokens.Observe(promptTokens);
+        series.OutputTokens.Observe(relay.GeneratedTokens);
+        series.CachedTokens.Inc(relay.CachedTokens);
     }
 
     /// <summary>
