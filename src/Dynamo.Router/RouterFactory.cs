@@ -26,7 +26,7 @@ public static class RouterFactory
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(services);
-        var load = new ActiveLoadTracker(services.Time ?? TimeProvider.System, options.ActiveRequestTtl);
+        var load = new ActiveLoadTracker(services.Time ?? TimeProvider.System, options.ActiveRequestTtl, options.BusyWindow);
         var random = options.Seed is { } seed ? new Random(seed) : new Random();
         var sessions = new SessionAffinity(options, services.Time ?? TimeProvider.System);
         return options.Mode switch
@@ -44,7 +44,7 @@ public static class RouterFactory
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(services);
-        var load = new ActiveLoadTracker(services.Time ?? TimeProvider.System, options.ActiveRequestTtl);
+        var load = new ActiveLoadTracker(services.Time ?? TimeProvider.System, options.ActiveRequestTtl, options.BusyWindow);
         var random = options.Seed is { } seed ? new Random(seed) : new Random();
         return CreateKv(options, services, load, random);
     }

@@ -57,6 +57,18 @@ public sealed class RouterOptions
     public double BalanceRelativeThreshold { get; set; } = 1.5;
 
     /// <summary>
+    /// kv, predicted cost: milliseconds added to a candidate's cost per unit of its recent busy fraction (the share of
+    /// the last <see cref="BusyWindow"/> it had a request in flight, as the router saw it). A worker that holds a
+    /// prefix but has been busy loses a request whose cache saving there is worth less than the difference, so new
+    /// sessions (a shared system prompt, nothing of their own cached yet) go to the idle workers, and long sessions
+    /// stay where their context is. Default 0 (off).
+    /// </summary>
+    public double BusyCostMs { get; set; }
+
+    /// <summary>kv, predicted cost: the time constant of each worker's busy fraction for <see cref="BusyCostMs"/>. Default 10 s.</summary>
+    public TimeSpan BusyWindow { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
     /// Session affinity (every mode): how long a session (<c>nvext.session_id</c>) is remembered on its worker after its
     /// last request. Default 30 min.
     /// </summary>
@@ -166,6 +178,16 @@ public sealed class RouterOptions
         if (!double.IsFinite(BalanceRelativeThreshold) || BalanceRelativeThreshold < 1)
         {
             errors.Add($"{S}:BalanceRelativeThreshold = '{BalanceRelativeThreshold}': must be a finite number >= 1.");
+        }
+
+        if (!double.IsFinite(BusyCostMs) || BusyCostMs < 0)
+        {
+            errors.Add($"{S}:BusyCostMs = '{BusyCostMs}': must be a finite number >= 0 (milliseconds; 0 off).");
+        }
+
+        if (BusyWindow <= TimeSpan.Zero)
+        {
+            errors.Add($"{S}:BusyWindow = '{BusyWindow}': expected a positive time span such as 00:00:10.");
         }
 
         if (ExpectedOutputTokens < 0)

@@ -37,6 +37,12 @@ public sealed record ReplayOptions
     /// <summary>kv router, predicted cost: weight of the delay to running decodes (null: the router's default, 0).</summary>
     public double? DecodeImpactWeight { get; init; }
 
+    /// <summary>kv router, predicted cost: ms of cost per unit of recent busy fraction (null: the router's default).</summary>
+    public double? BusyCostMs { get; init; }
+
+    /// <summary>kv router, predicted cost: the busy fraction's time constant, seconds (null: the router's default).</summary>
+    public double? BusyWindowS { get; init; }
+
     public required PerformanceProfile Profile { get; init; }
 
     /// <summary>
@@ -115,6 +121,21 @@ public sealed record ReplayOptions
         if (BalanceRelativeThreshold is { } ratio && !(double.IsFinite(ratio) && ratio >= 1))
         {
             return $"--balance-relative must be a finite number >= 1 (got {ratio}).";
+        }
+
+        if ((BusyCostMs is not null || BusyWindowS is not null) && blocks)
+        {
+            return "--busy-cost and --busy-window apply to the predicted cost only: drop them, or drop --kv-cost blocks.";
+        }
+
+        if (BusyCostMs is { } busy && !(double.IsFinite(busy) && busy >= 0))
+        {
+            return $"--busy-cost must be a finite number >= 0 (got {busy}).";
+        }
+
+        if (BusyWindowS is { } window && !(double.IsFinite(window) && window > 0))
+        {
+            return $"--busy-window must be a number of seconds above 0 (got {window}).";
         }
 
         if (DecodeImpactWeight is not null && blocks)

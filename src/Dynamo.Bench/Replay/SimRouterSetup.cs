@@ -43,6 +43,16 @@ internal static class SimRouterSetup
             options.BalanceRelativeThreshold = relative;
         }
 
+        if (replay.BusyCostMs is { } busy)
+        {
+            options.BusyCostMs = busy;
+        }
+
+        if (replay.BusyWindowS is { } window)
+        {
+            options.BusyWindow = TimeSpan.FromSeconds(window);
+        }
+
         if (replay.DecodeImpactWeight is { } weight)
         {
             options.DecodeImpactWeight = weight;

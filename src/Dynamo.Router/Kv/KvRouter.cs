@@ -37,6 +37,7 @@ public sealed class KvRouter : IWorkerRouter, IAsyncDisposable
     private readonly bool _predicted;
     private readonly int _balanceAbsolute;
     private readonly double _balanceRelative;
+    private readonly double _busyCost;
     private readonly TtftPredictor _predictor;
     private readonly SessionAffinity _sessions;
     private readonly IDisposable? _owned;
@@ -65,6 +66,7 @@ public sealed class KvRouter : IWorkerRouter, IAsyncDisposable
         _predicted = options.Cost == KvCostModel.Predicted;
         _balanceAbsolute = options.BalanceAbsoluteThreshold;
         _balanceRelative = options.BalanceRelativeThreshold;
+        _busyCost = _predicted ? options.BusyCostMs : 0;
         _predictor = new TtftPredictor(options.Timing, options.DecodeImpactWeight, options.ExpectedOutputTokens);
         _sessions = sessions ?? new SessionAffinity(options, TimeProvider.System);
         _owned = owned;
@@ -154,6 +156,19 @@ public sealed class KvRouter : IWorkerRouter, IAsyncDisposable
                 }
             }
 
+            if (_busyCost > 0 && HasOverlap(overlaps))
+            {
+                // Recent busy time, where some worker's cache is at stake: a holder kept busy by its sessions loses a
+                // request whose cache saving there is worth less than the difference (a new session's shared system
+                // prompt) to a less busy worker, and keeps one whose long context it holds. Where no worker holds
+                // any of the prompt, the workers compete on predicted TTFT alone.
+                var now = _load.Now;
+                for (var i = 0; i < count; i++)
+                {
+                    costs[i] += _busyCost * loads[i].BusyFraction(now);
+                }
+            }
+
             // A session stays on its worker while that worker is a candidate and not overloaded.
             var session = request.Hints?.SessionId;
             var known = false;
@@ -237,6 +252,19 @@ public sealed class KvRouter : IWorkerRouter, IAsyncDisposable
                 ArrayPool<double>.Shared.Return(rentedCosts!);
             }
         }
+    }
+
+    private static bool HasOverlap(ReadOnlySpan<int> overlaps)
+    {
+        foreach (var overlap in overlaps)
+        {
+            if (overlap > 0)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>Decisions the balance thresholds moved off the cheapest worker (hot-spot control).</summary>

@@ -16,14 +16,30 @@ public sealed class ActiveLoadTracker
     private long _nextSweep;
     private int _version;
 
-    public ActiveLoadTracker(TimeProvider time, TimeSpan ttl)
+    private readonly double _busyWindowTicks;
+
+    /// <param name="time">The clock.</param>
+    /// <param name="ttl">How long an entry may stay without a completion.</param>
+    /// <param name="busyWindow">Time constant of each worker's <see cref="BusyFraction"/>; default 10 s.</param>
+    public ActiveLoadTracker(TimeProvider time, TimeSpan ttl, TimeSpan? busyWindow = null)
     {
         _time = time;
         _ttl = ttl;
+        _busyWindowTicks = Math.Max(1, (busyWindow ?? TimeSpan.FromSeconds(10)).TotalSeconds * time.TimestampFrequency);
     }
 
     public ActiveLoad Get(string instanceId) =>
         _workers.TryGetValue(instanceId, out var load) ? load.Snapshot() : default;
+
+    /// <summary>The tracker's clock, read as a timestamp.</summary>
+    internal long Now => _time.GetTimestamp();
+
+    /// <summary>
+    /// The fraction of recent time <paramref name="instanceId"/> had a request in flight, as this router saw it: an
+    /// exponentially weighted average of "requests &gt; 0" over the tracker's busy window. 0 for a worker never routed to.
+    /// </summary>
+    public double BusyFraction(string instanceId) =>
+        _workers.TryGetValue(instanceId, out var load) ? load.BusyFraction(_time.GetTimestamp()) : 0;
 
     /// <summary>
     /// Changes whenever a worker's load counter is created or dropped: a caller that cached <see cref="FindOrCreate"/>'s
@@ -44,7 +60,7 @@ public sealed class ActiveLoadTracker
             return load;
         }
 
-        var created = new WorkerLoad();
+        var created = new WorkerLoad(_busyWindowTicks);
         load = _workers.GetOrAdd(instanceId, created);
         if (ReferenceEquals(load, created))
         {
@@ -75,7 +91,7 @@ public sealed class ActiveLoadTracker
             return;
         }
 
-        FindOrCreate(entry.InstanceId).Add(entry.PrefillTokens, entry.Blocks);
+        FindOrCreate(entry.InstanceId).Add(entry.PrefillTokens, entry.Blocks, entry.StartedAt);
         SweepIfDue();
     }
 
@@ -134,7 +150,7 @@ public sealed class ActiveLoadTracker
         {
             // Claim the prefill's end here unless MarkPrefilled already did: one of the two takes it off, never both.
             var prefilled = !entry.TryMarkPrefilled();
-            load.Remove(prefilled ? 0 : entry.PrefillTokens, entry.Blocks, prefilled);
+            load.Remove(prefilled ? 0 : entry.PrefillTokens, entry.Blocks, prefilled, _time.GetTimestamp());
         }
     }
 
@@ -171,16 +187,28 @@ public sealed class ActiveLoadTracker
         public bool TryMarkPrefilled() => Interlocked.Exchange(ref _prefilled, 1) == 0;
     }
 
-    internal sealed class WorkerLoad
+    internal sealed class WorkerLoad(double busyWindowTicks)
     {
         private int _requests;
         private int _prefillTokens;
         private int _blocks;
         private int _prefilling;
 
-        public void Add(int prefillTokens, int blocks)
+        // The busy average: its value at _busyAt, and whether the worker has been busy since (requests > 0). Changed
+        // only when the count crosses zero, under the lock; read without it (a torn read is one decision's estimate).
+        private readonly Lock _busyLock = new();
+        private double _busyAverage;
+        private long _busyAt;
+        private bool _busy;
+        private bool _seen;
+
+        public void Add(int prefillTokens, int blocks, long now = 0)
         {
-            Interlocked.Increment(ref _requests);
+            if (Interlocked.Increment(ref _requests) == 1)
+            {
+                MarkBusy(now);
+            }
+
             Interlocked.Increment(ref _prefilling);
             Interlocked.Add(ref _prefillTokens, prefillTokens);
             Interlocked.Add(ref _blocks, blocks);
@@ -192,9 +220,12 @@ public sealed class ActiveLoadTracker
             Interlocked.Add(ref _prefillTokens, -prefillTokens);
         }
 
-        public void Remove(int prefillTokens, int blocks, bool prefilled)
+        public void Remove(int prefillTokens, int blocks, bool prefilled, long now = 0)
         {
-            Interlocked.Decrement(ref _requests);
+            if (Interlocked.Decrement(ref _requests) == 0)
+            {
+                MarkBusy(now);
+            }
             if (!prefilled)
             {
                 Interlocked.Decrement(ref _prefilling);
@@ -202,6 +233,36 @@ public sealed class ActiveLoadTracker
 
             Interlocked.Add(ref _prefillTokens, -prefillTokens);
             Interlocked.Add(ref _blocks, -blocks);
+        }
+
+        /// <summary>The busy average at <paramref name="now"/>: the last value decayed, plus the time since if busy.</summary>
+        public double BusyFraction(long now)
+        {
+            var elapsed = now - Volatile.Read(ref _busyAt);
+            var average = Volatile.Read(ref _busyAverage);
+            if (elapsed <= 0)
+            {
+                return average;
+            }
+
+            var keep = Math.Exp(-elapsed / busyWindowTicks);
+            return (average * keep) + (Volatile.Read(ref _busy) ? 1 - keep : 0);
+        }
+
+        /// <summary>The count crossed zero: fold the interval before into the average, then record the state now.</summary>
+        private void MarkBusy(long now)
+        {
+            lock (_busyLock)
+            {
+                if (_seen)
+                {
+                    _busyAverage = BusyFraction(now);
+                }
+
+                _seen = true;
+                _busyAt = Math.Max(now, _busyAt);
+                _busy = Volatile.Read(ref _requests) > 0;
+            }
         }
 
         public ActiveLoad Snapshot() => new(Volatile.Read(ref _requests), Volatile.Read(ref _prefillTokens), Volatile.Read(ref _blocks))
