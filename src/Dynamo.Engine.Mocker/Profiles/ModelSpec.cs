@@ -24,9 +24,10 @@ public sealed record ModelSpec(string Name, double Parameters, int Layers, int H
 
     /// <summary>
     /// The same model with FP8 weights and activations (e.g. RedHatAI/Llama-3.3-70B-Instruct-FP8-dynamic, nvidia/Llama-3.1-8B-Instruct-FP8)
-    /// and a BF16 KV cache (vLLM's default <c>--kv-cache-dtype auto</c>).
+    /// and a BF16 KV cache (vLLM's default <c>--kv-cache-dtype auto</c>), or an FP8 one with <paramref name="kvDtypeBytes"/> 1
+    /// (TensorRT-LLM with a ModelOpt checkpoint whose KV is quantized too).
     /// </summary>
-    public ModelSpec Fp8() => this with { Name = Name + "-fp8", DtypeBytes = 1, KvDtypeBytes = 2 };
+    public ModelSpec Fp8(int kvDtypeBytes = 2) => this with { Name = Name + (kvDtypeBytes == 1 ? "-fp8-kv8" : "-fp8"), DtypeBytes = 1, KvDtypeBytes = kvDtypeBytes };
 
     public double WeightBytes => Parameters * DtypeBytes;
 }
