@@ -55,13 +55,12 @@ public sealed class ClusterSimulator
     private readonly List<SimPool> _pools = [];
     private readonly Dictionary<string, SimWorker> _byId = new(StringComparer.Ordinal);
     private readonly List<IWorkerRouter> _routers = [];
-    private readonly SortedSet<int> _freeSlots = [];
+    private readonly HashSet<int> _usedGpus = [];
     private readonly List<ScalingChange> _scaling = [];
     private readonly List<TimedDecision> _decisions = [];
     private readonly List<PoolSample> _poolSamples = [];
     private SimPool _main = null!;
     private SimPool? _prefillPool;
-    private int _nextSlot;
     private long _seq;
     private double _now;
     private int _inFlight;
@@ -81,8 +80,11 @@ public sealed class ClusterSimulator
 
         _options = options;
         _prompts = new PromptSynthesizer(options.VocabSize);
-        int workers = options.IsDisaggregated ? options.PrefillWorkers + options.DecodeWorkers : options.Workers;
-        _clusterLru = new ClusterLruBaseline(ClusterLruBaseline.Capacity(workers, options.Profile.TotalKvBlocks, options.Profile.BlockSize));
+        long capacity = options.IsDisaggregated
+            ? ClusterLruBaseline.Capacity(options.PrefillWorkers, options.ProfileOf(WorkerRole.Prefill).TotalKvBlocks, options.Profile.BlockSize)
+                + ClusterLruBaseline.Capacity(options.DecodeWorkers, options.Profile.TotalKvBlocks, options.Profile.BlockSize)
+            : ClusterLruBaseline.Capacity(options.Workers, options.Profile.TotalKvBlocks, options.Profile.BlockSize);
+        _clusterLru = new ClusterLruBaseline(capacity);
     }
 
     private bool IsOracle => _options.Router == "oracle";
@@ -170,7 +172,7 @@ public sealed class ClusterSimulator
         double first = _results.Count == 0 ? 0 : _results.Min(r => r.StartS);
         double last = _results.Count == 0 ? 0 : _results.Max(r => r.StartS + (r.E2eMs / 1000));
         var all = _pools.SelectMany(p => p.Workers).ToList();
-        double gpuSeconds = all.Sum(w => Math.Max(0, Math.Min(w.StopS ?? last, last) - w.StartS)) * _options.Profile.GpusPerWorker;
+        double gpuSeconds = all.Sum(w => Math.Max(0, Math.Min(w.StopS ?? last, last) - w.StartS) * w.Gpus);
         return new ReplayRun
         {
             Results = _results,
@@ -240,7 +242,7 @@ public sealed class ClusterSimulator
 
     private SimPool CreatePool(WorkerRole role, string prefix)
     {
-        (IWorkerRouter router, Action<KvEvent>? feed, Action<WorkerInstance>? announce) = CreateRouter();
+        (IWorkerRouter router, Action<KvEvent>? feed, Action<WorkerInstance>? announce) = CreateRouter(_options.ProfileOf(role));
         return new SimPool(role, prefix, router, feed, announce);
     }
 
@@ -290,7 +292,7 @@ public sealed class ClusterSimulator
 
     private SimWorker AddWorker(SimPool pool)
     {
-        var profile = _options.Profile;
+        var profile = _options.ProfileOf(pool.Role);
         string id = $"{pool.Prefix}-{pool.Created++}";
         var instance = new WorkerInstance
         {
@@ -302,10 +304,18 @@ public sealed class ClusterSimulator
             TotalKvBlocks = profile.TotalKvBlocks,
             MaxContextLength = profile.MaxContextLength,
         };
-        int slot = _freeSlots.Count > 0 ? _freeSlots.Min : _nextSlot++;
-        _freeSlots.Remove(slot);
+        // Its GPUs: the lowest free run of its size, aligned to it, so a worker never straddles two NVLink domains
+        // (degrees divide the node's GPUs) and workers of different degrees pack as they would on real nodes.
+        int gpus = profile.GpusPerWorker;
+        int slot = 0;
+        while (Enumerable.Range(slot, gpus).Any(_usedGpus.Contains))
+        {
+            slot += gpus;
+        }
+
+        _usedGpus.UnionWith(Enumerable.Range(slot, gpus));
         var stepper = new MockerStepper(profile.ToMockerOptions(id, "sim"), pool.Feed is null ? null : new CallbackSink(pool.Feed));
-        var worker = new SimWorker(instance, stepper, slot, slot * profile.GpusPerWorker / profile.GpusPerNode, _now);
+        var worker = new SimWorker(instance, stepper, slot, gpus, slot / profile.GpusPerNode, _now);
         pool.Workers.Add(worker);
         _byId.Add(id, worker);
         return worker;
@@ -330,7 +340,7 @@ public sealed class ClusterSimulator
         bool served = worker.State != SimWorkerState.Starting;
         worker.State = SimWorkerState.Stopped;
         worker.StopS = _now;
-        _freeSlots.Add(worker.Slot);
+        _usedGpus.ExceptWith(Enumerable.Range(worker.Slot, worker.Gpus));
         if (served)
         {
             // As discovery does when a worker's registration goes: the router forgets its load and its blocks.
@@ -387,7 +397,7 @@ public sealed class ClusterSimulator
             .Where(w => w.State == SimWorkerState.Ready)
             .Select(w => new WorkerLoadReport(w.Id, "sim", w.Role, Epoch + TimeSpan.FromSeconds(_now), w.Stepper.GetLoad()))];
 
-    private (IWorkerRouter Router, Action<KvEvent>? Feed, Action<WorkerInstance>? Announce) CreateRouter()
+    private (IWorkerRouter Router, Action<KvEvent>? Feed, Action<WorkerInstance>? Announce) CreateRouter(Dynamo.Engine.Mocker.Profiles.PerformanceProfile profile)
     {
         RouterMode mode = RouterMode.LeastLoaded;
         if (!IsOracle)
@@ -395,7 +405,7 @@ public sealed class ClusterSimulator
             RouterOptions.TryParseMode(_options.Router, out mode);
         }
 
-        (IWorkerRouter router, Action<KvEvent>? feed, Action<WorkerInstance>? announce) = SimRouterSetup.Create(mode, _options, _clock);
+        (IWorkerRouter router, Action<KvEvent>? feed, Action<WorkerInstance>? announce) = SimRouterSetup.Create(mode, _options, _clock, profile);
         _routers.Add(router);
         return (router, feed, announce);
     }
@@ -556,7 +566,9 @@ public sealed class ClusterSimulator
             _prefillPool!.Router.MarkPrefilled(request.PrefillDecision!);
             _prefillPool.Router.Complete(request.PrefillDecision!);
             bool sameNode = request.PrefillWorker!.Node == request.Worker!.Node;
-            Push(_now + (_options.Profile.TransferMs(input, sameNode) / 1000.0), SimEvent.TransferDone(request));
+            // Pools of different degrees move KV at the slower side's links (a TP2 prefill worker has half a TP4 decode worker's).
+            double transferMs = Math.Max(_options.ProfileOf(WorkerRole.Prefill).TransferMs(input, sameNode), _options.Profile.TransferMs(input, sameNode));
+            Push(_now + (transferMs / 1000.0), SimEvent.TransferDone(request));
             Release(worker);
             return;
         }

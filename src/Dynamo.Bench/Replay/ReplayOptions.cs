@@ -43,7 +43,18 @@ public sealed record ReplayOptions
     /// <summary>kv router, predicted cost: the busy fraction's time constant, seconds (null: the router's default).</summary>
     public double? BusyWindowS { get; init; }
 
+    /// <summary>The workers' profile: every aggregated worker's, or the decode workers' in disagg mode.</summary>
     public required PerformanceProfile Profile { get; init; }
+
+    /// <summary>
+    /// Disaggregated: the prefill workers' profile when it differs from the decode workers' (another tensor-parallel
+    /// degree or step token budget); null: the same as <see cref="Profile"/>. Refused in agg mode.
+    /// </summary>
+    public PerformanceProfile? PrefillProfile { get; init; }
+
+    /// <summary>The profile of a worker of <paramref name="role"/>.</summary>
+    public PerformanceProfile ProfileOf(Dynamo.Contracts.WorkerRole role) =>
+        role == Dynamo.Contracts.WorkerRole.Prefill && PrefillProfile is { } prefill ? prefill : Profile;
 
     /// <summary>
     /// Disaggregated: prefill on the decode worker itself when the prompt's part it does not hold is shorter than this
@@ -72,8 +83,13 @@ public sealed record ReplayOptions
 
     public bool IsDisaggregated => Mode == "disagg";
 
-    /// <summary>GPUs the cluster uses (at the start, when a planner resizes it).</summary>
-    public int Gpus => (IsDisaggregated ? PrefillWorkers + DecodeWorkers : Workers) * Profile.GpusPerWorker;
+    /// <summary>
+    /// GPUs the cluster uses (at the start, when a planner resizes it): prefill workers × prefill TP + decode workers ×
+    /// decode TP, or workers × TP.
+    /// </summary>
+    public int Gpus => IsDisaggregated
+        ? (PrefillWorkers * (PrefillProfile ?? Profile).GpusPerWorker) + (DecodeWorkers * Profile.GpusPerWorker)
+        : Workers * Profile.GpusPerWorker;
 
     public string? FirstError()
     {
@@ -90,6 +106,19 @@ public sealed record ReplayOptions
         if (IsDisaggregated && (PrefillWorkers < 0 || DecodeWorkers < 1))
         {
             return $"disagg needs --decode-workers >= 1 and --prefill-workers >= 0 (got {PrefillWorkers} prefill, {DecodeWorkers} decode).";
+        }
+
+        if (PrefillProfile is { } prefill)
+        {
+            if (!IsDisaggregated)
+            {
+                return $"a prefill profile (--prefill-tp) applies to disagg mode only (got mode {Mode}): aggregated workers prefill and decode alike; set their degree with --tp.";
+            }
+
+            if (prefill.BlockSize != Profile.BlockSize || prefill.KvBytesPerToken != Profile.KvBytesPerToken)
+            {
+                return $"the prefill profile {prefill.Name} ({prefill.BlockSize}-token blocks, {prefill.KvBytesPerToken} KV bytes a token) and the decode profile {Profile.Name} ({Profile.BlockSize}, {Profile.KvBytesPerToken}) must share the block size and KV layout: pick one model and precision for both roles.";
+            }
         }
 
         if (Router != "oracle" && !Dynamo.Router.RouterOptions.TryParseMode(Router, out _))

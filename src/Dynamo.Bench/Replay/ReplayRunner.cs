@@ -97,7 +97,8 @@ public static class ReplayRunner
         ArgumentNullException.ThrowIfNull(o);
         string shape = o.IsDisaggregated ? $"disagg {o.PrefillWorkers}P+{o.DecodeWorkers}D" : $"agg {o.Workers} workers";
         string planner = o.Planner is { } p ? $" at start, planner {p.Name}" : "";
-        return $"dynamo replay: {shape}{planner}, router {o.Router}, profile {o.Profile.Name}";
+        string profile = o.PrefillProfile is { } prefill ? $"prefill {prefill.Name}, decode {o.Profile.Name}" : o.Profile.Name;
+        return $"dynamo replay: {shape}{planner}, router {o.Router}, profile {profile}, {o.Profile.MaxNumBatchedTokens} tokens a step";
     }
 
     /// <summary>Mean GPUs over the run: <see cref="ReplayRun.GpuHours"/> over its span (the fixed count without a planner).</summary>
@@ -144,6 +145,11 @@ public static class ReplayRunner
         ["mode"] = o.Mode,
         ["router"] = o.Router,
         ["profile"] = o.Profile.Name,
+        ["prefill_profile"] = o.IsDisaggregated ? o.ProfileOf(Contracts.WorkerRole.Prefill).Name : null,
+        ["tp"] = o.IsDisaggregated ? null : o.Profile.GpusPerWorker,
+        ["prefill_tp"] = o.IsDisaggregated ? o.ProfileOf(Contracts.WorkerRole.Prefill).GpusPerWorker : null,
+        ["decode_tp"] = o.IsDisaggregated ? o.Profile.GpusPerWorker : null,
+        ["max_num_batched_tokens"] = o.Profile.MaxNumBatchedTokens,
         ["workers"] = o.IsDisaggregated ? o.PrefillWorkers + o.DecodeWorkers : o.Workers,
         ["prefill_workers"] = o.PrefillWorkers,
         ["decode_workers"] = o.DecodeWorkers,
@@ -259,10 +265,10 @@ public static class ReplayRunner
         int peak = 0;
         foreach (var at in run.PoolSamples.GroupBy(p => p.TimeS))
         {
-            peak = Math.Max(peak, at.Sum(p => p.Ready + p.Starting + p.Draining));
+            peak = Math.Max(peak, at.Sum(p => (p.Ready + p.Starting + p.Draining) * options.ProfileOf(p.Role).GpusPerWorker));
         }
 
-        return peak * options.Profile.GpusPerWorker;
+        return peak;
     }
 
     private static string PoolsCsv(ReplayRun run)

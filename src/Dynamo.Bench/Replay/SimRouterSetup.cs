@@ -15,9 +15,10 @@ namespace Dynamo.Bench.Replay;
 /// </summary>
 internal static class SimRouterSetup
 {
-    public static (IWorkerRouter Router, Action<KvEvent>? Feed, Action<WorkerInstance>? Announce) Create(RouterMode mode, ReplayOptions replay, TimeProvider clock)
+    /// <param name="profile">The pool's workers' profile (its step times price the predicted cost); default the replay's.</param>
+    public static (IWorkerRouter Router, Action<KvEvent>? Feed, Action<WorkerInstance>? Announce) Create(RouterMode mode, ReplayOptions replay, TimeProvider clock, PerformanceProfile? profile = null)
     {
-        var options = new RouterOptions { Mode = mode, Seed = replay.Seed, ReplicaSync = false, UseKvEvents = true, Timing = TimingOf(replay.Profile) };
+        var options = new RouterOptions { Mode = mode, Seed = replay.Seed, ReplicaSync = false, UseKvEvents = true, Timing = TimingOf(profile ?? replay.Profile) };
         if (replay.PrefillLoadScale is { } scale)
         {
             options.PrefillLoadScale = scale;

@@ -18,7 +18,7 @@ internal enum SimWorkerState
 }
 
 /// <summary>One simulated worker: a mocker stepper, its place in the cluster, its life and its counters.</summary>
-internal sealed class SimWorker(WorkerInstance instance, MockerStepper stepper, int slot, int node, double startS)
+internal sealed class SimWorker(WorkerInstance instance, MockerStepper stepper, int slot, int gpus, int node, double startS)
 {
     public WorkerInstance Instance { get; } = instance;
 
@@ -28,8 +28,11 @@ internal sealed class SimWorker(WorkerInstance instance, MockerStepper stepper, 
 
     public WorkerRole Role => Instance.Role;
 
-    /// <summary>Worker slot in the cluster: its GPUs are slot × GPUs per worker onwards.</summary>
+    /// <summary>The worker's first GPU in the cluster; it holds <see cref="Gpus"/> from there (aligned to that count).</summary>
     public int Slot { get; } = slot;
+
+    /// <summary>GPUs it occupies (its role's tensor-parallel degree).</summary>
+    public int Gpus { get; } = gpus;
 
     /// <summary>NVLink domain the worker's GPUs sit in.</summary>
     public int Node { get; } = node;

@@ -81,6 +81,26 @@ public sealed class SweepConfig
             return $"grid.mode entries must be agg or disagg (got [{string.Join(", ", Grid.Mode)}]).";
         }
 
+        if (Grid.MaxNumBatchedTokens.Any(b => b < 1))
+        {
+            return $"grid.max_num_batched_tokens entries must be at least 1 (got [{string.Join(", ", Grid.MaxNumBatchedTokens)}]).";
+        }
+
+        foreach ((string key, List<int> degrees) in new[] { ("tp", Grid.Tp), ("prefill_tp", Grid.PrefillTp), ("decode_tp", Grid.DecodeTp) })
+        {
+            foreach (int degree in degrees)
+            {
+                try
+                {
+                    Dynamo.Engine.Mocker.Profiles.PerformanceProfiles.Get(Profile, degree);
+                }
+                catch (ArgumentException bad)
+                {
+                    return $"grid.{key} {degree} with profile {Profile}: {bad.Message}";
+                }
+            }
+        }
+
         return null;
     }
 
@@ -133,4 +153,19 @@ public sealed class SweepGrid
     public List<int> MinRemotePrefill { get; set; } = [2048];
 
     public List<int> MaxNumSeqs { get; set; } = [256];
+
+    /// <summary>Tensor-parallel degrees of aggregated workers (GPUs a worker; default: the profile's own).</summary>
+    public List<int> Tp { get; set; } = [];
+
+    /// <summary>Tensor-parallel degrees of prefill workers (default: the profile's own); every one with every decode degree.</summary>
+    public List<int> PrefillTp { get; set; } = [];
+
+    /// <summary>Tensor-parallel degrees of decode workers (default: the profile's own).</summary>
+    public List<int> DecodeTp { get; set; } = [];
+
+    /// <summary>
+    /// Token budgets of one step (vLLM's max_num_batched_tokens: decode tokens and prefill chunks together), for every
+    /// worker of the point (default: the profile's, 8,192).
+    /// </summary>
+    public List<int> MaxNumBatchedTokens { get; set; } = [];
 }

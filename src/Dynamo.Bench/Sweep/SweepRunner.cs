@@ -23,25 +23,49 @@ namespace Dynamo.Bench.Sweep;
 /// </summary>
 public static class SweepRunner
 {
+    /// <summary>
+    /// Every point of the grid. Aggregated: each degree in <c>tp</c>, as many workers as fit the budget. Disaggregated:
+    /// each (prefill_tp, decode_tp) pair and every prefill worker count from 1, with as many decode workers as the GPUs
+    /// left hold (at least one); the point's GPUs are prefill workers × prefill TP + decode workers × decode TP.
+    /// </summary>
     public static IReadOnlyList<SweepPoint> Expand(SweepConfig config, PerformanceProfile profile)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(profile);
         var points = new List<SweepPoint>();
+        int own = profile.GpusPerWorker;
+        List<int> Or(List<int> values, int fallback) => values.Count > 0 ? values : [fallback];
         foreach (int gpus in config.GpuBudgets)
         {
-            int workers = gpus / profile.GpusPerWorker;
-            if (workers < 1)
-            {
-                continue;
-            }
-
             foreach (string mode in config.Grid.Mode)
             {
-                var shapes = mode == "agg"
-                    ? [(workers, 0, 0)]
-                    : Enumerable.Range(1, Math.Max(0, workers - 1)).Select(p => (0, p, workers - p)).ToList();
-                foreach ((int w, int p, int d) in shapes)
+                var shapes = new List<(int Gpus, int W, int P, int D, int Tp, int Ptp, int Dtp)>();
+                if (mode == "agg")
+                {
+                    foreach (int tp in Or(config.Grid.Tp, own))
+                    {
+                        if (gpus / tp is var w and > 0)
+                        {
+                            shapes.Add((w * tp, w, 0, 0, tp, 0, 0));
+                        }
+                    }
+                }
+                else
+                {
+                    foreach (int ptp in Or(config.Grid.PrefillTp, own))
+                    {
+                        foreach (int dtp in Or(config.Grid.DecodeTp, own))
+                        {
+                            for (int p = 1; (p * ptp) + dtp <= gpus; p++)
+                            {
+                                int d = (gpus - (p * ptp)) / dtp;
+                                shapes.Add(((p * ptp) + (d * dtp), 0, p, d, 0, ptp, dtp));
+                            }
+                        }
+                    }
+                }
+
+                foreach (var shape in shapes)
                 {
                     foreach (string router in config.Grid.Router)
                     {
@@ -51,9 +75,12 @@ public static class SweepRunner
                             {
                                 foreach (int seqs in config.Grid.MaxNumSeqs)
                                 {
-                                    foreach (double rate in config.Rates)
+                                    foreach (int budget in Or(config.Grid.MaxNumBatchedTokens, profile.MaxNumBatchedTokens))
                                     {
-                                        points.Add(new SweepPoint(workers * profile.GpusPerWorker, mode, w, p, d, router, scale, remote, seqs, rate));
+                                        foreach (double rate in config.Rates)
+                                        {
+                                            points.Add(new SweepPoint(shape.Gpus, mode, shape.W, shape.P, shape.D, router, scale, remote, seqs, rate, shape.Tp, shape.Ptp, shape.Dtp, budget));
+                                        }
                                     }
                                 }
                             }
@@ -135,6 +162,13 @@ public static class SweepRunner
 
     private static async Task<BenchSummary> RunPointAsync(SweepConfig config, PerformanceProfile profile, SweepPoint point, string pointsDir, CancellationToken cancellationToken)
     {
+        PerformanceProfile Sized(int tp)
+        {
+            PerformanceProfile built = tp > 0 && tp != profile.GpusPerWorker ? PerformanceProfiles.Get(config.Profile, tp) : profile;
+            return built with { MaxNumSeqs = point.MaxNumSeqs, MaxNumBatchedTokens = point.MaxNumBatchedTokens > 0 ? point.MaxNumBatchedTokens : built.MaxNumBatchedTokens };
+        }
+
+        bool disagg = point.Mode == "disagg";
         var options = new ReplayOptions
         {
             Mode = point.Mode,
@@ -143,7 +177,8 @@ public static class SweepRunner
             DecodeWorkers = point.DecodeWorkers,
             Router = point.Router,
             PrefillLoadScale = point.PrefillLoadScale,
-            Profile = profile with { MaxNumSeqs = point.MaxNumSeqs },
+            Profile = Sized(disagg ? point.DecodeTp : point.Tp),
+            PrefillProfile = disagg ? Sized(point.PrefillTp) : null,
             MinRemotePrefillTokens = point.MinRemotePrefill,
             Slo = config.Targets,
             Seed = config.Seed,

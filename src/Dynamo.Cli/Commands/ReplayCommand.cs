@@ -33,7 +33,12 @@ internal static class ReplayCommand
         var decode = new Option<int>("--decode-workers") { Description = "Decode workers in disagg mode.", DefaultValueFactory = _ => 1 };
         var router = new Option<string>("--router") { Description = "round-robin, random, least-loaded, kv (default) or oracle.", DefaultValueFactory = _ => "kv" };
         var profile = new Option<string>("--profile") { Description = $"{string.Join(", ", PerformanceProfiles.Names)} or fit:FILE (default h100-8b).", DefaultValueFactory = _ => "h100-8b" };
-        var kvBlocks = new Option<int?>("--kv-blocks") { Description = "KV blocks per worker instead of the profile's (to see what the cache size costs)." };
+        var kvBlocks = new Option<int?>("--kv-blocks") { Description = "KV blocks per worker instead of the profile's (to see what the cache size costs); every worker, both roles in disagg mode." };
+        var tp = new Option<int?>("--tp") { Description = "agg: tensor-parallel degree (GPUs) of every worker, the roofline preset rebuilt at it (default: the profile's own, e.g. 4 for h100-70b). disagg: use --prefill-tp and --decode-tp." };
+        var prefillTp = new Option<int?>("--prefill-tp") { Description = "disagg: tensor-parallel degree of the prefill workers (default: the profile's own)." };
+        var decodeTp = new Option<int?>("--decode-tp") { Description = "disagg: tensor-parallel degree of the decode workers (default: the profile's own)." };
+        var seqs = new Option<int?>("--max-num-seqs") { Description = "Sequences one worker batches at most, every worker (vLLM's max_num_seqs; default: the profile's, 256)." };
+        var budget = new Option<int?>("--max-num-batched-tokens") { Description = "Token budget of one step, every worker (vLLM's max_num_batched_tokens): decode tokens and prefill chunks share it, so a long prompt is prefilled in chunks across steps (default: the profile's, 8192)." };
         var scale = new Option<double?>("--prefill-load-scale") { Description = "kv router: weight of the prefill term (default 1)." };
         var temperature = new Option<double?>("--temperature") { Description = "kv router: softmax temperature (default 0)." };
         var kvCost = new Option<string?>("--kv-cost") { Description = "kv router: price candidates by predicted TTFT (predicted, the default) or in blocks (blocks, the router before issue 19)." };
@@ -60,7 +65,7 @@ internal static class ReplayCommand
 
         var command = new Command("replay", "Replay a trace against a simulated cluster (mocker engines, the real router, virtual time).")
         {
-            trace, isl, osl, rate, arrival, requests, speedup, mode, workers, prefill, decode, router, profile, kvBlocks, scale, temperature, kvCost, impact, balanceAbsolute, balanceRelative, busyCost, busyWindow, remote, output, json, ttft, itl, itlMetric, sortTrace, seed, noPlots, rateSchedule, lengthSchedule, planner, startup, exportTrace,
+            trace, isl, osl, rate, arrival, requests, speedup, mode, workers, prefill, decode, router, profile, kvBlocks, tp, prefillTp, decodeTp, budget, seqs, scale, temperature, kvCost, impact, balanceAbsolute, balanceRelative, busyCost, busyWindow, remote, output, json, ttft, itl, itlMetric, sortTrace, seed, noPlots, rateSchedule, lengthSchedule, planner, startup, exportTrace,
         };
         sessions.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
@@ -137,34 +142,68 @@ internal static class ReplayCommand
                 profileName = preset; // the planner's profile was made from this preset: simulate the same hardware
             }
 
-            PerformanceProfile perf;
-            try
+            string modeName = parse.GetValue(mode)!;
+            string roles = plannerSetup?.Options.Mode ?? modeName; // the mode the cluster will run in
+            int? aggTp = parse.GetValue(tp), pTp = parse.GetValue(prefillTp), dTp = parse.GetValue(decodeTp);
+            string? tpError = roles == "disagg" && aggTp is { } t0
+                ? $"--tp {t0} applies to agg mode: in disagg mode give each role its degree with --prefill-tp and --decode-tp."
+                : roles != "disagg" && (pTp ?? dTp) is { } t1
+                    ? $"--{(pTp is not null ? "prefill" : "decode")}-tp {t1} applies to disagg mode: aggregated workers prefill and decode alike; use --tp {t1}."
+                    : plannerSetup is not null && pTp is { } tpP && tpP != (dTp ?? tpP)
+                        ? $"--prefill-tp {tpP} and --decode-tp {dTp} differ, and the planner ({plannerSetup.Path}) sizes pools with one profile's GPUs a worker: give both roles one degree, or drop --planner."
+                        : null;
+            if (tpError is not null)
             {
-                perf = PerformanceProfiles.Get(profileName);
-            }
-            catch (ArgumentException bad)
-            {
-                Console.Error.WriteLine($"dynamo replay: --profile: {bad.Message}");
+                Console.Error.WriteLine($"dynamo replay: {tpError}");
                 return 1;
             }
 
-            if (parse.GetValue(kvBlocks) is { } blocks)
+            if (parse.GetValue(budget) is < 1 || parse.GetValue(seqs) is < 1)
             {
-                if (blocks < 1)
-                {
-                    Console.Error.WriteLine($"dynamo replay: --kv-blocks must be at least 1 (got {blocks}).");
-                    return 1;
-                }
-
-                perf = perf with { TotalKvBlocks = blocks };
+                Console.Error.WriteLine(parse.GetValue(budget) is < 1
+                    ? $"dynamo replay: --max-num-batched-tokens must be at least 1 (got {parse.GetValue(budget)})."
+                    : $"dynamo replay: --max-num-seqs must be at least 1 (got {parse.GetValue(seqs)}).");
+                return 1;
             }
 
-            string modeName = parse.GetValue(mode)!;
             if (ItlMetrics.Error(parse.GetValue(itlMetric), "--slo-itl-metric") is { } badMetric)
             {
                 Console.Error.WriteLine($"dynamo replay: {badMetric}");
                 return 1;
             }
+
+            PerformanceProfile perf;
+            PerformanceProfile? prefillPerf = null;
+            try
+            {
+                perf = PerformanceProfiles.Get(profileName, roles == "disagg" ? dTp : aggTp);
+                if (roles == "disagg" && pTp is { } degree && degree != perf.GpusPerWorker)
+                {
+                    prefillPerf = PerformanceProfiles.Get(profileName, degree);
+                }
+            }
+            catch (ArgumentException bad)
+            {
+                string flag = aggTp is not null ? "--tp" : pTp is not null || dTp is not null ? "--prefill-tp/--decode-tp" : "--profile";
+                Console.Error.WriteLine($"dynamo replay: {flag}: {bad.Message}");
+                return 1;
+            }
+
+            PerformanceProfile Adjust(PerformanceProfile p)
+            {
+                p = parse.GetValue(kvBlocks) is { } blocks ? p with { TotalKvBlocks = blocks } : p;
+                p = parse.GetValue(seqs) is { } batch ? p with { MaxNumSeqs = batch } : p;
+                return parse.GetValue(budget) is { } tokens ? p with { MaxNumBatchedTokens = tokens } : p;
+            }
+
+            if (parse.GetValue(kvBlocks) is < 1)
+            {
+                Console.Error.WriteLine($"dynamo replay: --kv-blocks must be at least 1 (got {parse.GetValue(kvBlocks)}).");
+                return 1;
+            }
+
+            perf = Adjust(perf);
+            prefillPerf = prefillPerf is null ? null : Adjust(prefillPerf);
 
             var slo = new SloTargets
             {
@@ -224,6 +263,7 @@ internal static class ReplayCommand
                 BusyCostMs = parse.GetValue(busyCost),
                 BusyWindowS = parse.GetValue(busyWindow),
                 Profile = perf,
+                PrefillProfile = prefillPerf,
                 MinRemotePrefillTokens = parse.GetValue(remote),
                 Slo = slo,
                 Seed = parse.GetValue(seed),

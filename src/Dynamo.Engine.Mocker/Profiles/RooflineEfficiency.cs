@@ -29,4 +29,17 @@ public sealed record RooflineEfficiency
 
     /// <summary>Fraction of link bandwidth a KV transfer reaches. Default 0.8.</summary>
     public double TransferEfficiency { get; init; } = 0.8;
+
+    /// <summary>
+    /// Fitted to TensorRT-LLM's published offline throughput on H100 (perf-overview tables, FP8 checkpoints with FP8 KV;
+    /// bench/README.md "Calibration"): its FP8 GEMMs and attention run nearer peak than the vLLM-like defaults.
+    /// </summary>
+    public static RooflineEfficiency TensorRtLlm { get; } = new()
+    {
+        PrefillMfu = 0.7,
+        AttentionMfu = 0.6,
+        BandwidthEfficiency = 0.85,
+        StepOverheadMs = 1.0,
+        MemoryUtilization = 0.95,
+    };
 }
