@@ -4,7 +4,7 @@ using Dynamo.Contracts;
 namespace Dynamo.Planner;
 
 /// <summary>
-/// What both policies do before and after deciding: no new decision while a pool is not settled (except giving up
+/// What the policies share before and after deciding: the pools a mode needs, advisory mode, no new decision while a pool is not settled (except giving up
 /// on workers that never became ready within the ready timeout), and the scale-down stabilization window.
 /// State is driven only by the decision times given, so decisions replay identically in virtual time.
 /// </summary>
@@ -78,6 +78,26 @@ internal sealed class ScalingGuards(PlannerOptions options)
 
         return new PlannerDecision(targets, DecisionReason.Pending, $"waiting for the last change: {string.Join("; ", waiting)}", rate, isl, osl);
     }
+
+    /// <summary>
+    /// A Hold decision naming the pools this mode <paramref name="verb"/> (plans, scales) that the cluster lacks;
+    /// null when it has them all.
+    /// </summary>
+    public PlannerDecision? MissingPools(IReadOnlyDictionary<WorkerRole, int> current, string verb, double rate, double isl, double osl)
+    {
+        WorkerRole[] missing = [.. options.Roles.Where(r => !current.ContainsKey(r))];
+        return missing.Length == 0
+            ? null
+            : new PlannerDecision(current, DecisionReason.Hold,
+                $"Mode {options.Mode} {verb} the {string.Join(" and ", options.Roles.Select(PoolConstraints.Name))} pools but the cluster has no {string.Join(" or ", missing.Select(PoolConstraints.Name))} pool (it has: {PoolConstraints.Describe(current)}); check Dynamo:Planner:Mode",
+                rate, isl, osl);
+    }
+
+    /// <summary>In advisory mode, a decision that would change a pool is marked Advisory (logged, not carried out).</summary>
+    public PlannerDecision Advise(PlannerDecision decision, IReadOnlyDictionary<WorkerRole, int> current) =>
+        options.Advisory && decision.Targets.Any(t => current.TryGetValue(t.Key, out int n) && n != t.Value)
+            ? decision with { Reason = DecisionReason.Advisory, Detail = $"advisory ({decision.Reason}): {decision.Detail}" }
+            : decision;
 
     /// <summary>
     /// Records this decision's wish for a pool and returns the count to ask for: the wish when it grows or keeps

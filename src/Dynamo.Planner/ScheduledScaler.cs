@@ -41,12 +41,9 @@ public sealed class ScheduledScaler : IScalingPolicy
         LoadObservation? observation = input.Observation;
         double rate = observation?.RequestRate ?? 0, isl = observation?.MeanInputTokens ?? 0, osl = observation?.MeanOutputTokens ?? 0;
         var current = input.Pools.ToDictionary(p => p.Role, p => p.Desired);
-        WorkerRole[] missing = [.. _options.Roles.Where(r => !current.ContainsKey(r))];
-        if (missing.Length > 0)
+        if (_guards.MissingPools(current, "scales", rate, isl, osl) is { } missing)
         {
-            return new PlannerDecision(current, DecisionReason.Hold,
-                $"Mode {_options.Mode} scales the {string.Join(" and ", _options.Roles.Select(PoolConstraints.Name))} pools but the cluster has no {string.Join(" or ", missing.Select(PoolConstraints.Name))} pool (it has: {PoolConstraints.Describe(current)}); check Dynamo:Planner:Mode",
-                rate, isl, osl);
+            return missing;
         }
 
         _start ??= input.Now;
@@ -68,7 +65,7 @@ public sealed class ScheduledScaler : IScalingPolicy
 
         if (_guards.CheckPending(input, rate, isl, osl) is { } pending)
         {
-            return Advise(pending, current);
+            return _guards.Advise(pending, current);
         }
 
         var wanted = new Dictionary<WorkerRole, int>();
@@ -87,13 +84,8 @@ public sealed class ScheduledScaler : IScalingPolicy
             detail += $"; clamped: {clamped}";
         }
 
-        return Advise(new PlannerDecision(targets, reason, $"{detail} → {PoolConstraints.Describe(targets)}", rate, isl, osl), current);
+        return _guards.Advise(new PlannerDecision(targets, reason, $"{detail} → {PoolConstraints.Describe(targets)}", rate, isl, osl), current);
     }
-
-    private PlannerDecision Advise(PlannerDecision decision, Dictionary<WorkerRole, int> current) =>
-        _options.Advisory && decision.Targets.Any(t => current.TryGetValue(t.Key, out int n) && n != t.Value)
-            ? decision with { Reason = DecisionReason.Advisory, Detail = $"advisory ({decision.Reason}): {decision.Detail}" }
-            : decision;
 }
 
 /// <summary>One entry of <see cref="PlannerOptions.Schedule"/>: from <see cref="AtSeconds"/> on, these counts.</summary>

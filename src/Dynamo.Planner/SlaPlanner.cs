@@ -103,12 +103,9 @@ public sealed class SlaPlanner : IScalingPolicy
         var current = input.Pools.ToDictionary(p => p.Role, p => p.Desired);
         (double rate, double isl, double osl) = Predicted();
 
-        WorkerRole[] missing = [.. _options.Roles.Where(r => !current.ContainsKey(r))];
-        if (missing.Length > 0)
+        if (_guards.MissingPools(current, "plans", rate, isl, osl) is { } missing)
         {
-            return new PlannerDecision(current, DecisionReason.Hold,
-                $"Mode {_options.Mode} plans the {string.Join(" and ", _options.Roles.Select(PoolConstraints.Name))} pools but the cluster has no {string.Join(" or ", missing.Select(PoolConstraints.Name))} pool (it has: {PoolConstraints.Describe(current)}); check Dynamo:Planner:Mode",
-                rate, isl, osl);
+            return missing;
         }
 
         if (observation is null || observation.Interval <= TimeSpan.Zero)
@@ -781,18 +778,17 @@ public sealed class SlaPlanner : IScalingPolicy
 
     private PlannerDecision Advise(PlannerDecision decision, Dictionary<WorkerRole, int> current)
     {
-        if (!_options.Advisory || !decision.Targets.Any(t => current.TryGetValue(t.Key, out int n) && n != t.Value))
+        PlannerDecision advised = _guards.Advise(decision, current);
+        if (advised.Reason == DecisionReason.Advisory && decision.Reason != DecisionReason.Advisory)
         {
-            return decision;
+            // Advisory: nothing is carried out, so the pools stay as they are and the next decision starts from them.
+            foreach ((WorkerRole role, int n) in current)
+            {
+                _wish[role] = n;
+            }
         }
 
-        // Advisory: nothing is carried out, so the pools stay as they are and the next decision starts from them.
-        foreach ((WorkerRole role, int n) in current)
-        {
-            _wish[role] = n;
-        }
-
-        return decision with { Reason = DecisionReason.Advisory, Detail = $"advisory ({decision.Reason}): {decision.Detail}" };
+        return advised;
     }
 
     /// <summary>A steady stretch shorter than this (a third of the throughput interval, at least three load intervals) leaves the correction factors as they are.</summary>

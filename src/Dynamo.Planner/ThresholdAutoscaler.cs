@@ -40,12 +40,9 @@ public sealed class ThresholdAutoscaler : IScalingPolicy
         LoadObservation observation = input.Observation;
         var current = input.Pools.ToDictionary(p => p.Role, p => p.Desired);
         double rate = observation?.RequestRate ?? 0, isl = observation?.MeanInputTokens ?? 0, osl = observation?.MeanOutputTokens ?? 0;
-        WorkerRole[] missing = [.. _options.Roles.Where(r => !current.ContainsKey(r))];
-        if (missing.Length > 0)
+        if (_guards.MissingPools(current, "scales", rate, isl, osl) is { } missing)
         {
-            return new PlannerDecision(current, DecisionReason.Hold,
-                $"Mode {_options.Mode} scales the {string.Join(" and ", _options.Roles.Select(PoolConstraints.Name))} pools but the cluster has no {string.Join(" or ", missing.Select(PoolConstraints.Name))} pool (it has: {PoolConstraints.Describe(current)}); check Dynamo:Planner:Mode",
-                rate, isl, osl);
+            return missing;
         }
 
         if (observation is null || observation.Interval <= TimeSpan.Zero)
@@ -55,7 +52,7 @@ public sealed class ThresholdAutoscaler : IScalingPolicy
 
         if (_guards.CheckPending(input, rate, isl, osl) is { } pending)
         {
-            return Advise(pending, current);
+            return _guards.Advise(pending, current);
         }
 
         if (_lastDecision is { } last && input.Now - last < _options.LoadInterval)
@@ -120,11 +117,6 @@ public sealed class ThresholdAutoscaler : IScalingPolicy
             detail += $"; {string.Join("; ", stabilized)}";
         }
 
-        return Advise(new PlannerDecision(targets, reason, $"{detail} → {PoolConstraints.Describe(targets)}", rate, isl, osl), current);
+        return _guards.Advise(new PlannerDecision(targets, reason, $"{detail} → {PoolConstraints.Describe(targets)}", rate, isl, osl), current);
     }
-
-    private PlannerDecision Advise(PlannerDecision decision, Dictionary<WorkerRole, int> current) =>
-        _options.Advisory && decision.Targets.Any(t => current.TryGetValue(t.Key, out int n) && n != t.Value)
-            ? decision with { Reason = DecisionReason.Advisory, Detail = $"advisory ({decision.Reason}): {decision.Detail}" }
-            : decision;
 }
