@@ -30,15 +30,7 @@ public class PipelineBenchmarks : IDisposable
     [GlobalSetup]
     public void Setup()
     {
-        var settings = ClusterSettings.From(DynamoConfiguration.Build(null, new Dictionary<string, string?>
-        {
-            ["Dynamo:Gateway:Port"] = "0",
-            ["Dynamo:Gateway:MaxConcurrentRequests"] = "100000",
-            ["Dynamo:Serve:Engine"] = "mocker",
-            ["Dynamo:Serve:Mode"] = "agg",
-            ["Dynamo:Serve:Workers"] = "1",
-            ["Dynamo:Mocker:ZeroDelay"] = "true",
-        }));
+        var settings = ProxyCluster.Settings();
         _cluster = EmbeddedCluster.StartAsync(settings, NullLoggerFactory.Instance).GetAwaiter().GetResult();
         _gateway = new HttpClient { BaseAddress = _cluster.Address };
         // One credential minted now, as nginx sends in P1 (valid 5 minutes, longer than a run): the client signs nothing

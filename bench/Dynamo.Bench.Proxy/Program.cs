@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Dynamo.Bench.Proxy;
 using Dynamo.Cli.Configuration;
 using Dynamo.Cli.Hosting;
 using Dynamo.Runtime.Security;
@@ -49,15 +50,7 @@ foreach (var tool in new[] { "wrk", "nginx" })
     }
 }
 
-var settings = ClusterSettings.From(DynamoConfiguration.Build(null, new Dictionary<string, string?>
-{
-    ["Dynamo:Gateway:Port"] = "0",
-    ["Dynamo:Gateway:MaxConcurrentRequests"] = "100000",
-    ["Dynamo:Serve:Engine"] = "mocker",
-    ["Dynamo:Serve:Mode"] = "agg",
-    ["Dynamo:Serve:Workers"] = "1",
-    ["Dynamo:Mocker:ZeroDelay"] = "true",
-}));
+var settings = ProxyCluster.Settings();
 // Warnings and errors only (to stderr): a run that fails says why (a worker the gateway gave up on logs its reason).
 using var loggerFactory = LoggerFactory.Create(builder => builder
     .AddSimpleConsole(console => console.SingleLine = true)

@@ -231,12 +231,7 @@ internal sealed class ClientResponseWriter : IClientWriter
 
         var offset = 0;
 
-        _body.Write("data: "u8);
-        var writer = Json();
-        WriteHeader(writer, "text_completion");
-        writer.WriteStartArray("choices"u8);
-        writer.WriteStartObject();
-        writer.WriteNumber("index"u8, index);
+        var writer = BeginCompletionChoice(index);
         writer.WriteString("text"u8, choice.Echo);
         _logprobs!.WriteCompletion(writer, CollectionsMarshal.AsSpan(chunk.PromptLogprobs), ref offset);
         choice.TextOffset = offset;
@@ -419,8 +414,8 @@ internal sealed class ClientResponseWriter : IClientWriter
         EndChoice(json, finishReason);
     }
 
-    /// <summary><c>data: {header, "choices": [{"index": i, "text": T</c>: what every completions chunk opens with (T "" when the text is empty).</summary>
-    private Utf8JsonWriter BeginCompletionChoice(int index, ReadOnlySpan<byte> textJson)
+    /// <summary><c>data: {header, "choices": [{"index": i</c>: what every completions chunk opens with.</summary>
+    private Utf8JsonWriter BeginCompletionChoice(int index)
     {
         _body.Write("data: "u8);
         var json = Json();
@@ -428,6 +423,13 @@ internal sealed class ClientResponseWriter : IClientWriter
         json.WriteStartArray("choices"u8);
         json.WriteStartObject();
         json.WriteNumber("index"u8, index);
+        return json;
+    }
+
+    /// <summary><see cref="BeginCompletionChoice(int)"/> and <c>"text": T</c>, T already JSON ("" when the text is empty).</summary>
+    private Utf8JsonWriter BeginCompletionChoice(int index, ReadOnlySpan<byte> textJson)
+    {
+        var json = BeginCompletionChoice(index);
         json.WritePropertyName("text"u8);
         json.WriteRawValue(textJson.Length >= 2 ? textJson : "\"\""u8, skipInputValidation: true);
         return json;

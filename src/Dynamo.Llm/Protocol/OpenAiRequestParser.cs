@@ -194,19 +194,8 @@ public static class OpenAiRequestParser
         {
             state.Field = "kv_transfer_params";
             reader.Read();
-            if (reader.TokenType == JsonTokenType.Null)
-            {
-                state.KvTransferParams = null;
-            }
-            else if (reader.TokenType == JsonTokenType.StartObject)
-            {
-                // ParseValue copies the value into its own document: safe to keep after the body buffer is gone.
-                state.KvTransferParams = JsonElement.ParseValue(ref reader);
-            }
-            else
-            {
-                throw TypeError(ref reader, "kv_transfer_params", "an object");
-            }
+            // ParseValue copies the value into its own document: safe to keep after the body buffer is gone.
+            state.KvTransferParams = StartOptionalObject(ref reader, "kv_transfer_params") ? JsonElement.ParseValue(ref reader) : null;
         }
         else if (state.Kind == RequestKind.Chat && reader.ValueTextEquals("tools"u8))
         {
@@ -813,21 +802,26 @@ public static class OpenAiRequestParser
         return stop;
     }
 
+    /// <summary>
+    /// Where an optional object's value starts: false for <c>null</c> (the field left unset), true at its
+    /// <c>{</c>; anything else is refused naming <paramref name="param"/>.
+    /// </summary>
+    private static bool StartOptionalObject(ref Utf8JsonReader reader, string param) => reader.TokenType switch
+    {
+        JsonTokenType.Null => false,
+        JsonTokenType.StartObject => true,
+        _ => throw TypeError(ref reader, param, "an object"),
+    };
+
     private static void ReadStreamOptions(ref Utf8JsonReader reader, State state)
     {
-        if (reader.TokenType == JsonTokenType.Null)
+        state.HasStreamOptions = StartOptionalObject(ref reader, "stream_options");
+        if (!state.HasStreamOptions)
         {
-            state.HasStreamOptions = false;
             state.IncludeUsage = false;
             return;
         }
 
-        if (reader.TokenType != JsonTokenType.StartObject)
-        {
-            throw TypeError(ref reader, "stream_options", "an object");
-        }
-
-        state.HasStreamOptions = true;
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
             if (reader.ValueTextEquals("include_usage"u8))
@@ -852,18 +846,12 @@ public static class OpenAiRequestParser
     /// </summary>
     private static void ReadHints(ref Utf8JsonReader reader, State state)
     {
-        if (reader.TokenType == JsonTokenType.Null)
+        state.HasHints = StartOptionalObject(ref reader, "nvext");
+        if (!state.HasHints)
         {
-            state.HasHints = false;
             return;
         }
 
-        if (reader.TokenType != JsonTokenType.StartObject)
-        {
-            throw TypeError(ref reader, "nvext", "an object");
-        }
-
-        state.HasHints = true;
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
             if (reader.ValueTextEquals("session_id"u8))
