@@ -331,6 +331,16 @@ internal static class OpenLoopLoad
 /// <summary>One open-loop run (or several pooled): achieved rate, and latency from each request's due time.</summary>
 internal sealed record OpenLoopResult(double RequestsPerSecond, int Requests, double Seconds, double P50Ms, double P99Ms, double MaxMs)
 {
+    /// <summary>
+    /// CPU time the measured processes (this one: generator, gateway and worker; and nginx's) spent during the run, as
+    /// the caller measured it; per request, less the direct-to-worker run's, it is what a proxy path costs in CPU,
+    /// a figure the box's other load disturbs far less than latency or throughput.
+    /// </summary>
+    public double CpuSeconds { get; init; }
+
+    /// <summary><see cref="CpuSeconds"/> per request, in µs.</summary>
+    public double CpuMicrosecondsPerRequest => Requests == 0 ? 0 : CpuSeconds * 1e6 / Requests;
+
     /// <summary>The latencies in <see cref="Stopwatch"/> ticks, sorted; kept to pool rounds, not reported.</summary>
     [JsonIgnore]
     public long[] Latencies { get; private init; } = [];
@@ -349,7 +359,7 @@ internal sealed record OpenLoopResult(double RequestsPerSecond, int Requests, do
 
     /// <summary>The rounds' latencies as one sample (percentiles of all requests, not a median of per-round percentiles).</summary>
     public static OpenLoopResult Pool(IReadOnlyList<OpenLoopResult> rounds) =>
-        From([.. rounds.SelectMany(r => r.Latencies)], TimeSpan.FromSeconds(rounds.Sum(r => r.Seconds)));
+        From([.. rounds.SelectMany(r => r.Latencies)], TimeSpan.FromSeconds(rounds.Sum(r => r.Seconds))) with { CpuSeconds = rounds.Sum(r => r.CpuSeconds) };
 
     /// <summary>Nearest-rank percentile of sorted latencies, in ms.</summary>
     internal static double Percentile(long[] sorted, double quantile) =>

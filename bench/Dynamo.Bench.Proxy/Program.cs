@@ -124,6 +124,8 @@ finally
     // The whole tree: killing the master alone orphaned its worker process, which kept running after the benchmark.
     nginx.Kill(entireProcessTree: true);
     await nginx.WaitForExitAsync();
+    // Its config, script and logs: left behind, every run added a folder to the temporary directory.
+    Directory.Delete(prefix, recursive: true);
 }
 
 async Task<int> MeasureAsync()
@@ -163,13 +165,14 @@ async Task<int> MeasureAsync()
     var direct = OpenLoopResult.Pool(openLoop["worker"]);
     var viaNginx = OpenLoopResult.Pool(openLoop["nginx"]);
     var viaGateway = OpenLoopResult.Pool(openLoop["gateway"]);
-    Console.WriteLine($"{"target",-10}{"req/s",12}{"p50 ms",10}{"p99 ms",10}{"max ms",10}");
+    Console.WriteLine($"{"target",-10}{"req/s",12}{"p50 ms",10}{"p99 ms",10}{"max ms",10}{"CPU us/req",12}");
     foreach (var (name, result) in new[] { ("worker", direct), ("nginx", viaNginx), ("gateway", viaGateway) })
     {
-        Console.WriteLine($"{name,-10}{result.RequestsPerSecond,12:F0}{result.P50Ms,10:F2}{result.P99Ms,10:F2}{result.MaxMs,10:F2}");
+        Console.WriteLine($"{name,-10}{result.RequestsPerSecond,12:F0}{result.P50Ms,10:F2}{result.P99Ms,10:F2}{result.MaxMs,10:F2}{result.CpuMicrosecondsPerRequest,12:F0}");
     }
 
     Console.WriteLine($"p99 added at {halfRate} req/s: gateway {viaGateway.P99Ms - direct.P99Ms:F2} ms, nginx {viaNginx.P99Ms - direct.P99Ms:F2} ms (goal: gateway < 1 ms)");
+    Console.WriteLine($"CPU added per request: gateway {viaGateway.CpuMicrosecondsPerRequest - direct.CpuMicrosecondsPerRequest:F0} us, nginx {viaNginx.CpuMicrosecondsPerRequest - direct.CpuMicrosecondsPerRequest:F0} us");
 
     Console.WriteLine($"P2: {streams} concurrent streams of 256 tokens, {duration}s per target, {rounds} interleaved rounds");
     var p2 = new Dictionary<string, List<double>> { ["gateway"] = [], ["worker"] = [] };
@@ -234,6 +237,11 @@ async Task<int> MeasureAsync()
             ["open_loop_nginx_p99_ms"] = viaNginx.P99Ms,
             ["open_loop_gateway_p50_ms"] = viaGateway.P50Ms,
             ["open_loop_gateway_p99_ms"] = viaGateway.P99Ms,
+            ["gateway_cpu_us_per_request"] = viaGateway.CpuMicrosecondsPerRequest - direct.CpuMicrosecondsPerRequest,
+            ["nginx_cpu_us_per_request"] = viaNginx.CpuMicrosecondsPerRequest - direct.CpuMicrosecondsPerRequest,
+            ["open_loop_worker_cpu_us_per_request"] = direct.CpuMicrosecondsPerRequest,
+            ["open_loop_nginx_cpu_us_per_request"] = viaNginx.CpuMicrosecondsPerRequest,
+            ["open_loop_gateway_cpu_us_per_request"] = viaGateway.CpuMicrosecondsPerRequest,
             ["open_loop_worker_requests_per_second"] = direct.RequestsPerSecond,
             ["open_loop_nginx_requests_per_second"] = viaNginx.RequestsPerSecond,
             ["open_loop_gateway_requests_per_second"] = viaGateway.RequestsPerSecond,
@@ -287,11 +295,37 @@ async Task<Dictionary<string, List<OpenLoopResult>>> OpenLoopAsync(int rate)
         for (var i = 0; i < targets.Length; i++)
         {
             var target = targets[(round + i) % targets.Length];
-            results[target.Name].Add(await OpenLoopLoad.RunAsync(EndPoint(target.Address), target.Request, rate, TimeSpan.FromSeconds(duration), connections));
+            var cpu = CpuSeconds();
+            var result = await OpenLoopLoad.RunAsync(EndPoint(target.Address), target.Request, rate, TimeSpan.FromSeconds(duration), connections);
+            results[target.Name].Add(result with { CpuSeconds = CpuSeconds() - cpu });
         }
     }
 
     return results;
+}
+
+// CPU time of this process (generator, gateway, worker) and of nginx's processes (master and its worker).
+double CpuSeconds()
+{
+    using var self = Process.GetCurrentProcess();
+    var seconds = self.TotalProcessorTime.TotalSeconds;
+    var pids = new List<int> { nginx.Id };
+    var children = $"/proc/{nginx.Id}/task/{nginx.Id}/children";
+    if (File.Exists(children))
+    {
+        pids.AddRange(File.ReadAllText(children).Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse));
+    }
+
+    foreach (var pid in pids)
+    {
+        // /proc/PID/stat: utime and stime are fields 14 and 15, in clock ticks (USER_HZ, 100 on Linux); the command
+        // name (field 2) is in parentheses and may hold spaces, so count from the closing one.
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        seconds += (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
+    }
+
+    return seconds;
 }
 
 static IPEndPoint EndPoint(Uri address) => new(IPAddress.Parse(address.Host), address.Port);
