@@ -13,6 +13,9 @@ using Microsoft.Extensions.Logging;
 
 // P1: requests/s and latency of /v1/completions (token-id prompt, max_tokens 1, zero-delay mocker) through the
 //     gateway versus nginx proxying the same body to the same worker, both driven by wrk, interleaved in one run.
+// P1 open loop: p50/p99 latency at half of the gateway's P1 saturation rate (its wrk requests/s), requests sent on a
+//     fixed schedule and timed from their due time (OpenLoopLoad), straight to the worker, through nginx and through
+//     the gateway, interleaved; the gateway's and nginx's added p99 are theirs less the worker's.
 // P2: streamed tokens/s through the gateway versus straight from the worker, same worker, same run.
 // bdn: the BenchmarkDotNet classes (PipelineBenchmarks: allocations per P1 request); BenchmarkDotNet arguments follow.
 if (args.Length > 0 && args[0] == "bdn")
@@ -21,12 +24,12 @@ if (args.Length > 0 && args[0] == "bdn")
     return 0;
 }
 
-string[] known = ["--duration", "--connections", "--streams", "--rounds", "--out", "--json"];
+string[] known = ["--duration", "--connections", "--streams", "--rounds", "--rate", "--out", "--json"];
 for (var i = 0; i < args.Length; i += 2)
 {
     if (!known.Contains(args[i]) || i + 1 >= args.Length)
     {
-        Console.Error.WriteLine($"'{args[i]}': expected --duration S, --connections N, --streams N, --rounds N, --out DIR or --json FILE, each with a value.");
+        Console.Error.WriteLine($"'{args[i]}': expected --duration S, --connections N, --streams N, --rounds N, --rate RPS, --out DIR or --json FILE, each with a value.");
         return 1;
     }
 }
@@ -34,6 +37,18 @@ for (var i = 0; i < args.Length; i += 2)
 if (Arg("--duration", 10) is not { } duration || Arg("--connections", 32) is not { } connections || Arg("--streams", 16) is not { } streams || Arg("--rounds", 3) is not { } rounds)
 {
     return 1;
+}
+
+// --rate RPS: the open-loop rate; by default half of the gateway's P1 requests/s measured in the same run.
+int? fixedRate = null;
+if (args.Contains("--rate"))
+{
+    if (Arg("--rate", 1) is not { } rate)
+    {
+        return 1;
+    }
+
+    fixedRate = rate;
 }
 
 var outDir = ArgString("--out", Path.Combine("bench", "results"));
@@ -109,6 +124,8 @@ finally
     // The whole tree: killing the master alone orphaned its worker process, which kept running after the benchmark.
     nginx.Kill(entireProcessTree: true);
     await nginx.WaitForExitAsync();
+    // Its config, script and logs: left behind, every run added a folder to the temporary directory.
+    Directory.Delete(prefix, recursive: true);
 }
 
 async Task<int> MeasureAsync()
@@ -143,6 +160,20 @@ async Task<int> MeasureAsync()
     Console.WriteLine($"{"nginx",-10}{ng.RequestsPerSecond,12:F0}{ng.P50Ms,10:F2}{ng.P99Ms,10:F2}");
     Console.WriteLine($"P1 ratio gateway/nginx requests/s = {gw.RequestsPerSecond / ng.RequestsPerSecond:F2} (goal >= 1.0)");
 
+    var halfRate = fixedRate ?? (int)Math.Round(gw.RequestsPerSecond / 2);
+    var openLoop = await OpenLoopAsync(halfRate);
+    var direct = OpenLoopResult.Pool(openLoop["worker"]);
+    var viaNginx = OpenLoopResult.Pool(openLoop["nginx"]);
+    var viaGateway = OpenLoopResult.Pool(openLoop["gateway"]);
+    Console.WriteLine($"{"target",-10}{"req/s",12}{"p50 ms",10}{"p99 ms",10}{"max ms",10}{"CPU us/req",12}");
+    foreach (var (name, result) in new[] { ("worker", direct), ("nginx", viaNginx), ("gateway", viaGateway) })
+    {
+        Console.WriteLine($"{name,-10}{result.RequestsPerSecond,12:F0}{result.P50Ms,10:F2}{result.P99Ms,10:F2}{result.MaxMs,10:F2}{result.CpuMicrosecondsPerRequest,12:F0}");
+    }
+
+    Console.WriteLine($"p99 added at {halfRate} req/s: gateway {viaGateway.P99Ms - direct.P99Ms:F2} ms, nginx {viaNginx.P99Ms - direct.P99Ms:F2} ms (goal: gateway < 1 ms)");
+    Console.WriteLine($"CPU added per request: gateway {viaGateway.CpuMicrosecondsPerRequest - direct.CpuMicrosecondsPerRequest:F0} us, nginx {viaNginx.CpuMicrosecondsPerRequest - direct.CpuMicrosecondsPerRequest:F0} us");
+
     Console.WriteLine($"P2: {streams} concurrent streams of 256 tokens, {duration}s per target, {rounds} interleaved rounds");
     var p2 = new Dictionary<string, List<double>> { ["gateway"] = [], ["worker"] = [] };
     await StreamTokensAsync(gateway, 2, streams);
@@ -165,6 +196,14 @@ async Task<int> MeasureAsync()
         date = DateTimeOffset.UtcNow,
         machine = new { Environment.ProcessorCount, os = Environment.OSVersion.ToString() },
         p1 = new { connections, duration, rounds, gateway = p1["gateway"], nginx = p1["nginx"], ratio = gw.RequestsPerSecond / ng.RequestsPerSecond },
+        openLoop = new
+        {
+            rate = halfRate, connections, duration, rounds,
+            worker = openLoop["worker"], nginx = openLoop["nginx"], gateway = openLoop["gateway"],
+            pooled = new { worker = direct, nginx = viaNginx, gateway = viaGateway },
+            gatewayP99AddedMs = viaGateway.P99Ms - direct.P99Ms,
+            nginxP99AddedMs = viaNginx.P99Ms - direct.P99Ms,
+        },
         p2 = new { streams, duration, rounds, gateway = p2["gateway"], worker = p2["worker"], ratio = gwTokens / wkTokens },
     };
     var path = Path.Combine(outDir, "proxy.json");
@@ -186,6 +225,29 @@ async Task<int> MeasureAsync()
             ["p1_rounds_gateway_requests_per_second"] = p1["gateway"].Select(r => r.RequestsPerSecond).ToArray(),
             ["p1_rounds_nginx_requests_per_second"] = p1["nginx"].Select(r => r.RequestsPerSecond).ToArray(),
             ["p1_connections"] = connections,
+            ["half_rate_rps"] = halfRate,
+            ["open_loop_rate_source"] = fixedRate is null ? "half of p1_gateway_requests_per_second" : "--rate",
+            ["gateway_p99_added_ms"] = viaGateway.P99Ms - direct.P99Ms,
+            ["nginx_p99_added_ms"] = viaNginx.P99Ms - direct.P99Ms,
+            ["gateway_p50_added_ms"] = viaGateway.P50Ms - direct.P50Ms,
+            ["nginx_p50_added_ms"] = viaNginx.P50Ms - direct.P50Ms,
+            ["open_loop_worker_p50_ms"] = direct.P50Ms,
+            ["open_loop_worker_p99_ms"] = direct.P99Ms,
+            ["open_loop_nginx_p50_ms"] = viaNginx.P50Ms,
+            ["open_loop_nginx_p99_ms"] = viaNginx.P99Ms,
+            ["open_loop_gateway_p50_ms"] = viaGateway.P50Ms,
+            ["open_loop_gateway_p99_ms"] = viaGateway.P99Ms,
+            ["gateway_cpu_us_per_request"] = viaGateway.CpuMicrosecondsPerRequest - direct.CpuMicrosecondsPerRequest,
+            ["nginx_cpu_us_per_request"] = viaNginx.CpuMicrosecondsPerRequest - direct.CpuMicrosecondsPerRequest,
+            ["open_loop_worker_cpu_us_per_request"] = direct.CpuMicrosecondsPerRequest,
+            ["open_loop_nginx_cpu_us_per_request"] = viaNginx.CpuMicrosecondsPerRequest,
+            ["open_loop_gateway_cpu_us_per_request"] = viaGateway.CpuMicrosecondsPerRequest,
+            ["open_loop_worker_requests_per_second"] = direct.RequestsPerSecond,
+            ["open_loop_nginx_requests_per_second"] = viaNginx.RequestsPerSecond,
+            ["open_loop_gateway_requests_per_second"] = viaGateway.RequestsPerSecond,
+            ["open_loop_rounds_worker_p99_ms"] = openLoop["worker"].Select(r => r.P99Ms).ToArray(),
+            ["open_loop_rounds_nginx_p99_ms"] = openLoop["nginx"].Select(r => r.P99Ms).ToArray(),
+            ["open_loop_rounds_gateway_p99_ms"] = openLoop["gateway"].Select(r => r.P99Ms).ToArray(),
             ["p2_ratio"] = gwTokens / wkTokens,
             ["p2_gateway_tokens_per_second"] = gwTokens,
             ["p2_worker_tokens_per_second"] = wkTokens,
@@ -207,6 +269,66 @@ async Task<int> MeasureAsync()
 
     return 0;
 }
+
+// The same rate, duration and connection count against each target, rounds interleaved (the order rotating each round
+// so that no target always runs right after the gateway's garbage or the worker's warm caches); latencies pooled.
+async Task<Dictionary<string, List<OpenLoopResult>>> OpenLoopAsync(int rate)
+{
+    Console.WriteLine($"P1 open loop: {rate} req/s ({(fixedRate is null ? "half the gateway's P1 requests/s" : "--rate")}), {connections} connections, {duration}s per target, {rounds} interleaved rounds, latency from each request's due time");
+    var path = "/v1/completions";
+    // The worker answers only requests with the cluster credential: minted now, valid ClusterSecret.MaxClockSkew.
+    var credential = cluster.ClusterSecret.CreateHttpCredential("POST", path, DateTimeOffset.UtcNow);
+    var targets = new (string Name, Uri Address, byte[] Request)[]
+    {
+        ("worker", worker, OpenLoopLoad.Request(worker, path, body, (ClusterSecret.HttpHeader, credential))),
+        ("nginx", nginxUrl, OpenLoopLoad.Request(nginxUrl, path, body)),
+        ("gateway", gateway, OpenLoopLoad.Request(gateway, path, body)),
+    };
+    var results = targets.ToDictionary(t => t.Name, _ => new List<OpenLoopResult>());
+    foreach (var target in targets)
+    {
+        await OpenLoopLoad.RunAsync(EndPoint(target.Address), target.Request, rate, TimeSpan.FromSeconds(1), connections);
+    }
+
+    for (var round = 0; round < rounds; round++)
+    {
+        for (var i = 0; i < targets.Length; i++)
+        {
+            var target = targets[(round + i) % targets.Length];
+            var cpu = CpuSeconds();
+            var result = await OpenLoopLoad.RunAsync(EndPoint(target.Address), target.Request, rate, TimeSpan.FromSeconds(duration), connections);
+            results[target.Name].Add(result with { CpuSeconds = CpuSeconds() - cpu });
+        }
+    }
+
+    return results;
+}
+
+// CPU time of this process (generator, gateway, worker) and of nginx's processes (master and its worker).
+double CpuSeconds()
+{
+    using var self = Process.GetCurrentProcess();
+    var seconds = self.TotalProcessorTime.TotalSeconds;
+    var pids = new List<int> { nginx.Id };
+    var children = $"/proc/{nginx.Id}/task/{nginx.Id}/children";
+    if (File.Exists(children))
+    {
+        pids.AddRange(File.ReadAllText(children).Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse));
+    }
+
+    foreach (var pid in pids)
+    {
+        // /proc/PID/stat: utime and stime are fields 14 and 15, in clock ticks (USER_HZ, 100 on Linux); the command
+        // name (field 2) is in parentheses and may hold spaces, so count from the closing one.
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        seconds += (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
+    }
+
+    return seconds;
+}
+
+static IPEndPoint EndPoint(Uri address) => new(IPAddress.Parse(address.Host), address.Port);
 
 async Task<WrkResult> RunWrkAsync(Uri target, int seconds, string luaScript, int conns)
 {

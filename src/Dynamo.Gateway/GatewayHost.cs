@@ -94,6 +94,16 @@ public sealed class GatewayHost : IAsyncDisposable
             }
         });
 
+        builder.Services.Configure<Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets.SocketTransportOptions>(sockets =>
+        {
+            if (options.Transport.IOQueueCount is { } queues)
+            {
+                sockets.IOQueueCount = queues;
+            }
+
+            sockets.UnsafePreferInlineScheduling = options.Transport.UnsafePreferInlineScheduling;
+        });
+
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(router);
         builder.Services.AddSingleton(discovery);
@@ -119,6 +129,7 @@ public sealed class GatewayHost : IAsyncDisposable
             AutomaticDecompression = DecompressionMethods.None,
             UseCookies = false,
             EnableMultipleHttp2Connections = true,
+            MaxConnectionsPerServer = options.Transport.MaxConnectionsPerWorker ?? int.MaxValue,
             ConnectTimeout = TimeSpan.FromSeconds(5),
             PooledConnectionIdleTimeout = TimeSpan.FromMinutes(2),
 

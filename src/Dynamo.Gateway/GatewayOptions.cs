@@ -87,6 +87,9 @@ public sealed class GatewayOptions
     /// </summary>
     public int? GrpcPort { get; set; }
 
+    /// <summary>Kestrel's socket transport and the connections to workers (see <see cref="GatewayTransportOptions"/>).</summary>
+    public GatewayTransportOptions Transport { get; set; } = new();
+
     /// <summary>API keys and per-key limits; none configured means open access.</summary>
     public Security.AuthOptions Auth { get; set; } = new();
 

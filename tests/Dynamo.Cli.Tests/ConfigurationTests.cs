@@ -128,6 +128,8 @@ public sealed class ConfigurationTests : IDisposable
     [InlineData("Dynamo:Serve:Workers", "-1", "Dynamo:Serve:Workers", "-1")]
     [InlineData("Dynamo:Serve:Workers", "3", "--prefill-workers", "3")]
     [InlineData("Dynamo:Gateway:Disaggregation:MinUncachedFraction", "1.5", "Dynamo:Gateway:Disaggregation:MinUncachedFraction", "1.5")]
+    [InlineData("Dynamo:Gateway:Transport:IOQueueCount", "65", "Dynamo:Gateway:Transport:IOQueueCount", "65")]
+    [InlineData("Dynamo:Gateway:Transport:MaxConnectionsPerWorker", "0", "Dynamo:Gateway:Transport:MaxConnectionsPerWorker", "0")]
     [InlineData("Dynamo:Transfer:Backend", "tcp", "Dynamo:Transfer", null)]
     [InlineData("Dynamo:Transfer:AuthenticationKey", "c2hvcnQ=", "Dynamo:Transfer:AuthenticationKey", null)]
     [InlineData("Dynamo:KvTransfer:MaxPinnedFraction", "1.5", "Dynamo:KvTransfer:MaxPinnedFraction", "1.5")]

@@ -178,6 +178,9 @@ public sealed class DynamoConfiguration
         Check(errors, d.MinUncachedFraction is >= 0 and <= 1, $"{s}:Disaggregation:MinUncachedFraction", d.MinUncachedFraction, "must be between 0 and 1");
         Check(errors, d.MaxInflightPrefillsPerWorker >= 1, $"{s}:Disaggregation:MaxInflightPrefillsPerWorker", d.MaxInflightPrefillsPerWorker, "must be at least 1");
         Check(errors, d.PrefillTimeout > TimeSpan.Zero, $"{s}:Disaggregation:PrefillTimeout", d.PrefillTimeout, "must be positive");
+        var t = options.Transport;
+        Check(errors, t.IOQueueCount is null or (>= 0 and <= 64), $"{s}:Transport:IOQueueCount", t.IOQueueCount, "must be between 0 (the thread pool) and 64");
+        Check(errors, t.MaxConnectionsPerWorker is null or >= 1, $"{s}:Transport:MaxConnectionsPerWorker", t.MaxConnectionsPerWorker, "must be at least 1 (or unset: no limit)");
         var r = options.Responses;
         Check(errors, r.StoreMaxEntries >= 0, $"{s}:Responses:StoreMaxEntries", r.StoreMaxEntries, "must be 0 (store nothing) or more");
         Check(errors, r.StoreMaxBytes >= 1024, $"{s}:Responses:StoreMaxBytes", r.StoreMaxBytes, "must be at least 1024");
