@@ -71,9 +71,9 @@ public sealed class RouterOptions
     /// <summary>
     /// Busy threshold, every mode: a worker whose newest load report (<c>load_metrics</c>) shows this share of its KV
     /// blocks or more in use by live sequences takes no new requests while another candidate is not busy; when every
-    /// candidate is busy the gateway holds the request (<c>Dynamo:Gateway:BusyWait</c>). Default 0.95: an engine
-    /// that full preempts or queues what it is sent next, while a worker with room serves it at once; a lightly loaded
-    /// cluster never comes near it. 0 turns it off; otherwise above 0 and at most 1.
+    /// candidate is busy the gateway holds the request (<c>Dynamo:Gateway:BusyWait</c>). Default 0.95: with its
+    /// KV pool that full an engine queues or preempts what it is sent next, while a worker with room serves it at once;
+    /// a lightly loaded cluster never comes near it. 0 turns it off; otherwise above 0 and at most 1.
     /// </summary>
     public double BusyKvUsage { get; set; } = 0.95;
 
