@@ -38,7 +38,7 @@ internal sealed class GatewayMetrics
             "Queued requests refused (429) to make room in the full admission queue for a request of higher nvext.priority.");
         BusyHeldTotal = factory.CreateCounter(MetricNames.FrontendBusyHeldRequestsTotal,
             "Requests held in the gateway, unsent, because every worker that could serve them was busy (Dynamo:Router:BusyKvUsage, BusyWaitingRequests).");
-        BusyHeld = factory.CreateGauge(MetricNames.FrontendBusyHeldRequests, "Requests held now because every worker that could serve them is busy.");
+        BusyHeld = factory.CreateGauge(MetricNames.FrontendHeldRequests, "Requests held now because every worker that could serve them is busy.");
         BusyRefused = factory.CreateCounter(MetricNames.FrontendBusyRefusedRequestsTotal,
             "Held requests answered Dynamo:Gateway:BusyStatus (429 or 503) because no worker freed within Dynamo:Gateway:BusyWait.");
         RouterBusyWorkers = factory.CreateGauge(MetricNames.RouterBusyWorkers,

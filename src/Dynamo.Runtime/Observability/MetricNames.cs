@@ -36,8 +36,8 @@ public static class MetricNames
     /// <summary>Requests the gateway held, unsent, because every worker that could serve them was busy (<c>Dynamo:Gateway:BusyWait</c>).</summary>
     public const string FrontendBusyHeldRequestsTotal = "dynamo_frontend_busy_held_requests_total";
 
-    /// <summary>Requests held now for that reason.</summary>
-    public const string FrontendBusyHeldRequests = "dynamo_frontend_busy_held_requests";
+    /// <summary>Requests held now for that reason (not <c>_busy_held_requests</c>: OpenMetrics names the counter's family so).</summary>
+    public const string FrontendHeldRequests = "dynamo_frontend_held_requests";
 
     /// <summary>Held requests answered <c>Dynamo:Gateway:BusyStatus</c> because no worker freed within the wait.</summary>
     public const string FrontendBusyRefusedRequestsTotal = "dynamo_frontend_busy_refused_requests_total";
