@@ -22,11 +22,16 @@ namespace Dynamo.Router.Load;
 /// that completed there lets one in, so a queue that builds up or drains between reports is seen before the next one
 /// (without a queue in the report, requests sent there are taken to fit the batch: a lightly loaded worker is never
 /// made busy by a burst). KV usage is the report's alone: the router knows neither how long outputs will run nor what
-/// the engine evicts. Thread-safe; with no worker near a threshold, <see cref="Free"/> costs one read.
+/// the engine evicts. Thread-safe; with no worker near a threshold, <see cref="Free"/> costs one read, and with some, it
+/// evaluates only those and filters the candidates by a set.
 /// </remarks>
 public sealed partial class BusyWorkers : IWorkerAvailability, IAsyncDisposable
 {
     private readonly ConcurrentDictionary<string, WorkerState> _workers = new(StringComparer.Ordinal);
+
+    // The workers whose newest report could make them busy (over the KV threshold, or any queue), and how many: with
+    // none, no test is needed; with some, only they are evaluated, not every candidate.
+    private readonly ConcurrentDictionary<string, WorkerState> _flaggedWorkers = new(StringComparer.Ordinal);
     private readonly WorkerLoadBoard _board;
     private readonly bool _ownsBoard;
     private readonly double _kvUsage;
@@ -35,8 +40,6 @@ public sealed partial class BusyWorkers : IWorkerAvailability, IAsyncDisposable
     private readonly long _maxAgeTicks;
     private readonly ILogger _logger;
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-    // Workers whose newest report could make them busy (over the KV threshold, or any queue): none, and no test is needed.
     private int _flagged;
 
     /// <param name="board">Where the reports come from; <paramref name="ownsBoard"/>: dispose it with this.</param>
@@ -87,32 +90,32 @@ public sealed partial class BusyWorkers : IWorkerAvailability, IAsyncDisposable
             return candidates;
         }
 
+        // The flagged workers are few next to the candidates (a thousand of them, say): evaluate those, then filter by set.
         var now = _time.GetTimestamp();
-        var first = -1;
-        for (var i = 0; i < candidates.Count; i++)
+        HashSet<string>? busy = null;
+        foreach (var (id, state) in _flaggedWorkers)
         {
-            if (IsBusy(candidates[i].InstanceId, now))
+            if (Evaluate(id, state, now) != Reasons.None)
             {
-                first = i;
-                break;
+                (busy ??= new HashSet<string>(StringComparer.Ordinal)).Add(id);
             }
         }
 
-        if (first < 0)
+        if (busy is null)
         {
             return candidates;
         }
 
-        var free = new List<WorkerInstance>(candidates.Count - 1);
+        var free = new List<WorkerInstance>(candidates.Count);
         for (var i = 0; i < candidates.Count; i++)
         {
-            if (i < first || (i > first && !IsBusy(candidates[i].InstanceId, now)))
+            if (!busy.Contains(candidates[i].InstanceId))
             {
                 free.Add(candidates[i]);
             }
         }
 
-        return free.Count == 0 ? candidates : free;
+        return free.Count == 0 || free.Count == candidates.Count ? candidates : free;
     }
 
     /// <inheritdoc />
@@ -181,6 +184,7 @@ public sealed partial class BusyWorkers : IWorkerAvailability, IAsyncDisposable
     {
         if (_workers.TryRemove(instanceId, out var state))
         {
+            _flaggedWorkers.TryRemove(instanceId, out _);
             if (Interlocked.Exchange(ref state.Flagged, 0) == 1)
             {
                 Interlocked.Decrement(ref _flagged);
@@ -216,6 +220,15 @@ public sealed partial class BusyWorkers : IWorkerAvailability, IAsyncDisposable
             state.Received = _time.GetTimestamp();
             Interlocked.Exchange(ref state.Routed, 0);
             Interlocked.Exchange(ref state.Completed, 0);
+        }
+
+        if (flagged == 1)
+        {
+            _flaggedWorkers[report.WorkerId] = state;
+        }
+        else
+        {
+            _flaggedWorkers.TryRemove(report.WorkerId, out _);
         }
 
         var was = Interlocked.Exchange(ref state.Flagged, flagged);

@@ -55,6 +55,11 @@ public sealed class BusyWorkersTests : IAsyncDisposable
 
         Assert.Equal(busy ? ["b"] : ["a", "b"], _busy.Free(Two).Select(w => w.InstanceId));
         Assert.Equal(busy ? 1 : 0, _busy.BusyCount(BusyReason.WaitingRequests));
+        if (!busy)
+        {
+            // A queue under the threshold costs the decision nothing: the same list, not a copy.
+            Assert.Same(Two, _busy.Free(Two));
+        }
     }
 
     [Fact]
