@@ -40,6 +40,20 @@ public sealed class GatewayOptions
     /// </summary>
     public TimeSpan PriorityAging { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// How long a request is held in the gateway, unsent, while every worker that could serve it is busy (over
+    /// <c>Dynamo:Router:BusyKvUsage</c> or <c>BusyWaitingRequests</c>); it is placed as soon as a load report or a
+    /// completion frees one, and answered <see cref="BusyStatus"/> when none frees in time. Default 30 s, as
+    /// <see cref="QueueTimeout"/>; 0 answers at once. A held request keeps its concurrency slot.
+    /// </summary>
+    public TimeSpan BusyWait { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// The answer to a request no worker freed for within <see cref="BusyWait"/>: 429 (default: with Retry-After, as the
+    /// admission queue's, which OpenAI clients back off and retry) or 503. The body is OpenAI's error, code <c>workers_busy</c>.
+    /// </summary>
+    public int BusyStatus { get; set; } = 429;
+
     /// <summary>Largest <c>n</c> accepted. Default 16.</summary>
     public int MaxN { get; set; } = 16;
 

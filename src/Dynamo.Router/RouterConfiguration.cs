@@ -94,6 +94,15 @@ public static class RouterConfiguration
                 case "balancerelativethreshold":
                     options.BalanceRelativeThreshold = ParseDouble(value, $"{S}:BalanceRelativeThreshold", errors);
                     break;
+                case "busykvusage":
+                    options.BusyKvUsage = ParseDouble(value, $"{S}:BusyKvUsage", errors);
+                    break;
+                case "busywaitingrequests":
+                    options.BusyWaitingRequests = ParseInt(value, $"{S}:BusyWaitingRequests", 0, errors);
+                    break;
+                case "loadreportmaxage":
+                    options.LoadReportMaxAge = ParseSpan(value, $"{S}:LoadReportMaxAge", "00:00:03", errors);
+                    break;
                 case "usekvevents":
                     options.UseKvEvents = ParseBool(value, $"{S}:UseKvEvents", errors);
                     break;

@@ -26,15 +26,22 @@ public static class RouterFactory
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(services);
-        var load = new ActiveLoadTracker(services.Time ?? TimeProvider.System, options.ActiveRequestTtl, options.BusyWindow);
+        if (options.Mode == RouterMode.Kv)
+        {
+            return CreateKv(options, services);
+        }
+
+        ThrowIfInvalid(options);
+        var time = services.Time ?? TimeProvider.System;
+        var load = new ActiveLoadTracker(time, options.ActiveRequestTtl, options.BusyWindow);
         var random = options.Seed is { } seed ? new Random(seed) : new Random();
-        var sessions = new SessionAffinity(options, services.Time ?? TimeProvider.System);
+        var sessions = new SessionAffinity(options, time);
+        var busy = BusyWorkers.Start(options, services.Events, time, services.LoggerFactory);
         return options.Mode switch
         {
-            RouterMode.RoundRobin => new RoundRobinRouter(load, sessions),
-            RouterMode.Random => new RandomRouter(load, random, sessions),
-            RouterMode.LeastLoaded => new LeastLoadedRouter(load, random, sessions),
-            RouterMode.Kv => CreateKv(options, services, load, random),
+            RouterMode.RoundRobin => new RoundRobinRouter(load, sessions, busy),
+            RouterMode.Random => new RandomRouter(load, random, sessions, busy),
+            RouterMode.LeastLoaded => new LeastLoadedRouter(load, random, sessions, busy),
             _ => throw new ArgumentOutOfRangeException(nameof(options), options.Mode, "Unknown router mode."),
         };
     }
@@ -49,13 +56,18 @@ public static class RouterFactory
         return CreateKv(options, services, load, random);
     }
 
-    private static KvRouter CreateKv(RouterOptions options, RouterServices services, ActiveLoadTracker load, Random random)
+    private static void ThrowIfInvalid(RouterOptions options)
     {
         var errors = options.Validate();
         if (errors.Count > 0)
         {
             throw new ArgumentException(string.Join(Environment.NewLine, errors), nameof(options));
         }
+    }
+
+    private static KvRouter CreateKv(RouterOptions options, RouterServices services, ActiveLoadTracker load, Random random)
+    {
+        ThrowIfInvalid(options);
 
         var time = services.Time ?? TimeProvider.System;
         var loggers = services.LoggerFactory ?? NullLoggerFactory.Instance;
@@ -91,6 +103,7 @@ public static class RouterFactory
             sync.Start();
         }
 
-        return new KvRouter(options, index, load, indexer, approximate, sync, random, http, new SessionAffinity(options, time));
+        var busy = BusyWorkers.Start(options, services.Events, time, loggers);
+        return new KvRouter(options, index, load, indexer, approximate, sync, random, http, new SessionAffinity(options, time), busy);
     }
 }

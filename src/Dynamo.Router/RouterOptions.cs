@@ -69,6 +69,34 @@ public sealed class RouterOptions
     public TimeSpan BusyWindow { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
+    /// Busy threshold, every mode: a worker whose newest load report (<c>load_metrics</c>) shows this share of its KV
+    /// blocks or more in use by live sequences takes no new requests while another candidate is not busy; when every
+    /// candidate is busy the gateway holds the request (<c>Dynamo:Gateway:BusyWait</c>). Default 0.95: with its
+    /// KV pool that full an engine queues or preempts what it is sent next, while a worker with room serves it at once;
+    /// a lightly loaded cluster never comes near it. 0 turns it off; otherwise above 0 and at most 1.
+    /// </summary>
+    public double BusyKvUsage { get; set; } = 0.95;
+
+    /// <summary>
+    /// Busy threshold, every mode: a worker with this many requests waiting (admitted but not yet in its batch) or more
+    /// is busy, as for <see cref="BusyKvUsage"/>. The count is the newest report's, moved by this router's own requests
+    /// since: while the report shows a queue, each request sent there joins it and each one that ends there lets one
+    /// in. Default 16: an engine queues only once its batch or KV pool is full, so a lightly loaded cluster never
+    /// reaches it, and sixteen queued requests wait several steps that an idle worker would not. 0 turns it off.
+    /// </summary>
+    public int BusyWaitingRequests { get; set; } = 16;
+
+    /// <summary>
+    /// Busy thresholds: a load report older than this (since it arrived) is stale and never makes its worker busy.
+    /// Default 3 s, three of the workers' default <c>Dynamo:Worker:LoadReportInterval</c> (1 s); keep it about three
+    /// intervals where that is changed.
+    /// </summary>
+    public TimeSpan LoadReportMaxAge { get; set; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>Whether either busy threshold is on.</summary>
+    internal bool BusyThresholdsOn => BusyKvUsage > 0 || BusyWaitingRequests > 0;
+
+    /// <summary>
     /// Session affinity (every mode): how long a session (<c>nvext.session_id</c>) is remembered on its worker after its
     /// last request. Default 30 min.
     /// </summary>
@@ -188,6 +216,21 @@ public sealed class RouterOptions
         if (BusyWindow <= TimeSpan.Zero)
         {
             errors.Add($"{S}:BusyWindow = '{BusyWindow}': expected a positive time span such as 00:00:10.");
+        }
+
+        if (!double.IsFinite(BusyKvUsage) || BusyKvUsage < 0 || BusyKvUsage > 1)
+        {
+            errors.Add($"{S}:BusyKvUsage = '{BusyKvUsage}': must be 0 (off) or a fraction of the KV pool above 0 and at most 1, such as 0.95.");
+        }
+
+        if (BusyWaitingRequests < 0)
+        {
+            errors.Add($"{S}:BusyWaitingRequests = '{BusyWaitingRequests}': must be 0 (off) or more.");
+        }
+
+        if (LoadReportMaxAge <= TimeSpan.Zero)
+        {
+            errors.Add($"{S}:LoadReportMaxAge = '{LoadReportMaxAge}': expected a positive time span such as 00:00:03.");
         }
 
         if (ExpectedOutputTokens < 0)

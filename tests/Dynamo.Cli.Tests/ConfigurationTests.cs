@@ -134,6 +134,10 @@ public sealed class ConfigurationTests : IDisposable
     [InlineData("Dynamo:Transfer:AuthenticationKey", "c2hvcnQ=", "Dynamo:Transfer:AuthenticationKey", null)]
     [InlineData("Dynamo:KvTransfer:MaxPinnedFraction", "1.5", "Dynamo:KvTransfer:MaxPinnedFraction", "1.5")]
     [InlineData("Dynamo:Router:Mode", "fastest", "Dynamo:Router:Mode", "fastest")]
+    [InlineData("Dynamo:Router:BusyKvUsage", "95", "Dynamo:Router:BusyKvUsage", "95")]
+    [InlineData("Dynamo:Router:BusyWaitingRequests", "-2", "Dynamo:Router:BusyWaitingRequests", "-2")]
+    [InlineData("Dynamo:Gateway:BusyStatus", "500", "Dynamo:Gateway:BusyStatus = '500': must be 429", "500")]
+    [InlineData("Dynamo:Gateway:BusyWait", "-00:00:01", "Dynamo:Gateway:BusyWait", "-00:00:01")]
     [InlineData("Dynamo:Gateway:Prot", "8000", "Prot", null)]
     [InlineData("Dynamo:Gatway:Port", "8000", "Dynamo:Gatway", null)]
     public void BadValue_StopsWithMessageNamingKeyAndValue(string key, string value, string expectedKey, string? expectedValue)

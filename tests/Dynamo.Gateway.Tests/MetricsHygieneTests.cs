@@ -1,8 +1,8 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using Dynamo.Gateway.Tests.Infrastructure;
 using Dynamo.Runtime.Observability;
+using Dynamo.Runtime.Tests.Infrastructure;
 
 namespace Dynamo.Gateway.Tests;
 
@@ -63,7 +63,7 @@ public sealed class MetricsHygieneTests
         foreach (var (source, text) in texts)
         {
             Assert.Contains("dynamo_", text, StringComparison.Ordinal);
-            var (exit, output) = await PromtoolAsync(text);
+            var (exit, output) = await Promtool.CheckMetricsAsync(text);
             Assert.True(exit == 0 && output.Length == 0, $"promtool check metrics on {source}'s /metrics (exit {exit}):\n{output}");
         }
     }
@@ -72,7 +72,7 @@ public sealed class MetricsHygieneTests
     public async Task Promtool_FlagsACounterWithoutTotal()
     {
         // The linter this suite relies on does catch what it is here for.
-        var (exit, output) = await PromtoolAsync("# HELP dynamo_x Things.\n# TYPE dynamo_x counter\ndynamo_x 1\n");
+        var (exit, output) = await Promtool.CheckMetricsAsync("# HELP dynamo_x Things.\n# TYPE dynamo_x counter\ndynamo_x 1\n");
         Assert.NotEqual(0, exit);
         Assert.Contains("_total", output, StringComparison.Ordinal);
     }
@@ -91,34 +91,4 @@ public sealed class MetricsHygieneTests
 
     private static double Value(string text, string series) =>
         double.Parse(text.Split('\n').Single(l => l.StartsWith(series + " ", StringComparison.Ordinal))[(series.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);
-
-    private static async Task<(int Exit, string Output)> PromtoolAsync(string metrics)
-    {
-        var start = new ProcessStartInfo("promtool", "check metrics")
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        Process process;
-        try
-        {
-            process = Process.Start(start)!;
-        }
-        catch (System.ComponentModel.Win32Exception ex)
-        {
-            throw new InvalidOperationException("promtool is not installed: scripts/test.sh installs it (Debian package prometheus).", ex);
-        }
-
-        using (process)
-        {
-            var stdout = process.StandardOutput.ReadToEndAsync();
-            var stderr = process.StandardError.ReadToEndAsync();
-            await process.StandardInput.WriteAsync(metrics);
-            process.StandardInput.Close();
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-            await process.WaitForExitAsync(timeout.Token);
-            return (process.ExitCode, ((await stdout) + (await stderr)).Trim());
-        }
-    }
 }

@@ -18,7 +18,17 @@ internal static class SimRouterSetup
     /// <param name="profile">The pool's workers' profile (its step times price the predicted cost); default the replay's.</param>
     public static (IWorkerRouter Router, Action<KvEvent>? Feed, Action<WorkerInstance>? Announce) Create(RouterMode mode, ReplayOptions replay, TimeProvider clock, PerformanceProfile? profile = null)
     {
-        var options = new RouterOptions { Mode = mode, Seed = replay.Seed, ReplicaSync = false, UseKvEvents = true, Timing = TimingOf(profile ?? replay.Profile) };
+        // The simulated workers publish no load reports, so the busy thresholds are off here (replay has no flags for them).
+        var options = new RouterOptions
+        {
+            Mode = mode,
+            Seed = replay.Seed,
+            ReplicaSync = false,
+            UseKvEvents = true,
+            Timing = TimingOf(profile ?? replay.Profile),
+            BusyKvUsage = 0,
+            BusyWaitingRequests = 0,
+        };
         if (replay.PrefillLoadScale is { } scale)
         {
             options.PrefillLoadScale = scale;

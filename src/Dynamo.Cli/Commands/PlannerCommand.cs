@@ -8,6 +8,7 @@ using Dynamo.Operator.Connector;
 using Dynamo.Planner;
 using Dynamo.Planner.Connectors;
 using Dynamo.Planner.Observers;
+using Dynamo.Runtime.Events;
 using Dynamo.Runtime.Nats;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;

@@ -161,6 +161,8 @@ public sealed class DynamoConfiguration
         Check(errors, options.MaxConcurrentRequests >= 1, $"{s}:MaxConcurrentRequests", options.MaxConcurrentRequests, "must be at least 1");
         Check(errors, options.MaxQueuedRequests >= 0, $"{s}:MaxQueuedRequests", options.MaxQueuedRequests, "must be 0 or more");
         Check(errors, options.QueueTimeout > TimeSpan.Zero, $"{s}:QueueTimeout", options.QueueTimeout, "must be positive");
+        Check(errors, options.BusyWait >= TimeSpan.Zero && options.BusyWait <= TimeSpan.FromHours(1), $"{s}:BusyWait", options.BusyWait, "must be between 00:00:00 (answer at once) and 01:00:00");
+        Check(errors, options.BusyStatus is 429 or 503, $"{s}:BusyStatus", options.BusyStatus, "must be 429 (Too Many Requests, with Retry-After) or 503 (Service Unavailable)");
         Check(errors, options.PriorityAging > TimeSpan.Zero && options.PriorityAging <= TimeSpan.FromDays(1), $"{s}:PriorityAging", options.PriorityAging, "must be positive and at most 1.00:00:00");
         Check(errors, options.MaxN is >= 1 and <= 128, $"{s}:MaxN", options.MaxN, "must be between 1 and 128");
         Check(errors, options.MaxSequencesPerRequest >= 1, $"{s}:MaxSequencesPerRequest", options.MaxSequencesPerRequest, "must be at least 1");

@@ -2,6 +2,7 @@ using Dynamo.Runtime.Observability;
 using Dynamo.Contracts;
 using Dynamo.Planner;
 using Dynamo.Planner.Observers;
+using Dynamo.Runtime.Events;
 using Microsoft.Extensions.Logging;
 
 namespace Dynamo.Cli.Hosting;

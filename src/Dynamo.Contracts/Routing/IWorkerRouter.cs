@@ -21,4 +21,7 @@ public interface IWorkerRouter
 
     /// <summary>A worker left discovery: forget everything about it.</summary>
     void RemoveWorker(string instanceId);
+
+    /// <summary>The busy thresholds this router applies; null when it applies none (no load reports, or thresholds off).</summary>
+    IWorkerAvailability? Availability => null;
 }

@@ -30,6 +30,16 @@ internal static class ErrorWriter
         new(StatusCodes.Status503ServiceUnavailable, message, "service_unavailable", null, "no_worker_available");
 
     /// <summary>
+    /// Every worker that could serve the request stayed busy for <c>Dynamo:Gateway:BusyWait</c>: <paramref name="status"/>
+    /// (429 or 503, <c>Dynamo:Gateway:BusyStatus</c>) with a one-second Retry-After hint, code <c>workers_busy</c>.
+    /// </summary>
+    public static OpenAiException WorkersBusy(int status, string message) =>
+        new(status, message, status == StatusCodes.Status429TooManyRequests ? "rate_limit_exceeded" : "service_unavailable", null, "workers_busy")
+        {
+            RetryAfter = TimeSpan.FromSeconds(1),
+        };
+
+    /// <summary>
     /// A 429 for capacity (concurrency slots, the queue): when a slot frees depends on requests in flight, so
     /// <c>Retry-After</c> is a one-second hint, not a promise.
     /// </summary>

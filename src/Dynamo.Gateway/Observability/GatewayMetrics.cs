@@ -36,6 +36,14 @@ internal sealed class GatewayMetrics
             "Concurrency slots held: one per sequence (prompt × n) of the requests admitted.");
         RequestsShed = factory.CreateCounter(MetricNames.FrontendRequestsShedTotal,
             "Queued requests refused (429) to make room in the full admission queue for a request of higher nvext.priority.");
+        BusyHeldTotal = factory.CreateCounter(MetricNames.FrontendBusyHeldRequestsTotal,
+            "Requests held in the gateway, unsent, because every worker that could serve them was busy (Dynamo:Router:BusyKvUsage, BusyWaitingRequests).");
+        BusyHeld = factory.CreateGauge(MetricNames.FrontendHeldRequests, "Requests held now because every worker that could serve them is busy.");
+        BusyRefused = factory.CreateCounter(MetricNames.FrontendBusyRefusedRequestsTotal,
+            "Held requests answered Dynamo:Gateway:BusyStatus (429 or 503) because no worker freed within Dynamo:Gateway:BusyWait.");
+        RouterBusyWorkers = factory.CreateGauge(MetricNames.RouterBusyWorkers,
+            "Workers over a busy threshold now, by reason: kv_usage (Dynamo:Router:BusyKvUsage) or waiting_requests (BusyWaitingRequests); a worker over both counts under both.",
+            "reason");
         Tokenizing = factory.CreateGauge(MetricNames.FrontendTokenizingRequests, "Requests whose prompts are being templated and tokenized.");
         TokenizationsCancelled = factory.CreateCounter(MetricNames.FrontendTokenizationsCancelledTotal,
             "Tokenizations stopped part-way because the client went away.");
@@ -99,6 +107,14 @@ internal sealed class GatewayMetrics
     public Counter RequestsShed { get; }
 
     public Gauge AdmittedSequences { get; }
+
+    public Counter BusyHeldTotal { get; }
+
+    public Gauge BusyHeld { get; }
+
+    public Counter BusyRefused { get; }
+
+    public Gauge RouterBusyWorkers { get; }
 
     public Gauge Tokenizing { get; }
 

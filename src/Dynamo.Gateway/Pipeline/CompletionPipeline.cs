@@ -49,6 +49,7 @@ internal sealed partial class CompletionPipeline
     private readonly ILogger _logger;
     private readonly RequestLimits _limits;
     private readonly ForwarderRequestConfig _forwardConfig;
+    private static readonly TimeSpan RecheckBusy = TimeSpan.FromSeconds(1);
     private readonly string _maxPromptCharsKey = GatewayOptions.SectionName + ":" + nameof(GatewayOptions.MaxPromptChars);
     private readonly string _maxSequencesKey = GatewayOptions.SectionName + ":" + nameof(GatewayOptions.MaxSequencesPerRequest);
 
@@ -86,6 +87,11 @@ internal sealed partial class CompletionPipeline
             metrics.AdmittedSequences.Set(admission.AdmittedSequences);
             metrics.ResponsesStored.Set(responseStore.Count);
             metrics.ResponsesEvicted.IncTo(responseStore.Evicted);
+            if (router.Availability is { } availability)
+            {
+                metrics.RouterBusyWorkers.WithLabels("kv_usage").Set(availability.BusyCount(BusyReason.KvUsage));
+                metrics.RouterBusyWorkers.WithLabels("waiting_requests").Set(availability.BusyCount(BusyReason.WaitingRequests));
+            }
         });
         _forwardConfig = new ForwarderRequestConfig
         {
@@ -197,6 +203,21 @@ internal sealed partial class CompletionPipeline
         for (var attempt = 0; ; attempt++)
         {
             var candidates = HealthyCandidates(request.Model, failed);
+            if (candidates.Count > 0 && _router.Availability is { } availability && availability.AllBusy(candidates))
+            {
+                candidates = await HoldWhileAllBusyAsync(availability, request.Model, failed, context.RequestAborted);
+                if (candidates.Count > 0 && availability.AllBusy(candidates))
+                {
+                    var busy = $"every worker serving '{request.Model}' is busy (over Dynamo:Router:BusyKvUsage or BusyWaitingRequests) and none freed within Dynamo:Gateway:BusyWait ({_options.BusyWait.TotalSeconds:0.#} s)";
+                    if (writer.HasStarted)
+                    {
+                        return await FailAsync(context, front, writer, busy);
+                    }
+
+                    throw ErrorWriter.WorkersBusy(_options.BusyStatus, $"The request was not sent: {busy}; retry later.");
+                }
+            }
+
             if (candidates.Count == 0)
             {
                 return await FailAsync(context, front, writer, "no healthy worker is left to take the request");
@@ -310,6 +331,53 @@ internal sealed partial class CompletionPipeline
 
             _metrics.Migrations.WithLabels(request.Model).Inc();
             activity?.AddEvent(new ActivityEvent("dynamo.migrate"));
+        }
+    }
+
+    /// <summary>
+    /// Holds a request whose candidates are all busy, unsent, until a load report or a completion frees one or
+    /// <see cref="GatewayOptions.BusyWait"/> passes; returns the candidates then (still all busy: the wait ran out, and
+    /// the caller answers <see cref="GatewayOptions.BusyStatus"/>). A client that leaves ends the wait at once
+    /// (<paramref name="aborted"/>): a held request holds nothing but its admission slot, which its caller releases.
+    /// </summary>
+    private async Task<IReadOnlyList<WorkerInstance>> HoldWhileAllBusyAsync(IWorkerAvailability availability, string model, List<string>? failed, CancellationToken aborted)
+    {
+        _metrics.BusyHeldTotal.Inc();
+        _metrics.BusyHeld.Inc();
+        var start = _time.GetTimestamp();
+        try
+        {
+            while (true)
+            {
+                // Taken before the test: a change between the two wakes the wait instead of being missed.
+                var changed = availability.Changed;
+                var candidates = HealthyCandidates(model, failed);
+                if (candidates.Count == 0 || !availability.AllBusy(candidates))
+                {
+                    return candidates;
+                }
+
+                var left = _options.BusyWait - _time.GetElapsedTime(start);
+                if (left <= TimeSpan.Zero)
+                {
+                    _metrics.BusyRefused.Inc();
+                    LogAllBusy(model, _options.BusyWait.TotalSeconds, _options.BusyStatus);
+                    return candidates;
+                }
+
+                try
+                {
+                    // A report that goes stale frees its worker without an event: look again at least once a second.
+                    await changed.WaitAsync(left < RecheckBusy ? left : RecheckBusy, _time, aborted);
+                }
+                catch (TimeoutException)
+                {
+                }
+            }
+        }
+        finally
+        {
+            _metrics.BusyHeld.Dec();
         }
     }
 
@@ -604,6 +672,9 @@ internal sealed partial class CompletionPipeline
 
     private static OpenAiException TooLarge(long limit) =>
         new(StatusCodes.Status413PayloadTooLarge, $"The request body is larger than the limit of {limit} bytes.", "invalid_request_error", null, "request_too_large");
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Every worker serving {Model} stayed busy for {WaitSeconds:0.#} s: a held request is answered {Status}")]
+    private partial void LogAllBusy(string model, double waitSeconds, int status);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Request {TraceId} cancelled by the client after {ElapsedMs:F0} ms")]
     private partial void LogClientCancelled(string traceId, double elapsedMs);

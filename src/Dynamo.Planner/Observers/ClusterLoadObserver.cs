@@ -1,5 +1,6 @@
 using Dynamo.Runtime.Observability;
 using Dynamo.Contracts.Engine;
+using Dynamo.Runtime.Events;
 
 namespace Dynamo.Planner.Observers;
 

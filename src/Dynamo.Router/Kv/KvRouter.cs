@@ -41,6 +41,7 @@ public sealed class KvRouter : IWorkerRouter, IAsyncDisposable
     private readonly TtftPredictor _predictor;
     private readonly SessionAffinity _sessions;
     private readonly IDisposable? _owned;
+    private readonly BusyWorkers? _busy;
     private CandidateView? _view;
     private long _rebalanced;
 
@@ -53,7 +54,8 @@ public sealed class KvRouter : IWorkerRouter, IAsyncDisposable
         ActiveLoadSync? sync,
         Random random,
         IDisposable? owned = null,
-        SessionAffinity? sessions = null)
+        SessionAffinity? sessions = null,
+        BusyWorkers? busy = null)
     {
         Index = index;
         Indexer = indexer;
@@ -70,7 +72,11 @@ public sealed class KvRouter : IWorkerRouter, IAsyncDisposable
         _predictor = new TtftPredictor(options.Timing, options.DecodeImpactWeight, options.ExpectedOutputTokens);
         _sessions = sessions ?? new SessionAffinity(options, TimeProvider.System);
         _owned = owned;
+        _busy = busy;
     }
+
+    /// <inheritdoc />
+    public IWorkerAvailability? Availability => _busy;
 
     public string Name => PolicyName;
 
@@ -98,6 +104,10 @@ public sealed class KvRouter : IWorkerRouter, IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(candidates);
+
+        // The busy thresholds filter before pricing: a busy worker is no candidate while another is not (a session on
+        // it moves, as from a worker that left); the cost arithmetic below never sees it.
+        candidates = _busy?.Free(candidates) ?? candidates;
         var count = candidates.Count;
         if (count == 0)
         {
@@ -230,6 +240,7 @@ public sealed class KvRouter : IWorkerRouter, IAsyncDisposable
             };
             _load.Add(decision);
             _sync?.Publish(ActiveLoadChange.Added, decision);
+            _busy?.Routed(chosen.InstanceId);
             if (_approximate is not null && BlockSizeOf(chosen) == blockSize)
             {
                 // The approximate index records the whole prompt, so it needs the hashes the match did not.
@@ -287,12 +298,14 @@ public sealed class KvRouter : IWorkerRouter, IAsyncDisposable
     {
         _load.Complete(decision);
         _sync?.Publish(ActiveLoadChange.Completed, decision);
+        _busy?.Completed(decision.Worker.InstanceId);
     }
 
     public void RemoveWorker(string instanceId)
     {
         _load.RemoveWorker(instanceId);
         _sessions.RemoveWorker(instanceId);
+        _busy?.RemoveWorker(instanceId);
         if (Indexer is not null)
         {
             Indexer.RemoveWorker(instanceId);
@@ -313,6 +326,11 @@ public sealed class KvRouter : IWorkerRouter, IAsyncDisposable
         if (Indexer is not null)
         {
             await Indexer.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_busy is not null)
+        {
+            await _busy.DisposeAsync().ConfigureAwait(false);
         }
 
         _owned?.Dispose();

@@ -8,7 +8,7 @@ namespace Dynamo.Router.Policies;
 /// Fewest active requests, then fewest active KV blocks; remaining ties are broken at random so that several
 /// idle workers share a burst instead of the first one taking it all.
 /// </summary>
-public sealed class LeastLoadedRouter(ActiveLoadTracker load, Random random, SessionAffinity? sessions = null) : LoadTrackingRouter(load, sessions)
+public sealed class LeastLoadedRouter(ActiveLoadTracker load, Random random, SessionAffinity? sessions = null, BusyWorkers? busy = null) : LoadTrackingRouter(load, sessions, busy)
 {
     public override string Name => "least-loaded";
 

@@ -4,7 +4,7 @@ using Dynamo.Router.Sessions;
 
 namespace Dynamo.Router.Policies;
 
-public sealed class RandomRouter(ActiveLoadTracker load, Random random, SessionAffinity? sessions = null) : LoadTrackingRouter(load, sessions)
+public sealed class RandomRouter(ActiveLoadTracker load, Random random, SessionAffinity? sessions = null, BusyWorkers? busy = null) : LoadTrackingRouter(load, sessions, busy)
 {
     public override string Name => "random";
 

@@ -4,7 +4,7 @@ using Dynamo.Router.Sessions;
 
 namespace Dynamo.Router.Policies;
 
-public sealed class RoundRobinRouter(ActiveLoadTracker load, SessionAffinity? sessions = null) : LoadTrackingRouter(load, sessions)
+public sealed class RoundRobinRouter(ActiveLoadTracker load, SessionAffinity? sessions = null, BusyWorkers? busy = null) : LoadTrackingRouter(load, sessions, busy)
 {
     private uint _next = uint.MaxValue;
 

@@ -33,6 +33,15 @@ public static class MetricNames
     /// <summary>NATS messages and records this frontend dropped because their cluster signature did not verify, by kind and reason.</summary>
     public const string FrontendRejectedSignedRecordsTotal = "dynamo_frontend_rejected_signed_records_total";
 
+    /// <summary>Requests the gateway held, unsent, because every worker that could serve them was busy (<c>Dynamo:Gateway:BusyWait</c>).</summary>
+    public const string FrontendBusyHeldRequestsTotal = "dynamo_frontend_busy_held_requests_total";
+
+    /// <summary>Requests held now for that reason (not <c>_busy_held_requests</c>: OpenMetrics names the counter's family so).</summary>
+    public const string FrontendHeldRequests = "dynamo_frontend_held_requests";
+
+    /// <summary>Held requests answered <c>Dynamo:Gateway:BusyStatus</c> because no worker freed within the wait.</summary>
+    public const string FrontendBusyRefusedRequestsTotal = "dynamo_frontend_busy_refused_requests_total";
+
     // Router
     public const string RouterDecisionsTotal = "dynamo_component_router_decisions_total";
     public const string RouterKvHitRate = "dynamo_component_router_kv_hit_rate";
@@ -51,6 +60,9 @@ public static class MetricNames
     public const string RouterWorkerKvHitRate = "dynamo_component_router_worker_kv_hit_rate";
 
     /// <summary>Decisions for requests with an <c>nvext.session_id</c>, by outcome: new, hit (its worker), moved (re-homed).</summary>
+    /// <summary>Workers over a busy threshold now (<c>Dynamo:Router:BusyKvUsage</c>, <c>BusyWaitingRequests</c>), by reason.</summary>
+    public const string RouterBusyWorkers = "dynamo_component_router_busy_workers";
+
     public const string RouterSessionDecisionsTotal = "dynamo_component_router_session_decisions_total";
 
     // Worker

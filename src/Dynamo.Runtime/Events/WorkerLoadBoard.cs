@@ -3,12 +3,13 @@ using Dynamo.Contracts.Engine;
 using Dynamo.Runtime.Events;
 using Microsoft.Extensions.Logging;
 
-namespace Dynamo.Planner.Observers;
+namespace Dynamo.Runtime.Events;
 
 /// <summary>
 /// The newest load report of each worker, from the event plane's <see cref="EventSubjects.LoadMetrics"/> subject (in
 /// process, or NATS where the plane verifies every message's cluster signature and drops what does not verify). A
-/// worker that stopped reporting drops off after <c>maxAge</c>.
+/// worker that stopped reporting drops off after <c>maxAge</c>. The planner reads it for its observations, the router
+/// for its busy thresholds (<c>Dynamo:Router:BusyKvUsage</c>, <c>BusyWaitingRequests</c>).
 /// </summary>
 public sealed partial class WorkerLoadBoard : IAsyncDisposable
 {
@@ -55,12 +56,29 @@ public sealed partial class WorkerLoadBoard : IAsyncDisposable
         return [.. _latest.Values.Where(e => e.Received >= cutoff).Select(e => e.Report).OrderBy(r => r.WorkerId, StringComparer.Ordinal)];
     }
 
+    /// <summary>How old a report may be (since it arrived) and still count.</summary>
+    public TimeSpan MaxAge => _maxAge;
+
+    /// <summary>
+    /// Called after each report is taken, on the subscription's thread (keep it short): a reader that acts on a change
+    /// (the router's busy thresholds) hears of it at once instead of polling.
+    /// </summary>
+    public event Action<WorkerLoadReport>? ReportAdded;
+
+    /// <summary><paramref name="workerId"/>'s newest report if it arrived within the max age; null when none or stale.</summary>
+    public WorkerLoadReport? Latest(string workerId)
+    {
+        ArgumentNullException.ThrowIfNull(workerId);
+        return _latest.TryGetValue(workerId, out var entry) && entry.Received >= _time.GetUtcNow() - _maxAge ? entry.Report : null;
+    }
+
     /// <summary>Takes a report as if it had arrived on the subject (the subscription calls this).</summary>
     public void Add(WorkerLoadReport report)
     {
         ArgumentNullException.ThrowIfNull(report);
         _latest[report.WorkerId] = (report, _time.GetUtcNow());
         Interlocked.Increment(ref _received);
+        ReportAdded?.Invoke(report);
     }
 
     public async ValueTask DisposeAsync()
@@ -101,6 +119,6 @@ public sealed partial class WorkerLoadBoard : IAsyncDisposable
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Planner: the load_metrics subscription failed ({Reason}); subscribing again")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The load_metrics subscription failed ({Reason}); subscribing again")]
     private static partial void LogSubscriptionFailed(ILogger logger, string reason);
 }
