@@ -59,10 +59,10 @@ public static class MetricNames
     /// <summary>Share of the prompt blocks routed to each worker that it already held, since start.</summary>
     public const string RouterWorkerKvHitRate = "dynamo_component_router_worker_kv_hit_rate";
 
-    /// <summary>Decisions for requests with an <c>nvext.session_id</c>, by outcome: new, hit (its worker), moved (re-homed).</summary>
     /// <summary>Workers over a busy threshold now (<c>Dynamo:Router:BusyKvUsage</c>, <c>BusyWaitingRequests</c>), by reason.</summary>
     public const string RouterBusyWorkers = "dynamo_component_router_busy_workers";
 
+    /// <summary>Decisions for requests with an <c>nvext.session_id</c>, by outcome: new, hit (its worker), moved (re-homed).</summary>
     public const string RouterSessionDecisionsTotal = "dynamo_component_router_session_decisions_total";
 
     // Worker
