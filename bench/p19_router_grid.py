@@ -10,8 +10,8 @@ the cluster's total KV on the same requests), hit ÷ LRU (the issue's goal: >= 9
 the mean busy fraction, and the replay's wall seconds.
 
 Router names are replay's --router values, plus kv-blocks: the KV router with the block cost (--kv-cost blocks), the
-router before issue 19's predicted cost.
-usage: python3 bench/p19_router_grid.py [--workers 16] [--profile h100-8b] [--routers kv,kv-blocks,round-robin,least-loaded,oracle]
+router before issue 19's predicted cost; and kv-busy0: the predicted cost without the busy cost (--busy-cost 0).
+usage: python3 bench/p19_router_grid.py [--workers 16] [--profile h100-8b] [--routers kv,kv-busy0,kv-blocks,round-robin,least-loaded,oracle]
        [--loads 1,2,3] [--workloads conversation,agentic] [--conversation-rate 12 --conversation-sessions 1800]
        [--agentic-rate 0.8 --agentic-sessions 160] [--seed 0] [--out DIR] [--extra 'replay flags']
        [--dynamo "dotnet src/Dynamo.Cli/bin/Release/net10.0/dynamo.dll"]
@@ -25,14 +25,18 @@ import sys
 
 
 def router_flags(router):
-    return ["--router", "kv", "--kv-cost", "blocks"] if router == "kv-blocks" else ["--router", router]
+    if router == "kv-blocks":
+        return ["--router", "kv", "--kv-cost", "blocks"]
+    if router == "kv-busy0":
+        return ["--router", "kv", "--busy-cost", "0"]
+    return ["--router", router]
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workers", type=int, default=16)
     ap.add_argument("--profile", default="h100-8b")
-    ap.add_argument("--routers", default="kv,kv-blocks,round-robin,least-loaded,oracle")
+    ap.add_argument("--routers", default="kv,kv-busy0,kv-blocks,round-robin,least-loaded,oracle")
     ap.add_argument("--loads", default="1,2,3", help="load multipliers: --rate-schedule 0:M on the 1x workload")
     ap.add_argument("--workloads", default="conversation,agentic")
     ap.add_argument("--conversation-rate", type=float, default=12.0, help="1x: new conversations per second")

@@ -48,11 +48,18 @@ internal sealed class IndexFixture
 
     public TimeSpan BuildTime { get; }
 
-    public static IndexFixture Build(int workerCount = 64, int shortPerWorker = 72, int longPerWorker = 1)
+    /// <param name="busyCostMs">The router's <see cref="RouterOptions.BusyCostMs"/>; null: its default.</param>
+    public static IndexFixture Build(int workerCount = 64, int shortPerWorker = 72, int longPerWorker = 1, double? busyCostMs = null)
     {
         var workers = Enumerable.Range(0, workerCount).Select(i => Worker($"worker-{i}")).ToArray();
+        var options = new RouterOptions { Seed = 1, ReplicaSync = false };
+        if (busyCostMs is { } busy)
+        {
+            options.BusyCostMs = busy;
+        }
+
         var router = RouterFactory.CreateKv(
-            new RouterOptions { Seed = 1, ReplicaSync = false },
+            options,
             new RouterServices { Events = new InProcessEventPlane() });
         var indexer = router.Indexer!;
         var system = Tokens(new Random(7), SystemTokens);

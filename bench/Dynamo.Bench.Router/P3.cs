@@ -13,11 +13,14 @@ namespace Dynamo.Bench.Router;
 /// <summary>P3: decision latency per call (p50/p99), event ingestion on one core, memory per (block, worker) pair.</summary>
 internal static class P3
 {
-    public static Dictionary<string, object> Run(int decisions, int workers = 64, int shortPerWorker = 72, bool ingestion = true)
+    /// <param name="busyCostMs">The router's <see cref="RouterOptions.BusyCostMs"/>; null: its default.</param>
+    public static Dictionary<string, object> Run(int decisions, int workers = 64, int shortPerWorker = 72, bool ingestion = true, double? busyCostMs = null)
     {
         var results = new Dictionary<string, object>();
-        Console.WriteLine($"building the index: {workers} workers, {shortPerWorker} × 4K-token and 1 × 32K-token prompts each ...");
-        var fixture = IndexFixture.Build(workers, shortPerWorker);
+        var busyCost = busyCostMs ?? new RouterOptions().BusyCostMs;
+        Console.WriteLine($"building the index: {workers} workers, {shortPerWorker} × 4K-token and 1 × 32K-token prompts each, busy cost {busyCost} ms ...");
+        var fixture = IndexFixture.Build(workers, shortPerWorker, busyCostMs: busyCost);
+        results["busy_cost_ms"] = busyCost;
         var index = fixture.Router.Index;
         var pairs = index.Pairs;
         Console.WriteLine($"index: {index.DistinctBlocks:N0} blocks, {pairs:N0} (block, worker) pairs, table {index.TableBytes / 1048576.0:F1} MiB, " +

@@ -23,7 +23,7 @@ var options = Options.Parse(args.Skip(1).ToArray());
 Console.WriteLine($"# Router benchmark {verb} — {Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription}, {RuntimeInformation.ProcessArchitecture}, .NET {Environment.Version}");
 Dictionary<string, object> results = verb switch
 {
-    "p3" => P3.Run(options.Int("decisions", 20_000), options.Int("workers", 64), options.Int("short-per-worker", 72), options.Int("ingestion", 1) != 0),
+    "p3" => P3.Run(options.Int("decisions", 20_000), options.Int("workers", 64), options.Int("short-per-worker", 72), options.Int("ingestion", 1) != 0, options.Has("busy-cost") ? options.Double("busy-cost", 0) : null),
     "p9" => P9.Run(options.Int("blocks", 2_000_000), options.Int("workers", 64)),
     "quality" => await Quality.RunAsync(
         new Quality.Options
@@ -88,6 +88,8 @@ internal sealed class Options
     public int Int(string name, int fallback) => _values.TryGetValue(name, out var v) ? int.Parse(v, System.Globalization.CultureInfo.InvariantCulture) : fallback;
 
     public double Double(string name, double fallback) => _values.TryGetValue(name, out var v) ? double.Parse(v, System.Globalization.CultureInfo.InvariantCulture) : fallback;
+
+    public bool Has(string name) => _values.ContainsKey(name);
 
     public string String(string name, string fallback) => _values.TryGetValue(name, out var v) ? v : fallback;
 }

@@ -58,12 +58,35 @@ public sealed class RouterOptions
 
     /// <summary>
     /// kv, predicted cost: milliseconds added to a candidate's cost per unit of its recent busy fraction (the share of
-    /// the last <see cref="BusyWindow"/> it had a request in flight, as the router saw it). A worker that holds a
-    /// prefix but has been busy loses a request whose cache saving there is worth less than the difference, so new
-    /// sessions (a shared system prompt, nothing of their own cached yet) go to the idle workers, and long sessions
-    /// stay where their context is. Default 0 (off).
+    /// the last <see cref="BusyWindow"/> it had a request in flight, as the router saw it), for a prompt of
+    /// <see cref="BusyCostTokens"/> tokens or more; shorter prompts pay in proportion to their length. A worker that
+    /// holds a prefix but has been busy loses a request whose cache saving there is worth less than the difference, so
+    /// new sessions (a shared system prompt, nothing of their own cached yet) go to the idle workers, and long sessions
+    /// stay where their context is. Applied only where some candidate holds part of the prompt. 0 turns it off.
+    /// Default 600: on the replay grid (conversation and agentic sessions, 1x-3x load, 16 workers; bench/README.md,
+    /// "The busy cost") it brought the agentic workload's busiest worker from 2.13 to 1.27 times the mean busy time at
+    /// 2x load and kept every cell at 91 % or more of the oracle's TTFT gain over round-robin. With the length scaling a
+    /// short prefix is safe on a lightly loaded cluster: a fully cached prompt under <see cref="BusyCostTokens"/> leaves
+    /// its holder only when the holder has been busy some 40 % more of the window than another candidate (its saving,
+    /// 0.03 ms a token at the default <see cref="Timing"/>, against 600 ÷ 8,192 = 0.073 ms a token per unit of busy
+    /// fraction); the unscaled term (<see cref="BusyCostTokens"/> 0) moves a 512-token document off a holder 3 % busy.
     /// </summary>
-    public double BusyCostMs { get; set; }
+    public double BusyCostMs { get; set; } = 600;
+
+    /// <summary>
+    /// kv, predicted cost: the prompt length, in tokens, at which <see cref="BusyCostMs"/> applies in full; a shorter
+    /// prompt's busy cost is scaled by its length over this. Default 8,192 (the grid's best of 4,096, 8,192 and
+    /// 16,384); 0 applies the full cost to every prompt.
+    /// </summary>
+    public int BusyCostTokens { get; set; } = 8192;
+
+    /// <summary>
+    /// kv, predicted cost: the busy fraction at or below which <see cref="BusyCostMs"/> costs nothing; above it the cost
+    /// rises linearly to the full <see cref="BusyCostMs"/> at a fraction of 1. Default 0: floors of 0.1-0.4 cost the grid
+    /// TTFT and balance (bench/README.md, "The busy cost"), and the length scaling already keeps a lightly loaded
+    /// cluster's short prefixes on their holders.
+    /// </summary>
+    public double BusyFloor { get; set; }
 
     /// <summary>kv, predicted cost: the time constant of each worker's busy fraction for <see cref="BusyCostMs"/>. Default 10 s.</summary>
     public TimeSpan BusyWindow { get; set; } = TimeSpan.FromSeconds(10);
@@ -211,6 +234,16 @@ public sealed class RouterOptions
         if (!double.IsFinite(BusyCostMs) || BusyCostMs < 0)
         {
             errors.Add($"{S}:BusyCostMs = '{BusyCostMs}': must be a finite number >= 0 (milliseconds; 0 off).");
+        }
+
+        if (BusyCostTokens < 0)
+        {
+            errors.Add($"{S}:BusyCostTokens = '{BusyCostTokens}': must be 0 (the full busy cost for every prompt) or a number of tokens.");
+        }
+
+        if (!double.IsFinite(BusyFloor) || BusyFloor < 0 || BusyFloor >= 1)
+        {
+            errors.Add($"{S}:BusyFloor = '{BusyFloor}': must be a fraction >= 0 and < 1 (the busy fraction below which the busy cost is 0).");
         }
 
         if (BusyWindow <= TimeSpan.Zero)

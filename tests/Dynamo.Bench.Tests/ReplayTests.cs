@@ -30,6 +30,16 @@ public sealed class ReplayTests
     };
 
     [Fact]
+    public void Options_BusyFlags_AreValidated_AndRefusedWithTheBlockCost()
+    {
+        var profile = PerformanceProfiles.Get("h100-8b", 1);
+        Assert.Null(new ReplayOptions { Workers = 2, Profile = profile, BusyCostTokens = 0, BusyFloor = 0.2 }.FirstError());
+        Assert.Contains("--busy-cost-tokens must be 0", new ReplayOptions { Workers = 2, Profile = profile, BusyCostTokens = -1 }.FirstError());
+        Assert.Contains("--busy-floor must be a fraction", new ReplayOptions { Workers = 2, Profile = profile, BusyFloor = 1 }.FirstError());
+        Assert.Contains("apply to the predicted cost only", new ReplayOptions { Workers = 2, Profile = profile, KvCost = "blocks", BusyCostTokens = 4096 }.FirstError());
+    }
+
+    [Fact]
     public async Task Replay_SameSeed_GivesIdenticalResults()
     {
         var workload = SharedPrefixWorkload(60, rate: 20);

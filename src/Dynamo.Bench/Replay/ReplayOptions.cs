@@ -40,6 +40,12 @@ public sealed record ReplayOptions
     /// <summary>kv router, predicted cost: ms of cost per unit of recent busy fraction (null: the router's default).</summary>
     public double? BusyCostMs { get; init; }
 
+    /// <summary>kv router, predicted cost: the prompt length at which the busy cost applies in full (null: the router's default).</summary>
+    public int? BusyCostTokens { get; init; }
+
+    /// <summary>kv router, predicted cost: the busy fraction at or below which the busy cost is 0 (null: the router's default).</summary>
+    public double? BusyFloor { get; init; }
+
     /// <summary>kv router, predicted cost: the busy fraction's time constant, seconds (null: the router's default).</summary>
     public double? BusyWindowS { get; init; }
 
@@ -152,9 +158,19 @@ public sealed record ReplayOptions
             return $"--balance-relative must be a finite number >= 1 (got {ratio}).";
         }
 
-        if ((BusyCostMs is not null || BusyWindowS is not null) && blocks)
+        if ((BusyCostMs is not null || BusyWindowS is not null || BusyFloor is not null || BusyCostTokens is not null) && blocks)
         {
-            return "--busy-cost and --busy-window apply to the predicted cost only: drop them, or drop --kv-cost blocks.";
+            return "--busy-cost, --busy-cost-tokens, --busy-floor and --busy-window apply to the predicted cost only: drop them, or drop --kv-cost blocks.";
+        }
+
+        if (BusyCostTokens is < 0)
+        {
+            return $"--busy-cost-tokens must be 0 (the full busy cost for every prompt) or a number of tokens (got {BusyCostTokens}).";
+        }
+
+        if (BusyFloor is { } floor && !(double.IsFinite(floor) && floor >= 0 && floor < 1))
+        {
+            return $"--busy-floor must be a fraction >= 0 and < 1 (got {floor}).";
         }
 
         if (BusyCostMs is { } busy && !(double.IsFinite(busy) && busy >= 0))

@@ -59,6 +59,16 @@ internal static class SimRouterSetup
             options.BusyCostMs = busy;
         }
 
+        if (replay.BusyCostTokens is { } busyTokens)
+        {
+            options.BusyCostTokens = busyTokens;
+        }
+
+        if (replay.BusyFloor is { } floor)
+        {
+            options.BusyFloor = floor;
+        }
+
         if (replay.BusyWindowS is { } window)
         {
             options.BusyWindow = TimeSpan.FromSeconds(window);

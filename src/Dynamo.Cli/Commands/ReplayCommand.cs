@@ -44,7 +44,9 @@ internal static class ReplayCommand
         var kvCost = new Option<string?>("--kv-cost") { Description = "kv router: price candidates by predicted TTFT (predicted, the default) or in blocks (blocks, the router before issue 19)." };
         var balanceAbsolute = new Option<int?>("--balance-absolute") { Description = "kv router, predicted cost: hot-spot control, requests in flight the cheapest worker may carry above the least busy one (default 4; 0 off)." };
         var balanceRelative = new Option<double?>("--balance-relative") { Description = "kv router, predicted cost: hot-spot control, ratio of in-flight requests, cheapest over least busy, that must also be exceeded (default 1.5)." };
-        var busyCost = new Option<double?>("--busy-cost") { Description = "kv router, predicted cost: ms of cost per unit of a worker's recent busy fraction (default: the router's BusyCostMs)." };
+        var busyCost = new Option<double?>("--busy-cost") { Description = "kv router, predicted cost: ms of cost per unit of a worker's recent busy fraction, for prompts of --busy-cost-tokens or more (default: the router's BusyCostMs, 600; 0 off)." };
+        var busyCostTokens = new Option<int?>("--busy-cost-tokens") { Description = "kv router, predicted cost: prompt length at which the busy cost applies in full; shorter prompts pay in proportion (default: the router's BusyCostTokens, 8192; 0 no scaling)." };
+        var busyFloor = new Option<double?>("--busy-floor") { Description = "kv router, predicted cost: the busy fraction at or below which the busy cost is 0 (default: the router's BusyFloor)." };
         var busyWindow = new Option<double?>("--busy-window") { Description = "kv router, predicted cost: the busy fraction's time constant, seconds (default: the router's BusyWindow, 10)." };
         var impact = new Option<double?>("--decode-impact-weight") { Description = "kv router, predicted cost: weight of the delay a prefill adds to running decodes (default 0: TTFT alone)." };
         var remote = new Option<int>("--min-remote-prefill") { Description = "disagg: prefill locally below this many uncached tokens (default 2048).", DefaultValueFactory = _ => 2048 };
@@ -65,7 +67,7 @@ internal static class ReplayCommand
 
         var command = new Command("replay", "Replay a trace against a simulated cluster (mocker engines, the real router, virtual time).")
         {
-            trace, isl, osl, rate, arrival, requests, speedup, mode, workers, prefill, decode, router, profile, kvBlocks, tp, prefillTp, decodeTp, budget, seqs, scale, temperature, kvCost, impact, balanceAbsolute, balanceRelative, busyCost, busyWindow, remote, output, json, ttft, itl, itlMetric, sortTrace, seed, noPlots, rateSchedule, lengthSchedule, planner, startup, exportTrace,
+            trace, isl, osl, rate, arrival, requests, speedup, mode, workers, prefill, decode, router, profile, kvBlocks, tp, prefillTp, decodeTp, budget, seqs, scale, temperature, kvCost, impact, balanceAbsolute, balanceRelative, busyCost, busyCostTokens, busyFloor, busyWindow, remote, output, json, ttft, itl, itlMetric, sortTrace, seed, noPlots, rateSchedule, lengthSchedule, planner, startup, exportTrace,
         };
         sessions.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
@@ -261,6 +263,8 @@ internal static class ReplayCommand
                 BalanceAbsoluteThreshold = parse.GetValue(balanceAbsolute),
                 BalanceRelativeThreshold = parse.GetValue(balanceRelative),
                 BusyCostMs = parse.GetValue(busyCost),
+                BusyCostTokens = parse.GetValue(busyCostTokens),
+                BusyFloor = parse.GetValue(busyFloor),
                 BusyWindowS = parse.GetValue(busyWindow),
                 Profile = perf,
                 PrefillProfile = prefillPerf,

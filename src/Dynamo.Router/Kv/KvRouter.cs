@@ -38,6 +38,9 @@ public sealed class KvRouter : IWorkerRouter, IAsyncDisposable
     private readonly int _balanceAbsolute;
     private readonly double _balanceRelative;
     private readonly double _busyCost;
+    private readonly double _busyFloor;
+    private readonly double _busySlope;
+    private readonly int _busyTokens;
     private readonly TtftPredictor _predictor;
     private readonly SessionAffinity _sessions;
     private readonly IDisposable? _owned;
@@ -69,6 +72,10 @@ public sealed class KvRouter : IWorkerRouter, IAsyncDisposable
         _balanceAbsolute = options.BalanceAbsoluteThreshold;
         _balanceRelative = options.BalanceRelativeThreshold;
         _busyCost = _predicted ? options.BusyCostMs : 0;
+        _busyFloor = options.BusyFloor;
+        // Per unit of busy fraction above the floor, so that a worker busy all the time costs BusyCostMs.
+        _busySlope = _busyCost / (1 - _busyFloor);
+        _busyTokens = options.BusyCostTokens;
         _predictor = new TtftPredictor(options.Timing, options.DecodeImpactWeight, options.ExpectedOutputTokens);
         _sessions = sessions ?? new SessionAffinity(options, TimeProvider.System);
         _owned = owned;
@@ -173,9 +180,16 @@ public sealed class KvRouter : IWorkerRouter, IAsyncDisposable
                 // prompt) to a less busy worker, and keeps one whose long context it holds. Where no worker holds
                 // any of the prompt, the workers compete on predicted TTFT alone.
                 var now = _load.Now;
+                // A short prompt pays in proportion to its length, as its cache saving is small in proportion: a
+                // lightly loaded cluster's short shared prefix stays on its holder.
+                var perUnit = _busyTokens > 0 ? _busySlope * Math.Min(1, (double)tokens.Length / _busyTokens) : _busySlope;
                 for (var i = 0; i < count; i++)
                 {
-                    costs[i] += _busyCost * loads[i].BusyFraction(now);
+                    var busy = loads[i].BusyFraction(now);
+                    if (busy > _busyFloor)
+                    {
+                        costs[i] += perUnit * (busy - _busyFloor);
+                    }
                 }
             }
 

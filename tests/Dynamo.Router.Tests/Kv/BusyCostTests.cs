@@ -90,10 +90,89 @@ public sealed class BusyCostTests
         Assert.Equal("a", decision.Worker.InstanceId);
     }
 
-    private static (KvRouter Router, FakeTimeProvider Time) NewRouter(double busyCostMs)
+    [Theory]
+    [InlineData(8192, "b")] // the default: a 536-token prompt pays 536/8,192 of the busy cost, less than its 512 cached tokens save
+    [InlineData(0, "a")]    // unscaled: 600 ms × b's 26 % outweighs the ~15 ms a 512-token document saves
+    public void Default_LightlyLoadedCluster_ShortSharedPrefix_StaysOnItsHolder(int busyCostTokens, string expected)
+    {
+        // The default busy cost, as a live cluster runs it (the functional test's documents): b served the document's
+        // first request for 3 s of the last 10 and is idle now; a has never been busy.
+        var time = new FakeTimeProvider();
+        var options = new RouterOptions { BusyCostTokens = busyCostTokens };
+        Assert.Equal(600, options.BusyCostMs);
+        var load = new ActiveLoadTracker(time, options.ActiveRequestTtl, options.BusyWindow);
+        var router = new KvRouter(options, new PrefixIndex(), load, indexer: null, approximate: null, sync: null, new Random(1));
+        var document = Tokens(6, 512);
+        router.Index.Store(router.Index.GetOrAddWorker("b"), StorageTier.Device, Hashes(document));
+        var first = new RoutingDecision("first", Two[1], 0, 536);
+        router.Load.Add(first);
+        time.Advance(TimeSpan.FromSeconds(3));
+        router.Load.Complete(first);
+        time.Advance(TimeSpan.FromSeconds(1));
+        Assert.InRange(router.Load.BusyFraction("b"), 0.2, 0.3);
+
+        var decision = router.Select(new RoutingRequest("second", "m", Concat(document, Tokens(7, 24)), 16), Two);
+
+        Assert.Equal(expected, decision.Worker.InstanceId);
+        Assert.Equal(expected == "b" ? 32 : 0, decision.OverlapBlocks);
+    }
+
+    [Fact]
+    public void Default_NewSessionOnABusyHoldersSystemPrompt_GoesToAnIdleWorker()
+    {
+        // The agentic hot spot the default is for: a 6,000-token tool prompt held by b, busy 63 % of the last 10 s;
+        // a new session (6,400 tokens, 0.78 of the full cost) saves ~200 ms there and pays ~300 ms.
+        var time = new FakeTimeProvider();
+        var options = new RouterOptions { BalanceAbsoluteThreshold = 0 };
+        var load = new ActiveLoadTracker(time, options.ActiveRequestTtl, options.BusyWindow);
+        var router = new KvRouter(options, new PrefixIndex(), load, indexer: null, approximate: null, sync: null, new Random(1));
+        var tools = Tokens(8, 6000);
+        router.Index.Store(router.Index.GetOrAddWorker("b"), StorageTier.Device, Hashes(tools));
+        var past = new RoutingDecision("past", Two[1], 0, 6400);
+        router.Load.Add(past);
+        time.Advance(TimeSpan.FromSeconds(10));
+        router.Load.Complete(past);
+
+        var decision = router.Select(new RoutingRequest("new-session", "m", Concat(tools, Tokens(9, 400)), 16), Two);
+
+        Assert.Equal("a", decision.Worker.InstanceId);
+    }
+
+    [Theory]
+    [InlineData(0.7, "b")] // b's 63 % is under the floor: no busy cost, its cache wins
+    [InlineData(0.0, "a")]
+    public void BusyFloor_FractionsAtOrBelowIt_CostNothing(double floor, string expected)
+    {
+        var (router, time) = NewRouter(600, floor);
+        var shared = Tokens(1, 8192);
+        router.Index.Store(router.Index.GetOrAddWorker("b"), StorageTier.Device, Hashes(shared));
+        var past = new RoutingDecision("past", Two[1], 0, 8192);
+        router.Load.Add(past);
+        time.Advance(TimeSpan.FromSeconds(10));
+        router.Load.Complete(past);
+        Assert.InRange(router.Load.BusyFraction("b"), 0.6, 0.66);
+
+        // 8,192 cached tokens save ~285 ms on b; 600 ms × 0.63 is more, 0 (under the floor) is less.
+        var decision = router.Select(new RoutingRequest("r", "m", Concat(shared, Tokens(2, 64)), 16), Two);
+
+        Assert.Equal(expected, decision.Worker.InstanceId);
+    }
+
+    [Fact]
+    public void Validate_NamesBadBusySettings()
+    {
+        var errors = new RouterOptions { BusyCostTokens = -1, BusyFloor = 1, BusyCostMs = -5 }.Validate();
+
+        Assert.Contains(errors, e => e.StartsWith("Dynamo:Router:BusyCostTokens = '-1'", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("Dynamo:Router:BusyFloor = '1'", StringComparison.Ordinal));
+        Assert.Contains(errors, e => e.StartsWith("Dynamo:Router:BusyCostMs = '-5'", StringComparison.Ordinal));
+        Assert.Empty(new RouterOptions().Validate());
+    }
+
+    private static (KvRouter Router, FakeTimeProvider Time) NewRouter(double busyCostMs, double floor = 0)
     {
         var time = new FakeTimeProvider();
-        var options = new RouterOptions { BusyCostMs = busyCostMs, BalanceAbsoluteThreshold = 0 };
+        var options = new RouterOptions { BusyCostMs = busyCostMs, BusyFloor = floor, BalanceAbsoluteThreshold = 0 };
         var load = new ActiveLoadTracker(time, options.ActiveRequestTtl, options.BusyWindow);
         return (new KvRouter(options, new PrefixIndex(), load, indexer: null, approximate: null, sync: null, new Random(1)), time);
     }
