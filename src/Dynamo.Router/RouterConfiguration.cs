@@ -94,6 +94,18 @@ public static class RouterConfiguration
                 case "balancerelativethreshold":
                     options.BalanceRelativeThreshold = ParseDouble(value, $"{S}:BalanceRelativeThreshold", errors);
                     break;
+                case "busycostms":
+                    options.BusyCostMs = ParseDouble(value, $"{S}:BusyCostMs", errors);
+                    break;
+                case "busycosttokens":
+                    options.BusyCostTokens = ParseInt(value, $"{S}:BusyCostTokens", 0, errors);
+                    break;
+                case "busyfloor":
+                    options.BusyFloor = ParseDouble(value, $"{S}:BusyFloor", errors);
+                    break;
+                case "busywindow":
+                    options.BusyWindow = ParseSpan(value, $"{S}:BusyWindow", "00:00:10", errors);
+                    break;
                 case "busykvusage":
                     options.BusyKvUsage = ParseDouble(value, $"{S}:BusyKvUsage", errors);
                     break;

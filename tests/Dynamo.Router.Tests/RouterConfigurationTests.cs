@@ -47,6 +47,35 @@ public sealed class RouterConfigurationTests
         Assert.Equal(4096, options.Timing.MaxBatchedTokens);
     }
 
+    /// <summary>
+    /// Every option of <see cref="RouterOptions"/> is a key the strict binder knows: given its default as text, no
+    /// property is refused as unknown (the busy cost's keys once were: documented, yet refused at start-up).
+    /// </summary>
+    [Fact]
+    public void EveryOptionsProperty_IsAKnownKey()
+    {
+        var defaults = new RouterOptions();
+        foreach (var property in typeof(RouterOptions).GetProperties().Where(p => p.CanWrite && p.Name != nameof(RouterOptions.Timing)))
+        {
+            var value = property.GetValue(defaults) switch
+            {
+                null => "1",
+                TimeSpan span => span.ToString("c", System.Globalization.CultureInfo.InvariantCulture),
+                IFormattable formattable => formattable.ToString(null, System.Globalization.CultureInfo.InvariantCulture),
+                var other => other.ToString()!,
+            };
+            var config = property.Name == nameof(RouterOptions.PrefillLoadScale)
+                ? Config((property.Name, value), ("Cost", "blocks"))
+                : Config((property.Name, value));
+
+            var options = RouterConfiguration.Bind(config);
+
+            Assert.Equal(Normalize(property.GetValue(defaults) ?? 1), Normalize(property.GetValue(options)));
+        }
+
+        static string? Normalize(object? value) => value?.ToString();
+    }
+
     [Fact]
     public void PrefillLoadScale_WithThePredictedCost_IsRefused_NamingBothKeys()
     {
