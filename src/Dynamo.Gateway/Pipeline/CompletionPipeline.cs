@@ -205,8 +205,8 @@ internal sealed partial class CompletionPipeline
             var candidates = HealthyCandidates(request.Model, failed);
             if (candidates.Count > 0 && _router.Availability is { } availability && availability.AllBusy(candidates))
             {
-                candidates = await HoldWhileAllBusyAsync(availability, request.Model, failed, context.RequestAborted);
-                if (candidates.Count > 0 && availability.AllBusy(candidates))
+                (candidates, var waitedOut) = await HoldWhileAllBusyAsync(availability, request.Model, failed, context.RequestAborted);
+                if (waitedOut)
                 {
                     var busy = $"every worker serving '{request.Model}' is busy (over Dynamo:Router:BusyKvUsage or BusyWaitingRequests) and none freed within Dynamo:Gateway:BusyWait ({_options.BusyWait.TotalSeconds:0.#} s)";
                     if (writer.HasStarted)
@@ -336,11 +336,13 @@ internal sealed partial class CompletionPipeline
 
     /// <summary>
     /// Holds a request whose candidates are all busy, unsent, until a load report or a completion frees one or
-    /// <see cref="GatewayOptions.BusyWait"/> passes; returns the candidates then (still all busy: the wait ran out, and
-    /// the caller answers <see cref="GatewayOptions.BusyStatus"/>). A client that leaves ends the wait at once
-    /// (<paramref name="aborted"/>): a held request holds nothing but its admission slot, which its caller releases.
+    /// <see cref="GatewayOptions.BusyWait"/> passes; returns the candidates then, and whether the wait ran out (the
+    /// caller answers <see cref="GatewayOptions.BusyStatus"/>). Only the wait running out refuses: a worker that was
+    /// seen free is used even if the next report marks it busy again (the router then places among the busy ones),
+    /// where a second look after the wake could refuse a request held for no time at all. A client that leaves ends the
+    /// wait at once (<paramref name="aborted"/>): a held request holds nothing but its admission slot, which its caller releases.
     /// </summary>
-    private async Task<IReadOnlyList<WorkerInstance>> HoldWhileAllBusyAsync(IWorkerAvailability availability, string model, List<string>? failed, CancellationToken aborted)
+    private async Task<(IReadOnlyList<WorkerInstance> Candidates, bool WaitedOut)> HoldWhileAllBusyAsync(IWorkerAvailability availability, string model, List<string>? failed, CancellationToken aborted)
     {
         _metrics.BusyHeldTotal.Inc();
         _metrics.BusyHeld.Inc();
@@ -354,7 +356,7 @@ internal sealed partial class CompletionPipeline
                 var candidates = HealthyCandidates(model, failed);
                 if (candidates.Count == 0 || !availability.AllBusy(candidates))
                 {
-                    return candidates;
+                    return (candidates, false);
                 }
 
                 var left = _options.BusyWait - _time.GetElapsedTime(start);
@@ -362,7 +364,7 @@ internal sealed partial class CompletionPipeline
                 {
                     _metrics.BusyRefused.Inc();
                     LogAllBusy(model, _options.BusyWait.TotalSeconds, _options.BusyStatus);
-                    return candidates;
+                    return (candidates, true);
                 }
 
                 try
