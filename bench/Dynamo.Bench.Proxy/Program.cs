@@ -88,9 +88,10 @@ File.WriteAllText(Path.Combine(prefix, "nginx.conf"), $$"""
     events { worker_connections 4096; }
     http {
       access_log off;
-      upstream worker { server {{worker.Host}}:{{worker.Port}}; keepalive 128; }
+      upstream worker { server {{worker.Host}}:{{worker.Port}}; keepalive 128; keepalive_requests 1000000; }
       server {
         listen 127.0.0.1:{{nginxPort}};
+        keepalive_requests 1000000;
         location / {
           proxy_pass http://worker;
           proxy_http_version 1.1;
