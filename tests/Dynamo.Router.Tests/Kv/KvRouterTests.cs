@@ -138,13 +138,16 @@ public sealed class KvRouterTests
     public async Task TwoReplicas_WithSync_SpreadABurstAsEvenlyAsOne()
     {
         // Requests alternate between two routers; none completes. With sync each sees the other's load, so
-        // together they spread at least as evenly as one router taking every request.
+        // together they spread at least as evenly as one router taking every request. The three share one stopped
+        // clock: the busy cost (on by default) weighs each worker's busy time on the wall clock, which the pair, waiting
+        // for each update to arrive, and the single router would otherwise accumulate differently.
         const bool sync = true;
         var plane = new InProcessEventPlane();
+        var time = new FakeTimeProvider();
         var options = new RouterOptions { UseKvEvents = false, ReplicaSync = sync, Seed = 8 };
-        await using var one = RouterFactory.CreateKv(options, new RouterServices { Events = plane, ReplicaId = "one" });
-        await using var two = RouterFactory.CreateKv(options, new RouterServices { Events = plane, ReplicaId = "two" });
-        var single = RouterFactory.CreateKv(new RouterOptions { UseKvEvents = false, Seed = 9 }, new RouterServices());
+        await using var one = RouterFactory.CreateKv(options, new RouterServices { Events = plane, ReplicaId = "one", Time = time });
+        await using var two = RouterFactory.CreateKv(options, new RouterServices { Events = plane, ReplicaId = "two", Time = time });
+        var single = RouterFactory.CreateKv(new RouterOptions { UseKvEvents = false, Seed = 9 }, new RouterServices { Time = time });
         var system = Tokens(10, 512);
 
         var pair = new Dictionary<string, int>();
