@@ -40,7 +40,11 @@ public sealed class OpenLoopLoadTests
 
         Assert.Equal(100, result.Requests);
         var slow = result.Latencies.Count(ticks => ticks >= Stopwatch.Frequency * 150 / 1000);
-        Assert.InRange(slow, 12, 25);
+        // At least the requests due in the stall's first half waited 150 ms or more. No tighter upper bound than "not
+        // all of them": on a loaded machine (the suite runs test projects side by side) one connection may not drain
+        // the backlog at 100/s, and then every later request is rightly slow too (the full suite once saw 92).
+        Assert.True(slow >= 12, $"{slow} requests of 100 took 150 ms or more: the stall was not counted against those due during it");
+        Assert.True(slow < result.Requests, "every request took 150 ms or more: latencies are not measured from each request's due time");
         Assert.True(result.MaxMs >= 290, $"max {result.MaxMs} ms");
         Assert.True(result.P99Ms >= 150, $"p99 {result.P99Ms} ms");
     }
