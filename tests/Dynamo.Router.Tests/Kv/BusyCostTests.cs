@@ -97,11 +97,9 @@ public sealed class BusyCostTests
     {
         // The default busy cost, as a live cluster runs it (the functional test's documents): b served the document's
         // first request for 3 s of the last 10 and is idle now; a has never been busy.
-        var time = new FakeTimeProvider();
         var options = new RouterOptions { BusyCostTokens = busyCostTokens };
         Assert.Equal(600, options.BusyCostMs);
-        var load = new ActiveLoadTracker(time, options.ActiveRequestTtl, options.BusyWindow);
-        var router = new KvRouter(options, new PrefixIndex(), load, indexer: null, approximate: null, sync: null, new Random(1));
+        var (router, time) = NewRouter(options);
         var document = Tokens(6, 512);
         router.Index.Store(router.Index.GetOrAddWorker("b"), StorageTier.Device, Hashes(document));
         var first = new RoutingDecision("first", Two[1], 0, 536);
@@ -122,10 +120,7 @@ public sealed class BusyCostTests
     {
         // The agentic hot spot the default is for: a 6,000-token tool prompt held by b, busy 63 % of the last 10 s;
         // a new session (6,400 tokens, 0.78 of the full cost) saves ~200 ms there and pays ~300 ms.
-        var time = new FakeTimeProvider();
-        var options = new RouterOptions { BalanceAbsoluteThreshold = 0 };
-        var load = new ActiveLoadTracker(time, options.ActiveRequestTtl, options.BusyWindow);
-        var router = new KvRouter(options, new PrefixIndex(), load, indexer: null, approximate: null, sync: null, new Random(1));
+        var (router, time) = NewRouter(new RouterOptions { BalanceAbsoluteThreshold = 0 });
         var tools = Tokens(8, 6000);
         router.Index.Store(router.Index.GetOrAddWorker("b"), StorageTier.Device, Hashes(tools));
         var past = new RoutingDecision("past", Two[1], 0, 6400);
@@ -169,10 +164,12 @@ public sealed class BusyCostTests
         Assert.Empty(new RouterOptions().Validate());
     }
 
-    private static (KvRouter Router, FakeTimeProvider Time) NewRouter(double busyCostMs, double floor = 0)
+    private static (KvRouter Router, FakeTimeProvider Time) NewRouter(double busyCostMs, double floor = 0) =>
+        NewRouter(new RouterOptions { BusyCostMs = busyCostMs, BusyFloor = floor, BalanceAbsoluteThreshold = 0 });
+
+    private static (KvRouter Router, FakeTimeProvider Time) NewRouter(RouterOptions options)
     {
         var time = new FakeTimeProvider();
-        var options = new RouterOptions { BusyCostMs = busyCostMs, BusyFloor = floor, BalanceAbsoluteThreshold = 0 };
         var load = new ActiveLoadTracker(time, options.ActiveRequestTtl, options.BusyWindow);
         return (new KvRouter(options, new PrefixIndex(), load, indexer: null, approximate: null, sync: null, new Random(1)), time);
     }
